@@ -1,0 +1,88 @@
+//! Property lists: a typed value tree, a fast reader for XML plists, binary
+//! plists through the `plist` crate, and the DER encoding Apple uses inside
+//! `DER-Encoded-Profile` and DER entitlements.
+
+mod der;
+mod value;
+mod xml;
+
+pub use value::{Dictionary, Value};
+
+pub(crate) use der::from_der as from_der_plist;
+
+/// The encoding a plist was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlistFormat {
+    /// XML (`<?xml ... <plist>`).
+    Xml,
+    /// Binary (`bplist00`).
+    Binary,
+}
+
+/// Why bytes are not a property list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlistError {
+    /// Malformed XML or an element plists do not have.
+    #[error("XML plist: {reason} at byte {offset}")]
+    Xml {
+        /// Byte offset in the plist.
+        offset: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A binary plist the `plist` crate rejected.
+    #[error("binary plist: {0}")]
+    Binary(String),
+    /// The DER form is malformed.
+    #[error("DER plist: {0}")]
+    Der(crate::der::DerError),
+    /// Neither XML nor binary.
+    #[error("not a property list")]
+    Unrecognised,
+}
+
+/// Parses an XML or binary plist, telling which it was.
+///
+/// # Errors
+/// [`PlistError`] with the byte offset of the first problem.
+pub fn parse(bytes: &[u8]) -> Result<(Value, PlistFormat), PlistError> {
+    if bytes.starts_with(b"bplist") {
+        return parse_binary(bytes).map(|v| (v, PlistFormat::Binary));
+    }
+    xml::parse(bytes).map(|v| (v, PlistFormat::Xml))
+}
+
+fn parse_binary(bytes: &[u8]) -> Result<Value, PlistError> {
+    let v = plist::Value::from_reader(std::io::Cursor::new(bytes))
+        .map_err(|e| PlistError::Binary(e.to_string()))?;
+    Ok(Value::from_plist_crate(v))
+}
+
+/// Writes a value as an XML plist, through the `plist` crate's writer.
+///
+/// # Errors
+/// When the `plist` crate refuses the value (it cannot represent an integer
+/// beyond the u64/i64 ranges).
+pub fn to_xml(value: &Value) -> Result<Vec<u8>, PlistError> {
+    let mut out = Vec::new();
+    value
+        .to_plist_crate()
+        .to_writer_xml(&mut out)
+        .map_err(|e| PlistError::Binary(e.to_string()))?;
+    Ok(out)
+}
+
+/// Writes a value as a binary plist, through the `plist` crate's writer.
+///
+/// # Errors
+/// When the `plist` crate refuses the value.
+pub fn to_binary(value: &Value) -> Result<Vec<u8>, PlistError> {
+    let mut out = Vec::new();
+    value
+        .to_plist_crate()
+        .to_writer_binary(&mut out)
+        .map_err(|e| PlistError::Binary(e.to_string()))?;
+    Ok(out)
+}

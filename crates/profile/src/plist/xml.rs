@@ -1,0 +1,501 @@
+//! A single-pass reader for XML property lists.
+//!
+//! It accepts exactly the plist vocabulary (`plist`, `dict`, `key`, `array`,
+//! `string`, `data`, `date`, `integer`, `real`, `true`, `false`), comments,
+//! processing instructions, a DOCTYPE without an internal subset (so no
+//! entity can expand), CDATA sections, the five predefined entities and
+//! character references. Nesting is capped at [`MAX_DEPTH`].
+
+use super::{Dictionary, PlistError, Value};
+use crate::time::parse_plist_date;
+
+/// Deepest nesting of arrays and dictionaries accepted; real profiles use 4.
+const MAX_DEPTH: usize = 128;
+
+struct Parser<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+type R<T> = Result<T, PlistError>;
+
+fn is_ws(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+pub(crate) fn parse(bytes: &[u8]) -> R<Value> {
+    let b = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let mut p = Parser { b, pos: 0 };
+    p.skip_misc()?;
+    let (name, empty) = p.open_tag()?;
+    let value = if name == b"plist" {
+        if empty {
+            return Err(p.err("empty <plist/>"));
+        }
+        p.skip_misc()?;
+        let v = p.value(0)?;
+        p.skip_misc()?;
+        p.close_tag(b"plist")?;
+        v
+    } else {
+        p.value_after_open(name, empty, 0)?
+    };
+    p.skip_misc()?;
+    if p.pos != p.b.len() {
+        return Err(p.err("content after the root element"));
+    }
+    Ok(value)
+}
+
+impl<'a> Parser<'a> {
+    #[cold]
+    fn err(&self, reason: &'static str) -> PlistError {
+        PlistError::Xml {
+            offset: self.pos,
+            reason,
+        }
+    }
+
+    fn starts_with(&self, s: &[u8]) -> bool {
+        self.b.get(self.pos..).is_some_and(|r| r.starts_with(s))
+    }
+
+    fn find(&self, needle: &[u8]) -> Option<usize> {
+        let hay = self.b.get(self.pos..)?;
+        let first = *needle.first()?;
+        let mut from = 0;
+        while let Some(i) = hay[from..].iter().position(|c| *c == first) {
+            let at = from + i;
+            if hay[at..].starts_with(needle) {
+                return Some(self.pos + at);
+            }
+            from = at + 1;
+        }
+        None
+    }
+
+    fn skip_ws(&mut self) {
+        while self.pos < self.b.len() && is_ws(self.b[self.pos]) {
+            self.pos += 1;
+        }
+    }
+
+    /// Skips whitespace, comments, processing instructions and a DOCTYPE.
+    fn skip_misc(&mut self) -> R<()> {
+        loop {
+            self.skip_ws();
+            if self.starts_with(b"<!--") {
+                let end = self
+                    .find(b"-->")
+                    .ok_or_else(|| self.err("unterminated comment"))?;
+                self.pos = end + 3;
+            } else if self.starts_with(b"<?") {
+                let end = self
+                    .find(b"?>")
+                    .ok_or_else(|| self.err("unterminated processing instruction"))?;
+                self.pos = end + 2;
+            } else if self.starts_with(b"<!DOCTYPE") {
+                let end = self
+                    .find(b">")
+                    .ok_or_else(|| self.err("unterminated DOCTYPE"))?;
+                if self.b[self.pos..end].contains(&b'[') {
+                    return Err(self.err("DOCTYPE internal subsets are not accepted"));
+                }
+                self.pos = end + 1;
+            } else {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads `<name attr="...">` or `<name/>`; returns the name and whether it was empty.
+    fn open_tag(&mut self) -> R<(&'a [u8], bool)> {
+        if self.b.get(self.pos) != Some(&b'<') {
+            return Err(self.err("expected an element"));
+        }
+        self.pos += 1;
+        let start = self.pos;
+        while self.pos < self.b.len()
+            && (self.b[self.pos].is_ascii_alphanumeric()
+                || matches!(self.b[self.pos], b'_' | b'-' | b':'))
+        {
+            self.pos += 1;
+        }
+        let name = &self.b[start..self.pos];
+        if name.is_empty() {
+            return Err(self.err("expected an element name"));
+        }
+        // Attributes: skip, honouring quotes.
+        let mut quote = None;
+        while let Some(&c) = self.b.get(self.pos) {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, b'"' | b'\'') => quote = Some(c),
+                (None, b'>') => {
+                    self.pos += 1;
+                    return Ok((name, false));
+                }
+                (None, b'/') if self.b.get(self.pos + 1) == Some(&b'>') => {
+                    self.pos += 2;
+                    return Ok((name, true));
+                }
+                (None, b'<') => return Err(self.err("'<' inside a tag")),
+                _ => {}
+            }
+            self.pos += 1;
+        }
+        Err(self.err("unterminated tag"))
+    }
+
+    fn close_tag(&mut self, name: &[u8]) -> R<()> {
+        if !self.starts_with(b"</") {
+            return Err(self.err("expected a closing tag"));
+        }
+        self.pos += 2;
+        if !self.starts_with(name) {
+            return Err(self.err("closing tag does not match"));
+        }
+        self.pos += name.len();
+        self.skip_ws();
+        if self.b.get(self.pos) != Some(&b'>') {
+            return Err(self.err("closing tag does not match"));
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    fn value(&mut self, depth: usize) -> R<Value> {
+        let (name, empty) = self.open_tag()?;
+        self.value_after_open(name, empty, depth)
+    }
+
+    fn value_after_open(&mut self, name: &[u8], empty: bool, depth: usize) -> R<Value> {
+        match name {
+            b"dict" => {
+                if depth >= MAX_DEPTH {
+                    return Err(self.err("nesting too deep"));
+                }
+                let mut dict = Dictionary::new();
+                if empty {
+                    return Ok(Value::Dictionary(dict));
+                }
+                loop {
+                    self.skip_misc()?;
+                    if self.starts_with(b"</") {
+                        self.close_tag(b"dict")?;
+                        return Ok(Value::Dictionary(dict));
+                    }
+                    let (tag, key_empty) = self.open_tag()?;
+                    if tag != b"key" {
+                        return Err(self.err("expected <key> in <dict>"));
+                    }
+                    let key = if key_empty {
+                        String::new()
+                    } else {
+                        self.text(b"key")?
+                    };
+                    self.skip_misc()?;
+                    let value = self.value(depth + 1)?;
+                    dict.push(key, value);
+                }
+            }
+            b"array" => {
+                if depth >= MAX_DEPTH {
+                    return Err(self.err("nesting too deep"));
+                }
+                let mut items = Vec::new();
+                if empty {
+                    return Ok(Value::Array(items));
+                }
+                loop {
+                    self.skip_misc()?;
+                    if self.starts_with(b"</") {
+                        self.close_tag(b"array")?;
+                        return Ok(Value::Array(items));
+                    }
+                    items.push(self.value(depth + 1)?);
+                }
+            }
+            b"true" | b"false" => {
+                if !empty {
+                    self.skip_ws();
+                    self.close_tag(name)?;
+                }
+                Ok(Value::Boolean(name == b"true"))
+            }
+            b"string" => Ok(Value::String(if empty {
+                String::new()
+            } else {
+                self.text(b"string")?
+            })),
+            b"data" => {
+                if empty {
+                    return Ok(Value::Data(Vec::new()));
+                }
+                let start = self.pos;
+                let end = self
+                    .find(b"<")
+                    .ok_or_else(|| self.err("unterminated <data>"))?;
+                let data =
+                    crate::base64::decode(&self.b[start..end]).map_err(|i| PlistError::Xml {
+                        offset: start + i,
+                        reason: "invalid base64 in <data>",
+                    })?;
+                self.pos = end;
+                self.close_tag(b"data")?;
+                Ok(Value::Data(data))
+            }
+            b"date" => {
+                let at = self.pos;
+                let text = if empty {
+                    String::new()
+                } else {
+                    self.text(b"date")?
+                };
+                parse_plist_date(text.trim())
+                    .map(Value::Date)
+                    .ok_or(PlistError::Xml {
+                        offset: at,
+                        reason: "invalid <date>",
+                    })
+            }
+            b"integer" => {
+                let at = self.pos;
+                let text = if empty {
+                    String::new()
+                } else {
+                    self.text(b"integer")?
+                };
+                let t = text.trim();
+                let parsed = if let Some(hex) = t.strip_prefix("0x") {
+                    i128::from_str_radix(hex, 16).ok()
+                } else {
+                    t.parse::<i128>().ok()
+                };
+                parsed
+                    .filter(|v| *v >= i128::from(i64::MIN) && *v <= i128::from(u64::MAX))
+                    .map(Value::Integer)
+                    .ok_or(PlistError::Xml {
+                        offset: at,
+                        reason: "invalid <integer>",
+                    })
+            }
+            b"real" => {
+                let at = self.pos;
+                let text = if empty {
+                    String::new()
+                } else {
+                    self.text(b"real")?
+                };
+                text.trim()
+                    .parse::<f64>()
+                    .map(Value::Real)
+                    .map_err(|_| PlistError::Xml {
+                        offset: at,
+                        reason: "invalid <real>",
+                    })
+            }
+            _ => Err(self.err("unknown plist element")),
+        }
+    }
+
+    /// Reads character data up to `</name>`, decoding entities and CDATA.
+    fn text(&mut self, name: &[u8]) -> R<String> {
+        let mut out: Option<Vec<u8>> = None;
+        loop {
+            let start = self.pos;
+            let lt = self
+                .find(b"<")
+                .ok_or_else(|| self.err("unterminated text"))?;
+            let chunk = &self.b[start..lt];
+            if chunk.contains(&b'&') {
+                let buf = out.get_or_insert_with(Vec::new);
+                self.decode_entities(chunk, start, buf)?;
+            } else if let Some(buf) = out.as_mut() {
+                buf.extend_from_slice(chunk);
+            } else if self.b[lt..].starts_with(b"</") {
+                // Fast path: plain text straight to the closing tag.
+                self.pos = lt;
+                let s = std::str::from_utf8(chunk).map_err(|e| PlistError::Xml {
+                    offset: start + e.valid_up_to(),
+                    reason: "invalid UTF-8",
+                })?;
+                self.close_tag(name)?;
+                return Ok(s.to_owned());
+            } else {
+                out = Some(chunk.to_vec());
+            }
+            self.pos = lt;
+            if self.starts_with(b"<![CDATA[") {
+                let body = self.pos + 9;
+                self.pos = body;
+                let end = self
+                    .find(b"]]>")
+                    .ok_or_else(|| self.err("unterminated CDATA"))?;
+                out.get_or_insert_with(Vec::new)
+                    .extend_from_slice(&self.b[body..end]);
+                self.pos = end + 3;
+                continue;
+            }
+            if self.starts_with(b"<!--") {
+                let end = self
+                    .find(b"-->")
+                    .ok_or_else(|| self.err("unterminated comment"))?;
+                self.pos = end + 3;
+                continue;
+            }
+            self.close_tag(name)?;
+            let bytes = out.unwrap_or_default();
+            return String::from_utf8(bytes).map_err(|e| PlistError::Xml {
+                offset: start + e.utf8_error().valid_up_to(),
+                reason: "invalid UTF-8",
+            });
+        }
+    }
+
+    fn decode_entities(&self, chunk: &[u8], base: usize, out: &mut Vec<u8>) -> R<()> {
+        let mut i = 0;
+        while i < chunk.len() {
+            let c = chunk[i];
+            if c != b'&' {
+                out.push(c);
+                i += 1;
+                continue;
+            }
+            let bad = PlistError::Xml {
+                offset: base + i,
+                reason: "invalid entity reference",
+            };
+            let semi = chunk[i..]
+                .iter()
+                .position(|c| *c == b';')
+                .ok_or(bad.clone())?;
+            let name = &chunk[i + 1..i + semi];
+            let ch = match name {
+                b"lt" => '<',
+                b"gt" => '>',
+                b"amp" => '&',
+                b"quot" => '"',
+                b"apos" => '\'',
+                _ => {
+                    let code = match name {
+                        [b'#', b'x' | b'X', hex @ ..] => std::str::from_utf8(hex)
+                            .ok()
+                            .and_then(|h| u32::from_str_radix(h, 16).ok()),
+                        [b'#', dec @ ..] => {
+                            std::str::from_utf8(dec).ok().and_then(|d| d.parse().ok())
+                        }
+                        _ => None,
+                    };
+                    code.and_then(char::from_u32).ok_or(bad)?
+                }
+            };
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+            i += semi + 1;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> R<Value> {
+        parse(s.as_bytes())
+    }
+
+    #[test]
+    fn reads_all_types() {
+        let v = p(r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+  <key>s</key><string>a &amp; b &#32418;&#x4e2d; <![CDATA[<raw>]]></string>
+  <key>i</key><integer>-42</integer>
+  <key>big</key><integer>18446744073709551615</integer>
+  <key>r</key><real>1.5</real>
+  <key>t</key><true/>
+  <key>f</key><false/>
+  <!-- a comment -->
+  <key>d</key><date>2024-02-19T07:39:35Z</date>
+  <key>data</key><data>
+    TWFu
+  </data>
+  <key>a</key><array><string/><dict/><array/></array>
+</dict>
+</plist>"#)
+        .expect("parse");
+        let d = v.as_dictionary().expect("dict");
+        assert_eq!(d.get("s").and_then(Value::as_str), Some("a & b 红中 <raw>"));
+        assert_eq!(d.get("i"), Some(&Value::Integer(-42)));
+        assert_eq!(d.get("big"), Some(&Value::Integer(i128::from(u64::MAX))));
+        assert_eq!(d.get("r"), Some(&Value::Real(1.5)));
+        assert_eq!(d.get("t"), Some(&Value::Boolean(true)));
+        assert_eq!(d.get("f"), Some(&Value::Boolean(false)));
+        assert_eq!(d.get("data"), Some(&Value::Data(b"Man".to_vec())));
+        assert!(matches!(d.get("d"), Some(Value::Date(_))));
+        assert_eq!(
+            d.get("a").and_then(Value::as_array).map(<[Value]>::len),
+            Some(3)
+        );
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        let cases = [
+            (
+                "<plist><dict><key>a</key></dict></plist>",
+                "expected an element",
+            ),
+            (
+                "<plist><dict><string>a</string></dict></plist>",
+                "expected <key> in <dict>",
+            ),
+            (
+                "<plist><string>a</strin></plist>",
+                "closing tag does not match",
+            ),
+            ("<plist><integer>x</integer></plist>", "invalid <integer>"),
+            (
+                "<plist><string>&bogus;</string></plist>",
+                "invalid entity reference",
+            ),
+            ("<plist><data>!!</data></plist>", "invalid base64 in <data>"),
+            (
+                "<plist><string>a</string></plist>junk",
+                "content after the root element",
+            ),
+            (
+                "<!DOCTYPE x [<!ENTITY a 'b'>]><plist/>",
+                "DOCTYPE internal subsets are not accepted",
+            ),
+            ("<plist><foo/></plist>", "unknown plist element"),
+            ("<plist><string>abc", "unterminated text"),
+        ];
+        for (input, want) in cases {
+            match p(input) {
+                Err(PlistError::Xml { reason, .. }) => assert_eq!(reason, want, "{input}"),
+                other => panic!("{input}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let s = format!(
+            "<plist>{}{}</plist>",
+            "<array>".repeat(10_000),
+            "</array>".repeat(10_000)
+        );
+        assert!(matches!(
+            p(&s),
+            Err(PlistError::Xml {
+                reason: "nesting too deep",
+                ..
+            })
+        ));
+    }
+}

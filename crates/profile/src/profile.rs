@@ -1,0 +1,444 @@
+//! The typed profile: every documented key, unknown keys kept.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+
+use crate::error::ParseError;
+use crate::plist::{Dictionary, Value};
+use crate::x509::Certificate;
+
+/// What a profile is for, by the rule every tool uses: ProvisionsAllDevices
+/// means enterprise (macOS: Developer ID); ProvisionedDevices means
+/// development when `get-task-allow` is true, else ad hoc (macOS:
+/// development); neither means App Store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
+pub enum ProfileKind {
+    /// iOS development (IOS_APP_DEVELOPMENT).
+    #[serde(rename = "development")]
+    Development,
+    /// iOS ad hoc (IOS_APP_ADHOC).
+    #[serde(rename = "adhoc")]
+    AdHoc,
+    /// iOS in-house (IOS_APP_INHOUSE).
+    #[serde(rename = "enterprise")]
+    Enterprise,
+    /// iOS App Store (IOS_APP_STORE).
+    #[serde(rename = "appstore")]
+    AppStore,
+    /// macOS Developer ID.
+    #[serde(rename = "macos-developerid")]
+    MacosDeveloperId,
+    /// macOS development.
+    #[serde(rename = "macos-development")]
+    MacosDevelopment,
+    /// macOS App Store.
+    #[serde(rename = "macos-appstore")]
+    MacosAppStore,
+}
+
+impl ProfileKind {
+    /// The stable lowercase name (`development`, `adhoc`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::AdHoc => "adhoc",
+            Self::Enterprise => "enterprise",
+            Self::AppStore => "appstore",
+            Self::MacosDeveloperId => "macos-developerid",
+            Self::MacosDevelopment => "macos-development",
+            Self::MacosAppStore => "macos-appstore",
+        }
+    }
+
+    /// Whether installs are limited to the listed devices.
+    pub fn limited_to_listed_devices(self) -> bool {
+        matches!(
+            self,
+            Self::Development | Self::AdHoc | Self::MacosDevelopment
+        )
+    }
+}
+
+impl std::fmt::Display for ProfileKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A provisioning profile's payload.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Profile {
+    /// `UUID`, as written (compare case-insensitively).
+    pub uuid: String,
+    /// `Name`.
+    pub name: Option<String>,
+    /// `AppIDName`.
+    pub app_id_name: Option<String>,
+    /// `ApplicationIdentifierPrefix`.
+    pub application_identifier_prefix: Vec<String>,
+    /// `TeamIdentifier`.
+    pub team_identifier: Vec<String>,
+    /// `TeamName`.
+    pub team_name: Option<String>,
+    /// `CreationDate`.
+    pub creation_date: DateTime<Utc>,
+    /// `ExpirationDate`.
+    pub expiration_date: DateTime<Utc>,
+    /// `Platform` (empty in old files).
+    pub platforms: Vec<String>,
+    /// `ProvisionedDevices`, when present.
+    pub provisioned_devices: Option<Vec<String>>,
+    /// `ProvisionsAllDevices`, when present.
+    pub provisions_all_devices: Option<bool>,
+    /// `DeveloperCertificates`, parsed.
+    pub developer_certificates: Vec<Certificate>,
+    /// `DER-Encoded-Profile`: the nested signed profile's bytes.
+    #[serde(skip)]
+    pub der_encoded_profile: Option<Vec<u8>>,
+    /// `Entitlements`: the allowlist.
+    pub entitlements: Option<Dictionary>,
+    /// `IsXcodeManaged`.
+    pub is_xcode_managed: Option<bool>,
+    /// `LocalProvision`.
+    pub local_provision: Option<bool>,
+    /// `TimeToLive` (days).
+    pub time_to_live: Option<i64>,
+    /// `Version`.
+    pub version: Option<i64>,
+    /// `PPQCheck`.
+    pub ppq_check: Option<bool>,
+    /// Keys this crate does not know, kept as they were.
+    pub other: Dictionary,
+}
+
+/// Known keys, in the order [`Profile::to_dictionary`] writes them.
+const KNOWN_KEYS: &[&str] = &[
+    "AppIDName",
+    "ApplicationIdentifierPrefix",
+    "CreationDate",
+    "Platform",
+    "IsXcodeManaged",
+    "DeveloperCertificates",
+    "DER-Encoded-Profile",
+    "Entitlements",
+    "ExpirationDate",
+    "Name",
+    "ProvisionedDevices",
+    "ProvisionsAllDevices",
+    "LocalProvision",
+    "TeamIdentifier",
+    "TeamName",
+    "TimeToLive",
+    "UUID",
+    "Version",
+    "PPQCheck",
+];
+
+fn wrong(key: impl Into<String>, expected: &'static str, found: &Value) -> ParseError {
+    ParseError::WrongType {
+        key: key.into(),
+        expected,
+        found: found.type_name(),
+    }
+}
+
+fn opt_string(d: &Dictionary, key: &str) -> Result<Option<String>, ParseError> {
+    match d.get(key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(v) => Err(wrong(key, "string", v)),
+    }
+}
+
+fn opt_bool(d: &Dictionary, key: &str) -> Result<Option<bool>, ParseError> {
+    match d.get(key) {
+        None => Ok(None),
+        Some(Value::Boolean(b)) => Ok(Some(*b)),
+        Some(v) => Err(wrong(key, "boolean", v)),
+    }
+}
+
+fn opt_int(d: &Dictionary, key: &str) -> Result<Option<i64>, ParseError> {
+    match d.get(key) {
+        None => Ok(None),
+        Some(v @ Value::Integer(i)) => i64::try_from(*i)
+            .map(Some)
+            .map_err(|_| wrong(key, "integer in i64 range", v)),
+        Some(v) => Err(wrong(key, "integer", v)),
+    }
+}
+
+fn date(d: &Dictionary, key: &'static str) -> Result<DateTime<Utc>, ParseError> {
+    match d.get(key) {
+        None => Err(ParseError::MissingKey(key)),
+        Some(Value::Date(t)) => Ok(*t),
+        Some(v) => Err(wrong(key, "date", v)),
+    }
+}
+
+fn opt_strings(d: &Dictionary, key: &str) -> Result<Option<Vec<String>>, ParseError> {
+    match d.get(key) {
+        None => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::String(s) => Ok(s.clone()),
+                other => Err(wrong(format!("{key}[{i}]"), "string", other)),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(v) => Err(wrong(key, "array", v)),
+    }
+}
+
+fn strings(v: &[String]) -> Value {
+    Value::Array(v.iter().cloned().map(Value::String).collect())
+}
+
+impl Profile {
+    /// Builds the typed profile from the plist's root dictionary.
+    ///
+    /// # Errors
+    /// [`ParseError::MissingKey`] for an absent `UUID`, `CreationDate` or
+    /// `ExpirationDate`; [`ParseError::WrongType`] naming the key path of any
+    /// value of the wrong type; [`ParseError::DeveloperCertificate`] for a
+    /// certificate that does not parse.
+    pub fn from_dictionary(d: &Dictionary) -> Result<Self, ParseError> {
+        let uuid = opt_string(d, "UUID")?.ok_or(ParseError::MissingKey("UUID"))?;
+        let developer_certificates = match d.get("DeveloperCertificates") {
+            None => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(index, v)| match v {
+                    Value::Data(der) => Certificate::from_der(der)
+                        .map_err(|source| ParseError::DeveloperCertificate { index, source }),
+                    other => Err(wrong(
+                        format!("DeveloperCertificates[{index}]"),
+                        "data",
+                        other,
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(v) => return Err(wrong("DeveloperCertificates", "array", v)),
+        };
+        let der_encoded_profile = match d.get("DER-Encoded-Profile") {
+            None => None,
+            Some(Value::Data(b)) => Some(b.clone()),
+            Some(v) => return Err(wrong("DER-Encoded-Profile", "data", v)),
+        };
+        let entitlements = match d.get("Entitlements") {
+            None => None,
+            Some(Value::Dictionary(e)) => Some(e.clone()),
+            Some(v) => return Err(wrong("Entitlements", "dict", v)),
+        };
+        let other = d
+            .iter()
+            .filter(|(k, _)| !KNOWN_KEYS.contains(k))
+            .map(|(k, v)| (k.to_owned(), v.clone()))
+            .collect();
+        Ok(Profile {
+            uuid,
+            name: opt_string(d, "Name")?,
+            app_id_name: opt_string(d, "AppIDName")?,
+            application_identifier_prefix: opt_strings(d, "ApplicationIdentifierPrefix")?
+                .unwrap_or_default(),
+            team_identifier: opt_strings(d, "TeamIdentifier")?.unwrap_or_default(),
+            team_name: opt_string(d, "TeamName")?,
+            creation_date: date(d, "CreationDate")?,
+            expiration_date: date(d, "ExpirationDate")?,
+            platforms: opt_strings(d, "Platform")?.unwrap_or_default(),
+            provisioned_devices: opt_strings(d, "ProvisionedDevices")?,
+            provisions_all_devices: opt_bool(d, "ProvisionsAllDevices")?,
+            developer_certificates,
+            der_encoded_profile,
+            entitlements,
+            is_xcode_managed: opt_bool(d, "IsXcodeManaged")?,
+            local_provision: opt_bool(d, "LocalProvision")?,
+            time_to_live: opt_int(d, "TimeToLive")?,
+            version: opt_int(d, "Version")?,
+            ppq_check: opt_bool(d, "PPQCheck")?,
+            other,
+        })
+    }
+
+    /// The profile as a plist dictionary: known keys first, then unknown keys
+    /// in their original order. Empty lists for `ApplicationIdentifierPrefix`,
+    /// `TeamIdentifier` and `Platform` are written as absent.
+    pub fn to_dictionary(&self) -> Dictionary {
+        let mut d = Dictionary::new();
+        let mut put = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                d.push(k.to_owned(), v);
+            }
+        };
+        put("AppIDName", self.app_id_name.clone().map(Value::String));
+        put(
+            "ApplicationIdentifierPrefix",
+            (!self.application_identifier_prefix.is_empty())
+                .then(|| strings(&self.application_identifier_prefix)),
+        );
+        put("CreationDate", Some(Value::Date(self.creation_date)));
+        put(
+            "Platform",
+            (!self.platforms.is_empty()).then(|| strings(&self.platforms)),
+        );
+        put("IsXcodeManaged", self.is_xcode_managed.map(Value::Boolean));
+        put(
+            "DeveloperCertificates",
+            Some(Value::Array(
+                self.developer_certificates
+                    .iter()
+                    .map(|c| Value::Data(c.der().to_vec()))
+                    .collect(),
+            )),
+        );
+        put(
+            "DER-Encoded-Profile",
+            self.der_encoded_profile.clone().map(Value::Data),
+        );
+        put(
+            "Entitlements",
+            self.entitlements.clone().map(Value::Dictionary),
+        );
+        put("ExpirationDate", Some(Value::Date(self.expiration_date)));
+        put("Name", self.name.clone().map(Value::String));
+        put(
+            "ProvisionedDevices",
+            self.provisioned_devices.as_deref().map(strings),
+        );
+        put(
+            "ProvisionsAllDevices",
+            self.provisions_all_devices.map(Value::Boolean),
+        );
+        put("LocalProvision", self.local_provision.map(Value::Boolean));
+        put(
+            "TeamIdentifier",
+            (!self.team_identifier.is_empty()).then(|| strings(&self.team_identifier)),
+        );
+        put("TeamName", self.team_name.clone().map(Value::String));
+        put(
+            "TimeToLive",
+            self.time_to_live.map(|v| Value::Integer(i128::from(v))),
+        );
+        put("UUID", Some(Value::String(self.uuid.clone())));
+        put(
+            "Version",
+            self.version.map(|v| Value::Integer(i128::from(v))),
+        );
+        put("PPQCheck", self.ppq_check.map(Value::Boolean));
+        for (k, v) in self.other.iter() {
+            d.push(k.to_owned(), v.clone());
+        }
+        d
+    }
+
+    /// The entitlements, or an empty dictionary.
+    pub fn entitlements(&self) -> &Dictionary {
+        static EMPTY: std::sync::OnceLock<Dictionary> = std::sync::OnceLock::new();
+        self.entitlements
+            .as_ref()
+            .unwrap_or_else(|| EMPTY.get_or_init(Dictionary::new))
+    }
+
+    /// `application-identifier` (macOS: `com.apple.application-identifier`).
+    pub fn application_identifier(&self) -> Option<&str> {
+        let e = self.entitlements();
+        e.get("application-identifier")
+            .or_else(|| e.get("com.apple.application-identifier"))
+            .and_then(Value::as_str)
+    }
+
+    /// `aps-environment` (macOS: `com.apple.developer.aps-environment`).
+    pub fn aps_environment(&self) -> Option<&str> {
+        let e = self.entitlements();
+        e.get("aps-environment")
+            .or_else(|| e.get("com.apple.developer.aps-environment"))
+            .and_then(Value::as_str)
+    }
+
+    /// The first `TeamIdentifier`.
+    pub fn team_id(&self) -> Option<&str> {
+        self.team_identifier.first().map(String::as_str)
+    }
+
+    /// `get-task-allow` from the entitlements (macOS: `com.apple.security.get-task-allow`).
+    pub fn get_task_allow(&self) -> Option<bool> {
+        let e = self.entitlements();
+        e.get("get-task-allow")
+            .or_else(|| e.get("com.apple.security.get-task-allow"))
+            .and_then(Value::as_bool)
+    }
+
+    /// Whether this is a macOS profile: `Platform` names OSX, or (old files
+    /// without `Platform`) only the macOS application-identifier key is set.
+    pub fn is_macos(&self) -> bool {
+        if !self.platforms.is_empty() {
+            return self.platforms.iter().any(|p| p == "OSX");
+        }
+        let e = self.entitlements();
+        e.get("application-identifier").is_none()
+            && e.get("com.apple.application-identifier").is_some()
+    }
+
+    /// The kind, by the documented rule.
+    pub fn kind(&self) -> ProfileKind {
+        let mac = self.is_macos();
+        if self.provisions_all_devices == Some(true) {
+            return if mac {
+                ProfileKind::MacosDeveloperId
+            } else {
+                ProfileKind::Enterprise
+            };
+        }
+        if self.provisioned_devices.is_some() {
+            return if mac {
+                ProfileKind::MacosDevelopment
+            } else if self.get_task_allow() == Some(true) {
+                ProfileKind::Development
+            } else {
+                ProfileKind::AdHoc
+            };
+        }
+        if mac {
+            ProfileKind::MacosAppStore
+        } else {
+            ProfileKind::AppStore
+        }
+    }
+
+    /// The listed device UDIDs (empty when none are listed).
+    pub fn devices(&self) -> &[String] {
+        self.provisioned_devices.as_deref().unwrap_or_default()
+    }
+
+    /// Whether the profile allows installing on this device: it provisions
+    /// all devices, or lists the UDID (compared case-insensitively).
+    pub fn provisions_device(&self, udid: &str) -> bool {
+        self.provisions_all_devices == Some(true)
+            || self.devices().iter().any(|d| d.eq_ignore_ascii_case(udid))
+    }
+
+    /// Whether `at` is after `ExpirationDate`.
+    pub fn is_expired(&self, at: DateTime<Utc>) -> bool {
+        at > self.expiration_date
+    }
+
+    /// When apps signed under this profile stop launching: the earliest of
+    /// `ExpirationDate` and every developer certificate's notAfter.
+    pub fn death_date(&self) -> DateTime<Utc> {
+        self.developer_certificates
+            .iter()
+            .map(Certificate::not_after)
+            .fold(self.expiration_date, DateTime::min)
+    }
+
+    /// Whole days from `at` to the death date, rounded down; negative once dead.
+    pub fn days_left(&self, at: DateTime<Utc>) -> i64 {
+        (self.death_date() - at)
+            .num_seconds()
+            .div_euclid(TimeDelta::days(1).num_seconds())
+    }
+}

@@ -1,0 +1,174 @@
+//! Trust anchors and certificate paths.
+//!
+//! Anchors come from the crate (Apple Root CA, Apple Root CA - G2 and - G3,
+//! embedded) or from the caller, never from the file being verified;
+//! intermediates come from the file. Verified issuer links are cached,
+//! because the same two or three intermediates sign every profile.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use crate::signature::{SignatureError, verify_issued_by};
+use crate::x509::Certificate;
+
+const APPLE_ROOT_CA: &[u8] = include_bytes!("../certs/apple-root-ca.cer");
+const APPLE_ROOT_CA_G2: &[u8] = include_bytes!("../certs/apple-root-ca-g2.cer");
+const APPLE_ROOT_CA_G3: &[u8] = include_bytes!("../certs/apple-root-ca-g3.cer");
+
+/// The longest path accepted: leaf, at most four intermediates, anchor.
+/// Apple's paths have three certificates.
+pub(crate) const MAX_PATH_LEN: usize = 6;
+
+/// How many issuer links the cache keeps before it starts afresh.
+const LINK_CACHE_CAPACITY: usize = 4096;
+
+/// A set of trust anchors.
+#[derive(Debug, Clone)]
+pub struct TrustAnchors {
+    anchors: Vec<Certificate>,
+}
+
+impl TrustAnchors {
+    /// Apple Root CA (2006), Apple Root CA - G2 and Apple Root CA - G3.
+    pub fn apple() -> Self {
+        let anchors = [APPLE_ROOT_CA, APPLE_ROOT_CA_G2, APPLE_ROOT_CA_G3]
+            .into_iter()
+            .filter_map(|der| Certificate::from_der(der).ok())
+            .collect();
+        TrustAnchors { anchors }
+    }
+
+    /// No anchors: add your own with [`TrustAnchors::add`].
+    pub fn empty() -> Self {
+        TrustAnchors {
+            anchors: Vec::new(),
+        }
+    }
+
+    /// Adds an anchor (for example a test CA).
+    pub fn add(&mut self, anchor: Certificate) -> &mut Self {
+        if !self.anchors.contains(&anchor) {
+            self.anchors.push(anchor);
+        }
+        self
+    }
+
+    /// The anchors.
+    pub fn certificates(&self) -> &[Certificate] {
+        &self.anchors
+    }
+}
+
+/// Why a path could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PathError {
+    /// No issuer for the last certificate among the file's certificates and the anchors.
+    NoIssuer,
+    /// An issuer with the right name whose signature did not verify.
+    BadSignature {
+        /// Index in the returned partial path of the child.
+        child: usize,
+        issuer: Box<Certificate>,
+        error: SignatureError,
+    },
+    /// Longer than [`MAX_PATH_LEN`].
+    TooLong,
+}
+
+/// Caches issuer links that verified (or failed): key is the child's DER
+/// followed by the issuer's public key, so a cached verdict can only be
+/// reused for exactly the same bytes.
+#[derive(Debug, Default)]
+pub(crate) struct LinkCache {
+    links: Mutex<HashMap<Vec<u8>, Result<(), SignatureError>>>,
+}
+
+impl LinkCache {
+    pub(crate) fn check(
+        &self,
+        child: &Certificate,
+        issuer: &Certificate,
+    ) -> Result<(), SignatureError> {
+        let mut key = Vec::with_capacity(child.der().len() + issuer.public_key().len());
+        key.extend_from_slice(child.der());
+        key.extend_from_slice(issuer.public_key());
+        if let Some(hit) = self
+            .links
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return hit.clone();
+        }
+        let verdict = verify_issued_by(child, issuer);
+        let mut links = self.links.lock().unwrap_or_else(PoisonError::into_inner);
+        if links.len() >= LINK_CACHE_CAPACITY {
+            links.clear();
+        }
+        links.insert(key, verdict.clone());
+        verdict
+    }
+}
+
+/// Builds a path from `leaf` to an anchor through `pool`, checking each
+/// link's signature. Returns the path (leaf first, anchor last), or the
+/// partial path and why it stops.
+pub(crate) fn build_path<'a>(
+    leaf: &'a Certificate,
+    pool: &'a [Certificate],
+    anchors: &'a TrustAnchors,
+    cache: &LinkCache,
+) -> (Vec<&'a Certificate>, Result<(), PathError>) {
+    let mut path: Vec<&Certificate> = vec![leaf];
+    loop {
+        let current = path[path.len() - 1];
+        if anchors.anchors.iter().any(|a| a == current) {
+            return (path, Ok(()));
+        }
+        if path.len() >= MAX_PATH_LEN {
+            return (path, Err(PathError::TooLong));
+        }
+        let mut failure = None;
+        let anchor_hit = anchors
+            .anchors
+            .iter()
+            .filter(|a| a.subject_der() == current.issuer_der())
+            .find(|a| match cache.check(current, a) {
+                Ok(()) => true,
+                Err(e) => {
+                    failure.get_or_insert((*a, e));
+                    false
+                }
+            });
+        if let Some(anchor) = anchor_hit {
+            path.push(anchor);
+            return (path, Ok(()));
+        }
+        let next = pool
+            .iter()
+            .filter(|c| c.subject_der() == current.issuer_der())
+            .filter(|c| !c.is_self_issued() && !path.contains(c))
+            .find(|c| match cache.check(current, c) {
+                Ok(()) => true,
+                Err(e) => {
+                    failure.get_or_insert((*c, e));
+                    false
+                }
+            });
+        match (next, failure) {
+            (Some(issuer), _) => path.push(issuer),
+            (None, Some((issuer, error))) => {
+                let child = path.len() - 1;
+                return (
+                    path,
+                    Err(PathError::BadSignature {
+                        child,
+                        issuer: Box::new(issuer.clone()),
+                        error,
+                    }),
+                );
+            }
+            (None, None) => return (path, Err(PathError::NoIssuer)),
+        }
+    }
+}
