@@ -12,6 +12,8 @@
 //! the shared core that `provkit-codesign` reuses for code signatures.
 //!
 //! ```
+//! # #[cfg(not(feature = "fixtures"))] fn main() {}
+//! # #[cfg(feature = "fixtures")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use provkit_profile::{ProvisioningProfile, Verifier};
 //! # let bytes = provkit_profile::fixtures::doc_example_profile();

@@ -30,6 +30,11 @@ fn pick(
         SignatureAlgorithm::Unknown(_) => return Err(unsupported()),
     };
     let is_rsa_alg = !matches!(alg, SignatureAlgorithm::Ecdsa(_));
+    // An RSA signature cannot come from an EC key, nor the reverse.
+    let is_rsa_key = matches!(kind, KeyKind::Rsa(_));
+    if kind != KeyKind::Unsupported && is_rsa_alg != is_rsa_key {
+        return Err(SignatureError::Invalid);
+    }
     Ok(match (kind, is_rsa_alg, hash) {
         (KeyKind::Rsa(bits), true, Sha1) if bits >= 2048 => {
             &rs::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY

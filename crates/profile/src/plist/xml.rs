@@ -448,7 +448,7 @@ mod tests {
         let cases = [
             (
                 "<plist><dict><key>a</key></dict></plist>",
-                "expected an element",
+                "expected an element name",
             ),
             (
                 "<plist><dict><string>a</string></dict></plist>",
