@@ -1,6 +1,6 @@
 //! UTCTime and GeneralizedTime (X.690 / RFC 5280 §4.1.2.5) and plist dates.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
 
 fn digits(b: &[u8]) -> Option<u32> {
     b.iter().try_fold(0u32, |acc, c| {
@@ -47,9 +47,21 @@ pub(crate) fn parse_generalized_time(b: &[u8]) -> Option<DateTime<Utc>> {
     )
 }
 
-/// A plist `<date>`: `YYYY-MM-DDTHH:MM:SSZ`.
+/// A plist `<date>`: `YYYY-MM-DDTHH:MM:SSZ`, also with a fractional second
+/// (`...SS.fffZ`), which some writers emit.
 pub(crate) fn parse_plist_date(s: &str) -> Option<DateTime<Utc>> {
     let b = s.as_bytes();
+    if b.len() > 20 && b.get(19) == Some(&b'.') && b.last() == Some(&b'Z') {
+        let frac = &b[20..b.len() - 1];
+        if frac.is_empty() || frac.len() > 9 {
+            return None;
+        }
+        let digits_value = digits(frac)?;
+        let nanos = digits_value * 10u32.pow(9 - u32::try_from(frac.len()).ok()?);
+        let mut whole = s[..19].to_owned();
+        whole.push('Z');
+        return parse_plist_date(&whole)?.with_nanosecond(nanos);
+    }
     if b.len() != 20
         || b[4] != b'-'
         || b[7] != b'-'
@@ -86,6 +98,9 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2024-02-19T07:39:35+00:00");
         assert!(parse_utc_time(b"201321000000Z").is_none());
         assert!(parse_plist_date("2024-02-19 07:39:35Z").is_none());
+        let t = parse_plist_date("2024-02-19T07:39:35.250Z").expect("fraction");
+        assert_eq!(t.timestamp_subsec_millis(), 250);
+        assert!(parse_plist_date("2024-02-19T07:39:35.Z").is_none());
         assert!(parse_generalized_time(b"2050010100000Z").is_none());
     }
 }

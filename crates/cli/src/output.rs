@@ -1,0 +1,27 @@
+//! Presentation helpers: dates in the local zone or UTC.
+
+use chrono::{DateTime, Local, SecondsFormat, Utc};
+
+/// How to show things.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Style {
+    pub(crate) utc: bool,
+}
+
+impl Style {
+    /// A date for people: local time zone unless `--utc`.
+    pub(crate) fn date(self, t: DateTime<Utc>) -> String {
+        if self.utc {
+            t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+        } else {
+            t.with_timezone(&Local)
+                .format("%Y-%m-%d %H:%M:%S %Z")
+                .to_string()
+        }
+    }
+}
+
+/// A date for machines: RFC 3339 in UTC.
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}

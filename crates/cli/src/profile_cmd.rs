@@ -1,0 +1,303 @@
+//! `provkit profile inspect | verify | sample`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, SubsecRound as _, Utc};
+use provkit_profile::fixtures::{self, ProfileSpec, TestCa, utc};
+use provkit_profile::{Certificate, ProvisioningProfile, Severity, TrustAnchors, Verifier, hex};
+use serde_json::json;
+
+use crate::output::{Style, rfc3339};
+
+/// The result of a command, as an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Outcome {
+    /// Everything read and valid.
+    Ok = 0,
+    /// Some input is invalid.
+    Invalid = 1,
+    /// Some input could not be read as what it should be.
+    Unreadable = 2,
+}
+
+fn load(path: &Path) -> Result<ProvisioningProfile, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    ProvisioningProfile::from_der(&bytes).map_err(|e| e.to_string())
+}
+
+/// The JSON summary of a profile (the `inspect --json` schema).
+pub(crate) fn profile_json(file: &Path, parsed: &ProvisioningProfile) -> serde_json::Value {
+    let p = parsed.profile();
+    json!({
+        "file": file.display().to_string(),
+        "uuid": p.uuid,
+        "name": p.name,
+        "team_identifier": p.team_id(),
+        "team_name": p.team_name,
+        "app_id_name": p.app_id_name,
+        "application_identifier": p.application_identifier(),
+        "creation_date": rfc3339(p.creation_date),
+        "expiration_date": rfc3339(p.expiration_date),
+        "death_date": rfc3339(p.death_date()),
+        "kind": p.kind().as_str(),
+        "platforms": p.platforms,
+        "devices": p.devices(),
+        "provisions_all_devices": p.provisions_all_devices.unwrap_or(false),
+        "developer_certificates": p.developer_certificates,
+        "entitlements": p.entitlements(),
+        "plist_format": parsed.plist_format(),
+        "has_der_encoded_profile": p.der_encoded_profile.is_some(),
+        "is_xcode_managed": p.is_xcode_managed,
+        "time_to_live": p.time_to_live,
+        "version": p.version,
+    })
+}
+
+fn print_profile(file: &Path, parsed: &ProvisioningProfile, style: Style) {
+    let p = parsed.profile();
+    println!("{}", file.display());
+    println!("  Name:         {}", p.name.as_deref().unwrap_or("-"));
+    println!("  UUID:         {}", p.uuid);
+    println!(
+        "  Team:         {} ({})",
+        p.team_id().unwrap_or("-"),
+        p.team_name.as_deref().unwrap_or("-")
+    );
+    println!(
+        "  App ID:       {}",
+        p.application_identifier().unwrap_or("-")
+    );
+    println!(
+        "  Kind:         {}   Platforms: {}",
+        p.kind(),
+        if p.platforms.is_empty() {
+            "-".to_owned()
+        } else {
+            p.platforms.join(", ")
+        }
+    );
+    println!("  Created:      {}", style.date(p.creation_date));
+    println!("  Expires:      {}", style.date(p.expiration_date));
+    println!(
+        "  Apps die:     {} (earliest of expiry and certificates)",
+        style.date(p.death_date())
+    );
+    if p.provisions_all_devices == Some(true) {
+        println!("  Devices:      all");
+    } else {
+        println!("  Devices:      {}", p.devices().len());
+    }
+    println!("  Certificates: {}", p.developer_certificates.len());
+    for c in &p.developer_certificates {
+        println!(
+            "    - {} | serial {} | not after {} | sha256 {}",
+            c.subject_cn().unwrap_or("-"),
+            c.serial_hex(),
+            style.date(c.not_after()),
+            hex(&c.sha256_fingerprint())
+        );
+    }
+    let ent = p.entitlements();
+    println!("  Entitlements: {}", ent.len());
+    for (k, v) in ent.iter() {
+        println!("    {k} = {}", serde_json::to_string(v).unwrap_or_default());
+    }
+}
+
+pub(crate) fn inspect(files: &[PathBuf], as_json: bool, style: Style) -> Result<Outcome> {
+    let mut outcome = Outcome::Ok;
+    for file in files {
+        match load(file) {
+            Ok(parsed) => {
+                if as_json {
+                    println!("{}", profile_json(file, &parsed));
+                } else {
+                    print_profile(file, &parsed, style);
+                }
+            }
+            Err(e) => {
+                outcome = Outcome::Unreadable;
+                eprintln!("{}: {e}", file.display());
+                if as_json {
+                    println!(
+                        "{}",
+                        json!({"file": file.display().to_string(), "error": e})
+                    );
+                }
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// When to verify.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum At {
+    Instant(DateTime<Utc>),
+    SigningTime,
+}
+
+pub(crate) fn parse_at(at: Option<&str>) -> Result<At> {
+    Ok(match at {
+        None => At::Instant(Utc::now()),
+        Some("signing-time") => At::SigningTime,
+        Some(s) => At::Instant(
+            DateTime::parse_from_rfc3339(s)
+                .with_context(|| format!("--at {s:?} is neither RFC 3339 nor signing-time"))?
+                .to_utc(),
+        ),
+    })
+}
+
+pub(crate) fn verifier(anchor_files: &[PathBuf], no_apple_roots: bool) -> Result<Verifier> {
+    let mut anchors = if no_apple_roots {
+        TrustAnchors::empty()
+    } else {
+        TrustAnchors::apple()
+    };
+    for path in anchor_files {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("reading anchor {}", path.display()))?;
+        let cert = Certificate::from_pem_or_der(&bytes)
+            .with_context(|| format!("anchor {} is not a certificate", path.display()))?;
+        anchors.add(cert);
+    }
+    if anchors.certificates().is_empty() {
+        bail!("no trust anchors: give --anchor or drop --no-apple-roots");
+    }
+    Ok(Verifier::new(anchors))
+}
+
+pub(crate) fn verify(
+    files: &[PathBuf],
+    at: Option<&str>,
+    as_json: bool,
+    anchors: &[PathBuf],
+    no_apple_roots: bool,
+    style: Style,
+) -> Result<Outcome> {
+    let at = parse_at(at)?;
+    let verifier = verifier(anchors, no_apple_roots)?;
+    let mut outcome = Outcome::Ok;
+    for file in files {
+        let parsed = match load(file) {
+            Ok(p) => p,
+            Err(e) => {
+                outcome = Outcome::Unreadable;
+                eprintln!("{}: unreadable: {e}", file.display());
+                if as_json {
+                    println!(
+                        "{}",
+                        json!({"file": file.display().to_string(), "valid": false, "error": e})
+                    );
+                }
+                continue;
+            }
+        };
+        let report = match at {
+            At::Instant(t) => verifier.verify(&parsed, t),
+            At::SigningTime => verifier.verify_at_signing_time(&parsed),
+        };
+        if !report.valid {
+            outcome = outcome.max(Outcome::Invalid);
+        }
+        if as_json {
+            let mut v = serde_json::to_value(&report)?;
+            v["file"] = json!(file.display().to_string());
+            v["uuid"] = json!(parsed.profile().uuid);
+            println!("{v}");
+        } else {
+            let verdict = if report.valid { "valid" } else { "INVALID" };
+            println!("{}: {verdict} at {}", file.display(), style.date(report.at));
+            for f in &report.findings {
+                let sev = match f.severity {
+                    Severity::Error => "error",
+                    Severity::Warning => "warning",
+                };
+                println!("  {sev} {}: {}", f.code, f.message);
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// Writes sample profiles and the test CA root; returns the written paths.
+pub(crate) fn write_samples(out: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let ca = TestCa::rsa();
+    let now = Utc::now().trunc_subsecs(0);
+    let samples = [
+        (
+            "adhoc-100-devices.mobileprovision",
+            ProfileSpec {
+                name: "Sample Ad Hoc: com.example.field".into(),
+                uuid: "7A0C5B1E-2D44-4E0A-9B61-5A3F00000001".into(),
+                bundle_id: "com.example.field".into(),
+                devices: Some(100),
+                der_profile: true,
+                creation: fixtures::days_after(now, -30),
+                expiration: fixtures::days_after(now, 45),
+                ..ProfileSpec::default()
+            },
+        ),
+        (
+            "enterprise.mobileprovision",
+            ProfileSpec {
+                name: "Sample In House: com.example.*".into(),
+                uuid: "7A0C5B1E-2D44-4E0A-9B61-5A3F00000002".into(),
+                bundle_id: "*".into(),
+                devices: None,
+                all_devices: true,
+                creation: fixtures::days_after(now, -100),
+                expiration: fixtures::days_after(now, 265),
+                ..ProfileSpec::default()
+            },
+        ),
+        (
+            "development-binary-plist.mobileprovision",
+            ProfileSpec {
+                name: "Sample Development: com.example.field".into(),
+                uuid: "7A0C5B1E-2D44-4E0A-9B61-5A3F00000003".into(),
+                bundle_id: "com.example.field".into(),
+                devices: Some(5),
+                get_task_allow: true,
+                binary: true,
+                creation: fixtures::days_after(now, -300),
+                expiration: fixtures::days_after(now, 20),
+                ..ProfileSpec::default()
+            },
+        ),
+        (
+            "expired-appstore.mobileprovision",
+            ProfileSpec {
+                name: "Sample App Store: com.example.old".into(),
+                uuid: "7A0C5B1E-2D44-4E0A-9B61-5A3F00000004".into(),
+                bundle_id: "com.example.old".into(),
+                devices: None,
+                creation: utc(2024, 1, 1),
+                expiration: utc(2025, 1, 1),
+                ..ProfileSpec::default()
+            },
+        ),
+    ];
+    let mut written = Vec::new();
+    for (name, spec) in samples {
+        let path = out.join(name);
+        std::fs::write(&path, fixtures::signed_profile(&ca, &spec))
+            .with_context(|| format!("writing {}", path.display()))?;
+        written.push(path);
+    }
+    let root = out.join("test-root-ca.cer");
+    std::fs::write(&root, ca.root.cert.der())
+        .with_context(|| format!("writing {}", root.display()))?;
+    written.push(root);
+    Ok(written)
+}
+
+pub(crate) fn sample(out: &Path) -> Result<()> {
+    for p in write_samples(out)? {
+        println!("{}", p.display());
+    }
+    Ok(())
+}
