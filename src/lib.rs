@@ -1,1 +1,22 @@
-//! provkit
+//! provkit: the open engine for enterprise iOS provisioning.
+//!
+//! This facade re-exports the workspace's libraries, each usable alone:
+//!
+//! - [`profile`] (`provkit-profile`): parse `.mobileprovision` and
+//!   `.provisionprofile` files into typed data and verify their CMS signature
+//!   and chain to Apple's roots at a given instant.
+//!
+//! ```
+//! # #[cfg(not(feature = "fixtures"))] fn main() {}
+//! # #[cfg(feature = "fixtures")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let bytes = provkit::profile::fixtures::doc_example_profile();
+//! let file = provkit::profile::ProvisioningProfile::from_der(&bytes)?;
+//! assert_eq!(file.profile().kind().as_str(), "adhoc");
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub use provkit_profile as profile;

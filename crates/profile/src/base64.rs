@@ -9,7 +9,10 @@ const fn table() -> [u8; 256] {
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut i = 0;
     while i < 64 {
-        t[alphabet[i] as usize] = i as u8;
+        #[allow(clippy::cast_possible_truncation)] // i < 64
+        {
+            t[alphabet[i] as usize] = i as u8;
+        }
         i += 1;
     }
     t[b' ' as usize] = SKIP;
@@ -28,30 +31,56 @@ pub(crate) fn decode(input: &[u8]) -> Result<Vec<u8>, usize> {
     let mut acc: u32 = 0;
     let mut n = 0u8;
     let mut pad_at = None;
-    for (i, &c) in input.iter().enumerate() {
+    let mut i = 0;
+    while i < input.len() {
+        // Fast path: four alphabet characters at a quartet boundary.
+        if n == 0 && pad_at.is_none() {
+            while let Some(q) = input.get(i..i + 4) {
+                let v = [
+                    DECODE[usize::from(q[0])],
+                    DECODE[usize::from(q[1])],
+                    DECODE[usize::from(q[2])],
+                    DECODE[usize::from(q[3])],
+                ];
+                if (v[0] | v[1] | v[2] | v[3]) & 0xc0 != 0 {
+                    break;
+                }
+                let w = (u32::from(v[0]) << 18)
+                    | (u32::from(v[1]) << 12)
+                    | (u32::from(v[2]) << 6)
+                    | u32::from(v[3]);
+                out.extend_from_slice(&w.to_be_bytes()[1..]);
+                i += 4;
+            }
+            if i >= input.len() {
+                break;
+            }
+        }
+        let c = input[i];
         let v = DECODE[usize::from(c)];
+        i += 1;
         if v == SKIP {
             continue;
         }
         if c == b'=' {
-            pad_at.get_or_insert(i);
+            pad_at.get_or_insert(i - 1);
             continue;
         }
         if v == INVALID || pad_at.is_some() {
-            return Err(i);
+            return Err(i - 1);
         }
         acc = (acc << 6) | u32::from(v);
         n += 1;
         if n == 4 {
-            out.extend_from_slice(&[(acc >> 16) as u8, (acc >> 8) as u8, acc as u8]);
+            out.extend_from_slice(&acc.to_be_bytes()[1..]);
             acc = 0;
             n = 0;
         }
     }
     match n {
         0 => {}
-        2 => out.push((acc >> 4) as u8),
-        3 => out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]),
+        2 => out.push((acc >> 4).to_be_bytes()[3]),
+        3 => out.extend_from_slice(&(acc >> 2).to_be_bytes()[2..]),
         _ => return Err(input.len()),
     }
     Ok(out)
@@ -86,7 +115,9 @@ mod tests {
     #[test]
     fn round_trip_and_errors() {
         for len in 0..20 {
-            let data: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            let data: Vec<u8> = (0..len)
+                .map(|i: u32| (i * 37 + 11).to_le_bytes()[0])
+                .collect();
             let enc = encode(&data);
             assert_eq!(decode(enc.as_bytes()), Ok(data.clone()));
             let spaced: String = enc.chars().flat_map(|c| [c, '\n']).collect();

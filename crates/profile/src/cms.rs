@@ -229,10 +229,10 @@ impl SignedData {
         };
         let sd = inner.sequence().map_err(CmsError::Malformed)?;
         inner.finish().map_err(CmsError::Malformed)?;
-        Self::signed_data(sd, ber)
+        Self::read_signed_data(sd, ber)
     }
 
-    fn signed_data(mut r: Reader<'_>, ber: bool) -> Result<Self, CmsError> {
+    fn read_signed_data(mut r: Reader<'_>, ber: bool) -> Result<Self, CmsError> {
         let m = CmsError::Malformed;
         let _version = r.small_uint().map_err(m)?;
         let _digests = r.expect(tag::SET).map_err(m)?;

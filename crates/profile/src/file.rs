@@ -160,5 +160,5 @@ fn payload(sd: &SignedData) -> Result<(Profile, PlistFormat), ParseError> {
         Value::Dictionary(d) => d,
         other => return Err(ParseError::RootNotDictionary(other.type_name())),
     };
-    Ok((Profile::from_dictionary(&dict)?, format))
+    Ok((Profile::from_owned_dictionary(dict)?, format))
 }

@@ -112,29 +112,6 @@ pub struct Profile {
     pub other: Dictionary,
 }
 
-/// Known keys, in the order [`Profile::to_dictionary`] writes them.
-const KNOWN_KEYS: &[&str] = &[
-    "AppIDName",
-    "ApplicationIdentifierPrefix",
-    "CreationDate",
-    "Platform",
-    "IsXcodeManaged",
-    "DeveloperCertificates",
-    "DER-Encoded-Profile",
-    "Entitlements",
-    "ExpirationDate",
-    "Name",
-    "ProvisionedDevices",
-    "ProvisionsAllDevices",
-    "LocalProvision",
-    "TeamIdentifier",
-    "TeamName",
-    "TimeToLive",
-    "UUID",
-    "Version",
-    "PPQCheck",
-];
-
 fn wrong(key: impl Into<String>, expected: &'static str, found: &Value) -> ParseError {
     ParseError::WrongType {
         key: key.into(),
@@ -143,53 +120,42 @@ fn wrong(key: impl Into<String>, expected: &'static str, found: &Value) -> Parse
     }
 }
 
-fn opt_string(d: &Dictionary, key: &str) -> Result<Option<String>, ParseError> {
-    match d.get(key) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(v) => Err(wrong(key, "string", v)),
+fn string(key: &str, v: Value) -> Result<String, ParseError> {
+    match v {
+        Value::String(s) => Ok(s),
+        other => Err(wrong(key, "string", &other)),
     }
 }
 
-fn opt_bool(d: &Dictionary, key: &str) -> Result<Option<bool>, ParseError> {
-    match d.get(key) {
-        None => Ok(None),
-        Some(Value::Boolean(b)) => Ok(Some(*b)),
-        Some(v) => Err(wrong(key, "boolean", v)),
+fn boolean(key: &str, v: &Value) -> Result<bool, ParseError> {
+    v.as_bool().ok_or_else(|| wrong(key, "boolean", v))
+}
+
+fn int(key: &str, v: &Value) -> Result<i64, ParseError> {
+    match v {
+        Value::Integer(i) => i64::try_from(*i).map_err(|_| wrong(key, "integer in i64 range", v)),
+        other => Err(wrong(key, "integer", other)),
     }
 }
 
-fn opt_int(d: &Dictionary, key: &str) -> Result<Option<i64>, ParseError> {
-    match d.get(key) {
-        None => Ok(None),
-        Some(v @ Value::Integer(i)) => i64::try_from(*i)
-            .map(Some)
-            .map_err(|_| wrong(key, "integer in i64 range", v)),
-        Some(v) => Err(wrong(key, "integer", v)),
+fn date(key: &str, v: &Value) -> Result<DateTime<Utc>, ParseError> {
+    match v {
+        Value::Date(t) => Ok(*t),
+        other => Err(wrong(key, "date", other)),
     }
 }
 
-fn date(d: &Dictionary, key: &'static str) -> Result<DateTime<Utc>, ParseError> {
-    match d.get(key) {
-        None => Err(ParseError::MissingKey(key)),
-        Some(Value::Date(t)) => Ok(*t),
-        Some(v) => Err(wrong(key, "date", v)),
-    }
-}
-
-fn opt_strings(d: &Dictionary, key: &str) -> Result<Option<Vec<String>>, ParseError> {
-    match d.get(key) {
-        None => Ok(None),
-        Some(Value::Array(items)) => items
-            .iter()
+fn string_list(key: &str, v: Value) -> Result<Vec<String>, ParseError> {
+    match v {
+        Value::Array(items) => items
+            .into_iter()
             .enumerate()
             .map(|(i, v)| match v {
-                Value::String(s) => Ok(s.clone()),
-                other => Err(wrong(format!("{key}[{i}]"), "string", other)),
+                Value::String(s) => Ok(s),
+                other => Err(wrong(format!("{key}[{i}]"), "string", &other)),
             })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(v) => Err(wrong(key, "array", v)),
+            .collect(),
+        other => Err(wrong(key, "array", &other)),
     }
 }
 
@@ -206,62 +172,95 @@ impl Profile {
     /// value of the wrong type; [`ParseError::DeveloperCertificate`] for a
     /// certificate that does not parse.
     pub fn from_dictionary(d: &Dictionary) -> Result<Self, ParseError> {
-        let uuid = opt_string(d, "UUID")?.ok_or(ParseError::MissingKey("UUID"))?;
-        let developer_certificates = match d.get("DeveloperCertificates") {
-            None => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(index, v)| match v {
-                    Value::Data(der) => Certificate::from_der(der)
-                        .map_err(|source| ParseError::DeveloperCertificate { index, source }),
-                    other => Err(wrong(
-                        format!("DeveloperCertificates[{index}]"),
-                        "data",
-                        other,
-                    )),
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-            Some(v) => return Err(wrong("DeveloperCertificates", "array", v)),
+        Self::from_owned_dictionary(d.clone())
+    }
+
+    /// Like [`Profile::from_dictionary`], moving the values out instead of
+    /// copying them (one pass over the keys; a repeated key's last value wins).
+    ///
+    /// # Errors
+    /// As [`Profile::from_dictionary`].
+    pub fn from_owned_dictionary(d: Dictionary) -> Result<Self, ParseError> {
+        let mut uuid = None;
+        let mut creation_date = None;
+        let mut expiration_date = None;
+        let mut p = Profile {
+            uuid: String::new(),
+            name: None,
+            app_id_name: None,
+            application_identifier_prefix: Vec::new(),
+            team_identifier: Vec::new(),
+            team_name: None,
+            creation_date: DateTime::<Utc>::MIN_UTC,
+            expiration_date: DateTime::<Utc>::MIN_UTC,
+            platforms: Vec::new(),
+            provisioned_devices: None,
+            provisions_all_devices: None,
+            developer_certificates: Vec::new(),
+            der_encoded_profile: None,
+            entitlements: None,
+            is_xcode_managed: None,
+            local_provision: None,
+            time_to_live: None,
+            version: None,
+            ppq_check: None,
+            other: Dictionary::new(),
         };
-        let der_encoded_profile = match d.get("DER-Encoded-Profile") {
-            None => None,
-            Some(Value::Data(b)) => Some(b.clone()),
-            Some(v) => return Err(wrong("DER-Encoded-Profile", "data", v)),
-        };
-        let entitlements = match d.get("Entitlements") {
-            None => None,
-            Some(Value::Dictionary(e)) => Some(e.clone()),
-            Some(v) => return Err(wrong("Entitlements", "dict", v)),
-        };
-        let other = d
-            .iter()
-            .filter(|(k, _)| !KNOWN_KEYS.contains(k))
-            .map(|(k, v)| (k.to_owned(), v.clone()))
-            .collect();
-        Ok(Profile {
-            uuid,
-            name: opt_string(d, "Name")?,
-            app_id_name: opt_string(d, "AppIDName")?,
-            application_identifier_prefix: opt_strings(d, "ApplicationIdentifierPrefix")?
-                .unwrap_or_default(),
-            team_identifier: opt_strings(d, "TeamIdentifier")?.unwrap_or_default(),
-            team_name: opt_string(d, "TeamName")?,
-            creation_date: date(d, "CreationDate")?,
-            expiration_date: date(d, "ExpirationDate")?,
-            platforms: opt_strings(d, "Platform")?.unwrap_or_default(),
-            provisioned_devices: opt_strings(d, "ProvisionedDevices")?,
-            provisions_all_devices: opt_bool(d, "ProvisionsAllDevices")?,
-            developer_certificates,
-            der_encoded_profile,
-            entitlements,
-            is_xcode_managed: opt_bool(d, "IsXcodeManaged")?,
-            local_provision: opt_bool(d, "LocalProvision")?,
-            time_to_live: opt_int(d, "TimeToLive")?,
-            version: opt_int(d, "Version")?,
-            ppq_check: opt_bool(d, "PPQCheck")?,
-            other,
-        })
+        for (key, v) in d.into_entries() {
+            let k = key.as_str();
+            match k {
+                "UUID" => uuid = Some(string(k, v)?),
+                "Name" => p.name = Some(string(k, v)?),
+                "AppIDName" => p.app_id_name = Some(string(k, v)?),
+                "TeamName" => p.team_name = Some(string(k, v)?),
+                "ApplicationIdentifierPrefix" => {
+                    p.application_identifier_prefix = string_list(k, v)?
+                }
+                "TeamIdentifier" => p.team_identifier = string_list(k, v)?,
+                "Platform" => p.platforms = string_list(k, v)?,
+                "ProvisionedDevices" => p.provisioned_devices = Some(string_list(k, v)?),
+                "CreationDate" => creation_date = Some(date(k, &v)?),
+                "ExpirationDate" => expiration_date = Some(date(k, &v)?),
+                "ProvisionsAllDevices" => p.provisions_all_devices = Some(boolean(k, &v)?),
+                "IsXcodeManaged" => p.is_xcode_managed = Some(boolean(k, &v)?),
+                "LocalProvision" => p.local_provision = Some(boolean(k, &v)?),
+                "PPQCheck" => p.ppq_check = Some(boolean(k, &v)?),
+                "TimeToLive" => p.time_to_live = Some(int(k, &v)?),
+                "Version" => p.version = Some(int(k, &v)?),
+                "DeveloperCertificates" => {
+                    let Value::Array(items) = v else {
+                        return Err(wrong(k, "array", &v));
+                    };
+                    p.developer_certificates = items
+                        .iter()
+                        .enumerate()
+                        .map(|(index, v)| match v {
+                            Value::Data(der) => Certificate::from_der(der).map_err(|source| {
+                                ParseError::DeveloperCertificate { index, source }
+                            }),
+                            other => Err(wrong(
+                                format!("DeveloperCertificates[{index}]"),
+                                "data",
+                                other,
+                            )),
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                }
+                "DER-Encoded-Profile" => match v {
+                    Value::Data(b) => p.der_encoded_profile = Some(b),
+                    other => return Err(wrong(k, "data", &other)),
+                },
+                "Entitlements" => match v {
+                    Value::Dictionary(e) => p.entitlements = Some(e),
+                    other => return Err(wrong(k, "dict", &other)),
+                },
+                _ => p.other.insert(key, v),
+            }
+        }
+        p.uuid = uuid.ok_or(ParseError::MissingKey("UUID"))?;
+        p.creation_date = creation_date.ok_or(ParseError::MissingKey("CreationDate"))?;
+        p.expiration_date = expiration_date.ok_or(ParseError::MissingKey("ExpirationDate"))?;
+        Ok(p)
     }
 
     /// The profile as a plist dictionary: known keys first, then unknown keys

@@ -80,7 +80,21 @@ pub(crate) enum PathError {
 /// reused for exactly the same bytes.
 #[derive(Debug, Default)]
 pub(crate) struct LinkCache {
-    links: Mutex<HashMap<Vec<u8>, Result<(), SignatureError>>>,
+    links: Mutex<HashMap<LinkKey, Result<(), SignatureError>>>,
+}
+
+/// The child's DER followed by the issuer's key. Equality compares every
+/// byte; the hash reads only the length and the tail (the child's signature
+/// and the issuer's key, both effectively random), which is enough to spread
+/// entries and costs nothing next to a signature check.
+#[derive(Debug, PartialEq, Eq)]
+struct LinkKey(Vec<u8>);
+
+impl std::hash::Hash for LinkKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_usize(self.0.len());
+        state.write(&self.0[self.0.len().saturating_sub(48)..]);
+    }
 }
 
 impl LinkCache {
@@ -92,6 +106,7 @@ impl LinkCache {
         let mut key = Vec::with_capacity(child.der().len() + issuer.public_key().len());
         key.extend_from_slice(child.der());
         key.extend_from_slice(issuer.public_key());
+        let key = LinkKey(key);
         if let Some(hit) = self
             .links
             .lock()

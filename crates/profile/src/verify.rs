@@ -145,8 +145,8 @@ pub struct PathEntry {
     pub subject: Option<String>,
     /// End of validity.
     pub not_after: DateTime<Utc>,
-    /// SHA-256 fingerprint, hex.
-    pub sha256: String,
+    /// Serial number, hex.
+    pub serial: String,
     /// Whether this is a trust anchor.
     pub anchor: bool,
 }
@@ -512,7 +512,7 @@ impl Verifier {
             .map(|c| PathEntry {
                 subject: c.subject_cn().map(str::to_owned),
                 not_after: c.not_after(),
-                sha256: hex(&c.sha256_fingerprint()),
+                serial: c.serial_hex(),
                 anchor: anchors.contains(c),
             })
             .collect()

@@ -212,7 +212,7 @@ pub(crate) fn directory_string(tlv: &Tlv<'_>) -> Option<String> {
         }
         tag::TELETEX_STRING => Some(tlv.contents.iter().map(|b| char::from(*b)).collect()),
         tag::BMP_STRING => {
-            if tlv.contents.len() % 2 != 0 {
+            if !tlv.contents.len().is_multiple_of(2) {
                 return None;
             }
             let units = tlv

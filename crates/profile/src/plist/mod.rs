@@ -10,6 +10,15 @@ pub use value::{Dictionary, Value};
 
 pub(crate) use der::from_der as from_der_plist;
 
+/// Parses Apple's DER plist form (the `DER-Encoded-Profile` payload and DER
+/// entitlements).
+///
+/// # Errors
+/// [`PlistError::Der`] with the offset of the malformed element.
+pub fn parse_der(bytes: &[u8]) -> Result<Value, PlistError> {
+    der::from_der(bytes)
+}
+
 /// The encoding a plist was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

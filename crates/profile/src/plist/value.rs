@@ -76,6 +76,11 @@ impl Dictionary {
         self.entries.is_empty()
     }
 
+    /// Consumes the dictionary, yielding its entries in order.
+    pub fn into_entries(self) -> impl Iterator<Item = (String, Value)> {
+        self.entries.into_iter()
+    }
+
     pub(crate) fn push(&mut self, key: String, value: Value) {
         self.entries.push((key, value));
     }

@@ -13,6 +13,9 @@ use crate::time::parse_plist_date;
 const MAX_DEPTH: usize = 128;
 
 struct Parser<'a> {
+    /// The whole document, validated as UTF-8 once, so that every slice taken
+    /// at an ASCII delimiter is a `&str` without further validation.
+    s: &'a str,
     b: &'a [u8],
     pos: usize,
 }
@@ -25,7 +28,11 @@ fn is_ws(c: u8) -> bool {
 
 pub(crate) fn parse(bytes: &[u8]) -> R<Value> {
     let b = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let mut p = Parser { b, pos: 0 };
+    let s = std::str::from_utf8(b).map_err(|e| PlistError::Xml {
+        offset: e.valid_up_to(),
+        reason: "invalid UTF-8",
+    })?;
+    let mut p = Parser { s, b, pos: 0 };
     p.skip_misc()?;
     let (name, empty) = p.open_tag()?;
     let value = if name == b"plist" {
@@ -62,16 +69,10 @@ impl<'a> Parser<'a> {
 
     fn find(&self, needle: &[u8]) -> Option<usize> {
         let hay = self.b.get(self.pos..)?;
-        let first = *needle.first()?;
-        let mut from = 0;
-        while let Some(i) = hay[from..].iter().position(|c| *c == first) {
-            let at = from + i;
-            if hay[at..].starts_with(needle) {
-                return Some(self.pos + at);
-            }
-            from = at + 1;
+        if let [one] = needle {
+            return memchr::memchr(*one, hay).map(|i| self.pos + i);
         }
-        None
+        memchr::memmem::find(hay, needle).map(|i| self.pos + i)
     }
 
     fn skip_ws(&mut self) {
@@ -84,6 +85,13 @@ impl<'a> Parser<'a> {
     fn skip_misc(&mut self) -> R<()> {
         loop {
             self.skip_ws();
+            // Fast path: the next thing is an element or text.
+            if !matches!(
+                self.b.get(self.pos..self.pos + 2),
+                Some([b'<', b'!' | b'?'])
+            ) {
+                return Ok(());
+            }
             if self.starts_with(b"<!--") {
                 let end = self
                     .find(b"-->")
@@ -124,6 +132,18 @@ impl<'a> Parser<'a> {
         let name = &self.b[start..self.pos];
         if name.is_empty() {
             return Err(self.err("expected an element name"));
+        }
+        // Fast path: no attributes.
+        match self.b.get(self.pos..self.pos + 2) {
+            Some([b'>', _]) => {
+                self.pos += 1;
+                return Ok((name, false));
+            }
+            Some([b'/', b'>']) => {
+                self.pos += 2;
+                return Ok((name, true));
+            }
+            _ => {}
         }
         // Attributes: skip, honouring quotes.
         let mut quote = None;
@@ -302,39 +322,30 @@ impl<'a> Parser<'a> {
 
     /// Reads character data up to `</name>`, decoding entities and CDATA.
     fn text(&mut self, name: &[u8]) -> R<String> {
-        let mut out: Option<Vec<u8>> = None;
+        let mut out = String::new();
         loop {
             let start = self.pos;
-            let lt = self
-                .find(b"<")
-                .ok_or_else(|| self.err("unterminated text"))?;
-            let chunk = &self.b[start..lt];
-            if chunk.contains(&b'&') {
-                let buf = out.get_or_insert_with(Vec::new);
-                self.decode_entities(chunk, start, buf)?;
-            } else if let Some(buf) = out.as_mut() {
-                buf.extend_from_slice(chunk);
-            } else if self.b[lt..].starts_with(b"</") {
-                // Fast path: plain text straight to the closing tag.
-                self.pos = lt;
-                let s = std::str::from_utf8(chunk).map_err(|e| PlistError::Xml {
-                    offset: start + e.valid_up_to(),
-                    reason: "invalid UTF-8",
-                })?;
-                self.close_tag(name)?;
-                return Ok(s.to_owned());
-            } else {
-                out = Some(chunk.to_vec());
+            let rest = &self.b[start..];
+            let stop =
+                memchr::memchr2(b'<', b'&', rest).ok_or_else(|| self.err("unterminated text"))?;
+            // Delimiters are ASCII, so these are char boundaries of the validated text.
+            out.push_str(&self.s[start..start + stop]);
+            self.pos = start + stop;
+            if self.b[self.pos] == b'&' {
+                let semi = memchr::memchr(b';', &self.b[self.pos..])
+                    .filter(|n| *n <= 12)
+                    .ok_or_else(|| self.err("invalid entity reference"))?;
+                self.decode_entity(&self.b[self.pos + 1..self.pos + semi], &mut out)?;
+                self.pos += semi + 1;
+                continue;
             }
-            self.pos = lt;
             if self.starts_with(b"<![CDATA[") {
                 let body = self.pos + 9;
                 self.pos = body;
                 let end = self
                     .find(b"]]>")
                     .ok_or_else(|| self.err("unterminated CDATA"))?;
-                out.get_or_insert_with(Vec::new)
-                    .extend_from_slice(&self.b[body..end]);
+                out.push_str(&self.s[body..end]);
                 self.pos = end + 3;
                 continue;
             }
@@ -346,55 +357,30 @@ impl<'a> Parser<'a> {
                 continue;
             }
             self.close_tag(name)?;
-            let bytes = out.unwrap_or_default();
-            return String::from_utf8(bytes).map_err(|e| PlistError::Xml {
-                offset: start + e.utf8_error().valid_up_to(),
-                reason: "invalid UTF-8",
-            });
+            return Ok(out);
         }
     }
 
-    fn decode_entities(&self, chunk: &[u8], base: usize, out: &mut Vec<u8>) -> R<()> {
-        let mut i = 0;
-        while i < chunk.len() {
-            let c = chunk[i];
-            if c != b'&' {
-                out.push(c);
-                i += 1;
-                continue;
+    fn decode_entity(&self, name: &[u8], out: &mut String) -> R<()> {
+        let ch = match name {
+            b"lt" => '<',
+            b"gt" => '>',
+            b"amp" => '&',
+            b"quot" => '"',
+            b"apos" => '\'',
+            _ => {
+                let code = match name {
+                    [b'#', b'x' | b'X', hex @ ..] => std::str::from_utf8(hex)
+                        .ok()
+                        .and_then(|h| u32::from_str_radix(h, 16).ok()),
+                    [b'#', dec @ ..] => std::str::from_utf8(dec).ok().and_then(|d| d.parse().ok()),
+                    _ => None,
+                };
+                code.and_then(char::from_u32)
+                    .ok_or_else(|| self.err("invalid entity reference"))?
             }
-            let bad = PlistError::Xml {
-                offset: base + i,
-                reason: "invalid entity reference",
-            };
-            let semi = chunk[i..]
-                .iter()
-                .position(|c| *c == b';')
-                .ok_or(bad.clone())?;
-            let name = &chunk[i + 1..i + semi];
-            let ch = match name {
-                b"lt" => '<',
-                b"gt" => '>',
-                b"amp" => '&',
-                b"quot" => '"',
-                b"apos" => '\'',
-                _ => {
-                    let code = match name {
-                        [b'#', b'x' | b'X', hex @ ..] => std::str::from_utf8(hex)
-                            .ok()
-                            .and_then(|h| u32::from_str_radix(h, 16).ok()),
-                        [b'#', dec @ ..] => {
-                            std::str::from_utf8(dec).ok().and_then(|d| d.parse().ok())
-                        }
-                        _ => None,
-                    };
-                    code.and_then(char::from_u32).ok_or(bad)?
-                }
-            };
-            let mut buf = [0u8; 4];
-            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-            i += semi + 1;
-        }
+        };
+        out.push(ch);
         Ok(())
     }
 }
