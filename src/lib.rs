@@ -19,4 +19,5 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub use provkit_policy as policy;
 pub use provkit_profile as profile;

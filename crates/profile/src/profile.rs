@@ -11,7 +11,7 @@ use crate::x509::Certificate;
 /// means enterprise (macOS: Developer ID); ProvisionedDevices means
 /// development when `get-task-allow` is true, else ad hoc (macOS:
 /// development); neither means App Store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum ProfileKind {
     /// iOS development (IOS_APP_DEVELOPMENT).

@@ -1,0 +1,594 @@
+//! The engine: a tenant, its indices, and per-user and per-device results
+//! cached so that a change recomputes only the devices it can affect.
+
+use chrono::{DateTime, Utc};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::index::{Index, members_of};
+use crate::model::{
+    Assignment, DeviceId, GroupId, GroupKind, ProfileFacts, ProfileId, Reported, Target, Tenant,
+    UserId,
+};
+use crate::ops::{self, DeleteRefused, RenewError, Renewal};
+use crate::plan::{Blocker, Command, DevicePlan, Plan, UserNotice, days_until, globals, reconcile};
+use crate::target::{Scratch, desired, user_targets};
+
+/// A member added to or removed from a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Member {
+    /// A user (user groups).
+    User(UserId),
+    /// A device (device groups).
+    Device(DeviceId),
+    /// A nested group of the same kind.
+    Group(GroupId),
+}
+
+/// One change to the tenant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Change {
+    /// Membership added.
+    AddMember {
+        /// The group.
+        group: GroupId,
+        /// The member.
+        member: Member,
+    },
+    /// Membership removed.
+    RemoveMember {
+        /// The group.
+        group: GroupId,
+        /// The member.
+        member: Member,
+    },
+    /// A device reported its profiles (ProvisioningProfileList).
+    DeviceReport {
+        /// The device.
+        device: DeviceId,
+        /// What it holds now.
+        reported: Vec<Reported>,
+    },
+    /// An assignment was added.
+    Assign(Assignment),
+    /// An assignment was removed (the first equal one).
+    Unassign(Assignment),
+    /// A new profile was uploaded.
+    AddProfile(ProfileFacts),
+    /// A profile was renewed by another.
+    Renew {
+        /// The old profile.
+        old: ProfileId,
+        /// Its successor.
+        new: ProfileId,
+    },
+}
+
+/// What a batch of changes did to the device commands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Delta {
+    /// Devices whose command list changed, with the new list (possibly empty).
+    pub devices: Vec<DevicePlan>,
+    /// How many devices were recomputed.
+    pub recomputed: usize,
+}
+
+/// Why a change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChangeError {
+    /// An id outside the tenant.
+    #[error("{0} does not exist")]
+    Unknown(String),
+    /// A member of the wrong kind for the group.
+    #[error("group {group} holds {kind:?} members")]
+    WrongKind {
+        /// The group's name.
+        group: String,
+        /// Its kind.
+        kind: GroupKind,
+    },
+    /// A renewal that does not qualify.
+    #[error(transparent)]
+    Renew(#[from] RenewError),
+}
+
+/// The assignment and expiry engine for one tenant at one instant.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    tenant: Tenant,
+    idx: Index,
+    at: DateTime<Utc>,
+    user_part: Vec<Vec<ProfileId>>,
+    states: Vec<DeviceState>,
+    scratch: Scratch,
+}
+
+/// What the engine keeps per device.
+#[derive(Debug, Clone, Default)]
+struct DeviceState {
+    desired: Vec<ProfileId>,
+    commands: Vec<Command>,
+    not_provisioned: Vec<ProfileId>,
+}
+
+fn device_state(
+    t: &Tenant,
+    idx: &Index,
+    user_part: &[Vec<ProfileId>],
+    d: DeviceId,
+    at: DateTime<Utc>,
+    s: &mut Scratch,
+) -> DeviceState {
+    let up = t.devices[d.index()]
+        .user
+        .map_or(&[][..], |u| user_part[u.index()].as_slice());
+    let desired = desired(t, idx, d, up, s);
+    let (commands, not_provisioned) = reconcile(t, idx, d, &desired, at);
+    DeviceState {
+        desired,
+        commands,
+        not_provisioned,
+    }
+}
+
+fn did(i: usize) -> DeviceId {
+    DeviceId(u32::try_from(i).unwrap_or(u32::MAX))
+}
+
+impl Engine {
+    /// Computes everything for `tenant` at `at` (both cores, through rayon).
+    pub fn new(tenant: Tenant, at: DateTime<Utc>) -> Self {
+        let idx = Index::build(&tenant);
+        let groups = tenant.groups.len();
+        let user_part: Vec<Vec<ProfileId>> = (0..tenant.users.len())
+            .into_par_iter()
+            .with_min_len(tenant.users.len() / 64 + 1)
+            .map_init(
+                || Scratch::new(groups),
+                |s, u| {
+                    user_targets(
+                        &tenant,
+                        &idx,
+                        UserId(u32::try_from(u).unwrap_or(u32::MAX)),
+                        s,
+                    )
+                },
+            )
+            .collect();
+        let states: Vec<DeviceState> = (0..tenant.devices.len())
+            .into_par_iter()
+            .with_min_len(tenant.devices.len() / 64 + 1)
+            .map_init(
+                || Scratch::new(groups),
+                |s, d| device_state(&tenant, &idx, &user_part, did(d), at, s),
+            )
+            .collect();
+        Engine {
+            tenant,
+            idx,
+            at,
+            user_part,
+            states,
+            scratch: Scratch::new(groups),
+        }
+    }
+
+    /// The tenant as the engine holds it (after changes).
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    /// Gives the tenant back.
+    pub fn into_tenant(self) -> Tenant {
+        self.tenant
+    }
+
+    /// The instant.
+    pub fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+
+    /// desired(D): the profiles the device should hold.
+    pub fn desired(&self, device: DeviceId) -> &[ProfileId] {
+        &self.states[device.index()].desired
+    }
+
+    /// The commands currently planned for a device.
+    pub fn commands(&self, device: DeviceId) -> &[Command] {
+        &self.states[device.index()].commands
+    }
+
+    /// Assembles the full plan from the cached per-device results.
+    pub fn plan(&self) -> Plan {
+        let t = &self.tenant;
+        let n = t.profiles.len();
+        let desired_count = self
+            .states
+            .par_iter()
+            .with_min_len(4096)
+            .fold(
+                || vec![0usize; n],
+                |mut acc, st| {
+                    for p in &st.desired {
+                        acc[p.index()] += 1;
+                    }
+                    acc
+                },
+            )
+            .reduce(
+                || vec![0usize; n],
+                |mut a, b| {
+                    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                    a
+                },
+            );
+        let (notifications, mut blockers, warnings) = globals(
+            t,
+            &self.idx.profile_apps,
+            &self.idx.app_device_count,
+            &desired_count,
+            self.at,
+        );
+        let mut devices = Vec::new();
+        let mut user_notices = Vec::new();
+        for (i, st) in self.states.iter().enumerate() {
+            let cmds = &st.commands;
+            let d = &t.devices[i];
+            if !cmds.is_empty() {
+                devices.push(DevicePlan {
+                    device: did(i),
+                    udid: d.udid.clone(),
+                    commands: cmds.clone(),
+                });
+            }
+            for &p in &st.not_provisioned {
+                blockers.push(Blocker::NotProvisioned {
+                    device: did(i),
+                    profile: p,
+                });
+            }
+            if let Some(user) = d.user {
+                for &app in &d.apps {
+                    let death = t.app_death(app);
+                    if days_until(death, self.at) <= t.config.user_notice_days {
+                        user_notices.push(UserNotice {
+                            user,
+                            device: did(i),
+                            app,
+                            death,
+                        });
+                    }
+                }
+            }
+        }
+        Plan {
+            at: self.at,
+            devices,
+            notifications,
+            user_notices,
+            blockers,
+            warnings,
+        }
+    }
+
+    /// Applies one change; see [`Engine::apply_all`].
+    ///
+    /// # Errors
+    /// As [`Engine::apply_all`].
+    pub fn apply(&mut self, change: Change) -> Result<Delta, ChangeError> {
+        self.apply_all(vec![change])
+    }
+
+    /// Applies a batch of changes, recomputing only the users and devices
+    /// they can affect, once each, and returns the devices whose commands
+    /// changed. A refused change leaves the changes before it applied.
+    ///
+    /// # Errors
+    /// [`ChangeError`] naming the unknown object, wrong member kind or
+    /// unqualified renewal.
+    pub fn apply_all(&mut self, changes: Vec<Change>) -> Result<Delta, ChangeError> {
+        let mut users: Vec<UserId> = Vec::new();
+        let mut devices: Vec<DeviceId> = Vec::new();
+        let mut result = Ok(());
+        for change in changes {
+            if let Err(e) = self.apply_one(change, &mut users, &mut devices) {
+                result = Err(e);
+                break;
+            }
+        }
+        let delta = self.recompute(users, devices);
+        result.map(|()| delta)
+    }
+
+    fn check_group(&self, g: GroupId) -> Result<&crate::model::Group, ChangeError> {
+        self.tenant
+            .groups
+            .get(g.index())
+            .ok_or_else(|| ChangeError::Unknown(format!("group #{}", g.0)))
+    }
+
+    fn apply_one(
+        &mut self,
+        change: Change,
+        users: &mut Vec<UserId>,
+        devices: &mut Vec<DeviceId>,
+    ) -> Result<(), ChangeError> {
+        let is_assign = matches!(change, Change::Assign(_));
+        match change {
+            Change::AddMember { group, member } | Change::RemoveMember { group, member } => {
+                let add = matches!(change, Change::AddMember { .. });
+                let g = self.check_group(group)?;
+                let kind = g.kind;
+                let wrong = || ChangeError::WrongKind {
+                    group: g.name.clone(),
+                    kind,
+                };
+                match member {
+                    Member::User(u) => {
+                        if kind != GroupKind::User {
+                            return Err(wrong());
+                        }
+                        if u.index() >= self.tenant.users.len() {
+                            return Err(ChangeError::Unknown(format!("user #{}", u.0)));
+                        }
+                        let g = &mut self.tenant.groups[group.index()];
+                        toggle(&mut g.users, u, add);
+                        toggle(&mut self.idx.user_groups[u.index()], group, add);
+                        users.push(u);
+                    }
+                    Member::Device(d) => {
+                        if kind != GroupKind::Device {
+                            return Err(wrong());
+                        }
+                        if d.index() >= self.tenant.devices.len() {
+                            return Err(ChangeError::Unknown(format!("device #{}", d.0)));
+                        }
+                        let g = &mut self.tenant.groups[group.index()];
+                        toggle(&mut g.devices, d, add);
+                        toggle(&mut self.idx.device_groups[d.index()], group, add);
+                        devices.push(d);
+                    }
+                    Member::Group(child) => {
+                        let same_kind = self.check_group(child)?.kind == kind;
+                        let g = &mut self.tenant.groups[group.index()];
+                        toggle(&mut g.subgroups, child, add);
+                        if same_kind {
+                            toggle(&mut self.idx.parents[child.index()], group, add);
+                            let below =
+                                Index::descendants(&self.tenant, child, &mut self.scratch.marks);
+                            self.idx.refresh_closures(&below, &mut self.scratch.marks);
+                            let (u, d) = members_of(&self.tenant, &below);
+                            users.extend(u);
+                            devices.extend(d);
+                        }
+                    }
+                }
+            }
+            Change::DeviceReport { device, reported } => {
+                let d = self
+                    .tenant
+                    .devices
+                    .get_mut(device.index())
+                    .ok_or_else(|| ChangeError::Unknown(format!("device #{}", device.0)))?;
+                d.reported = reported;
+                devices.push(device);
+            }
+            Change::Assign(a) | Change::Unassign(a) => {
+                let add = is_assign;
+                if a.profile.index() >= self.tenant.profiles.len() {
+                    return Err(ChangeError::Unknown(format!("profile #{}", a.profile.0)));
+                }
+                if let Target::Group(g) = a.target {
+                    self.check_group(g)?;
+                }
+                if add {
+                    self.tenant.assignments.push(a.clone());
+                } else if let Some(pos) = self.tenant.assignments.iter().position(|x| *x == a) {
+                    self.tenant.assignments.remove(pos);
+                } else {
+                    return Ok(());
+                }
+                self.idx = Index::rebuild_assignments(std::mem::take(&mut self.idx), &self.tenant);
+                self.affected_by_target(&a.target, users, devices);
+            }
+            Change::AddProfile(p) => {
+                let id = ProfileId(u32::try_from(self.tenant.profiles.len()).unwrap_or(u32::MAX));
+                let key = crate::model::Uuid::parse(&p.uuid);
+                if let Some(k) = key {
+                    self.idx.by_uuid.entry(k).or_insert(id);
+                }
+                self.idx.profile_uuid.push(key);
+                self.tenant.profiles.push(p);
+                self.idx.profile_apps.push(Vec::new());
+            }
+            Change::Renew { old, new } => {
+                let renewal = ops::renew(&mut self.tenant, old, new)?;
+                self.idx = Index::build(&self.tenant);
+                // Every device that wanted the old profile may now want the new one.
+                for (i, st) in self.states.iter().enumerate() {
+                    if st.desired.binary_search(&old).is_ok() {
+                        devices.push(did(i));
+                    }
+                }
+                for (i, part) in self.user_part.iter().enumerate() {
+                    if part.binary_search(&old).is_ok() {
+                        users.push(UserId(u32::try_from(i).unwrap_or(u32::MAX)));
+                    }
+                }
+                let _: Renewal = renewal;
+            }
+        }
+        Ok(())
+    }
+
+    fn affected_by_target(
+        &mut self,
+        target: &Target,
+        users: &mut Vec<UserId>,
+        devices: &mut Vec<DeviceId>,
+    ) {
+        match target {
+            Target::AllUsers => users.extend(
+                (0..self.tenant.users.len()).map(|i| UserId(u32::try_from(i).unwrap_or(u32::MAX))),
+            ),
+            Target::AllDevices => devices.extend((0..self.tenant.devices.len()).map(did)),
+            Target::Group(g) => {
+                let below = Index::descendants(&self.tenant, *g, &mut self.scratch.marks);
+                let (u, d) = members_of(&self.tenant, &below);
+                users.extend(u);
+                devices.extend(d);
+            }
+            Target::MissingGroup(_) => {}
+        }
+    }
+
+    fn recompute(&mut self, mut users: Vec<UserId>, mut devices: Vec<DeviceId>) -> Delta {
+        users.sort_unstable();
+        users.dedup();
+        let groups = self.tenant.groups.len();
+        let mut scratch = std::mem::replace(&mut self.scratch, Scratch::new(0));
+        for &u in &users {
+            self.user_part[u.index()] = user_targets(&self.tenant, &self.idx, u, &mut scratch);
+            devices.extend_from_slice(&self.idx.user_devices[u.index()]);
+        }
+        devices.sort_unstable();
+        devices.dedup();
+        let t = &self.tenant;
+        let idx = &self.idx;
+        let user_part = &self.user_part;
+        let at = self.at;
+        // Small batches run here with the engine's scratch; large ones on both cores.
+        let results: Vec<(DeviceId, DeviceState)> = if devices.len() < 2048 {
+            devices
+                .iter()
+                .map(|&d| (d, device_state(t, idx, user_part, d, at, &mut scratch)))
+                .collect()
+        } else {
+            devices
+                .par_iter()
+                .with_min_len(1024)
+                .map_init(
+                    || Scratch::new(groups),
+                    |s, &d| (d, device_state(t, idx, user_part, d, at, s)),
+                )
+                .collect()
+        };
+        self.scratch = scratch;
+        let recomputed = results.len();
+        let mut changed = Vec::new();
+        for (d, st) in results {
+            let slot = &mut self.states[d.index()];
+            if slot.commands != st.commands {
+                changed.push(DevicePlan {
+                    device: d,
+                    udid: self.tenant.devices[d.index()].udid.clone(),
+                    commands: st.commands.clone(),
+                });
+            }
+            *slot = st;
+        }
+        Delta {
+            devices: changed,
+            recomputed,
+        }
+    }
+
+    /// Renews `old` with `new` (see [`ops::renew`]) and updates the plan.
+    ///
+    /// # Errors
+    /// [`ChangeError::Renew`] when `new` does not qualify as a successor.
+    pub fn renew(&mut self, old: ProfileId, new: ProfileId) -> Result<Delta, ChangeError> {
+        self.apply(Change::Renew { old, new })
+    }
+
+    /// Deletes a profile if nothing uses it: returns the remove commands
+    /// (under make-before-break) it causes.
+    ///
+    /// # Errors
+    /// [`DeleteRefused`] saying which apps link to it and which assignments
+    /// are active.
+    pub fn delete(&mut self, profile: ProfileId) -> Result<Delta, DeleteRefused> {
+        ops::check_delete(&self.tenant, profile)?;
+        self.tenant.profiles[profile.index()].retired = true;
+        let mut devices = Vec::new();
+        let key = self.idx.profile_uuid[profile.index()];
+        for (i, d) in self.tenant.devices.iter().enumerate() {
+            if key.is_some_and(|k| d.reported.iter().any(|r| r.uuid == k)) {
+                devices.push(did(i));
+            }
+        }
+        Ok(self.recompute(Vec::new(), devices))
+    }
+
+    /// Explains why a device does or does not get a profile.
+    pub fn explain(&self, device: DeviceId, profile: ProfileId) -> crate::explain::Explanation {
+        crate::explain::explain(
+            &self.tenant,
+            &self.idx,
+            device,
+            profile,
+            &self.states[device.index()].desired,
+            self.at,
+        )
+    }
+}
+
+fn toggle<T: PartialEq + Copy, L: Extend<T> + std::ops::DerefMut<Target = [T]> + Retain<T>>(
+    list: &mut L,
+    item: T,
+    add: bool,
+) {
+    if add {
+        if !list.contains(&item) {
+            list.extend(std::iter::once(item));
+        }
+    } else {
+        list.keep(|x| *x != item);
+    }
+}
+
+/// `retain` for both `Vec` and `SmallVec`.
+trait Retain<T> {
+    fn keep(&mut self, f: impl FnMut(&T) -> bool);
+}
+
+impl<T> Retain<T> for Vec<T> {
+    fn keep(&mut self, mut f: impl FnMut(&T) -> bool) {
+        self.retain(|x| f(x));
+    }
+}
+
+impl<T, const N: usize> Retain<T> for smallvec::SmallVec<[T; N]> {
+    fn keep(&mut self, mut f: impl FnMut(&T) -> bool) {
+        self.retain(|x| f(x));
+    }
+}
+
+impl Index {
+    /// Re-indexes assignments only.
+    pub(crate) fn rebuild_assignments(mut idx: Index, t: &Tenant) -> Index {
+        idx.by_group.iter_mut().for_each(Vec::clear);
+        idx.all_users.clear();
+        idx.all_devices.clear();
+        for (i, a) in t.assignments.iter().enumerate() {
+            let id = crate::model::AssignmentId(u32::try_from(i).unwrap_or(u32::MAX));
+            match &a.target {
+                Target::AllUsers => idx.all_users.push(id),
+                Target::AllDevices => idx.all_devices.push(id),
+                Target::Group(g) => {
+                    if let Some(list) = idx.by_group.get_mut(g.index()) {
+                        list.push(id);
+                    }
+                }
+                Target::MissingGroup(_) => {}
+            }
+        }
+        idx
+    }
+}
+
+/// Convenience: the full plan for a tenant at an instant.
+pub fn plan(tenant: Tenant, at: DateTime<Utc>) -> Plan {
+    Engine::new(tenant, at).plan()
+}
