@@ -1,0 +1,361 @@
+//! The backends' common ground: ordered document tables, one row per entity
+//! (key → JSON document), profile bytes beside them, and transactions.
+//! [`crate::sql`] puts all of the store's logic on top of this once.
+
+use std::collections::BTreeMap;
+
+use crate::error::StoreError;
+
+/// The tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Table {
+    Meta,
+    Profiles,
+    Apps,
+    Users,
+    Devices,
+    Groups,
+    Assignments,
+    Outbox,
+    Notifications,
+    Audit,
+}
+
+impl Table {
+    pub(crate) const ALL: [Table; 10] = [
+        Table::Meta,
+        Table::Profiles,
+        Table::Apps,
+        Table::Users,
+        Table::Devices,
+        Table::Groups,
+        Table::Assignments,
+        Table::Outbox,
+        Table::Notifications,
+        Table::Audit,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Table::Meta => "meta",
+            Table::Profiles => "profiles",
+            Table::Apps => "apps",
+            Table::Users => "users",
+            Table::Devices => "devices",
+            Table::Groups => "groups",
+            Table::Assignments => "assignments",
+            Table::Outbox => "outbox",
+            Table::Notifications => "notifications",
+            Table::Audit => "audit",
+        }
+    }
+}
+
+type R<T> = Result<T, StoreError>;
+
+/// Ordered document tables with transactions.
+pub(crate) trait Docs {
+    /// Starts a transaction that takes the write lock at once.
+    fn begin(&mut self) -> R<()>;
+    fn commit(&mut self) -> R<()>;
+    fn rollback(&mut self);
+    /// Reads a document, locking it until the transaction ends.
+    fn get(&mut self, table: Table, key: &str) -> R<Option<String>>;
+    fn put(&mut self, table: Table, key: &str, doc: &str) -> R<()>;
+    /// Inserts many rows, replacing existing keys.
+    fn put_many(&mut self, table: Table, rows: &[(String, String)]) -> R<()>;
+    /// Inserts unless the key exists; true when inserted.
+    fn insert_new(&mut self, table: Table, key: &str, doc: &str) -> R<bool>;
+    fn delete(&mut self, table: Table, key: &str) -> R<()>;
+    /// Every row whose key starts with `prefix`, ordered by key.
+    fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>>;
+    fn get_bytes(&mut self, key: &str) -> R<Option<Vec<u8>>>;
+    fn put_bytes(&mut self, key: &str, bytes: &[u8]) -> R<()>;
+}
+
+type Rows = BTreeMap<(Table, String), String>;
+type Blobs = BTreeMap<String, Vec<u8>>;
+
+/// In memory, with copy-on-begin rollback.
+#[derive(Debug, Clone, Default)]
+pub struct MemDocs {
+    tables: Rows,
+    bytes: Blobs,
+    saved: Option<Box<(Rows, Blobs)>>,
+}
+
+impl Docs for MemDocs {
+    fn begin(&mut self) -> R<()> {
+        self.saved = Some(Box::new((self.tables.clone(), self.bytes.clone())));
+        Ok(())
+    }
+    fn commit(&mut self) -> R<()> {
+        self.saved = None;
+        Ok(())
+    }
+    fn rollback(&mut self) {
+        if let Some(saved) = self.saved.take() {
+            (self.tables, self.bytes) = *saved;
+        }
+    }
+    fn get(&mut self, table: Table, key: &str) -> R<Option<String>> {
+        Ok(self.tables.get(&(table, key.to_owned())).cloned())
+    }
+    fn put(&mut self, table: Table, key: &str, doc: &str) -> R<()> {
+        self.tables.insert((table, key.to_owned()), doc.to_owned());
+        Ok(())
+    }
+    fn put_many(&mut self, table: Table, rows: &[(String, String)]) -> R<()> {
+        for (k, v) in rows {
+            self.tables.insert((table, k.clone()), v.clone());
+        }
+        Ok(())
+    }
+    fn insert_new(&mut self, table: Table, key: &str, doc: &str) -> R<bool> {
+        let k = (table, key.to_owned());
+        if self.tables.contains_key(&k) {
+            return Ok(false);
+        }
+        self.tables.insert(k, doc.to_owned());
+        Ok(true)
+    }
+    fn delete(&mut self, table: Table, key: &str) -> R<()> {
+        self.tables.remove(&(table, key.to_owned()));
+        Ok(())
+    }
+    fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>> {
+        Ok(self
+            .tables
+            .range((table, prefix.to_owned())..)
+            .take_while(|((t, k), _)| *t == table && k.starts_with(prefix))
+            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .collect())
+    }
+    fn get_bytes(&mut self, key: &str) -> R<Option<Vec<u8>>> {
+        Ok(self.bytes.get(key).cloned())
+    }
+    fn put_bytes(&mut self, key: &str, bytes: &[u8]) -> R<()> {
+        self.bytes.insert(key.to_owned(), bytes.to_vec());
+        Ok(())
+    }
+}
+
+/// The smallest string greater than every string starting with `prefix`.
+fn prefix_end(prefix: &str) -> String {
+    let mut s = prefix.to_owned();
+    s.push(char::MAX);
+    s
+}
+
+/// Rows per multi-row INSERT.
+const BATCH: usize = 500;
+
+/// SQLite through rusqlite.
+#[derive(Debug)]
+pub struct SqliteDocs {
+    pub(crate) conn: rusqlite::Connection,
+}
+
+impl SqliteDocs {
+    pub(crate) fn create_tables(&mut self) -> R<()> {
+        let mut sql = String::new();
+        for t in Table::ALL {
+            sql.push_str(&format!(
+                "CREATE TABLE IF NOT EXISTS {} (k TEXT PRIMARY KEY, doc TEXT NOT NULL);\n",
+                t.name()
+            ));
+        }
+        sql.push_str(
+            "CREATE TABLE IF NOT EXISTS profile_bytes (k TEXT PRIMARY KEY, bytes BLOB NOT NULL);\n",
+        );
+        self.conn.execute_batch(&sql)?;
+        Ok(())
+    }
+}
+
+impl Docs for SqliteDocs {
+    fn begin(&mut self) -> R<()> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+    fn commit(&mut self) -> R<()> {
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+    fn rollback(&mut self) {
+        let _ = self.conn.execute_batch("ROLLBACK");
+    }
+    fn get(&mut self, table: Table, key: &str) -> R<Option<String>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT doc FROM {} WHERE k = ?1", table.name()))?;
+        let mut rows = st.query([key])?;
+        Ok(match rows.next()? {
+            Some(r) => Some(r.get(0)?),
+            None => None,
+        })
+    }
+    fn put(&mut self, table: Table, key: &str, doc: &str) -> R<()> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "INSERT INTO {} (k, doc) VALUES (?1, ?2) ON CONFLICT (k) DO UPDATE SET doc = excluded.doc",
+            table.name()
+        ))?;
+        st.execute([key, doc])?;
+        Ok(())
+    }
+    fn put_many(&mut self, table: Table, rows: &[(String, String)]) -> R<()> {
+        for (k, v) in rows {
+            self.put(table, k, v)?;
+        }
+        Ok(())
+    }
+    fn insert_new(&mut self, table: Table, key: &str, doc: &str) -> R<bool> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "INSERT INTO {} (k, doc) VALUES (?1, ?2) ON CONFLICT (k) DO NOTHING",
+            table.name()
+        ))?;
+        Ok(st.execute([key, doc])? == 1)
+    }
+    fn delete(&mut self, table: Table, key: &str) -> R<()> {
+        self.conn
+            .execute(&format!("DELETE FROM {} WHERE k = ?1", table.name()), [key])?;
+        Ok(())
+    }
+    fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT k, doc FROM {} WHERE k >= ?1 AND k < ?2 ORDER BY k",
+            table.name()
+        ))?;
+        let rows = st.query_map([prefix, &prefix_end(prefix)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+    fn get_bytes(&mut self, key: &str) -> R<Option<Vec<u8>>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT bytes FROM profile_bytes WHERE k = ?1")?;
+        let mut rows = st.query([key])?;
+        Ok(match rows.next()? {
+            Some(r) => Some(r.get(0)?),
+            None => None,
+        })
+    }
+    fn put_bytes(&mut self, key: &str, bytes: &[u8]) -> R<()> {
+        self.conn.execute(
+            "INSERT INTO profile_bytes (k, bytes) VALUES (?1, ?2) ON CONFLICT (k) DO UPDATE SET bytes = excluded.bytes",
+            rusqlite::params![key, bytes],
+        )?;
+        Ok(())
+    }
+}
+
+/// PostgreSQL through the `postgres` crate.
+pub struct PgDocs {
+    pub(crate) client: postgres::Client,
+}
+
+impl std::fmt::Debug for PgDocs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgDocs")
+    }
+}
+
+impl PgDocs {
+    pub(crate) fn create_tables(&mut self) -> R<()> {
+        let mut sql = String::new();
+        for t in Table::ALL {
+            sql.push_str(&format!("CREATE TABLE IF NOT EXISTS {} (k TEXT COLLATE \"C\" PRIMARY KEY, doc TEXT NOT NULL);\n", t.name()));
+        }
+        sql.push_str("CREATE TABLE IF NOT EXISTS profile_bytes (k TEXT COLLATE \"C\" PRIMARY KEY, bytes BYTEA NOT NULL);\n");
+        self.client.batch_execute(&sql)?;
+        Ok(())
+    }
+}
+
+impl Docs for PgDocs {
+    fn begin(&mut self) -> R<()> {
+        self.client.batch_execute("BEGIN")?;
+        Ok(())
+    }
+    fn commit(&mut self) -> R<()> {
+        self.client.batch_execute("COMMIT")?;
+        Ok(())
+    }
+    fn rollback(&mut self) {
+        let _ = self.client.batch_execute("ROLLBACK");
+    }
+    fn get(&mut self, table: Table, key: &str) -> R<Option<String>> {
+        let rows = self.client.query(
+            &format!("SELECT doc FROM {} WHERE k = $1 FOR UPDATE", table.name()),
+            &[&key],
+        )?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+    fn put(&mut self, table: Table, key: &str, doc: &str) -> R<()> {
+        self.client.execute(
+            &format!("INSERT INTO {} (k, doc) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET doc = excluded.doc", table.name()),
+            &[&key, &doc],
+        )?;
+        Ok(())
+    }
+    fn put_many(&mut self, table: Table, rows: &[(String, String)]) -> R<()> {
+        for chunk in rows.chunks(BATCH) {
+            let mut sql = format!("INSERT INTO {} (k, doc) VALUES ", table.name());
+            let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                Vec::with_capacity(chunk.len() * 2);
+            for (i, (k, v)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
+                params.push(k);
+                params.push(v);
+            }
+            sql.push_str(" ON CONFLICT (k) DO UPDATE SET doc = excluded.doc");
+            self.client.execute(&sql, &params)?;
+        }
+        Ok(())
+    }
+    fn insert_new(&mut self, table: Table, key: &str, doc: &str) -> R<bool> {
+        let n = self.client.execute(
+            &format!(
+                "INSERT INTO {} (k, doc) VALUES ($1, $2) ON CONFLICT (k) DO NOTHING",
+                table.name()
+            ),
+            &[&key, &doc],
+        )?;
+        Ok(n == 1)
+    }
+    fn delete(&mut self, table: Table, key: &str) -> R<()> {
+        self.client.execute(
+            &format!("DELETE FROM {} WHERE k = $1", table.name()),
+            &[&key],
+        )?;
+        Ok(())
+    }
+    fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>> {
+        let end = prefix_end(prefix);
+        let rows = self.client.query(
+            &format!(
+                "SELECT k, doc FROM {} WHERE k >= $1 AND k < $2 ORDER BY k",
+                table.name()
+            ),
+            &[&prefix, &end],
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+    fn get_bytes(&mut self, key: &str) -> R<Option<Vec<u8>>> {
+        let rows = self
+            .client
+            .query("SELECT bytes FROM profile_bytes WHERE k = $1", &[&key])?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+    fn put_bytes(&mut self, key: &str, bytes: &[u8]) -> R<()> {
+        self.client.execute(
+            "INSERT INTO profile_bytes (k, bytes) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET bytes = excluded.bytes",
+            &[&key, &bytes],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,256 @@
+//! The store's contents as plain Rust collections: what the in-memory backend
+//! keeps, what the SQL backends load, and where the engine's snapshot is built.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use provkit_policy::{
+    App, AppId, Assignment, Config, Device, DeviceId, Group, GroupId, GroupKind, Intent, ProfileId,
+    Reported, Target, Tenant, User, UserId, Uuid,
+};
+
+use crate::error::StoreError;
+use crate::records::{
+    AppRecord, AssignmentRecord, DeviceRecord, GroupRecord, Inventory, ProfileRecord, TargetName,
+};
+
+/// Everything the store holds.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Data {
+    /// Versions by upper-cased UUID, oldest first.
+    pub(crate) profiles: BTreeMap<String, Vec<(ProfileRecord, Vec<u8>)>>,
+    pub(crate) apps: BTreeMap<(String, String), AppRecord>,
+    pub(crate) users: BTreeSet<String>,
+    pub(crate) devices: BTreeMap<String, DeviceRecord>,
+    pub(crate) groups: BTreeMap<String, GroupRecord>,
+    pub(crate) assignments: BTreeSet<AssignmentRecord>,
+}
+
+fn id<T>(i: usize, f: fn(u32) -> T) -> T {
+    f(u32::try_from(i).unwrap_or(u32::MAX))
+}
+
+/// Checks that an inventory refers only to names it or the store defines.
+pub(crate) fn validate_inventory(
+    inv: &Inventory,
+    known_users: &dyn Fn(&str) -> bool,
+    known_devices: &dyn Fn(&str) -> bool,
+    known_groups: &dyn Fn(&str) -> Option<GroupKind>,
+) -> Result<(), StoreError> {
+    let users: BTreeSet<&str> = inv.users.iter().map(String::as_str).collect();
+    let devices: BTreeSet<&str> = inv.devices.iter().map(|d| d.udid.as_str()).collect();
+    let groups: BTreeMap<&str, GroupKind> = inv
+        .groups
+        .iter()
+        .map(|g| (g.name.as_str(), g.kind))
+        .collect();
+    for d in &inv.devices {
+        if let Some(u) = &d.user
+            && !users.contains(u.as_str())
+            && !known_users(u)
+        {
+            return Err(StoreError::UnknownReference {
+                kind: "user",
+                name: u.clone(),
+                context: format!("device {}", d.udid),
+            });
+        }
+        for r in &d.reported {
+            if Uuid::parse(&r.uuid).is_none() {
+                return Err(StoreError::Invalid(format!(
+                    "device {}: reported UUID {:?} is not a UUID",
+                    d.udid, r.uuid
+                )));
+            }
+        }
+    }
+    for g in &inv.groups {
+        for m in &g.members {
+            let ok = match g.kind {
+                GroupKind::User => users.contains(m.as_str()) || known_users(m),
+                GroupKind::Device => devices.contains(m.as_str()) || known_devices(m),
+            };
+            if !ok {
+                let kind = if g.kind == GroupKind::User {
+                    "user"
+                } else {
+                    "device"
+                };
+                return Err(StoreError::UnknownReference {
+                    kind,
+                    name: m.clone(),
+                    context: format!("group {}", g.name),
+                });
+            }
+        }
+        for s in &g.subgroups {
+            let kind = groups.get(s.as_str()).copied().or_else(|| known_groups(s));
+            match kind {
+                None => {
+                    return Err(StoreError::UnknownReference {
+                        kind: "group",
+                        name: s.clone(),
+                        context: format!("group {}", g.name),
+                    });
+                }
+                Some(k) if k != g.kind => {
+                    return Err(StoreError::Invalid(format!(
+                        "group {} ({:?}) cannot contain group {s} ({k:?})",
+                        g.name, g.kind
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Data {
+    /// The latest version of each profile.
+    pub(crate) fn latest(&self) -> impl Iterator<Item = &(ProfileRecord, Vec<u8>)> {
+        self.profiles.values().filter_map(|v| v.last())
+    }
+
+    /// The engine's snapshot: ids follow the sorted order of UUIDs, bundle
+    /// ids, names and UDIDs, so the same contents give the same tenant.
+    pub(crate) fn to_tenant(&self) -> Tenant {
+        let mut t = Tenant {
+            config: Config::default(),
+            ..Tenant::default()
+        };
+        let mut profile_ids: BTreeMap<String, ProfileId> = BTreeMap::new();
+        for (rec, _) in self.latest() {
+            profile_ids.insert(
+                rec.uuid.to_ascii_uppercase(),
+                id(t.profiles.len(), ProfileId),
+            );
+            let mut f = rec.facts.clone();
+            f.retired = rec.retired;
+            t.profiles.push(f);
+        }
+        for (i, (rec, _)) in self.latest().enumerate() {
+            t.profiles[i].superseded_by = rec
+                .successor
+                .as_ref()
+                .and_then(|s| profile_ids.get(&s.to_ascii_uppercase()).copied());
+        }
+        let mut app_ids = BTreeMap::new();
+        for (key, a) in &self.apps {
+            app_ids.insert(key.clone(), id(t.apps.len(), AppId));
+            let mut cert = [0u8; 32];
+            for (i, chunk) in a
+                .certificate_sha256
+                .as_bytes()
+                .chunks(2)
+                .take(32)
+                .enumerate()
+            {
+                cert[i] = std::str::from_utf8(chunk)
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .unwrap_or(0);
+            }
+            t.apps.push(App {
+                bundle_id: a.bundle_id.clone(),
+                version: a.version.clone(),
+                team: a.team.clone(),
+                profile: a
+                    .profile_uuid
+                    .as_ref()
+                    .and_then(|u| profile_ids.get(&u.to_ascii_uppercase()).copied()),
+                certificate: cert,
+                certificate_not_after: a.certificate_not_after,
+            });
+        }
+        let mut user_ids = BTreeMap::new();
+        for u in &self.users {
+            user_ids.insert(u.clone(), id(t.users.len(), UserId));
+            t.users.push(User { name: u.clone() });
+        }
+        let mut device_ids = BTreeMap::new();
+        for (udid, d) in &self.devices {
+            device_ids.insert(udid.clone(), id(t.devices.len(), DeviceId));
+            t.devices.push(Device {
+                udid: udid.clone(),
+                platform: d.platform.clone(),
+                user: d.user.as_ref().and_then(|u| user_ids.get(u).copied()),
+                apps: d
+                    .apps
+                    .iter()
+                    .filter_map(|a| {
+                        app_ids
+                            .get(&(a.bundle_id.clone(), a.version.clone()))
+                            .copied()
+                    })
+                    .collect(),
+                reported: d
+                    .reported
+                    .iter()
+                    .filter_map(|r| {
+                        Some(Reported {
+                            uuid: Uuid::parse(&r.uuid)?,
+                            expires: r.expires,
+                            managed: r.managed,
+                        })
+                    })
+                    .collect(),
+            });
+        }
+        let group_ids: BTreeMap<&str, GroupId> = self
+            .groups
+            .keys()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), id(i, GroupId)))
+            .collect();
+        for g in self.groups.values() {
+            t.groups.push(Group {
+                name: g.name.clone(),
+                kind: g.kind,
+                users: if g.kind == GroupKind::User {
+                    g.members
+                        .iter()
+                        .filter_map(|m| user_ids.get(m).copied())
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                devices: if g.kind == GroupKind::Device {
+                    g.members
+                        .iter()
+                        .filter_map(|m| device_ids.get(m).copied())
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                subgroups: g
+                    .subgroups
+                    .iter()
+                    .filter_map(|s| group_ids.get(s.as_str()).copied())
+                    .collect(),
+            });
+        }
+        for a in &self.assignments {
+            let Some(&profile) = profile_ids.get(&a.profile_uuid.to_ascii_uppercase()) else {
+                continue;
+            };
+            let target = match &a.target {
+                TargetName::AllUsers => Target::AllUsers,
+                TargetName::AllDevices => Target::AllDevices,
+                TargetName::Group(g) => match group_ids.get(g.as_str()) {
+                    Some(&gid) => Target::Group(gid),
+                    None => Target::MissingGroup(g.clone()),
+                },
+            };
+            t.assignments.push(Assignment {
+                profile,
+                target,
+                intent: if a.include {
+                    Intent::Include
+                } else {
+                    Intent::Exclude
+                },
+            });
+        }
+        t
+    }
+}

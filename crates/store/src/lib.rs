@@ -1,0 +1,176 @@
+//! Storage for provkit: everything the engine and the frontends keep,
+//! behind the [`Store`] trait, with three backends that pass one
+//! conformance suite: [`SqliteStore`] (the embedded default, one file, WAL),
+//! [`PostgresStore`] (for scale) and [`MemoryStore`] (tests and embedding).
+//!
+//! Kept: profiles as signed bytes with their extracted facts and versions
+//! (the same UUID with other bytes is a new version), renewal links, apps
+//! with their verification report, users, devices, nested groups,
+//! assignments, a command outbox with device results, a notification log
+//! (a stage is never sent twice) and an audit log of admin changes.
+//! Every operation is all-or-nothing; bad input writes nothing.
+//!
+//! ```
+//! use provkit_store::{MemoryStore, Store, Actor};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut store = MemoryStore::default();
+//! let actor = Actor { name: "admin".into(), at: chrono::DateTime::UNIX_EPOCH };
+//! store.import_inventory(&serde_json::from_str(r#"{"users": ["alice"]}"#)?, &actor)?;
+//! let tenant = store.load_tenant()?;
+//! assert_eq!(tenant.users.len(), 1);
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod conn;
+mod data;
+mod error;
+mod records;
+mod sql;
+
+pub use error::StoreError;
+pub use records::{
+    Actor, AppRecord, AssignmentRecord, AuditEntry, CommandStatus, DeviceRecord, GroupRecord,
+    InstalledApp, Inventory, OutboxEntry, ProfileRecord, ReportedProfile, TargetName,
+};
+pub use sql::{DocStore, MemoryStore, PostgresStore, SCHEMA_VERSION, SqliteStore};
+
+use chrono::{DateTime, Utc};
+
+/// What every backend provides. All methods are all-or-nothing.
+pub trait Store {
+    /// Stores a profile's signed bytes. Identical bytes return the existing
+    /// record; the same UUID with other bytes becomes a new version.
+    ///
+    /// # Errors
+    /// [`StoreError::Profile`] when the bytes do not parse (nothing is written).
+    fn add_profile(&mut self, bytes: &[u8], actor: &Actor) -> Result<ProfileRecord, StoreError>;
+
+    /// The latest version of every profile, by UUID.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn profiles(&mut self) -> Result<Vec<ProfileRecord>, StoreError>;
+
+    /// Every version of one profile, oldest first.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn profile_versions(&mut self, uuid: &str) -> Result<Vec<ProfileRecord>, StoreError>;
+
+    /// The signed bytes of a profile's latest version.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for an unknown UUID.
+    fn profile_bytes(&mut self, uuid: &str) -> Result<Vec<u8>, StoreError>;
+
+    /// Stores an app (replacing the same bundle id and version).
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] when its profile is unknown.
+    fn add_app(&mut self, app: &AppRecord, actor: &Actor) -> Result<(), StoreError>;
+
+    /// Every app.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn apps(&mut self) -> Result<Vec<AppRecord>, StoreError>;
+
+    /// Imports users, devices and groups in one batch.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] naming the first unknown user,
+    /// device or group (nothing is written).
+    fn import_inventory(&mut self, inventory: &Inventory, actor: &Actor) -> Result<(), StoreError>;
+
+    /// Adds a member (user name, UDID or group name) to a group.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for an unknown group or member.
+    fn add_member(&mut self, group: &str, member: &str, actor: &Actor) -> Result<(), StoreError>;
+
+    /// Every group.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn groups(&mut self) -> Result<Vec<GroupRecord>, StoreError>;
+
+    /// Replaces a profile's assignments.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for an unknown profile or group.
+    fn set_assignments(
+        &mut self,
+        profile_uuid: &str,
+        include: &[TargetName],
+        exclude: &[TargetName],
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
+
+    /// Every assignment.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn assignments(&mut self) -> Result<Vec<AssignmentRecord>, StoreError>;
+
+    /// Records that `new` renews `old`: apps and assignments move to `new`.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for an unknown UUID.
+    fn renew(&mut self, old_uuid: &str, new_uuid: &str, actor: &Actor) -> Result<(), StoreError>;
+
+    /// Marks a profile deleted.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for an unknown UUID.
+    fn retire_profile(&mut self, uuid: &str, actor: &Actor) -> Result<(), StoreError>;
+
+    /// Adds commands to the outbox (existing command UUIDs are left alone).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn enqueue(&mut self, entries: &[OutboxEntry]) -> Result<(), StoreError>;
+
+    /// The outbox, by command UUID.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn outbox(&mut self) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Records a status change or a device's answer. NotNow counts a retry.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for an unknown command.
+    fn record_result(
+        &mut self,
+        command_uuid: &str,
+        status: CommandStatus,
+        error_chain: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Records that a stage was notified for a profile; false when it already was.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn mark_notified(
+        &mut self,
+        profile_uuid: &str,
+        stage: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// The audit log, oldest first.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn audit_log(&mut self) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// The engine's input snapshot.
+    ///
+    /// # Errors
+    /// Backend failures or a corrupt record.
+    fn load_tenant(&mut self) -> Result<provkit_policy::Tenant, StoreError>;
+}

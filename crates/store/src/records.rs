@@ -1,0 +1,238 @@
+//! What the store keeps, as plain records (and the documented inventory
+//! import format).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One stored version of a profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileRecord {
+    /// UUID as uploaded.
+    pub uuid: String,
+    /// 1 for the first upload of a UUID; a new version for different bytes.
+    pub version: i64,
+    /// SHA-256 of the signed bytes, hex.
+    pub sha256: String,
+    /// The facts the engine needs, extracted at upload.
+    pub facts: provkit_policy::ProfileFacts,
+    /// When it was uploaded.
+    pub uploaded_at: DateTime<Utc>,
+    /// The UUID of the profile that renewed this one.
+    pub successor: Option<String>,
+    /// Deleted.
+    pub retired: bool,
+}
+
+/// An app and what verification found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppRecord {
+    /// CFBundleIdentifier.
+    pub bundle_id: String,
+    /// Version.
+    pub version: String,
+    /// Team.
+    pub team: String,
+    /// UUID of the embedded profile it was signed with.
+    pub profile_uuid: Option<String>,
+    /// SHA-256 of the signing certificate, hex.
+    pub certificate_sha256: String,
+    /// The signing certificate's notAfter.
+    pub certificate_not_after: DateTime<Utc>,
+    /// The verification report, as JSON, when there is one.
+    pub report: Option<serde_json::Value>,
+}
+
+/// An app installed on a device, by bundle id and version.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InstalledApp {
+    /// CFBundleIdentifier.
+    pub bundle_id: String,
+    /// Version.
+    pub version: String,
+}
+
+/// A profile a device reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportedProfile {
+    /// UUID.
+    pub uuid: String,
+    /// ExpiryDate.
+    pub expires: DateTime<Utc>,
+    /// Installed by the MDM.
+    #[serde(default = "yes")]
+    pub managed: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A device in the inventory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    /// UDID.
+    pub udid: String,
+    /// Platform.
+    #[serde(default = "ios")]
+    pub platform: String,
+    /// Primary user's name.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Installed apps.
+    #[serde(default)]
+    pub apps: Vec<InstalledApp>,
+    /// Reported profiles.
+    #[serde(default)]
+    pub reported: Vec<ReportedProfile>,
+}
+
+fn ios() -> String {
+    "iOS".into()
+}
+
+/// A group in the inventory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    /// Name.
+    pub name: String,
+    /// `user` or `device`.
+    pub kind: provkit_policy::GroupKind,
+    /// Member user names (user groups) or UDIDs (device groups).
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// Nested group names.
+    #[serde(default)]
+    pub subgroups: Vec<String>,
+}
+
+/// The inventory import format (JSON): users, devices, groups.
+///
+/// ```json
+/// {
+///   "users": ["alice", "bob"],
+///   "devices": [{"udid": "00008110-...", "user": "alice",
+///                "apps": [{"bundle_id": "com.example.app", "version": "1.0"}],
+///                "reported": [{"uuid": "...", "expires": "2027-01-01T00:00:00Z", "managed": true}]}],
+///   "groups": [{"name": "Sales", "kind": "user", "members": ["alice"], "subgroups": ["Sales EU"]}]
+/// }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// User names.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// Devices.
+    #[serde(default)]
+    pub devices: Vec<DeviceRecord>,
+    /// Groups.
+    #[serde(default)]
+    pub groups: Vec<GroupRecord>,
+}
+
+/// What an assignment targets, by name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetName {
+    /// All users.
+    AllUsers,
+    /// All devices.
+    AllDevices,
+    /// A group by name.
+    Group(String),
+}
+
+impl TargetName {
+    /// Parses `all-users`, `all-devices`, or a group name.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "all-users" => TargetName::AllUsers,
+            "all-devices" => TargetName::AllDevices,
+            name => TargetName::Group(name.to_owned()),
+        }
+    }
+
+    /// The stored form.
+    pub fn as_key(&self) -> String {
+        match self {
+            TargetName::AllUsers => "all-users".into(),
+            TargetName::AllDevices => "all-devices".into(),
+            TargetName::Group(g) => format!("group:{g}"),
+        }
+    }
+}
+
+/// One assignment, by names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AssignmentRecord {
+    /// Profile UUID.
+    pub profile_uuid: String,
+    /// Target.
+    pub target: TargetName,
+    /// Include or exclude.
+    pub include: bool,
+}
+
+/// Where a command is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommandStatus {
+    /// Planned, not yet sent.
+    Planned,
+    /// Sent, no answer yet.
+    Sent,
+    /// The device acknowledged it.
+    Acknowledged,
+    /// The device answered with an error.
+    Error,
+    /// The device said NotNow: it will be retried.
+    NotNow,
+}
+
+/// A command in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// CommandUUID.
+    pub command_uuid: String,
+    /// Device UDID.
+    pub udid: String,
+    /// `InstallProvisioningProfile` or `RemoveProvisioningProfile`.
+    pub request_type: String,
+    /// The profile's UUID.
+    pub profile_uuid: String,
+    /// Status.
+    pub status: CommandStatus,
+    /// The device's ErrorChain, when it answered with an error.
+    pub error_chain: Option<String>,
+    /// How many times it was sent again.
+    pub retries: i64,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One admin change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: String,
+    /// What kind of change (`add-profile`, `set-assignments`, ...).
+    pub action: String,
+    /// The object changed.
+    pub object: String,
+    /// Before, as JSON.
+    pub before: Option<serde_json::Value>,
+    /// After, as JSON.
+    pub after: Option<serde_json::Value>,
+}
+
+/// Who and when, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// Who.
+    pub name: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}

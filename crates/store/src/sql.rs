@@ -1,0 +1,611 @@
+//! The store's logic, once, over any [`Docs`] backend; the SQLite and
+//! PostgreSQL constructors with their migrations.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::Digest as _;
+
+use crate::Store;
+use crate::conn::{Docs, MemDocs, PgDocs, SqliteDocs, Table};
+use crate::data::{Data, validate_inventory};
+use crate::error::StoreError;
+use crate::records::{
+    Actor, AppRecord, AssignmentRecord, AuditEntry, CommandStatus, GroupRecord, Inventory,
+    OutboxEntry, ProfileRecord, TargetName,
+};
+
+/// The schema version this program writes. Version 1: document tables
+/// `meta`, `profiles`, `profile_bytes`, `apps`, `users`, `devices`, `groups`,
+/// `assignments`, `outbox`, `notifications`, `audit`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+type R<T> = Result<T, StoreError>;
+
+/// A store over a document backend.
+#[derive(Debug)]
+pub struct DocStore<D> {
+    docs: D,
+}
+
+/// The embedded default: one SQLite file in WAL mode.
+pub type SqliteStore = DocStore<SqliteDocs>;
+/// PostgreSQL, for tenants beyond one machine.
+pub type PostgresStore = DocStore<PgDocs>;
+/// In memory, for tests and embedding.
+pub type MemoryStore = DocStore<MemDocs>;
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        DocStore {
+            docs: MemDocs::default(),
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) a SQLite database file and migrates it.
+    ///
+    /// # Errors
+    /// SQLite errors; [`StoreError::SchemaTooNew`] for a newer schema.
+    pub fn open(path: impl AsRef<Path>) -> R<Self> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let mut docs = SqliteDocs { conn };
+        docs.create_tables()?;
+        let mut store = DocStore { docs };
+        store.migrate()?;
+        Ok(store)
+    }
+}
+
+impl PostgresStore {
+    /// Connects to PostgreSQL (`postgres://user@host/db`) and migrates.
+    ///
+    /// # Errors
+    /// Connection errors; [`StoreError::SchemaTooNew`] for a newer schema.
+    pub fn connect(url: &str) -> R<Self> {
+        let client = postgres::Client::connect(url, postgres::NoTls)?;
+        let mut docs = PgDocs { client };
+        docs.create_tables()?;
+        let mut store = DocStore { docs };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Drops every provkit table (for tests against a shared database).
+    ///
+    /// # Errors
+    /// PostgreSQL errors.
+    pub fn reset(url: &str) -> R<()> {
+        let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+        let mut sql = String::new();
+        for t in Table::ALL {
+            sql.push_str(&format!("DROP TABLE IF EXISTS {};", t.name()));
+        }
+        sql.push_str("DROP TABLE IF EXISTS profile_bytes;");
+        client.batch_execute(&sql)?;
+        Ok(())
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+fn from_json<T: DeserializeOwned>(s: &str) -> R<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn ukey(uuid: &str) -> String {
+    uuid.to_ascii_uppercase()
+}
+
+fn app_key(bundle: &str, version: &str) -> String {
+    format!("{bundle}\u{1}{version}")
+}
+
+static AUDIT_SEQ: AtomicU64 = AtomicU64::new(0);
+
+#[allow(private_bounds)] // `Docs` is sealed: the three backends are the crate's own.
+impl<D: Docs> DocStore<D> {
+    fn migrate(&mut self) -> R<()> {
+        self.tx(|d| {
+            let found: i64 = match d.get(Table::Meta, "schema_version")? {
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("schema_version {v:?}")))?,
+                None => 0,
+            };
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::SchemaTooNew {
+                    found,
+                    known: SCHEMA_VERSION,
+                });
+            }
+            // Forward-only steps from `found` to SCHEMA_VERSION go here; version 1
+            // is the tables themselves, created above.
+            if found < SCHEMA_VERSION {
+                d.put(Table::Meta, "schema_version", &SCHEMA_VERSION.to_string())?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The schema version recorded in the database.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub fn schema_version(&mut self) -> R<i64> {
+        let v = self.docs.get(Table::Meta, "schema_version")?;
+        Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    fn tx<T>(&mut self, f: impl FnOnce(&mut D) -> R<T>) -> R<T> {
+        self.docs.begin()?;
+        match f(&mut self.docs) {
+            Ok(v) => {
+                self.docs.commit()?;
+                Ok(v)
+            }
+            Err(e) => {
+                self.docs.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    fn audit(
+        d: &mut D,
+        actor: &Actor,
+        action: &str,
+        object: &str,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    ) -> R<()> {
+        let seq = AUDIT_SEQ.fetch_add(1, Ordering::Relaxed);
+        let key = format!(
+            "{:020}-{:010}-{seq:012}",
+            actor.at.timestamp_nanos_opt().unwrap_or_default(),
+            std::process::id()
+        );
+        let entry = AuditEntry {
+            at: actor.at,
+            actor: actor.name.clone(),
+            action: action.into(),
+            object: object.into(),
+            before,
+            after,
+        };
+        d.put(Table::Audit, &key, &to_json(&entry))
+    }
+
+    fn load(&mut self) -> R<Data> {
+        let d = &mut self.docs;
+        let mut data = Data::default();
+        for (k, v) in d.scan(Table::Profiles, "")? {
+            let rec: ProfileRecord = from_json(&v)?;
+            let bytes = d.get_bytes(&k)?.unwrap_or_default();
+            data.profiles
+                .entry(ukey(&rec.uuid))
+                .or_default()
+                .push((rec, bytes));
+        }
+        for (_, v) in d.scan(Table::Apps, "")? {
+            let a: AppRecord = from_json(&v)?;
+            data.apps
+                .insert((a.bundle_id.clone(), a.version.clone()), a);
+        }
+        data.users = d
+            .scan(Table::Users, "")?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        for (k, v) in d.scan(Table::Devices, "")? {
+            data.devices.insert(k, from_json(&v)?);
+        }
+        for (k, v) in d.scan(Table::Groups, "")? {
+            data.groups.insert(k, from_json(&v)?);
+        }
+        for (_, v) in d.scan(Table::Assignments, "")? {
+            data.assignments.insert(from_json(&v)?);
+        }
+        Ok(data)
+    }
+
+    fn latest_profile(d: &mut D, uuid: &str) -> R<Option<(String, ProfileRecord)>> {
+        let versions = d.scan(Table::Profiles, &format!("{}/", ukey(uuid)))?;
+        match versions.last() {
+            Some((k, v)) => Ok(Some((k.clone(), from_json(v)?))),
+            None => Ok(None),
+        }
+    }
+
+    fn require_profile(d: &mut D, uuid: &str, context: &str) -> R<(String, ProfileRecord)> {
+        Self::latest_profile(d, uuid)?.ok_or_else(|| StoreError::UnknownReference {
+            kind: "profile",
+            name: uuid.to_owned(),
+            context: context.to_owned(),
+        })
+    }
+}
+
+#[allow(private_bounds)]
+impl<D: Docs> Store for DocStore<D> {
+    fn add_profile(&mut self, bytes: &[u8], actor: &Actor) -> R<ProfileRecord> {
+        let parsed = provkit_profile::ProvisioningProfile::from_der(bytes)?;
+        let facts = provkit_policy::ProfileFacts::from_profile(parsed.profile());
+        let sha256 = hex(&sha2::Sha256::digest(bytes));
+        self.tx(|d| {
+            let versions = d.scan(Table::Profiles, &format!("{}/", ukey(&facts.uuid)))?;
+            let mut last = 0;
+            for (_, v) in &versions {
+                let rec: ProfileRecord = from_json(v)?;
+                if rec.sha256 == sha256 {
+                    return Ok(rec);
+                }
+                last = last.max(rec.version);
+            }
+            let rec = ProfileRecord {
+                uuid: facts.uuid.clone(),
+                version: last + 1,
+                sha256: sha256.clone(),
+                facts: facts.clone(),
+                uploaded_at: actor.at,
+                successor: None,
+                retired: false,
+            };
+            let key = format!("{}/{:010}", ukey(&rec.uuid), rec.version);
+            d.put(Table::Profiles, &key, &to_json(&rec))?;
+            d.put_bytes(&key, bytes)?;
+            Self::audit(
+                d,
+                actor,
+                "add-profile",
+                &rec.uuid,
+                None,
+                Some(serde_json::json!({"version": rec.version, "sha256": rec.sha256})),
+            )?;
+            Ok(rec)
+        })
+    }
+
+    fn profiles(&mut self) -> R<Vec<ProfileRecord>> {
+        Ok(self.load()?.latest().map(|(r, _)| r.clone()).collect())
+    }
+
+    fn profile_versions(&mut self, uuid: &str) -> R<Vec<ProfileRecord>> {
+        self.docs
+            .scan(Table::Profiles, &format!("{}/", ukey(uuid)))?
+            .iter()
+            .map(|(_, v)| from_json(v))
+            .collect()
+    }
+
+    fn profile_bytes(&mut self, uuid: &str) -> R<Vec<u8>> {
+        let d = &mut self.docs;
+        let (key, _) = Self::require_profile(d, uuid, "profile_bytes")?;
+        d.get_bytes(&key)?
+            .ok_or_else(|| StoreError::Corrupt(format!("no bytes for {key}")))
+    }
+
+    fn add_app(&mut self, app: &AppRecord, actor: &Actor) -> R<()> {
+        self.tx(|d| {
+            if let Some(p) = &app.profile_uuid {
+                Self::require_profile(d, p, &format!("app {}", app.bundle_id))?;
+            }
+            let key = app_key(&app.bundle_id, &app.version);
+            let before = d
+                .get(Table::Apps, &key)?
+                .map(|s| from_json::<serde_json::Value>(&s))
+                .transpose()?;
+            d.put(Table::Apps, &key, &to_json(app))?;
+            Self::audit(
+                d,
+                actor,
+                "add-app",
+                &key.replace('\u{1}', " "),
+                before,
+                Some(serde_json::to_value(app).unwrap_or_default()),
+            )
+        })
+    }
+
+    fn apps(&mut self) -> R<Vec<AppRecord>> {
+        self.docs
+            .scan(Table::Apps, "")?
+            .iter()
+            .map(|(_, v)| from_json(v))
+            .collect()
+    }
+
+    fn import_inventory(&mut self, inv: &Inventory, actor: &Actor) -> R<()> {
+        use std::collections::{HashMap, HashSet};
+        self.tx(|d| {
+            // Names the batch refers to but does not define must already be stored.
+            let batch_users: HashSet<&str> = inv.users.iter().map(String::as_str).collect();
+            let batch_devices: HashSet<&str> = inv.devices.iter().map(|x| x.udid.as_str()).collect();
+            let batch_groups: HashSet<&str> = inv.groups.iter().map(|g| g.name.as_str()).collect();
+            let mut stored_users: HashMap<String, bool> = HashMap::new();
+            let mut stored_devices: HashMap<String, bool> = HashMap::new();
+            let mut stored_groups: HashMap<String, Option<provkit_policy::GroupKind>> = HashMap::new();
+            let device_users = inv.devices.iter().filter_map(|x| x.user.as_ref());
+            let group_users = inv.groups.iter().filter(|g| g.kind == provkit_policy::GroupKind::User).flat_map(|g| &g.members);
+            for u in device_users.chain(group_users) {
+                if !batch_users.contains(u.as_str()) && !stored_users.contains_key(u) {
+                    stored_users.insert(u.clone(), d.get(Table::Users, u)?.is_some());
+                }
+            }
+            for m in inv.groups.iter().filter(|g| g.kind == provkit_policy::GroupKind::Device).flat_map(|g| &g.members) {
+                if !batch_devices.contains(m.as_str()) && !stored_devices.contains_key(m) {
+                    stored_devices.insert(m.clone(), d.get(Table::Devices, m)?.is_some());
+                }
+            }
+            for s in inv.groups.iter().flat_map(|g| &g.subgroups) {
+                if !batch_groups.contains(s.as_str()) && !stored_groups.contains_key(s) {
+                    let kind = match d.get(Table::Groups, s)? {
+                        Some(doc) => Some(from_json::<GroupRecord>(&doc)?.kind),
+                        None => None,
+                    };
+                    stored_groups.insert(s.clone(), kind);
+                }
+            }
+            validate_inventory(
+                inv,
+                &|u| stored_users.get(u).copied().unwrap_or(false),
+                &|x| stored_devices.get(x).copied().unwrap_or(false),
+                &|g| stored_groups.get(g).copied().flatten(),
+            )?;
+            let users: Vec<(String, String)> = inv.users.iter().map(|u| (u.clone(), String::new())).collect();
+            d.put_many(Table::Users, &users)?;
+            let devices: Vec<(String, String)> = inv.devices.iter().map(|dv| (dv.udid.clone(), to_json(dv))).collect();
+            d.put_many(Table::Devices, &devices)?;
+            let groups: Vec<(String, String)> = inv.groups.iter().map(|g| (g.name.clone(), to_json(g))).collect();
+            d.put_many(Table::Groups, &groups)?;
+            Self::audit(
+                d,
+                actor,
+                "import-inventory",
+                "inventory",
+                None,
+                Some(serde_json::json!({"users": inv.users.len(), "devices": inv.devices.len(), "groups": inv.groups.len()})),
+            )
+        })
+    }
+
+    fn add_member(&mut self, group: &str, member: &str, actor: &Actor) -> R<()> {
+        self.tx(|d| {
+            let doc = d
+                .get(Table::Groups, group)?
+                .ok_or_else(|| StoreError::UnknownReference {
+                    kind: "group",
+                    name: group.to_owned(),
+                    context: "add_member".into(),
+                })?;
+            let mut g: GroupRecord = from_json(&doc)?;
+            let before = g.clone();
+            let (table, kind) = match g.kind {
+                provkit_policy::GroupKind::User => (Table::Users, "user"),
+                provkit_policy::GroupKind::Device => (Table::Devices, "device"),
+            };
+            if d.get(table, member)?.is_some() {
+                if !g.members.iter().any(|m| m == member) {
+                    g.members.push(member.to_owned());
+                }
+            } else if let Some(sub) = d.get(Table::Groups, member)? {
+                let s: GroupRecord = from_json(&sub)?;
+                if s.kind != g.kind {
+                    return Err(StoreError::Invalid(format!(
+                        "group {group} cannot contain group {member} of another kind"
+                    )));
+                }
+                if !g.subgroups.iter().any(|m| m == member) {
+                    g.subgroups.push(member.to_owned());
+                }
+            } else {
+                return Err(StoreError::UnknownReference {
+                    kind,
+                    name: member.to_owned(),
+                    context: format!("group {group}"),
+                });
+            }
+            d.put(Table::Groups, group, &to_json(&g))?;
+            Self::audit(
+                d,
+                actor,
+                "add-member",
+                group,
+                Some(serde_json::to_value(&before).unwrap_or_default()),
+                Some(serde_json::to_value(&g).unwrap_or_default()),
+            )
+        })
+    }
+
+    fn groups(&mut self) -> R<Vec<GroupRecord>> {
+        self.docs
+            .scan(Table::Groups, "")?
+            .iter()
+            .map(|(_, v)| from_json(v))
+            .collect()
+    }
+
+    fn set_assignments(
+        &mut self,
+        profile_uuid: &str,
+        include: &[TargetName],
+        exclude: &[TargetName],
+        actor: &Actor,
+    ) -> R<()> {
+        self.tx(|d| {
+            let (_, rec) = Self::require_profile(d, profile_uuid, "set_assignments")?;
+            for t in include.iter().chain(exclude) {
+                if let TargetName::Group(g) = t
+                    && d.get(Table::Groups, g)?.is_none()
+                {
+                    return Err(StoreError::UnknownReference {
+                        kind: "group",
+                        name: g.clone(),
+                        context: format!("assignment of {profile_uuid}"),
+                    });
+                }
+            }
+            let prefix = format!("{}\u{1}", ukey(&rec.uuid));
+            let old = d.scan(Table::Assignments, &prefix)?;
+            let before: Vec<AssignmentRecord> =
+                old.iter().map(|(_, v)| from_json(v)).collect::<R<_>>()?;
+            for (k, _) in &old {
+                d.delete(Table::Assignments, k)?;
+            }
+            let mut after = Vec::new();
+            for (targets, inc) in [(include, true), (exclude, false)] {
+                for t in targets {
+                    let a = AssignmentRecord {
+                        profile_uuid: rec.uuid.clone(),
+                        target: t.clone(),
+                        include: inc,
+                    };
+                    d.put(
+                        Table::Assignments,
+                        &format!("{prefix}{}\u{1}{inc}", t.as_key()),
+                        &to_json(&a),
+                    )?;
+                    after.push(a);
+                }
+            }
+            Self::audit(
+                d,
+                actor,
+                "set-assignments",
+                &rec.uuid,
+                Some(serde_json::to_value(&before).unwrap_or_default()),
+                Some(serde_json::to_value(&after).unwrap_or_default()),
+            )
+        })
+    }
+
+    fn assignments(&mut self) -> R<Vec<AssignmentRecord>> {
+        self.docs
+            .scan(Table::Assignments, "")?
+            .iter()
+            .map(|(_, v)| from_json(v))
+            .collect()
+    }
+
+    fn renew(&mut self, old_uuid: &str, new_uuid: &str, actor: &Actor) -> R<()> {
+        self.tx(|d| {
+            let (old_key, mut old) = Self::require_profile(d, old_uuid, "renew")?;
+            let (_, new) = Self::require_profile(d, new_uuid, "renew")?;
+            old.successor = Some(new.uuid.clone());
+            d.put(Table::Profiles, &old_key, &to_json(&old))?;
+            for (k, v) in d.scan(Table::Apps, "")? {
+                let mut a: AppRecord = from_json(&v)?;
+                if a.profile_uuid
+                    .as_deref()
+                    .is_some_and(|p| p.eq_ignore_ascii_case(&old.uuid))
+                {
+                    a.profile_uuid = Some(new.uuid.clone());
+                    d.put(Table::Apps, &k, &to_json(&a))?;
+                }
+            }
+            let prefix = format!("{}\u{1}", ukey(&old.uuid));
+            for (k, v) in d.scan(Table::Assignments, &prefix)? {
+                let mut a: AssignmentRecord = from_json(&v)?;
+                d.delete(Table::Assignments, &k)?;
+                a.profile_uuid = new.uuid.clone();
+                let nk = format!(
+                    "{}\u{1}{}\u{1}{}",
+                    ukey(&new.uuid),
+                    a.target.as_key(),
+                    a.include
+                );
+                d.put(Table::Assignments, &nk, &to_json(&a))?;
+            }
+            Self::audit(
+                d,
+                actor,
+                "renew",
+                &old.uuid,
+                None,
+                Some(serde_json::json!({"successor": new.uuid})),
+            )
+        })
+    }
+
+    fn retire_profile(&mut self, uuid: &str, actor: &Actor) -> R<()> {
+        self.tx(|d| {
+            let (key, mut rec) = Self::require_profile(d, uuid, "retire_profile")?;
+            rec.retired = true;
+            d.put(Table::Profiles, &key, &to_json(&rec))?;
+            Self::audit(d, actor, "delete-profile", &rec.uuid, None, None)
+        })
+    }
+
+    fn enqueue(&mut self, entries: &[OutboxEntry]) -> R<()> {
+        self.tx(|d| {
+            for e in entries {
+                d.insert_new(Table::Outbox, &e.command_uuid, &to_json(e))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn outbox(&mut self) -> R<Vec<OutboxEntry>> {
+        self.docs
+            .scan(Table::Outbox, "")?
+            .iter()
+            .map(|(_, v)| from_json(v))
+            .collect()
+    }
+
+    fn record_result(
+        &mut self,
+        command_uuid: &str,
+        status: CommandStatus,
+        error_chain: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> R<()> {
+        self.tx(|d| {
+            let doc = d.get(Table::Outbox, command_uuid)?.ok_or_else(|| {
+                StoreError::UnknownReference {
+                    kind: "command",
+                    name: command_uuid.to_owned(),
+                    context: "record_result".into(),
+                }
+            })?;
+            let mut e: OutboxEntry = from_json(&doc)?;
+            if status == CommandStatus::NotNow {
+                e.retries += 1;
+            }
+            e.status = status;
+            e.error_chain = error_chain.map(str::to_owned);
+            e.updated_at = at;
+            d.put(Table::Outbox, command_uuid, &to_json(&e))
+        })
+    }
+
+    fn mark_notified(&mut self, profile_uuid: &str, stage: i64, at: DateTime<Utc>) -> R<bool> {
+        let key = format!("{}\u{1}{stage}", ukey(profile_uuid));
+        self.tx(|d| d.insert_new(Table::Notifications, &key, &to_json(&at)))
+    }
+
+    fn audit_log(&mut self) -> R<Vec<AuditEntry>> {
+        self.docs
+            .scan(Table::Audit, "")?
+            .iter()
+            .map(|(_, v)| from_json(v))
+            .collect()
+    }
+
+    fn load_tenant(&mut self) -> R<provkit_policy::Tenant> {
+        Ok(self.load()?.to_tenant())
+    }
+}

@@ -1,0 +1,413 @@
+//! One conformance suite, run against the in-memory, SQLite and PostgreSQL
+//! backends. The PostgreSQL run needs `PROVKIT_DATABASE_URL`; without it
+//! the run is skipped with a notice (`.ci/run` sets it).
+
+use chrono::{TimeZone, Utc};
+use provkit_policy::{Command, Engine, GroupKind};
+use provkit_profile::fixtures::{ProfileSpec, TestCa, signed_profile, utc};
+use provkit_store::*;
+use std::sync::OnceLock;
+
+fn ca() -> &'static TestCa {
+    static CA: OnceLock<TestCa> = OnceLock::new();
+    CA.get_or_init(TestCa::rsa)
+}
+
+fn actor() -> Actor {
+    Actor {
+        name: "admin@example.com".into(),
+        at: Utc
+            .with_ymd_and_hms(2026, 11, 22, 9, 0, 0)
+            .single()
+            .expect("date"),
+    }
+}
+
+fn profile(uuid: &str, bundle: &str, expiration_year: i32) -> Vec<u8> {
+    signed_profile(
+        ca(),
+        &ProfileSpec {
+            uuid: uuid.into(),
+            bundle_id: bundle.into(),
+            devices: None,
+            all_devices: true,
+            expiration: utc(expiration_year, 1, 15),
+            ..ProfileSpec::default()
+        },
+    )
+}
+
+const OLD: &str = "AAAAAAAA-1111-4111-8111-11111111111F";
+const NEW: &str = "BBBBBBBB-2222-4222-8222-22222222222E";
+
+fn inventory() -> Inventory {
+    serde_json::from_value(serde_json::json!({
+        "users": ["alice", "bob"],
+        "devices": [
+            {"udid": "UDID-A", "user": "alice", "apps": [{"bundle_id": "com.example.app", "version": "1.0"}]},
+            {"udid": "UDID-B", "user": "bob"},
+            {"udid": "UDID-K"}
+        ],
+        "groups": [
+            {"name": "Sales", "kind": "user", "members": ["alice"], "subgroups": ["Sales EU"]},
+            {"name": "Sales EU", "kind": "user", "members": ["bob"]},
+            {"name": "Kiosks", "kind": "device", "members": ["UDID-K"]}
+        ]
+    }))
+    .expect("inventory json")
+}
+
+/// The suite: every backend must behave the same.
+fn conformance(store: &mut dyn Store, backend: &str) {
+    let a = actor();
+    // Bad input writes nothing.
+    assert!(
+        matches!(
+            store.add_profile(b"not a profile", &a),
+            Err(StoreError::Profile(_))
+        ),
+        "{backend}"
+    );
+    assert!(store.profiles().expect("profiles").is_empty());
+    assert!(store.audit_log().expect("audit").is_empty());
+
+    // Versions: identical bytes are the same record; other bytes a new version.
+    let v1 = store
+        .add_profile(&profile(OLD, "com.example.app", 2027), &a)
+        .expect("add");
+    assert_eq!(v1.version, 1);
+    assert_eq!(
+        store
+            .add_profile(&profile(OLD, "com.example.app", 2027), &a)
+            .expect("again"),
+        v1
+    );
+    let v2 = store
+        .add_profile(
+            &profile(&OLD.to_lowercase(), "com.example.app", 2027).to_vec(),
+            &a,
+        )
+        .expect("v2");
+    assert_eq!(
+        v2.version, 2,
+        "{backend}: same UUID (any case), other bytes"
+    );
+    assert_eq!(store.profile_versions(OLD).expect("versions").len(), 2);
+    assert_eq!(store.profiles().expect("profiles").len(), 1);
+    let bytes = profile(NEW, "com.example.app", 2028);
+    store.add_profile(&bytes, &a).expect("new");
+    assert_eq!(
+        store.profile_bytes(NEW).expect("bytes"),
+        bytes,
+        "{backend}: bytes kept as uploaded"
+    );
+
+    // Inventory: unknown references are refused by name and nothing is written.
+    let mut bad = inventory();
+    bad.devices[1].user = Some("mallory".into());
+    match store.import_inventory(&bad, &a) {
+        Err(StoreError::UnknownReference {
+            kind: "user", name, ..
+        }) => assert_eq!(name, "mallory"),
+        other => panic!("{backend}: {other:?}"),
+    }
+    let mut bad = inventory();
+    bad.groups[0].subgroups.push("Nowhere".into());
+    assert!(matches!(
+        store.import_inventory(&bad, &a),
+        Err(StoreError::UnknownReference { kind: "group", .. })
+    ));
+    assert!(
+        store.load_tenant().expect("tenant").devices.is_empty(),
+        "{backend}: a refused batch writes nothing"
+    );
+    store.import_inventory(&inventory(), &a).expect("inventory");
+    // A later batch may refer to what is stored.
+    let later: Inventory = serde_json::from_value(serde_json::json!({
+        "devices": [{"udid": "UDID-C", "user": "alice"}],
+        "groups": [{"name": "Kiosks 2", "kind": "device", "members": ["UDID-K", "UDID-C"], "subgroups": ["Kiosks"]}]
+    }))
+    .expect("json");
+    store.import_inventory(&later, &a).expect("later batch");
+    store.add_member("Sales EU", "alice", &a).expect("member");
+    assert!(matches!(
+        store.add_member("Sales", "UDID-A", &a),
+        Err(StoreError::UnknownReference { .. })
+    ));
+    assert!(matches!(
+        store.add_member("Sales", "Kiosks", &a),
+        Err(StoreError::Invalid(_))
+    ));
+
+    // Apps link to profiles that exist.
+    let app = AppRecord {
+        bundle_id: "com.example.app".into(),
+        version: "1.0".into(),
+        team: "PROVKIT01".into(),
+        profile_uuid: Some(OLD.into()),
+        certificate_sha256: provkit_profile::hex(&ca().developer.cert.sha256_fingerprint()),
+        certificate_not_after: ca().developer.cert.not_after(),
+        report: Some(serde_json::json!({"valid": true, "findings": []})),
+    };
+    store.add_app(&app, &a).expect("app");
+    let mut orphan = app.clone();
+    orphan.profile_uuid = Some("33333333-3333-4333-8333-333333333333".into());
+    assert!(matches!(
+        store.add_app(&orphan, &a),
+        Err(StoreError::UnknownReference {
+            kind: "profile",
+            ..
+        })
+    ));
+
+    // Assignments: unknown groups refused; replace is all-or-nothing.
+    store
+        .set_assignments(
+            OLD,
+            &[TargetName::parse("Sales")],
+            &[TargetName::parse("Kiosks")],
+            &a,
+        )
+        .expect("assign");
+    assert!(matches!(
+        store.set_assignments(
+            OLD,
+            &[
+                TargetName::parse("all-devices"),
+                TargetName::parse("Ghosts")
+            ],
+            &[],
+            &a
+        ),
+        Err(StoreError::UnknownReference { kind: "group", .. })
+    ));
+    assert_eq!(
+        store.assignments().expect("assignments").len(),
+        2,
+        "{backend}: the refused edit changed nothing"
+    );
+
+    // The engine's snapshot loads, and plans.
+    let tenant = store.load_tenant().expect("tenant");
+    assert_eq!(
+        (
+            tenant.users.len(),
+            tenant.devices.len(),
+            tenant.groups.len()
+        ),
+        (2, 4, 4)
+    );
+    assert_eq!(tenant.profiles.len(), 2);
+    let sales = tenant
+        .groups
+        .iter()
+        .find(|g| g.name == "Sales")
+        .expect("Sales");
+    assert_eq!(sales.kind, GroupKind::User);
+    let plan = Engine::new(tenant.clone(), utc(2026, 11, 22)).plan();
+    // alice (UDID-A, UDID-C) and bob (via Sales EU) get the old profile; UDID-A also through its app.
+    let installs: Vec<&str> = plan
+        .devices
+        .iter()
+        .filter(|d| {
+            d.commands
+                .iter()
+                .any(|c| matches!(c, Command::InstallProvisioningProfile { .. }))
+        })
+        .map(|d| d.udid.as_str())
+        .collect();
+    assert_eq!(installs, vec!["UDID-A", "UDID-B", "UDID-C"], "{backend}");
+
+    // Renewal moves apps and assignments.
+    store.renew(OLD, NEW, &a).expect("renew");
+    assert_eq!(
+        store.apps().expect("apps")[0].profile_uuid.as_deref(),
+        Some(NEW)
+    );
+    assert!(
+        store
+            .assignments()
+            .expect("a")
+            .iter()
+            .all(|x| x.profile_uuid == NEW)
+    );
+    assert_eq!(
+        store
+            .profiles()
+            .expect("p")
+            .iter()
+            .find(|p| p.uuid.eq_ignore_ascii_case(OLD))
+            .and_then(|p| p.successor.clone())
+            .as_deref(),
+        Some(NEW)
+    );
+    store.retire_profile(OLD, &a).expect("retire");
+
+    // Outbox: planned, sent, NotNow (a retry), acknowledged.
+    let entry = OutboxEntry {
+        command_uuid: "CMD-1".into(),
+        udid: "UDID-A".into(),
+        request_type: "InstallProvisioningProfile".into(),
+        profile_uuid: NEW.into(),
+        status: CommandStatus::Planned,
+        error_chain: None,
+        retries: 0,
+        created_at: a.at,
+        updated_at: a.at,
+    };
+    store
+        .enqueue(std::slice::from_ref(&entry))
+        .expect("enqueue");
+    store.enqueue(&[entry]).expect("enqueue is idempotent");
+    store
+        .record_result("CMD-1", CommandStatus::Sent, None, a.at)
+        .expect("sent");
+    store
+        .record_result("CMD-1", CommandStatus::NotNow, None, a.at)
+        .expect("not now");
+    store
+        .record_result(
+            "CMD-1",
+            CommandStatus::Error,
+            Some("0xe8008015 no profile"),
+            a.at,
+        )
+        .expect("error");
+    let out = store.outbox().expect("outbox");
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].status, out[0].retries, out[0].error_chain.as_deref()),
+        (CommandStatus::Error, 1, Some("0xe8008015 no profile"))
+    );
+    assert!(matches!(
+        store.record_result("CMD-X", CommandStatus::Sent, None, a.at),
+        Err(StoreError::UnknownReference { .. })
+    ));
+
+    // A stage is never notified twice.
+    assert!(store.mark_notified(NEW, 30, a.at).expect("first"));
+    assert!(
+        !store
+            .mark_notified(&NEW.to_lowercase(), 30, a.at)
+            .expect("second")
+    );
+    assert!(store.mark_notified(NEW, 7, a.at).expect("next stage"));
+
+    // The audit log has who, what, before and after.
+    let log = store.audit_log().expect("audit");
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    for want in [
+        "add-profile",
+        "import-inventory",
+        "add-member",
+        "add-app",
+        "set-assignments",
+        "renew",
+        "delete-profile",
+    ] {
+        assert!(
+            actions.contains(&want),
+            "{backend}: {want} missing from {actions:?}"
+        );
+    }
+    let edit = log
+        .iter()
+        .find(|e| e.action == "set-assignments")
+        .expect("edit");
+    assert_eq!(edit.actor, "admin@example.com");
+    assert!(edit.after.is_some() && edit.before.is_some());
+}
+
+#[test]
+fn memory_backend() {
+    conformance(&mut MemoryStore::default(), "memory");
+}
+
+fn temp_db(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("provkit-store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join("provkit.db")
+}
+
+#[test]
+fn sqlite_backend() {
+    let path = temp_db("conformance");
+    let mut store = SqliteStore::open(&path).expect("open");
+    conformance(&mut store, "sqlite");
+    drop(store);
+    // Reopening keeps everything and does not migrate again.
+    let mut again = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(again.schema_version().expect("version"), SCHEMA_VERSION);
+    assert_eq!(again.profiles().expect("profiles").len(), 2);
+}
+
+#[test]
+fn postgres_backend() {
+    let Some(url) = std::env::var("PROVKIT_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!(
+            "NOTICE: PROVKIT_DATABASE_URL is not set: the PostgreSQL conformance run is skipped"
+        );
+        return;
+    };
+    PostgresStore::reset(&url).expect("reset");
+    let mut store = PostgresStore::connect(&url).expect("connect");
+    conformance(&mut store, "postgres");
+    assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let path = temp_db("newer");
+    drop(SqliteStore::open(&path).expect("create"));
+    let conn = rusqlite::Connection::open(&path).expect("raw");
+    conn.execute("UPDATE meta SET doc = '99' WHERE k = 'schema_version'", [])
+        .expect("bump");
+    drop(conn);
+    assert!(matches!(
+        SqliteStore::open(&path),
+        Err(StoreError::SchemaTooNew { found: 99, .. })
+    ));
+}
+
+#[test]
+fn concurrent_writers_on_one_sqlite_file_lose_no_update() {
+    let path = temp_db("threads");
+    let mut store = SqliteStore::open(&path).expect("open");
+    let users: Vec<String> = (0..200).map(|i| format!("u{i}")).collect();
+    let inv = Inventory {
+        users: users.clone(),
+        groups: vec![GroupRecord {
+            name: "All".into(),
+            kind: GroupKind::User,
+            members: vec![],
+            subgroups: vec![],
+        }],
+        ..Inventory::default()
+    };
+    store.import_inventory(&inv, &actor()).expect("inventory");
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut s = SqliteStore::open(&path).expect("open in thread");
+                for i in (t..200).step_by(4) {
+                    s.add_member("All", &format!("u{i}"), &actor())
+                        .expect("add");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("thread");
+    }
+    let groups = store.groups().expect("groups");
+    assert_eq!(
+        groups[0].members.len(),
+        200,
+        "every read-modify-write survived"
+    );
+}
