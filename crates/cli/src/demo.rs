@@ -1,37 +1,186 @@
-//! `provkit demo`: the main job on a fresh machine, with nothing but this
-//! binary. It writes sample profiles signed by a test CA, inspects one, and
-//! verifies all of them now against that CA.
+//! `provkit demo`: the main job on a fresh machine with nothing but this
+//! binary. It writes a sample tenant (profiles signed by the project's test
+//! CA, an inventory, apps), stores it in a new SQLite file, and runs the
+//! same steps an admin would: import, inventory import, app add, assign,
+//! plan, expiring. Every date is relative to the chosen instant.
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
+use provkit_profile::fixtures::{self, CmsOptions, KeySource, ProfileSpec, TestCa};
+use provkit_profile::plist::Value;
+use serde_json::json;
 
 use crate::output::Style;
-use crate::profile_cmd::{self, Outcome};
+use crate::profile_cmd::Outcome;
+use crate::tenant_cmd;
 
-pub(crate) fn run(dir: &Path, style: Style) -> Result<Outcome> {
-    println!(
-        "== Writing sample profiles signed by a test CA to {}",
-        dir.display()
+const FIELD: &str = "D3A10000-0000-4000-8000-00000000F1E1";
+const FIELD_RENEWED: &str = "D3A10000-0000-4000-8000-00000000F1E2";
+const SALES: &str = "D3A10000-0000-4000-8000-0000000005A1";
+const BETA: &str = "D3A10000-0000-4000-8000-00000000BE7A";
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+pub(crate) fn run(dir: &Path, at: DateTime<Utc>, style: Style) -> Result<Outcome> {
+    let at = at.trunc_subsecs(0);
+    let days = TimeDelta::days;
+    std::fs::create_dir_all(dir.join("profiles"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir.join("renewal"))?;
+    let ca = TestCa::rsa();
+    // A second developer certificate that dies in 25 days: the beta app must be re-signed soon.
+    let beta_dev = ca.issue_developer(
+        "iPhone Distribution: provkit Beta (PROVKIT01)",
+        fixtures::TEST_TEAM,
+        at + days(25),
+        KeySource::P256,
     );
-    let written = profile_cmd::write_samples(dir)?;
-    let (profiles, root): (Vec<_>, Vec<_>) = written
-        .into_iter()
-        .partition(|p| p.extension().is_some_and(|e| e == "mobileprovision"));
-    println!();
-    println!("== provkit profile inspect {}", profiles[0].display());
-    profile_cmd::inspect(&profiles[..1], false, style)?;
-    println!();
-    println!(
-        "== provkit profile verify --anchor {} {}/*.mobileprovision",
-        root[0].display(),
-        dir.display()
+    write(&dir.join("test-root-ca.cer"), ca.root.cert.der())?;
+    write(&dir.join("developer.cer"), ca.developer.cert.der())?;
+    write(&dir.join("beta-developer.cer"), beta_dev.cert.der())?;
+
+    let enterprise = |uuid: &str, name: &str, bundle: &str, expires_in: i64| ProfileSpec {
+        name: name.into(),
+        uuid: uuid.into(),
+        bundle_id: bundle.into(),
+        devices: None,
+        all_devices: true,
+        creation: at - days((365 - expires_in).max(1)),
+        expiration: at + days(expires_in),
+        cms: CmsOptions {
+            signing_time: at - days(30),
+            ..CmsOptions::default()
+        },
+        ..ProfileSpec::default()
+    };
+    write(
+        &dir.join("profiles/field.mobileprovision"),
+        &fixtures::signed_profile(
+            &ca,
+            &enterprise(FIELD, "Field Service In House", "com.example.field", 45),
+        ),
+    )?;
+    write(
+        &dir.join("profiles/sales.mobileprovision"),
+        &fixtures::signed_profile(
+            &ca,
+            &enterprise(SALES, "Sales In House", "com.example.sales", 200),
+        ),
+    )?;
+    write(
+        &dir.join("renewal/field-renewed.mobileprovision"),
+        &fixtures::signed_profile(
+            &ca,
+            &enterprise(
+                FIELD_RENEWED,
+                "Field Service In House (renewed)",
+                "com.example.field",
+                410,
+            ),
+        ),
+    )?;
+    // An ad hoc beta profile for two devices, listing both developer certificates.
+    let beta_spec = ProfileSpec {
+        name: "Beta Ad Hoc: com.example.beta".into(),
+        uuid: BETA.into(),
+        bundle_id: "com.example.beta".into(),
+        devices: Some(2),
+        creation: at - days(340),
+        expiration: at + days(20),
+        cms: CmsOptions {
+            signing_time: at - days(340),
+            ..CmsOptions::default()
+        },
+        ..ProfileSpec::default()
+    };
+    let mut d = fixtures::profile_dictionary(&beta_spec, &[&ca.developer.cert, &beta_dev.cert]);
+    d.insert(
+        "ProvisionedDevices",
+        Value::Array(vec![
+            Value::String(fixtures::udid(1)),
+            Value::String(fixtures::udid(2)),
+        ]),
     );
-    let outcome = profile_cmd::verify(&profiles, None, false, &root, false, style)?;
-    println!();
+    write(
+        &dir.join("profiles/beta.mobileprovision"),
+        &fixtures::sign_plist(&ca, d, false, &beta_spec.cms),
+    )?;
+
+    let u = fixtures::udid;
+    let inventory = json!({
+        "users": ["alice", "bob", "carol", "dave"],
+        "devices": [
+            {"udid": u(0), "user": "alice", "apps": [{"bundle_id": "com.example.field", "version": "3.2"}]},
+            {"udid": u(1), "user": "bob", "apps": [{"bundle_id": "com.example.field", "version": "3.2"}, {"bundle_id": "com.example.beta", "version": "0.9"}],
+             "reported": [{"uuid": FIELD, "expires": (at + days(45)).to_rfc3339(), "managed": true}]},
+            {"udid": u(2), "user": "carol", "apps": [{"bundle_id": "com.example.sales", "version": "1.0"}]},
+            {"udid": u(3), "user": "dave", "apps": [{"bundle_id": "com.example.sales", "version": "1.0"}, {"bundle_id": "com.example.beta", "version": "0.9"}]},
+            {"udid": u(4), "user": "bob"},
+            {"udid": u(5)}
+        ],
+        "groups": [
+            {"name": "Field", "kind": "user", "members": ["alice", "bob"]},
+            {"name": "Executives", "kind": "user", "members": ["bob"]},
+            {"name": "Sales", "kind": "user", "members": ["carol"], "subgroups": ["Sales EU"]},
+            {"name": "Sales EU", "kind": "user", "members": ["dave"]},
+            {"name": "Kiosks", "kind": "device", "members": [u(5)]}
+        ]
+    });
+    let inv_path = dir.join("inventory.json");
+    write(
+        &inv_path,
+        serde_json::to_string_pretty(&inventory)?.as_bytes(),
+    )?;
+
+    let db_path = dir.join("provkit.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db_path.display()));
+    }
+    let mut store = provkit_store::SqliteStore::open(&db_path)?;
+    let store: &mut dyn provkit_store::Store = &mut store;
+    let db = format!("--db {}", db_path.display());
+
     println!(
-        "The expired sample is reported invalid on purpose (exit code {} from verify).",
-        outcome as u8
+        "== A sample tenant in {} (profiles signed by a test CA, dates relative to {})\n",
+        dir.display(),
+        style.date(at)
+    );
+    println!("$ provkit {db} import {}/profiles", dir.display());
+    tenant_cmd::import(store, &[dir.join("profiles")])?;
+    println!("\n$ provkit {db} inventory import {}", inv_path.display());
+    tenant_cmd::inventory(store, &inv_path)?;
+    for (bundle, version, profile, cert) in [
+        ("com.example.field", "3.2", FIELD, "developer.cer"),
+        ("com.example.sales", "1.0", SALES, "developer.cer"),
+        ("com.example.beta", "0.9", BETA, "beta-developer.cer"),
+    ] {
+        println!(
+            "\n$ provkit {db} app add --bundle-id {bundle} --version {version} --profile {profile} --certificate {}",
+            dir.join(cert).display()
+        );
+        tenant_cmd::app_add(store, bundle, version, profile, &dir.join(cert))?;
+    }
+    println!("\n$ provkit {db} assign {FIELD} --include Field --exclude Executives");
+    tenant_cmd::assign(store, FIELD, &["Field".into()], &["Executives".into()])?;
+    println!("\n$ provkit {db} assign {SALES} --include Sales --exclude Kiosks");
+    tenant_cmd::assign(store, SALES, &["Sales".into()], &["Kiosks".into()])?;
+
+    println!("\n$ provkit {db} plan");
+    tenant_cmd::plan(store, at, false, false, style)?;
+    let svg = dir.join("expiring.svg");
+    println!(
+        "\n$ provkit {db} expiring --within 60d --svg {}",
+        svg.display()
+    );
+    tenant_cmd::expiring(store, at, 60, false, Some(&svg), style)?;
+    println!(
+        "\nNext: `provkit {db} renew {FIELD} {}` renews the field app's profile for every device that runs it;\n`provkit {db} explain {} {FIELD}` shows why bob's tablet does (or does not) get it.",
+        dir.join("renewal/field-renewed.mobileprovision").display(),
+        u(4)
     );
     Ok(Outcome::Ok)
 }

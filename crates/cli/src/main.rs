@@ -4,9 +4,11 @@
 //! 0 success (every file valid), 1 a check failed (some file invalid),
 //! 2 an input could not be read as what it should be, 3 usage or I/O error.
 
+mod db;
 mod demo;
 mod output;
 mod profile_cmd;
+mod tenant_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,17 +22,24 @@ struct Cli {
     /// Show dates in UTC instead of the local time zone.
     #[arg(long, global = true)]
     utc: bool,
+    #[command(flatten)]
+    db: db::DbArgs,
     #[command(subcommand)]
     command: Command,
 }
 
 const EXAMPLES: &str = "Examples:
   provkit demo
+  provkit init && provkit import profiles/ && provkit inventory import inventory.json
+  provkit assign 5D1AB0E1-... --include Sales --exclude Kiosks
+  provkit plan --at 2026-11-22T00:00:00Z --json
+  provkit expiring --within 60d --svg expiring.svg
+  provkit renew OLD-UUID new.mobileprovision && provkit delete OLD-UUID
   provkit profile inspect --json app.mobileprovision
   provkit profile verify --at 2026-11-22T00:00:00Z profiles/*.mobileprovision
   provkit profile verify --at signing-time app.mobileprovision
 
-Exit codes: 0 all valid, 1 some file invalid, 2 some file unreadable, 3 usage or I/O error.";
+Exit codes: 0 success, 1 invalid or refused (a profile invalid, a renewal or deletion refused),\n2 an input unreadable (a file that is not a profile, an inventory with unknown names),\n3 usage, database or I/O error.";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -39,12 +48,230 @@ enum Command {
         #[command(subcommand)]
         command: ProfileCommand,
     },
-    /// Build sample profiles with a test CA, then inspect and verify them.
+    /// The main job on a fresh machine: a sample tenant in a new SQLite file
+    /// (profiles signed by a test CA), then plan and expiring.
     Demo {
-        /// Folder for the sample files.
+        /// Folder for the sample files and database.
         #[arg(long, default_value = "provkit-demo")]
         dir: PathBuf,
+        /// The instant to plan at (RFC 3339; default now).
+        #[arg(long)]
+        at: Option<String>,
     },
+    /// Create the database (SQLite by default) and apply migrations.
+    Init,
+    /// Store profiles (and, later, IPAs) from files or folders, recursively.
+    Import {
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Users, devices and groups.
+    Inventory {
+        #[command(subcommand)]
+        command: InventoryCommand,
+    },
+    /// Apps.
+    App {
+        #[command(subcommand)]
+        command: AppCommand,
+    },
+    /// Assign a profile: targets are group names, all-users or all-devices.
+    Assign {
+        /// Profile UUID.
+        profile: String,
+        /// Targets to include.
+        #[arg(long, num_args = 1..)]
+        include: Vec<String>,
+        /// Targets to exclude.
+        #[arg(long, num_args = 1..)]
+        exclude: Vec<String>,
+    },
+    /// Remove every assignment of a profile.
+    Unassign {
+        /// Profile UUID.
+        profile: String,
+    },
+    /// Commands per device, notifications, blockers and warnings.
+    Plan {
+        /// RFC 3339 instant (default now).
+        #[arg(long)]
+        at: Option<String>,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Queue the commands in the outbox (and log the notifications sent).
+        #[arg(long)]
+        enqueue: bool,
+    },
+    /// Record device acknowledgements for queued commands (all, or the given command UUIDs).
+    Ack {
+        /// Command UUIDs (default: every pending command).
+        commands: Vec<String>,
+    },
+    /// Profiles and certificates by death date, with apps and device counts.
+    Expiring {
+        /// Window, e.g. 60d or 8w.
+        #[arg(long, default_value = "60d")]
+        within: String,
+        /// RFC 3339 instant (default now).
+        #[arg(long)]
+        at: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Write an SVG timeline here.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+    },
+    /// Renew a profile for every app that shares it.
+    Renew {
+        /// The old profile's UUID.
+        old: String,
+        /// The new profile file.
+        new: PathBuf,
+    },
+    /// Delete a profile (refused while an app links to it or an assignment is active).
+    Delete {
+        /// Profile UUID.
+        profile: String,
+    },
+    /// Why a device does or does not get a profile.
+    Explain {
+        /// Device UDID.
+        device: String,
+        /// Profile UUID.
+        profile: String,
+        /// RFC 3339 instant (default now).
+        #[arg(long)]
+        at: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum InventoryCommand {
+    /// Import users, devices and groups from a JSON file (format in the README).
+    Import {
+        /// The JSON file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AppCommand {
+    /// Register an app by its facts, linked to its profile.
+    Add {
+        /// CFBundleIdentifier.
+        #[arg(long)]
+        bundle_id: String,
+        /// Version.
+        #[arg(long)]
+        version: String,
+        /// The profile UUID it was signed with.
+        #[arg(long)]
+        profile: String,
+        /// The signing certificate (DER or PEM).
+        #[arg(long)]
+        certificate: PathBuf,
+    },
+}
+
+fn instant(at: Option<&str>) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    match profile_cmd::parse_at(at)? {
+        profile_cmd::At::Instant(t) => Ok(t),
+        profile_cmd::At::SigningTime => {
+            anyhow::bail!("--at signing-time applies to profile verify only")
+        }
+    }
+}
+
+fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
+    use profile_cmd::Outcome;
+    let db = &cli.db;
+    match cli.command {
+        Command::Profile { command } => match command {
+            ProfileCommand::Inspect { json, files } => profile_cmd::inspect(&files, json, style),
+            ProfileCommand::Verify {
+                at,
+                json,
+                anchors,
+                no_apple_roots,
+                files,
+            } => profile_cmd::verify(&files, at.as_deref(), json, &anchors, no_apple_roots, style),
+            ProfileCommand::Sample { out } => profile_cmd::sample(&out).map(|()| Outcome::Ok),
+        },
+        Command::Demo { dir, at } => demo::run(&dir, instant(at.as_deref())?, style),
+        Command::Init => {
+            db.open()?;
+            println!("ready: {}", db.describe());
+            Ok(Outcome::Ok)
+        }
+        Command::Import { paths } => tenant_cmd::import(db.open()?.as_mut(), &paths),
+        Command::Inventory {
+            command: InventoryCommand::Import { file },
+        } => tenant_cmd::inventory(db.open()?.as_mut(), &file),
+        Command::App {
+            command:
+                AppCommand::Add {
+                    bundle_id,
+                    version,
+                    profile,
+                    certificate,
+                },
+        } => tenant_cmd::app_add(
+            db.open()?.as_mut(),
+            &bundle_id,
+            &version,
+            &profile,
+            &certificate,
+        ),
+        Command::Assign {
+            profile,
+            include,
+            exclude,
+        } => tenant_cmd::assign(db.open()?.as_mut(), &profile, &include, &exclude),
+        Command::Unassign { profile } => {
+            tenant_cmd::assign(db.open()?.as_mut(), &profile, &[], &[])
+        }
+        Command::Plan { at, json, enqueue } => tenant_cmd::plan(
+            db.open()?.as_mut(),
+            instant(at.as_deref())?,
+            json,
+            enqueue,
+            style,
+        ),
+        Command::Ack { commands } => tenant_cmd::ack(db.open()?.as_mut(), &commands),
+        Command::Expiring {
+            within,
+            at,
+            json,
+            svg,
+        } => tenant_cmd::expiring(
+            db.open()?.as_mut(),
+            instant(at.as_deref())?,
+            tenant_cmd::parse_days(&within)?,
+            json,
+            svg.as_deref(),
+            style,
+        ),
+        Command::Renew { old, new } => tenant_cmd::renew(db.open()?.as_mut(), &old, &new),
+        Command::Delete { profile } => tenant_cmd::delete(db.open()?.as_mut(), &profile),
+        Command::Explain {
+            device,
+            profile,
+            at,
+            json,
+        } => tenant_cmd::explain(
+            db.open()?.as_mut(),
+            &device,
+            &profile,
+            instant(at.as_deref())?,
+            json,
+        ),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,27 +314,21 @@ enum ProfileCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let style = output::Style { utc: cli.utc };
-    let result = match cli.command {
-        Command::Profile { command } => match command {
-            ProfileCommand::Inspect { json, files } => profile_cmd::inspect(&files, json, style),
-            ProfileCommand::Verify {
-                at,
-                json,
-                anchors,
-                no_apple_roots,
-                files,
-            } => profile_cmd::verify(&files, at.as_deref(), json, &anchors, no_apple_roots, style),
-            ProfileCommand::Sample { out } => {
-                profile_cmd::sample(&out).map(|()| profile_cmd::Outcome::Ok)
-            }
-        },
-        Command::Demo { dir } => demo::run(&dir, style),
-    };
-    match result {
+    match run(cli, style) {
         Ok(outcome) => ExitCode::from(outcome as u8),
         Err(e) => {
             eprintln!("provkit: {e:#}");
-            ExitCode::from(3)
+            // A refused change (unknown name, broken rule) is a refusal, not a failure.
+            let refused = e
+                .downcast_ref::<provkit_store::StoreError>()
+                .is_some_and(|s| {
+                    matches!(
+                        s,
+                        provkit_store::StoreError::UnknownReference { .. }
+                            | provkit_store::StoreError::Invalid(_)
+                    )
+                });
+            ExitCode::from(if refused { 1 } else { 3 })
         }
     }
 }

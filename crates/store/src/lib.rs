@@ -127,6 +127,16 @@ pub trait Store {
     /// [`StoreError::UnknownReference`] for an unknown UUID.
     fn retire_profile(&mut self, uuid: &str, actor: &Actor) -> Result<(), StoreError>;
 
+    /// Replaces what a device reports holding (ProvisioningProfileList).
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for an unknown device.
+    fn record_device_report(
+        &mut self,
+        udid: &str,
+        reported: &[ReportedProfile],
+    ) -> Result<(), StoreError>;
+
     /// Adds commands to the outbox (existing command UUIDs are left alone).
     ///
     /// # Errors

@@ -15,7 +15,7 @@ use crate::data::{Data, validate_inventory};
 use crate::error::StoreError;
 use crate::records::{
     Actor, AppRecord, AssignmentRecord, AuditEntry, CommandStatus, GroupRecord, Inventory,
-    OutboxEntry, ProfileRecord, TargetName,
+    OutboxEntry, ProfileRecord, ReportedProfile, TargetName,
 };
 
 /// The schema version this program writes. Version 1: document tables
@@ -546,6 +546,21 @@ impl<D: Docs> Store for DocStore<D> {
             rec.retired = true;
             d.put(Table::Profiles, &key, &to_json(&rec))?;
             Self::audit(d, actor, "delete-profile", &rec.uuid, None, None)
+        })
+    }
+
+    fn record_device_report(&mut self, udid: &str, reported: &[ReportedProfile]) -> R<()> {
+        self.tx(|d| {
+            let doc = d
+                .get(Table::Devices, udid)?
+                .ok_or_else(|| StoreError::UnknownReference {
+                    kind: "device",
+                    name: udid.to_owned(),
+                    context: "device report".into(),
+                })?;
+            let mut dev: crate::records::DeviceRecord = from_json(&doc)?;
+            dev.reported = reported.to_vec();
+            d.put(Table::Devices, udid, &to_json(&dev))
         })
     }
 

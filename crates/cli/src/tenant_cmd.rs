@@ -1,0 +1,746 @@
+//! The workflow commands over the store and the engine: init, import,
+//! inventory, app, assign, plan, ack, expiring, renew, delete, explain.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, TimeDelta, Utc};
+use provkit_policy::{Blocker, Command, Engine, Plan, Target, Tenant, Warning};
+use provkit_profile::{Certificate, ProvisioningProfile, hex};
+use provkit_store::{
+    Actor, AppRecord, CommandStatus, Inventory, OutboxEntry, ReportedProfile, Store, StoreError,
+    TargetName,
+};
+use serde_json::json;
+use sha2::Digest as _;
+
+use crate::output::{Style, rfc3339};
+use crate::profile_cmd::Outcome;
+
+pub(crate) fn actor() -> Actor {
+    let name = std::env::var("USER").unwrap_or_else(|_| "provkit".into());
+    Actor {
+        name,
+        at: Utc::now(),
+    }
+}
+
+/// Reads every profile file under `paths` (folders recursively), storing
+/// each; a bad file is reported with its reason and the rest go on.
+pub(crate) fn import(store: &mut dyn Store, paths: &[PathBuf]) -> Result<Outcome> {
+    let mut files = Vec::new();
+    for p in paths {
+        collect(p, &mut files).with_context(|| format!("reading {}", p.display()))?;
+    }
+    files.sort();
+    let total = files.len();
+    let mut outcome = Outcome::Ok;
+    let (mut stored, mut failed) = (0, 0);
+    let a = actor();
+    for (i, f) in files.iter().enumerate() {
+        let ext = f
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let result = match ext.as_str() {
+            "ipa" => Err(anyhow::anyhow!(
+                "IPA verification (provkit-codesign) is not built yet; register the app with `provkit app add`"
+            )),
+            _ => std::fs::read(f)
+                .map_err(anyhow::Error::from)
+                .and_then(|bytes| store.add_profile(&bytes, &a).map_err(anyhow::Error::from)),
+        };
+        match result {
+            Ok(rec) => {
+                stored += 1;
+                eprintln!(
+                    "[{}/{total}] {}: profile {} version {}",
+                    i + 1,
+                    f.display(),
+                    rec.uuid,
+                    rec.version
+                );
+            }
+            Err(e) => {
+                failed += 1;
+                outcome = Outcome::Unreadable;
+                eprintln!("[{}/{total}] {}: {e:#}", i + 1, f.display());
+            }
+        }
+    }
+    println!("imported {stored} of {total} files ({failed} refused)");
+    Ok(outcome)
+}
+
+fn collect(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if p.is_dir() {
+        for e in std::fs::read_dir(p)? {
+            let path = e?.path();
+            if path.is_dir() {
+                collect(&path, out)?;
+            } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                matches!(
+                    e.to_ascii_lowercase().as_str(),
+                    "mobileprovision" | "provisionprofile" | "ipa"
+                )
+            }) {
+                out.push(path);
+            }
+        }
+    } else {
+        out.push(p.to_owned());
+    }
+    Ok(())
+}
+
+pub(crate) fn inventory(store: &mut dyn Store, file: &Path) -> Result<Outcome> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let inv: Inventory = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{}: not an inventory: {e}", file.display());
+            return Ok(Outcome::Unreadable);
+        }
+    };
+    match store.import_inventory(&inv, &actor()) {
+        Ok(()) => {
+            println!(
+                "imported {} users, {} devices, {} groups",
+                inv.users.len(),
+                inv.devices.len(),
+                inv.groups.len()
+            );
+            Ok(Outcome::Ok)
+        }
+        Err(e @ (StoreError::UnknownReference { .. } | StoreError::Invalid(_))) => {
+            eprintln!("{}: {e}", file.display());
+            Ok(Outcome::Unreadable)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) fn app_add(
+    store: &mut dyn Store,
+    bundle_id: &str,
+    version: &str,
+    profile: &str,
+    certificate: &Path,
+) -> Result<Outcome> {
+    let bytes =
+        std::fs::read(certificate).with_context(|| format!("reading {}", certificate.display()))?;
+    let cert = Certificate::from_pem_or_der(&bytes)
+        .with_context(|| format!("{} is not a certificate", certificate.display()))?;
+    let app = AppRecord {
+        bundle_id: bundle_id.into(),
+        version: version.into(),
+        team: cert.subject_ou().unwrap_or_default().into(),
+        profile_uuid: Some(profile.into()),
+        certificate_sha256: hex(&cert.sha256_fingerprint()),
+        certificate_not_after: cert.not_after(),
+        report: None,
+    };
+    store.add_app(&app, &actor())?;
+    println!("app {bundle_id} {version} linked to profile {profile}");
+    Ok(Outcome::Ok)
+}
+
+pub(crate) fn assign(
+    store: &mut dyn Store,
+    profile: &str,
+    include: &[String],
+    exclude: &[String],
+) -> Result<Outcome> {
+    let inc: Vec<TargetName> = include.iter().map(|s| TargetName::parse(s)).collect();
+    let exc: Vec<TargetName> = exclude.iter().map(|s| TargetName::parse(s)).collect();
+    store.set_assignments(profile, &inc, &exc, &actor())?;
+    println!(
+        "profile {profile}: {} include(s), {} exclude(s)",
+        inc.len(),
+        exc.len()
+    );
+    Ok(Outcome::Ok)
+}
+
+/// A deterministic command UUID for (device, request, profile, instant).
+fn command_uuid(udid: &str, request: &str, profile: &str, at: DateTime<Utc>) -> String {
+    let h =
+        sha2::Sha256::digest(format!("{udid}|{request}|{profile}|{}", at.timestamp()).as_bytes());
+    let x = hex(&h[..16]).to_uppercase();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    )
+}
+
+struct Named<'a> {
+    t: &'a Tenant,
+}
+
+impl Named<'_> {
+    fn profile(&self, p: provkit_policy::ProfileId) -> String {
+        self.t.profiles[p.index()].uuid.clone()
+    }
+    fn app(&self, a: provkit_policy::AppId) -> String {
+        let app = &self.t.apps[a.index()];
+        format!("{} {}", app.bundle_id, app.version)
+    }
+    fn blocker(&self, b: &Blocker) -> serde_json::Value {
+        match b {
+            Blocker::ResignRequired {
+                app,
+                profile,
+                reason,
+                devices,
+            } => json!({
+                "kind": "resign-required", "app": self.app(*app), "profile": profile.map(|p| self.profile(p)),
+                "reason": reason, "devices": devices,
+                "message": format!("{} must be re-signed ({reason:?}); renewing the profile cannot help; {devices} device(s)", self.app(*app))}),
+            Blocker::NotProvisioned { device, profile } => json!({
+                "kind": "not-provisioned", "device": self.t.devices[device.index()].udid, "profile": self.profile(*profile),
+                "message": format!("{} does not list device {}: the install would fail", self.profile(*profile), self.t.devices[device.index()].udid)}),
+            Blocker::UncoveredApp { app, devices } => json!({
+                "kind": "uncovered-app", "app": self.app(*app), "devices": devices,
+                "message": format!("no profile covers {} ({devices} device(s))", self.app(*app))}),
+            Blocker::ExpiringWithoutSuccessor {
+                profile,
+                app,
+                devices,
+                at,
+            } => json!({
+                "kind": "expiring-without-successor", "profile": self.profile(*profile), "app": app.map(|a| self.app(a)),
+                "devices": devices, "at": rfc3339(*at),
+                "message": format!("{devices} device(s) lose {} at {} (profile {} has no successor)",
+                    app.map_or_else(|| "their apps".to_owned(), |a| self.app(a)), rfc3339(*at), self.profile(*profile))}),
+        }
+    }
+    fn warning(&self, w: &Warning) -> serde_json::Value {
+        match w {
+            Warning::MixedKindExclusion { assignment } => {
+                let a = &self.t.assignments[assignment.index()];
+                json!({"kind": "mixed-kind-exclusion", "profile": self.profile(a.profile), "target": target_name(self.t, &a.target),
+                    "message": "this exclusion has no include of its kind to cancel: it has no effect"})
+            }
+            Warning::MissingGroup { name, assignment } => {
+                let a = &self.t.assignments[assignment.index()];
+                json!({"kind": "missing-group", "profile": self.profile(a.profile), "target": name,
+                    "message": format!("assignment to group {name:?}, which does not exist")})
+            }
+        }
+    }
+}
+
+fn target_name(t: &Tenant, target: &Target) -> String {
+    match target {
+        Target::AllUsers => "all-users".into(),
+        Target::AllDevices => "all-devices".into(),
+        Target::Group(g) => t.groups[g.index()].name.clone(),
+        Target::MissingGroup(n) => n.clone(),
+    }
+}
+
+fn plan_json(t: &Tenant, plan: &Plan) -> serde_json::Value {
+    let n = Named { t };
+    let commands: Vec<serde_json::Value> = plan
+        .devices
+        .iter()
+        .flat_map(|d| {
+            d.commands.iter().map(move |c| {
+                let (request, uuid) = match c {
+                    Command::InstallProvisioningProfile { profile } => (
+                        "InstallProvisioningProfile",
+                        t.profiles[profile.index()].uuid.clone(),
+                    ),
+                    Command::RemoveProvisioningProfile { uuid } => {
+                        ("RemoveProvisioningProfile", uuid.to_string())
+                    }
+                };
+                json!({"udid": d.udid, "request_type": request, "profile_uuid": uuid,
+                       "command_uuid": command_uuid(&d.udid, request, &uuid, plan.at)})
+            })
+        })
+        .collect();
+    json!({
+        "at": rfc3339(plan.at),
+        "commands": commands,
+        "notifications": plan.notifications.iter().map(|x| json!({
+            "profile": x.uuid, "name": t.profiles[x.profile.index()].name, "stage_days": x.stage_days,
+            "death": rfc3339(x.death), "days_left": x.days_left,
+            "apps": x.apps.iter().map(|a| n.app(*a)).collect::<Vec<_>>(), "devices": x.devices})).collect::<Vec<_>>(),
+        "user_notices": plan.user_notices.iter().map(|u| json!({
+            "user": t.users[u.user.index()].name, "device": t.devices[u.device.index()].udid,
+            "app": n.app(u.app), "death": rfc3339(u.death)})).collect::<Vec<_>>(),
+        "blockers": plan.blockers.iter().map(|b| n.blocker(b)).collect::<Vec<_>>(),
+        "warnings": plan.warnings.iter().map(|w| n.warning(w)).collect::<Vec<_>>(),
+    })
+}
+
+pub(crate) fn plan(
+    store: &mut dyn Store,
+    at: DateTime<Utc>,
+    as_json: bool,
+    enqueue: bool,
+    style: Style,
+) -> Result<Outcome> {
+    let tenant = store.load_tenant()?;
+    let plan = Engine::new(tenant.clone(), at).plan();
+    let v = plan_json(&tenant, &plan);
+    if enqueue {
+        let now = Utc::now();
+        let entries: Vec<OutboxEntry> = v["commands"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| OutboxEntry {
+                command_uuid: c["command_uuid"].as_str().unwrap_or_default().into(),
+                udid: c["udid"].as_str().unwrap_or_default().into(),
+                request_type: c["request_type"].as_str().unwrap_or_default().into(),
+                profile_uuid: c["profile_uuid"].as_str().unwrap_or_default().into(),
+                status: CommandStatus::Planned,
+                error_chain: None,
+                retries: 0,
+                created_at: now,
+                updated_at: now,
+            })
+            .collect();
+        store.enqueue(&entries)?;
+        for n in &plan.notifications {
+            store.mark_notified(&n.uuid, n.stage_days, now)?;
+        }
+    }
+    if as_json {
+        println!("{v}");
+        return Ok(Outcome::Ok);
+    }
+    println!("Plan at {}", style.date(plan.at));
+    let cmds = v["commands"].as_array().cloned().unwrap_or_default();
+    println!(
+        "\nCommands ({} for {} devices{}):",
+        cmds.len(),
+        plan.devices.len(),
+        if enqueue {
+            ", queued in the outbox"
+        } else {
+            ""
+        }
+    );
+    for c in &cmds {
+        println!(
+            "  {:<28} {:<28} {}",
+            c["udid"].as_str().unwrap_or_default(),
+            c["request_type"].as_str().unwrap_or_default(),
+            c["profile_uuid"].as_str().unwrap_or_default()
+        );
+    }
+    let section =
+        |title: &str, items: &serde_json::Value, line: &dyn Fn(&serde_json::Value) -> String| {
+            let items = items.as_array().cloned().unwrap_or_default();
+            println!("\n{title} ({}):", items.len());
+            for i in &items {
+                println!("  {}", line(i));
+            }
+        };
+    section("Admin notifications", &v["notifications"], &|n| {
+        format!(
+            "{} ({}): {}-day stage, apps die {} ({} days), {} device(s), apps {}",
+            n["profile"].as_str().unwrap_or_default(),
+            n["name"].as_str().unwrap_or_default(),
+            n["stage_days"],
+            n["death"].as_str().unwrap_or_default(),
+            n["days_left"],
+            n["devices"],
+            n["apps"]
+        )
+    });
+    section("Device-user notices", &v["user_notices"], &|n| {
+        format!(
+            "{} on {}: {} stops launching at {}",
+            n["user"].as_str().unwrap_or_default(),
+            n["device"].as_str().unwrap_or_default(),
+            n["app"].as_str().unwrap_or_default(),
+            n["death"].as_str().unwrap_or_default()
+        )
+    });
+    section("Blockers", &v["blockers"], &|b| {
+        format!(
+            "{}: {}",
+            b["kind"].as_str().unwrap_or_default(),
+            b["message"].as_str().unwrap_or_default()
+        )
+    });
+    section("Warnings", &v["warnings"], &|w| {
+        format!(
+            "{}: {} ({} → {})",
+            w["kind"].as_str().unwrap_or_default(),
+            w["message"].as_str().unwrap_or_default(),
+            w["profile"].as_str().unwrap_or_default(),
+            w["target"].as_str().unwrap_or_default()
+        )
+    });
+    Ok(Outcome::Ok)
+}
+
+/// Acknowledges queued commands as the devices would: installs add the
+/// profile to the device's report, removes take it away.
+pub(crate) fn ack(store: &mut dyn Store, only: &[String]) -> Result<Outcome> {
+    let tenant = store.load_tenant()?;
+    let now = Utc::now();
+    let mut done = 0;
+    let mut reports: std::collections::BTreeMap<String, Vec<ReportedProfile>> =
+        std::collections::BTreeMap::new();
+    for e in store.outbox()? {
+        if !matches!(
+            e.status,
+            CommandStatus::Planned | CommandStatus::Sent | CommandStatus::NotNow
+        ) {
+            continue;
+        }
+        if !only.is_empty() && !only.contains(&e.command_uuid) {
+            continue;
+        }
+        let Some(dev) = tenant.devices.iter().find(|d| d.udid == e.udid) else {
+            continue;
+        };
+        let list = reports.entry(e.udid.clone()).or_insert_with(|| {
+            dev.reported
+                .iter()
+                .map(|r| ReportedProfile {
+                    uuid: r.uuid.to_string(),
+                    expires: r.expires,
+                    managed: r.managed,
+                })
+                .collect()
+        });
+        if e.request_type == "InstallProvisioningProfile" {
+            if let Some(p) = tenant
+                .profiles
+                .iter()
+                .find(|p| p.uuid.eq_ignore_ascii_case(&e.profile_uuid))
+            {
+                list.retain(|r| !r.uuid.eq_ignore_ascii_case(&p.uuid));
+                list.push(ReportedProfile {
+                    uuid: p.uuid.clone(),
+                    expires: p.expires,
+                    managed: true,
+                });
+            }
+        } else {
+            list.retain(|r| !r.uuid.eq_ignore_ascii_case(&e.profile_uuid));
+        }
+        store.record_result(&e.command_uuid, CommandStatus::Acknowledged, None, now)?;
+        done += 1;
+    }
+    for (udid, list) in &reports {
+        store.record_device_report(udid, list)?;
+    }
+    println!(
+        "acknowledged {done} command(s) on {} device(s)",
+        reports.len()
+    );
+    Ok(Outcome::Ok)
+}
+
+pub(crate) fn renew(store: &mut dyn Store, old: &str, new_file: &Path) -> Result<Outcome> {
+    let bytes =
+        std::fs::read(new_file).with_context(|| format!("reading {}", new_file.display()))?;
+    let parsed = match ProvisioningProfile::from_der(&bytes) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{}: {e}", new_file.display());
+            return Ok(Outcome::Unreadable);
+        }
+    };
+    // Check the successor rules on the snapshot before writing anything.
+    let mut tenant = store.load_tenant()?;
+    let Some(old_id) = tenant.profile_by_uuid(old) else {
+        bail!("unknown profile {old}");
+    };
+    tenant
+        .profiles
+        .push(provkit_policy::ProfileFacts::from_profile(parsed.profile()));
+    let new_id = provkit_policy::ProfileId(u32::try_from(tenant.profiles.len() - 1)?);
+    let renewal = match provkit_policy::renew(&mut tenant, old_id, new_id) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot renew {old} with {}: {e}", parsed.profile().uuid);
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let a = actor();
+    let rec = store.add_profile(&bytes, &a)?;
+    store.renew(old, &rec.uuid, &a)?;
+    println!(
+        "{} renews {old}: {} app(s) and {} assignment(s) moved",
+        rec.uuid,
+        renewal.apps.len(),
+        renewal.assignments.len()
+    );
+    for app in &renewal.resign_required {
+        let app = &tenant.apps[app.index()];
+        println!(
+            "  re-sign required: {} {} (its certificate is not in the new profile)",
+            app.bundle_id, app.version
+        );
+    }
+    Ok(Outcome::Ok)
+}
+
+pub(crate) fn delete(store: &mut dyn Store, uuid: &str) -> Result<Outcome> {
+    let tenant = store.load_tenant()?;
+    let Some(id) = tenant.profile_by_uuid(uuid) else {
+        bail!("unknown profile {uuid}");
+    };
+    if let Err(refused) = provkit_policy::check_delete(&tenant, id) {
+        eprintln!("refused: {refused}");
+        for a in &refused.apps {
+            let app = &tenant.apps[a.index()];
+            eprintln!("  linked app {} {}", app.bundle_id, app.version);
+        }
+        for a in &refused.assignments {
+            eprintln!(
+                "  active assignment to {}",
+                target_name(&tenant, &tenant.assignments[a.index()].target)
+            );
+        }
+        return Ok(Outcome::Invalid);
+    }
+    store.retire_profile(uuid, &actor())?;
+    println!(
+        "deleted {uuid}; devices still holding it get RemoveProvisioningProfile in the next plan"
+    );
+    Ok(Outcome::Ok)
+}
+
+pub(crate) fn explain(
+    store: &mut dyn Store,
+    device: &str,
+    profile: &str,
+    at: DateTime<Utc>,
+    as_json: bool,
+) -> Result<Outcome> {
+    let tenant = store.load_tenant()?;
+    let Some(d) = tenant
+        .devices
+        .iter()
+        .position(|x| x.udid.eq_ignore_ascii_case(device))
+    else {
+        bail!("unknown device {device}");
+    };
+    let Some(p) = tenant.profile_by_uuid(profile) else {
+        bail!("unknown profile {profile}");
+    };
+    let engine = Engine::new(tenant, at);
+    let why = engine.explain(provkit_policy::DeviceId(u32::try_from(d)?), p);
+    if as_json {
+        println!(
+            "{}",
+            json!({"device": device, "profile": profile, "desired": why.desired, "steps": why.steps})
+        );
+    } else {
+        println!(
+            "{device} {} {profile}:",
+            if why.desired { "gets" } else { "does not get" }
+        );
+        for s in &why.steps {
+            println!("  - {s}");
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// One row of the expiry report.
+struct Expiring {
+    what: &'static str,
+    name: String,
+    id: String,
+    death: DateTime<Utc>,
+    apps: Vec<String>,
+    devices: usize,
+}
+
+pub(crate) fn expiring(
+    store: &mut dyn Store,
+    at: DateTime<Utc>,
+    within_days: i64,
+    as_json: bool,
+    svg: Option<&Path>,
+    style: Style,
+) -> Result<Outcome> {
+    let tenant = store.load_tenant()?;
+    let engine = Engine::new(tenant.clone(), at);
+    let mut holders = vec![0usize; tenant.profiles.len()];
+    for d in 0..tenant.devices.len() {
+        for p in engine.desired(provkit_policy::DeviceId(u32::try_from(d)?)) {
+            holders[p.index()] += 1;
+        }
+    }
+    let horizon = at + TimeDelta::days(within_days);
+    let mut rows = Vec::new();
+    for (i, p) in tenant.profiles.iter().enumerate() {
+        if p.retired || p.superseded_by.is_some() {
+            continue;
+        }
+        let apps: Vec<String> = tenant
+            .apps
+            .iter()
+            .filter(|a| a.profile.is_some_and(|x| x.index() == i))
+            .map(|a| format!("{} {}", a.bundle_id, a.version))
+            .collect();
+        rows.push(Expiring {
+            what: "profile",
+            name: p.name.clone(),
+            id: p.uuid.clone(),
+            death: p.expires,
+            apps: apps.clone(),
+            devices: holders[i],
+        });
+    }
+    for a in &tenant.apps {
+        let devices = tenant
+            .devices
+            .iter()
+            .filter(|d| d.apps.iter().any(|x| tenant.apps[x.index()] == *a))
+            .count();
+        rows.push(Expiring {
+            what: "certificate",
+            name: format!("signing certificate of {} {}", a.bundle_id, a.version),
+            id: hex(&a.certificate),
+            death: a.certificate_not_after,
+            apps: vec![format!("{} {}", a.bundle_id, a.version)],
+            devices,
+        });
+    }
+    rows.retain(|r| r.death <= horizon);
+    rows.sort_by(|a, b| a.death.cmp(&b.death).then(a.id.cmp(&b.id)));
+    if let Some(path) = svg {
+        std::fs::write(path, timeline_svg(&rows, at, within_days))
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("timeline written to {}", path.display());
+    }
+    if as_json {
+        for r in &rows {
+            println!(
+                "{}",
+                json!({"kind": r.what, "name": r.name, "id": r.id, "death": rfc3339(r.death),
+                "days_left": (r.death - at).num_days(), "apps": r.apps, "devices": r.devices})
+            );
+        }
+        return Ok(Outcome::Ok);
+    }
+    println!(
+        "Dying within {within_days} days of {} ({} item(s)):",
+        style.date(at),
+        rows.len()
+    );
+    for r in &rows {
+        let days = (r.death - at).num_days();
+        let state = if days < 0 {
+            format!("dead {} days", -days)
+        } else {
+            format!("{days} days left")
+        };
+        println!(
+            "  {:<11} {:<40} {}  {:<16} {:>6} device(s)  {}",
+            r.what,
+            truncate(&r.name, 40),
+            style.date(r.death),
+            state,
+            r.devices,
+            r.apps.join(", ")
+        );
+    }
+    // A terminal chart: items dying per month.
+    println!("\nBy month:");
+    let mut months: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for r in &rows {
+        *months
+            .entry(r.death.format("%Y-%m").to_string())
+            .or_default() += 1;
+    }
+    for (m, n) in months {
+        println!("  {m} {:<40} {n}", "█".repeat(n.min(40)));
+    }
+    Ok(Outcome::Ok)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        s.chars().take(n - 1).chain(std::iter::once('…')).collect()
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A timeline of the coming months as SVG: one row per item, a dot at its death date.
+fn timeline_svg(rows: &[Expiring], at: DateTime<Utc>, within_days: i64) -> String {
+    let (left, width, row_h) = (360.0_f64, 720.0_f64, 22.0_f64);
+    #[allow(clippy::cast_precision_loss)]
+    let span = within_days.max(1) as f64;
+    #[allow(clippy::cast_precision_loss)]
+    let height = 60.0 + row_h * rows.len() as f64;
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"10\" y=\"20\" font-size=\"14\">provkit: what dies in the next {within_days} days (from {})</text>\n",
+        left + width + 40.0,
+        at.format("%Y-%m-%d")
+    );
+    let mut day = 0;
+    while day <= within_days {
+        #[allow(clippy::cast_precision_loss)]
+        let x = left + width * day as f64 / span;
+        let label = (at + TimeDelta::days(day)).format("%b %d");
+        s.push_str(&format!("<line x1=\"{x}\" y1=\"35\" x2=\"{x}\" y2=\"{}\" stroke=\"#ddd\"/><text x=\"{x}\" y=\"32\" text-anchor=\"middle\" fill=\"#666\">{label}</text>\n", height - 10.0));
+        day += (within_days / 6).max(1);
+    }
+    for (i, r) in rows.iter().enumerate() {
+        #[allow(clippy::cast_precision_loss)]
+        let y = 50.0 + row_h * i as f64;
+        #[allow(clippy::cast_precision_loss)]
+        let days = ((r.death - at).num_seconds() as f64 / 86_400.0).clamp(0.0, span);
+        let x = left + width * days / span;
+        let color = if r.death < at {
+            "#b00020"
+        } else if days <= 30.0 {
+            "#e08000"
+        } else {
+            "#1565c0"
+        };
+        s.push_str(&format!(
+            "<text x=\"10\" y=\"{}\">{}</text><line x1=\"{left}\" y1=\"{y}\" x2=\"{x}\" y2=\"{y}\" stroke=\"{color}\" stroke-width=\"3\"/><circle cx=\"{x}\" cy=\"{y}\" r=\"5\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\" fill=\"#333\">{} device(s)</text>\n",
+            y + 4.0,
+            xml_escape(&truncate(&format!("{}: {}", r.what, r.name), 52)),
+            x + 8.0,
+            y + 4.0,
+            r.devices
+        ));
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Parses `60d`, `8w` or a plain number of days.
+pub(crate) fn parse_days(s: &str) -> Result<i64> {
+    let (num, mult) = if let Some(n) = s.strip_suffix('d') {
+        (n, 1)
+    } else if let Some(n) = s.strip_suffix('w') {
+        (n, 7)
+    } else {
+        (s, 1)
+    };
+    Ok(num
+        .parse::<i64>()
+        .with_context(|| format!("--within {s:?}: expected days like 60d"))?
+        * mult)
+}
