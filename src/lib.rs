@@ -21,3 +21,4 @@
 
 pub use provkit_policy as policy;
 pub use provkit_profile as profile;
+pub use provkit_store as store;

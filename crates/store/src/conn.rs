@@ -71,6 +71,12 @@ pub(crate) trait Docs {
     fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>>;
     fn get_bytes(&mut self, key: &str) -> R<Option<Vec<u8>>>;
     fn put_bytes(&mut self, key: &str, bytes: &[u8]) -> R<()>;
+    fn put_bytes_many(&mut self, rows: &[(String, &[u8])]) -> R<()> {
+        for (k, b) in rows {
+            self.put_bytes(k, b)?;
+        }
+        Ok(())
+    }
 }
 
 type Rows = BTreeMap<(Table, String), String>;
@@ -261,7 +267,52 @@ impl std::fmt::Debug for PgDocs {
     }
 }
 
+/// From this many rows on, `put_many` goes through COPY into a staging table.
+const COPY_THRESHOLD: usize = 5000;
+
+/// Escapes a value for COPY's text format.
+fn copy_escape(out: &mut Vec<u8>, s: &str) {
+    for b in s.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
+
 impl PgDocs {
+    /// Bulk upsert: COPY into a transaction-local staging table, then one
+    /// INSERT ... ON CONFLICT from it.
+    fn copy_many(&mut self, table: Table, rows: &[(String, String)]) -> R<()> {
+        use std::io::Write as _;
+        self.client.batch_execute(
+            "CREATE TEMP TABLE IF NOT EXISTS provkit_staging (k TEXT COLLATE \"C\", doc TEXT, n BIGINT) ON COMMIT DROP; \
+             TRUNCATE provkit_staging;",
+        )?;
+        let mut buf = Vec::with_capacity(rows.len() * 64);
+        for (n, (k, v)) in rows.iter().enumerate() {
+            copy_escape(&mut buf, k);
+            buf.push(b'\t');
+            copy_escape(&mut buf, v);
+            buf.extend_from_slice(format!("\t{n}\n").as_bytes());
+        }
+        let mut w = self
+            .client
+            .copy_in("COPY provkit_staging (k, doc, n) FROM STDIN")?;
+        w.write_all(&buf)
+            .map_err(|e| StoreError::Invalid(format!("COPY: {e}")))?;
+        w.finish()?;
+        self.client.batch_execute(&format!(
+            "INSERT INTO {t} (k, doc) SELECT DISTINCT ON (k) k, doc FROM provkit_staging ORDER BY k, n DESC \
+             ON CONFLICT (k) DO UPDATE SET doc = excluded.doc",
+            t = table.name()
+        ))?;
+        Ok(())
+    }
+
     pub(crate) fn create_tables(&mut self) -> R<()> {
         let mut sql = String::new();
         for t in Table::ALL {
@@ -300,6 +351,9 @@ impl Docs for PgDocs {
         Ok(())
     }
     fn put_many(&mut self, table: Table, rows: &[(String, String)]) -> R<()> {
+        if rows.len() >= COPY_THRESHOLD {
+            return self.copy_many(table, rows);
+        }
         for chunk in rows.chunks(BATCH) {
             let mut sql = format!("INSERT INTO {} (k, doc) VALUES ", table.name());
             let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
@@ -317,6 +371,7 @@ impl Docs for PgDocs {
         }
         Ok(())
     }
+
     fn insert_new(&mut self, table: Table, key: &str, doc: &str) -> R<bool> {
         let n = self.client.execute(
             &format!(
@@ -356,6 +411,24 @@ impl Docs for PgDocs {
             "INSERT INTO profile_bytes (k, bytes) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET bytes = excluded.bytes",
             &[&key, &bytes],
         )?;
+        Ok(())
+    }
+    fn put_bytes_many(&mut self, rows: &[(String, &[u8])]) -> R<()> {
+        for chunk in rows.chunks(100) {
+            let mut sql = String::from("INSERT INTO profile_bytes (k, bytes) VALUES ");
+            let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                Vec::with_capacity(chunk.len() * 2);
+            for (i, (k, b)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
+                params.push(k);
+                params.push(b);
+            }
+            sql.push_str(" ON CONFLICT (k) DO UPDATE SET bytes = excluded.bytes");
+            self.client.execute(&sql, &params)?;
+        }
         Ok(())
     }
 }

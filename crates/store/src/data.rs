@@ -1,7 +1,9 @@
 //! The store's contents as plain Rust collections: what the in-memory backend
 //! keeps, what the SQL backends load, and where the engine's snapshot is built.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rayon::prelude::*;
 
 use provkit_policy::{
     App, AppId, Assignment, Config, Device, DeviceId, Group, GroupId, GroupKind, Intent, ProfileId,
@@ -16,8 +18,8 @@ use crate::records::{
 /// Everything the store holds.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Data {
-    /// Versions by upper-cased UUID, oldest first.
-    pub(crate) profiles: BTreeMap<String, Vec<(ProfileRecord, Vec<u8>)>>,
+    /// Versions by upper-cased UUID, oldest first (without their bytes).
+    pub(crate) profiles: BTreeMap<String, Vec<ProfileRecord>>,
     pub(crate) apps: BTreeMap<(String, String), AppRecord>,
     pub(crate) users: BTreeSet<String>,
     pub(crate) devices: BTreeMap<String, DeviceRecord>,
@@ -107,7 +109,7 @@ pub(crate) fn validate_inventory(
 
 impl Data {
     /// The latest version of each profile.
-    pub(crate) fn latest(&self) -> impl Iterator<Item = &(ProfileRecord, Vec<u8>)> {
+    pub(crate) fn latest(&self) -> impl Iterator<Item = &ProfileRecord> {
         self.profiles.values().filter_map(|v| v.last())
     }
 
@@ -119,7 +121,7 @@ impl Data {
             ..Tenant::default()
         };
         let mut profile_ids: BTreeMap<String, ProfileId> = BTreeMap::new();
-        for (rec, _) in self.latest() {
+        for rec in self.latest() {
             profile_ids.insert(
                 rec.uuid.to_ascii_uppercase(),
                 id(t.profiles.len(), ProfileId),
@@ -128,15 +130,15 @@ impl Data {
             f.retired = rec.retired;
             t.profiles.push(f);
         }
-        for (i, (rec, _)) in self.latest().enumerate() {
+        for (i, rec) in self.latest().enumerate() {
             t.profiles[i].superseded_by = rec
                 .successor
                 .as_ref()
                 .and_then(|s| profile_ids.get(&s.to_ascii_uppercase()).copied());
         }
-        let mut app_ids = BTreeMap::new();
-        for (key, a) in &self.apps {
-            app_ids.insert(key.clone(), id(t.apps.len(), AppId));
+        let mut app_ids: HashMap<(&str, &str), AppId> = HashMap::with_capacity(self.apps.len());
+        for ((bundle, version), a) in &self.apps {
+            app_ids.insert((bundle.as_str(), version.as_str()), id(t.apps.len(), AppId));
             let mut cert = [0u8; 32];
             for (i, chunk) in a
                 .certificate_sha256
@@ -162,24 +164,32 @@ impl Data {
                 certificate_not_after: a.certificate_not_after,
             });
         }
-        let mut user_ids = BTreeMap::new();
+        let mut user_ids: HashMap<&str, UserId> = HashMap::with_capacity(self.users.len());
         for u in &self.users {
-            user_ids.insert(u.clone(), id(t.users.len(), UserId));
+            user_ids.insert(u.as_str(), id(t.users.len(), UserId));
             t.users.push(User { name: u.clone() });
         }
-        let mut device_ids = BTreeMap::new();
-        for (udid, d) in &self.devices {
-            device_ids.insert(udid.clone(), id(t.devices.len(), DeviceId));
-            t.devices.push(Device {
-                udid: udid.clone(),
+        let device_ids: HashMap<&str, DeviceId> = self
+            .devices
+            .keys()
+            .enumerate()
+            .map(|(i, udid)| (udid.as_str(), id(i, DeviceId)))
+            .collect();
+        // Devices are the bulk of a tenant: convert them on both cores.
+        let devices: Vec<(&String, &DeviceRecord)> = self.devices.iter().collect();
+        t.devices = devices
+            .par_iter()
+            .with_min_len(4096)
+            .map(|(udid, d)| Device {
+                udid: (*udid).clone(),
                 platform: d.platform.clone(),
-                user: d.user.as_ref().and_then(|u| user_ids.get(u).copied()),
+                user: d.user.as_deref().and_then(|u| user_ids.get(u).copied()),
                 apps: d
                     .apps
                     .iter()
                     .filter_map(|a| {
                         app_ids
-                            .get(&(a.bundle_id.clone(), a.version.clone()))
+                            .get(&(a.bundle_id.as_str(), a.version.as_str()))
                             .copied()
                     })
                     .collect(),
@@ -194,8 +204,8 @@ impl Data {
                         })
                     })
                     .collect(),
-            });
-        }
+            })
+            .collect();
         let group_ids: BTreeMap<&str, GroupId> = self
             .groups
             .keys()
@@ -209,7 +219,7 @@ impl Data {
                 users: if g.kind == GroupKind::User {
                     g.members
                         .iter()
-                        .filter_map(|m| user_ids.get(m).copied())
+                        .filter_map(|m| user_ids.get(m.as_str()).copied())
                         .collect()
                 } else {
                     Vec::new()
@@ -217,7 +227,7 @@ impl Data {
                 devices: if g.kind == GroupKind::Device {
                     g.members
                         .iter()
-                        .filter_map(|m| device_ids.get(m).copied())
+                        .filter_map(|m| device_ids.get(m.as_str()).copied())
                         .collect()
                 } else {
                     Vec::new()

@@ -27,10 +27,14 @@
 mod conn;
 mod data;
 mod error;
+mod export;
 mod records;
 mod sql;
 
 pub use error::StoreError;
+#[cfg(feature = "fixtures")]
+pub use export::sign_profiles;
+pub use export::{TenantRecords, import_tenant, records_of};
 pub use records::{
     Actor, AppRecord, AssignmentRecord, AuditEntry, CommandStatus, DeviceRecord, GroupRecord,
     InstalledApp, Inventory, OutboxEntry, ProfileRecord, ReportedProfile, TargetName,
@@ -38,6 +42,19 @@ pub use records::{
 pub use sql::{DocStore, MemoryStore, PostgresStore, SCHEMA_VERSION, SqliteStore};
 
 use chrono::{DateTime, Utc};
+
+/// Everything [`Store::import_batch`] takes at once.
+#[derive(Debug, Clone, Default)]
+pub struct ImportBatch {
+    /// Signed profile files.
+    pub profiles: Vec<Vec<u8>>,
+    /// Users, devices, groups.
+    pub inventory: Inventory,
+    /// Apps.
+    pub apps: Vec<AppRecord>,
+    /// Per profile UUID: include and exclude targets.
+    pub assignments: Vec<(String, Vec<TargetName>, Vec<TargetName>)>,
+}
 
 /// What every backend provides. All methods are all-or-nothing.
 pub trait Store {
@@ -177,6 +194,13 @@ pub trait Store {
     /// # Errors
     /// Backend failures.
     fn audit_log(&mut self) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Imports profiles, inventory, apps and assignments in one transaction:
+    /// all of it, or (on any refusal) none of it.
+    ///
+    /// # Errors
+    /// The first refusal: a profile that does not parse, an unknown name.
+    fn import_batch(&mut self, batch: &ImportBatch, actor: &Actor) -> Result<(), StoreError>;
 
     /// The engine's input snapshot.
     ///

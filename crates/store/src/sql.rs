@@ -9,7 +9,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Digest as _;
 
-use crate::Store;
 use crate::conn::{Docs, MemDocs, PgDocs, SqliteDocs, Table};
 use crate::data::{Data, validate_inventory};
 use crate::error::StoreError;
@@ -17,6 +16,7 @@ use crate::records::{
     Actor, AppRecord, AssignmentRecord, AuditEntry, CommandStatus, GroupRecord, Inventory,
     OutboxEntry, ProfileRecord, ReportedProfile, TargetName,
 };
+use crate::{ImportBatch, Store};
 
 /// The schema version this program writes. Version 1: document tables
 /// `meta`, `profiles`, `profile_bytes`, `apps`, `users`, `devices`, `groups`,
@@ -189,36 +189,232 @@ impl<D: Docs> DocStore<D> {
         d.put(Table::Audit, &key, &to_json(&entry))
     }
 
+    fn prepare_profile(bytes: &[u8]) -> R<(provkit_policy::ProfileFacts, String)> {
+        let parsed = provkit_profile::ProvisioningProfile::from_der(bytes)?;
+        let facts = provkit_policy::ProfileFacts::from_profile(parsed.profile());
+        Ok((facts, hex(&sha2::Sha256::digest(bytes))))
+    }
+
+    fn add_profile_in(
+        d: &mut D,
+        bytes: &[u8],
+        (facts, sha256): (provkit_policy::ProfileFacts, String),
+        actor: &Actor,
+    ) -> R<ProfileRecord> {
+        let versions = d.scan(Table::Profiles, &format!("{}/", ukey(&facts.uuid)))?;
+        let mut last = 0;
+        for (_, v) in &versions {
+            let rec: ProfileRecord = from_json(v)?;
+            if rec.sha256 == sha256 {
+                return Ok(rec);
+            }
+            last = last.max(rec.version);
+        }
+        let rec = ProfileRecord {
+            uuid: facts.uuid.clone(),
+            version: last + 1,
+            sha256,
+            facts,
+            uploaded_at: actor.at,
+            successor: None,
+            retired: false,
+        };
+        let key = format!("{}/{:010}", ukey(&rec.uuid), rec.version);
+        d.put(Table::Profiles, &key, &to_json(&rec))?;
+        d.put_bytes(&key, bytes)?;
+        let after = serde_json::json!({"version": rec.version, "sha256": rec.sha256});
+        Self::audit(d, actor, "add-profile", &rec.uuid, None, Some(after))?;
+        Ok(rec)
+    }
+
+    fn add_app_in(d: &mut D, app: &AppRecord, actor: &Actor) -> R<()> {
+        {
+            if let Some(p) = &app.profile_uuid {
+                Self::require_profile(d, p, &format!("app {}", app.bundle_id))?;
+            }
+            let key = app_key(&app.bundle_id, &app.version);
+            let before = d
+                .get(Table::Apps, &key)?
+                .map(|s| from_json::<serde_json::Value>(&s))
+                .transpose()?;
+            d.put(Table::Apps, &key, &to_json(app))?;
+            Self::audit(
+                d,
+                actor,
+                "add-app",
+                &key.replace('\u{1}', " "),
+                before,
+                Some(serde_json::to_value(app).unwrap_or_default()),
+            )
+        }
+    }
+
+    fn import_inventory_in(d: &mut D, inv: &Inventory, actor: &Actor) -> R<()> {
+        use std::collections::{HashMap, HashSet};
+        {
+            // Names the batch refers to but does not define must already be stored.
+            let batch_users: HashSet<&str> = inv.users.iter().map(String::as_str).collect();
+            let batch_devices: HashSet<&str> =
+                inv.devices.iter().map(|x| x.udid.as_str()).collect();
+            let batch_groups: HashSet<&str> = inv.groups.iter().map(|g| g.name.as_str()).collect();
+            let mut stored_users: HashMap<String, bool> = HashMap::new();
+            let mut stored_devices: HashMap<String, bool> = HashMap::new();
+            let mut stored_groups: HashMap<String, Option<provkit_policy::GroupKind>> =
+                HashMap::new();
+            let device_users = inv.devices.iter().filter_map(|x| x.user.as_ref());
+            let group_users = inv
+                .groups
+                .iter()
+                .filter(|g| g.kind == provkit_policy::GroupKind::User)
+                .flat_map(|g| &g.members);
+            for u in device_users.chain(group_users) {
+                if !batch_users.contains(u.as_str()) && !stored_users.contains_key(u) {
+                    stored_users.insert(u.clone(), d.get(Table::Users, u)?.is_some());
+                }
+            }
+            for m in inv
+                .groups
+                .iter()
+                .filter(|g| g.kind == provkit_policy::GroupKind::Device)
+                .flat_map(|g| &g.members)
+            {
+                if !batch_devices.contains(m.as_str()) && !stored_devices.contains_key(m) {
+                    stored_devices.insert(m.clone(), d.get(Table::Devices, m)?.is_some());
+                }
+            }
+            for s in inv.groups.iter().flat_map(|g| &g.subgroups) {
+                if !batch_groups.contains(s.as_str()) && !stored_groups.contains_key(s) {
+                    let kind = match d.get(Table::Groups, s)? {
+                        Some(doc) => Some(from_json::<GroupRecord>(&doc)?.kind),
+                        None => None,
+                    };
+                    stored_groups.insert(s.clone(), kind);
+                }
+            }
+            validate_inventory(
+                inv,
+                &|u| stored_users.get(u).copied().unwrap_or(false),
+                &|x| stored_devices.get(x).copied().unwrap_or(false),
+                &|g| stored_groups.get(g).copied().flatten(),
+            )?;
+            let users: Vec<(String, String)> = inv
+                .users
+                .iter()
+                .map(|u| (u.clone(), String::new()))
+                .collect();
+            d.put_many(Table::Users, &users)?;
+            let devices: Vec<(String, String)> = inv
+                .devices
+                .iter()
+                .map(|dv| (dv.udid.clone(), to_json(dv)))
+                .collect();
+            d.put_many(Table::Devices, &devices)?;
+            let groups: Vec<(String, String)> = inv
+                .groups
+                .iter()
+                .map(|g| (g.name.clone(), to_json(g)))
+                .collect();
+            d.put_many(Table::Groups, &groups)?;
+            Self::audit(
+                d,
+                actor,
+                "import-inventory",
+                "inventory",
+                None,
+                Some(
+                    serde_json::json!({"users": inv.users.len(), "devices": inv.devices.len(), "groups": inv.groups.len()}),
+                ),
+            )
+        }
+    }
+
+    fn set_assignments_in(
+        d: &mut D,
+        profile_uuid: &str,
+        include: &[TargetName],
+        exclude: &[TargetName],
+        actor: &Actor,
+    ) -> R<()> {
+        {
+            let (_, rec) = Self::require_profile(d, profile_uuid, "set_assignments")?;
+            for t in include.iter().chain(exclude) {
+                if let TargetName::Group(g) = t
+                    && d.get(Table::Groups, g)?.is_none()
+                {
+                    return Err(StoreError::UnknownReference {
+                        kind: "group",
+                        name: g.clone(),
+                        context: format!("assignment of {profile_uuid}"),
+                    });
+                }
+            }
+            let prefix = format!("{}\u{1}", ukey(&rec.uuid));
+            let old = d.scan(Table::Assignments, &prefix)?;
+            let before: Vec<AssignmentRecord> =
+                old.iter().map(|(_, v)| from_json(v)).collect::<R<_>>()?;
+            for (k, _) in &old {
+                d.delete(Table::Assignments, k)?;
+            }
+            let mut after = Vec::new();
+            for (targets, inc) in [(include, true), (exclude, false)] {
+                for t in targets {
+                    let a = AssignmentRecord {
+                        profile_uuid: rec.uuid.clone(),
+                        target: t.clone(),
+                        include: inc,
+                    };
+                    d.put(
+                        Table::Assignments,
+                        &format!("{prefix}{}\u{1}{inc}", t.as_key()),
+                        &to_json(&a),
+                    )?;
+                    after.push(a);
+                }
+            }
+            Self::audit(
+                d,
+                actor,
+                "set-assignments",
+                &rec.uuid,
+                Some(serde_json::to_value(&before).unwrap_or_default()),
+                Some(serde_json::to_value(&after).unwrap_or_default()),
+            )
+        }
+    }
+
     fn load(&mut self) -> R<Data> {
+        use rayon::prelude::*;
+        /// Decodes documents on both cores.
+        fn decode<T: DeserializeOwned + Send>(rows: &[(String, String)]) -> R<Vec<T>> {
+            rows.par_iter()
+                .with_min_len(1024)
+                .map(|(_, v)| from_json(v))
+                .collect()
+        }
         let d = &mut self.docs;
         let mut data = Data::default();
-        for (k, v) in d.scan(Table::Profiles, "")? {
-            let rec: ProfileRecord = from_json(&v)?;
-            let bytes = d.get_bytes(&k)?.unwrap_or_default();
-            data.profiles
-                .entry(ukey(&rec.uuid))
-                .or_default()
-                .push((rec, bytes));
+        for rec in decode::<ProfileRecord>(&d.scan(Table::Profiles, "")?)? {
+            data.profiles.entry(ukey(&rec.uuid)).or_default().push(rec);
         }
-        for (_, v) in d.scan(Table::Apps, "")? {
-            let a: AppRecord = from_json(&v)?;
-            data.apps
-                .insert((a.bundle_id.clone(), a.version.clone()), a);
-        }
+        data.apps = decode::<AppRecord>(&d.scan(Table::Apps, "")?)?
+            .into_iter()
+            .map(|a| ((a.bundle_id.clone(), a.version.clone()), a))
+            .collect();
         data.users = d
             .scan(Table::Users, "")?
             .into_iter()
             .map(|(k, _)| k)
             .collect();
-        for (k, v) in d.scan(Table::Devices, "")? {
-            data.devices.insert(k, from_json(&v)?);
-        }
-        for (k, v) in d.scan(Table::Groups, "")? {
-            data.groups.insert(k, from_json(&v)?);
-        }
-        for (_, v) in d.scan(Table::Assignments, "")? {
-            data.assignments.insert(from_json(&v)?);
-        }
+        // Rows come ordered by key, so the maps are built in one pass.
+        let rows = d.scan(Table::Devices, "")?;
+        let devices = decode(&rows)?;
+        data.devices = rows.into_iter().map(|(k, _)| k).zip(devices).collect();
+        let rows = d.scan(Table::Groups, "")?;
+        let groups = decode(&rows)?;
+        data.groups = rows.into_iter().map(|(k, _)| k).zip(groups).collect();
+        data.assignments = decode::<AssignmentRecord>(&d.scan(Table::Assignments, "")?)?
+            .into_iter()
+            .collect();
         Ok(data)
     }
 
@@ -242,45 +438,12 @@ impl<D: Docs> DocStore<D> {
 #[allow(private_bounds)]
 impl<D: Docs> Store for DocStore<D> {
     fn add_profile(&mut self, bytes: &[u8], actor: &Actor) -> R<ProfileRecord> {
-        let parsed = provkit_profile::ProvisioningProfile::from_der(bytes)?;
-        let facts = provkit_policy::ProfileFacts::from_profile(parsed.profile());
-        let sha256 = hex(&sha2::Sha256::digest(bytes));
-        self.tx(|d| {
-            let versions = d.scan(Table::Profiles, &format!("{}/", ukey(&facts.uuid)))?;
-            let mut last = 0;
-            for (_, v) in &versions {
-                let rec: ProfileRecord = from_json(v)?;
-                if rec.sha256 == sha256 {
-                    return Ok(rec);
-                }
-                last = last.max(rec.version);
-            }
-            let rec = ProfileRecord {
-                uuid: facts.uuid.clone(),
-                version: last + 1,
-                sha256: sha256.clone(),
-                facts: facts.clone(),
-                uploaded_at: actor.at,
-                successor: None,
-                retired: false,
-            };
-            let key = format!("{}/{:010}", ukey(&rec.uuid), rec.version);
-            d.put(Table::Profiles, &key, &to_json(&rec))?;
-            d.put_bytes(&key, bytes)?;
-            Self::audit(
-                d,
-                actor,
-                "add-profile",
-                &rec.uuid,
-                None,
-                Some(serde_json::json!({"version": rec.version, "sha256": rec.sha256})),
-            )?;
-            Ok(rec)
-        })
+        let prepared = Self::prepare_profile(bytes)?;
+        self.tx(|d| Self::add_profile_in(d, bytes, prepared, actor))
     }
 
     fn profiles(&mut self) -> R<Vec<ProfileRecord>> {
-        Ok(self.load()?.latest().map(|(r, _)| r.clone()).collect())
+        Ok(self.load()?.latest().cloned().collect())
     }
 
     fn profile_versions(&mut self, uuid: &str) -> R<Vec<ProfileRecord>> {
@@ -299,25 +462,7 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn add_app(&mut self, app: &AppRecord, actor: &Actor) -> R<()> {
-        self.tx(|d| {
-            if let Some(p) = &app.profile_uuid {
-                Self::require_profile(d, p, &format!("app {}", app.bundle_id))?;
-            }
-            let key = app_key(&app.bundle_id, &app.version);
-            let before = d
-                .get(Table::Apps, &key)?
-                .map(|s| from_json::<serde_json::Value>(&s))
-                .transpose()?;
-            d.put(Table::Apps, &key, &to_json(app))?;
-            Self::audit(
-                d,
-                actor,
-                "add-app",
-                &key.replace('\u{1}', " "),
-                before,
-                Some(serde_json::to_value(app).unwrap_or_default()),
-            )
-        })
+        self.tx(|d| Self::add_app_in(d, app, actor))
     }
 
     fn apps(&mut self) -> R<Vec<AppRecord>> {
@@ -329,57 +474,7 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn import_inventory(&mut self, inv: &Inventory, actor: &Actor) -> R<()> {
-        use std::collections::{HashMap, HashSet};
-        self.tx(|d| {
-            // Names the batch refers to but does not define must already be stored.
-            let batch_users: HashSet<&str> = inv.users.iter().map(String::as_str).collect();
-            let batch_devices: HashSet<&str> = inv.devices.iter().map(|x| x.udid.as_str()).collect();
-            let batch_groups: HashSet<&str> = inv.groups.iter().map(|g| g.name.as_str()).collect();
-            let mut stored_users: HashMap<String, bool> = HashMap::new();
-            let mut stored_devices: HashMap<String, bool> = HashMap::new();
-            let mut stored_groups: HashMap<String, Option<provkit_policy::GroupKind>> = HashMap::new();
-            let device_users = inv.devices.iter().filter_map(|x| x.user.as_ref());
-            let group_users = inv.groups.iter().filter(|g| g.kind == provkit_policy::GroupKind::User).flat_map(|g| &g.members);
-            for u in device_users.chain(group_users) {
-                if !batch_users.contains(u.as_str()) && !stored_users.contains_key(u) {
-                    stored_users.insert(u.clone(), d.get(Table::Users, u)?.is_some());
-                }
-            }
-            for m in inv.groups.iter().filter(|g| g.kind == provkit_policy::GroupKind::Device).flat_map(|g| &g.members) {
-                if !batch_devices.contains(m.as_str()) && !stored_devices.contains_key(m) {
-                    stored_devices.insert(m.clone(), d.get(Table::Devices, m)?.is_some());
-                }
-            }
-            for s in inv.groups.iter().flat_map(|g| &g.subgroups) {
-                if !batch_groups.contains(s.as_str()) && !stored_groups.contains_key(s) {
-                    let kind = match d.get(Table::Groups, s)? {
-                        Some(doc) => Some(from_json::<GroupRecord>(&doc)?.kind),
-                        None => None,
-                    };
-                    stored_groups.insert(s.clone(), kind);
-                }
-            }
-            validate_inventory(
-                inv,
-                &|u| stored_users.get(u).copied().unwrap_or(false),
-                &|x| stored_devices.get(x).copied().unwrap_or(false),
-                &|g| stored_groups.get(g).copied().flatten(),
-            )?;
-            let users: Vec<(String, String)> = inv.users.iter().map(|u| (u.clone(), String::new())).collect();
-            d.put_many(Table::Users, &users)?;
-            let devices: Vec<(String, String)> = inv.devices.iter().map(|dv| (dv.udid.clone(), to_json(dv))).collect();
-            d.put_many(Table::Devices, &devices)?;
-            let groups: Vec<(String, String)> = inv.groups.iter().map(|g| (g.name.clone(), to_json(g))).collect();
-            d.put_many(Table::Groups, &groups)?;
-            Self::audit(
-                d,
-                actor,
-                "import-inventory",
-                "inventory",
-                None,
-                Some(serde_json::json!({"users": inv.users.len(), "devices": inv.devices.len(), "groups": inv.groups.len()})),
-            )
-        })
+        self.tx(|d| Self::import_inventory_in(d, inv, actor))
     }
 
     fn add_member(&mut self, group: &str, member: &str, actor: &Actor) -> R<()> {
@@ -445,51 +540,7 @@ impl<D: Docs> Store for DocStore<D> {
         exclude: &[TargetName],
         actor: &Actor,
     ) -> R<()> {
-        self.tx(|d| {
-            let (_, rec) = Self::require_profile(d, profile_uuid, "set_assignments")?;
-            for t in include.iter().chain(exclude) {
-                if let TargetName::Group(g) = t
-                    && d.get(Table::Groups, g)?.is_none()
-                {
-                    return Err(StoreError::UnknownReference {
-                        kind: "group",
-                        name: g.clone(),
-                        context: format!("assignment of {profile_uuid}"),
-                    });
-                }
-            }
-            let prefix = format!("{}\u{1}", ukey(&rec.uuid));
-            let old = d.scan(Table::Assignments, &prefix)?;
-            let before: Vec<AssignmentRecord> =
-                old.iter().map(|(_, v)| from_json(v)).collect::<R<_>>()?;
-            for (k, _) in &old {
-                d.delete(Table::Assignments, k)?;
-            }
-            let mut after = Vec::new();
-            for (targets, inc) in [(include, true), (exclude, false)] {
-                for t in targets {
-                    let a = AssignmentRecord {
-                        profile_uuid: rec.uuid.clone(),
-                        target: t.clone(),
-                        include: inc,
-                    };
-                    d.put(
-                        Table::Assignments,
-                        &format!("{prefix}{}\u{1}{inc}", t.as_key()),
-                        &to_json(&a),
-                    )?;
-                    after.push(a);
-                }
-            }
-            Self::audit(
-                d,
-                actor,
-                "set-assignments",
-                &rec.uuid,
-                Some(serde_json::to_value(&before).unwrap_or_default()),
-                Some(serde_json::to_value(&after).unwrap_or_default()),
-            )
-        })
+        self.tx(|d| Self::set_assignments_in(d, profile_uuid, include, exclude, actor))
     }
 
     fn assignments(&mut self) -> R<Vec<AssignmentRecord>> {
@@ -618,6 +669,124 @@ impl<D: Docs> Store for DocStore<D> {
             .iter()
             .map(|(_, v)| from_json(v))
             .collect()
+    }
+
+    fn import_batch(&mut self, batch: &ImportBatch, actor: &Actor) -> R<()> {
+        use std::collections::{HashMap, HashSet};
+        // Parse every profile first: a bad one refuses the batch before any write.
+        let prepared: Vec<_> = batch
+            .profiles
+            .iter()
+            .map(|b| Self::prepare_profile(b))
+            .collect::<R<_>>()?;
+        self.tx(|d| {
+            // Profiles: versions from one scan, rows written in bulk.
+            let mut versions: HashMap<String, (i64, HashSet<String>)> = HashMap::new();
+            for (_, v) in d.scan(Table::Profiles, "")? {
+                let rec: ProfileRecord = from_json(&v)?;
+                let e = versions.entry(ukey(&rec.uuid)).or_default();
+                e.0 = e.0.max(rec.version);
+                e.1.insert(rec.sha256);
+            }
+            let mut rows = Vec::new();
+            let mut blobs = Vec::new();
+            for (bytes, (facts, sha256)) in batch.profiles.iter().zip(prepared) {
+                let e = versions.entry(ukey(&facts.uuid)).or_default();
+                if !e.1.insert(sha256.clone()) {
+                    continue;
+                }
+                e.0 += 1;
+                let rec = ProfileRecord {
+                    uuid: facts.uuid.clone(),
+                    version: e.0,
+                    sha256,
+                    facts,
+                    uploaded_at: actor.at,
+                    successor: None,
+                    retired: false,
+                };
+                let key = format!("{}/{:010}", ukey(&rec.uuid), rec.version);
+                rows.push((key.clone(), to_json(&rec)));
+                blobs.push((key, bytes.as_slice()));
+            }
+            d.put_many(Table::Profiles, &rows)?;
+            d.put_bytes_many(&blobs)?;
+            Self::import_inventory_in(d, &batch.inventory, actor)?;
+            // Apps: their profiles must exist (stored or in this batch).
+            let mut rows = Vec::with_capacity(batch.apps.len());
+            for app in &batch.apps {
+                if let Some(p) = &app.profile_uuid
+                    && !versions.contains_key(&ukey(p))
+                {
+                    return Err(StoreError::UnknownReference {
+                        kind: "profile",
+                        name: p.clone(),
+                        context: format!("app {}", app.bundle_id),
+                    });
+                }
+                rows.push((app_key(&app.bundle_id, &app.version), to_json(app)));
+            }
+            d.put_many(Table::Apps, &rows)?;
+            // Assignments replace those of the same profiles; groups must exist.
+            let mut groups: HashSet<String> = d
+                .scan(Table::Groups, "")?
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
+            groups.extend(batch.inventory.groups.iter().map(|g| g.name.clone()));
+            let replaced: HashSet<String> = batch
+                .assignments
+                .iter()
+                .map(|(u, _, _)| format!("{}\u{1}", ukey(u)))
+                .collect();
+            for (k, _) in d.scan(Table::Assignments, "")? {
+                if let Some(i) = k.find('\u{1}')
+                    && replaced.contains(&k[..=i])
+                {
+                    d.delete(Table::Assignments, &k)?;
+                }
+            }
+            let mut rows = Vec::new();
+            for (uuid, include, exclude) in &batch.assignments {
+                if !versions.contains_key(&ukey(uuid)) {
+                    return Err(StoreError::UnknownReference {
+                        kind: "profile",
+                        name: uuid.clone(),
+                        context: "assignment".into(),
+                    });
+                }
+                let profile_uuid = uuid.clone();
+                for (targets, inc) in [(include, true), (exclude, false)] {
+                    for t in targets {
+                        if let TargetName::Group(g) = t
+                            && !groups.contains(g)
+                        {
+                            return Err(StoreError::UnknownReference {
+                                kind: "group",
+                                name: g.clone(),
+                                context: format!("assignment of {uuid}"),
+                            });
+                        }
+                        let a = AssignmentRecord {
+                            profile_uuid: profile_uuid.clone(),
+                            target: t.clone(),
+                            include: inc,
+                        };
+                        rows.push((
+                            format!("{}\u{1}{}\u{1}{inc}", ukey(uuid), t.as_key()),
+                            to_json(&a),
+                        ));
+                    }
+                }
+            }
+            d.put_many(Table::Assignments, &rows)?;
+            let after = serde_json::json!({
+                "profiles": batch.profiles.len(), "users": batch.inventory.users.len(),
+                "devices": batch.inventory.devices.len(), "groups": batch.inventory.groups.len(),
+                "apps": batch.apps.len(), "assignments": batch.assignments.len(),
+            });
+            Self::audit(d, actor, "import-batch", "batch", None, Some(after))
+        })
     }
 
     fn load_tenant(&mut self) -> R<provkit_policy::Tenant> {

@@ -69,6 +69,28 @@ fn conformance(store: &mut dyn Store, backend: &str) {
         "{backend}"
     );
     assert!(store.profiles().expect("profiles").is_empty());
+    // A batch is all-or-nothing: a bad profile, or an unknown group in an
+    // assignment, refuses everything in it.
+    let mut batch = ImportBatch {
+        profiles: vec![profile(OLD, "com.example.app", 2027), b"junk".to_vec()],
+        inventory: inventory(),
+        ..ImportBatch::default()
+    };
+    assert!(
+        matches!(store.import_batch(&batch, &a), Err(StoreError::Profile(_))),
+        "{backend}"
+    );
+    batch.profiles.pop();
+    batch.assignments = vec![(OLD.into(), vec![TargetName::parse("Ghosts")], vec![])];
+    assert!(matches!(
+        store.import_batch(&batch, &a),
+        Err(StoreError::UnknownReference { kind: "group", .. })
+    ));
+    assert!(
+        store.profiles().expect("profiles").is_empty(),
+        "{backend}: refused batches wrote nothing"
+    );
+    assert!(store.load_tenant().expect("tenant").devices.is_empty());
     assert!(store.audit_log().expect("audit").is_empty());
 
     // Versions: identical bytes are the same record; other bytes a new version.
@@ -318,9 +340,57 @@ fn conformance(store: &mut dyn Store, backend: &str) {
     assert!(edit.after.is_some() && edit.before.is_some());
 }
 
+/// A batch large enough for the bulk path (COPY on PostgreSQL), with names
+/// that need escaping, round-trips exactly.
+fn large_batch(store: &mut dyn Store, backend: &str) {
+    let odd = [
+        "tab\there",
+        "back\\slash",
+        "new\nline",
+        "quote\"d",
+        "crème brûlée",
+        "\r\n",
+    ];
+    let users: Vec<String> = (0..6000)
+        .map(|i| format!("{}-{i}", odd[i % odd.len()]))
+        .collect();
+    let mut dup = users.clone();
+    dup.push(users[0].clone());
+    let inv = Inventory {
+        users: dup,
+        devices: (0..6000)
+            .map(|i| DeviceRecord {
+                udid: format!("BULK-{i:05}"),
+                platform: "iOS".into(),
+                user: Some(users[i].clone()),
+                apps: vec![],
+                reported: vec![],
+            })
+            .collect(),
+        groups: vec![],
+    };
+    store.import_inventory(&inv, &actor()).expect("bulk import");
+    let t = store.load_tenant().expect("load");
+    let bulk: Vec<_> = t
+        .devices
+        .iter()
+        .filter(|d| d.udid.starts_with("BULK-"))
+        .collect();
+    assert_eq!(bulk.len(), 6000, "{backend}");
+    for d in bulk {
+        let i: usize = d.udid[5..].parse().expect("index");
+        assert_eq!(
+            t.users[d.user.expect("user").index()].name,
+            users[i],
+            "{backend}: escaped names survive"
+        );
+    }
+}
+
 #[test]
 fn memory_backend() {
     conformance(&mut MemoryStore::default(), "memory");
+    large_batch(&mut MemoryStore::default(), "memory");
 }
 
 fn temp_db(name: &str) -> std::path::PathBuf {
@@ -335,6 +405,7 @@ fn sqlite_backend() {
     let path = temp_db("conformance");
     let mut store = SqliteStore::open(&path).expect("open");
     conformance(&mut store, "sqlite");
+    large_batch(&mut store, "sqlite");
     drop(store);
     // Reopening keeps everything and does not migrate again.
     let mut again = SqliteStore::open(&path).expect("reopen");
@@ -356,6 +427,7 @@ fn postgres_backend() {
     PostgresStore::reset(&url).expect("reset");
     let mut store = PostgresStore::connect(&url).expect("connect");
     conformance(&mut store, "postgres");
+    large_batch(&mut store, "postgres");
     assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
 }
 

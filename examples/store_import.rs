@@ -1,0 +1,108 @@
+//! Import a generated tenant into SQLite and PostgreSQL side by side, load
+//! it back into the engine's snapshot, and report times and sizes on disk.
+//!
+//! ```text
+//! PROVKIT_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
+//!   cargo run --release --features fixtures --example store_import -- 1000000
+//! ```
+
+use std::time::Instant;
+
+use provkit::policy::generate::{Shape, generate};
+use provkit::profile::fixtures::TestCa;
+use provkit::store::{Actor, PostgresStore, SqliteStore, Store, import_tenant, sign_profiles};
+
+/// What was imported comes back: the same counts of everything.
+fn check(original: &provkit::policy::Tenant, loaded: &provkit::policy::Tenant) {
+    let assignments = original
+        .assignments
+        .iter()
+        .filter(|a| !matches!(a.target, provkit::policy::Target::MissingGroup(_)))
+        .count();
+    assert_eq!(loaded.devices.len(), original.devices.len());
+    assert_eq!(loaded.users.len(), original.users.len());
+    assert_eq!(loaded.groups.len(), original.groups.len());
+    assert_eq!(loaded.profiles.len(), original.profiles.len());
+    assert_eq!(loaded.apps.len(), original.apps.len());
+    assert_eq!(loaded.assignments.len(), assignments);
+    let memberships = |t: &provkit::policy::Tenant| {
+        t.groups
+            .iter()
+            .map(|g| g.users.len() + g.devices.len() + g.subgroups.len())
+            .sum::<usize>()
+    };
+    assert_eq!(memberships(loaded), memberships(original));
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let devices: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let shape = Shape::scaled(devices);
+    let tenant = generate(&shape, 42);
+    let ca = TestCa::ecdsa();
+    let started = Instant::now();
+    let profiles = sign_profiles(&tenant, &ca);
+    println!(
+        "{devices} devices; {} profiles signed in {:?} (not counted below)",
+        profiles.len(),
+        started.elapsed()
+    );
+    let actor = Actor {
+        name: "bench".into(),
+        at: shape.around,
+    };
+
+    let dir = std::env::temp_dir().join(format!("provkit-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("provkit.db");
+    let mut sqlite = SqliteStore::open(&path)?;
+    let started = Instant::now();
+    import_tenant(&mut sqlite, &tenant, &profiles, &ca.developer.cert, &actor)?;
+    let import = started.elapsed();
+    let started = Instant::now();
+    let loaded = sqlite.load_tenant()?;
+    let load = started.elapsed();
+    check(&tenant, &loaded);
+    drop(sqlite);
+    let size: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|s| std::fs::metadata(format!("{}{s}", path.display())).ok())
+        .map(|m| m.len())
+        .sum();
+    println!(
+        "SQLite:     import {import:?}, load {load:?} ({} devices), {:.1} MB on disk",
+        loaded.devices.len(),
+        size as f64 / 1e6
+    );
+    std::fs::remove_dir_all(&dir)?;
+
+    if let Ok(url) = std::env::var("PROVKIT_DATABASE_URL") {
+        PostgresStore::reset(&url)?;
+        let mut pg = PostgresStore::connect(&url)?;
+        let started = Instant::now();
+        import_tenant(&mut pg, &tenant, &profiles, &ca.developer.cert, &actor)?;
+        let import = started.elapsed();
+        let started = Instant::now();
+        let loaded = pg.load_tenant()?;
+        let load = started.elapsed();
+        check(&tenant, &loaded);
+        let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+        let bytes: i64 = client
+            .query_one(
+                "SELECT sum(pg_total_relation_size(c.oid))::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = 'public' AND c.relkind = 'r'",
+                &[],
+            )?
+            .get(0);
+        println!(
+            "PostgreSQL: import {import:?}, load {load:?} ({} devices), {:.1} MB on disk",
+            loaded.devices.len(),
+            bytes as f64 / 1e6
+        );
+    } else {
+        println!("PostgreSQL: skipped (PROVKIT_DATABASE_URL is not set)");
+    }
+    Ok(())
+}
