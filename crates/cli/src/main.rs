@@ -15,6 +15,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Planning a large tenant makes millions of small allocations; mimalloc
+/// handles them better than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Provisioning profiles and iOS app signatures: inspect, verify, plan.
 #[derive(Debug, Parser)]
 #[command(name = "provkit", version, about, after_help = EXAMPLES)]

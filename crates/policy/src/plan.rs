@@ -172,9 +172,15 @@ pub(crate) fn reconcile(
     at: DateTime<Utc>,
 ) -> (Vec<Command>, Vec<ProfileId>) {
     let d = &t.devices[device.index()];
-    let reported = |p: ProfileId| {
-        idx.profile_uuid[p.index()].is_some_and(|k| d.reported.iter().any(|r| r.uuid == k))
-    };
+    // What the device holds, resolved once: (known profile, index into the report).
+    let mut held: smallvec::SmallVec<[(ProfileId, usize); 24]> = d
+        .reported
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| idx.by_uuid.get(&r.uuid).map(|p| (*p, i)))
+        .collect();
+    held.sort_unstable();
+    let reported = |p: ProfileId| held.binary_search_by(|(q, _)| q.cmp(&p)).is_ok();
     let mut commands = Vec::new();
     let mut not_provisioned = Vec::new();
     for &p in desired {
@@ -188,8 +194,8 @@ pub(crate) fn reconcile(
         }
         commands.push(Command::InstallProvisioningProfile { profile: p });
     }
-    for r in d.reported.iter().filter(|r| r.managed) {
-        let known = idx.by_uuid.get(&r.uuid).copied();
+    for (i, r) in d.reported.iter().enumerate().filter(|(_, r)| r.managed) {
+        let known = held.iter().find(|(_, j)| *j == i).map(|(p, _)| *p);
         if known.is_some_and(|k| desired.binary_search(&k).is_ok()) {
             continue;
         }

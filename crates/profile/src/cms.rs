@@ -107,45 +107,99 @@ pub struct SignerInfo {
     /// The signature algorithm.
     pub signature_algorithm: SignatureAlgorithm,
     /// The signed attributes' DER re-tagged as SET OF (0x31): the bytes the
-    /// signature covers. `None` when there are no signed attributes.
+    /// signature covers, checked well-formed at parse time and read in place
+    /// by the accessors below. `None` when there are no signed attributes.
     pub signed_attrs_der: Option<Vec<u8>>,
-    /// The signed attributes in stored order.
-    pub attributes: Vec<Attribute>,
     /// The signature value.
     pub signature: Vec<u8>,
 }
 
+/// Visits each (type, values SET contents) of a stored signed-attribute SET.
+fn each_attribute<'a>(
+    der: &'a [u8],
+    mut f: impl FnMut(&'a [u8], crate::der::Tlv<'a>) -> bool,
+) -> Result<(), DerError> {
+    let mut top = Reader::new(der, "SignedAttributes");
+    let set = top.expect(tag::SET)?;
+    let mut ar = set.reader("SignedAttributes");
+    while !ar.is_empty() {
+        let mut attr = ar.sequence()?;
+        let oid = attr.oid()?;
+        let values = attr.expect(tag::SET)?;
+        attr.finish()?;
+        let mut vr = values.reader("AttributeValue");
+        while !vr.is_empty() {
+            vr.read()?;
+        }
+        if !f(oid, values) {
+            break;
+        }
+    }
+    Ok(())
+}
+
 impl SignerInfo {
-    fn attribute(&self, oid: &[u8]) -> Option<&Attribute> {
-        self.attributes.iter().find(|a| a.oid == oid)
+    /// The first value of the first attribute of this type, as raw DER.
+    fn attribute(&self, oid: &[u8]) -> Option<&[u8]> {
+        let der = self.signed_attrs_der.as_deref()?;
+        let mut found = None;
+        let _ = each_attribute(der, |o, values| {
+            if o == oid {
+                found = Reader::new(values.contents, "AttributeValue")
+                    .read()
+                    .ok()
+                    .map(|t| t.raw);
+                false
+            } else {
+                true
+            }
+        });
+        found
+    }
+
+    /// The signed attributes in stored order (copied out).
+    pub fn attributes(&self) -> Vec<Attribute> {
+        let mut out = Vec::new();
+        if let Some(der) = self.signed_attrs_der.as_deref() {
+            let _ = each_attribute(der, |oid, values| {
+                let mut vr = values.reader("AttributeValue");
+                let mut vals = Vec::new();
+                while let Ok(v) = vr.read() {
+                    vals.push(v.raw.to_vec());
+                }
+                out.push(Attribute {
+                    oid: oid.to_vec(),
+                    values: vals,
+                });
+                true
+            });
+        }
+        out
     }
 
     /// The messageDigest attribute's value.
     pub fn message_digest(&self) -> Option<&[u8]> {
-        let v = self.attribute(oid::ATTR_MESSAGE_DIGEST)?.values.first()?;
+        let v = self.attribute(oid::ATTR_MESSAGE_DIGEST)?;
         let mut r = Reader::new(v, "messageDigest");
         r.expect(tag::OCTET_STRING).ok().map(|t| t.contents)
     }
 
     /// The contentType attribute's value (encoded OID body).
     pub fn content_type_attr(&self) -> Option<&[u8]> {
-        let v = self.attribute(oid::ATTR_CONTENT_TYPE)?.values.first()?;
+        let v = self.attribute(oid::ATTR_CONTENT_TYPE)?;
         let mut r = Reader::new(v, "contentType");
         r.oid().ok()
     }
 
     /// The signingTime attribute.
     pub fn signing_time(&self) -> Option<DateTime<Utc>> {
-        let v = self.attribute(oid::ATTR_SIGNING_TIME)?.values.first()?;
+        let v = self.attribute(oid::ATTR_SIGNING_TIME)?;
         read_time(&mut Reader::new(v, "signingTime")).ok()
     }
 
     /// The digest algorithm named by CMSAlgorithmProtection (RFC 6211), if present.
     pub fn protected_digest_algorithm(&self) -> Option<Option<DigestAlgorithm>> {
-        let v = self
-            .attribute(oid::ATTR_ALGORITHM_PROTECTION)?
-            .values
-            .first()?;
+        let v = self.attribute(oid::ATTR_ALGORITHM_PROTECTION)?;
         let mut r = Reader::new(v, "CMSAlgorithmProtection");
         let parsed = (|| {
             let mut seq = r.sequence().ok()?;
@@ -157,7 +211,7 @@ impl SignerInfo {
 
     /// The names of the signed attributes, in stored order.
     pub fn attribute_names(&self) -> Vec<String> {
-        self.attributes.iter().map(Attribute::name).collect()
+        self.attributes().iter().map(Attribute::name).collect()
     }
 }
 
@@ -366,24 +420,15 @@ fn signer_info(mut r: Reader<'_>) -> Result<SignerInfo, CmsError> {
     let mut dalg = r.sequence().map_err(m)?;
     let digest_oid = dalg.oid().map_err(m)?;
     let mut signed_attrs_der = None;
-    let mut attributes = Vec::new();
     if let Some(attrs) = r.optional(tag::CTX0).map_err(m)? {
         let mut der = attrs.raw.to_vec();
         der[0] = tag::SET;
+        // Well-formed now; read in place later. Offsets in errors are relative to the attributes.
+        each_attribute(&der, |_, _| true).map_err(|mut e| {
+            e.offset += attrs.offset;
+            m(e)
+        })?;
         signed_attrs_der = Some(der);
-        let mut ar = attrs.reader("SignedAttributes");
-        while !ar.is_empty() {
-            let mut attr = ar.sequence().map_err(m)?;
-            let oid = attr.oid().map_err(m)?.to_vec();
-            let set = attr.expect(tag::SET).map_err(m)?;
-            attr.finish().map_err(m)?;
-            let mut vr = set.reader("AttributeValue");
-            let mut values = Vec::new();
-            while !vr.is_empty() {
-                values.push(vr.read().map_err(m)?.raw.to_vec());
-            }
-            attributes.push(Attribute { oid, values });
-        }
     }
     let mut salg = r.sequence().map_err(m)?;
     let sig_oid = salg.oid().map_err(m)?;
@@ -396,7 +441,6 @@ fn signer_info(mut r: Reader<'_>) -> Result<SignerInfo, CmsError> {
         digest_algorithm_oid: oid_to_string(digest_oid),
         signature_algorithm: SignatureAlgorithm::from_oid(sig_oid),
         signed_attrs_der,
-        attributes,
         signature,
     })
 }

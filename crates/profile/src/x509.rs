@@ -137,8 +137,8 @@ pub struct Certificate {
     signature_algorithm: SignatureAlgorithm,
     not_before: DateTime<Utc>,
     not_after: DateTime<Utc>,
-    subject_names: NameParts,
-    issuer_cn: Option<String>,
+    subject_names: OnceLock<NameParts>,
+    issuer_cn: OnceLock<Option<String>>,
     basic_constraints: Option<BasicConstraints>,
     key_usage: Option<u16>,
     unknown_critical: Vec<String>,
@@ -157,8 +157,8 @@ struct NameParts {
 impl std::fmt::Debug for Certificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Certificate")
-            .field("subject_cn", &self.subject_names.cn)
-            .field("issuer_cn", &self.issuer_cn)
+            .field("subject_cn", &self.subject_cn())
+            .field("issuer_cn", &self.issuer_cn())
             .field("serial", &self.serial_hex())
             .field("not_before", &self.not_before)
             .field("not_after", &self.not_after)
@@ -250,6 +250,30 @@ fn name_parts(name: &Tlv<'_>) -> Result<NameParts, DerError> {
         }
     }
     Ok(parts)
+}
+
+/// Walks a Name's RDNs without decoding the strings.
+fn validate_name(name: &Tlv<'_>) -> Result<(), DerError> {
+    let mut rdns = name.reader(CTX);
+    while !rdns.is_empty() {
+        let set = rdns.expect(tag::SET)?;
+        let mut atvs = set.reader(CTX);
+        while !atvs.is_empty() {
+            let mut atv = atvs.sequence()?;
+            atv.oid()?;
+            atv.read()?;
+        }
+    }
+    Ok(())
+}
+
+/// Decodes a validated Name's CN, OU, O and UID.
+fn decode_name(der: &[u8]) -> NameParts {
+    Reader::new(der, CTX)
+        .read()
+        .ok()
+        .and_then(|tlv| name_parts(&tlv).ok())
+        .unwrap_or_default()
 }
 
 fn range_of(outer: &[u8], inner: &[u8]) -> Range<usize> {
@@ -385,8 +409,9 @@ impl Certificate {
         }
         t.finish()?;
 
-        let subject_names = name_parts(&subject)?;
-        let issuer_cn = name_parts(&issuer)?.cn;
+        // Names are checked now and decoded into strings on first use.
+        validate_name(&subject)?;
+        validate_name(&issuer)?;
         let owned = der.to_vec();
         Ok(Certificate {
             tbs: range_of(der, tbs.raw),
@@ -399,8 +424,8 @@ impl Certificate {
             signature_algorithm: SignatureAlgorithm::from_oid(sig_alg_oid),
             not_before,
             not_after,
-            subject_names,
-            issuer_cn,
+            subject_names: OnceLock::new(),
+            issuer_cn: OnceLock::new(),
             basic_constraints,
             key_usage,
             unknown_critical,
@@ -432,6 +457,11 @@ impl Certificate {
             kind: DerErrorKind::BadValue,
         })?;
         Self::from_der(&der)
+    }
+
+    fn names(&self) -> &NameParts {
+        self.subject_names
+            .get_or_init(|| decode_name(self.subject_der()))
     }
 
     /// The certificate's DER encoding, as it was read.
@@ -490,24 +520,26 @@ impl Certificate {
     }
     /// Subject common name.
     pub fn subject_cn(&self) -> Option<&str> {
-        self.subject_names.cn.as_deref()
+        self.names().cn.as_deref()
     }
     /// Subject organisational unit: the team identifier on Apple developer certificates.
     pub fn subject_ou(&self) -> Option<&str> {
-        self.subject_names.ou.as_deref()
+        self.names().ou.as_deref()
     }
     /// Subject organisation.
     pub fn subject_o(&self) -> Option<&str> {
-        self.subject_names.o.as_deref()
+        self.names().o.as_deref()
     }
     /// Subject user id (0.9.2342.19200300.100.1.1), which Apple sets to the
     /// certificate's identifier.
     pub fn subject_uid(&self) -> Option<&str> {
-        self.subject_names.uid.as_deref()
+        self.names().uid.as_deref()
     }
     /// Issuer common name.
     pub fn issuer_cn(&self) -> Option<&str> {
-        self.issuer_cn.as_deref()
+        self.issuer_cn
+            .get_or_init(|| decode_name(self.issuer_der()).cn)
+            .as_deref()
     }
     /// basicConstraints, when present.
     pub fn basic_constraints(&self) -> Option<BasicConstraints> {
