@@ -267,6 +267,32 @@ impl std::fmt::Debug for PgDocs {
     }
 }
 
+use postgres::types::ToSql;
+
+/// Upserts rows of two parameters with multi-row INSERT statements of
+/// [`BATCH`] rows: `head` is `INSERT ... VALUES `, `tail` the conflict clause.
+fn multi_insert(
+    client: &mut postgres::Client,
+    head: &str,
+    tail: &str,
+    rows: &[[&(dyn ToSql + Sync); 2]],
+) -> R<()> {
+    for chunk in rows.chunks(BATCH) {
+        let mut sql = String::from(head);
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(chunk.len() * 2);
+        for (i, row) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
+            params.extend_from_slice(row);
+        }
+        sql.push_str(tail);
+        client.execute(&sql, &params)?;
+    }
+    Ok(())
+}
+
 /// From this many rows on, `put_many` goes through COPY into a staging table.
 const COPY_THRESHOLD: usize = 5000;
 
@@ -354,21 +380,16 @@ impl Docs for PgDocs {
         if rows.len() >= COPY_THRESHOLD {
             return self.copy_many(table, rows);
         }
-        for chunk in rows.chunks(BATCH) {
-            let mut sql = format!("INSERT INTO {} (k, doc) VALUES ", table.name());
-            let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                Vec::with_capacity(chunk.len() * 2);
-            for (i, (k, v)) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
-                params.push(k);
-                params.push(v);
-            }
-            sql.push_str(" ON CONFLICT (k) DO UPDATE SET doc = excluded.doc");
-            self.client.execute(&sql, &params)?;
-        }
+        let params: Vec<[&(dyn ToSql + Sync); 2]> = rows
+            .iter()
+            .map(|(k, v)| [k as &(dyn ToSql + Sync), v])
+            .collect();
+        multi_insert(
+            &mut self.client,
+            &format!("INSERT INTO {} (k, doc) VALUES ", table.name()),
+            " ON CONFLICT (k) DO UPDATE SET doc = excluded.doc",
+            &params,
+        )?;
         Ok(())
     }
 
@@ -414,21 +435,16 @@ impl Docs for PgDocs {
         Ok(())
     }
     fn put_bytes_many(&mut self, rows: &[(String, &[u8])]) -> R<()> {
-        for chunk in rows.chunks(100) {
-            let mut sql = String::from("INSERT INTO profile_bytes (k, bytes) VALUES ");
-            let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                Vec::with_capacity(chunk.len() * 2);
-            for (i, (k, b)) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
-                params.push(k);
-                params.push(b);
-            }
-            sql.push_str(" ON CONFLICT (k) DO UPDATE SET bytes = excluded.bytes");
-            self.client.execute(&sql, &params)?;
-        }
+        let params: Vec<[&(dyn ToSql + Sync); 2]> = rows
+            .iter()
+            .map(|(k, b)| [k as &(dyn ToSql + Sync), b])
+            .collect();
+        multi_insert(
+            &mut self.client,
+            "INSERT INTO profile_bytes (k, bytes) VALUES ",
+            " ON CONFLICT (k) DO UPDATE SET bytes = excluded.bytes",
+            &params,
+        )?;
         Ok(())
     }
 }

@@ -114,6 +114,44 @@ fn app_key(bundle: &str, version: &str) -> String {
     format!("{bundle}\u{1}{version}")
 }
 
+/// The stored rows for one profile's assignments: (key, record).
+fn assignment_rows(
+    profile_uuid: &str,
+    include: &[TargetName],
+    exclude: &[TargetName],
+) -> Vec<(String, AssignmentRecord)> {
+    let mut rows = Vec::new();
+    for (targets, inc) in [(include, true), (exclude, false)] {
+        for t in targets {
+            let key = format!("{}\u{1}{}\u{1}{inc}", ukey(profile_uuid), t.as_key());
+            rows.push((
+                key,
+                AssignmentRecord {
+                    profile_uuid: profile_uuid.to_owned(),
+                    target: t.clone(),
+                    include: inc,
+                },
+            ));
+        }
+    }
+    rows
+}
+
+/// The first group target `exists` does not know.
+fn unknown_group<'a>(
+    targets: impl Iterator<Item = &'a TargetName>,
+    mut exists: impl FnMut(&str) -> R<bool>,
+) -> R<Option<&'a str>> {
+    for t in targets {
+        if let TargetName::Group(g) = t
+            && !exists(g)?
+        {
+            return Ok(Some(g));
+        }
+    }
+    Ok(None)
+}
+
 static AUDIT_SEQ: AtomicU64 = AtomicU64::new(0);
 
 #[allow(private_bounds)] // `Docs` is sealed: the three backends are the crate's own.
@@ -337,16 +375,14 @@ impl<D: Docs> DocStore<D> {
     ) -> R<()> {
         {
             let (_, rec) = Self::require_profile(d, profile_uuid, "set_assignments")?;
-            for t in include.iter().chain(exclude) {
-                if let TargetName::Group(g) = t
-                    && d.get(Table::Groups, g)?.is_none()
-                {
-                    return Err(StoreError::UnknownReference {
-                        kind: "group",
-                        name: g.clone(),
-                        context: format!("assignment of {profile_uuid}"),
-                    });
-                }
+            if let Some(g) = unknown_group(include.iter().chain(exclude), |g| {
+                Ok(d.get(Table::Groups, g)?.is_some())
+            })? {
+                return Err(StoreError::UnknownReference {
+                    kind: "group",
+                    name: g.to_owned(),
+                    context: format!("assignment of {profile_uuid}"),
+                });
             }
             let prefix = format!("{}\u{1}", ukey(&rec.uuid));
             let old = d.scan(Table::Assignments, &prefix)?;
@@ -355,22 +391,11 @@ impl<D: Docs> DocStore<D> {
             for (k, _) in &old {
                 d.delete(Table::Assignments, k)?;
             }
-            let mut after = Vec::new();
-            for (targets, inc) in [(include, true), (exclude, false)] {
-                for t in targets {
-                    let a = AssignmentRecord {
-                        profile_uuid: rec.uuid.clone(),
-                        target: t.clone(),
-                        include: inc,
-                    };
-                    d.put(
-                        Table::Assignments,
-                        &format!("{prefix}{}\u{1}{inc}", t.as_key()),
-                        &to_json(&a),
-                    )?;
-                    after.push(a);
-                }
-            }
+            let rows = assignment_rows(&rec.uuid, include, exclude);
+            let docs: Vec<(String, String)> =
+                rows.iter().map(|(k, a)| (k.clone(), to_json(a))).collect();
+            d.put_many(Table::Assignments, &docs)?;
+            let after: Vec<AssignmentRecord> = rows.into_iter().map(|(_, a)| a).collect();
             Self::audit(
                 d,
                 actor,
@@ -416,6 +441,14 @@ impl<D: Docs> DocStore<D> {
             .into_iter()
             .collect();
         Ok(data)
+    }
+
+    fn scan_docs<T: DeserializeOwned>(&mut self, table: Table, prefix: &str) -> R<Vec<T>> {
+        self.docs
+            .scan(table, prefix)?
+            .iter()
+            .map(|(_, v)| from_json(v))
+            .collect()
     }
 
     fn latest_profile(d: &mut D, uuid: &str) -> R<Option<(String, ProfileRecord)>> {
@@ -466,11 +499,7 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn apps(&mut self) -> R<Vec<AppRecord>> {
-        self.docs
-            .scan(Table::Apps, "")?
-            .iter()
-            .map(|(_, v)| from_json(v))
-            .collect()
+        self.scan_docs(Table::Apps, "")
     }
 
     fn import_inventory(&mut self, inv: &Inventory, actor: &Actor) -> R<()> {
@@ -526,11 +555,7 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn groups(&mut self) -> R<Vec<GroupRecord>> {
-        self.docs
-            .scan(Table::Groups, "")?
-            .iter()
-            .map(|(_, v)| from_json(v))
-            .collect()
+        self.scan_docs(Table::Groups, "")
     }
 
     fn set_assignments(
@@ -544,11 +569,7 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn assignments(&mut self) -> R<Vec<AssignmentRecord>> {
-        self.docs
-            .scan(Table::Assignments, "")?
-            .iter()
-            .map(|(_, v)| from_json(v))
-            .collect()
+        self.scan_docs(Table::Assignments, "")
     }
 
     fn renew(&mut self, old_uuid: &str, new_uuid: &str, actor: &Actor) -> R<()> {
@@ -625,11 +646,7 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn outbox(&mut self) -> R<Vec<OutboxEntry>> {
-        self.docs
-            .scan(Table::Outbox, "")?
-            .iter()
-            .map(|(_, v)| from_json(v))
-            .collect()
+        self.scan_docs(Table::Outbox, "")
     }
 
     fn record_result(
@@ -664,11 +681,7 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn audit_log(&mut self) -> R<Vec<AuditEntry>> {
-        self.docs
-            .scan(Table::Audit, "")?
-            .iter()
-            .map(|(_, v)| from_json(v))
-            .collect()
+        self.scan_docs(Table::Audit, "")
     }
 
     fn import_batch(&mut self, batch: &ImportBatch, actor: &Actor) -> R<()> {
@@ -755,29 +768,20 @@ impl<D: Docs> Store for DocStore<D> {
                         context: "assignment".into(),
                     });
                 }
-                let profile_uuid = uuid.clone();
-                for (targets, inc) in [(include, true), (exclude, false)] {
-                    for t in targets {
-                        if let TargetName::Group(g) = t
-                            && !groups.contains(g)
-                        {
-                            return Err(StoreError::UnknownReference {
-                                kind: "group",
-                                name: g.clone(),
-                                context: format!("assignment of {uuid}"),
-                            });
-                        }
-                        let a = AssignmentRecord {
-                            profile_uuid: profile_uuid.clone(),
-                            target: t.clone(),
-                            include: inc,
-                        };
-                        rows.push((
-                            format!("{}\u{1}{}\u{1}{inc}", ukey(uuid), t.as_key()),
-                            to_json(&a),
-                        ));
-                    }
+                if let Some(g) =
+                    unknown_group(include.iter().chain(exclude), |g| Ok(groups.contains(g)))?
+                {
+                    return Err(StoreError::UnknownReference {
+                        kind: "group",
+                        name: g.to_owned(),
+                        context: format!("assignment of {uuid}"),
+                    });
                 }
+                rows.extend(
+                    assignment_rows(uuid, include, exclude)
+                        .into_iter()
+                        .map(|(k, a)| (k, to_json(&a))),
+                );
             }
             d.put_many(Table::Assignments, &rows)?;
             let after = serde_json::json!({
