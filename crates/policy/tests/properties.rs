@@ -11,6 +11,11 @@ use provkit_policy::generate::Rng;
 use provkit_policy::*;
 
 fn check_against_reference(t: &Tenant, plan: &Plan) -> Result<(), TestCaseError> {
+    prop_assert_eq!(
+        plan_globals(plan),
+        ref_globals(t, at()),
+        "notifications, notices, app blockers"
+    );
     for d in 0..t.devices.len() {
         let (want, blocked) = ref_commands(t, d, at());
         let got = plan

@@ -261,13 +261,30 @@ pub(crate) fn random_tenant(seed: u64) -> Tenant {
     for i in 0..2 {
         let p = ProfileId(rng.below(n_profiles) as u32);
         let f = &t.profiles[p.index()];
+        // Some apps are signed with another certificate, an expired one, or
+        // for a bundle id their profile does not cover.
+        let bundle = if rng.chance(0.2) {
+            "com.other".to_owned()
+        } else {
+            f.app_id.trim_start_matches("TEAM.").to_owned()
+        };
+        let certificate = if rng.chance(0.25) {
+            [0xee; 32]
+        } else {
+            f.certificates[0].sha256
+        };
+        let not_after = if rng.chance(0.25) {
+            days(-5)
+        } else {
+            days(20 + 30 * i)
+        };
         t.apps.push(App {
-            bundle_id: f.app_id.trim_start_matches("TEAM.").into(),
+            bundle_id: bundle,
             version: "1".into(),
             team: "TEAM".into(),
             profile: Some(p),
-            certificate: f.certificates[0].sha256,
-            certificate_not_after: days(500 + i),
+            certificate,
+            certificate_not_after: not_after,
         });
     }
     for i in 0..n_groups {
@@ -329,4 +346,154 @@ pub(crate) fn random_tenant(seed: u64) -> Tenant {
         }
     }
     t
+}
+
+/// The reference for everything that is not a device command: admin
+/// notifications (profile, stage, devices, apps), user notices (user,
+/// device, app) and the app-level blockers, written out plainly.
+pub(crate) fn ref_globals(
+    t: &Tenant,
+    at: DateTime<Utc>,
+) -> (
+    Vec<(u32, i64, usize, Vec<u32>)>,
+    Vec<(u32, u32, u32)>,
+    Vec<String>,
+) {
+    let days = |x: DateTime<Utc>| (x - at).num_seconds().div_euclid(86_400);
+    let app_death = |a: &App| match a.profile {
+        Some(p) => t.profiles[p.index()].expires.min(a.certificate_not_after),
+        None => a.certificate_not_after,
+    };
+    let mut notes = Vec::new();
+    let mut blockers = Vec::new();
+    for (p, f) in t.profiles.iter().enumerate() {
+        let apps: Vec<u32> = (0..t.apps.len() as u32)
+            .filter(|a| t.apps[*a as usize].profile == Some(ProfileId(p as u32)))
+            .collect();
+        let holders = (0..t.devices.len())
+            .filter(|d| ref_desired(t, *d).contains(&(p as u32)))
+            .count();
+        if f.retired || f.superseded_by.is_some() || (apps.is_empty() && holders == 0) {
+            continue;
+        }
+        let death = apps
+            .iter()
+            .map(|a| app_death(&t.apps[*a as usize]))
+            .fold(f.expires, DateTime::min);
+        let left = days(death);
+        let Some(stage) = t
+            .config
+            .admin_thresholds_days
+            .iter()
+            .copied()
+            .filter(|s| left <= *s)
+            .min()
+        else {
+            continue;
+        };
+        notes.push((p as u32, stage, holders, apps.clone()));
+        if apps.is_empty() {
+            blockers.push(format!("expiring {p} none {holders}"));
+        }
+        for a in apps {
+            let n = t
+                .devices
+                .iter()
+                .filter(|d| d.apps.contains(&AppId(a)))
+                .count();
+            blockers.push(format!("expiring {p} {a} {n}"));
+        }
+    }
+    for (i, a) in t.apps.iter().enumerate() {
+        let n = t
+            .devices
+            .iter()
+            .filter(|d| d.apps.contains(&AppId(i as u32)))
+            .count();
+        let linked = a.profile.map(|p| &t.profiles[p.index()]);
+        if !linked.is_some_and(|f| f.covers(&a.team, &a.bundle_id)) {
+            blockers.push(format!("uncovered {i} {n}"));
+        }
+        if a.certificate_not_after < at {
+            blockers.push(format!("resign {i} expired {n}"));
+        } else if linked.is_some_and(|f| !f.certificates.iter().any(|c| c.sha256 == a.certificate))
+        {
+            blockers.push(format!("resign {i} not-in-profile {n}"));
+        }
+    }
+    let mut notices = Vec::new();
+    for (d, dev) in t.devices.iter().enumerate() {
+        if let Some(u) = dev.user {
+            for a in &dev.apps {
+                if days(app_death(&t.apps[a.index()])) <= t.config.user_notice_days {
+                    notices.push((u.0, d as u32, a.0));
+                }
+            }
+        }
+    }
+    blockers.sort();
+    (notes, notices, blockers)
+}
+
+/// The engine's plan in the same shape as [`ref_globals`].
+pub(crate) fn plan_globals(
+    plan: &Plan,
+) -> (
+    Vec<(u32, i64, usize, Vec<u32>)>,
+    Vec<(u32, u32, u32)>,
+    Vec<String>,
+) {
+    let notes = plan
+        .notifications
+        .iter()
+        .map(|n| {
+            (
+                n.profile.0,
+                n.stage_days,
+                n.devices,
+                n.apps.iter().map(|a| a.0).collect(),
+            )
+        })
+        .collect();
+    let notices = plan
+        .user_notices
+        .iter()
+        .map(|n| (n.user.0, n.device.0, n.app.0))
+        .collect();
+    let mut blockers: Vec<String> = plan
+        .blockers
+        .iter()
+        .filter_map(|b| match b {
+            Blocker::ExpiringWithoutSuccessor {
+                profile,
+                app,
+                devices,
+                ..
+            } => Some(format!(
+                "expiring {} {} {devices}",
+                profile.0,
+                app.map_or("none".to_owned(), |a| a.0.to_string())
+            )),
+            Blocker::UncoveredApp { app, devices } => {
+                Some(format!("uncovered {} {devices}", app.0))
+            }
+            Blocker::ResignRequired {
+                app,
+                reason,
+                devices,
+                ..
+            } => Some(format!(
+                "resign {} {} {devices}",
+                app.0,
+                if *reason == ResignReason::CertificateExpired {
+                    "expired"
+                } else {
+                    "not-in-profile"
+                }
+            )),
+            Blocker::NotProvisioned { .. } => None,
+        })
+        .collect();
+    blockers.sort();
+    (notes, notices, blockers)
 }
