@@ -348,17 +348,18 @@ pub(crate) fn random_tenant(seed: u64) -> Tenant {
     t
 }
 
-/// The reference for everything that is not a device command: admin
-/// notifications (profile, stage, devices, apps), user notices (user,
-/// device, app) and the app-level blockers, written out plainly.
-pub(crate) fn ref_globals(
-    t: &Tenant,
-    at: DateTime<Utc>,
-) -> (
+/// Notifications (profile, stage, devices, apps), user notices (user,
+/// device, app) and app-level blockers, as comparable values.
+pub(crate) type Globals = (
     Vec<(u32, i64, usize, Vec<u32>)>,
     Vec<(u32, u32, u32)>,
     Vec<String>,
-) {
+);
+
+/// The reference for everything that is not a device command: admin
+/// notifications (profile, stage, devices, apps), user notices (user,
+/// device, app) and the app-level blockers, written out plainly.
+pub(crate) fn ref_globals(t: &Tenant, at: DateTime<Utc>) -> Globals {
     let days = |x: DateTime<Utc>| (x - at).num_seconds().div_euclid(86_400);
     let app_death = |a: &App| match a.profile {
         Some(p) => t.profiles[p.index()].expires.min(a.certificate_not_after),
@@ -436,13 +437,7 @@ pub(crate) fn ref_globals(
 }
 
 /// The engine's plan in the same shape as [`ref_globals`].
-pub(crate) fn plan_globals(
-    plan: &Plan,
-) -> (
-    Vec<(u32, i64, usize, Vec<u32>)>,
-    Vec<(u32, u32, u32)>,
-    Vec<String>,
-) {
+pub(crate) fn plan_globals(plan: &Plan) -> Globals {
     let notes = plan
         .notifications
         .iter()
