@@ -438,7 +438,14 @@ fn signer_info(mut r: Reader<'_>) -> Result<SignerInfo, CmsError> {
     Ok(SignerInfo {
         sid,
         digest_algorithm: DigestAlgorithm::from_oid(digest_oid),
-        digest_algorithm_oid: oid_to_string(digest_oid),
+        // Known digests use a constant; only unknown ones are formatted.
+        digest_algorithm_oid: match DigestAlgorithm::from_oid(digest_oid) {
+            Some(DigestAlgorithm::Sha1) => "1.3.14.3.2.26".to_owned(),
+            Some(DigestAlgorithm::Sha256) => "2.16.840.1.101.3.4.2.1".to_owned(),
+            Some(DigestAlgorithm::Sha384) => "2.16.840.1.101.3.4.2.2".to_owned(),
+            Some(DigestAlgorithm::Sha512) => "2.16.840.1.101.3.4.2.3".to_owned(),
+            None => oid_to_string(digest_oid),
+        },
         signature_algorithm: SignatureAlgorithm::from_oid(sig_oid),
         signed_attrs_der,
         signature,

@@ -420,6 +420,14 @@ mod tests {
 
     #[test]
     fn oid_strings() {
+        for (body, dotted) in [
+            (crate::oid::SHA1, "1.3.14.3.2.26"),
+            (crate::oid::SHA256, "2.16.840.1.101.3.4.2.1"),
+            (crate::oid::SHA384, "2.16.840.1.101.3.4.2.2"),
+            (crate::oid::SHA512, "2.16.840.1.101.3.4.2.3"),
+        ] {
+            assert_eq!(oid_to_string(body), dotted);
+        }
         assert_eq!(
             oid_to_string(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02]),
             "1.2.840.113549.1.7.2"

@@ -232,16 +232,16 @@ impl Profile {
                         return Err(wrong(k, "array", &v));
                     };
                     p.developer_certificates = items
-                        .iter()
+                        .into_iter()
                         .enumerate()
                         .map(|(index, v)| match v {
-                            Value::Data(der) => Certificate::from_der(der).map_err(|source| {
+                            Value::Data(der) => Certificate::from_der_vec(der).map_err(|source| {
                                 ParseError::DeveloperCertificate { index, source }
                             }),
                             other => Err(wrong(
                                 format!("DeveloperCertificates[{index}]"),
                                 "data",
-                                other,
+                                &other,
                             )),
                         })
                         .collect::<Result<Vec<_>, _>>()?;

@@ -318,6 +318,24 @@ impl Certificate {
     /// A [`DerError`] naming the offset of the first malformed element,
     /// including trailing bytes after the certificate.
     pub fn from_der(der: &[u8]) -> Result<Self, DerError> {
+        let mut c = Self::parse(der)?;
+        c.der = der.to_vec();
+        Ok(c)
+    }
+
+    /// Like [`Certificate::from_der`], taking ownership of the bytes instead
+    /// of copying them.
+    ///
+    /// # Errors
+    /// As [`Certificate::from_der`].
+    pub fn from_der_vec(der: Vec<u8>) -> Result<Self, DerError> {
+        let mut c = Self::parse(&der)?;
+        c.der = der;
+        Ok(c)
+    }
+
+    /// Parses; the caller stores the bytes the ranges refer to.
+    fn parse(der: &[u8]) -> Result<Self, DerError> {
         let mut top = Reader::new(der, CTX);
         let cert = top.expect(tag::SEQUENCE)?;
         top.finish()?;
@@ -412,7 +430,6 @@ impl Certificate {
         // Names are checked now and decoded into strings on first use.
         validate_name(&subject)?;
         validate_name(&issuer)?;
-        let owned = der.to_vec();
         Ok(Certificate {
             tbs: range_of(der, tbs.raw),
             serial: range_of(der, serial.contents),
@@ -431,7 +448,7 @@ impl Certificate {
             unknown_critical,
             sha1: OnceLock::new(),
             sha256: OnceLock::new(),
-            der: owned,
+            der: Vec::new(),
         })
     }
 

@@ -36,6 +36,13 @@ impl Dictionary {
         Self::default()
     }
 
+    /// An empty dictionary with room for `n` entries.
+    pub fn with_capacity(n: usize) -> Self {
+        Dictionary {
+            entries: Vec::with_capacity(n),
+        }
+    }
+
     /// The value for `key` (the last one, if a file repeats a key).
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.entries

@@ -196,7 +196,7 @@ impl<'a> Parser<'a> {
                 if depth >= MAX_DEPTH {
                     return Err(self.err("nesting too deep"));
                 }
-                let mut dict = Dictionary::new();
+                let mut dict = Dictionary::with_capacity(if empty { 0 } else { 8 });
                 if empty {
                     return Ok(Value::Dictionary(dict));
                 }
@@ -224,7 +224,7 @@ impl<'a> Parser<'a> {
                 if depth >= MAX_DEPTH {
                     return Err(self.err("nesting too deep"));
                 }
-                let mut items = Vec::new();
+                let mut items = Vec::with_capacity(if empty { 0 } else { 4 });
                 if empty {
                     return Ok(Value::Array(items));
                 }
