@@ -56,6 +56,9 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Large tenants are read whole: map the file and keep a big page cache.
+        conn.pragma_update(None, "mmap_size", 1_i64 << 30)?;
+        conn.pragma_update(None, "cache_size", -131_072_i64)?;
         let mut docs = SqliteDocs { conn };
         docs.create_tables()?;
         let mut store = DocStore { docs };
