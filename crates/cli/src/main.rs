@@ -65,6 +65,16 @@ enum Command {
     },
     /// Create the database (SQLite by default) and apply migrations.
     Init,
+    /// Import a seeded, generated tenant with the large tenant's proportions
+    /// (profiles signed by the test CA), for trying the engine at scale.
+    Generate {
+        /// Devices (users, groups, profiles and apps scale with it).
+        #[arg(long, default_value_t = 10_000)]
+        devices: usize,
+        /// Seed: the same seed gives the same tenant.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Store profiles (and, later, IPAs) from files or folders, recursively.
     Import {
         /// Files or folders.
@@ -213,6 +223,9 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
             db.open()?;
             println!("ready: {}", db.describe());
             Ok(Outcome::Ok)
+        }
+        Command::Generate { devices, seed } => {
+            tenant_cmd::generate(db.open()?.as_mut(), devices, seed)
         }
         Command::Import { paths } => tenant_cmd::import(db.open()?.as_mut(), &paths),
         Command::Inventory {

@@ -94,6 +94,24 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+pub(crate) fn generate(store: &mut dyn Store, devices: usize, seed: u64) -> Result<Outcome> {
+    let shape = provkit_policy::generate::Shape::scaled(devices);
+    let tenant = provkit_policy::generate::generate(&shape, seed);
+    let ca = provkit_profile::fixtures::TestCa::ecdsa();
+    let profiles = provkit_store::sign_profiles(&tenant, &ca);
+    provkit_store::import_tenant(store, &tenant, &profiles, &ca.developer.cert, &actor())?;
+    println!(
+        "generated and imported {} devices, {} users, {} groups, {} profiles, {} apps, {} assignments (seed {seed})",
+        tenant.devices.len(),
+        tenant.users.len(),
+        tenant.groups.len(),
+        tenant.profiles.len(),
+        tenant.apps.len(),
+        tenant.assignments.len()
+    );
+    Ok(Outcome::Ok)
+}
+
 pub(crate) fn inventory(store: &mut dyn Store, file: &Path) -> Result<Outcome> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;

@@ -175,6 +175,19 @@ fn workflow_on_sqlite() {
 }
 
 #[test]
+fn generated_tenant_through_the_cli() {
+    let dir = std::env::temp_dir().join(format!("provkit-e2e-gen-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let db = vec!["--db".to_owned(), dir.join("gen.db").display().to_string()];
+    let out = ok(&db, &["generate", "--devices", "2000", "--seed", "7"]);
+    assert!(out.contains("2000 devices, 1200 users"), "{out}");
+    let plan: serde_json::Value =
+        serde_json::from_str(ok(&db, &["plan", "--at", AT, "--json"]).trim()).expect("json");
+    assert!(!plan["commands"].as_array().expect("commands").is_empty());
+}
+
+#[test]
 fn workflow_on_postgres() {
     let Some(url) = std::env::var("PROVKIT_DATABASE_URL")
         .ok()
