@@ -12,6 +12,8 @@
 //!     crls [1] IMPLICIT ... OPTIONAL, signerInfos SET OF SignerInfo }
 //! ```
 
+use std::sync::OnceLock;
+
 use chrono::{DateTime, Utc};
 
 use crate::der::{DerError, DerErrorKind, Reader, oid_to_string, tag};
@@ -222,8 +224,11 @@ pub struct SignedData {
     pub content_type: Vec<u8>,
     /// The attached content, `None` when detached.
     pub content: Option<Vec<u8>>,
-    /// The certificate set, in stored order.
-    pub certificates: Vec<Certificate>,
+    /// The certificate set's entries as stored (each a DER SEQUENCE, its
+    /// framing checked), with the byte offset of each in the input.
+    pub certificates_der: Vec<(usize, Vec<u8>)>,
+    /// The certificates, decoded on first use (only verification needs them).
+    certificates: OnceLock<Result<Vec<Certificate>, CmsError>>,
     /// The signers.
     pub signers: Vec<SignerInfo>,
 }
@@ -307,7 +312,7 @@ impl SignedData {
         };
         encap.finish().map_err(m)?;
 
-        let mut certificates = Vec::new();
+        let mut certificates_der = Vec::new();
         if let Some(set) = r.optional(tag::CTX0).map_err(m)? {
             let mut cr = if ber {
                 set.ber_reader(CTX)
@@ -320,12 +325,7 @@ impl SignedData {
                     // Other certificate formats (attribute certificates) are skipped.
                     continue;
                 }
-                let index = certificates.len();
-                let cert = Certificate::from_der(c.raw).map_err(|mut source| {
-                    source.offset += c.offset;
-                    CmsError::Certificate { index, source }
-                })?;
-                certificates.push(cert);
+                certificates_der.push((c.offset, c.raw.to_vec()));
             }
         }
         let _crls = r.optional(tag::CTX1).map_err(m)?;
@@ -347,7 +347,8 @@ impl SignedData {
         Ok(SignedData {
             content_type,
             content,
-            certificates,
+            certificates_der,
+            certificates: OnceLock::new(),
             signers,
         })
     }
@@ -358,13 +359,39 @@ impl SignedData {
     }
 
     /// The certificate a signer names, if the set holds it.
+    /// The certificate set, decoded (once) on first use.
+    ///
+    /// # Errors
+    /// [`CmsError::Certificate`] for the first entry that is not a certificate.
+    pub fn certificates(&self) -> Result<&[Certificate], CmsError> {
+        self.certificates
+            .get_or_init(|| {
+                self.certificates_der
+                    .iter()
+                    .enumerate()
+                    .map(|(index, (offset, der))| {
+                        Certificate::from_der_vec(der.clone()).map_err(|mut source| {
+                            source.offset += offset;
+                            CmsError::Certificate { index, source }
+                        })
+                    })
+                    .collect()
+            })
+            .as_deref()
+            .map_err(Clone::clone)
+    }
+
+    /// The certificate a signer names, if the set holds it (and decodes).
     pub fn signer_certificate(&self, signer: &SignerInfo) -> Option<&Certificate> {
-        self.certificates.iter().find(|c| match &signer.sid {
-            SignerIdentifier::IssuerAndSerial { issuer, serial } => {
-                c.issuer_der() == issuer.as_slice() && c.serial() == serial.as_slice()
-            }
-            SignerIdentifier::SubjectKeyId(_) => false,
-        })
+        self.certificates()
+            .ok()?
+            .iter()
+            .find(|c| match &signer.sid {
+                SignerIdentifier::IssuerAndSerial { issuer, serial } => {
+                    c.issuer_der() == issuer.as_slice() && c.serial() == serial.as_slice()
+                }
+                SignerIdentifier::SubjectKeyId(_) => false,
+            })
     }
 }
 

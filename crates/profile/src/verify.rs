@@ -42,6 +42,8 @@ pub enum FindingCode {
     SignatureInvalid,
     /// An algorithm or key this crate does not verify.
     UnsupportedAlgorithm,
+    /// An entry of the CMS certificate set is not a certificate.
+    CertificateMalformed,
     /// The signer's certificate is not in the CMS.
     SignerCertificateMissing,
     /// No path from the signer to a trust anchor.
@@ -80,6 +82,7 @@ impl FindingCode {
             Self::AlgorithmProtectionMismatch => "algorithm-protection-mismatch",
             Self::SignatureInvalid => "signature-invalid",
             Self::UnsupportedAlgorithm => "unsupported-algorithm",
+            Self::CertificateMalformed => "certificate-malformed",
             Self::SignerCertificateMissing => "signer-certificate-missing",
             Self::ChainUntrusted => "chain-untrusted",
             Self::ChainSignatureInvalid => "chain-signature-invalid",
@@ -300,6 +303,9 @@ impl Verifier {
         sink: &mut Sink,
     ) -> Vec<PathEntry> {
         let content = sd.content.as_deref().unwrap_or_default();
+        if let Err(e) = sd.certificates() {
+            sink.push(FindingCode::CertificateMalformed, None, e.to_string());
+        }
         let mut first_path = None;
         for signer in &sd.signers {
             let path = self.check_signer(sd, signer, content, at, sink);
@@ -402,7 +408,7 @@ impl Verifier {
                 sink.push(FindingCode::UnsupportedAlgorithm, Some(cert), e.to_string());
             }
         }
-        self.check_path(cert, &sd.certificates, at, sink)
+        self.check_path(cert, sd.certificates().unwrap_or_default(), at, sink)
     }
 
     fn check_path(

@@ -143,7 +143,10 @@ fn every_field_matches_the_independent_decoder() {
             ),
             ("cms_signed_attrs", signer.attribute_names().join(",")),
             ("n_signers", sd.signers.len().to_string()),
-            ("n_cms_certs", sd.certificates.len().to_string()),
+            (
+                "n_cms_certs",
+                sd.certificates().expect("certificates").len().to_string(),
+            ),
             (
                 "signer_cn",
                 signer_cert.subject_cn().unwrap_or_default().to_owned(),

@@ -407,6 +407,37 @@ fn hostile_inputs_get_typed_errors() {
 }
 
 #[test]
+fn a_malformed_chain_certificate_is_a_finding_not_a_parse_failure() {
+    let ca = rsa_ca();
+    let mut bytes = fixtures::signed_profile(ca, &ProfileSpec::default());
+    // Break a date inside the intermediate certificate, keeping the framing intact.
+    let der = ca.intermediate.cert.der();
+    let at = bytes
+        .windows(der.len())
+        .position(|w| w == der)
+        .expect("intermediate in the CMS");
+    let date = der
+        .windows(6)
+        .position(|w| w == b"200101")
+        .expect("notBefore");
+    bytes[at + date + 4] = b'x';
+    let file = ProvisioningProfile::from_der(&bytes).expect("the profile still parses");
+    assert!(matches!(
+        file.signed_data().certificates(),
+        Err(CmsError::Certificate { index: 1, .. })
+    ));
+    let found = codes(ca, &bytes, at_instant());
+    assert!(
+        found.contains(&(FindingCode::CertificateMalformed, Scope::Profile)),
+        "{found:?}"
+    );
+}
+
+fn at_instant() -> DateTime<Utc> {
+    at()
+}
+
+#[test]
 fn names_with_non_ascii_text_and_character_references() {
     let ca = rsa_ca();
     let spec = ProfileSpec {
