@@ -4,8 +4,11 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = provkit_profile::SignedData::from_der(data);
+    if let Ok(sd) = provkit_profile::SignedData::from_der(data) {
+        let _ = sd.certificates();
+    }
     if let Ok(sd) = provkit_profile::SignedData::from_ber(data) {
+        let _ = sd.certificates();
         for s in &sd.signers {
             let _ = (s.signing_time(), s.message_digest(), s.protected_digest_algorithm());
         }
