@@ -1,0 +1,344 @@
+//! The embedded signature: a big-endian SuperBlob with strictly checked
+//! bounds, its CodeDirectories (slot 0 and alternates from 0x1000), and the
+//! page hashes under each.
+
+use sha1::Digest as _;
+
+use crate::error::{CodesignError, Where};
+
+/// SuperBlob magic.
+pub const SUPERBLOB: u32 = 0xfade_0cc0;
+/// CodeDirectory magic.
+pub const CODE_DIRECTORY: u32 = 0xfade_0c02;
+/// Slot of the primary CodeDirectory.
+pub const SLOT_CODE_DIRECTORY: u32 = 0;
+/// First alternate CodeDirectory slot.
+pub const SLOT_ALTERNATE: u32 = 0x1000;
+/// CMS signature slot.
+pub const SLOT_SIGNATURE: u32 = 0x10000;
+/// More blobs than a real signature has.
+const MAX_BLOBS: u32 = 64;
+
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+
+fn be64(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(
+        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
+}
+
+/// A hash algorithm of a CodeDirectory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HashType {
+    /// 1: SHA-1 (20 bytes).
+    Sha1,
+    /// 2: SHA-256 (32 bytes).
+    Sha256,
+    /// 3: SHA-256 truncated to 20 bytes.
+    Sha256Truncated,
+    /// 4: SHA-384 (48 bytes).
+    Sha384,
+}
+
+impl HashType {
+    fn from_code(c: u8) -> Option<Self> {
+        Some(match c {
+            1 => Self::Sha1,
+            2 => Self::Sha256,
+            3 => Self::Sha256Truncated,
+            4 => Self::Sha384,
+            _ => return None,
+        })
+    }
+
+    /// The short name used in reports (`sha1`, `sha256`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sha1 => "sha1",
+            Self::Sha256 => "sha256",
+            Self::Sha256Truncated => "sha256-20",
+            Self::Sha384 => "sha384",
+        }
+    }
+
+    /// The full digest of `data`.
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            Self::Sha1 => sha1::Sha1::digest(data).to_vec(),
+            Self::Sha256 | Self::Sha256Truncated => sha2::Sha256::digest(data).to_vec(),
+            Self::Sha384 => sha2::Sha384::digest(data).to_vec(),
+        }
+    }
+
+    fn size(self) -> usize {
+        match self {
+            Self::Sha1 | Self::Sha256Truncated => 20,
+            Self::Sha256 => 32,
+            Self::Sha384 => 48,
+        }
+    }
+}
+
+/// The blobs of a SuperBlob, by slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuperBlob<'a> {
+    /// (slot type, blob bytes including its 8-byte header), in index order.
+    pub blobs: Vec<(u32, &'a [u8])>,
+}
+
+impl<'a> SuperBlob<'a> {
+    /// Parses a SuperBlob: every index entry must point at a blob inside it,
+    /// blobs may not overlap and slots may not repeat.
+    ///
+    /// # Errors
+    /// [`CodesignError::Signature`] saying what is wrong.
+    pub fn parse(sig: &'a [u8], at: &Where) -> Result<Self, CodesignError> {
+        let bad = |reason: &'static str| CodesignError::Signature {
+            at: at.clone(),
+            reason,
+        };
+        if be32(sig, 0) != Some(SUPERBLOB) {
+            return Err(bad("not a SuperBlob"));
+        }
+        let length = be32(sig, 4).ok_or(bad("truncated SuperBlob"))? as usize;
+        let count = be32(sig, 8).ok_or(bad("truncated SuperBlob"))?;
+        if length > sig.len() || length < 12 {
+            return Err(bad("SuperBlob length outside the signature"));
+        }
+        if count > MAX_BLOBS {
+            return Err(bad("implausible number of blobs"));
+        }
+        let sig = &sig[..length];
+        let mut blobs: Vec<(u32, &[u8])> = Vec::new();
+        let mut ranges: Vec<(usize, usize)> = Vec::new();
+        for i in 0..count as usize {
+            let slot = be32(sig, 12 + 8 * i).ok_or(bad("truncated blob index"))?;
+            let off = be32(sig, 16 + 8 * i).ok_or(bad("truncated blob index"))? as usize;
+            let blob_len = be32(sig, off + 4).ok_or(bad("blob outside the SuperBlob"))? as usize;
+            let end = off
+                .checked_add(blob_len)
+                .filter(|e| *e <= sig.len())
+                .ok_or(bad("blob outside the SuperBlob"))?;
+            if blob_len < 8 || off < 12 + 8 * count as usize {
+                return Err(bad("blob overlaps the index"));
+            }
+            if blobs.iter().any(|(s, _)| *s == slot) {
+                return Err(bad("duplicate slot in the SuperBlob"));
+            }
+            if ranges.iter().any(|(a, b)| off < *b && *a < end) {
+                return Err(bad("overlapping blobs"));
+            }
+            ranges.push((off, end));
+            blobs.push((slot, &sig[off..end]));
+        }
+        Ok(SuperBlob { blobs })
+    }
+
+    /// The blob in a slot.
+    pub fn slot(&self, slot: u32) -> Option<&'a [u8]> {
+        self.blobs.iter().find(|(s, _)| *s == slot).map(|(_, b)| *b)
+    }
+
+    /// The CodeDirectories: slot 0, then 0x1000, 0x1001, ... until the first gap.
+    pub fn code_directories(&self) -> Vec<(u32, &'a [u8])> {
+        let mut out: Vec<(u32, &[u8])> = self
+            .slot(SLOT_CODE_DIRECTORY)
+            .map(|b| (SLOT_CODE_DIRECTORY, b))
+            .into_iter()
+            .collect();
+        let mut slot = SLOT_ALTERNATE;
+        while let Some(b) = self.slot(slot) {
+            out.push((slot, b));
+            slot += 1;
+        }
+        out
+    }
+}
+
+/// A parsed CodeDirectory (versions up to 0x20500).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeDirectory<'a> {
+    /// The blob, as signed.
+    pub raw: &'a [u8],
+    /// Version.
+    pub version: u32,
+    /// Flags.
+    pub flags: u32,
+    /// Hash algorithm.
+    pub hash_type: HashType,
+    /// Bytes per stored hash.
+    pub hash_size: usize,
+    /// log2 of the page size (0: one page).
+    pub page_size_log2: u8,
+    /// Special slots before the code slots.
+    pub special_slots: u32,
+    /// Code pages.
+    pub code_slots: u32,
+    /// Bytes covered by code pages (codeLimit64 when set).
+    pub code_limit: u64,
+    /// Offset of code slot 0's hash.
+    pub hash_offset: usize,
+    /// The identifier (usually the bundle id).
+    pub identifier: String,
+    /// The team identifier (version ≥ 0x20200).
+    pub team_id: Option<String>,
+    /// Executable segment base, limit, flags (version ≥ 0x20400).
+    pub exec_segment: Option<(u64, u64, u64)>,
+}
+
+fn c_string(b: &[u8], at: usize) -> Option<String> {
+    let rest = b.get(at..)?;
+    let end = rest.iter().position(|c| *c == 0)?;
+    String::from_utf8(rest[..end].to_vec()).ok()
+}
+
+impl<'a> CodeDirectory<'a> {
+    /// Parses a CodeDirectory blob with strict bounds.
+    ///
+    /// # Errors
+    /// [`CodesignError::Signature`] saying what is wrong.
+    pub fn parse(raw: &'a [u8], at: &Where) -> Result<Self, CodesignError> {
+        let bad = |reason: &'static str| CodesignError::Signature {
+            at: at.clone(),
+            reason,
+        };
+        if be32(raw, 0) != Some(CODE_DIRECTORY) {
+            return Err(bad("not a CodeDirectory"));
+        }
+        let length = be32(raw, 4).ok_or(bad("truncated CodeDirectory"))? as usize;
+        if length != raw.len() {
+            return Err(bad("CodeDirectory length disagrees with its blob"));
+        }
+        let field = |o: usize| be32(raw, o).ok_or(bad("truncated CodeDirectory"));
+        let version = field(8)?;
+        let flags = field(12)?;
+        let hash_offset = field(16)? as usize;
+        let ident_offset = field(20)? as usize;
+        let special_slots = field(24)?;
+        let code_slots = field(28)?;
+        let code_limit32 = field(32)?;
+        let hash_size = usize::from(*raw.get(36).ok_or(bad("truncated CodeDirectory"))?);
+        let hash_type = HashType::from_code(*raw.get(37).ok_or(bad("truncated CodeDirectory"))?)
+            .ok_or(bad("unknown hash type"))?;
+        let page_size_log2 = *raw.get(39).ok_or(bad("truncated CodeDirectory"))?;
+        if hash_size != hash_type.size() {
+            return Err(bad("hash size does not match the hash type"));
+        }
+        if page_size_log2 > 30 {
+            return Err(bad("implausible page size"));
+        }
+        let first = hash_offset
+            .checked_sub(special_slots as usize * hash_size)
+            .ok_or(bad("special slots before the CodeDirectory"))?;
+        let end = hash_offset
+            .checked_add(code_slots as usize * hash_size)
+            .filter(|e| *e <= raw.len() && first >= 44)
+            .ok_or(bad("hash slots outside the CodeDirectory"))?;
+        let _ = end;
+        let identifier =
+            c_string(raw, ident_offset).ok_or(bad("identifier outside the CodeDirectory"))?;
+        let team_id = if version >= 0x20200 {
+            match field(48)? as usize {
+                0 => None,
+                off => Some(c_string(raw, off).ok_or(bad("team id outside the CodeDirectory"))?),
+            }
+        } else {
+            None
+        };
+        let code_limit = match (version >= 0x20300).then(|| be64(raw, 56)).flatten() {
+            Some(v) if v != 0 => v,
+            _ => u64::from(code_limit32),
+        };
+        let exec_segment = if version >= 0x20400 {
+            Some((
+                be64(raw, 64).ok_or(bad("truncated CodeDirectory"))?,
+                be64(raw, 72).ok_or(bad("truncated CodeDirectory"))?,
+                be64(raw, 80).ok_or(bad("truncated CodeDirectory"))?,
+            ))
+        } else {
+            None
+        };
+        Ok(CodeDirectory {
+            raw,
+            version,
+            flags,
+            hash_type,
+            hash_size,
+            page_size_log2,
+            special_slots,
+            code_slots,
+            code_limit,
+            hash_offset,
+            identifier,
+            team_id,
+            exec_segment,
+        })
+    }
+
+    /// The stored hash of code page `i`.
+    pub fn page_hash(&self, i: u32) -> Option<&'a [u8]> {
+        let at = self.hash_offset + i as usize * self.hash_size;
+        self.raw.get(at..at + self.hash_size)
+    }
+
+    /// The stored hash of special slot `n` (1 Info.plist, 2 requirements,
+    /// 3 CodeResources, 5 entitlements, 7 DER entitlements), if in range.
+    pub fn special_hash(&self, n: u32) -> Option<&'a [u8]> {
+        if n == 0 || n > self.special_slots {
+            return None;
+        }
+        let at = self.hash_offset.checked_sub(n as usize * self.hash_size)?;
+        self.raw.get(at..at + self.hash_size)
+    }
+
+    /// The cdhash: the digest of the CodeDirectory, truncated to 20 bytes.
+    pub fn cdhash(&self) -> Vec<u8> {
+        let mut d = self.hash_type.digest(self.raw);
+        d.truncate(20);
+        d
+    }
+
+    /// Checks every code page of `slice` against its stored hash; returns the
+    /// numbers of the pages that do not match.
+    ///
+    /// # Errors
+    /// [`CodesignError::Signature`] when the code limit or the page count
+    /// does not fit the slice.
+    pub fn check_pages(&self, slice: &[u8], at: &Where) -> Result<Vec<u32>, CodesignError> {
+        let bad = |reason: &'static str| CodesignError::Signature {
+            at: at.clone(),
+            reason,
+        };
+        let limit = usize::try_from(self.code_limit)
+            .ok()
+            .filter(|l| *l <= slice.len())
+            .ok_or(bad("code limit beyond the slice"))?;
+        let page = if self.page_size_log2 == 0 {
+            limit.max(1)
+        } else {
+            1usize << self.page_size_log2
+        };
+        let needed = limit.div_ceil(page);
+        if needed != self.code_slots as usize {
+            return Err(bad(
+                "the number of code slots does not cover the code limit",
+            ));
+        }
+        let mut bad_pages = Vec::new();
+        for i in 0..self.code_slots {
+            let start = i as usize * page;
+            let data = &slice[start..(start + page).min(limit)];
+            let mut d = self.hash_type.digest(data);
+            d.truncate(self.hash_size);
+            if Some(d.as_slice()) != self.page_hash(i) {
+                bad_pages.push(i);
+            }
+        }
+        Ok(bad_pages)
+    }
+}

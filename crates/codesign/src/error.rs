@@ -1,0 +1,54 @@
+//! Why a signature could not be read, and where.
+
+/// Where in an app a problem is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Where {
+    /// The bundle path inside the app.
+    pub bundle: Option<String>,
+    /// The file.
+    pub path: Option<String>,
+    /// Offset of the Mach-O slice in its file.
+    pub slice: Option<usize>,
+}
+
+impl std::fmt::Display for Where {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(b) = &self.bundle {
+            parts.push(format!("bundle {b}"));
+        }
+        if let Some(p) = &self.path {
+            parts.push(format!("file {p}"));
+        }
+        if let Some(s) = self.slice {
+            parts.push(format!("slice at {s}"));
+        }
+        if parts.is_empty() {
+            f.write_str("(top level)")
+        } else {
+            f.write_str(&parts.join(", "))
+        }
+    }
+}
+
+/// A structure that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodesignError {
+    /// A malformed Mach-O.
+    #[error("Mach-O {at}: {reason}")]
+    Macho {
+        /// Where.
+        at: Where,
+        /// What.
+        reason: &'static str,
+    },
+    /// A malformed embedded signature.
+    #[error("code signature {at}: {reason}")]
+    Signature {
+        /// Where.
+        at: Where,
+        /// What.
+        reason: &'static str,
+    },
+}

@@ -1,0 +1,215 @@
+//! Mach-O files, thin or fat (both fat forms): every slice, its
+//! architecture, and its `LC_CODE_SIGNATURE`, which must lie inside
+//! `__LINKEDIT`, the last segment. Every read is bounds-checked.
+
+use crate::error::{CodesignError, Where};
+
+const MH_MAGIC: u32 = 0xfeed_face;
+const MH_MAGIC_64: u32 = 0xfeed_facf;
+const FAT_MAGIC: u32 = 0xcafe_babe;
+const FAT_MAGIC_64: u32 = 0xcafe_babf;
+const LC_SEGMENT: u32 = 0x1;
+const LC_SEGMENT_64: u32 = 0x19;
+const LC_CODE_SIGNATURE: u32 = 0x1d;
+/// More slices than any real fat file has; bounds the work on hostile input.
+const MAX_SLICES: u32 = 32;
+/// More load commands than any real binary has.
+const MAX_LOAD_COMMANDS: u32 = 4096;
+
+fn u32_at(b: &[u8], at: usize, big: bool) -> Option<u32> {
+    let bytes: [u8; 4] = b.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(if big {
+        u32::from_be_bytes(bytes)
+    } else {
+        u32::from_le_bytes(bytes)
+    })
+}
+
+fn u64_at(b: &[u8], at: usize, big: bool) -> Option<u64> {
+    let bytes: [u8; 8] = b.get(at..at.checked_add(8)?)?.try_into().ok()?;
+    Some(if big {
+        u64::from_be_bytes(bytes)
+    } else {
+        u64::from_le_bytes(bytes)
+    })
+}
+
+fn usize_of(v: u64) -> Option<usize> {
+    usize::try_from(v).ok()
+}
+
+/// One architecture's Mach-O image inside a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slice<'a> {
+    /// The architecture (`arm64`, `armv7`, ...).
+    pub arch: &'static str,
+    /// Offset of the slice in the file.
+    pub offset: usize,
+    /// The slice's bytes.
+    pub data: &'a [u8],
+    /// The embedded signature (the SuperBlob), if the slice has one.
+    pub signature: Option<&'a [u8]>,
+    /// Offset of the signature inside the slice: the code limit of a normal binary.
+    pub signature_offset: usize,
+}
+
+/// The architecture name of a CPU type and subtype.
+pub fn arch_name(cputype: u32, cpusubtype: u32) -> &'static str {
+    match (cputype, cpusubtype & 0x00ff_ffff) {
+        (12, 6) => "armv6",
+        (12, 9) => "armv7",
+        (12, 10) => "armv7f",
+        (12, 11) => "armv7s",
+        (12, 12) => "armv7k",
+        (12, _) => "arm",
+        (0x0100_000c, 2) => "arm64e",
+        (0x0100_000c, _) => "arm64",
+        (0x0200_000c, _) => "arm64_32",
+        (7, _) => "i386",
+        (0x0100_0007, _) => "x86_64",
+        _ => "unknown",
+    }
+}
+
+/// Splits a Mach-O file into its slices.
+///
+/// # Errors
+/// [`CodesignError::Macho`] naming the slice and what is malformed.
+pub fn slices(file: &[u8]) -> Result<Vec<Slice<'_>>, CodesignError> {
+    let bad = |reason: &'static str| CodesignError::Macho {
+        at: Where::default(),
+        reason,
+    };
+    let magic_be = u32_at(file, 0, true).ok_or(bad("shorter than a Mach-O header"))?;
+    if magic_be == FAT_MAGIC || magic_be == FAT_MAGIC_64 {
+        let wide = magic_be == FAT_MAGIC_64;
+        let n = u32_at(file, 4, true).ok_or(bad("truncated fat header"))?;
+        if n == 0 || n > MAX_SLICES {
+            return Err(bad("implausible number of fat slices"));
+        }
+        let entry = if wide { 32 } else { 20 };
+        let mut out = Vec::new();
+        for i in 0..n as usize {
+            let at = 8 + i * entry;
+            let cputype = u32_at(file, at, true).ok_or(bad("truncated fat arch"))?;
+            let cpusubtype = u32_at(file, at + 4, true).ok_or(bad("truncated fat arch"))?;
+            let (offset, size) = if wide {
+                (u64_at(file, at + 8, true), u64_at(file, at + 16, true))
+            } else {
+                (
+                    u32_at(file, at + 8, true).map(u64::from),
+                    u32_at(file, at + 12, true).map(u64::from),
+                )
+            };
+            let (offset, size) = match (offset.and_then(usize_of), size.and_then(usize_of)) {
+                (Some(o), Some(s)) => (o, s),
+                _ => return Err(bad("truncated fat arch")),
+            };
+            let data = offset
+                .checked_add(size)
+                .and_then(|end| file.get(offset..end))
+                .ok_or(bad("fat slice outside the file"))?;
+            let mut slice = thin(data, offset)?;
+            slice.arch = arch_name(cputype, cpusubtype);
+            out.push(slice);
+        }
+        return Ok(out);
+    }
+    Ok(vec![thin(file, 0)?])
+}
+
+fn thin(data: &[u8], offset: usize) -> Result<Slice<'_>, CodesignError> {
+    let at = Where {
+        slice: Some(offset),
+        ..Where::default()
+    };
+    let bad = |reason: &'static str| CodesignError::Macho {
+        at: at.clone(),
+        reason,
+    };
+    let magic = u32_at(data, 0, false).ok_or(bad("shorter than a Mach-O header"))?;
+    let wide = match magic {
+        MH_MAGIC => false,
+        MH_MAGIC_64 => true,
+        _ => return Err(bad("not a Mach-O (bad magic)")),
+    };
+    let cputype = u32_at(data, 4, false).ok_or(bad("truncated header"))?;
+    let cpusubtype = u32_at(data, 8, false).ok_or(bad("truncated header"))?;
+    let ncmds = u32_at(data, 16, false).ok_or(bad("truncated header"))?;
+    if ncmds > MAX_LOAD_COMMANDS {
+        return Err(bad("implausible number of load commands"));
+    }
+    let mut cursor = if wide { 32 } else { 28 };
+    let mut last_segment: Option<(&[u8], usize, usize)> = None; // (name, fileoff, filesize)
+    let mut code_signature = None;
+    for _ in 0..ncmds {
+        let cmd = u32_at(data, cursor, false).ok_or(bad("truncated load command"))?;
+        let size = u32_at(data, cursor + 4, false).ok_or(bad("truncated load command"))? as usize;
+        if size < 8 || cursor.checked_add(size).is_none_or(|end| end > data.len()) {
+            return Err(bad("load command outside the file"));
+        }
+        match cmd {
+            LC_SEGMENT_64 => {
+                let name = data
+                    .get(cursor + 8..cursor + 24)
+                    .ok_or(bad("truncated segment"))?;
+                let fileoff = u64_at(data, cursor + 40, false)
+                    .and_then(usize_of)
+                    .ok_or(bad("truncated segment"))?;
+                let filesize = u64_at(data, cursor + 48, false)
+                    .and_then(usize_of)
+                    .ok_or(bad("truncated segment"))?;
+                last_segment = Some((name, fileoff, filesize));
+            }
+            LC_SEGMENT => {
+                let name = data
+                    .get(cursor + 8..cursor + 24)
+                    .ok_or(bad("truncated segment"))?;
+                let fileoff =
+                    u32_at(data, cursor + 32, false).ok_or(bad("truncated segment"))? as usize;
+                let filesize =
+                    u32_at(data, cursor + 36, false).ok_or(bad("truncated segment"))? as usize;
+                last_segment = Some((name, fileoff, filesize));
+            }
+            LC_CODE_SIGNATURE => {
+                let off = u32_at(data, cursor + 8, false)
+                    .ok_or(bad("truncated LC_CODE_SIGNATURE"))? as usize;
+                let len = u32_at(data, cursor + 12, false)
+                    .ok_or(bad("truncated LC_CODE_SIGNATURE"))? as usize;
+                code_signature = Some((off, len));
+            }
+            _ => {}
+        }
+        cursor += size;
+    }
+    let (signature, signature_offset) = match code_signature {
+        None => (None, data.len()),
+        Some((off, len)) => {
+            let (name, segoff, segsize) = last_segment.ok_or(bad("signature without segments"))?;
+            let trimmed: &[u8] = name.split(|b| *b == 0).next().unwrap_or_default();
+            if trimmed != b"__LINKEDIT" {
+                return Err(bad("the last segment is not __LINKEDIT"));
+            }
+            let end = off
+                .checked_add(len)
+                .ok_or(bad("signature outside the file"))?;
+            if off < segoff || end > segoff.saturating_add(segsize) {
+                return Err(bad("the signature is not inside __LINKEDIT"));
+            }
+            (
+                Some(
+                    data.get(off..end)
+                        .ok_or(bad("signature outside the file"))?,
+                ),
+                off,
+            )
+        }
+    };
+    Ok(Slice {
+        arch: arch_name(cputype, cpusubtype),
+        offset,
+        data,
+        signature,
+        signature_offset,
+    })
+}

@@ -1,0 +1,103 @@
+//! Against the corpus IPAs: every main executable's slices, CodeDirectory
+//! hash types, team id and page hashes agree with the independent check in
+//! `ipas.tsv`. Runs when `PROVKIT_CORPUS` names the corpus.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use provkit_codesign::{CodeDirectory, SuperBlob, Where, slices};
+
+fn rows(text: &str) -> Vec<HashMap<String, String>> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
+    lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split('\t').chain(std::iter::repeat("")))
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn executables_match_the_independent_check() {
+    let Some(dir) = std::env::var_os("PROVKIT_CORPUS").map(std::path::PathBuf::from) else {
+        eprintln!("PROVKIT_CORPUS is not set: skipped");
+        return;
+    };
+    let table = std::fs::read_to_string(dir.join("ipas.tsv")).expect("ipas.tsv");
+    let mut checked = 0;
+    for r in rows(&table) {
+        if r["exe_codesig"].is_empty() {
+            continue;
+        }
+        let file = std::fs::File::open(dir.join(&r["file"])).expect("ipa");
+        let mut zip = zip::ZipArchive::new(file).expect("zip");
+        let name = format!("{}/{}", r["app"], r["executable"]);
+        let mut bytes = Vec::new();
+        zip.by_name(&name)
+            .expect("executable in the archive")
+            .read_to_end(&mut bytes)
+            .expect("read");
+        let mut archs = Vec::new();
+        let mut types = Vec::new();
+        let mut pages = Vec::new();
+        let mut team = None;
+        for slice in slices(&bytes).expect("Mach-O") {
+            let at = Where {
+                path: Some(name.clone()),
+                slice: Some(slice.offset),
+                ..Where::default()
+            };
+            archs.push(slice.arch);
+            let sig = SuperBlob::parse(slice.signature.expect("signed"), &at).expect("SuperBlob");
+            let mut t = Vec::new();
+            let mut p = Vec::new();
+            for (_, blob) in sig.code_directories() {
+                let cd = CodeDirectory::parse(blob, &at).expect("CodeDirectory");
+                t.push(cd.hash_type.name());
+                p.push(
+                    if cd.check_pages(slice.data, &at).expect("pages").is_empty() {
+                        "ok"
+                    } else {
+                        "BAD"
+                    },
+                );
+                assert_eq!(
+                    cd.code_limit, slice.signature_offset as u64,
+                    "{name}: code limit is the signature offset"
+                );
+                if team.is_none() {
+                    team = Some(cd.team_id.clone().unwrap_or_default());
+                }
+            }
+            types.push(t.join("+"));
+            pages.push(p.join("+"));
+        }
+        assert_eq!(archs.join(","), r["archs"], "{}", r["file"]);
+        assert_eq!(types.join("|"), r["cd_hash_types"], "{}", r["file"]);
+        assert_eq!(pages.join("|"), r["code_pages_ok"], "{}", r["file"]);
+        assert_eq!(team.unwrap_or_default(), r["cd_team"], "{}", r["file"]);
+        checked += 1;
+    }
+    assert_eq!(checked, 11, "every IPA with a signed executable");
+}
+
+#[test]
+fn hostile_bytes_are_typed_errors() {
+    assert!(slices(b"").is_err());
+    assert!(
+        slices(b"\xca\xfe\xba\xbe\x00\x00\x00\x40").is_err(),
+        "too many fat slices"
+    );
+    assert!(slices(b"\xca\xfe\xba\xbe\x00\x00\x00\x01\x00\x00\x00\x0c\x00\x00\x00\x09\xff\xff\xff\xf0\x00\x00\x10\x00\x00\x00\x00\x0e").is_err());
+    let at = Where::default();
+    assert!(
+        SuperBlob::parse(b"\xfa\xde\x0c\xc0\x00\x00\x00\x0c\x00\x00\x00\x01", &at).is_err(),
+        "index beyond the blob"
+    );
+    assert!(CodeDirectory::parse(b"\xfa\xde\x0c\x02\x00\x00\x00\x08", &at).is_err());
+}
