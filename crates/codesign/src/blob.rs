@@ -160,6 +160,31 @@ impl<'a> SuperBlob<'a> {
     }
 }
 
+/// The outcome of a special-slot check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpecialSlot {
+    /// The digest matches the component.
+    Ok,
+    /// The digest does not match the component.
+    Mismatch,
+    /// A non-zero digest for a component that is not there.
+    MissingComponent,
+    /// No digest recorded (out of range or all zero).
+    Absent,
+}
+
+/// Special slot of Info.plist.
+pub const SLOT_INFO_PLIST: u32 = 1;
+/// Special slot of the requirements blob.
+pub const SLOT_REQUIREMENTS: u32 = 2;
+/// Special slot of `_CodeSignature/CodeResources`.
+pub const SLOT_CODE_RESOURCES: u32 = 3;
+/// Special slot of the entitlements blob.
+pub const SLOT_ENTITLEMENTS: u32 = 5;
+/// Special slot of the DER entitlements blob.
+pub const SLOT_DER_ENTITLEMENTS: u32 = 7;
+
 /// A parsed CodeDirectory (versions up to 0x20500).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeDirectory<'a> {
@@ -294,6 +319,27 @@ impl<'a> CodeDirectory<'a> {
         }
         let at = self.hash_offset.checked_sub(n as usize * self.hash_size)?;
         self.raw.get(at..at + self.hash_size)
+    }
+
+    /// Checks special slot `n` against the component's bytes (`None` when
+    /// the component is missing). An all-zero stored digest means absent.
+    pub fn check_special(&self, n: u32, component: Option<&[u8]>) -> SpecialSlot {
+        let Some(stored) = self.special_hash(n) else {
+            return SpecialSlot::Absent;
+        };
+        if stored.iter().all(|b| *b == 0) {
+            return SpecialSlot::Absent;
+        }
+        let Some(bytes) = component else {
+            return SpecialSlot::MissingComponent;
+        };
+        let mut d = self.hash_type.digest(bytes);
+        d.truncate(self.hash_size);
+        if d == stored {
+            SpecialSlot::Ok
+        } else {
+            SpecialSlot::Mismatch
+        }
     }
 
     /// The cdhash: the digest of the CodeDirectory, truncated to 20 bytes.

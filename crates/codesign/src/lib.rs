@@ -32,8 +32,9 @@ mod error;
 mod macho;
 
 pub use blob::{
-    CODE_DIRECTORY, CodeDirectory, HashType, SLOT_ALTERNATE, SLOT_CODE_DIRECTORY, SLOT_SIGNATURE,
-    SUPERBLOB, SuperBlob,
+    CODE_DIRECTORY, CodeDirectory, HashType, SLOT_ALTERNATE, SLOT_CODE_DIRECTORY,
+    SLOT_CODE_RESOURCES, SLOT_DER_ENTITLEMENTS, SLOT_ENTITLEMENTS, SLOT_INFO_PLIST,
+    SLOT_REQUIREMENTS, SLOT_SIGNATURE, SUPERBLOB, SpecialSlot, SuperBlob,
 };
 pub use error::{CodesignError, Where};
 pub use macho::{Slice, arch_name, slices};

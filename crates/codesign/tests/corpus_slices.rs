@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::io::Read;
 
-use provkit_codesign::{CodeDirectory, SuperBlob, Where, slices};
+use provkit_codesign::{
+    CodeDirectory, SLOT_CODE_RESOURCES, SLOT_INFO_PLIST, SpecialSlot, SuperBlob, Where, slices,
+};
 
 fn rows(text: &str) -> Vec<HashMap<String, String>> {
     let mut lines = text.lines();
@@ -42,6 +44,20 @@ fn executables_match_the_independent_check() {
             .expect("executable in the archive")
             .read_to_end(&mut bytes)
             .expect("read");
+        let mut read = |path: String| -> Option<Vec<u8>> {
+            let mut f = zip.by_name(&path).ok()?;
+            let mut b = Vec::new();
+            f.read_to_end(&mut b).ok()?;
+            Some(b)
+        };
+        let info = read(format!("{}/Info.plist", r["app"]));
+        let resources = read(format!("{}/_CodeSignature/CodeResources", r["app"]));
+        let word = |s: SpecialSlot| match s {
+            SpecialSlot::Ok => "ok",
+            SpecialSlot::Absent => "absent",
+            _ => "BAD",
+        };
+        let (mut info_slots, mut resource_slots) = (Vec::new(), Vec::new());
         let mut archs = Vec::new();
         let mut types = Vec::new();
         let mut pages = Vec::new();
@@ -56,9 +72,14 @@ fn executables_match_the_independent_check() {
             let sig = SuperBlob::parse(slice.signature.expect("signed"), &at).expect("SuperBlob");
             let mut t = Vec::new();
             let mut p = Vec::new();
+            let (mut si, mut sr) = (Vec::new(), Vec::new());
             for (_, blob) in sig.code_directories() {
                 let cd = CodeDirectory::parse(blob, &at).expect("CodeDirectory");
                 t.push(cd.hash_type.name());
+                si.push(word(cd.check_special(SLOT_INFO_PLIST, info.as_deref())));
+                sr.push(word(
+                    cd.check_special(SLOT_CODE_RESOURCES, resources.as_deref()),
+                ));
                 p.push(
                     if cd.check_pages(slice.data, &at).expect("pages").is_empty() {
                         "ok"
@@ -75,12 +96,26 @@ fn executables_match_the_independent_check() {
                 }
             }
             types.push(t.join("+"));
+            info_slots.push(si.join("+"));
+            resource_slots.push(sr.join("+"));
             pages.push(p.join("+"));
         }
         assert_eq!(archs.join(","), r["archs"], "{}", r["file"]);
         assert_eq!(types.join("|"), r["cd_hash_types"], "{}", r["file"]);
         assert_eq!(pages.join("|"), r["code_pages_ok"], "{}", r["file"]);
         assert_eq!(team.unwrap_or_default(), r["cd_team"], "{}", r["file"]);
+        assert_eq!(
+            info_slots.join("|"),
+            r["info_plist_slot"],
+            "{}: Info.plist slot",
+            r["file"]
+        );
+        assert_eq!(
+            resource_slots.join("|"),
+            r["coderesources_slot"],
+            "{}: CodeResources slot",
+            r["file"]
+        );
         checked += 1;
     }
     assert_eq!(checked, 11, "every IPA with a signed executable");
