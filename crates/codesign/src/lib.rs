@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 mod blob;
+pub mod cms;
 mod error;
 mod macho;
 

@@ -32,6 +32,7 @@ fn executables_match_the_independent_check() {
     };
     let table = std::fs::read_to_string(dir.join("ipas.tsv")).expect("ipas.tsv");
     let mut checked = 0;
+    let verifier = provkit_profile::Verifier::default();
     for r in rows(&table) {
         if r["exe_codesig"].is_empty() {
             continue;
@@ -95,6 +96,47 @@ fn executables_match_the_independent_check() {
                     team = Some(cd.team_id.clone().unwrap_or_default());
                 }
             }
+            // The CMS over the slot-0 CodeDirectory verifies at its own signing
+            // time and chains to an Apple root (non-canonical attribute order included).
+            let cms = sig
+                .slot(provkit_codesign::SLOT_SIGNATURE)
+                .expect("CMS slot");
+            let sd = provkit_codesign::cms::signed_data(cms, &at).expect("CMS");
+            let cd0 = sig
+                .slot(provkit_codesign::SLOT_CODE_DIRECTORY)
+                .expect("slot 0");
+            let (findings, path, when) = provkit_codesign::cms::verify(
+                &verifier,
+                &sd,
+                cd0,
+                provkit_codesign::cms::At::SigningTime,
+            );
+            assert!(when.is_some(), "{name}: signingTime");
+            let errors: Vec<_> = findings
+                .iter()
+                .filter(|f| f.severity == provkit_profile::Severity::Error)
+                .collect();
+            assert!(errors.is_empty(), "{name} {}: {errors:?}", slice.arch);
+            assert!(
+                path.last().is_some_and(|p| p.anchor),
+                "{name}: path to an Apple root {path:?}"
+            );
+            // One changed byte of the CodeDirectory breaks the message digest.
+            let mut tampered = cd0.to_vec();
+            let last = tampered.len() - 1;
+            tampered[last] ^= 1;
+            let (findings, _, _) = provkit_codesign::cms::verify(
+                &verifier,
+                &sd,
+                &tampered,
+                provkit_codesign::cms::At::SigningTime,
+            );
+            assert!(
+                findings
+                    .iter()
+                    .any(|f| f.code == provkit_profile::FindingCode::MessageDigestMismatch),
+                "{name}"
+            );
             types.push(t.join("+"));
             info_slots.push(si.join("+"));
             resource_slots.push(sr.join("+"));

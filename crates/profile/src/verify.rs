@@ -237,7 +237,8 @@ impl Verifier {
             findings: Vec::new(),
         };
         let sd = file.signed_data();
-        let path = self.check_signed_data(sd, at, &mut sink);
+        let path =
+            self.check_signed_data(sd, sd.content.as_deref().unwrap_or_default(), at, &mut sink);
 
         let p = file.profile();
         if p.is_expired(at) {
@@ -294,15 +295,34 @@ impl Verifier {
         self.verify(file, at)
     }
 
-    /// Checks every signer of a SignedData over its attached content, and
+    /// Verifies any SignedData over `content` (its attached content, or the
+    /// detached content it signs, such as a code signature's CodeDirectory)
+    /// at `at`: digests, the signature over the stored signed attributes, and
+    /// the path to the anchors. Returns every finding and the first signer's
+    /// path; profile-specific checks are not made.
+    pub fn verify_signed_data(
+        &self,
+        sd: &SignedData,
+        content: &[u8],
+        at: DateTime<Utc>,
+    ) -> (Vec<Finding>, Vec<PathEntry>) {
+        let mut sink = Sink {
+            scope: Scope::Profile,
+            findings: Vec::new(),
+        };
+        let path = self.check_signed_data(sd, content, at, &mut sink);
+        (sink.findings, path)
+    }
+
+    /// Checks every signer of a SignedData over its content, and
     /// the signer's path. Returns the first signer's path.
     fn check_signed_data(
         &self,
         sd: &SignedData,
+        content: &[u8],
         at: DateTime<Utc>,
         sink: &mut Sink,
     ) -> Vec<PathEntry> {
-        let content = sd.content.as_deref().unwrap_or_default();
         if let Err(e) = sd.certificates() {
             sink.push(FindingCode::CertificateMalformed, None, e.to_string());
         }
@@ -539,7 +559,8 @@ impl Verifier {
                 format!("the DER-Encoded-Profile cannot be decoded: {e}"),
             ),
             Ok(der) => {
-                self.check_signed_data(&der.signed_data, at, &mut sink);
+                let content = der.signed_data.content.as_deref().unwrap_or_default();
+                self.check_signed_data(&der.signed_data, content, at, &mut sink);
                 cross_check(file, &der.payload, &mut sink);
             }
         }
