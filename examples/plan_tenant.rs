@@ -26,15 +26,7 @@ fn main() {
 
     // A reproducible tenant in steady state, but for every 20th device.
     let tenant = settle(generate(&shape, 42), at, 20);
-    println!(
-        "tenant: {} devices, {} users, {} groups, {} profiles, {} apps, {} assignments",
-        tenant.devices.len(),
-        tenant.users.len(),
-        tenant.groups.len(),
-        tenant.profiles.len(),
-        tenant.apps.len(),
-        tenant.assignments.len()
-    );
+    println!("tenant: {}", tenant.summary());
 
     // The full plan: targeting, reconciliation, notifications, blockers.
     let started = Instant::now();

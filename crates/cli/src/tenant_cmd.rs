@@ -100,15 +100,7 @@ pub(crate) fn generate(store: &mut dyn Store, devices: usize, seed: u64) -> Resu
     let ca = provkit_profile::fixtures::TestCa::ecdsa();
     let profiles = provkit_store::sign_profiles(&tenant, &ca);
     provkit_store::import_tenant(store, &tenant, &profiles, &ca.developer.cert, &actor())?;
-    println!(
-        "generated and imported {} devices, {} users, {} groups, {} profiles, {} apps, {} assignments (seed {seed})",
-        tenant.devices.len(),
-        tenant.users.len(),
-        tenant.groups.len(),
-        tenant.profiles.len(),
-        tenant.apps.len(),
-        tenant.assignments.len()
-    );
+    println!("generated and imported {} (seed {seed})", tenant.summary());
     Ok(Outcome::Ok)
 }
 
@@ -599,39 +591,41 @@ pub(crate) fn expiring(
         }
     }
     let horizon = at + TimeDelta::days(within_days);
+    // One pass over the devices and one over the apps, not one per app or profile.
+    let mut installs = vec![0usize; tenant.apps.len()];
+    for d in &tenant.devices {
+        for a in &d.apps {
+            installs[a.index()] += 1;
+        }
+    }
+    let mut apps_of: Vec<Vec<String>> = vec![Vec::new(); tenant.profiles.len()];
+    for a in &tenant.apps {
+        if let Some(p) = a.profile {
+            apps_of[p.index()].push(format!("{} {}", a.bundle_id, a.version));
+        }
+    }
     let mut rows = Vec::new();
     for (i, p) in tenant.profiles.iter().enumerate() {
         if p.retired || p.superseded_by.is_some() {
             continue;
         }
-        let apps: Vec<String> = tenant
-            .apps
-            .iter()
-            .filter(|a| a.profile.is_some_and(|x| x.index() == i))
-            .map(|a| format!("{} {}", a.bundle_id, a.version))
-            .collect();
         rows.push(Expiring {
             what: "profile",
             name: p.name.clone(),
             id: p.uuid.clone(),
             death: p.expires,
-            apps: apps.clone(),
+            apps: apps_of[i].clone(),
             devices: holders[i],
         });
     }
-    for a in &tenant.apps {
-        let devices = tenant
-            .devices
-            .iter()
-            .filter(|d| d.apps.iter().any(|x| tenant.apps[x.index()] == *a))
-            .count();
+    for (i, a) in tenant.apps.iter().enumerate() {
         rows.push(Expiring {
             what: "certificate",
             name: format!("signing certificate of {} {}", a.bundle_id, a.version),
             id: hex(&a.certificate),
             death: a.certificate_not_after,
             apps: vec![format!("{} {}", a.bundle_id, a.version)],
-            devices,
+            devices: installs[i],
         });
     }
     rows.retain(|r| r.death <= horizon);

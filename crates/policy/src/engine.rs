@@ -10,7 +10,7 @@ use crate::model::{
     Assignment, DeviceId, GroupId, GroupKind, ProfileFacts, ProfileId, Reported, Target, Tenant,
     UserId,
 };
-use crate::ops::{self, DeleteRefused, RenewError, Renewal};
+use crate::ops::{self, DeleteRefused, RenewError};
 use crate::plan::{Blocker, Command, DevicePlan, Plan, UserNotice, days_until, globals, reconcile};
 use crate::target::{Scratch, desired, user_targets};
 
@@ -403,7 +403,7 @@ impl Engine {
                 self.idx.profile_apps.push(Vec::new());
             }
             Change::Renew { old, new } => {
-                let renewal = ops::renew(&mut self.tenant, old, new)?;
+                ops::renew(&mut self.tenant, old, new)?;
                 self.idx = Index::build(&self.tenant);
                 // Every device that wanted the old profile may now want the new one.
                 for (i, st) in self.states.iter().enumerate() {
@@ -416,7 +416,6 @@ impl Engine {
                         users.push(UserId(u32::try_from(i).unwrap_or(u32::MAX)));
                     }
                 }
-                let _: Renewal = renewal;
             }
         }
         Ok(())

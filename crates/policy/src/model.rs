@@ -401,6 +401,19 @@ pub struct Tenant {
 }
 
 impl Tenant {
+    /// `N devices, N users, N groups, N profiles, N apps, N assignments`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} devices, {} users, {} groups, {} profiles, {} apps, {} assignments",
+            self.devices.len(),
+            self.users.len(),
+            self.groups.len(),
+            self.profiles.len(),
+            self.apps.len(),
+            self.assignments.len()
+        )
+    }
+
     /// The profile.
     pub fn profile(&self, id: ProfileId) -> &ProfileFacts {
         &self.profiles[id.index()]

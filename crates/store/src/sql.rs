@@ -105,6 +105,11 @@ fn from_json<T: DeserializeOwned>(s: &str) -> R<T> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// Rows of (key, JSON document) for records keyed by one of their fields.
+fn keyed<T: Serialize>(items: &[T], key: impl Fn(&T) -> &String) -> Vec<(String, String)> {
+    items.iter().map(|x| (key(x).clone(), to_json(x))).collect()
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -344,18 +349,8 @@ impl<D: Docs> DocStore<D> {
                 .map(|u| (u.clone(), String::new()))
                 .collect();
             d.put_many(Table::Users, &users)?;
-            let devices: Vec<(String, String)> = inv
-                .devices
-                .iter()
-                .map(|dv| (dv.udid.clone(), to_json(dv)))
-                .collect();
-            d.put_many(Table::Devices, &devices)?;
-            let groups: Vec<(String, String)> = inv
-                .groups
-                .iter()
-                .map(|g| (g.name.clone(), to_json(g)))
-                .collect();
-            d.put_many(Table::Groups, &groups)?;
+            d.put_many(Table::Devices, &keyed(&inv.devices, |x| &x.udid))?;
+            d.put_many(Table::Groups, &keyed(&inv.groups, |g| &g.name))?;
             Self::audit(
                 d,
                 actor,
