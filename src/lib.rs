@@ -5,6 +5,8 @@
 //! - [`profile`] (`provkit-profile`): parse `.mobileprovision` and
 //!   `.provisionprofile` files into typed data and verify their CMS signature
 //!   and chain to Apple's roots at a given instant.
+//! - [`codesign`] (`provkit-codesign`): verify an `.ipa` the way iOS does and
+//!   say exactly why it would not install.
 //!
 //! ```
 //! # #[cfg(not(feature = "fixtures"))] fn main() {}
@@ -19,6 +21,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub use provkit_codesign as codesign;
 pub use provkit_policy as policy;
 pub use provkit_profile as profile;
 pub use provkit_store as store;

@@ -6,6 +6,7 @@
 
 mod db;
 mod demo;
+mod ipa_cmd;
 mod output;
 mod profile_cmd;
 mod tenant_cmd;
@@ -40,14 +41,22 @@ const EXAMPLES: &str = "Examples:
   provkit plan --at 2026-11-22T00:00:00Z --json
   provkit expiring --within 60d --svg expiring.svg
   provkit renew OLD-UUID new.mobileprovision && provkit delete OLD-UUID
+  provkit ipa verify --at signing-time App.ipa
+  provkit ipa verify --device 00008030-001A2B3C4D5E6F70 --json App.ipa
+  provkit ipa info App.ipa
   provkit profile inspect --json app.mobileprovision
   provkit profile verify --at 2026-11-22T00:00:00Z profiles/*.mobileprovision
   provkit profile verify --at signing-time app.mobileprovision
 
-Exit codes: 0 success, 1 invalid or refused (a profile invalid, a renewal or deletion refused),\n2 an input unreadable (a file that is not a profile, an inventory with unknown names),\n3 usage, database or I/O error.";
+Exit codes: 0 success, 1 invalid or refused (a profile or app invalid, a renewal or deletion refused),\n2 an input unreadable (a file that is not a profile or not an app, an inventory with unknown names),\n3 usage, database or I/O error.";
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// iOS apps (.ipa or unpacked .app): verify the signature as a device would, or describe.
+    Ipa {
+        #[command(subcommand)]
+        command: IpaCommand,
+    },
     /// Provisioning profiles.
     Profile {
         #[command(subcommand)]
@@ -212,11 +221,37 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
             ProfileCommand::Verify {
                 at,
                 json,
-                anchors,
-                no_apple_roots,
+                trust,
                 files,
-            } => profile_cmd::verify(&files, at.as_deref(), json, &anchors, no_apple_roots, style),
+            } => profile_cmd::verify(
+                &files,
+                at.as_deref(),
+                json,
+                &trust.anchors,
+                trust.no_apple_roots,
+                style,
+            ),
             ProfileCommand::Sample { out } => profile_cmd::sample(&out).map(|()| Outcome::Ok),
+        },
+        Command::Ipa { command } => match command {
+            IpaCommand::Verify {
+                at,
+                device,
+                json,
+                trust,
+                path,
+            } => ipa_cmd::verify(
+                &path,
+                &ipa_cmd::VerifyArgs {
+                    at: at.as_deref(),
+                    device: device.as_deref(),
+                    json,
+                    anchors: &trust.anchors,
+                    no_apple_roots: trust.no_apple_roots,
+                },
+                style,
+            ),
+            IpaCommand::Info { json, path } => ipa_cmd::info(&path, json, style),
         },
         Command::Demo { dir, at } => demo::run(&dir, instant(at.as_deref())?, style),
         Command::Init => {
@@ -292,6 +327,45 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
     }
 }
 
+/// Which certificates are trusted as roots.
+#[derive(Debug, clap::Args)]
+struct TrustArgs {
+    /// Extra trust anchor (DER or PEM certificate), e.g. a test CA.
+    #[arg(long = "anchor")]
+    anchors: Vec<PathBuf>,
+    /// Trust only the --anchor certificates, not Apple's roots.
+    #[arg(long)]
+    no_apple_roots: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum IpaCommand {
+    /// Verify every bundle, slice, seal and embedded profile; exit 0 valid, 1 invalid, 2 not an app.
+    Verify {
+        /// RFC 3339 instant, or `signing-time` for each signature's own CMS signingTime (default: now).
+        #[arg(long)]
+        at: Option<String>,
+        /// Also check that this device's UDID is provisioned.
+        #[arg(long)]
+        device: Option<String>,
+        /// One JSON object: valid, bundles, findings (code, bundle, arch, path, message, fix).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// The .ipa file or .app folder.
+        path: PathBuf,
+    },
+    /// Bundle ids, versions, slices, hash types, team, signer, profile and entitlements.
+    Info {
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+        /// The .ipa file or .app folder.
+        path: PathBuf,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum ProfileCommand {
     /// Print what a profile holds.
@@ -311,12 +385,8 @@ enum ProfileCommand {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
-        /// Extra trust anchor (DER or PEM certificate), e.g. a test CA.
-        #[arg(long = "anchor")]
-        anchors: Vec<PathBuf>,
-        /// Trust only the --anchor certificates, not Apple's roots.
-        #[arg(long)]
-        no_apple_roots: bool,
+        #[command(flatten)]
+        trust: TrustArgs,
         /// Profile files.
         #[arg(required = true)]
         files: Vec<PathBuf>,

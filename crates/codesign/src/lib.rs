@@ -1,12 +1,36 @@
-//! Verify iOS app code signatures the way the device does. This first layer
-//! reads Mach-O files (thin and both fat forms), locates each slice's
-//! `LC_CODE_SIGNATURE` inside `__LINKEDIT`, parses the SuperBlob with strict
-//! bounds and every CodeDirectory (slot 0 and alternates; hash types 1–4;
-//! versions up to 0x20500), and checks the page hashes under each.
+//! Verify iOS apps the way the device does, and say exactly why one would
+//! not install.
 //!
-//! Still to come (issue 3): archives and bundles, special slots,
-//! CodeResources, the CMS signature over the CodeDirectory, the embedded
-//! profile, the report and the CLI.
+//! Data flows one way: bytes ([`archive`]: a hostile `.ipa` or an unpacked
+//! `.app`) → bundles (the app, every nested `.appex`/`.app`/`.framework`
+//! and `.dylib`, inside-out) → per executable: Mach-O slices ([`slices`]),
+//! SuperBlob and CodeDirectories ([`SuperBlob`], [`CodeDirectory`]), page
+//! hashes, special slots, the CMS over the CodeDirectory ([`cms`], reusing
+//! provkit-profile's CMS and X.509 core) with its hash-agility attributes
+//! and team → the resource seal ([`resources`]) → the embedded profile and
+//! the entitlements ([`entitlements`]) → a [`Report`] of every [`Finding`],
+//! each with a stable [`Code`], its installd error class, where it is and a
+//! one-line fix.
+//!
+//! Time is explicit: [`cms::At::Instant`] or each signature's own
+//! [`cms::At::SigningTime`].
+//!
+//! ```no_run
+//! use provkit_codesign::{Options, archive::Limits, cms::At, verify_path};
+//! use provkit_profile::Verifier;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let verifier = Verifier::default(); // Apple's roots
+//! let options = Options { verifier: &verifier, at: At::SigningTime, device: None, limits: Limits::default() };
+//! let report = verify_path("App.ipa".as_ref(), &options)?;
+//! for f in &report.findings {
+//!     println!("{} {} {:?}: {} (fix: {})", f.code, f.bundle, f.path, f.message, f.fix);
+//! }
+//! println!("{}", if report.valid { "valid" } else { "invalid" });
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The lower layers are usable alone:
 //!
 //! ```
 //! use provkit_codesign::{slices, SuperBlob, CodeDirectory, Where};
@@ -27,10 +51,16 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod archive;
 mod blob;
 pub mod cms;
+mod code;
+pub mod entitlements;
 mod error;
 mod macho;
+mod report;
+pub mod resources;
+mod verify;
 
 pub use blob::{
     CODE_DIRECTORY, CodeDirectory, HashType, SLOT_ALTERNATE, SLOT_CODE_DIRECTORY,
@@ -39,3 +69,5 @@ pub use blob::{
 };
 pub use error::{CodesignError, Where};
 pub use macho::{Slice, arch_name, slices};
+pub use report::{BundleInfo, Code, Finding, ProfileInfo, Report, SliceInfo};
+pub use verify::{Options, VerifyError, verify_archive, verify_path};

@@ -51,6 +51,9 @@ pub struct Slice<'a> {
     pub signature: Option<&'a [u8]>,
     /// Offset of the signature inside the slice: the code limit of a normal binary.
     pub signature_offset: usize,
+    /// The embedded Info.plist (`__TEXT,__info_plist`): what special slot 1
+    /// seals for a Mach-O that is not a bundle's main executable.
+    pub info_plist: Option<&'a [u8]>,
 }
 
 /// The architecture name of a CPU type and subtype.
@@ -142,6 +145,7 @@ fn thin(data: &[u8], offset: usize) -> Result<Slice<'_>, CodesignError> {
     let mut cursor = if wide { 32 } else { 28 };
     let mut last_segment: Option<(&[u8], usize, usize)> = None; // (name, fileoff, filesize)
     let mut code_signature = None;
+    let mut info_plist = None;
     for _ in 0..ncmds {
         let cmd = u32_at(data, cursor, false).ok_or(bad("truncated load command"))?;
         let size = u32_at(data, cursor + 4, false).ok_or(bad("truncated load command"))? as usize;
@@ -160,6 +164,7 @@ fn thin(data: &[u8], offset: usize) -> Result<Slice<'_>, CodesignError> {
                     .and_then(usize_of)
                     .ok_or(bad("truncated segment"))?;
                 last_segment = Some((name, fileoff, filesize));
+                info_plist = info_plist.or(find_info_plist(data, cursor, size, true));
             }
             LC_SEGMENT => {
                 let name = data
@@ -170,6 +175,7 @@ fn thin(data: &[u8], offset: usize) -> Result<Slice<'_>, CodesignError> {
                 let filesize =
                     u32_at(data, cursor + 36, false).ok_or(bad("truncated segment"))? as usize;
                 last_segment = Some((name, fileoff, filesize));
+                info_plist = info_plist.or(find_info_plist(data, cursor, size, false));
             }
             LC_CODE_SIGNATURE => {
                 let off = u32_at(data, cursor + 8, false)
@@ -211,5 +217,39 @@ fn thin(data: &[u8], offset: usize) -> Result<Slice<'_>, CodesignError> {
         data,
         signature,
         signature_offset,
+        info_plist,
     })
+}
+
+/// The `__TEXT,__info_plist` section of a segment command, if it has one
+/// and it lies inside the file.
+fn find_info_plist(data: &[u8], cmd: usize, cmd_size: usize, wide: bool) -> Option<&[u8]> {
+    let (nsects_at, first, sect_size) = if wide { (64, 72, 80) } else { (48, 56, 68) };
+    let nsects = u32_at(data, cmd + nsects_at, false)? as usize;
+    for i in 0..nsects {
+        let at = cmd + first + i * sect_size;
+        if at + sect_size > cmd + cmd_size {
+            return None;
+        }
+        let name = data.get(at..at + 16)?;
+        let segname = data.get(at + 16..at + 32)?;
+        if name.split(|b| *b == 0).next()? != b"__info_plist"
+            || segname.split(|b| *b == 0).next()? != b"__TEXT"
+        {
+            continue;
+        }
+        let (size, offset) = if wide {
+            (
+                usize_of(u64_at(data, at + 40, false)?)?,
+                u32_at(data, at + 48, false)? as usize,
+            )
+        } else {
+            (
+                u32_at(data, at + 36, false)? as usize,
+                u32_at(data, at + 40, false)? as usize,
+            )
+        };
+        return data.get(offset..offset.checked_add(size)?);
+    }
+    None
 }

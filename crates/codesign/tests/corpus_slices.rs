@@ -2,27 +2,14 @@
 //! hash types, team id and page hashes agree with the independent check in
 //! `ipas.tsv`. Runs when `PROVKIT_CORPUS` names the corpus.
 
-use std::collections::HashMap;
+mod common;
+use common::rows;
+
 use std::io::Read;
 
 use provkit_codesign::{
     CodeDirectory, SLOT_CODE_RESOURCES, SLOT_INFO_PLIST, SpecialSlot, SuperBlob, Where, slices,
 };
-
-fn rows(text: &str) -> Vec<HashMap<String, String>> {
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
-    lines
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            header
-                .iter()
-                .zip(l.split('\t').chain(std::iter::repeat("")))
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
 
 #[test]
 fn executables_match_the_independent_check() {

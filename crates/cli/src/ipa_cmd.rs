@@ -1,0 +1,158 @@
+//! `provkit ipa verify` and `provkit ipa info`: an app's signature, checked
+//! the way a device does, and what it holds.
+
+use std::path::Path;
+
+use anyhow::Result;
+use provkit_codesign::{
+    Options, Report, VerifyError, archive::Limits, cms::At as CodeAt, verify_path,
+};
+use serde_json::json;
+
+use crate::output::Style;
+use crate::profile_cmd::{At, Outcome, verifier};
+
+fn run_verify(
+    path: &Path,
+    at: At,
+    device: Option<&str>,
+    verifier: &provkit_profile::Verifier,
+) -> Result<Report, VerifyError> {
+    let at = match at {
+        At::Instant(t) => CodeAt::Instant(t),
+        At::SigningTime => CodeAt::SigningTime,
+    };
+    verify_path(
+        path,
+        &Options {
+            verifier,
+            at,
+            device,
+            limits: Limits::default(),
+        },
+    )
+}
+
+fn unreadable(path: &Path, e: &VerifyError, as_json: bool) -> Outcome {
+    eprintln!("{}: not readable as an app: {e}", path.display());
+    if as_json {
+        println!(
+            "{}",
+            json!({"file": path.display().to_string(), "valid": false, "error": e.to_string(), "findings": []})
+        );
+    }
+    Outcome::Unreadable
+}
+
+/// Arguments of `provkit ipa verify`.
+pub(crate) struct VerifyArgs<'a> {
+    pub(crate) at: Option<&'a str>,
+    pub(crate) device: Option<&'a str>,
+    pub(crate) json: bool,
+    pub(crate) anchors: &'a [std::path::PathBuf],
+    pub(crate) no_apple_roots: bool,
+}
+
+pub(crate) fn verify(path: &Path, args: &VerifyArgs<'_>, style: Style) -> Result<Outcome> {
+    let at = crate::profile_cmd::parse_at(args.at)?;
+    let verifier = verifier(args.anchors, args.no_apple_roots)?;
+    let report = match run_verify(path, at, args.device, &verifier) {
+        Ok(r) => r,
+        Err(e) => return Ok(unreadable(path, &e, args.json)),
+    };
+    if args.json {
+        let mut v = serde_json::to_value(&report)?;
+        v["file"] = json!(path.display().to_string());
+        println!("{v}");
+    } else {
+        let verdict = if report.valid { "valid" } else { "INVALID" };
+        let when = match at {
+            At::Instant(t) => style.date(t),
+            At::SigningTime => "each signature's signing time".to_owned(),
+        };
+        println!("{}: {verdict} at {when}", path.display());
+        for f in &report.findings {
+            let mut place = f.bundle.clone();
+            if let Some(arch) = &f.arch {
+                place.push_str(&format!(" [{arch}]"));
+            }
+            if let Some(p) = &f.path {
+                place.push_str(&format!(" {p}"));
+            }
+            println!("  {} {} at {place}: {}", f.severity, f.code, f.message);
+            println!("      {}; fix: {}", f.class, f.fix);
+        }
+    }
+    Ok(if report.valid {
+        Outcome::Ok
+    } else {
+        Outcome::Invalid
+    })
+}
+
+pub(crate) fn info(path: &Path, as_json: bool, style: Style) -> Result<Outcome> {
+    let verifier = provkit_profile::Verifier::default();
+    let report = match run_verify(path, At::SigningTime, None, &verifier) {
+        Ok(r) => r,
+        Err(e) => return Ok(unreadable(path, &e, as_json)),
+    };
+    if as_json {
+        let v = json!({
+            "file": path.display().to_string(),
+            "bundles": serde_json::to_value(&report.bundles)?,
+        });
+        println!("{v}");
+        return Ok(Outcome::Ok);
+    }
+    println!("{}", path.display());
+    for b in &report.bundles {
+        println!(
+            "{} ({}): {} version {} ({}), minimum iOS {}",
+            b.path,
+            b.kind,
+            b.bundle_id.as_deref().unwrap_or("-"),
+            b.version.as_deref().unwrap_or("-"),
+            b.build.as_deref().unwrap_or("-"),
+            b.minimum_os.as_deref().unwrap_or("-"),
+        );
+        for s in &b.slices {
+            println!(
+                "  {}: CodeDirectories {} (versions {}), team {}, signer {}{}",
+                s.arch,
+                s.hash_types.join("+"),
+                s.versions.join(", "),
+                s.team_id.as_deref().unwrap_or("-"),
+                s.signer.as_deref().unwrap_or("(none)"),
+                s.signer_not_after
+                    .map(|t| format!(", valid until {}", style.date(t)))
+                    .unwrap_or_default(),
+            );
+        }
+        if let Some((v, n)) = b.resources {
+            println!("  resources: version {v} seal, {n} paths");
+        }
+        if let Some(p) = &b.profile {
+            println!(
+                "  profile: {} {:?} ({}), team {}, {}, expires {}{}",
+                p.uuid,
+                p.name.as_deref().unwrap_or(""),
+                p.kind,
+                p.team_id.as_deref().unwrap_or("-"),
+                p.application_identifier.as_deref().unwrap_or("-"),
+                style.date(p.expiration_date),
+                p.devices
+                    .map(|n| format!(", {n} devices"))
+                    .unwrap_or_default(),
+            );
+        }
+        if let Some(e) = &b.entitlements {
+            for (k, v) in e.iter() {
+                println!(
+                    "  entitlement {k} = {}",
+                    provkit_codesign::entitlements::show(v)
+                );
+            }
+        }
+    }
+    Ok(Outcome::Ok)
+}

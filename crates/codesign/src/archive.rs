@@ -1,0 +1,644 @@
+//! Reading an app from a hostile `.ipa` (a zip) or from an unpacked `.app`
+//! folder. Every name is checked before use, every size is bounded before a
+//! byte is inflated, and content is streamed in fixed-size chunks so memory
+//! stays bounded whatever the archive's size; only files that must be parsed
+//! whole (executables, plists, profiles) are read into memory, within
+//! [`Limits::max_read`].
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use zip::{CompressionMethod, ZipArchive};
+
+/// Bounds applied to a hostile archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most entries an archive may list.
+    pub max_entries: usize,
+    /// Largest inflated size of one entry.
+    pub max_entry_size: u64,
+    /// Largest inflated size of all entries together.
+    pub max_total_size: u64,
+    /// Largest ratio of inflated to stored bytes for an entry above 1 MiB.
+    pub max_ratio: u64,
+    /// Largest file read whole into memory (executables, plists, profiles).
+    pub max_read: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_entries: 1_000_000,
+            max_entry_size: 8 << 30,
+            max_total_size: 64 << 30,
+            max_ratio: 500,
+            max_read: 2 << 30,
+        }
+    }
+}
+
+/// What an entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link and its target.
+    Symlink(String),
+}
+
+/// One usable entry of the app: a checked, normalised path (`/`-separated,
+/// no `.` or `..` component, no trailing slash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Path from the archive root, e.g. `Payload/App.app/Info.plist`.
+    pub path: String,
+    /// File, directory or symlink.
+    pub kind: EntryKind,
+    /// Inflated size in bytes (declared by the archive, enforced on read).
+    pub size: u64,
+    index: usize,
+}
+
+/// Why an entry was set aside. Each becomes a finding; the entry is then
+/// treated as absent, so a verdict never rests on an ambiguous entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Refusal {
+    /// A `..` component: the entry would land outside the folder.
+    PathTraversal,
+    /// An absolute path, a drive letter, a backslash or a NUL in the name.
+    AbsolutePath,
+    /// The same name listed more than once.
+    Duplicate,
+    /// An encrypted entry.
+    Encrypted,
+    /// A compression method other than stored or deflated.
+    UnsupportedMethod,
+    /// Declared size or inflate ratio beyond the limits.
+    TooLarge,
+    /// A symbolic link whose target leaves the app bundle.
+    SymlinkEscapes,
+    /// Entries whose stored bytes overlap (a zip-bomb construction).
+    Overlapping,
+}
+
+/// An entry the reader refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The name as stored (lossy UTF-8).
+    pub path: String,
+    /// Why.
+    pub why: Refusal,
+    /// Details.
+    pub detail: String,
+}
+
+/// Why an app could not be read at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArchiveError {
+    /// The file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Not a zip archive, or a broken central directory.
+    #[error("not a readable zip archive: {0}")]
+    NotZip(String),
+    /// More entries than [`Limits::max_entries`].
+    #[error("the archive lists {0} entries, more than the limit")]
+    TooManyEntries(usize),
+    /// An entry's content could not be read (corrupt data, CRC mismatch,
+    /// more bytes than declared).
+    #[error("entry {path}: {reason}")]
+    Entry {
+        /// The entry.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// A reader shared between threads: positioned reads on one open file.
+#[derive(Debug, Clone)]
+struct SharedFile {
+    file: Arc<File>,
+    pos: u64,
+    len: u64,
+}
+
+impl Read for SharedFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = read_at(&self.file, buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for SharedFile {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let next = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = next.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
+        })?;
+        Ok(self.pos)
+    }
+}
+
+#[cfg(unix)]
+fn read_at(f: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(f, buf, at)
+}
+
+#[cfg(windows)]
+fn read_at(f: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(f, buf, at)
+}
+
+/// Size of the chunks content is streamed in.
+const CHUNK: usize = 256 * 1024;
+/// Longest symlink target read from an archive.
+const MAX_LINK: u64 = 4096;
+
+#[derive(Debug)]
+enum Backing {
+    Zip(ZipArchive<SharedFile>),
+    Memory(ZipArchive<std::io::Cursor<Arc<[u8]>>>),
+    Dir(PathBuf),
+}
+
+/// An app's files, from a zip or a folder, with the entries it refused.
+#[derive(Debug)]
+pub struct Archive {
+    entries: Vec<Entry>,
+    refused: Vec<Refused>,
+    backing: Backing,
+    limits: Limits,
+}
+
+/// Checks a stored name; returns the normalised path or why it is refused.
+fn check_name(raw: &str) -> Result<String, Refusal> {
+    if raw.starts_with('/')
+        || raw.contains('\\')
+        || raw.contains('\0')
+        || raw.as_bytes().get(1) == Some(&b':')
+    {
+        return Err(Refusal::AbsolutePath);
+    }
+    let mut parts = Vec::new();
+    for part in raw.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err(Refusal::PathTraversal),
+            p => parts.push(p),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+/// Whether a symlink at `path` with `target` stays inside `Payload/<X>.app/`.
+fn link_stays_inside(path: &str, target: &str) -> bool {
+    if target.starts_with('/') || target.contains('\\') || target.contains('\0') {
+        return false;
+    }
+    let mut parts: Vec<&str> = path.split('/').collect();
+    parts.pop();
+    for seg in target.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    // Payload / X.app / at least one more component.
+    parts.len() >= 3
+        && parts[0] == "Payload"
+        && parts[1].ends_with(".app")
+        && path.split('/').nth(1) == Some(parts[1])
+}
+
+impl Archive {
+    /// Opens an `.ipa` file, or an unpacked `.app` folder (read as
+    /// `Payload/<Name>.app/...`).
+    ///
+    /// # Errors
+    /// [`ArchiveError`] when the file cannot be read as a zip at all; entries
+    /// that break the rules are kept aside in [`Archive::refused`] instead.
+    pub fn open(path: &Path, limits: Limits) -> Result<Self, ArchiveError> {
+        let io = |source| ArchiveError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if path.is_dir() {
+            return Self::open_dir(path, limits);
+        }
+        let file = File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let reader = SharedFile {
+            file: Arc::new(file),
+            pos: 0,
+            len,
+        };
+        let zip = ZipArchive::new(reader).map_err(|e| ArchiveError::NotZip(e.to_string()))?;
+        Self::from_zip(Backing::Zip(zip), limits)
+    }
+
+    /// Reads an `.ipa` held in memory.
+    ///
+    /// # Errors
+    /// As [`Archive::open`].
+    pub fn from_bytes(bytes: impl Into<Arc<[u8]>>, limits: Limits) -> Result<Self, ArchiveError> {
+        let zip = ZipArchive::new(std::io::Cursor::new(bytes.into()))
+            .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
+        Self::from_zip(Backing::Memory(zip), limits)
+    }
+
+    fn from_zip(mut backing: Backing, limits: Limits) -> Result<Self, ArchiveError> {
+        let (count, duplicates, overlapping) = match &mut backing {
+            Backing::Zip(z) => (z.len(), z.has_duplicate_names(), z.has_overlapping_files()),
+            Backing::Memory(z) => (z.len(), z.has_duplicate_names(), z.has_overlapping_files()),
+            Backing::Dir(_) => (0, false, Ok(false)),
+        };
+        if count > limits.max_entries {
+            return Err(ArchiveError::TooManyEntries(count));
+        }
+        let mut archive = Archive {
+            entries: Vec::with_capacity(count),
+            refused: Vec::new(),
+            backing,
+            limits,
+        };
+        if duplicates {
+            archive.refused.push(Refused {
+                path: String::new(),
+                why: Refusal::Duplicate,
+                detail: "the central directory lists a name more than once".into(),
+            });
+        }
+        if overlapping.unwrap_or(true) {
+            archive.refused.push(Refused {
+                path: String::new(),
+                why: Refusal::Overlapping,
+                detail: "entries share stored bytes".into(),
+            });
+        }
+        let mut seen = HashSet::with_capacity(count);
+        let mut total: u64 = 0;
+        for index in 0..count {
+            let meta = match &archive.backing {
+                Backing::Zip(z) => z.by_index_data(index).map(|d| meta_of(&d)),
+                Backing::Memory(z) => z.by_index_data(index).map(|d| meta_of(&d)),
+                Backing::Dir(_) => unreachable_meta(),
+            }
+            .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
+            let refuse = |why, detail: String| Refused {
+                path: meta.name.clone(),
+                why,
+                detail,
+            };
+            let path = match check_name(&meta.name) {
+                Ok(p) => p,
+                Err(why) => {
+                    archive
+                        .refused
+                        .push(refuse(why, "the name leaves the archive root".into()));
+                    continue;
+                }
+            };
+            if meta.encrypted {
+                archive
+                    .refused
+                    .push(refuse(Refusal::Encrypted, "the entry is encrypted".into()));
+                continue;
+            }
+            if !meta.method_ok {
+                archive.refused.push(refuse(
+                    Refusal::UnsupportedMethod,
+                    format!("compression method {}", meta.method),
+                ));
+                continue;
+            }
+            total = total.saturating_add(meta.size);
+            if meta.size > limits.max_entry_size
+                || total > limits.max_total_size
+                || (meta.size > 1 << 20
+                    && meta.size / meta.compressed_size.max(1) > limits.max_ratio)
+            {
+                archive.refused.push(refuse(
+                    Refusal::TooLarge,
+                    format!("{} bytes inflated from {}", meta.size, meta.compressed_size),
+                ));
+                continue;
+            }
+            if !seen.insert(path.clone()) {
+                archive.refused.push(refuse(
+                    Refusal::Duplicate,
+                    "the same path is listed twice".into(),
+                ));
+                continue;
+            }
+            let kind = if meta.symlink {
+                let target = archive.read_raw(index, &path, MAX_LINK)?;
+                let target = String::from_utf8_lossy(&target).into_owned();
+                if !link_stays_inside(&path, &target) {
+                    archive.refused.push(refuse(
+                        Refusal::SymlinkEscapes,
+                        format!("points to {target}"),
+                    ));
+                    continue;
+                }
+                EntryKind::Symlink(target)
+            } else if meta.dir {
+                EntryKind::Dir
+            } else {
+                EntryKind::File
+            };
+            archive.entries.push(Entry {
+                path,
+                kind,
+                size: meta.size,
+                index,
+            });
+        }
+        Ok(archive)
+    }
+
+    fn open_dir(root: &Path, limits: Limits) -> Result<Self, ArchiveError> {
+        let name = root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut archive = Archive {
+            entries: Vec::new(),
+            refused: Vec::new(),
+            backing: Backing::Dir(root.to_path_buf()),
+            limits,
+        };
+        let prefix = format!("Payload/{name}");
+        let mut stack = vec![(root.to_path_buf(), prefix)];
+        while let Some((dir, virt)) = stack.pop() {
+            let io = |source| ArchiveError::Io {
+                path: dir.display().to_string(),
+                source,
+            };
+            let mut list: Vec<_> = std::fs::read_dir(&dir)
+                .map_err(io)?
+                .collect::<Result<_, _>>()
+                .map_err(io)?;
+            list.sort_by_key(std::fs::DirEntry::file_name);
+            for item in list {
+                let fname = item.file_name().to_string_lossy().into_owned();
+                let path = format!("{virt}/{fname}");
+                let meta = item.path().symlink_metadata().map_err(io)?;
+                if archive.entries.len() >= limits.max_entries {
+                    return Err(ArchiveError::TooManyEntries(archive.entries.len()));
+                }
+                let index = archive.entries.len();
+                if meta.file_type().is_symlink() {
+                    let target = std::fs::read_link(item.path())
+                        .map_err(io)?
+                        .to_string_lossy()
+                        .into_owned();
+                    if !link_stays_inside(&path, &target) {
+                        archive.refused.push(Refused {
+                            path,
+                            why: Refusal::SymlinkEscapes,
+                            detail: format!("points to {target}"),
+                        });
+                        continue;
+                    }
+                    archive.entries.push(Entry {
+                        path,
+                        kind: EntryKind::Symlink(target),
+                        size: 0,
+                        index,
+                    });
+                } else if meta.is_dir() {
+                    archive.entries.push(Entry {
+                        path: path.clone(),
+                        kind: EntryKind::Dir,
+                        size: 0,
+                        index,
+                    });
+                    stack.push((item.path(), path));
+                } else {
+                    archive.entries.push(Entry {
+                        path,
+                        kind: EntryKind::File,
+                        size: meta.len(),
+                        index,
+                    });
+                }
+            }
+        }
+        Ok(archive)
+    }
+
+    /// The usable entries, in archive order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The entries set aside, with the reason.
+    pub fn refused(&self) -> &[Refused] {
+        &self.refused
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn dir_path(&self, entry: &Entry) -> Option<PathBuf> {
+        let Backing::Dir(root) = &self.backing else {
+            return None;
+        };
+        // The virtual path is Payload/<Name>.app/rest.
+        let rest = entry.path.splitn(3, '/').nth(2).unwrap_or("");
+        Some(root.join(rest))
+    }
+
+    /// Reads a whole entry (at most `cap` bytes, and within
+    /// [`Limits::max_read`]).
+    ///
+    /// # Errors
+    /// [`ArchiveError::Entry`] for an entry larger than the cap, corrupt
+    /// data or a CRC mismatch.
+    pub fn read(&self, entry: &Entry, cap: u64) -> Result<Vec<u8>, ArchiveError> {
+        let cap = cap.min(self.limits.max_read);
+        if entry.size > cap {
+            return Err(ArchiveError::Entry {
+                path: entry.path.clone(),
+                reason: format!("{} bytes, more than the {cap}-byte limit", entry.size),
+            });
+        }
+        if let Some(p) = self.dir_path(entry) {
+            let mut out = Vec::new();
+            File::open(&p)
+                .and_then(|f| f.take(cap + 1).read_to_end(&mut out))
+                .map_err(|e| ArchiveError::Entry {
+                    path: entry.path.clone(),
+                    reason: e.to_string(),
+                })?;
+            return Ok(out);
+        }
+        self.read_raw(entry.index, &entry.path, cap)
+    }
+
+    fn read_raw(&self, index: usize, path: &str, cap: u64) -> Result<Vec<u8>, ArchiveError> {
+        let mut out = Vec::new();
+        self.stream_index(index, path, cap, &mut |chunk| out.extend_from_slice(chunk))?;
+        Ok(out)
+    }
+
+    /// Streams an entry's content in chunks to `sink`, checking that it is
+    /// exactly its declared size and that its CRC matches.
+    ///
+    /// # Errors
+    /// [`ArchiveError::Entry`] for corrupt data.
+    pub fn stream(&self, entry: &Entry, sink: &mut dyn FnMut(&[u8])) -> Result<(), ArchiveError> {
+        if let Some(p) = self.dir_path(entry) {
+            let bad = |e: std::io::Error| ArchiveError::Entry {
+                path: entry.path.clone(),
+                reason: e.to_string(),
+            };
+            let mut f = File::open(&p).map_err(bad)?;
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                let n = f.read(&mut buf).map_err(bad)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                sink(&buf[..n]);
+            }
+        }
+        self.stream_index(entry.index, &entry.path, entry.size, sink)
+    }
+
+    fn stream_index(
+        &self,
+        index: usize,
+        path: &str,
+        cap: u64,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), ArchiveError> {
+        let bad = |reason: String| ArchiveError::Entry {
+            path: path.to_owned(),
+            reason,
+        };
+        match &self.backing {
+            Backing::Zip(z) => pump(z.clone(), index, cap, sink).map_err(bad),
+            Backing::Memory(z) => pump(z.clone(), index, cap, sink).map_err(bad),
+            Backing::Dir(_) => Err(bad("not an archive entry".into())),
+        }
+    }
+}
+
+struct Meta {
+    name: String,
+    size: u64,
+    compressed_size: u64,
+    encrypted: bool,
+    method_ok: bool,
+    method: String,
+    symlink: bool,
+    dir: bool,
+}
+
+fn meta_of(d: &zip::read::ZipFileEntry<'_>) -> Meta {
+    let method = d.compression();
+    Meta {
+        name: String::from_utf8_lossy(d.name_raw()).into_owned(),
+        size: d.size(),
+        compressed_size: d.compressed_size(),
+        encrypted: d.encrypted(),
+        method_ok: matches!(
+            method,
+            CompressionMethod::Stored | CompressionMethod::Deflated
+        ),
+        method: format!("{method:?}"),
+        symlink: d.is_symlink(),
+        dir: d.is_dir(),
+    }
+}
+
+fn unreachable_meta() -> zip::result::ZipResult<Meta> {
+    Err(zip::result::ZipError::FileNotFound)
+}
+
+/// Inflates entry `index` into `sink`, at most `cap` bytes; the entry must
+/// yield exactly its declared size (the zip crate checks the CRC at the end).
+fn pump<R: Read + Seek>(
+    mut zip: ZipArchive<R>,
+    index: usize,
+    cap: u64,
+    sink: &mut dyn FnMut(&[u8]),
+) -> Result<(), String> {
+    let file = zip.by_index(index).map_err(|e| e.to_string())?;
+    let declared = file.size();
+    if declared > cap {
+        return Err(format!("{declared} bytes, more than the {cap}-byte limit"));
+    }
+    let mut limited = file.take(declared + 1);
+    let mut buf = vec![
+        0u8;
+        CHUNK
+            .min(usize::try_from(declared + 1).unwrap_or(CHUNK))
+            .max(1)
+    ];
+    let mut got: u64 = 0;
+    loop {
+        let n = limited.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        got += n as u64;
+        if got > declared {
+            return Err("more bytes than the declared size".into());
+        }
+        sink(&buf[..n]);
+    }
+    if got != declared {
+        return Err(format!("{got} bytes where {declared} were declared"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        assert_eq!(check_name("Payload/A.app/x"), Ok("Payload/A.app/x".into()));
+        assert_eq!(check_name("Payload/A.app/"), Ok("Payload/A.app".into()));
+        assert_eq!(check_name("Payload/../x"), Err(Refusal::PathTraversal));
+        assert_eq!(check_name("/etc/passwd"), Err(Refusal::AbsolutePath));
+        assert_eq!(check_name("C:/x"), Err(Refusal::AbsolutePath));
+        assert_eq!(check_name("a\\..\\b"), Err(Refusal::AbsolutePath));
+    }
+
+    #[test]
+    fn symlinks_must_stay_in_the_app() {
+        assert!(link_stays_inside("Payload/A.app/x", "y"));
+        assert!(link_stays_inside("Payload/A.app/F/x", "../y"));
+        assert!(!link_stays_inside("Payload/A.app/x", "../y"));
+        assert!(!link_stays_inside("Payload/A.app/x", "../B.app/y"));
+        assert!(!link_stays_inside("Payload/A.app/x", "/etc/passwd"));
+        assert!(!link_stays_inside("Payload/A.app/F/x", "../../../z"));
+    }
+}

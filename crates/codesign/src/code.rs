@@ -1,0 +1,508 @@
+//! One executable's signature, checked the way the kernel and installd do:
+//! every slice, every CodeDirectory, every code page, the special slots, the
+//! CMS over the CodeDirectory with its hash-agility attributes, and the team.
+
+use chrono::{DateTime, Utc};
+use provkit_profile::plist::{self, Dictionary, Value};
+use provkit_profile::{Certificate, FindingCode, Severity, Verifier, oid_to_string};
+use rayon::prelude::*;
+
+use crate::blob::{
+    CodeDirectory, HashType, SLOT_CODE_DIRECTORY, SLOT_CODE_RESOURCES, SLOT_DER_ENTITLEMENTS,
+    SLOT_ENTITLEMENTS, SLOT_INFO_PLIST, SLOT_REQUIREMENTS, SLOT_SIGNATURE, SpecialSlot, SuperBlob,
+};
+use crate::cms::{At, signed_data};
+use crate::entitlements;
+use crate::error::Where;
+use crate::macho::slices;
+use crate::report::{Code, Finding, SliceInfo};
+
+/// The CMS attribute holding a plist of all truncated cdhashes.
+const OID_CDHASHES_PLIST: &str = "1.2.840.113635.100.9.1";
+/// The CMS attribute holding (algorithm, full cdhash) pairs.
+const OID_CDHASHES_SET: &str = "1.2.840.113635.100.9.2";
+/// Pages hashed per parallel task.
+const PAGES_PER_TASK: usize = 64;
+
+/// What the checks of one executable found out, besides findings.
+#[derive(Debug, Default)]
+pub(crate) struct CodeOutcome {
+    /// Per slice.
+    pub slices: Vec<SliceInfo>,
+    /// The truncated cdhash of every CodeDirectory of every slice.
+    pub cdhashes: Vec<Vec<u8>>,
+    /// Claimed entitlements: (blob name, dictionary), from the first signed slice.
+    pub entitlements: Vec<(&'static str, Dictionary)>,
+    /// The signing certificate of the first signed slice.
+    pub leaf: Option<Certificate>,
+    /// The team id of the first signed slice.
+    pub team_id: Option<String>,
+    /// The instant the first slice was checked at.
+    pub checked_at: Option<DateTime<Utc>>,
+}
+
+/// What the executable is checked with.
+pub(crate) struct CodeInput<'a> {
+    pub bundle: &'a str,
+    pub path: &'a str,
+    pub info_plist: Option<&'a [u8]>,
+    pub code_resources: Option<&'a [u8]>,
+    pub verifier: &'a Verifier,
+    pub at: At,
+}
+
+fn hash_type_oid(t: HashType) -> &'static str {
+    match t {
+        HashType::Sha1 => "1.3.14.3.2.26",
+        HashType::Sha256 | HashType::Sha256Truncated => "2.16.840.1.101.3.4.2.1",
+        HashType::Sha384 => "2.16.840.1.101.3.4.2.2",
+    }
+}
+
+/// One DER TLV: (tag, content, rest). Short and long definite lengths.
+fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let tag = *b.first()?;
+    let first = *b.get(1)?;
+    let (len, head) = if first < 0x80 {
+        (usize::from(first), 2)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let mut len = 0usize;
+        for i in 0..n {
+            len = (len << 8) | usize::from(*b.get(2 + i)?);
+        }
+        (len, 2 + n)
+    };
+    let end = head.checked_add(len)?;
+    Some((tag, b.get(head..end)?, b.get(end..)?))
+}
+
+/// Checks page hashes of one CodeDirectory in parallel; returns bad pages.
+fn bad_pages(cd: &CodeDirectory<'_>, slice: &[u8]) -> Result<Vec<u32>, String> {
+    let limit = usize::try_from(cd.code_limit)
+        .ok()
+        .filter(|l| *l <= slice.len())
+        .ok_or("code limit beyond the slice")?;
+    let page = if cd.page_size_log2 == 0 {
+        limit.max(1)
+    } else {
+        1usize << cd.page_size_log2
+    };
+    if limit.div_ceil(page) != cd.code_slots as usize {
+        return Err("the number of code slots does not cover the code limit".into());
+    }
+    let code = &slice[..limit];
+    let count = cd.code_slots as usize;
+    let tasks = count.div_ceil(PAGES_PER_TASK);
+    let bad: Vec<u32> = (0..tasks)
+        .into_par_iter()
+        .flat_map_iter(|t| {
+            let first = t * PAGES_PER_TASK;
+            let last = (first + PAGES_PER_TASK).min(count);
+            (first..last).filter_map(move |i| {
+                let start = i * page;
+                let data = &code[start..(start + page).min(limit)];
+                let mut d = cd.hash_type.digest(data);
+                d.truncate(cd.hash_size);
+                let i = u32::try_from(i).ok()?;
+                (Some(d.as_slice()) != cd.page_hash(i)).then_some(i)
+            })
+        })
+        .collect();
+    Ok(bad)
+}
+
+fn slot_name(n: u32) -> &'static str {
+    match n {
+        SLOT_INFO_PLIST => "Info.plist (special slot 1)",
+        SLOT_REQUIREMENTS => "requirements (special slot 2)",
+        SLOT_CODE_RESOURCES => "CodeResources (special slot 3)",
+        SLOT_ENTITLEMENTS => "entitlements (special slot 5)",
+        SLOT_DER_ENTITLEMENTS => "DER entitlements (special slot 7)",
+        _ => "special slot",
+    }
+}
+
+fn pages_text(pages: &[u32]) -> String {
+    let mut s: Vec<String> = pages.iter().take(8).map(u32::to_string).collect();
+    if pages.len() > 8 {
+        s.push(format!("and {} more", pages.len() - 8));
+    }
+    s.join(", ")
+}
+
+/// Checks one executable; pushes findings, returns what was learnt.
+pub(crate) fn check_code(
+    bytes: &[u8],
+    input: &CodeInput<'_>,
+    out: &mut Vec<Finding>,
+) -> CodeOutcome {
+    let mut outcome = CodeOutcome::default();
+    let here = |code: Code, msg: String| Finding::new(code, input.bundle, msg).path(input.path);
+    let list = match slices(bytes) {
+        Ok(l) => l,
+        Err(e) => {
+            out.push(here(Code::MachoMalformed, e.to_string()));
+            return outcome;
+        }
+    };
+    for slice in list {
+        let arch = slice.arch;
+        let at = Where {
+            bundle: Some(input.bundle.to_owned()),
+            path: Some(input.path.to_owned()),
+            slice: Some(slice.offset),
+        };
+        let mut info = SliceInfo {
+            arch: arch.to_owned(),
+            hash_types: Vec::new(),
+            versions: Vec::new(),
+            team_id: None,
+            identifier: None,
+            signer: None,
+            signer_not_after: None,
+            signing_time: None,
+        };
+        let push = |out: &mut Vec<Finding>, code: Code, msg: String| {
+            out.push(here(code, msg).arch(arch));
+        };
+        let Some(sig) = slice.signature else {
+            push(
+                out,
+                Code::CodeSignatureMissing,
+                format!("the {arch} slice is not signed"),
+            );
+            outcome.slices.push(info);
+            continue;
+        };
+        let sb = match SuperBlob::parse(sig, &at) {
+            Ok(sb) => sb,
+            Err(e) => {
+                push(out, Code::SignatureMalformed, e.to_string());
+                outcome.slices.push(info);
+                continue;
+            }
+        };
+        let mut cds = Vec::new();
+        for (slot, blob) in sb.code_directories() {
+            match CodeDirectory::parse(blob, &at) {
+                Ok(cd) => cds.push((slot, cd)),
+                Err(e) => push(
+                    out,
+                    Code::SignatureMalformed,
+                    format!("CodeDirectory slot {slot:#x}: {e}"),
+                ),
+            }
+        }
+        if cds.is_empty() {
+            push(out, Code::SignatureMalformed, "no CodeDirectory".into());
+            outcome.slices.push(info);
+            continue;
+        }
+        for (i, (_, cd)) in cds.iter().enumerate() {
+            if cds[..i].iter().any(|(_, o)| o.hash_type == cd.hash_type) {
+                push(
+                    out,
+                    Code::DuplicateHashType,
+                    format!("two CodeDirectories use {}", cd.hash_type.name()),
+                );
+            }
+        }
+        // Components of the special slots.
+        let components: [(u32, Option<&[u8]>, Code); 5] = [
+            (
+                SLOT_INFO_PLIST,
+                input.info_plist.or(slice.info_plist),
+                Code::InfoPlistModified,
+            ),
+            (
+                SLOT_REQUIREMENTS,
+                sb.slot(SLOT_REQUIREMENTS),
+                Code::RequirementsModified,
+            ),
+            (
+                SLOT_CODE_RESOURCES,
+                input.code_resources,
+                Code::CodeResourcesModified,
+            ),
+            (
+                SLOT_ENTITLEMENTS,
+                sb.slot(SLOT_ENTITLEMENTS),
+                Code::EntitlementsModified,
+            ),
+            (
+                SLOT_DER_ENTITLEMENTS,
+                sb.slot(SLOT_DER_ENTITLEMENTS),
+                Code::DerEntitlementsModified,
+            ),
+        ];
+        for (_, cd) in &cds {
+            info.hash_types.push(cd.hash_type.name().to_owned());
+            info.versions.push(format!("{:#x}", cd.version));
+            outcome.cdhashes.push(cd.cdhash());
+            match bad_pages(cd, slice.data) {
+                Ok(bad) if bad.is_empty() => {}
+                Ok(bad) => out.push(
+                    here(
+                        Code::CodePageModified,
+                        format!(
+                            "{} of {} code pages do not match their {} hash",
+                            bad.len(),
+                            cd.code_slots,
+                            cd.hash_type.name()
+                        ),
+                    )
+                    .arch(arch)
+                    .item(format!("pages {}", pages_text(&bad))),
+                ),
+                Err(e) => push(out, Code::SignatureMalformed, e),
+            }
+            for (slot, component, code) in components {
+                match cd.check_special(slot, component) {
+                    SpecialSlot::Ok | SpecialSlot::Absent => {}
+                    SpecialSlot::Mismatch => out.push(
+                        here(
+                            code,
+                            format!(
+                                "{} does not match its {} digest",
+                                slot_name(slot),
+                                cd.hash_type.name()
+                            ),
+                        )
+                        .arch(arch)
+                        .item(slot_name(slot)),
+                    ),
+                    SpecialSlot::MissingComponent => out.push(
+                        here(
+                            Code::SealedComponentMissing,
+                            format!("{} is sealed but missing", slot_name(slot)),
+                        )
+                        .arch(arch)
+                        .item(slot_name(slot)),
+                    ),
+                }
+            }
+        }
+        let primary = &cds[0].1;
+        for slot in [SLOT_ENTITLEMENTS, SLOT_DER_ENTITLEMENTS] {
+            if sb.slot(slot).is_some() && primary.check_special(slot, None) == SpecialSlot::Absent {
+                push(
+                    out,
+                    Code::EntitlementsUnsealed,
+                    format!(
+                        "{} is present but the CodeDirectory does not seal it",
+                        slot_name(slot)
+                    ),
+                );
+            }
+        }
+        if outcome.entitlements.is_empty() {
+            for (slot, name) in [
+                (SLOT_ENTITLEMENTS, "entitlements"),
+                (SLOT_DER_ENTITLEMENTS, "DER entitlements"),
+            ] {
+                if let Some(blob) = sb.slot(slot) {
+                    match entitlements::parse_blob(blob) {
+                        Ok(d) => outcome.entitlements.push((name, d)),
+                        Err(e) => push(out, Code::SignatureMalformed, format!("{name} blob: {e}")),
+                    }
+                }
+            }
+        }
+        info.team_id.clone_from(&primary.team_id);
+        info.identifier = Some(primary.identifier.clone());
+        if outcome.team_id.is_none() {
+            outcome.team_id.clone_from(&primary.team_id);
+        }
+        check_cms(&sb, &cds, input, arch, &mut info, &mut outcome, out);
+        outcome.slices.push(info);
+    }
+    outcome
+}
+
+fn check_cms(
+    sb: &SuperBlob<'_>,
+    cds: &[(u32, CodeDirectory<'_>)],
+    input: &CodeInput<'_>,
+    arch: &str,
+    info: &mut SliceInfo,
+    outcome: &mut CodeOutcome,
+    out: &mut Vec<Finding>,
+) {
+    let push = |out: &mut Vec<Finding>, code: Code, msg: String| {
+        out.push(
+            Finding::new(code, input.bundle, msg)
+                .path(input.path)
+                .arch(arch),
+        );
+    };
+    let at = Where {
+        bundle: Some(input.bundle.to_owned()),
+        path: Some(input.path.to_owned()),
+        slice: None,
+    };
+    let blob = match sb.slot(SLOT_SIGNATURE) {
+        Some(b) if b.len() > 8 => b,
+        _ => {
+            push(
+                out,
+                Code::CmsMissing,
+                "no CMS signature: the code is ad-hoc signed".into(),
+            );
+            return;
+        }
+    };
+    let sd = match signed_data(blob, &at) {
+        Ok(sd) => sd,
+        Err(e) => {
+            push(out, Code::CmsMalformed, e.to_string());
+            return;
+        }
+    };
+    let Some(signer) = sd.signers.first() else {
+        push(out, Code::CmsMalformed, "the CMS has no signer".into());
+        return;
+    };
+    info.signing_time = signer.signing_time();
+    let instant = match input.at {
+        At::Instant(t) => Some(t),
+        At::SigningTime => info.signing_time,
+    };
+    let Some(t) = instant else {
+        push(
+            out,
+            Code::CmsInvalid,
+            "the CMS has no signingTime to check at; give an instant".into(),
+        );
+        return;
+    };
+    if outcome.checked_at.is_none() {
+        outcome.checked_at = Some(t);
+    }
+    let cd0 = cds
+        .iter()
+        .find(|(s, _)| *s == SLOT_CODE_DIRECTORY)
+        .map_or(cds[0].1.raw, |(_, cd)| cd.raw);
+    let (findings, _) = input.verifier.verify_signed_data(&sd, cd0, t);
+    for f in findings {
+        let code = match f.code {
+            FindingCode::ChainUntrusted
+            | FindingCode::ChainSignatureInvalid
+            | FindingCode::ChainTooLong
+            | FindingCode::IssuerNotCa
+            | FindingCode::UnknownCriticalExtension => Code::ChainUntrusted,
+            FindingCode::CertificateExpired | FindingCode::CertificateNotYetValid => {
+                Code::SigningCertificateExpired
+            }
+            _ if f.severity == Severity::Error => Code::CmsInvalid,
+            _ => continue,
+        };
+        let mut finding = Finding::new(code, input.bundle, f.message)
+            .path(input.path)
+            .arch(arch);
+        finding.item = f.certificate;
+        out.push(finding);
+    }
+    let leaf = sd.signer_certificate(signer).cloned();
+    if let Some(leaf) = &leaf {
+        info.signer = leaf.subject_cn().map(str::to_owned);
+        info.signer_not_after = Some(leaf.not_after());
+        let team = cds[0].1.team_id.as_deref();
+        if let (Some(team), Some(ou)) = (team, leaf.subject_ou())
+            && team != ou
+            && !is_apple_signed(leaf)
+        {
+            push(
+                out,
+                Code::TeamMismatch,
+                format!("the CodeDirectory names team {team} but the certificate's OU is {ou}"),
+            );
+        }
+    }
+    if outcome.leaf.is_none() {
+        outcome.leaf = leaf;
+    }
+    check_agility(signer, cds, &mut |m| push(out, Code::CdhashesMismatch, m));
+}
+
+/// Whether a leaf is Apple's own App Store signing identity.
+pub(crate) fn is_apple_signed(leaf: &Certificate) -> bool {
+    leaf.subject_cn()
+        .is_some_and(|cn| cn.starts_with("Apple iPhone OS Application Signing"))
+}
+
+/// The hash-agility attributes must list exactly the CodeDirectories' cdhashes.
+fn check_agility(
+    signer: &provkit_profile::SignerInfo,
+    cds: &[(u32, CodeDirectory<'_>)],
+    report: &mut dyn FnMut(String),
+) {
+    for attr in signer.attributes() {
+        match attr.oid_string().as_str() {
+            OID_CDHASHES_PLIST => {
+                let listed = attr
+                    .values
+                    .first()
+                    .and_then(|v| tlv(v))
+                    .filter(|(tag, _, _)| *tag == 0x04)
+                    .and_then(|(_, body, _)| plist::parse(body).ok())
+                    .and_then(|(v, _)| match v {
+                        Value::Dictionary(d) => d.get("cdhashes").cloned(),
+                        _ => None,
+                    });
+                let Some(Value::Array(listed)) = listed else {
+                    report("the cdhashes attribute (1.2.840.113635.100.9.1) cannot be read".into());
+                    continue;
+                };
+                let expected: Vec<Value> =
+                    cds.iter().map(|(_, cd)| Value::Data(cd.cdhash())).collect();
+                if listed != expected {
+                    report(format!(
+                        "the signed cdhashes list ({} entries) does not match the {} CodeDirectories",
+                        listed.len(),
+                        cds.len()
+                    ));
+                }
+            }
+            OID_CDHASHES_SET => {
+                let mut listed: Vec<(String, Vec<u8>)> = Vec::new();
+                let mut readable = true;
+                for v in &attr.values {
+                    let pair = tlv(v)
+                        .filter(|(t, _, _)| *t == 0x30)
+                        .and_then(|(_, body, _)| {
+                            let (t1, oid, rest) = tlv(body)?;
+                            let (t2, digest, _) = tlv(rest)?;
+                            (t1 == 0x06 && t2 == 0x04)
+                                .then(|| (oid_to_string(oid), digest.to_vec()))
+                        });
+                    match pair {
+                        Some(p) => listed.push(p),
+                        None => readable = false,
+                    }
+                }
+                let mut expected: Vec<(String, Vec<u8>)> = cds
+                    .iter()
+                    .map(|(_, cd)| {
+                        (
+                            hash_type_oid(cd.hash_type).to_owned(),
+                            cd.hash_type.digest(cd.raw),
+                        )
+                    })
+                    .collect();
+                listed.sort();
+                expected.sort();
+                if !readable || listed != expected {
+                    report(
+                        "the signed (algorithm, cdhash) set (1.2.840.113635.100.9.2) does not match the CodeDirectories"
+                            .into(),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
