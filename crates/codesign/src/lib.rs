@@ -57,6 +57,8 @@ pub mod cms;
 mod code;
 pub mod entitlements;
 mod error;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 mod macho;
 mod report;
 pub mod resources;

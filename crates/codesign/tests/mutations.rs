@@ -4,50 +4,12 @@
 
 mod common;
 
-use std::io::{Cursor, Read, Write};
-
-use common::{corpus, rows};
+use common::{Entries, corpus, read_entries, rows, write_entries};
 use provkit_codesign::{
     Code, Options, Report, SLOT_DER_ENTITLEMENTS, SLOT_ENTITLEMENTS, SLOT_SIGNATURE, SuperBlob,
     Where, archive::Archive, archive::Limits, cms::At, slices, verify_archive,
 };
 use provkit_profile::Verifier;
-use zip::write::SimpleFileOptions;
-
-/// An IPA's entries, in order: (name, bytes, symlink).
-type Entries = Vec<(String, Vec<u8>, bool)>;
-
-fn read_entries(bytes: &[u8]) -> Entries {
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).expect("zip");
-    (0..zip.len())
-        .map(|i| {
-            let mut f = zip.by_index(i).expect("entry");
-            let mut b = Vec::new();
-            f.read_to_end(&mut b).expect("read");
-            (
-                String::from_utf8_lossy(f.name_raw()).into_owned(),
-                b,
-                f.is_symlink(),
-            )
-        })
-        .filter(|(n, _, _)| !n.ends_with('/'))
-        .collect()
-}
-
-fn write_entries(entries: &Entries) -> Vec<u8> {
-    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let opts = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    for (name, bytes, link) in entries {
-        if *link {
-            w.add_symlink(name, String::from_utf8_lossy(bytes), opts)
-                .expect("symlink");
-        } else {
-            w.start_file(name, opts).expect("start");
-            w.write_all(bytes).expect("write");
-        }
-    }
-    w.finish().expect("finish").into_inner()
-}
 
 fn verify(bytes: Vec<u8>, verifier: &Verifier) -> Report {
     let archive = Archive::from_bytes(bytes, Limits::default()).expect("archive");

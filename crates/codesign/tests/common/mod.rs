@@ -2,7 +2,10 @@
 #![allow(dead_code)] // each test crate uses part of it
 
 use std::collections::HashMap;
+use std::io::{Cursor, Read, Write};
 use std::path::PathBuf;
+
+use zip::write::SimpleFileOptions;
 
 /// The rows of a corpus TSV table, each keyed by the header.
 pub(crate) fn rows(text: &str) -> Vec<HashMap<String, String>> {
@@ -27,4 +30,39 @@ pub(crate) fn corpus() -> Option<PathBuf> {
         eprintln!("PROVKIT_CORPUS is not set: skipped");
     }
     dir
+}
+
+/// An IPA's entries, in order: (name, bytes, symlink).
+pub(crate) type Entries = Vec<(String, Vec<u8>, bool)>;
+
+pub(crate) fn read_entries(bytes: &[u8]) -> Entries {
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).expect("zip");
+    (0..zip.len())
+        .map(|i| {
+            let mut f = zip.by_index(i).expect("entry");
+            let mut b = Vec::new();
+            f.read_to_end(&mut b).expect("read");
+            (
+                String::from_utf8_lossy(f.name_raw()).into_owned(),
+                b,
+                f.is_symlink(),
+            )
+        })
+        .filter(|(n, _, _)| !n.ends_with('/'))
+        .collect()
+}
+
+pub(crate) fn write_entries(entries: &Entries) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let opts = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, bytes, link) in entries {
+        if *link {
+            w.add_symlink(name, String::from_utf8_lossy(bytes), opts)
+                .expect("symlink");
+        } else {
+            w.start_file(name, opts).expect("start");
+            w.write_all(bytes).expect("write");
+        }
+    }
+    w.finish().expect("finish").into_inner()
 }

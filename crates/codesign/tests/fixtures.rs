@@ -1,0 +1,288 @@
+//! Apps the project signs itself with a test CA: a fat app with a nested
+//! framework and extension verifies; each precondition broken on purpose
+//! (entitlement not allowed, device not provisioned, signer not in the
+//! profile, nested code altered, bundle id not covered) gives its own finding.
+
+mod common;
+
+use common::{read_entries, write_entries};
+use provkit_codesign::fixtures::{Arch, BundleSpec, FileContent, Identity, build_ipa};
+use provkit_codesign::{
+    Code, Options, Report, archive::Archive, archive::Limits, cms::At, verify_archive,
+};
+use provkit_profile::fixtures::{
+    KeySource, ProfileSpec, TEST_TEAM, TestCa, signed_profile, udid, utc,
+};
+use provkit_profile::{Dictionary, Value, Verifier};
+
+fn entitlements(bundle_id: &str) -> Dictionary {
+    let mut e = Dictionary::new();
+    e.insert(
+        "application-identifier",
+        Value::String(format!("{TEST_TEAM}.{bundle_id}")),
+    );
+    e.insert(
+        "com.apple.developer.team-identifier",
+        Value::String(TEST_TEAM.into()),
+    );
+    e.insert("get-task-allow", Value::Boolean(false));
+    e.insert(
+        "keychain-access-groups",
+        Value::Array(vec![Value::String(format!("{TEST_TEAM}.shared"))]),
+    );
+    e
+}
+
+fn profile(ca: &TestCa, bundle_id: &str) -> Vec<u8> {
+    signed_profile(
+        ca,
+        &ProfileSpec {
+            bundle_id: bundle_id.into(),
+            creation: utc(2026, 1, 1),
+            expiration: utc(2027, 1, 1),
+            ..ProfileSpec::default()
+        },
+    )
+}
+
+fn app(ca: &TestCa) -> BundleSpec {
+    let mut app = BundleSpec::new("Demo.app", "com.example.app");
+    app.archs = vec![Arch::Armv7, Arch::Arm64];
+    app.code_len = 300 << 10;
+    app.entitlements = Some(entitlements("com.example.app"));
+    app.profile = Some(profile(ca, "com.example.app"));
+    app.resources.push((
+        "Assets/link.png".into(),
+        FileContent::Symlink("icon.png".into()),
+    ));
+    let mut ext = BundleSpec::new("Share.appex", "com.example.app.share");
+    ext.entitlements = Some(entitlements("com.example.app.share"));
+    ext.profile = Some(profile(ca, "com.example.app.*"));
+    app.nested = vec![BundleSpec::new("Lib.framework", "com.example.lib"), ext];
+    app
+}
+
+fn verify(ca: &TestCa, ipa: Vec<u8>, at: At, device: Option<&str>) -> Report {
+    let verifier = Verifier::new(ca.anchors());
+    let archive = Archive::from_bytes(ipa, Limits::default()).expect("zip");
+    verify_archive(
+        &archive,
+        &Options {
+            verifier: &verifier,
+            at,
+            device,
+            limits: Limits::default(),
+        },
+    )
+    .expect("an app")
+}
+
+fn identity(
+    ca: &TestCa,
+) -> (
+    Vec<&provkit_profile::Certificate>,
+    chrono::DateTime<chrono::Utc>,
+) {
+    (vec![&ca.intermediate.cert], utc(2026, 3, 1))
+}
+
+#[test]
+fn a_signed_app_with_nested_code_verifies() {
+    let ca = TestCa::rsa();
+    let (chain, when) = identity(&ca);
+    let id = Identity {
+        signer: &ca.developer,
+        chain: &chain,
+        signing_time: when,
+    };
+    for deflate in [false, true] {
+        let ipa = build_ipa(&app(&ca), TEST_TEAM, &id, deflate);
+        for at in [At::SigningTime, At::Instant(utc(2026, 6, 1))] {
+            let report = verify(&ca, ipa.clone(), at, Some(&udid(1)));
+            assert!(report.valid, "{:#?}", report.findings);
+            assert!(report.findings.is_empty(), "{:#?}", report.findings);
+        }
+        let report = verify(&ca, ipa.clone(), At::SigningTime, None);
+        let kinds: Vec<&str> = report.bundles.iter().map(|b| b.kind).collect();
+        assert_eq!(kinds, ["app", "appex", "framework"]);
+        let main = &report.bundles[0];
+        assert_eq!(main.slices.len(), 2);
+        assert_eq!(main.slices[1].hash_types, ["sha1", "sha256"]);
+        assert_eq!(main.slices[1].versions, ["0x20400", "0x20400"]);
+        assert_eq!(
+            main.profile.as_ref().map(|p| p.team_id.as_deref()),
+            Some(Some(TEST_TEAM))
+        );
+        // After the profile's expiry, and with Apple's roots, it is refused.
+        let late = verify(&ca, ipa.clone(), At::Instant(utc(2027, 2, 1)), None);
+        assert!(late.has(Code::ProfileExpired));
+        let apple = Verifier::default();
+        let archive = Archive::from_bytes(ipa, Limits::default()).expect("zip");
+        let r = verify_archive(
+            &archive,
+            &Options {
+                verifier: &apple,
+                at: At::SigningTime,
+                device: None,
+                limits: Limits::default(),
+            },
+        )
+        .expect("app");
+        assert!(r.has(Code::ChainUntrusted) && r.has(Code::ProfileSignatureInvalid));
+    }
+}
+
+#[test]
+fn each_broken_precondition_has_its_own_finding() {
+    let ca = TestCa::rsa();
+    let (chain, when) = identity(&ca);
+    let id = Identity {
+        signer: &ca.developer,
+        chain: &chain,
+        signing_time: when,
+    };
+
+    // An entitlement the profile does not allow.
+    let mut spec = app(&ca);
+    let mut e = entitlements("com.example.app");
+    e.insert(
+        "com.apple.developer.icloud-services",
+        Value::Array(vec![Value::String("CloudKit".into())]),
+    );
+    spec.entitlements = Some(e);
+    let r = verify(
+        &ca,
+        build_ipa(&spec, TEST_TEAM, &id, false),
+        At::SigningTime,
+        None,
+    );
+    let hits: Vec<_> = r.with(Code::EntitlementNotAllowed).collect();
+    assert_eq!(hits.len(), 2, "both blobs: {:#?}", r.findings);
+    assert!(
+        hits.iter()
+            .all(|f| f.item.as_deref() == Some("com.apple.developer.icloud-services"))
+    );
+    assert!(hits[0].class.starts_with("0xe8008016"));
+    assert_eq!(r.findings.len(), 2, "{:#?}", r.findings);
+
+    // A keychain group outside the team's wildcard.
+    let mut spec = app(&ca);
+    let mut e = entitlements("com.example.app");
+    e.insert(
+        "keychain-access-groups",
+        Value::Array(vec![Value::String("OTHERTEAM.shared".into())]),
+    );
+    spec.entitlements = Some(e);
+    let r = verify(
+        &ca,
+        build_ipa(&spec, TEST_TEAM, &id, false),
+        At::SigningTime,
+        None,
+    );
+    assert!(
+        r.with(Code::EntitlementNotAllowed)
+            .all(|f| f.item.as_deref() == Some("keychain-access-groups"))
+    );
+    assert!(r.has(Code::EntitlementNotAllowed));
+
+    // A device the profile does not list.
+    let ipa = build_ipa(&app(&ca), TEST_TEAM, &id, false);
+    let r = verify(&ca, ipa.clone(), At::SigningTime, Some("0000DEAD"));
+    assert!(r.has(Code::DeviceNotProvisioned), "{:#?}", r.findings);
+
+    // Signed by a certificate the profile does not list.
+    let other = ca.issue_developer(
+        "iPhone Distribution: Other",
+        TEST_TEAM,
+        utc(2028, 1, 1),
+        KeySource::RsaSigner,
+    );
+    let other_id = Identity {
+        signer: &other,
+        chain: &chain,
+        signing_time: when,
+    };
+    let r = verify(
+        &ca,
+        build_ipa(&app(&ca), TEST_TEAM, &other_id, false),
+        At::SigningTime,
+        None,
+    );
+    assert!(r.has(Code::SignerNotInProfile), "{:#?}", r.findings);
+
+    // A profile for another bundle id.
+    let mut spec = app(&ca);
+    spec.profile = Some(profile(&ca, "com.example.other"));
+    let r = verify(
+        &ca,
+        build_ipa(&spec, TEST_TEAM, &id, false),
+        At::SigningTime,
+        None,
+    );
+    assert!(r.has(Code::BundleIdNotCovered), "{:#?}", r.findings);
+
+    // The signature's team differs from the certificate's OU.
+    let r = verify(
+        &ca,
+        build_ipa(&app(&ca), "ZZZZZZZZZZ", &id, false),
+        At::SigningTime,
+        None,
+    );
+    assert!(
+        r.has(Code::TeamMismatch) && r.has(Code::ProfileTeamMismatch),
+        "{:#?}",
+        r.findings
+    );
+
+    // Expired signing certificate at an instant after its end.
+    let r = verify(&ca, ipa, At::Instant(utc(2028, 6, 1)), None);
+    assert!(r.has(Code::SigningCertificateExpired), "{:#?}", r.findings);
+}
+
+#[test]
+fn altered_nested_code_is_reported_in_both_bundles() {
+    let ca = TestCa::rsa();
+    let (chain, when) = identity(&ca);
+    let id = Identity {
+        signer: &ca.developer,
+        chain: &chain,
+        signing_time: when,
+    };
+    let ipa = build_ipa(&app(&ca), TEST_TEAM, &id, true);
+    let mut entries = read_entries(&ipa);
+    let name = "Payload/Demo.app/Frameworks/Lib.framework/Lib";
+    let lib = entries
+        .iter_mut()
+        .find(|(n, _, _)| n == name)
+        .expect("framework");
+    lib.1[10_000] ^= 1;
+    let r = verify(&ca, write_entries(&entries), At::SigningTime, None);
+    assert!(!r.valid);
+    // The framework's own page hashes, and the app's seal over its files.
+    assert!(
+        r.with(Code::CodePageModified)
+            .any(|f| f.bundle == "Payload/Demo.app/Frameworks/Lib.framework"
+                && f.arch.as_deref() == Some("arm64")),
+        "{:#?}",
+        r.findings
+    );
+    assert!(
+        r.with(Code::ResourceModified)
+            .any(|f| f.bundle == "Payload/Demo.app"
+                && f.path.as_deref() == Some("Frameworks/Lib.framework/Lib")),
+        "{:#?}",
+        r.findings
+    );
+    // A corrupt stored entry (CRC) is its own finding.
+    let plain = build_ipa(&app(&ca), TEST_TEAM, &id, false);
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(plain.clone())).expect("zip");
+    let start = zip
+        .by_name(name)
+        .expect("framework")
+        .data_start()
+        .expect("offset");
+    let mut bytes = plain;
+    bytes[usize::try_from(start).expect("usize") + 10_000] ^= 1;
+    let r = verify(&ca, bytes, At::SigningTime, None);
+    assert!(r.has(Code::ArchiveCorruptEntry), "{:#?}", r.findings);
+}
