@@ -352,7 +352,7 @@ impl Archive {
                 continue;
             }
             let kind = if meta.symlink {
-                let target = archive.read_raw(index, &path, MAX_LINK)?;
+                let target = archive.read_raw(index, &path, MAX_LINK, meta.size)?;
                 let target = String::from_utf8_lossy(&target).into_owned();
                 if !link_stays_inside(&path, &target) {
                     archive.refused.push(refuse(
@@ -496,11 +496,17 @@ impl Archive {
                 })?;
             return Ok(out);
         }
-        self.read_raw(entry.index, &entry.path, cap)
+        self.read_raw(entry.index, &entry.path, cap, entry.size)
     }
 
-    fn read_raw(&self, index: usize, path: &str, cap: u64) -> Result<Vec<u8>, ArchiveError> {
-        let mut out = Vec::new();
+    fn read_raw(
+        &self,
+        index: usize,
+        path: &str,
+        cap: u64,
+        size: u64,
+    ) -> Result<Vec<u8>, ArchiveError> {
+        let mut out = Vec::with_capacity(usize::try_from(size.min(cap)).unwrap_or(0));
         self.stream_index(index, path, cap, &mut |chunk| out.extend_from_slice(chunk))?;
         Ok(out)
     }

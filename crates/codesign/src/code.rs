@@ -49,6 +49,9 @@ pub(crate) struct CodeInput<'a> {
     pub code_resources: Option<&'a [u8]>,
     pub verifier: &'a Verifier,
     pub at: At,
+    /// A file checked alone: components kept outside it (Info.plist,
+    /// CodeResources) cannot be compared and are not reported missing.
+    pub standalone: bool,
 }
 
 fn hash_type_oid(t: HashType) -> &'static str {
@@ -275,6 +278,9 @@ pub(crate) fn check_code(
                         .arch(arch)
                         .item(slot_name(slot)),
                     ),
+                    SpecialSlot::MissingComponent
+                        if input.standalone
+                            && (slot == SLOT_INFO_PLIST || slot == SLOT_CODE_RESOURCES) => {}
                     SpecialSlot::MissingComponent => out.push(
                         here(
                             Code::SealedComponentMissing,

@@ -280,6 +280,42 @@ fn signature(code: &[u8], spec: &CodeSpec, id: &Identity<'_>, exec_limit: usize)
     super_blob(&blobs)
 }
 
+/// Deterministic English-like text (compresses like source or JSON does).
+pub fn text(len: usize, seed: u64) -> Vec<u8> {
+    const WORDS: [&str; 16] = [
+        "profile",
+        "device",
+        "expires",
+        "renew",
+        "the",
+        "of",
+        "group",
+        "assign",
+        "bundle",
+        "signature",
+        "and",
+        "to",
+        "certificate",
+        "team",
+        "install",
+        "app",
+    ];
+    let noise = filler(len / 2 + 8, seed);
+    let mut out = Vec::with_capacity(len + 16);
+    let mut i = 0;
+    while out.len() < len {
+        let r = noise[i % noise.len()];
+        out.extend_from_slice(WORDS[usize::from(r & 15)].as_bytes());
+        out.push(if r & 0xf0 == 0xf0 { b'\n' } else { b' ' });
+        if r & 0xf0 == 0xe0 {
+            out.extend_from_slice(format!("{} ", i % 9973).as_bytes());
+        }
+        i += 1;
+    }
+    out.truncate(len);
+    out
+}
+
 /// Deterministic filler bytes (xorshift), so files do not compress away.
 pub fn filler(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
@@ -574,20 +610,26 @@ pub fn sign_bundle(spec: &BundleSpec, team: &str, id: &Identity<'_>) -> Vec<(Str
     files
 }
 
-/// Signs an app and zips it as an `.ipa` (entries stored or deflated).
-pub fn build_ipa(spec: &BundleSpec, team: &str, id: &Identity<'_>, deflate: bool) -> Vec<u8> {
+/// Signs an app and zips it as an `.ipa`; `deflate` says which entries
+/// (by bundle-relative path) are deflated, the rest are stored.
+pub fn build_ipa(
+    spec: &BundleSpec,
+    team: &str,
+    id: &Identity<'_>,
+    deflate: impl Fn(&str) -> bool,
+) -> Vec<u8> {
     use std::io::Write as _;
     let files = sign_bundle(spec, team, id);
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let method = if deflate {
-        zip::CompressionMethod::Deflated
-    } else {
-        zip::CompressionMethod::Stored
-    };
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(method)
-        .large_file(false);
     for (path, content) in files {
+        let method = if deflate(&path) {
+            zip::CompressionMethod::Deflated
+        } else {
+            zip::CompressionMethod::Stored
+        };
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(method)
+            .large_file(false);
         let name = format!("Payload/{}/{path}", spec.name);
         let ok = match content {
             FileContent::Bytes(b) => w.start_file(name, opts).and_then(|()| Ok(w.write_all(&b)?)),

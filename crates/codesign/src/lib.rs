@@ -72,4 +72,4 @@ pub use blob::{
 pub use error::{CodesignError, Where};
 pub use macho::{Slice, arch_name, slices};
 pub use report::{BundleInfo, Code, Finding, ProfileInfo, Report, SliceInfo};
-pub use verify::{Options, VerifyError, verify_archive, verify_path};
+pub use verify::{Options, VerifyError, verify_archive, verify_macho, verify_path};

@@ -100,6 +100,34 @@ pub fn verify_archive(archive: &Archive, opts: &Options<'_>) -> Result<Report, V
     })
 }
 
+/// Verifies one Mach-O file alone, as `rcodesign verify` does but for every
+/// slice and every CodeDirectory: page hashes, the special slots held inside
+/// the file (requirements, entitlements, an embedded `__info_plist`), the
+/// CMS with its hash-agility attributes and the team. Returns the findings
+/// (bundle `""`, path `name`) and a summary of each slice.
+pub fn verify_macho(
+    bytes: &[u8],
+    name: &str,
+    verifier: &Verifier,
+    at: At,
+) -> (Vec<Finding>, Vec<crate::report::SliceInfo>) {
+    let mut out = Vec::new();
+    let outcome = check_code(
+        bytes,
+        &CodeInput {
+            bundle: "",
+            path: name,
+            info_plist: None,
+            code_resources: None,
+            verifier,
+            at,
+            standalone: true,
+        },
+        &mut out,
+    );
+    (out, outcome.slices)
+}
+
 /// A piece of code to verify: a bundle or a standalone dylib.
 #[derive(Debug, Clone)]
 struct Unit {
@@ -293,6 +321,7 @@ impl<'a> App<'a> {
                     code_resources: None,
                     verifier: opts.verifier,
                     at: opts.at,
+                    standalone: false,
                 },
                 out,
             );
@@ -350,71 +379,66 @@ impl<'a> App<'a> {
             &bundle,
             out,
         );
-        let Some(exe_bytes) = self.read(&inner(&exe), self.archive.limits().max_read, &bundle, out)
-        else {
-            out.push(
-                Finding::new(
-                    Code::ExecutableMissing,
+        // The executable (inflate, page hashes) and the resource seal (every
+        // other file) run side by side; each byte is inflated once.
+        let (code_part, seal_part) = rayon::join(
+            || {
+                let mut found = Vec::new();
+                let Some(exe_bytes) = self.read(
+                    &inner(&exe),
+                    self.archive.limits().max_read,
                     &bundle,
-                    format!("the executable {exe} is missing"),
-                )
-                .path(&exe),
-            );
+                    &mut found,
+                ) else {
+                    found.push(
+                        Finding::new(
+                            Code::ExecutableMissing,
+                            &bundle,
+                            format!("the executable {exe} is missing"),
+                        )
+                        .path(&exe),
+                    );
+                    return (None, found);
+                };
+                let outcome = check_code(
+                    &exe_bytes,
+                    &CodeInput {
+                        bundle: &bundle,
+                        path: &exe,
+                        info_plist: Some(&plist_bytes),
+                        code_resources: resources_bytes.as_deref(),
+                        verifier: opts.verifier,
+                        at: opts.at,
+                        standalone: false,
+                    },
+                    &mut found,
+                );
+                (Some(outcome), found)
+            },
+            || {
+                let mut found = Vec::new();
+                let resources = self.seal(
+                    &unit.rel,
+                    &bundle,
+                    &exe,
+                    resources_bytes.as_deref(),
+                    nested,
+                    &mut found,
+                );
+                (resources, found)
+            },
+        );
+        let (outcome, code_findings) = code_part;
+        out.extend(code_findings);
+        let (resources, seal_findings) = seal_part;
+        info.resources = resources;
+        out.extend(seal_findings);
+        let Some(outcome) = outcome else {
             return (info, Vec::new());
         };
-        let outcome = check_code(
-            &exe_bytes,
-            &CodeInput {
-                bundle: &bundle,
-                path: &exe,
-                info_plist: Some(&plist_bytes),
-                code_resources: resources_bytes.as_deref(),
-                verifier: opts.verifier,
-                at: opts.at,
-            },
-            out,
-        );
-        drop(exe_bytes);
         info.slices.clone_from(&outcome.slices);
         info.checked_at = outcome.checked_at;
         info.entitlements = outcome.entitlements.first().map(|(_, d)| d.clone());
-        match resources_bytes.as_deref().map(CodeResources::parse) {
-            Some(Ok(cr)) => {
-                info.resources = Some((cr.version, cr.files.len()));
-                if cr.version == 1 {
-                    out.push(Finding::new(
-                        Code::ResourcesVersion1,
-                        &bundle,
-                        "the resource seal is version 1 (files/rules); strict verification wants version 2",
-                    )
-                    .path("_CodeSignature/CodeResources"));
-                }
-                self.check_seal(&unit.rel, &bundle, &exe, &cr, nested, out);
-            }
-            Some(Err(e)) => out.push(
-                Finding::new(Code::CodeResourcesMalformed, &bundle, e.to_string())
-                    .path("_CodeSignature/CodeResources"),
-            ),
-            None => {
-                let has_resources = self.files.keys().any(|p| {
-                    p.strip_prefix(&format!("{}/", unit.rel))
-                        .or(unit.rel.is_empty().then_some(p.as_str()))
-                        .is_some_and(|r| {
-                            r != exe && r != "Info.plist" && !r.starts_with("_CodeSignature/")
-                        })
-                });
-                if has_resources {
-                    out.push(
-                        Finding::new(
-                            Code::CodeResourcesMissing,
-                            &bundle,
-                            "the bundle has files but no resource seal",
-                        )
-                        .path("_CodeSignature/CodeResources"),
-                    );
-                }
-            }
-        }
         if unit.kind != "framework" {
             let bundle_id = info.bundle_id.clone().unwrap_or_default();
             info.profile = self.check_profile(
@@ -427,6 +451,60 @@ impl<'a> App<'a> {
             );
         }
         (info, outcome.cdhashes)
+    }
+
+    /// The resource seal of a bundle: parse CodeResources and compare; returns
+    /// its version and size.
+    fn seal(
+        &self,
+        rel: &str,
+        bundle: &str,
+        exe: &str,
+        bytes: Option<&[u8]>,
+        nested: &HashMap<String, Vec<Vec<u8>>>,
+        out: &mut Vec<Finding>,
+    ) -> Option<(u8, usize)> {
+        match bytes.map(CodeResources::parse) {
+            Some(Ok(cr)) => {
+                if cr.version == 1 {
+                    out.push(Finding::new(
+                        Code::ResourcesVersion1,
+                        bundle,
+                        "the resource seal is version 1 (files/rules); strict verification wants version 2",
+                    )
+                    .path("_CodeSignature/CodeResources"));
+                }
+                self.check_seal(rel, bundle, exe, &cr, nested, out);
+                Some((cr.version, cr.files.len()))
+            }
+            Some(Err(e)) => {
+                out.push(
+                    Finding::new(Code::CodeResourcesMalformed, bundle, e.to_string())
+                        .path("_CodeSignature/CodeResources"),
+                );
+                None
+            }
+            None => {
+                let has_resources = self.files.keys().any(|p| {
+                    p.strip_prefix(&format!("{rel}/"))
+                        .or(rel.is_empty().then_some(p.as_str()))
+                        .is_some_and(|r| {
+                            r != exe && r != "Info.plist" && !r.starts_with("_CodeSignature/")
+                        })
+                });
+                if has_resources {
+                    out.push(
+                        Finding::new(
+                            Code::CodeResourcesMissing,
+                            bundle,
+                            "the bundle has files but no resource seal",
+                        )
+                        .path("_CodeSignature/CodeResources"),
+                    );
+                }
+                None
+            }
+        }
     }
 
     /// Compares a bundle's files with its CodeResources.

@@ -96,7 +96,7 @@ fn a_signed_app_with_nested_code_verifies() {
         signing_time: when,
     };
     for deflate in [false, true] {
-        let ipa = build_ipa(&app(&ca), TEST_TEAM, &id, deflate);
+        let ipa = build_ipa(&app(&ca), TEST_TEAM, &id, |_| deflate);
         for at in [At::SigningTime, At::Instant(utc(2026, 6, 1))] {
             let report = verify(&ca, ipa.clone(), at, Some(&udid(1)));
             assert!(report.valid, "{:#?}", report.findings);
@@ -152,7 +152,7 @@ fn each_broken_precondition_has_its_own_finding() {
     spec.entitlements = Some(e);
     let r = verify(
         &ca,
-        build_ipa(&spec, TEST_TEAM, &id, false),
+        build_ipa(&spec, TEST_TEAM, &id, |_| false),
         At::SigningTime,
         None,
     );
@@ -175,7 +175,7 @@ fn each_broken_precondition_has_its_own_finding() {
     spec.entitlements = Some(e);
     let r = verify(
         &ca,
-        build_ipa(&spec, TEST_TEAM, &id, false),
+        build_ipa(&spec, TEST_TEAM, &id, |_| false),
         At::SigningTime,
         None,
     );
@@ -186,7 +186,7 @@ fn each_broken_precondition_has_its_own_finding() {
     assert!(r.has(Code::EntitlementNotAllowed));
 
     // A device the profile does not list.
-    let ipa = build_ipa(&app(&ca), TEST_TEAM, &id, false);
+    let ipa = build_ipa(&app(&ca), TEST_TEAM, &id, |_| false);
     let r = verify(&ca, ipa.clone(), At::SigningTime, Some("0000DEAD"));
     assert!(r.has(Code::DeviceNotProvisioned), "{:#?}", r.findings);
 
@@ -204,7 +204,7 @@ fn each_broken_precondition_has_its_own_finding() {
     };
     let r = verify(
         &ca,
-        build_ipa(&app(&ca), TEST_TEAM, &other_id, false),
+        build_ipa(&app(&ca), TEST_TEAM, &other_id, |_| false),
         At::SigningTime,
         None,
     );
@@ -215,7 +215,7 @@ fn each_broken_precondition_has_its_own_finding() {
     spec.profile = Some(profile(&ca, "com.example.other"));
     let r = verify(
         &ca,
-        build_ipa(&spec, TEST_TEAM, &id, false),
+        build_ipa(&spec, TEST_TEAM, &id, |_| false),
         At::SigningTime,
         None,
     );
@@ -224,7 +224,7 @@ fn each_broken_precondition_has_its_own_finding() {
     // The signature's team differs from the certificate's OU.
     let r = verify(
         &ca,
-        build_ipa(&app(&ca), "ZZZZZZZZZZ", &id, false),
+        build_ipa(&app(&ca), "ZZZZZZZZZZ", &id, |_| false),
         At::SigningTime,
         None,
     );
@@ -248,7 +248,7 @@ fn altered_nested_code_is_reported_in_both_bundles() {
         chain: &chain,
         signing_time: when,
     };
-    let ipa = build_ipa(&app(&ca), TEST_TEAM, &id, true);
+    let ipa = build_ipa(&app(&ca), TEST_TEAM, &id, |_| true);
     let mut entries = read_entries(&ipa);
     let name = "Payload/Demo.app/Frameworks/Lib.framework/Lib";
     let lib = entries
@@ -274,7 +274,7 @@ fn altered_nested_code_is_reported_in_both_bundles() {
         r.findings
     );
     // A corrupt stored entry (CRC) is its own finding.
-    let plain = build_ipa(&app(&ca), TEST_TEAM, &id, false);
+    let plain = build_ipa(&app(&ca), TEST_TEAM, &id, |_| false);
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(plain.clone())).expect("zip");
     let start = zip
         .by_name(name)
