@@ -37,6 +37,7 @@ pub(crate) fn import(store: &mut dyn Store, paths: &[PathBuf]) -> Result<Outcome
     let mut outcome = Outcome::Ok;
     let (mut stored, mut failed) = (0, 0);
     let a = actor();
+    let mut progress = Progress::new(total);
     for (i, f) in files.iter().enumerate() {
         let ext = f
             .extension()
@@ -44,33 +45,143 @@ pub(crate) fn import(store: &mut dyn Store, paths: &[PathBuf]) -> Result<Outcome
             .unwrap_or_default()
             .to_ascii_lowercase();
         let result = match ext.as_str() {
-            "ipa" => Err(anyhow::anyhow!(
-                "IPA verification (provkit-codesign) is not built yet; register the app with `provkit app add`"
-            )),
+            "ipa" => import_ipa(store, f, &a),
             _ => std::fs::read(f)
                 .map_err(anyhow::Error::from)
-                .and_then(|bytes| store.add_profile(&bytes, &a).map_err(anyhow::Error::from)),
+                .and_then(|bytes| store.add_profile(&bytes, &a).map_err(anyhow::Error::from))
+                .map(|rec| format!("profile {} version {}", rec.uuid, rec.version)),
         };
         match result {
-            Ok(rec) => {
+            Ok(what) => {
                 stored += 1;
-                eprintln!(
-                    "[{}/{total}] {}: profile {} version {}",
-                    i + 1,
-                    f.display(),
-                    rec.uuid,
-                    rec.version
-                );
+                progress.line(i + 1, &format!("{}: {what}", f.display()));
             }
             Err(e) => {
                 failed += 1;
                 outcome = Outcome::Unreadable;
-                eprintln!("[{}/{total}] {}: {e:#}", i + 1, f.display());
+                progress.line(i + 1, &format!("{}: {e:#}", f.display()));
             }
         }
     }
+    progress.done();
     println!("imported {stored} of {total} files ({failed} refused)");
     Ok(outcome)
+}
+
+/// Progress on stderr: a bar redrawn in place on a terminal (messages for
+/// refused files only), one line per file otherwise.
+struct Progress {
+    total: usize,
+    tty: bool,
+    shown: usize,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        use std::io::IsTerminal as _;
+        Progress {
+            total,
+            tty: std::io::stderr().is_terminal() && total > 1,
+            shown: 0,
+        }
+    }
+
+    fn line(&mut self, done: usize, message: &str) {
+        if !self.tty {
+            eprintln!("[{done}/{}] {message}", self.total);
+            return;
+        }
+        if message.contains(": ") && !message.contains(": profile ") && !message.contains(": app ")
+        {
+            eprintln!("\r\x1b[K{message}");
+        }
+        let width = 30;
+        let filled = done * width / self.total.max(1);
+        if filled != self.shown || done == self.total {
+            self.shown = filled;
+            eprint!(
+                "\r[{}{}] {done}/{}",
+                "#".repeat(filled),
+                " ".repeat(width - filled),
+                self.total
+            );
+        }
+    }
+
+    fn done(&self) {
+        if self.tty {
+            eprintln!();
+        }
+    }
+}
+
+/// Verifies an IPA (at its own signing time: intact, signed by Apple's
+/// chain, profile consistent); when valid, stores its embedded profile and
+/// links the app to it, keeping the report at the present instant (which
+/// names an expired certificate or profile: the re-sign and renew work).
+fn import_ipa(store: &mut dyn Store, path: &Path, a: &provkit_store::Actor) -> Result<String> {
+    use provkit_codesign::{Options, archive::Archive, archive::Limits, cms::At};
+    let verifier = provkit_profile::Verifier::default();
+    let archive = Archive::open(path, Limits::default())?;
+    let opts = |at| Options {
+        verifier: &verifier,
+        at,
+        device: None,
+        limits: Limits::default(),
+    };
+    let intact = provkit_codesign::verify_archive(&archive, &opts(At::SigningTime))?;
+    if !intact.valid {
+        let reasons: Vec<String> = intact
+            .findings
+            .iter()
+            .filter(|f| f.severity == "error")
+            .take(5)
+            .map(|f| format!("{} {}", f.code, f.path.as_deref().unwrap_or(&f.bundle)))
+            .collect();
+        anyhow::bail!("invalid app, not imported: {}", reasons.join("; "));
+    }
+    let now = provkit_codesign::verify_archive(&archive, &opts(At::Instant(chrono::Utc::now())))?;
+    let main = &intact.bundles[0];
+    let profile_path = format!("{}/embedded.mobileprovision", main.path);
+    let entry = archive
+        .entries()
+        .iter()
+        .find(|e| e.path == profile_path)
+        .ok_or_else(|| anyhow::anyhow!("no embedded profile to link the app to"))?;
+    let bytes = archive.read(entry, provkit_profile::MAX_PROFILE_SIZE as u64)?;
+    let rec = store.add_profile(&bytes, a)?;
+    let slice = main.slices.first();
+    let app = AppRecord {
+        bundle_id: main.bundle_id.clone().unwrap_or_default(),
+        version: main
+            .version
+            .clone()
+            .or(main.build.clone())
+            .unwrap_or_default(),
+        team: slice.and_then(|s| s.team_id.clone()).unwrap_or_default(),
+        profile_uuid: Some(rec.uuid.clone()),
+        certificate_sha256: slice
+            .and_then(|s| s.signer_sha256.clone())
+            .unwrap_or_default(),
+        certificate_not_after: slice
+            .and_then(|s| s.signer_not_after)
+            .ok_or_else(|| anyhow::anyhow!("no signing certificate"))?,
+        report: Some(serde_json::to_value(&now)?),
+    };
+    store.add_app(&app, a)?;
+    let mut what = format!(
+        "app {} {} linked to profile {}",
+        app.bundle_id, app.version, rec.uuid
+    );
+    if !now.valid {
+        let codes: std::collections::BTreeSet<&str> =
+            now.findings.iter().map(|f| f.code.as_str()).collect();
+        what.push_str(&format!(
+            " (today: {})",
+            codes.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(what)
 }
 
 fn collect(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -107,7 +218,15 @@ pub(crate) fn generate(store: &mut dyn Store, devices: usize, seed: u64) -> Resu
 pub(crate) fn inventory(store: &mut dyn Store, file: &Path) -> Result<Outcome> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let inv: Inventory = match serde_json::from_str(&text) {
+    let csv = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let parsed = if csv {
+        Inventory::from_csv(&text)
+    } else {
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    };
+    let inv: Inventory = match parsed {
         Ok(v) => v,
         Err(e) => {
             eprintln!("{}: not an inventory: {e}", file.display());

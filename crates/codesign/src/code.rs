@@ -167,6 +167,7 @@ pub(crate) fn check_code(
             identifier: None,
             signer: None,
             signer_not_after: None,
+            signer_sha256: None,
             signing_time: None,
         };
         let push = |out: &mut Vec<Finding>, code: Code, msg: String| {
@@ -416,6 +417,7 @@ fn check_cms(
     if let Some(leaf) = &leaf {
         info.signer = leaf.subject_cn().map(str::to_owned);
         info.signer_not_after = Some(leaf.not_after());
+        info.signer_sha256 = Some(provkit_profile::hex(&leaf.sha256_fingerprint()));
         let team = cds[0].1.team_id.as_deref();
         if let (Some(team), Some(ou)) = (team, leaf.subject_ou())
             && team != ou

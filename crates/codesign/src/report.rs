@@ -380,6 +380,8 @@ pub struct SliceInfo {
     pub signer: Option<String>,
     /// The signing certificate's end of validity.
     pub signer_not_after: Option<DateTime<Utc>>,
+    /// SHA-256 of the signing certificate, hex.
+    pub signer_sha256: Option<String>,
     /// The CMS signingTime.
     pub signing_time: Option<DateTime<Utc>>,
 }

@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 
 mod conn;
+mod csv;
 mod data;
 mod error;
 mod export;

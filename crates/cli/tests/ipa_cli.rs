@@ -1,0 +1,168 @@
+//! Drives the built `provkit` binary on the corpus IPAs: `ipa verify` exit
+//! codes and JSON findings, `ipa info`, and `import` of IPAs (valid ones
+//! linked to their embedded profile, invalid ones refused with a reason),
+//! plus the CSV inventory. Runs the IPA parts when `PROVKIT_CORPUS` is set.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn provkit(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_provkit"))
+        .args(args)
+        .output()
+        .expect("run provkit");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("PROVKIT_CORPUS").map(PathBuf::from);
+    if dir.is_none() {
+        eprintln!("PROVKIT_CORPUS is not set: skipped");
+    }
+    dir
+}
+
+fn tmp(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("provkit-ipa-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[test]
+fn verify_exit_codes_and_json() {
+    let Some(dir) = corpus() else { return };
+    let ipa = |n: &str| dir.join("ipas").join(n).to_string_lossy().into_owned();
+    let valid = ipa("sqilte_universal.ipa");
+    let (code, out, err) = provkit(&["ipa", "verify", "--at", "signing-time", &valid]);
+    assert_eq!(code, 0, "{out}{err}");
+    // The same app today: its certificate and profile have expired.
+    let (code, out, _) = provkit(&[
+        "ipa",
+        "verify",
+        "--json",
+        "--at",
+        "2026-11-22T00:00:00Z",
+        &valid,
+    ]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(v["valid"], false);
+    let findings = v["findings"].as_array().expect("findings");
+    for f in findings {
+        for key in ["code", "bundle", "arch", "path", "message", "fix"] {
+            assert!(f.get(key).is_some(), "finding without {key}: {f}");
+        }
+    }
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["code"] == "signing-certificate-expired")
+    );
+    assert!(findings.iter().any(|f| f["code"] == "profile-expired"));
+    // A device the ad-hoc profile does not list.
+    let (code, out, _) = provkit(&[
+        "ipa",
+        "verify",
+        "--json",
+        "--at",
+        "signing-time",
+        "--device",
+        "0000",
+        &valid,
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.contains("device-not-provisioned"));
+    // Tampered: exit 1 with the reason; not an app: exit 2.
+    let (code, out, _) = provkit(&[
+        "ipa",
+        "verify",
+        "--at",
+        "signing-time",
+        &ipa("Reversal_ionic-reverse-engineering.rezipped.ipa"),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("resource-added") && out.contains("www/package.json"),
+        "{out}"
+    );
+    let (code, _, err) = provkit(&["ipa", "verify", &ipa("NotAnApp.negative.ipa")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not an app"), "{err}");
+    // info names the bundle, slices, signer, profile and entitlements.
+    let (code, out, err) = provkit(&["ipa", "info", &valid]);
+    assert_eq!(code, 0, "{err}");
+    for needle in [
+        "com.sqlite",
+        "armv7",
+        "arm64",
+        "sha1+sha256",
+        "73W38KTARF",
+        "3682bbdf",
+        "application-identifier",
+    ] {
+        assert!(out.contains(needle), "info lacks {needle}: {out}");
+    }
+}
+
+#[test]
+fn import_links_valid_ipas_and_refuses_the_rest() {
+    let Some(dir) = corpus() else { return };
+    let work = tmp("import");
+    let db = work.join("t.db");
+    let db = db.to_str().expect("utf8");
+    let ipas = dir.join("ipas");
+    let (code, out, err) = provkit(&["--db", db, "import", ipas.to_str().expect("utf8")]);
+    assert_eq!(code, 2, "some files refused: {out}{err}");
+    assert!(out.contains("imported 7 of 12 files (5 refused)"), "{out}");
+    assert!(
+        err.contains("LegazpikoSantikutzak13") && err.contains("info-plist-modified"),
+        "{err}"
+    );
+    let (code, out, err) = provkit(&["--db", db, "expiring", "--within", "100000d", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("com.sqlite") && out.contains("3682bbdf-29fb-4d75-8742-59731773d0a1"),
+        "{out}"
+    );
+}
+
+#[test]
+fn inventory_csv_imports_and_errors_name_the_line() {
+    let work = tmp("csv");
+    let db = work.join("t.db");
+    let db = db.to_str().expect("utf8");
+    let good = work.join("inv.csv");
+    std::fs::write(
+        &good,
+        "record,a,b,c\nuser,alice,,\ndevice,U1,alice,\napp,U1,com.example.app,1.0\ngroup,Sales,user,\nmember,Sales,alice,\n",
+    )
+    .expect("write");
+    let (code, out, err) = provkit(&[
+        "--db",
+        db,
+        "inventory",
+        "import",
+        good.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("imported 1 users, 1 devices, 1 groups"),
+        "{out}"
+    );
+    let bad = work.join("bad.csv");
+    std::fs::write(&bad, "user,bob\napp,U9,com.example.app,1.0\n").expect("write");
+    let (code, _, err) = provkit(&[
+        "--db",
+        db,
+        "inventory",
+        "import",
+        bad.to_str().expect("utf8"),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("line 2") && err.contains("U9"), "{err}");
+}

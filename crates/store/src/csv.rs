@@ -1,0 +1,201 @@
+//! The inventory as CSV: one fact per row, for spreadsheets and exports.
+//!
+//! The first column names the record; the others are its values:
+//!
+//! ```csv
+//! record,a,b,c
+//! user,alice,,
+//! device,00008110-000A1B2C3D4E5F60,alice,iOS
+//! app,00008110-000A1B2C3D4E5F60,com.example.app,1.0
+//! reported,00008110-000A1B2C3D4E5F60,5D1AB0E1-7C3B-4F1E-9A55-0123456789AB,2027-01-15T00:00:00Z
+//! group,Sales,user,
+//! member,Sales,alice,
+//! subgroup,Sales,Sales EU,
+//! ```
+//!
+//! `device` takes the UDID, the primary user (may be empty) and the platform
+//! (default iOS); `app` and `reported` refer to a device listed earlier;
+//! `group` takes the name and `user` or `device`; `member` and `subgroup`
+//! refer to a group listed earlier. A header row starting with `record` is
+//! skipped. Fields may be quoted (`"a, b"`, `""` for a quote).
+
+use chrono::{DateTime, Utc};
+
+use crate::records::{DeviceRecord, GroupRecord, InstalledApp, Inventory, ReportedProfile};
+
+/// Splits one CSV line into fields (RFC 4180 quoting).
+fn fields(line: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    let mut was_quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cur.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cur.push(c),
+            (false, '"') if cur.is_empty() && !was_quoted => {
+                quoted = true;
+                was_quoted = true;
+            }
+            (false, ',') => {
+                out.push(std::mem::take(&mut cur));
+                was_quoted = false;
+            }
+            (false, c) => cur.push(c),
+        }
+    }
+    if quoted {
+        return Err("unterminated quote".into());
+    }
+    out.push(cur);
+    Ok(out)
+}
+
+impl Inventory {
+    /// Reads the CSV form (see the module documentation).
+    ///
+    /// # Errors
+    /// A sentence naming the line and what is wrong with it.
+    pub fn from_csv(text: &str) -> Result<Inventory, String> {
+        let mut inv = Inventory::default();
+        for (n, line) in text.lines().enumerate() {
+            let line_no = n + 1;
+            let line = line.trim_end_matches('\r');
+            if line.trim().is_empty() {
+                continue;
+            }
+            let f = fields(line).map_err(|e| format!("line {line_no}: {e}"))?;
+            let get = |i: usize| f.get(i).map_or("", |s| s.trim());
+            let need = |i: usize, what: &str| {
+                let v = get(i);
+                if v.is_empty() {
+                    Err(format!("line {line_no}: {} needs {what}", get(0)))
+                } else {
+                    Ok(v.to_owned())
+                }
+            };
+            let device = |inv: &mut Inventory, udid: &str| {
+                inv.devices
+                    .iter()
+                    .position(|d| d.udid == udid)
+                    .ok_or_else(|| format!("line {line_no}: device {udid} is not listed above"))
+            };
+            let group = |inv: &mut Inventory, name: &str| {
+                inv.groups
+                    .iter()
+                    .position(|g| g.name == name)
+                    .ok_or_else(|| format!("line {line_no}: group {name} is not listed above"))
+            };
+            match get(0) {
+                "record" if n == 0 => {}
+                "user" => inv.users.push(need(1, "a name")?),
+                "device" => inv.devices.push(DeviceRecord {
+                    udid: need(1, "a UDID")?,
+                    platform: if get(3).is_empty() {
+                        "iOS".into()
+                    } else {
+                        get(3).into()
+                    },
+                    user: (!get(2).is_empty()).then(|| get(2).to_owned()),
+                    apps: Vec::new(),
+                    reported: Vec::new(),
+                }),
+                "app" => {
+                    let i = device(&mut inv, &need(1, "a UDID")?)?;
+                    let app = InstalledApp {
+                        bundle_id: need(2, "a bundle id")?,
+                        version: need(3, "a version")?,
+                    };
+                    inv.devices[i].apps.push(app);
+                }
+                "reported" => {
+                    let i = device(&mut inv, &need(1, "a UDID")?)?;
+                    let expires: DateTime<Utc> =
+                        DateTime::parse_from_rfc3339(&need(3, "an expiry")?)
+                            .map_err(|e| format!("line {line_no}: expiry: {e}"))?
+                            .to_utc();
+                    inv.devices[i].reported.push(ReportedProfile {
+                        uuid: need(2, "a profile UUID")?,
+                        expires,
+                        managed: true,
+                    });
+                }
+                "group" => {
+                    let kind = match need(2, "a kind")?.as_str() {
+                        "user" => provkit_policy::GroupKind::User,
+                        "device" => provkit_policy::GroupKind::Device,
+                        k => {
+                            return Err(format!(
+                                "line {line_no}: group kind {k:?} is neither user nor device"
+                            ));
+                        }
+                    };
+                    inv.groups.push(GroupRecord {
+                        name: need(1, "a name")?,
+                        kind,
+                        members: Vec::new(),
+                        subgroups: Vec::new(),
+                    });
+                }
+                "member" => {
+                    let i = group(&mut inv, &need(1, "a group")?)?;
+                    let m = need(2, "a member")?;
+                    inv.groups[i].members.push(m);
+                }
+                "subgroup" => {
+                    let i = group(&mut inv, &need(1, "a group")?)?;
+                    let s = need(2, "a subgroup")?;
+                    inv.groups[i].subgroups.push(s);
+                }
+                other => return Err(format!("line {line_no}: unknown record {other:?}")),
+            }
+        }
+        Ok(inv)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_every_record() {
+        let text = "record,a,b,c\nuser,alice,,\nuser,\"bob, jr\",,\ndevice,U1,alice,\napp,U1,com.example.app,1.0\n\
+                    reported,U1,P1,2027-01-15T00:00:00Z\ngroup,Sales,user,\nmember,Sales,alice,\nsubgroup,Sales,Sales EU,\n\
+                    group,Sales EU,user,\n";
+        let inv = Inventory::from_csv(text).unwrap();
+        assert_eq!(inv.users, ["alice", "bob, jr"]);
+        assert_eq!(inv.devices[0].platform, "iOS");
+        assert_eq!(inv.devices[0].user.as_deref(), Some("alice"));
+        assert_eq!(inv.devices[0].apps[0].version, "1.0");
+        assert_eq!(inv.devices[0].reported[0].uuid, "P1");
+        assert_eq!(inv.groups[0].members, ["alice"]);
+        assert_eq!(inv.groups[0].subgroups, ["Sales EU"]);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = Inventory::from_csv("user,alice\napp,U9,x,1\n").unwrap_err();
+        assert!(e.starts_with("line 2:") && e.contains("U9"), "{e}");
+        assert!(
+            Inventory::from_csv("group,G,team,\n")
+                .unwrap_err()
+                .contains("neither")
+        );
+        assert!(
+            Inventory::from_csv("user,\"open\n")
+                .unwrap_err()
+                .contains("quote")
+        );
+        assert!(
+            Inventory::from_csv("thing,a\n")
+                .unwrap_err()
+                .contains("unknown record")
+        );
+    }
+}
