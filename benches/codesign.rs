@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use provkit::codesign::fixtures::{
-    Arch, BundleSpec, FileContent, Identity, build_ipa, filler, text,
+    Arch, BundleSpec, FileContent, build_ipa, developer_identity, filler, text,
 };
 use provkit::codesign::{Options, archive::Limits, cms::At, verify_macho, verify_path};
 use provkit::profile::Verifier;
-use provkit::profile::fixtures::{ProfileSpec, TEST_TEAM, TestCa, signed_profile, utc};
+use provkit::profile::fixtures::{ProfileSpec, TEST_TEAM, TestCa, signed_profile};
 use sha1::Digest as _;
 
 #[global_allocator]
@@ -54,12 +54,7 @@ fn large_app(ca: &TestCa) -> PathBuf {
     let mut lib = BundleSpec::new("Engine.framework", "com.example.engine");
     lib.code_len = 16 * MB;
     app.nested = vec![lib];
-    let chain = [&ca.intermediate.cert];
-    let id = Identity {
-        signer: &ca.developer,
-        chain: &chain,
-        signing_time: utc(2026, 3, 1),
-    };
+    let id = developer_identity(ca);
     let ipa = build_ipa(&app, TEST_TEAM, &id, |p| p.ends_with(".js"));
     std::fs::write(&path, ipa).expect("write the large app");
     path

@@ -156,3 +156,85 @@ pub(crate) fn info(path: &Path, as_json: bool, style: Style) -> Result<Outcome> 
     }
     Ok(Outcome::Ok)
 }
+
+/// Arguments of `provkit ipa resign`.
+pub(crate) struct ResignArgs<'a> {
+    pub(crate) input: &'a Path,
+    pub(crate) output: &'a Path,
+    pub(crate) identity: Option<&'a Path>,
+    pub(crate) password_env: &'a str,
+    pub(crate) certificate: Option<&'a Path>,
+    pub(crate) key: Option<&'a Path>,
+    pub(crate) chain: &'a [std::path::PathBuf],
+    pub(crate) profiles: &'a [std::path::PathBuf],
+    pub(crate) entitlements: Option<&'a Path>,
+    pub(crate) bundle_id: Option<&'a str>,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    use anyhow::Context as _;
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+pub(crate) fn resign(args: &ResignArgs<'_>) -> Result<Outcome> {
+    use provkit_codesign::resign::{ResignError, ResignOptions, resign_path};
+    use provkit_codesign::sign::Identity;
+    let mut chain = Vec::new();
+    for c in args.chain {
+        chain.push(
+            provkit_profile::Certificate::from_pem_or_der(&read(c)?)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", c.display()))?,
+        );
+    }
+    let identity = match (args.identity, args.certificate, args.key) {
+        (Some(p12), None, None) => {
+            let password = std::env::var(args.password_env).unwrap_or_default();
+            let mut id = Identity::from_pkcs12(&read(p12)?, &password)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", p12.display()))?;
+            id.chain.extend(chain);
+            id
+        }
+        (None, Some(cert), Some(key)) => Identity::new(&read(cert)?, &read(key)?, chain)
+            .map_err(|e| anyhow::anyhow!("{} / {}: {e}", cert.display(), key.display()))?,
+        _ => anyhow::bail!("give --identity ID.p12, or --certificate and --key"),
+    };
+    let profiles = args
+        .profiles
+        .iter()
+        .map(|p| read(p))
+        .collect::<Result<Vec<_>>>()?;
+    let entitlements = match args.entitlements {
+        None => None,
+        Some(p) => match provkit_profile::plist::parse(&read(p)?) {
+            Ok((provkit_profile::Value::Dictionary(d), _)) => Some(d),
+            _ => anyhow::bail!("{}: not a plist dictionary", p.display()),
+        },
+    };
+    let opts = ResignOptions {
+        identity: &identity,
+        profiles: &profiles,
+        entitlements,
+        bundle_id: args.bundle_id.map(str::to_owned),
+        signing_time: chrono::Utc::now(),
+    };
+    match resign_path(args.input, args.output, &opts) {
+        Ok(done) => {
+            for (bundle, id) in &done.signed {
+                println!("signed {bundle} ({id})");
+            }
+            println!("wrote {}", args.output.display());
+            Ok(Outcome::Ok)
+        }
+        Err(ResignError::Refused(reasons)) => {
+            for r in reasons {
+                eprintln!("{}: refused: {r}", args.input.display());
+            }
+            Ok(Outcome::Invalid)
+        }
+        Err(ResignError::Archive(e)) => {
+            eprintln!("{}: not readable as an app: {e}", args.input.display());
+            Ok(Outcome::Unreadable)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

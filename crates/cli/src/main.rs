@@ -44,6 +44,7 @@ const EXAMPLES: &str = "Examples:
   provkit ipa verify --at signing-time App.ipa
   provkit ipa verify --device 00008030-001A2B3C4D5E6F70 --json App.ipa
   provkit ipa info App.ipa
+  provkit ipa resign App.ipa --identity dev.p12 --password-env P12_PASS --profile new.mobileprovision -o App-resigned.ipa
   provkit profile inspect --json app.mobileprovision
   provkit profile verify --at 2026-11-22T00:00:00Z profiles/*.mobileprovision
   provkit profile verify --at signing-time app.mobileprovision
@@ -252,6 +253,29 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
                 style,
             ),
             IpaCommand::Info { json, path } => ipa_cmd::info(&path, json, style),
+            IpaCommand::Resign {
+                input,
+                output,
+                identity,
+                password_env,
+                certificate,
+                key,
+                chain,
+                profiles,
+                entitlements,
+                bundle_id,
+            } => ipa_cmd::resign(&ipa_cmd::ResignArgs {
+                input: &input,
+                output: &output,
+                identity: identity.as_deref(),
+                password_env: &password_env,
+                certificate: certificate.as_deref(),
+                key: key.as_deref(),
+                chain: &chain,
+                profiles: &profiles,
+                entitlements: entitlements.as_deref(),
+                bundle_id: bundle_id.as_deref(),
+            }),
         },
         Command::Demo { dir, at } => demo::run(&dir, instant(at.as_deref())?, style),
         Command::Init => {
@@ -355,6 +379,38 @@ enum IpaCommand {
         trust: TrustArgs,
         /// The .ipa file or .app folder.
         path: PathBuf,
+    },
+    /// Re-sign with a new identity and profile(s); exit 0 written, 1 refused, 2 not an app.
+    Resign {
+        /// The .ipa file or .app folder.
+        input: PathBuf,
+        /// The .ipa to write (atomically).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Signing identity as PKCS#12 (.p12).
+        #[arg(long)]
+        identity: Option<PathBuf>,
+        /// Environment variable holding the .p12 password.
+        #[arg(long, default_value = "PROVKIT_P12_PASSWORD")]
+        password_env: String,
+        /// Signing certificate (PEM or DER), with --key.
+        #[arg(long)]
+        certificate: Option<PathBuf>,
+        /// Private key (PEM or DER; PKCS#8 or PKCS#1), with --certificate.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Intermediate certificates to carry (e.g. Apple WWDR).
+        #[arg(long)]
+        chain: Vec<PathBuf>,
+        /// Provisioning profile(s); each bundle gets the one covering its id.
+        #[arg(long = "profile", required = true)]
+        profiles: Vec<PathBuf>,
+        /// Entitlements plist for the main app (default: what it claims, as the profile allows).
+        #[arg(long)]
+        entitlements: Option<PathBuf>,
+        /// A new bundle id for the app (its extensions follow).
+        #[arg(long)]
+        bundle_id: Option<String>,
     },
     /// Bundle ids, versions, slices, hash types, team, signer, profile and entitlements.
     Info {

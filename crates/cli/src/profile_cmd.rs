@@ -288,10 +288,32 @@ pub(crate) fn write_samples(out: &Path) -> Result<Vec<PathBuf>> {
             .with_context(|| format!("writing {}", path.display()))?;
         written.push(path);
     }
-    let root = out.join("test-root-ca.cer");
-    std::fs::write(&root, ca.root.cert.der())
-        .with_context(|| format!("writing {}", root.display()))?;
-    written.push(root);
+    // The test CA's root, and the developer identity the profiles list, in
+    // the forms `ipa resign` takes (PEM certificate and key, or PKCS#12 with
+    // the password "provkit").
+    use provkit_codesign::fixtures::{developer_p12, pem};
+    let key = fixtures::key_der(fixtures::KeySource::RsaDeveloper).unwrap_or_default();
+    let files: [(&str, Vec<u8>); 5] = [
+        ("test-root-ca.cer", ca.root.cert.der().to_vec()),
+        (
+            "test-intermediate.pem",
+            pem("CERTIFICATE", ca.intermediate.cert.der()).into_bytes(),
+        ),
+        (
+            "test-developer.pem",
+            pem("CERTIFICATE", ca.developer.cert.der()).into_bytes(),
+        ),
+        (
+            "test-developer.key",
+            pem("RSA PRIVATE KEY", key).into_bytes(),
+        ),
+        ("test-developer.p12", developer_p12(&ca, "provkit")),
+    ];
+    for (name, bytes) in files {
+        let path = out.join(name);
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        written.push(path);
+    }
     Ok(written)
 }
 

@@ -8,51 +8,43 @@
 //! with the hash-agility attributes; a version-2 CodeResources with Apple's
 //! iOS rules; nested frameworks signed first; an `embedded.mobileprovision`.
 
-use chrono::{DateTime, Utc};
-use provkit_profile::fixtures::{CmsOptions, TestCert, der_plist, sign_cms};
-use provkit_profile::plist::{self, Dictionary, Value};
-use provkit_profile::{Certificate, DigestAlgorithm};
-use sha1::Digest as _;
+use std::collections::BTreeMap;
 
-use crate::blob::HashType;
-use crate::entitlements::{DER_ENTITLEMENTS, ENTITLEMENTS};
+use provkit_profile::Certificate;
+use provkit_profile::fixtures::{KeySource, TestCa, TestCert, key_der};
+use provkit_profile::plist::{self, Dictionary, Value};
+
+use crate::resign::{Sealable, code_resources as seal};
+pub use crate::sign::CodeSpec;
+use crate::sign::{Identity, signature};
 
 const PAGE: usize = 4096;
 const HEADER_64: usize = 32;
 const SEGMENT_64: usize = 72;
 const LC_CODE_SIGNATURE_SIZE: usize = 16;
-/// `1.2.840.113635.100.9.1` and `.2`, encoded.
-const OID_CDHASHES_PLIST: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x63, 0x64, 0x09, 0x01];
-const OID_CDHASHES_SET: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x63, 0x64, 0x09, 0x02];
-const OID_SHA1: [u8; 5] = [0x2b, 0x0e, 0x03, 0x02, 0x1a];
-const OID_SHA256: [u8; 9] = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
 
-/// Who signs: a certificate with its key, and the chain to carry in the CMS.
-#[derive(Debug, Clone, Copy)]
-pub struct Identity<'a> {
-    /// The signing certificate and key (its OU is the team id).
-    pub signer: &'a TestCert,
-    /// Intermediates to carry.
-    pub chain: &'a [&'a Certificate],
-    /// The CMS signingTime.
-    pub signing_time: DateTime<Utc>,
+/// A signing identity from a test certificate and its committed RSA key.
+///
+/// # Panics
+/// For an ECDSA key source (fresh keys are not kept) or a mismatched key.
+#[allow(clippy::expect_used)]
+pub fn identity(cert: &TestCert, key: KeySource, chain: &[&Certificate]) -> Identity {
+    let der = key_der(key).expect("a committed RSA test key");
+    Identity::new(
+        cert.cert.der(),
+        der,
+        chain.iter().map(|c| (*c).clone()).collect(),
+    )
+    .expect("the test key matches its certificate")
 }
 
-/// What one executable's signature seals.
-#[derive(Debug, Clone, Default)]
-pub struct CodeSpec {
-    /// The CodeDirectory identifier (the bundle id).
-    pub identifier: String,
-    /// The team id.
-    pub team: String,
-    /// The entitlements (both blobs), if any.
-    pub entitlements: Option<Dictionary>,
-    /// The raw Info.plist sealed in special slot 1.
-    pub info_plist: Option<Vec<u8>>,
-    /// The raw CodeResources sealed in special slot 3.
-    pub code_resources: Option<Vec<u8>>,
-    /// The main executable of a bundle (exec segment flag).
-    pub main_binary: bool,
+/// The test CA's developer identity (team `PROVKIT01`), carrying the intermediate.
+pub fn developer_identity(ca: &TestCa) -> Identity {
+    identity(
+        &ca.developer,
+        KeySource::RsaDeveloper,
+        &[&ca.intermediate.cert],
+    )
 }
 
 /// An architecture of a synthetic Mach-O.
@@ -60,8 +52,7 @@ pub struct CodeSpec {
 pub enum Arch {
     /// 64-bit ARM.
     Arm64,
-    /// 32-bit ARMv7 (still written as a 64-bit-layout file for simplicity of
-    /// the synthetic code; only the CPU type differs).
+    /// 32-bit ARMv7 (laid out as a 64-bit file; only the CPU type differs).
     Armv7,
 }
 
@@ -80,204 +71,6 @@ fn be(v: u32) -> [u8; 4] {
 
 fn u32_of(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-fn blob(magic: u32, body: &[u8]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(body.len() + 8);
-    b.extend_from_slice(&be(magic));
-    b.extend_from_slice(&be(u32_of(body.len() + 8)));
-    b.extend_from_slice(body);
-    b
-}
-
-fn digest(t: HashType, data: &[u8]) -> Vec<u8> {
-    let mut d = t.digest(data);
-    d.truncate(match t {
-        HashType::Sha1 | HashType::Sha256Truncated => 20,
-        HashType::Sha256 => 32,
-        HashType::Sha384 => 48,
-    });
-    d
-}
-
-/// Special-slot components, slot 1..=7.
-struct Components {
-    info_plist: Option<Vec<u8>>,
-    requirements: Vec<u8>,
-    code_resources: Option<Vec<u8>>,
-    entitlements: Option<Vec<u8>>,
-    der_entitlements: Option<Vec<u8>>,
-}
-
-fn code_directory(
-    t: HashType,
-    code: &[u8],
-    spec: &CodeSpec,
-    parts: &Components,
-    exec_limit: usize,
-) -> Vec<u8> {
-    let hash_size = digest(t, b"").len();
-    let n_special = 7usize;
-    let n_code = code.len().div_ceil(PAGE);
-    let ident_off = 88;
-    let team_off = ident_off + spec.identifier.len() + 1;
-    let hash_off = team_off + spec.team.len() + 1 + n_special * hash_size;
-    let length = hash_off + n_code * hash_size;
-    let mut cd = Vec::with_capacity(length);
-    cd.extend_from_slice(&be(crate::blob::CODE_DIRECTORY));
-    cd.extend_from_slice(&be(u32_of(length)));
-    cd.extend_from_slice(&be(0x20400));
-    cd.extend_from_slice(&be(0)); // flags
-    cd.extend_from_slice(&be(u32_of(hash_off)));
-    cd.extend_from_slice(&be(u32_of(ident_off)));
-    cd.extend_from_slice(&be(u32_of(n_special)));
-    cd.extend_from_slice(&be(u32_of(n_code)));
-    cd.extend_from_slice(&be(u32_of(code.len())));
-    cd.push(u8::try_from(hash_size).unwrap_or(0));
-    cd.push(match t {
-        HashType::Sha1 => 1,
-        HashType::Sha256 => 2,
-        HashType::Sha256Truncated => 3,
-        HashType::Sha384 => 4,
-    });
-    cd.push(0); // platform
-    cd.push(12); // 4096-byte pages
-    cd.extend_from_slice(&be(0)); // spare2
-    cd.extend_from_slice(&be(0)); // scatter
-    cd.extend_from_slice(&be(u32_of(team_off)));
-    cd.extend_from_slice(&be(0)); // spare3
-    cd.extend_from_slice(&0u64.to_be_bytes()); // codeLimit64 (unused)
-    cd.extend_from_slice(&0u64.to_be_bytes()); // exec segment base
-    cd.extend_from_slice(&(exec_limit as u64).to_be_bytes());
-    cd.extend_from_slice(&u64::from(spec.main_binary).to_be_bytes());
-    cd.extend_from_slice(spec.identifier.as_bytes());
-    cd.push(0);
-    cd.extend_from_slice(spec.team.as_bytes());
-    cd.push(0);
-    let zero = vec![0u8; hash_size];
-    let slot = |c: &Option<Vec<u8>>| c.as_deref().map_or_else(|| zero.clone(), |b| digest(t, b));
-    // Special slots are stored from -n_special up to -1.
-    let specials = [
-        slot(&parts.der_entitlements),  // 7
-        zero.clone(),                   // 6
-        slot(&parts.entitlements),      // 5
-        zero.clone(),                   // 4
-        slot(&parts.code_resources),    // 3
-        digest(t, &parts.requirements), // 2
-        slot(&parts.info_plist),        // 1
-    ];
-    for s in specials {
-        cd.extend_from_slice(&s);
-    }
-    for page in code.chunks(PAGE) {
-        cd.extend_from_slice(&digest(t, page));
-    }
-    cd
-}
-
-fn super_blob(blobs: &[(u32, Vec<u8>)]) -> Vec<u8> {
-    let head = 12 + 8 * blobs.len();
-    let total = head + blobs.iter().map(|(_, b)| b.len()).sum::<usize>();
-    let mut sb = Vec::with_capacity(total);
-    sb.extend_from_slice(&be(crate::blob::SUPERBLOB));
-    sb.extend_from_slice(&be(u32_of(total)));
-    sb.extend_from_slice(&be(u32_of(blobs.len())));
-    let mut off = head;
-    for (slot, b) in blobs {
-        sb.extend_from_slice(&be(*slot));
-        sb.extend_from_slice(&be(u32_of(off)));
-        off += b.len();
-    }
-    for (_, b) in blobs {
-        sb.extend_from_slice(b);
-    }
-    sb
-}
-
-fn der_len(n: usize) -> Vec<u8> {
-    if n < 0x80 {
-        vec![u8::try_from(n).unwrap_or(0)]
-    } else {
-        let bytes: Vec<u8> = (n as u64)
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|b| *b == 0)
-            .collect();
-        let mut v = vec![0x80 | u8::try_from(bytes.len()).unwrap_or(0)];
-        v.extend(bytes);
-        v
-    }
-}
-
-fn der(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut v = vec![tag];
-    v.extend(der_len(body.len()));
-    v.extend_from_slice(body);
-    v
-}
-
-/// The embedded signature for `code` (the bytes up to the signature).
-fn signature(code: &[u8], spec: &CodeSpec, id: &Identity<'_>, exec_limit: usize) -> Vec<u8> {
-    let parts = Components {
-        info_plist: spec.info_plist.clone(),
-        requirements: blob(0xfade_0c01, &be(0)),
-        code_resources: spec.code_resources.clone(),
-        entitlements: spec.entitlements.as_ref().map(|d| {
-            blob(
-                ENTITLEMENTS,
-                &plist::to_xml(&Value::Dictionary(d.clone())).unwrap_or_default(),
-            )
-        }),
-        der_entitlements: spec
-            .entitlements
-            .as_ref()
-            .map(|d| blob(DER_ENTITLEMENTS, &der_plist(&Value::Dictionary(d.clone())))),
-    };
-    let cd1 = code_directory(HashType::Sha1, code, spec, &parts, exec_limit);
-    let cd2 = code_directory(HashType::Sha256, code, spec, &parts, exec_limit);
-    let cdhash = |t: HashType, cd: &[u8]| {
-        let mut d = t.digest(cd);
-        d.truncate(20);
-        d
-    };
-    let mut list = Dictionary::new();
-    list.insert(
-        "cdhashes",
-        Value::Array(vec![
-            Value::Data(cdhash(HashType::Sha1, &cd1)),
-            Value::Data(cdhash(HashType::Sha256, &cd2)),
-        ]),
-    );
-    let list = plist::to_xml(&Value::Dictionary(list)).unwrap_or_default();
-    let pair = |oid: &[u8], d: Vec<u8>| der(0x30, &[der(0x06, oid), der(0x04, &d)].concat());
-    let opts = CmsOptions {
-        digest: DigestAlgorithm::Sha256,
-        signing_time: id.signing_time,
-        algorithm_protection: false,
-        plain_rsa_encryption_oid: true,
-        detached: true,
-        extra_attributes: vec![
-            (OID_CDHASHES_PLIST.to_vec(), vec![der(0x04, &list)]),
-            (
-                OID_CDHASHES_SET.to_vec(),
-                vec![
-                    pair(&OID_SHA1, HashType::Sha1.digest(&cd1)),
-                    pair(&OID_SHA256, HashType::Sha256.digest(&cd2)),
-                ],
-            ),
-        ],
-    };
-    let cms = sign_cms(&cd1, id.signer, id.chain, &opts);
-    let mut blobs = vec![(0, cd1), (2, parts.requirements)];
-    if let Some(e) = parts.entitlements {
-        blobs.push((5, e));
-    }
-    if let Some(e) = parts.der_entitlements {
-        blobs.push((7, e));
-    }
-    blobs.push((0x1000, cd2));
-    blobs.push((0x10000, blob(crate::cms::CMS_WRAPPER, &cms)));
-    super_blob(&blobs)
 }
 
 /// Deterministic English-like text (compresses like source or JSON does).
@@ -331,17 +124,22 @@ pub fn filler(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// A signed thin Mach-O with `code_len` bytes of code.
+///
+/// # Panics
+/// If signing fails (a broken test key).
+#[allow(clippy::expect_used)]
 pub fn signed_thin(
     arch: Arch,
     code_len: usize,
     seed: u64,
     spec: &CodeSpec,
-    id: &Identity<'_>,
+    id: &Identity,
 ) -> Vec<u8> {
     let text_end =
         (HEADER_64 + 2 * SEGMENT_64 + LC_CODE_SIGNATURE_SIZE + code_len).div_ceil(PAGE) * PAGE;
+    let exec = (0, text_end as u64);
     // Reserve the signature's room before hashing: the header names it.
-    let probe = signature(&vec![0; text_end], spec, id, text_end);
+    let probe = signature(&vec![0; text_end], spec, id, exec).expect("sign");
     let reserve = (probe.len() + 1024).div_ceil(16) * 16;
     let mut f = Vec::with_capacity(text_end + reserve);
     let (cpu, sub) = arch.cpu();
@@ -382,7 +180,7 @@ pub fn signed_thin(
     }
     let fill = filler(text_end - f.len(), seed);
     f.extend_from_slice(&fill);
-    let sig = signature(&f, spec, id, text_end);
+    let sig = signature(&f, spec, id, exec).expect("sign");
     assert!(sig.len() <= reserve, "signature larger than its reserve");
     f.extend_from_slice(&sig);
     f.resize(text_end + reserve, 0);
@@ -395,7 +193,7 @@ pub fn signed_macho(
     code_len: usize,
     seed: u64,
     spec: &CodeSpec,
-    id: &Identity<'_>,
+    id: &Identity,
 ) -> Vec<u8> {
     let thins: Vec<Vec<u8>> = archs
         .iter()
@@ -426,75 +224,19 @@ pub fn signed_macho(
     out
 }
 
-/// Apple's iOS resource rules (version 1 `rules` and version 2 `rules2`).
-fn rules() -> (Dictionary, Dictionary) {
-    let rule = |weight: f64, flags: &[&str]| {
-        let mut d = Dictionary::new();
-        for f in flags {
-            d.insert(*f, Value::Boolean(true));
-        }
-        d.insert("weight", Value::Real(weight));
-        Value::Dictionary(d)
-    };
-    let mut v1 = Dictionary::new();
-    v1.insert("^.*", Value::Boolean(true));
-    v1.insert("^.*\\.lproj/", rule(1000.0, &["optional"]));
-    v1.insert("^.*\\.lproj/locversion.plist$", rule(1100.0, &["omit"]));
-    v1.insert("^Base\\.lproj/", rule(1010.0, &[]));
-    v1.insert("^version.plist$", Value::Boolean(true));
-    let mut v2 = Dictionary::new();
-    v2.insert(".*\\.dSYM($|/)", rule(11.0, &[]));
-    v2.insert("^", rule(20.0, &[]));
-    v2.insert("^(.*/)?\\.DS_Store$", rule(2000.0, &["omit"]));
-    v2.insert(
-        "^(Frameworks|SharedFrameworks|PlugIns|Plug-ins|XPCServices|Helpers|MacOS|Library/(Automator|Spotlight|LoginItems))/",
-        rule(10.0, &["nested"]),
-    );
-    v2.insert("^.*", Value::Boolean(true));
-    v2.insert("^.*\\.lproj/", rule(1000.0, &["optional"]));
-    v2.insert("^.*\\.lproj/locversion.plist$", rule(1100.0, &["omit"]));
-    v2.insert("^Base\\.lproj/", rule(1010.0, &[]));
-    v2.insert("^Info\\.plist$", rule(20.0, &["omit"]));
-    v2.insert("^PkgInfo$", rule(20.0, &["omit"]));
-    v2.insert("^[^/]+$", rule(10.0, &["nested"]));
-    v2.insert("^embedded\\.provisionprofile$", rule(20.0, &[]));
-    v2.insert("^version\\.plist$", rule(20.0, &[]));
-    (v1, v2)
-}
-
-/// A version-2 CodeResources sealing `files` (bundle-relative path, bytes;
-/// `None` bytes: a symlink whose target is given instead).
+/// A version-2 CodeResources sealing `files` (bundle-relative paths).
 pub fn code_resources(files: &[(String, FileContent)]) -> Vec<u8> {
-    let (rules1, rules2) = rules();
-    let mut v1 = Dictionary::new();
-    let mut v2 = Dictionary::new();
-    for (path, content) in files {
-        if path == "Info.plist" || path == "PkgInfo" || path.ends_with(".DS_Store") {
-            continue;
-        }
-        match content {
-            FileContent::Bytes(b) => {
-                let sha1 = sha1::Sha1::digest(b).to_vec();
-                let sha256 = sha2::Sha256::digest(b).to_vec();
-                v1.insert(path.clone(), Value::Data(sha1.clone()));
-                let mut d = Dictionary::new();
-                d.insert("hash", Value::Data(sha1));
-                d.insert("hash2", Value::Data(sha256));
-                v2.insert(path.clone(), Value::Dictionary(d));
-            }
-            FileContent::Symlink(t) => {
-                let mut d = Dictionary::new();
-                d.insert("symlink", Value::String(t.clone()));
-                v2.insert(path.clone(), Value::Dictionary(d));
-            }
-        }
-    }
-    let mut root = Dictionary::new();
-    root.insert("files", Value::Dictionary(v1));
-    root.insert("files2", Value::Dictionary(v2));
-    root.insert("rules", Value::Dictionary(rules1));
-    root.insert("rules2", Value::Dictionary(rules2));
-    plist::to_xml(&Value::Dictionary(root)).unwrap_or_default()
+    let map: BTreeMap<String, Sealable> = files
+        .iter()
+        .map(|(p, c)| {
+            let s = match c {
+                FileContent::Bytes(b) => Sealable::of(b),
+                FileContent::Symlink(t) => Sealable::Symlink(t.clone()),
+            };
+            (p.clone(), s)
+        })
+        .collect();
+    seal(&map)
 }
 
 /// A file of a synthetic bundle.
@@ -527,6 +269,8 @@ pub struct BundleSpec {
     pub resources: Vec<(String, FileContent)>,
     /// Nested bundles, under `Frameworks/` or `PlugIns/` by kind.
     pub nested: Vec<BundleSpec>,
+    /// The CMS signingTime.
+    pub signing_time: chrono::DateTime<chrono::Utc>,
 }
 
 impl BundleSpec {
@@ -553,13 +297,14 @@ impl BundleSpec {
                 ),
             ],
             nested: Vec::new(),
+            signing_time: provkit_profile::fixtures::utc(2026, 3, 1),
         }
     }
 }
 
 /// Signs a bundle inside-out; returns its files (bundle-relative path,
 /// content), ready to be placed under `Payload/` or a parent bundle.
-pub fn sign_bundle(spec: &BundleSpec, team: &str, id: &Identity<'_>) -> Vec<(String, FileContent)> {
+pub fn sign_bundle(spec: &BundleSpec, team: &str, id: &Identity) -> Vec<(String, FileContent)> {
     let mut files: Vec<(String, FileContent)> = Vec::new();
     for n in &spec.nested {
         let dir = if n.name.ends_with(".appex") {
@@ -593,6 +338,7 @@ pub fn sign_bundle(spec: &BundleSpec, team: &str, id: &Identity<'_>) -> Vec<(Str
         info_plist: Some(info.clone()),
         code_resources: Some(resources.clone()),
         main_binary: !spec.name.ends_with(".framework"),
+        signing_time: spec.signing_time,
     };
     let exe = signed_macho(
         &spec.archs,
@@ -615,7 +361,7 @@ pub fn sign_bundle(spec: &BundleSpec, team: &str, id: &Identity<'_>) -> Vec<(Str
 pub fn build_ipa(
     spec: &BundleSpec,
     team: &str,
-    id: &Identity<'_>,
+    id: &Identity,
     deflate: impl Fn(&str) -> bool,
 ) -> Vec<u8> {
     use std::io::Write as _;
@@ -640,4 +386,65 @@ pub fn build_ipa(
     w.finish()
         .map(std::io::Cursor::into_inner)
         .unwrap_or_default()
+}
+
+/// A PKCS#8 `PrivateKeyInfo` wrapping an RSA PKCS#1 key.
+fn pkcs8_of_rsa(pkcs1: &[u8]) -> Vec<u8> {
+    use crate::sign::der;
+    let rsa_oid = [
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+    ];
+    let alg = der(0x30, &[&rsa_oid[..], &[0x05, 0x00]].concat());
+    der(0x30, &[der(0x02, &[0]), alg, der(0x04, pkcs1)].concat())
+}
+
+/// The test developer identity as a PKCS#12 file (leaf, intermediate and
+/// root, AES-256 with `password`), the form `provkit ipa resign --identity`
+/// takes.
+///
+/// # Panics
+/// If the PKCS#12 writer fails, which would be a bug.
+#[allow(clippy::expect_used)]
+pub fn developer_p12(ca: &TestCa, password: &str) -> Vec<u8> {
+    use p12_keystore::{
+        Certificate as P12Cert, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain,
+    };
+    let key_pkcs1 = key_der(KeySource::RsaDeveloper).expect("committed key");
+    let key = PrivateKey::from_der(&pkcs8_of_rsa(key_pkcs1)).expect("PKCS#8");
+    let certs = [&ca.developer.cert, &ca.intermediate.cert, &ca.root.cert]
+        .into_iter()
+        .map(|c| P12Cert::from_der(c.der()).expect("certificate"))
+        .collect::<Vec<_>>();
+    let mut store = KeyStore::new();
+    store.add_entry(
+        "provkit test developer",
+        KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(b"provkit-1".to_vec(), key, certs)),
+    );
+    store.writer(password).write().expect("PKCS#12")
+}
+
+/// PEM text of DER bytes.
+pub fn pem(label: &str, der: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::new();
+    for chunk in der.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                b64.push('=');
+            }
+        }
+    }
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }

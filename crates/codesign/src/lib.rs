@@ -61,7 +61,9 @@ mod error;
 pub mod fixtures;
 mod macho;
 mod report;
+pub mod resign;
 pub mod resources;
+pub mod sign;
 mod verify;
 
 pub use blob::{

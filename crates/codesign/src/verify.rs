@@ -130,18 +130,18 @@ pub fn verify_macho(
 
 /// A piece of code to verify: a bundle or a standalone dylib.
 #[derive(Debug, Clone)]
-struct Unit {
+pub(crate) struct Unit {
     /// Path relative to the app root ("" for the app).
-    rel: String,
-    kind: &'static str,
+    pub(crate) rel: String,
+    pub(crate) kind: &'static str,
 }
 
-struct App<'a> {
-    archive: &'a Archive,
+pub(crate) struct App<'a> {
+    pub(crate) archive: &'a Archive,
     /// `Payload/<Name>.app`.
     root: String,
     /// Every non-directory entry under the root, by path relative to it.
-    files: BTreeMap<String, &'a Entry>,
+    pub(crate) files: BTreeMap<String, &'a Entry>,
     /// Every directory under the root (declared or implied).
     dirs: BTreeSet<String>,
 }
@@ -170,7 +170,7 @@ fn join(dir: &str, name: &str) -> String {
 }
 
 impl<'a> App<'a> {
-    fn locate(archive: &'a Archive) -> Result<Self, VerifyError> {
+    pub(crate) fn locate(archive: &'a Archive) -> Result<Self, VerifyError> {
         let mut roots = BTreeSet::new();
         for e in archive.entries() {
             let mut parts = e.path.splitn(3, '/');
@@ -223,7 +223,7 @@ impl<'a> App<'a> {
     }
 
     /// Every bundle and standalone dylib, deepest first, the app last.
-    fn units(&self) -> Vec<Unit> {
+    pub(crate) fn units(&self) -> Vec<Unit> {
         let mut units: Vec<Unit> = self
             .dirs
             .iter()
@@ -251,8 +251,19 @@ impl<'a> App<'a> {
         units
     }
 
-    fn archive_path(&self, rel: &str) -> String {
+    pub(crate) fn archive_path(&self, rel: &str) -> String {
         join(&self.root, rel)
+    }
+
+    /// A regular file's bytes by path relative to the app (`None`: absent).
+    pub(crate) fn read_rel(&self, rel: &str) -> Result<Option<Vec<u8>>, ArchiveError> {
+        match self.files.get(rel) {
+            Some(e) if e.kind == EntryKind::File => self
+                .archive
+                .read(e, self.archive.limits().max_read)
+                .map(Some),
+            _ => Ok(None),
+        }
     }
 
     fn read(&self, rel: &str, cap: u64, bundle: &str, out: &mut Vec<Finding>) -> Option<Vec<u8>> {

@@ -6,7 +6,9 @@
 mod common;
 
 use common::{read_entries, write_entries};
-use provkit_codesign::fixtures::{Arch, BundleSpec, FileContent, Identity, build_ipa};
+use provkit_codesign::fixtures::{
+    Arch, BundleSpec, FileContent, build_ipa, developer_identity, identity,
+};
 use provkit_codesign::{
     Code, Options, Report, archive::Archive, archive::Limits, cms::At, verify_archive,
 };
@@ -77,24 +79,10 @@ fn verify(ca: &TestCa, ipa: Vec<u8>, at: At, device: Option<&str>) -> Report {
     .expect("an app")
 }
 
-fn identity(
-    ca: &TestCa,
-) -> (
-    Vec<&provkit_profile::Certificate>,
-    chrono::DateTime<chrono::Utc>,
-) {
-    (vec![&ca.intermediate.cert], utc(2026, 3, 1))
-}
-
 #[test]
 fn a_signed_app_with_nested_code_verifies() {
     let ca = TestCa::rsa();
-    let (chain, when) = identity(&ca);
-    let id = Identity {
-        signer: &ca.developer,
-        chain: &chain,
-        signing_time: when,
-    };
+    let id = developer_identity(&ca);
     for deflate in [false, true] {
         let ipa = build_ipa(&app(&ca), TEST_TEAM, &id, |_| deflate);
         for at in [At::SigningTime, At::Instant(utc(2026, 6, 1))] {
@@ -135,12 +123,7 @@ fn a_signed_app_with_nested_code_verifies() {
 #[test]
 fn each_broken_precondition_has_its_own_finding() {
     let ca = TestCa::rsa();
-    let (chain, when) = identity(&ca);
-    let id = Identity {
-        signer: &ca.developer,
-        chain: &chain,
-        signing_time: when,
-    };
+    let id = developer_identity(&ca);
 
     // An entitlement the profile does not allow.
     let mut spec = app(&ca);
@@ -197,11 +180,7 @@ fn each_broken_precondition_has_its_own_finding() {
         utc(2028, 1, 1),
         KeySource::RsaSigner,
     );
-    let other_id = Identity {
-        signer: &other,
-        chain: &chain,
-        signing_time: when,
-    };
+    let other_id = identity(&other, KeySource::RsaSigner, &[&ca.intermediate.cert]);
     let r = verify(
         &ca,
         build_ipa(&app(&ca), TEST_TEAM, &other_id, |_| false),
@@ -242,12 +221,7 @@ fn each_broken_precondition_has_its_own_finding() {
 #[test]
 fn altered_nested_code_is_reported_in_both_bundles() {
     let ca = TestCa::rsa();
-    let (chain, when) = identity(&ca);
-    let id = Identity {
-        signer: &ca.developer,
-        chain: &chain,
-        signing_time: when,
-    };
+    let id = developer_identity(&ca);
     let ipa = build_ipa(&app(&ca), TEST_TEAM, &id, |_| true);
     let mut entries = read_entries(&ipa);
     let name = "Payload/Demo.app/Frameworks/Lib.framework/Lib";

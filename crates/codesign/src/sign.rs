@@ -1,0 +1,599 @@
+//! Writing code signatures: a signing identity (certificate, chain, private
+//! key), the CMS over the CodeDirectory with the hash-agility attributes,
+//! and the SuperBlob of a Mach-O slice (SHA-1 CodeDirectory at slot 0,
+//! SHA-256 at 0x1000, version 0x20400 with the exec segment, requirements,
+//! entitlements and DER entitlements).
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use provkit_profile::Certificate;
+use provkit_profile::plist::{self, Dictionary, Value};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
+
+use crate::blob::{CODE_DIRECTORY, HashType, SUPERBLOB};
+use crate::cms::CMS_WRAPPER;
+use crate::entitlements::{DER_ENTITLEMENTS, ENTITLEMENTS};
+
+/// Why an identity could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// Not PEM or DER, or a key type this signer does not support.
+    #[error("the private key is not an RSA (PKCS#1 or PKCS#8) or P-256 (PKCS#8) key: {0}")]
+    Key(String),
+    /// The certificate does not parse.
+    #[error("the certificate does not parse: {0}")]
+    Certificate(String),
+    /// The key does not belong to the certificate.
+    #[error("the private key does not match the certificate")]
+    Mismatch,
+}
+
+/// A private key.
+#[derive(Debug)]
+pub enum SigningKey {
+    /// RSA, signing PKCS#1 v1.5 with SHA-256.
+    Rsa(RsaKeyPair),
+    /// ECDSA P-256 with SHA-256.
+    P256(EcdsaKeyPair),
+}
+
+fn pem_body(bytes: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let start = text.find("-----BEGIN ")?;
+    let rest = &text[start..];
+    let body_start = rest.find('\n')? + 1;
+    let end = rest.find("-----END ")?;
+    let b64: String = rest
+        .get(body_start..end)?
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    base64_decode(&b64)
+}
+
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        })
+    };
+    let s = s.trim_end_matches('=').as_bytes();
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    for chunk in s.chunks(4) {
+        let mut acc = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            acc |= val(*c)? << (18 - 6 * i);
+        }
+        let bytes = acc.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+impl SigningKey {
+    /// Reads a private key: PEM or DER, PKCS#8 (RSA or P-256) or PKCS#1 (RSA).
+    ///
+    /// # Errors
+    /// [`KeyError::Key`] when none of these forms parses.
+    pub fn from_pem_or_der(bytes: &[u8]) -> Result<Self, KeyError> {
+        let der = pem_body(bytes).unwrap_or_else(|| bytes.to_vec());
+        if let Ok(k) = RsaKeyPair::from_pkcs8(&der) {
+            return Ok(SigningKey::Rsa(k));
+        }
+        if let Ok(k) = RsaKeyPair::from_der(&der) {
+            return Ok(SigningKey::Rsa(k));
+        }
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &der, &SystemRandom::new())
+            .map(SigningKey::P256)
+            .map_err(|e| KeyError::Key(e.to_string()))
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let rng = SystemRandom::new();
+        match self {
+            SigningKey::Rsa(k) => {
+                let mut sig = vec![0u8; k.public().modulus_len()];
+                k.sign(&RSA_PKCS1_SHA256, &rng, message, &mut sig)
+                    .map_err(|e| KeyError::Key(e.to_string()))?;
+                Ok(sig)
+            }
+            SigningKey::P256(k) => k
+                .sign(&rng, message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|e| KeyError::Key(e.to_string())),
+        }
+    }
+
+    fn public_key(&self) -> Vec<u8> {
+        use ring::signature::KeyPair as _;
+        match self {
+            SigningKey::Rsa(k) => k.public().as_ref().to_vec(),
+            SigningKey::P256(k) => k.public_key().as_ref().to_vec(),
+        }
+    }
+
+    /// Signature algorithm identifier as Apple writes it.
+    fn algorithm(&self) -> Vec<u8> {
+        match self {
+            // rsaEncryption, NULL
+            SigningKey::Rsa(_) => der(0x30, &[oid(&RSA_ENCRYPTION), vec![0x05, 0x00]].concat()),
+            // ecdsa-with-SHA256
+            SigningKey::P256(_) => der(0x30, &oid(&ECDSA_SHA256)),
+        }
+    }
+}
+
+/// Who signs: the leaf certificate (its OU is the team), the intermediates
+/// to carry in the CMS, and the private key.
+#[derive(Debug)]
+pub struct Identity {
+    /// The signing certificate.
+    pub certificate: Certificate,
+    /// Intermediates carried in the CMS (e.g. Apple WWDR).
+    pub chain: Vec<Certificate>,
+    /// The private key of `certificate`.
+    pub key: SigningKey,
+}
+
+impl Identity {
+    /// An identity from a certificate and its key (PEM or DER each).
+    ///
+    /// # Errors
+    /// [`KeyError`] when either does not parse or they do not belong together.
+    pub fn new(certificate: &[u8], key: &[u8], chain: Vec<Certificate>) -> Result<Self, KeyError> {
+        let certificate = Certificate::from_pem_or_der(certificate)
+            .map_err(|e| KeyError::Certificate(e.to_string()))?;
+        let key = SigningKey::from_pem_or_der(key)?;
+        let spki_key = certificate.public_key();
+        // RSA: the SPKI bit string holds RSAPublicKey DER; ring's public key is that DER.
+        // P-256: the bit string holds the uncompressed point; ring's public key is the point.
+        if spki_key != key.public_key().as_slice() {
+            return Err(KeyError::Mismatch);
+        }
+        Ok(Identity {
+            certificate,
+            chain,
+            key,
+        })
+    }
+
+    /// An identity from a PKCS#12 (`.p12`) file: its private key, the
+    /// certificate that key belongs to, and the other certificates (not
+    /// self-signed roots) as the chain.
+    ///
+    /// # Errors
+    /// [`KeyError::Key`] for a wrong password or an unreadable file,
+    /// [`KeyError::Mismatch`] when no certificate matches the key.
+    pub fn from_pkcs12(bytes: &[u8], password: &str) -> Result<Self, KeyError> {
+        let archive = p12_keystore::Pkcs12Archive::from_pkcs12(bytes, password)
+            .map_err(|e| KeyError::Key(format!("PKCS#12: {e}")))?;
+        let key = archive
+            .keys
+            .first()
+            .ok_or_else(|| KeyError::Key("PKCS#12: no private key".into()))?;
+        let certs: Vec<&[u8]> = archive.certs.iter().map(|c| c.cert.as_der()).collect();
+        for (i, leaf) in certs.iter().enumerate() {
+            if let Ok(mut id) = Identity::new(leaf, key.key.as_der(), Vec::new()) {
+                id.chain = certs
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .filter_map(|(_, c)| Certificate::from_der(c).ok())
+                    .filter(|c| !c.is_self_issued())
+                    .collect();
+                return Ok(id);
+            }
+        }
+        Err(KeyError::Mismatch)
+    }
+
+    /// The team: the certificate's OU.
+    pub fn team(&self) -> Option<&str> {
+        self.certificate.subject_ou()
+    }
+}
+
+const RSA_ENCRYPTION: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+const ECDSA_SHA256: [u8; 8] = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+const SIGNED_DATA: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
+const DATA: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
+const CONTENT_TYPE: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x03];
+const MESSAGE_DIGEST: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04];
+const SIGNING_TIME: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x05];
+const CDHASHES_PLIST: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x63, 0x64, 0x09, 0x01];
+const CDHASHES_SET: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x63, 0x64, 0x09, 0x02];
+const SHA1: [u8; 5] = [0x2b, 0x0e, 0x03, 0x02, 0x1a];
+const SHA256: [u8; 9] = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
+
+/// One DER TLV (definite length).
+pub(crate) fn der(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(body.len() + 6);
+    v.push(tag);
+    let n = body.len();
+    if n < 0x80 {
+        v.push(u8::try_from(n).unwrap_or(0));
+    } else {
+        let bytes: Vec<u8> = (n as u64)
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|b| *b == 0)
+            .collect();
+        v.push(0x80 | u8::try_from(bytes.len()).unwrap_or(0));
+        v.extend(bytes);
+    }
+    v.extend_from_slice(body);
+    v
+}
+
+fn oid(body: &[u8]) -> Vec<u8> {
+    der(0x06, body)
+}
+
+fn set_of(mut items: Vec<Vec<u8>>) -> Vec<u8> {
+    items.sort();
+    der(0x31, &items.concat())
+}
+
+fn utc_time(t: DateTime<Utc>) -> Vec<u8> {
+    let s = format!(
+        "{:02}{:02}{:02}{:02}{:02}{:02}Z",
+        t.year() % 100,
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    der(0x17, s.as_bytes())
+}
+
+/// A detached CMS SignedData over `cd0` (the slot-0 CodeDirectory) carrying
+/// the cdhashes of every CodeDirectory (`cds`: hash type, raw blob).
+fn cms(
+    cd0: &[u8],
+    cds: &[(HashType, &[u8])],
+    id: &Identity,
+    signing_time: DateTime<Utc>,
+) -> Result<Vec<u8>, KeyError> {
+    let sha256_alg = der(0x30, &[oid(&SHA256), vec![0x05, 0x00]].concat());
+    let attr = |o: &[u8], values: Vec<Vec<u8>>| der(0x30, &[oid(o), set_of(values)].concat());
+    let mut list = Dictionary::new();
+    list.insert(
+        "cdhashes",
+        Value::Array(
+            cds.iter()
+                .map(|(t, cd)| {
+                    let mut d = t.digest(cd);
+                    d.truncate(20);
+                    Value::Data(d)
+                })
+                .collect(),
+        ),
+    );
+    let list = plist::to_xml(&Value::Dictionary(list)).map_err(|e| KeyError::Key(e.to_string()))?;
+    let pairs = cds
+        .iter()
+        .map(|(t, cd)| {
+            let o = if *t == HashType::Sha1 {
+                &SHA1[..]
+            } else {
+                &SHA256[..]
+            };
+            der(0x30, &[oid(o), der(0x04, &t.digest(cd))].concat())
+        })
+        .collect();
+    let attrs = vec![
+        attr(&CONTENT_TYPE, vec![oid(&DATA)]),
+        attr(&SIGNING_TIME, vec![utc_time(signing_time)]),
+        attr(
+            &MESSAGE_DIGEST,
+            vec![der(0x04, &HashType::Sha256.digest(cd0))],
+        ),
+        attr(&CDHASHES_PLIST, vec![der(0x04, &list)]),
+        attr(&CDHASHES_SET, pairs),
+    ];
+    let signed_attrs = set_of(attrs);
+    let signature = id.key.sign(&signed_attrs)?;
+    let mut implicit = signed_attrs;
+    implicit[0] = 0xa0;
+    let cert = &id.certificate;
+    let signer_info = der(
+        0x30,
+        &[
+            der(0x02, &[1]),
+            der(
+                0x30,
+                &[cert.issuer_der().to_vec(), der(0x02, cert.serial())].concat(),
+            ),
+            sha256_alg.clone(),
+            implicit,
+            id.key.algorithm(),
+            der(0x04, &signature),
+        ]
+        .concat(),
+    );
+    let mut certs = cert.der().to_vec();
+    for c in &id.chain {
+        certs.extend_from_slice(c.der());
+    }
+    let signed_data = der(
+        0x30,
+        &[
+            der(0x02, &[1]),
+            der(0x31, &sha256_alg),
+            der(0x30, &oid(&DATA)),
+            der(0xa0, &certs),
+            der(0x31, &signer_info),
+        ]
+        .concat(),
+    );
+    Ok(der(
+        0x30,
+        &[oid(&SIGNED_DATA), der(0xa0, &signed_data)].concat(),
+    ))
+}
+
+/// What one executable's signature seals.
+#[derive(Debug, Clone, Default)]
+pub struct CodeSpec {
+    /// The CodeDirectory identifier (the bundle id, or a dylib's name).
+    pub identifier: String,
+    /// The team id.
+    pub team: String,
+    /// The entitlements (written as both blobs), if any.
+    pub entitlements: Option<Dictionary>,
+    /// The raw Info.plist sealed in special slot 1.
+    pub info_plist: Option<Vec<u8>>,
+    /// The raw CodeResources sealed in special slot 3.
+    pub code_resources: Option<Vec<u8>>,
+    /// The main executable of an app or extension (exec segment flag).
+    pub main_binary: bool,
+    /// The CMS signingTime.
+    pub signing_time: DateTime<Utc>,
+}
+
+fn be(v: u32) -> [u8; 4] {
+    v.to_be_bytes()
+}
+
+fn u32_of(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn blob(magic: u32, body: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(body.len() + 8);
+    b.extend_from_slice(&be(magic));
+    b.extend_from_slice(&be(u32_of(body.len() + 8)));
+    b.extend_from_slice(body);
+    b
+}
+
+fn digest(t: HashType, data: &[u8]) -> Vec<u8> {
+    let mut d = t.digest(data);
+    d.truncate(if t == HashType::Sha256 { 32 } else { 20 });
+    d
+}
+
+/// Page size of the CodeDirectories written.
+pub const PAGE: usize = 4096;
+
+struct Components {
+    info_plist: Option<Vec<u8>>,
+    requirements: Vec<u8>,
+    code_resources: Option<Vec<u8>>,
+    entitlements: Option<Vec<u8>>,
+    der_entitlements: Option<Vec<u8>>,
+}
+
+fn code_directory(
+    t: HashType,
+    code: &[u8],
+    spec: &CodeSpec,
+    parts: &Components,
+    exec: (u64, u64),
+) -> Vec<u8> {
+    use rayon::prelude::*;
+    let hash_size = if t == HashType::Sha256 { 32 } else { 20 };
+    // Special slots up to the highest component present, as Apple writes them.
+    let n_special = if parts.der_entitlements.is_some() {
+        7
+    } else if parts.entitlements.is_some() {
+        5
+    } else if parts.code_resources.is_some() {
+        3
+    } else {
+        2
+    };
+    let n_code = code.len().div_ceil(PAGE);
+    let ident_off = 88;
+    let team_off = ident_off + spec.identifier.len() + 1;
+    let hash_off = team_off + spec.team.len() + 1 + n_special * hash_size;
+    let length = hash_off + n_code * hash_size;
+    let mut cd = Vec::with_capacity(length);
+    for v in [
+        CODE_DIRECTORY,
+        u32_of(length),
+        0x20400,
+        0,
+        u32_of(hash_off),
+        u32_of(ident_off),
+        u32_of(n_special),
+        u32_of(n_code),
+        u32_of(code.len()),
+    ] {
+        cd.extend_from_slice(&be(v));
+    }
+    cd.extend_from_slice(&[
+        if t == HashType::Sha256 { 32 } else { 20 },
+        if t == HashType::Sha256 { 2 } else { 1 },
+        0,
+        12,
+    ]);
+    for v in [0, 0, u32_of(team_off), 0] {
+        cd.extend_from_slice(&be(v));
+    }
+    for v in [0u64, exec.0, exec.1, u64::from(spec.main_binary)] {
+        cd.extend_from_slice(&v.to_be_bytes());
+    }
+    cd.extend_from_slice(spec.identifier.as_bytes());
+    cd.push(0);
+    cd.extend_from_slice(spec.team.as_bytes());
+    cd.push(0);
+    let zero = vec![0u8; hash_size];
+    let slot = |c: &Option<Vec<u8>>| c.as_deref().map_or_else(|| zero.clone(), |b| digest(t, b));
+    let specials = [
+        slot(&parts.der_entitlements),
+        zero.clone(),
+        slot(&parts.entitlements),
+        zero.clone(),
+        slot(&parts.code_resources),
+        digest(t, &parts.requirements),
+        slot(&parts.info_plist),
+    ];
+    for s in &specials[7 - n_special..] {
+        cd.extend_from_slice(s);
+    }
+    let hashes: Vec<Vec<u8>> = code.par_chunks(PAGE).map(|p| digest(t, p)).collect();
+    for h in hashes {
+        cd.extend_from_slice(&h);
+    }
+    cd
+}
+
+/// The embedded signature (a SuperBlob) for `code`, the bytes of a slice up
+/// to its signature; `exec` is the exec segment (base, limit).
+///
+/// # Errors
+/// [`KeyError`] when signing fails.
+pub fn signature(
+    code: &[u8],
+    spec: &CodeSpec,
+    id: &Identity,
+    exec: (u64, u64),
+) -> Result<Vec<u8>, KeyError> {
+    let parts = Components {
+        info_plist: spec.info_plist.clone(),
+        requirements: blob(0xfade_0c01, &be(0)),
+        code_resources: spec.code_resources.clone(),
+        entitlements: spec
+            .entitlements
+            .as_ref()
+            .map(|d| plist::to_xml(&Value::Dictionary(d.clone())).map(|x| blob(ENTITLEMENTS, &x)))
+            .transpose()
+            .map_err(|e| KeyError::Key(e.to_string()))?,
+        der_entitlements: spec
+            .entitlements
+            .as_ref()
+            .map(|d| blob(DER_ENTITLEMENTS, &der_entitlements(d))),
+    };
+    let (cd1, cd2) = rayon::join(
+        || code_directory(HashType::Sha1, code, spec, &parts, exec),
+        || code_directory(HashType::Sha256, code, spec, &parts, exec),
+    );
+    let cms = cms(
+        &cd1,
+        &[(HashType::Sha1, &cd1), (HashType::Sha256, &cd2)],
+        id,
+        spec.signing_time,
+    )?;
+    let mut blobs = vec![(0u32, cd1), (2, parts.requirements)];
+    if let Some(e) = parts.entitlements {
+        blobs.push((5, e));
+    }
+    if let Some(e) = parts.der_entitlements {
+        blobs.push((7, e));
+    }
+    blobs.push((0x1000, cd2));
+    blobs.push((0x10000, blob(CMS_WRAPPER, &cms)));
+    let head = 12 + 8 * blobs.len();
+    let total = head + blobs.iter().map(|(_, b)| b.len()).sum::<usize>();
+    let mut sb = Vec::with_capacity(total);
+    for v in [SUPERBLOB, u32_of(total), u32_of(blobs.len())] {
+        sb.extend_from_slice(&be(v));
+    }
+    let mut off = head;
+    for (slot, b) in &blobs {
+        sb.extend_from_slice(&be(*slot));
+        sb.extend_from_slice(&be(u32_of(off)));
+        off += b.len();
+    }
+    for (_, b) in &blobs {
+        sb.extend_from_slice(b);
+    }
+    Ok(sb)
+}
+
+/// The DER entitlements payload: `[APPLICATION 16] { INTEGER 1, dict }`.
+pub fn der_entitlements(d: &Dictionary) -> Vec<u8> {
+    der(
+        0x70,
+        &[der(0x02, &[1]), der_plist(&Value::Dictionary(d.clone()))].concat(),
+    )
+}
+
+/// Apple's DER form of a plist value (DER entitlements).
+pub fn der_plist(v: &Value) -> Vec<u8> {
+    match v {
+        Value::String(s) => der(0x0c, s.as_bytes()),
+        Value::Boolean(b) => der(0x01, &[if *b { 0xff } else { 0 }]),
+        Value::Integer(i) => {
+            let bytes = i.to_be_bytes();
+            let mut start = 0;
+            while start < 15
+                && ((bytes[start] == 0 && bytes[start + 1] & 0x80 == 0)
+                    || (bytes[start] == 0xff && bytes[start + 1] & 0x80 != 0))
+            {
+                start += 1;
+            }
+            der(0x02, &bytes[start..])
+        }
+        Value::Array(a) => der(0x30, &a.iter().map(der_plist).collect::<Vec<_>>().concat()),
+        Value::Dictionary(d) => {
+            let mut entries: Vec<Vec<u8>> = d
+                .iter()
+                .map(|(k, v)| der(0x30, &[der(0x0c, k.as_bytes()), der_plist(v)].concat()))
+                .collect();
+            entries.sort();
+            der(0xb0, &entries.concat())
+        }
+        Value::Data(b) => der(0x04, b),
+        Value::Real(r) => der(0x0c, r.to_string().as_bytes()),
+        Value::Date(t) => der(0x0c, t.to_rfc3339().as_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_and_pem() {
+        assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(base64_decode("aGk").unwrap(), b"hi");
+        assert!(base64_decode("a$").is_none());
+        let pem = b"-----BEGIN X-----\naGVs\nbG8=\n-----END X-----\n";
+        assert_eq!(pem_body(pem).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn der_plist_round_trips_through_the_reader() {
+        let mut d = Dictionary::new();
+        d.insert("b", Value::Boolean(true));
+        d.insert(
+            "a",
+            Value::Array(vec![Value::String("x".into()), Value::Integer(-5)]),
+        );
+        let back = plist::parse_der(&der_entitlements(&d)).unwrap();
+        let Value::Dictionary(back) = back else {
+            panic!("dict")
+        };
+        assert_eq!(back.get("a"), d.get("a"));
+        assert_eq!(back.get("b"), d.get("b"));
+    }
+}

@@ -1,0 +1,266 @@
+//! Re-signing: every valid corpus IPA re-signed with a test identity and a
+//! test profile verifies against the test CA, for every slice and nested
+//! bundle, and keeps every other file byte for byte; each precondition
+//! refuses with its reason; random bundle trees round-trip through the
+//! signer and the verifier.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{corpus, read_entries, rows};
+use proptest::prelude::*;
+use provkit_codesign::fixtures::{
+    BundleSpec, FileContent, build_ipa, developer_identity, filler, identity,
+};
+use provkit_codesign::resign::{ResignError, ResignOptions, resign_path};
+use provkit_codesign::{Options, Report, archive::Limits, cms::At, verify_path};
+use provkit_profile::Verifier;
+use provkit_profile::fixtures::{KeySource, ProfileSpec, TestCa, signed_profile, utc};
+
+fn tmp(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("provkit-resign-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn wildcard_profile(ca: &TestCa, bundle_id: &str) -> Vec<u8> {
+    signed_profile(
+        ca,
+        &ProfileSpec {
+            bundle_id: bundle_id.into(),
+            all_devices: true,
+            devices: None,
+            creation: utc(2026, 1, 1),
+            expiration: utc(2027, 1, 1),
+            ..ProfileSpec::default()
+        },
+    )
+}
+
+fn verify(ca: &TestCa, path: &Path) -> Report {
+    let verifier = Verifier::new(ca.anchors());
+    verify_path(
+        path,
+        &Options {
+            verifier: &verifier,
+            at: At::SigningTime,
+            device: None,
+            limits: Limits::default(),
+        },
+    )
+    .expect("an app")
+}
+
+fn options<'a>(
+    id: &'a provkit_codesign::sign::Identity,
+    profiles: &'a [Vec<u8>],
+) -> ResignOptions<'a> {
+    ResignOptions {
+        identity: id,
+        profiles,
+        entitlements: None,
+        bundle_id: None,
+        signing_time: utc(2026, 6, 1),
+    }
+}
+
+#[test]
+fn every_valid_corpus_ipa_resigns_and_verifies() {
+    let Some(dir) = corpus() else { return };
+    let ca = TestCa::rsa();
+    let id = developer_identity(&ca);
+    let profiles = vec![wildcard_profile(&ca, "*")];
+    let work = tmp("corpus");
+    let expected = std::fs::read_to_string(dir.join("ipas-expected.tsv")).expect("tsv");
+    let mut done = 0;
+    for row in rows(&expected).iter().filter(|r| r["verdict"] == "valid") {
+        let input = dir.join(&row["file"]);
+        let output = work.join(format!("{done}.ipa"));
+        let changes = resign_path(&input, &output, &options(&id, &profiles))
+            .unwrap_or_else(|e| panic!("{}: {e}", row["file"]));
+        let report = verify(&ca, &output);
+        assert!(report.valid, "{}: {:#?}", row["file"], report.findings);
+        // Against Apple's roots it is, rightly, untrusted.
+        let apple = verify_path(
+            &output,
+            &Options {
+                verifier: &Verifier::default(),
+                at: At::SigningTime,
+                device: None,
+                limits: Limits::default(),
+            },
+        )
+        .expect("app");
+        assert!(!apple.valid);
+        // What must not change did not: bundle ids, versions, every other file.
+        let before = verify_path(
+            &input,
+            &Options {
+                verifier: &Verifier::default(),
+                at: At::SigningTime,
+                device: None,
+                limits: Limits::default(),
+            },
+        )
+        .expect("app");
+        let ids = |r: &Report| -> Vec<(Option<String>, Option<String>, String)> {
+            r.bundles
+                .iter()
+                .map(|b| (b.bundle_id.clone(), b.version.clone(), b.path.clone()))
+                .collect()
+        };
+        assert_eq!(ids(&before), ids(&report), "{}", row["file"]);
+        let old = read_entries(&std::fs::read(&input).expect("in"));
+        let new = read_entries(&std::fs::read(&output).expect("out"));
+        for (name, bytes, _) in &old {
+            if changes.files.contains_key(name.as_str()) {
+                continue;
+            }
+            let kept = new.iter().find(|(n, _, _)| n == name).map(|(_, b, _)| b);
+            assert_eq!(kept, Some(bytes), "{}: {name} changed", row["file"]);
+        }
+        for path in changes.files.keys() {
+            assert!(
+                path.ends_with("embedded.mobileprovision")
+                    || path.ends_with("_CodeSignature/CodeResources")
+                    || report.bundles.iter().any(|b| b
+                        .executable
+                        .as_ref()
+                        .is_some_and(|e| path.ends_with(e.as_str()))),
+                "{}: unexpected change {path}",
+                row["file"]
+            );
+        }
+        // Every slice carries the new signature.
+        for b in &report.bundles {
+            for s in &b.slices {
+                assert_eq!(s.hash_types, ["sha1", "sha256"], "{} {}", b.path, s.arch);
+                assert_eq!(s.team_id.as_deref(), Some("PROVKIT01"));
+            }
+        }
+        done += 1;
+    }
+    assert_eq!(done, 7);
+}
+
+#[test]
+fn preconditions_refuse_with_reasons() {
+    let ca = TestCa::rsa();
+    let id = developer_identity(&ca);
+    let work = tmp("refuse");
+    let input = work.join("in.ipa");
+    let mut app = BundleSpec::new("Demo.app", "com.example.app");
+    app.profile = Some(wildcard_profile(&ca, "com.example.app"));
+    app.nested = vec![BundleSpec::new("Share.appex", "com.example.app.share")];
+    std::fs::write(&input, build_ipa(&app, "PROVKIT01", &id, |_| false)).expect("write");
+    let out = work.join("out.ipa");
+
+    // A profile that covers only the app, not the extension.
+    let only_app = vec![wildcard_profile(&ca, "com.example.app")];
+    let e = resign_path(&input, &out, &options(&id, &only_app)).expect_err("refused");
+    assert!(
+        matches!(&e, ResignError::Refused(r) if r.iter().any(|m| m.contains("no profile covers com.example.app.share"))),
+        "{e}"
+    );
+    assert!(!out.exists(), "nothing written");
+
+    // A certificate the profile does not list.
+    let other = ca.issue_developer(
+        "iPhone Distribution: Other",
+        "PROVKIT01",
+        utc(2028, 1, 1),
+        KeySource::RsaSigner,
+    );
+    let other_id = identity(&other, KeySource::RsaSigner, &[&ca.intermediate.cert]);
+    let all = vec![wildcard_profile(&ca, "*")];
+    let e = resign_path(&input, &out, &options(&other_id, &all)).expect_err("refused");
+    assert!(e.to_string().contains("DeveloperCertificates"), "{e}");
+
+    // A profile of another team.
+    let foreign = signed_profile(
+        &ca,
+        &ProfileSpec {
+            team: "OTHERTEAM1".into(),
+            bundle_id: "*".into(),
+            ..ProfileSpec::default()
+        },
+    );
+    let e = resign_path(&input, &out, &options(&id, &[foreign])).expect_err("refused");
+    assert!(e.to_string().contains("belongs to team OTHERTEAM1"), "{e}");
+    assert!(!out.exists());
+
+    // With both profiles and a new bundle id, it signs and verifies.
+    let mut opts = options(&id, &all);
+    opts.bundle_id = Some("com.example.renamed".into());
+    resign_path(&input, &out, &opts).expect("re-signed");
+    let report = verify(&ca, &out);
+    assert!(report.valid, "{:#?}", report.findings);
+    let ids: Vec<_> = report
+        .bundles
+        .iter()
+        .filter_map(|b| b.bundle_id.clone())
+        .collect();
+    assert_eq!(ids, ["com.example.renamed", "com.example.renamed.share"]);
+}
+
+fn arb_tree() -> impl Strategy<Value = BundleSpec> {
+    let file = ("[a-z]{1,8}(/[a-z]{1,6}){0,2}\\.(png|js|txt)", 0usize..5000);
+    (prop::collection::vec(file, 0..12), 0usize..3, any::<bool>()).prop_map(
+        |(files, nested, fat)| {
+            let mut app = BundleSpec::new("Prop.app", "com.example.prop");
+            app.code_len = 5000;
+            if fat {
+                app.archs.push(provkit_codesign::fixtures::Arch::Armv7);
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            app.resources = files
+                .into_iter()
+                .filter(|(p, _)| {
+                    seen.insert(p.clone())
+                        && !seen.iter().any(|q| {
+                            q != p
+                                && (q.starts_with(&format!("{p}/"))
+                                    || p.starts_with(&format!("{q}/")))
+                        })
+                })
+                .map(|(p, n)| (p, FileContent::Bytes(filler(n, n as u64))))
+                .collect();
+            app.nested = (0..nested)
+                .map(|i| {
+                    let mut f = BundleSpec::new(
+                        &format!("Lib{i}.framework"),
+                        &format!("com.example.lib{i}"),
+                    );
+                    f.code_len = 3000;
+                    f
+                })
+                .collect();
+            app
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sign_then_verify_round_trips(tree in arb_tree()) {
+        let ca = TestCa::rsa();
+        let id = developer_identity(&ca);
+        let mut tree = tree;
+        tree.profile = Some(wildcard_profile(&ca, "com.example.prop"));
+        let work = tmp("prop");
+        let first = work.join("signed.ipa");
+        std::fs::write(&first, build_ipa(&tree, "PROVKIT01", &id, |p| p.ends_with(".js"))).expect("write");
+        let report = verify(&ca, &first);
+        prop_assert!(report.valid, "{:#?}", report.findings);
+        // And once more through the re-signer.
+        let second = work.join("resigned.ipa");
+        let profiles = vec![wildcard_profile(&ca, "*")];
+        resign_path(&first, &second, &options(&id, &profiles)).expect("re-signed");
+        let report = verify(&ca, &second);
+        prop_assert!(report.valid, "{:#?}", report.findings);
+    }
+}
