@@ -389,7 +389,7 @@ pub fn build_ipa(
 }
 
 /// A PKCS#8 `PrivateKeyInfo` wrapping an RSA PKCS#1 key.
-fn pkcs8_of_rsa(pkcs1: &[u8]) -> Vec<u8> {
+pub fn pkcs8_of_rsa(pkcs1: &[u8]) -> Vec<u8> {
     use crate::sign::der;
     let rsa_oid = [
         0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
