@@ -166,3 +166,124 @@ fn inventory_csv_imports_and_errors_name_the_line() {
     assert_eq!(code, 2);
     assert!(err.contains("line 2") && err.contains("U9"), "{err}");
 }
+
+#[test]
+fn resign_with_a_p12_or_pem_identity_then_verify() {
+    let Some(dir) = corpus() else { return };
+    let work = tmp("resign");
+    let s = |p: &std::path::Path| p.to_str().expect("utf8").to_owned();
+    let samples = work.join("s");
+    let (code, _, err) = provkit(&["profile", "sample", "--out", &s(&samples)]);
+    assert_eq!(code, 0, "{err}");
+    let input = s(&dir.join("ipas/sqilte_universal.ipa"));
+    let out = work.join("out.ipa");
+    let enterprise = s(&samples.join("enterprise.mobileprovision"));
+    // PKCS#12 with the password from the environment.
+    let status = Command::new(env!("CARGO_BIN_EXE_provkit"))
+        .args([
+            "ipa",
+            "resign",
+            &input,
+            "--identity",
+            &s(&samples.join("test-developer.p12")),
+        ])
+        .args([
+            "--password-env",
+            "PROVKIT_TEST_P12",
+            "--profile",
+            &enterprise,
+            "-o",
+            &s(&out),
+        ])
+        .env("PROVKIT_TEST_P12", "provkit")
+        .output()
+        .expect("run");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let anchor = s(&samples.join("test-root-ca.cer"));
+    let (code, out_text, _) = provkit(&[
+        "ipa",
+        "verify",
+        "--anchor",
+        &anchor,
+        "--at",
+        "signing-time",
+        &s(&out),
+    ]);
+    assert_eq!(code, 0, "{out_text}");
+    // A wrong password is a clear error, not a panic.
+    let bad = Command::new(env!("CARGO_BIN_EXE_provkit"))
+        .args([
+            "ipa",
+            "resign",
+            &input,
+            "--identity",
+            &s(&samples.join("test-developer.p12")),
+        ])
+        .args([
+            "--password-env",
+            "PROVKIT_TEST_P12",
+            "--profile",
+            &enterprise,
+            "-o",
+            &s(&out),
+        ])
+        .env("PROVKIT_TEST_P12", "wrong")
+        .output()
+        .expect("run");
+    assert_eq!(bad.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("PKCS#12"));
+    // PEM certificate and key, carrying the intermediate; a new bundle id.
+    let out2 = work.join("out2.ipa");
+    let (code, _, err) = provkit(&[
+        "ipa",
+        "resign",
+        &input,
+        "--certificate",
+        &s(&samples.join("test-developer.pem")),
+        "--key",
+        &s(&samples.join("test-developer.key")),
+        "--chain",
+        &s(&samples.join("test-intermediate.pem")),
+        "--profile",
+        &enterprise,
+        "--bundle-id",
+        "com.example.sqlite",
+        "-o",
+        &s(&out2),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, info, _) = provkit(&[
+        "ipa",
+        "verify",
+        "--json",
+        "--anchor",
+        &anchor,
+        "--at",
+        "signing-time",
+        &s(&out2),
+    ]);
+    assert_eq!(code, 0, "{info}");
+    assert!(info.contains("com.example.sqlite"));
+    // A profile that does not cover the app: refused, exit 1, nothing written.
+    let out3 = work.join("out3.ipa");
+    let (code, _, err) = provkit(&[
+        "ipa",
+        "resign",
+        &input,
+        "--certificate",
+        &s(&samples.join("test-developer.pem")),
+        "--key",
+        &s(&samples.join("test-developer.key")),
+        "--profile",
+        &s(&samples.join("adhoc-100-devices.mobileprovision")),
+        "-o",
+        &s(&out3),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no profile covers com.sqlite"), "{err}");
+    assert!(!out3.exists());
+}

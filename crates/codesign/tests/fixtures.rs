@@ -260,3 +260,64 @@ fn altered_nested_code_is_reported_in_both_bundles() {
     let r = verify(&ca, bytes, At::SigningTime, None);
     assert!(r.has(Code::ArchiveCorruptEntry), "{:#?}", r.findings);
 }
+
+#[test]
+fn hash_agility_and_symlink_seals_are_enforced() {
+    let ca = TestCa::rsa();
+    let id = developer_identity(&ca);
+    let ipa = build_ipa(&app(&ca), TEST_TEAM, &id, |_| false);
+    let original = read_entries(&ipa);
+    let exe_name = "Payload/Demo.app/Demo";
+
+    // One byte of an unused special slot of the SHA-256 CodeDirectory: no page
+    // or slot check sees it, and the CMS digest covers only slot 0; the signed
+    // cdhash list must.
+    let mut entries = original.clone();
+    let exe = &mut entries
+        .iter_mut()
+        .find(|(n, _, _)| n == exe_name)
+        .expect("exe")
+        .1;
+    let (start, len) = {
+        let list = provkit_codesign::slices(exe).expect("Mach-O");
+        let s = &list[1];
+        let sb = provkit_codesign::SuperBlob::parse(
+            s.signature.expect("signed"),
+            &provkit_codesign::Where::default(),
+        )
+        .expect("SuperBlob");
+        let cd = sb
+            .slot(provkit_codesign::SLOT_ALTERNATE)
+            .expect("SHA-256 CodeDirectory");
+        (cd.as_ptr() as usize - exe.as_ptr() as usize, cd.len())
+    };
+    let cd = &exe[start..start + len];
+    let hash_offset = u32::from_be_bytes(cd[16..20].try_into().expect("4")) as usize;
+    exe[start + hash_offset - 6 * 32] ^= 1;
+    let r = verify(&ca, write_entries(&entries), At::SigningTime, None);
+    assert!(!r.valid);
+    let codes: std::collections::BTreeSet<&str> =
+        r.findings.iter().map(|f| f.code.as_str()).collect();
+    assert_eq!(
+        codes.into_iter().collect::<Vec<_>>(),
+        ["cdhashes-mismatch"],
+        "{:#?}",
+        r.findings
+    );
+
+    // A sealed symlink pointed elsewhere (still inside the bundle).
+    let mut entries = original;
+    let link = entries
+        .iter_mut()
+        .find(|(n, _, _)| n == "Payload/Demo.app/Assets/link.png")
+        .expect("link");
+    assert!(link.2, "stored as a symlink");
+    link.1 = b"../Info.plist".to_vec();
+    let r = verify(&ca, write_entries(&entries), At::SigningTime, None);
+    assert!(
+        r.with(Code::ResourceModified)
+            .any(|f| f.path.as_deref() == Some("Assets/link.png")),
+        "{:#?}",
+        r.findings
+    );
+}

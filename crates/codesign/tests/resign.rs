@@ -264,3 +264,49 @@ proptest! {
         prop_assert!(report.valid, "{:#?}", report.findings);
     }
 }
+
+#[test]
+fn linkedit_grows_when_the_new_signature_does_not_fit() {
+    use provkit_codesign::fixtures::{Arch, signed_macho};
+    use provkit_codesign::resign::resign_macho;
+    use provkit_codesign::sign::CodeSpec;
+    use provkit_profile::{Dictionary, Value};
+    let ca = TestCa::rsa();
+    let id = developer_identity(&ca);
+    let small = CodeSpec {
+        identifier: "com.example.small".into(),
+        team: "PROVKIT01".into(),
+        signing_time: utc(2026, 3, 1),
+        ..CodeSpec::default()
+    };
+    let before = signed_macho(&[Arch::Armv7, Arch::Arm64], 100_000, 3, &small, &id);
+    let mut big = Dictionary::new();
+    for i in 0..300 {
+        big.insert(
+            format!("com.example.entitlement-{i:03}"),
+            Value::Boolean(true),
+        );
+    }
+    let large = CodeSpec {
+        entitlements: Some(big),
+        ..small.clone()
+    };
+    let after = resign_macho(&before, &large, &id, "exe").expect("re-signed");
+    let sizes = |b: &[u8]| -> Vec<usize> {
+        provkit_codesign::slices(b)
+            .expect("Mach-O")
+            .iter()
+            .map(|s| s.signature.map_or(0, <[u8]>::len))
+            .collect()
+    };
+    let (old, new) = (sizes(&before), sizes(&after));
+    assert!(
+        new.iter().zip(&old).all(|(n, o)| n > o),
+        "grew: {old:?} -> {new:?}"
+    );
+    let verifier = Verifier::new(ca.anchors());
+    let (findings, slices) =
+        provkit_codesign::verify_macho(&after, "exe", &verifier, At::SigningTime);
+    assert!(findings.is_empty(), "{findings:#?}");
+    assert_eq!(slices.len(), 2);
+}
