@@ -294,15 +294,46 @@ pub(crate) fn check_code(
             }
         }
         let primary = &cds[0].1;
-        for slot in [SLOT_ENTITLEMENTS, SLOT_DER_ENTITLEMENTS] {
-            if sb.slot(slot).is_some() && primary.check_special(slot, None) == SpecialSlot::Absent {
-                push(
-                    out,
-                    Code::EntitlementsUnsealed,
-                    format!(
-                        "{} is present but the CodeDirectory does not seal it",
-                        slot_name(slot)
-                    ),
+        // A component that exists must be sealed by every CodeDirectory;
+        // otherwise it could be changed freely.
+        let present: [(u32, bool, Code); 4] = [
+            (
+                SLOT_INFO_PLIST,
+                input.info_plist.is_some(),
+                Code::InfoPlistUnsealed,
+            ),
+            (
+                SLOT_CODE_RESOURCES,
+                input.code_resources.is_some(),
+                Code::CodeResourcesUnsealed,
+            ),
+            (
+                SLOT_ENTITLEMENTS,
+                sb.slot(SLOT_ENTITLEMENTS).is_some(),
+                Code::EntitlementsUnsealed,
+            ),
+            (
+                SLOT_DER_ENTITLEMENTS,
+                sb.slot(SLOT_DER_ENTITLEMENTS).is_some(),
+                Code::EntitlementsUnsealed,
+            ),
+        ];
+        for (slot, exists, code) in present {
+            if let Some((_, cd)) = cds
+                .iter()
+                .find(|(_, cd)| exists && cd.check_special(slot, None) == SpecialSlot::Absent)
+            {
+                out.push(
+                    here(
+                        code,
+                        format!(
+                            "{} is present but the {} CodeDirectory does not seal it",
+                            slot_name(slot),
+                            cd.hash_type.name()
+                        ),
+                    )
+                    .arch(arch)
+                    .item(slot_name(slot)),
                 );
             }
         }

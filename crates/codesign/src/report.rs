@@ -53,6 +53,10 @@ pub enum Code {
     SealedComponentMissing,
     /// An entitlements blob the CodeDirectory does not seal.
     EntitlementsUnsealed,
+    /// The bundle's Info.plist is not sealed (special slot 1 empty).
+    InfoPlistUnsealed,
+    /// The bundle's CodeResources is not sealed (special slot 3 empty).
+    CodeResourcesUnsealed,
     /// No CMS signature (ad-hoc signed).
     CmsMissing,
     /// The CMS signature does not parse.
@@ -130,6 +134,8 @@ impl Code {
             DerEntitlementsModified => "der-entitlements-modified",
             SealedComponentMissing => "sealed-component-missing",
             EntitlementsUnsealed => "entitlements-unsealed",
+            InfoPlistUnsealed => "info-plist-unsealed",
+            CodeResourcesUnsealed => "code-resources-unsealed",
             CmsMissing => "cms-missing",
             CmsMalformed => "cms-malformed",
             CmsInvalid => "cms-invalid",
@@ -182,9 +188,11 @@ impl Code {
             | DerEntitlementsModified
             | SealedComponentMissing
             | EntitlementsUnsealed
+            | InfoPlistUnsealed
             | CmsMalformed
             | CmsInvalid => "0xe8008014: The executable contains an invalid signature.",
-            CodeResourcesModified
+            CodeResourcesUnsealed
+            | CodeResourcesModified
             | CodeResourcesMissing
             | CodeResourcesMalformed
             | ResourceAdded
@@ -242,6 +250,8 @@ impl Code {
             | CodePageModified
             | SealedComponentMissing
             | EntitlementsUnsealed
+            | InfoPlistUnsealed
+            | CodeResourcesUnsealed
             | CmsMalformed
             | CmsInvalid
             | CdhashesMismatch

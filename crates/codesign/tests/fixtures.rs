@@ -321,3 +321,31 @@ fn hash_agility_and_symlink_seals_are_enforced() {
         r.findings
     );
 }
+
+#[test]
+fn an_executable_that_leaves_info_plist_and_resources_unsealed_is_refused() {
+    use provkit_codesign::fixtures::{CodeSpec, signed_macho};
+    let ca = TestCa::rsa();
+    let id = developer_identity(&ca);
+    let spec = app(&ca);
+    let mut entries = read_entries(&build_ipa(&spec, TEST_TEAM, &id, |_| false));
+    // The same executable signed without special slots 1 and 3: both files
+    // could then be edited freely.
+    let bare = CodeSpec {
+        identifier: "com.example.app".into(),
+        team: TEST_TEAM.into(),
+        entitlements: spec.entitlements.clone(),
+        main_binary: true,
+        signing_time: utc(2026, 3, 1),
+        ..CodeSpec::default()
+    };
+    let exe = entries
+        .iter_mut()
+        .find(|(n, _, _)| n == "Payload/Demo.app/Demo")
+        .expect("exe");
+    exe.1 = signed_macho(&spec.archs, spec.code_len, 1, &bare, &id);
+    let r = verify(&ca, write_entries(&entries), At::SigningTime, None);
+    assert!(!r.valid);
+    assert!(r.has(Code::InfoPlistUnsealed), "{:#?}", r.findings);
+    assert!(r.has(Code::CodeResourcesUnsealed), "{:#?}", r.findings);
+}
