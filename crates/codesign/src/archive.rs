@@ -257,6 +257,48 @@ impl Archive {
         Self::from_zip(Backing::Zip(zip), limits)
     }
 
+    /// Reads an `.ipa` from any reader (a network stream, an upload): the
+    /// bytes are spooled to an unnamed temporary file, so memory stays
+    /// bounded; at most [`Limits::max_total_size`] bytes are accepted.
+    ///
+    /// # Errors
+    /// As [`Archive::open`], and [`ArchiveError::Io`] when spooling fails.
+    pub fn from_reader(reader: impl Read, limits: Limits) -> Result<Self, ArchiveError> {
+        let io = |source| ArchiveError::Io {
+            path: "(reader)".into(),
+            source,
+        };
+        let path = std::env::temp_dir().join(format!(
+            "provkit-spool-{}-{:x}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io)?;
+        // The open handle keeps the data; the name goes at once (on Unix).
+        let _ = std::fs::remove_file(&path);
+        let copied =
+            std::io::copy(&mut reader.take(limits.max_total_size + 1), &mut file).map_err(io)?;
+        if copied > limits.max_total_size {
+            return Err(ArchiveError::NotZip(
+                "the stream is larger than the total size limit".into(),
+            ));
+        }
+        let reader = SharedFile {
+            file: Arc::new(file),
+            pos: 0,
+            len: copied,
+        };
+        let zip = ZipArchive::new(reader).map_err(|e| ArchiveError::NotZip(e.to_string()))?;
+        Self::from_zip(Backing::Zip(zip), limits)
+    }
+
     /// Reads an `.ipa` held in memory.
     ///
     /// # Errors
@@ -636,6 +678,114 @@ mod tests {
         assert_eq!(check_name("/etc/passwd"), Err(Refusal::AbsolutePath));
         assert_eq!(check_name("C:/x"), Err(Refusal::AbsolutePath));
         assert_eq!(check_name("a\\..\\b"), Err(Refusal::AbsolutePath));
+    }
+
+    #[test]
+    fn a_reader_is_spooled_and_read() {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default();
+        w.start_file("Payload/A.app/Info.plist", opts).unwrap();
+        std::io::Write::write_all(&mut w, b"<plist/>").unwrap();
+        let bytes = w.finish().unwrap().into_inner();
+        let a =
+            Archive::from_reader(std::io::Cursor::new(bytes.clone()), Limits::default()).unwrap();
+        assert_eq!(a.entries().len(), 1);
+        assert_eq!(a.read(&a.entries()[0], 100).unwrap(), b"<plist/>");
+        let small = Limits {
+            max_total_size: 10,
+            ..Limits::default()
+        };
+        assert!(Archive::from_reader(std::io::Cursor::new(bytes), small).is_err());
+        assert!(
+            Archive::from_reader(
+                std::io::Cursor::new(b"not a zip".to_vec()),
+                Limits::default()
+            )
+            .is_err()
+        );
+    }
+
+    /// A stored zip of `names`, each holding its own name (or `big` zero bytes, deflated).
+    fn zip_of(names: &[&str], big: usize) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for n in names {
+            let method = if big > 0 {
+                zip::CompressionMethod::Deflated
+            } else {
+                zip::CompressionMethod::Stored
+            };
+            let opts = zip::write::SimpleFileOptions::default().compression_method(method);
+            w.start_file(*n, opts).unwrap();
+            let body = if big > 0 {
+                vec![0u8; big]
+            } else {
+                n.as_bytes().to_vec()
+            };
+            std::io::Write::write_all(&mut w, &body).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    /// Patches a 16-bit field of every local (`at_local`) and central
+    /// (`at_central`) header.
+    fn patch(bytes: &mut [u8], at_local: usize, at_central: usize, value: u16) {
+        for i in 0..bytes.len().saturating_sub(4) {
+            let sig = &bytes[i..i + 4];
+            let at = if sig == b"PK\x03\x04" {
+                i + at_local
+            } else if sig == b"PK\x01\x02" {
+                i + at_central
+            } else {
+                continue;
+            };
+            bytes[at..at + 2].copy_from_slice(&value.to_le_bytes());
+        }
+    }
+
+    fn refusals(bytes: Vec<u8>) -> Vec<Refusal> {
+        Archive::from_bytes(bytes, Limits::default())
+            .map(|a| a.refused().iter().map(|r| r.why).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn hostile_entries_are_set_aside() {
+        let ok = zip_of(&["Payload/A.app/Info.plist"], 0);
+        assert!(refusals(ok.clone()).is_empty());
+        // Encrypted (general-purpose bit 0).
+        let mut enc = ok.clone();
+        patch(&mut enc, 6, 8, 1);
+        assert_eq!(refusals(enc), [Refusal::Encrypted]);
+        // An unknown method (bzip2, 12).
+        let mut bz = ok.clone();
+        patch(&mut bz, 8, 10, 12);
+        assert_eq!(refusals(bz), [Refusal::UnsupportedMethod]);
+        // The same name twice (the second renamed by patching its bytes).
+        let mut dup = zip_of(&["Payload/A.app/a1", "Payload/A.app/a2"], 0);
+        let name = b"Payload/A.app/a2";
+        for i in 0..dup.len() - name.len() {
+            if &dup[i..i + name.len()] == name {
+                dup[i + name.len() - 1] = b'1';
+            }
+        }
+        assert!(refusals(dup).contains(&Refusal::Duplicate));
+        // Path traversal and absolute names.
+        assert_eq!(
+            refusals(zip_of(&["Payload/A.app/../../x"], 0)),
+            [Refusal::PathTraversal]
+        );
+        // A 4 MiB run of zeros deflates beyond the 500:1 ratio.
+        assert_eq!(
+            refusals(zip_of(&["Payload/A.app/zeros"], 4 << 20)),
+            [Refusal::TooLarge]
+        );
+        // A declared size beyond the per-entry limit.
+        let small = Limits {
+            max_entry_size: 4,
+            ..Limits::default()
+        };
+        let a = Archive::from_bytes(ok, small).unwrap();
+        assert_eq!(a.refused()[0].why, Refusal::TooLarge);
     }
 
     #[test]
