@@ -14,7 +14,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use provkit::codesign::fixtures::{
     Arch, BundleSpec, FileContent, build_ipa, developer_identity, filler, text,
 };
-use provkit::codesign::{Options, archive::Limits, cms::At, verify_macho, verify_path};
+use provkit::codesign::{Options, cms::At, verify_macho, verify_path};
 use provkit::profile::Verifier;
 use provkit::profile::fixtures::{ProfileSpec, TEST_TEAM, TestCa, signed_profile};
 use sha1::Digest as _;
@@ -90,6 +90,51 @@ fn inflate_and_hash(path: &Path) -> (u64, Duration) {
     (bytes, t.elapsed())
 }
 
+/// An archive entry's bytes, also written to a file for rcodesign.
+fn extract(ipa: &Path, entry: &str) -> (Vec<u8>, PathBuf) {
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(ipa).expect("open")).expect("zip");
+    let mut bytes = Vec::new();
+    zip.by_name(entry)
+        .expect("entry")
+        .read_to_end(&mut bytes)
+        .expect("read");
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join(entry.replace('/', "_"));
+    std::fs::write(&file, &bytes).expect("write");
+    (bytes, file)
+}
+
+/// `verify_macho` on one executable, and `rcodesign verify` on the same
+/// file when rcodesign is installed.
+fn macho_vs_rcodesign(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    label: &str,
+    ipa: &Path,
+    entry: &str,
+    verifier: &Verifier,
+) {
+    let (exe, file) = extract(ipa, entry);
+    g.throughput(Throughput::Bytes(exe.len() as u64));
+    g.bench_function(format!("verify_macho_{label}"), |b| {
+        b.iter(|| verify_macho(&exe, "exe", verifier, At::SigningTime));
+    });
+    match rcodesign() {
+        Some(rc) => {
+            g.bench_function(format!("rcodesign_verify_{label}"), |b| {
+                b.iter(|| {
+                    std::process::Command::new(&rc)
+                        .arg("verify")
+                        .arg(&file)
+                        .output()
+                        .expect("rcodesign")
+                });
+            });
+        }
+        None => {
+            eprintln!("rcodesign not installed (cargo install apple-codesign): comparison skipped")
+        }
+    }
+}
+
 fn rcodesign() -> Option<PathBuf> {
     let home = std::env::var_os("HOME").map(PathBuf::from)?;
     let p = home.join(".cargo/bin/rcodesign");
@@ -102,12 +147,7 @@ fn bench(c: &mut Criterion) {
     anchors.add(ca.root.cert.clone());
     let verifier = Verifier::new(anchors);
     let path = large_app(&ca);
-    let options = Options {
-        verifier: &verifier,
-        at: At::SigningTime,
-        device: None,
-        limits: Limits::default(),
-    };
+    let options = Options::new(&verifier, At::SigningTime);
     let report = verify_path(&path, &options).expect("app");
     assert!(report.valid, "{:#?}", report.findings);
 
@@ -142,41 +182,18 @@ fn bench(c: &mut Criterion) {
     });
 
     // One Mach-O (the large app's fat binary) against rcodesign verify.
-    let mut zip = zip::ZipArchive::new(std::fs::File::open(&path).expect("open")).expect("zip");
-    let mut exe = Vec::new();
-    zip.by_name("Payload/Large.app/Large")
-        .expect("exe")
-        .read_to_end(&mut exe)
-        .expect("read");
-    let exe_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("provkit-large-exe");
-    std::fs::write(&exe_path, &exe).expect("write");
-    g.throughput(Throughput::Bytes(exe.len() as u64));
-    g.bench_function("verify_macho_80MB_fat", |b| {
-        b.iter(|| verify_macho(&exe, "Large", &verifier, At::SigningTime));
-    });
-    if let Some(rc) = rcodesign() {
-        g.bench_function("rcodesign_verify_80MB_fat", |b| {
-            b.iter(|| {
-                std::process::Command::new(&rc)
-                    .arg("verify")
-                    .arg(&exe_path)
-                    .output()
-                    .expect("rcodesign")
-            });
-        });
-    } else {
-        eprintln!("rcodesign not installed (cargo install apple-codesign): comparison skipped");
-    }
-    // A corpus IPA, if the corpus is here.
+    macho_vs_rcodesign(
+        &mut g,
+        "80MB_fat",
+        &path,
+        "Payload/Large.app/Large",
+        &verifier,
+    );
+    // A corpus IPA and its executable, if the corpus is here.
     if let Some(dir) = std::env::var_os("PROVKIT_CORPUS").map(PathBuf::from) {
         let apple = Verifier::default();
         let ipa = dir.join("ipas/LegazpikoSantikutzak13.rezipped.ipa");
-        let opts = Options {
-            verifier: &apple,
-            at: At::SigningTime,
-            device: None,
-            limits: Limits::default(),
-        };
+        let opts = Options::new(&apple, At::SigningTime);
         g.throughput(Throughput::Bytes(
             std::fs::metadata(&ipa).expect("ipa").len(),
         ));
@@ -184,29 +201,15 @@ fn bench(c: &mut Criterion) {
             b.iter(|| verify_path(&ipa, &opts).expect("app"))
         });
         let sq = dir.join("ipas/sqilte_universal.ipa");
-        let mut zip = zip::ZipArchive::new(std::fs::File::open(&sq).expect("open")).expect("zip");
-        let mut exe = Vec::new();
-        zip.by_name("Payload/sqilte.app/sqilte")
-            .expect("exe")
-            .read_to_end(&mut exe)
-            .expect("read");
-        let exe_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("provkit-sqilte");
-        std::fs::write(&exe_path, &exe).expect("write");
-        g.throughput(Throughput::Bytes(exe.len() as u64));
-        g.bench_function("verify_macho_corpus_sqilte", |b| {
-            b.iter(|| verify_macho(&exe, "sqilte", &apple, At::SigningTime));
-        });
-        if let Some(rc) = rcodesign() {
-            g.bench_function("rcodesign_verify_corpus_sqilte", |b| {
-                b.iter(|| {
-                    std::process::Command::new(&rc)
-                        .arg("verify")
-                        .arg(&exe_path)
-                        .output()
-                        .expect("rcodesign")
-                });
-            });
-        }
+        macho_vs_rcodesign(
+            &mut g,
+            "corpus_sqilte",
+            &sq,
+            "Payload/sqilte.app/sqilte",
+            &apple,
+        );
+    } else {
+        eprintln!("PROVKIT_CORPUS is not set: corpus benches skipped");
     }
     g.finish();
 }
@@ -260,11 +263,7 @@ fn resign_bench(c: &mut Criterion) {
     g.bench_function("resign_large_app", |b| {
         b.iter(|| resign_path(&path, &out, &opts).expect("re-signed"))
     });
-    let mut exe = Vec::new();
-    zip.by_name("Payload/Large.app/Large")
-        .expect("exe")
-        .read_to_end(&mut exe)
-        .expect("read");
+    let (exe, input) = extract(&path, "Payload/Large.app/Large");
     let spec = CodeSpec {
         identifier: "com.example.large".into(),
         team: "PROVKIT01".into(),
@@ -277,9 +276,8 @@ fn resign_bench(c: &mut Criterion) {
     });
     if let Some(rc) = rcodesign() {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let input = dir.join("provkit-large-exe");
-        std::fs::write(&input, &exe).expect("write");
-        use provkit::codesign::fixtures::{pem, pkcs8_of_rsa};
+        use provkit::codesign::fixtures::pkcs8_of_rsa;
+        use provkit::profile::pem::encode as pem;
         let key = provkit::profile::fixtures::key_der(
             provkit::profile::fixtures::KeySource::RsaDeveloper,
         )

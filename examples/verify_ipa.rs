@@ -5,7 +5,7 @@
 //! cargo run --release --example verify_ipa -- App.ipa [RFC3339 | signing-time]
 //! ```
 
-use provkit::codesign::{Options, archive::Limits, cms::At, verify_path};
+use provkit::codesign::{Options, cms::At, verify_path};
 use provkit::profile::Verifier;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,12 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     // One verifier (Apple's roots, cached issuer links) serves any number of apps.
     let verifier = Verifier::default();
-    let options = Options {
-        verifier: &verifier,
-        at,
-        device: None,
-        limits: Limits::default(),
-    };
+    let options = Options::new(&verifier, at);
     let report = verify_path(path.as_ref(), &options)?;
     for b in &report.bundles {
         let archs: Vec<&str> = b.slices.iter().map(|s| s.arch.as_str()).collect();

@@ -22,10 +22,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = verify_archive(
         &archive,
         &Options {
-            verifier: &verifier,
-            at: At::SigningTime,
-            device: None,
             limits,
+            ..Options::new(&verifier, At::SigningTime)
         },
     );
 });

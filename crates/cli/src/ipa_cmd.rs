@@ -4,9 +4,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use provkit_codesign::{
-    Options, Report, VerifyError, archive::Limits, cms::At as CodeAt, verify_path,
-};
+use provkit_codesign::{Options, Report, VerifyError, cms::At as CodeAt, verify_path};
 use serde_json::json;
 
 use crate::output::Style;
@@ -25,10 +23,8 @@ fn run_verify(
     verify_path(
         path,
         &Options {
-            verifier,
-            at,
             device,
-            limits: Limits::default(),
+            ..Options::new(verifier, at)
         },
     )
 }

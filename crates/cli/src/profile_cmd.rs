@@ -291,7 +291,8 @@ pub(crate) fn write_samples(out: &Path) -> Result<Vec<PathBuf>> {
     // The test CA's root, and the developer identity the profiles list, in
     // the forms `ipa resign` takes (PEM certificate and key, or PKCS#12 with
     // the password "provkit").
-    use provkit_codesign::fixtures::{developer_p12, pem};
+    use provkit_codesign::fixtures::developer_p12;
+    use provkit_profile::pem::encode as pem;
     let key = fixtures::key_der(fixtures::KeySource::RsaDeveloper).unwrap_or_default();
     let files: [(&str, Vec<u8>); 5] = [
         ("test-root-ca.cer", ca.root.cert.der().to_vec()),

@@ -123,12 +123,7 @@ fn import_ipa(store: &mut dyn Store, path: &Path, a: &provkit_store::Actor) -> R
     use provkit_codesign::{Options, archive::Archive, archive::Limits, cms::At};
     let verifier = provkit_profile::Verifier::default();
     let archive = Archive::open(path, Limits::default())?;
-    let opts = |at| Options {
-        verifier: &verifier,
-        at,
-        device: None,
-        limits: Limits::default(),
-    };
+    let opts = |at| Options::new(&verifier, at);
     let intact = provkit_codesign::verify_archive(&archive, &opts(At::SigningTime))?;
     if !intact.valid {
         let reasons: Vec<String> = intact

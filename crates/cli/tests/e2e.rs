@@ -4,26 +4,21 @@
 //! → delete refused → delete allowed. On SQLite, and on PostgreSQL when
 //! `PROVKIT_DATABASE_URL` is set (`.ci/run` sets it).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const FIELD: &str = "D3A10000-0000-4000-8000-00000000F1E1";
 const RENEWED: &str = "D3A10000-0000-4000-8000-00000000F1E2";
 const AT: &str = "2026-11-22T12:00:00Z";
 
 fn run(db: &[String], args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_provkit"))
-        .args(db)
-        .args(args)
-        .env_remove("PROVKIT_DATABASE_URL")
-        .env_remove("PROVKIT_DB")
-        .output()
-        .expect("run provkit");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let all: Vec<&str> = db
+        .iter()
+        .map(String::as_str)
+        .chain(args.iter().copied())
+        .collect();
+    common::provkit(&all)
 }
 
 fn ok(db: &[String], args: &[&str]) -> String {

@@ -3,35 +3,9 @@
 //! linked to their embedded profile, invalid ones refused with a reason),
 //! plus the CSV inventory. Runs the IPA parts when `PROVKIT_CORPUS` is set.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-fn provkit(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_provkit"))
-        .args(args)
-        .output()
-        .expect("run provkit");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn corpus() -> Option<PathBuf> {
-    let dir = std::env::var_os("PROVKIT_CORPUS").map(PathBuf::from);
-    if dir.is_none() {
-        eprintln!("PROVKIT_CORPUS is not set: skipped");
-    }
-    dir
-}
-
-fn tmp(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("provkit-ipa-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
+use common::{corpus, provkit, provkit_with, s, tmp};
 
 #[test]
 fn verify_exit_codes_and_json() {
@@ -171,71 +145,64 @@ fn inventory_csv_imports_and_errors_name_the_line() {
 fn resign_with_a_p12_or_pem_identity_then_verify() {
     let Some(dir) = corpus() else { return };
     let work = tmp("resign");
-    let s = |p: &std::path::Path| p.to_str().expect("utf8").to_owned();
     let samples = work.join("s");
-    let (code, _, err) = provkit(&["profile", "sample", "--out", &s(&samples)]);
+    let (code, _, err) = provkit(&["profile", "sample", "--out", s(&samples)]);
     assert_eq!(code, 0, "{err}");
-    let input = s(&dir.join("ipas/sqilte_universal.ipa"));
-    let out = work.join("out.ipa");
-    let enterprise = s(&samples.join("enterprise.mobileprovision"));
-    // PKCS#12 with the password from the environment.
-    let status = Command::new(env!("CARGO_BIN_EXE_provkit"))
-        .args([
-            "ipa",
-            "resign",
-            &input,
-            "--identity",
-            &s(&samples.join("test-developer.p12")),
-        ])
-        .args([
-            "--password-env",
-            "PROVKIT_TEST_P12",
-            "--profile",
-            &enterprise,
-            "-o",
-            &s(&out),
-        ])
-        .env("PROVKIT_TEST_P12", "provkit")
-        .output()
-        .expect("run");
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
+    let sample = |name: &str| samples.join(name).to_str().expect("utf8").to_owned();
+    let input = dir
+        .join("ipas/sqilte_universal.ipa")
+        .to_str()
+        .expect("utf8")
+        .to_owned();
+    let (enterprise, anchor) = (
+        sample("enterprise.mobileprovision"),
+        sample("test-root-ca.cer"),
     );
-    let anchor = s(&samples.join("test-root-ca.cer"));
-    let (code, out_text, _) = provkit(&[
-        "ipa",
-        "verify",
-        "--anchor",
-        &anchor,
-        "--at",
-        "signing-time",
-        &s(&out),
-    ]);
+    let (p12, cert, key) = (
+        sample("test-developer.p12"),
+        sample("test-developer.pem"),
+        sample("test-developer.key"),
+    );
+    let verify = |ipa: &std::path::Path| {
+        provkit(&[
+            "ipa",
+            "verify",
+            "--json",
+            "--anchor",
+            &anchor,
+            "--at",
+            "signing-time",
+            s(ipa),
+        ])
+    };
+    // PKCS#12 with the password from the environment.
+    let out = work.join("out.ipa");
+    let with_password = |password: &str| {
+        provkit_with(
+            &[
+                "ipa",
+                "resign",
+                &input,
+                "--identity",
+                &p12,
+                "--password-env",
+                "PROVKIT_TEST_P12",
+                "--profile",
+                &enterprise,
+                "-o",
+                s(&out),
+            ],
+            &[("PROVKIT_TEST_P12", password)],
+        )
+    };
+    let (code, _, err) = with_password("provkit");
+    assert_eq!(code, 0, "{err}");
+    let (code, out_text, _) = verify(&out);
     assert_eq!(code, 0, "{out_text}");
     // A wrong password is a clear error, not a panic.
-    let bad = Command::new(env!("CARGO_BIN_EXE_provkit"))
-        .args([
-            "ipa",
-            "resign",
-            &input,
-            "--identity",
-            &s(&samples.join("test-developer.p12")),
-        ])
-        .args([
-            "--password-env",
-            "PROVKIT_TEST_P12",
-            "--profile",
-            &enterprise,
-            "-o",
-            &s(&out),
-        ])
-        .env("PROVKIT_TEST_P12", "wrong")
-        .output()
-        .expect("run");
-    assert_eq!(bad.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("PKCS#12"));
+    let (code, _, err) = with_password("wrong");
+    assert_eq!(code, 3);
+    assert!(err.contains("PKCS#12"));
     // PEM certificate and key, carrying the intermediate; a new bundle id.
     let out2 = work.join("out2.ipa");
     let (code, _, err) = provkit(&[
@@ -243,29 +210,20 @@ fn resign_with_a_p12_or_pem_identity_then_verify() {
         "resign",
         &input,
         "--certificate",
-        &s(&samples.join("test-developer.pem")),
+        &cert,
         "--key",
-        &s(&samples.join("test-developer.key")),
+        &key,
         "--chain",
-        &s(&samples.join("test-intermediate.pem")),
+        &sample("test-intermediate.pem"),
         "--profile",
         &enterprise,
         "--bundle-id",
         "com.example.sqlite",
         "-o",
-        &s(&out2),
+        s(&out2),
     ]);
     assert_eq!(code, 0, "{err}");
-    let (code, info, _) = provkit(&[
-        "ipa",
-        "verify",
-        "--json",
-        "--anchor",
-        &anchor,
-        "--at",
-        "signing-time",
-        &s(&out2),
-    ]);
+    let (code, info, _) = verify(&out2);
     assert_eq!(code, 0, "{info}");
     assert!(info.contains("com.example.sqlite"));
     // A profile that does not cover the app: refused, exit 1, nothing written.
@@ -275,13 +233,13 @@ fn resign_with_a_p12_or_pem_identity_then_verify() {
         "resign",
         &input,
         "--certificate",
-        &s(&samples.join("test-developer.pem")),
+        &cert,
         "--key",
-        &s(&samples.join("test-developer.key")),
+        &key,
         "--profile",
-        &s(&samples.join("adhoc-100-devices.mobileprovision")),
+        &sample("adhoc-100-devices.mobileprovision"),
         "-o",
-        &s(&out3),
+        s(&out3),
     ]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("no profile covers com.sqlite"), "{err}");

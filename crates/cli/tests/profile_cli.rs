@@ -1,30 +1,17 @@
 //! Drives the built `provkit` binary: JSON schema of `profile inspect`,
 //! exit codes of `profile verify`, on samples it writes and on the corpus.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn provkit(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_provkit"))
-        .args(args)
-        .output()
-        .expect("run provkit");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use std::path::PathBuf;
+
+use common::{provkit, s};
 
 fn samples(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("provkit-cli-test-{tag}-{}", std::process::id()));
     let (code, _, err) = provkit(&["profile", "sample", "--out", dir.to_str().expect("utf8")]);
     assert_eq!(code, 0, "{err}");
     dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf8 path")
 }
 
 #[test]
@@ -114,8 +101,7 @@ fn verify_exit_codes() {
 
 #[test]
 fn corpus_profiles_verify_at_their_signing_time() {
-    let Some(corpus) = std::env::var_os("PROVKIT_CORPUS").map(PathBuf::from) else {
-        eprintln!("PROVKIT_CORPUS is not set: skipped");
+    let Some(corpus) = common::corpus() else {
         return;
     };
     let mut files: Vec<String> = std::fs::read_dir(corpus.join("profiles"))

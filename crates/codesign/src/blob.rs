@@ -2,6 +2,7 @@
 //! bounds, its CodeDirectories (slot 0 and alternates from 0x1000), and the
 //! page hashes under each.
 
+use rayon::prelude::*;
 use sha1::Digest as _;
 
 use crate::error::{CodesignError, Where};
@@ -16,6 +17,8 @@ pub const SLOT_CODE_DIRECTORY: u32 = 0;
 pub const SLOT_ALTERNATE: u32 = 0x1000;
 /// CMS signature slot.
 pub const SLOT_SIGNATURE: u32 = 0x10000;
+/// Pages hashed per parallel task.
+const PAGES_PER_TASK: usize = 64;
 /// More blobs than a real signature has.
 const MAX_BLOBS: u32 = 64;
 
@@ -75,7 +78,16 @@ impl HashType {
         }
     }
 
-    fn size(self) -> usize {
+    /// The digest of `data` as a CodeDirectory stores it (truncated to
+    /// [`HashType::size`]).
+    pub(crate) fn stored(self, data: &[u8]) -> Vec<u8> {
+        let mut d = self.digest(data);
+        d.truncate(self.size());
+        d
+    }
+
+    /// Bytes per stored hash.
+    pub(crate) fn size(self) -> usize {
         match self {
             Self::Sha1 | Self::Sha256Truncated => 20,
             Self::Sha256 => 32,
@@ -333,9 +345,7 @@ impl<'a> CodeDirectory<'a> {
         let Some(bytes) = component else {
             return SpecialSlot::MissingComponent;
         };
-        let mut d = self.hash_type.digest(bytes);
-        d.truncate(self.hash_size);
-        if d == stored {
+        if self.hash_type.stored(bytes) == stored {
             SpecialSlot::Ok
         } else {
             SpecialSlot::Mismatch
@@ -375,16 +385,23 @@ impl<'a> CodeDirectory<'a> {
                 "the number of code slots does not cover the code limit",
             ));
         }
-        let mut bad_pages = Vec::new();
-        for i in 0..self.code_slots {
-            let start = i as usize * page;
-            let data = &slice[start..(start + page).min(limit)];
-            let mut d = self.hash_type.digest(data);
-            d.truncate(self.hash_size);
-            if Some(d.as_slice()) != self.page_hash(i) {
-                bad_pages.push(i);
-            }
-        }
-        Ok(bad_pages)
+        // Pages are hashed in parallel, a run of them per task.
+        let code = &slice[..limit];
+        let count = self.code_slots as usize;
+        let bad = (0..count.div_ceil(PAGES_PER_TASK))
+            .into_par_iter()
+            .flat_map_iter(|t| {
+                let first = t * PAGES_PER_TASK;
+                (first..(first + PAGES_PER_TASK).min(count)).filter_map(move |i| {
+                    let start = i * page;
+                    let d = self
+                        .hash_type
+                        .stored(&code[start..(start + page).min(limit)]);
+                    let i = u32::try_from(i).ok()?;
+                    (Some(d.as_slice()) != self.page_hash(i)).then_some(i)
+                })
+            })
+            .collect();
+        Ok(bad)
     }
 }

@@ -5,7 +5,6 @@
 use chrono::{DateTime, Utc};
 use provkit_profile::plist::{self, Dictionary, Value};
 use provkit_profile::{Certificate, FindingCode, Severity, Verifier, oid_to_string};
-use rayon::prelude::*;
 
 use crate::blob::{
     CodeDirectory, HashType, SLOT_CODE_DIRECTORY, SLOT_CODE_RESOURCES, SLOT_DER_ENTITLEMENTS,
@@ -21,8 +20,6 @@ use crate::report::{Code, Finding, SliceInfo};
 const OID_CDHASHES_PLIST: &str = "1.2.840.113635.100.9.1";
 /// The CMS attribute holding (algorithm, full cdhash) pairs.
 const OID_CDHASHES_SET: &str = "1.2.840.113635.100.9.2";
-/// Pages hashed per parallel task.
-const PAGES_PER_TASK: usize = 64;
 
 /// What the checks of one executable found out, besides findings.
 #[derive(Debug, Default)]
@@ -81,41 +78,6 @@ fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     };
     let end = head.checked_add(len)?;
     Some((tag, b.get(head..end)?, b.get(end..)?))
-}
-
-/// Checks page hashes of one CodeDirectory in parallel; returns bad pages.
-fn bad_pages(cd: &CodeDirectory<'_>, slice: &[u8]) -> Result<Vec<u32>, String> {
-    let limit = usize::try_from(cd.code_limit)
-        .ok()
-        .filter(|l| *l <= slice.len())
-        .ok_or("code limit beyond the slice")?;
-    let page = if cd.page_size_log2 == 0 {
-        limit.max(1)
-    } else {
-        1usize << cd.page_size_log2
-    };
-    if limit.div_ceil(page) != cd.code_slots as usize {
-        return Err("the number of code slots does not cover the code limit".into());
-    }
-    let code = &slice[..limit];
-    let count = cd.code_slots as usize;
-    let tasks = count.div_ceil(PAGES_PER_TASK);
-    let bad: Vec<u32> = (0..tasks)
-        .into_par_iter()
-        .flat_map_iter(|t| {
-            let first = t * PAGES_PER_TASK;
-            let last = (first + PAGES_PER_TASK).min(count);
-            (first..last).filter_map(move |i| {
-                let start = i * page;
-                let data = &code[start..(start + page).min(limit)];
-                let mut d = cd.hash_type.digest(data);
-                d.truncate(cd.hash_size);
-                let i = u32::try_from(i).ok()?;
-                (Some(d.as_slice()) != cd.page_hash(i)).then_some(i)
-            })
-        })
-        .collect();
-    Ok(bad)
 }
 
 fn slot_name(n: u32) -> &'static str {
@@ -243,11 +205,17 @@ pub(crate) fn check_code(
                 Code::DerEntitlementsModified,
             ),
         ];
-        for (_, cd) in &cds {
+        // Each CodeDirectory's full digest, once: the cdhash (its first 20
+        // bytes) and the hash-agility attributes both come from it.
+        let digests: Vec<Vec<u8>> = cds
+            .iter()
+            .map(|(_, cd)| cd.hash_type.digest(cd.raw))
+            .collect();
+        for ((_, cd), full) in cds.iter().zip(&digests) {
             info.hash_types.push(cd.hash_type.name().to_owned());
             info.versions.push(format!("{:#x}", cd.version));
-            outcome.cdhashes.push(cd.cdhash());
-            match bad_pages(cd, slice.data) {
+            outcome.cdhashes.push(full[..20].to_vec());
+            match cd.check_pages(slice.data, &at) {
                 Ok(bad) if bad.is_empty() => {}
                 Ok(bad) => out.push(
                     here(
@@ -262,7 +230,7 @@ pub(crate) fn check_code(
                     .arch(arch)
                     .item(format!("pages {}", pages_text(&bad))),
                 ),
-                Err(e) => push(out, Code::SignatureMalformed, e),
+                Err(e) => push(out, Code::SignatureMalformed, e.to_string()),
             }
             for (slot, component, code) in components {
                 match cd.check_special(slot, component) {
@@ -355,15 +323,26 @@ pub(crate) fn check_code(
         if outcome.team_id.is_none() {
             outcome.team_id.clone_from(&primary.team_id);
         }
-        check_cms(&sb, &cds, input, arch, &mut info, &mut outcome, out);
+        check_cms(
+            &sb,
+            &cds,
+            &digests,
+            input,
+            arch,
+            &mut info,
+            &mut outcome,
+            out,
+        );
         outcome.slices.push(info);
     }
     outcome
 }
 
+#[allow(clippy::too_many_arguments)]
 fn check_cms(
     sb: &SuperBlob<'_>,
     cds: &[(u32, CodeDirectory<'_>)],
+    digests: &[Vec<u8>],
     input: &CodeInput<'_>,
     arch: &str,
     info: &mut SliceInfo,
@@ -464,7 +443,9 @@ fn check_cms(
     if outcome.leaf.is_none() {
         outcome.leaf = leaf;
     }
-    check_agility(signer, cds, &mut |m| push(out, Code::CdhashesMismatch, m));
+    check_agility(signer, cds, digests, &mut |m| {
+        push(out, Code::CdhashesMismatch, m)
+    });
 }
 
 /// Whether a leaf is Apple's own App Store signing identity.
@@ -477,6 +458,7 @@ pub(crate) fn is_apple_signed(leaf: &Certificate) -> bool {
 fn check_agility(
     signer: &provkit_profile::SignerInfo,
     cds: &[(u32, CodeDirectory<'_>)],
+    digests: &[Vec<u8>],
     report: &mut dyn FnMut(String),
 ) {
     for attr in signer.attributes() {
@@ -496,8 +478,10 @@ fn check_agility(
                     report("the cdhashes attribute (1.2.840.113635.100.9.1) cannot be read".into());
                     continue;
                 };
-                let expected: Vec<Value> =
-                    cds.iter().map(|(_, cd)| Value::Data(cd.cdhash())).collect();
+                let expected: Vec<Value> = digests
+                    .iter()
+                    .map(|d| Value::Data(d[..20].to_vec()))
+                    .collect();
                 if listed != expected {
                     report(format!(
                         "the signed cdhashes list ({} entries) does not match the {} CodeDirectories",
@@ -525,12 +509,8 @@ fn check_agility(
                 }
                 let mut expected: Vec<(String, Vec<u8>)> = cds
                     .iter()
-                    .map(|(_, cd)| {
-                        (
-                            hash_type_oid(cd.hash_type).to_owned(),
-                            cd.hash_type.digest(cd.raw),
-                        )
-                    })
+                    .zip(digests)
+                    .map(|((_, cd), d)| (hash_type_oid(cd.hash_type).to_owned(), d.clone()))
                     .collect();
                 listed.sort();
                 expected.sort();

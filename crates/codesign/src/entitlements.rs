@@ -2,6 +2,7 @@
 //! a DER plist blob) and whether a profile allows them.
 
 use provkit_profile::plist::{self, Dictionary, Value};
+use provkit_profile::wildcard_matches;
 
 /// Magic of the entitlements blob.
 pub const ENTITLEMENTS: u32 = 0xfade_7171;
@@ -31,25 +32,16 @@ pub fn parse_blob(blob: &[u8]) -> Result<Dictionary, String> {
     }
 }
 
-/// Whether a claimed string is allowed by an allowed string: equal, or the
-/// allowed string ends in `*` and the claimed one starts with what precedes it.
-fn string_allowed(claimed: &str, allowed: &str) -> bool {
-    match allowed.strip_suffix('*') {
-        Some(prefix) => claimed.starts_with(prefix),
-        None => claimed == allowed,
-    }
-}
-
 /// Whether one claimed value is allowed by the profile's value for the same key.
 pub fn value_allowed(claimed: &Value, allowed: &Value) -> bool {
     match (claimed, allowed) {
         // Claiming false never needs permission; claiming true needs true.
         (Value::Boolean(false), _) => true,
         (Value::Boolean(true), Value::Boolean(a)) => *a,
-        (Value::String(c), Value::String(a)) => string_allowed(c, a),
+        (Value::String(c), Value::String(a)) => wildcard_matches(a, c),
         (Value::String(c), Value::Array(a)) => a
             .iter()
-            .any(|a| a.as_str().is_some_and(|a| string_allowed(c, a))),
+            .any(|a| a.as_str().is_some_and(|a| wildcard_matches(a, c))),
         (Value::Array(c), allowed) => c.iter().all(|item| match (item, allowed) {
             (_, Value::Array(a)) => a.iter().any(|a| value_allowed(item, a)),
             (_, a) => value_allowed(item, a),

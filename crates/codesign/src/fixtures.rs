@@ -16,7 +16,7 @@ use provkit_profile::plist::{self, Dictionary, Value};
 
 use crate::resign::{Sealable, code_resources as seal};
 pub use crate::sign::CodeSpec;
-use crate::sign::{Identity, signature};
+use crate::sign::{Identity, be, signature, signature_len, u32_of};
 
 const PAGE: usize = 4096;
 const HEADER_64: usize = 32;
@@ -63,14 +63,6 @@ impl Arch {
             Arch::Armv7 => (12, 9),
         }
     }
-}
-
-fn be(v: u32) -> [u8; 4] {
-    v.to_be_bytes()
-}
-
-fn u32_of(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Deterministic English-like text (compresses like source or JSON does).
@@ -139,8 +131,8 @@ pub fn signed_thin(
         (HEADER_64 + 2 * SEGMENT_64 + LC_CODE_SIGNATURE_SIZE + code_len).div_ceil(PAGE) * PAGE;
     let exec = (0, text_end as u64);
     // Reserve the signature's room before hashing: the header names it.
-    let probe = signature(&vec![0; text_end], spec, id, exec).expect("sign");
-    let reserve = (probe.len() + 1024).div_ceil(16) * 16;
+    let probe = signature_len(&vec![0; text_end], spec, id, exec).expect("sign");
+    let reserve = (probe + 1024).div_ceil(16) * 16;
     let mut f = Vec::with_capacity(text_end + reserve);
     let (cpu, sub) = arch.cpu();
     for v in [
@@ -390,12 +382,13 @@ pub fn build_ipa(
 
 /// A PKCS#8 `PrivateKeyInfo` wrapping an RSA PKCS#1 key.
 pub fn pkcs8_of_rsa(pkcs1: &[u8]) -> Vec<u8> {
-    use crate::sign::der;
-    let rsa_oid = [
-        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
-    ];
-    let alg = der(0x30, &[&rsa_oid[..], &[0x05, 0x00]].concat());
-    der(0x30, &[der(0x02, &[0]), alg, der(0x04, pkcs1)].concat())
+    use provkit_profile::write::{integer, octets, oid, seq};
+    const RSA: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    seq(&[
+        integer(&[0]),
+        seq(&[oid(&RSA), vec![0x05, 0x00]]),
+        octets(pkcs1),
+    ])
 }
 
 /// The test developer identity as a PKCS#12 file (leaf, intermediate and
@@ -421,30 +414,4 @@ pub fn developer_p12(ca: &TestCa, password: &str) -> Vec<u8> {
         KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(b"provkit-1".to_vec(), key, certs)),
     );
     store.writer(password).write().expect("PKCS#12")
-}
-
-/// PEM text of DER bytes.
-pub fn pem(label: &str, der: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut b64 = String::new();
-    for chunk in der.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                b64.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                b64.push('=');
-            }
-        }
-    }
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
 }

@@ -16,11 +16,11 @@
 //! [`cms::At::SigningTime`].
 //!
 //! ```no_run
-//! use provkit_codesign::{Options, archive::Limits, cms::At, verify_path};
+//! use provkit_codesign::{Options, cms::At, verify_path};
 //! use provkit_profile::Verifier;
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let verifier = Verifier::default(); // Apple's roots
-//! let options = Options { verifier: &verifier, at: At::SigningTime, device: None, limits: Limits::default() };
+//! let options = Options::new(&verifier, At::SigningTime);
 //! let report = verify_path("App.ipa".as_ref(), &options)?;
 //! for f in &report.findings {
 //!     println!("{} {} {:?}: {} (fix: {})", f.code, f.bundle, f.path, f.message, f.fix);
@@ -72,6 +72,6 @@ pub use blob::{
     SLOT_REQUIREMENTS, SLOT_SIGNATURE, SUPERBLOB, SpecialSlot, SuperBlob,
 };
 pub use error::{CodesignError, Where};
-pub use macho::{Slice, arch_name, slices};
+pub use macho::{Layout, Slice, arch_name, slices};
 pub use report::{BundleInfo, Code, Finding, ProfileInfo, Report, SliceInfo};
 pub use verify::{Options, VerifyError, verify_archive, verify_macho, verify_path};

@@ -54,6 +54,26 @@ pub struct Slice<'a> {
     /// The embedded Info.plist (`__TEXT,__info_plist`): what special slot 1
     /// seals for a Mach-O that is not a bundle's main executable.
     pub info_plist: Option<&'a [u8]>,
+    /// Where the load commands a signer rewrites are.
+    pub layout: Layout,
+}
+
+/// The parts of a slice's header a signer needs, as read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// A 64-bit Mach-O.
+    pub wide: bool,
+    /// The file type (2: an executable).
+    pub filetype: u32,
+    /// Where the load commands end.
+    pub commands_end: usize,
+    /// Offset of the `LC_CODE_SIGNATURE` command.
+    pub code_signature_command: Option<usize>,
+    /// Offset of the last segment command (`__LINKEDIT` when signed) and
+    /// that segment's file offset.
+    pub last_segment_command: Option<(usize, usize)>,
+    /// `__TEXT`'s file offset and size: the executable segment.
+    pub text: Option<(u64, u64)>,
 }
 
 /// The architecture name of a CPU type and subtype.
@@ -145,6 +165,11 @@ fn thin(data: &[u8], offset: usize) -> Result<Slice<'_>, CodesignError> {
     let mut cursor = if wide { 32 } else { 28 };
     let mut last_segment: Option<(&[u8], usize, usize)> = None; // (name, fileoff, filesize)
     let mut code_signature = None;
+    let mut layout = Layout {
+        wide,
+        filetype: u32_at(data, 12, false).ok_or(bad("truncated header"))?,
+        ..Layout::default()
+    };
     let mut info_plist = None;
     for _ in 0..ncmds {
         let cmd = u32_at(data, cursor, false).ok_or(bad("truncated load command"))?;
@@ -164,6 +189,7 @@ fn thin(data: &[u8], offset: usize) -> Result<Slice<'_>, CodesignError> {
                     .and_then(usize_of)
                     .ok_or(bad("truncated segment"))?;
                 last_segment = Some((name, fileoff, filesize));
+                layout.segment(name, cursor, fileoff, filesize);
                 info_plist = info_plist.or(find_info_plist(data, cursor, size, true));
             }
             LC_SEGMENT => {
@@ -175,6 +201,7 @@ fn thin(data: &[u8], offset: usize) -> Result<Slice<'_>, CodesignError> {
                 let filesize =
                     u32_at(data, cursor + 36, false).ok_or(bad("truncated segment"))? as usize;
                 last_segment = Some((name, fileoff, filesize));
+                layout.segment(name, cursor, fileoff, filesize);
                 info_plist = info_plist.or(find_info_plist(data, cursor, size, false));
             }
             LC_CODE_SIGNATURE => {
@@ -183,11 +210,13 @@ fn thin(data: &[u8], offset: usize) -> Result<Slice<'_>, CodesignError> {
                 let len = u32_at(data, cursor + 12, false)
                     .ok_or(bad("truncated LC_CODE_SIGNATURE"))? as usize;
                 code_signature = Some((off, len));
+                layout.code_signature_command = Some(cursor);
             }
             _ => {}
         }
         cursor += size;
     }
+    layout.commands_end = cursor;
     let (signature, signature_offset) = match code_signature {
         None => (None, data.len()),
         Some((off, len)) => {
@@ -201,6 +230,9 @@ fn thin(data: &[u8], offset: usize) -> Result<Slice<'_>, CodesignError> {
                 .ok_or(bad("signature outside the file"))?;
             if off < segoff || end > segoff.saturating_add(segsize) {
                 return Err(bad("the signature is not inside __LINKEDIT"));
+            }
+            if off < cursor {
+                return Err(bad("the signature overlaps the load commands"));
             }
             (
                 Some(
@@ -218,7 +250,17 @@ fn thin(data: &[u8], offset: usize) -> Result<Slice<'_>, CodesignError> {
         signature,
         signature_offset,
         info_plist,
+        layout,
     })
+}
+
+impl Layout {
+    fn segment(&mut self, name: &[u8], command: usize, fileoff: usize, filesize: usize) {
+        self.last_segment_command = Some((command, fileoff));
+        if name.split(|b| *b == 0).next() == Some(b"__TEXT") {
+            self.text = Some((fileoff as u64, filesize as u64));
+        }
+    }
 }
 
 /// The `__TEXT,__info_plist` section of a segment command, if it has one

@@ -18,7 +18,7 @@ use sha1::Digest as _;
 use crate::archive::{Archive, ArchiveError, Entry, EntryKind, Limits};
 use crate::entitlements::{parse_blob, value_allowed};
 use crate::macho::slices;
-use crate::sign::{CodeSpec, Identity, KeyError, signature};
+use crate::sign::{CodeSpec, Identity, KeyError, signature, signature_len};
 
 /// Why an app was not re-signed.
 #[derive(Debug, thiserror::Error)]
@@ -166,10 +166,6 @@ pub fn code_resources(files: &BTreeMap<String, Sealable>) -> Vec<u8> {
     plist::to_xml(&Value::Dictionary(root)).unwrap_or_default()
 }
 
-fn le32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
 fn put32(b: &mut [u8], at: usize, v: u32) {
     b[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }
@@ -178,13 +174,9 @@ fn put64(b: &mut [u8], at: usize, v: u64) {
     b[at..at + 8].copy_from_slice(&v.to_le_bytes());
 }
 
-fn le64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
-}
-
-/// Re-signs one thin slice; returns the new slice bytes.
+/// Re-signs one thin slice (as [`slices`] read it); returns its new bytes.
 fn resign_slice(
-    slice: &[u8],
+    slice: &crate::macho::Slice<'_>,
     spec: &CodeSpec,
     id: &Identity,
     path: &str,
@@ -193,64 +185,24 @@ fn resign_slice(
         path: path.to_owned(),
         reason: reason.to_owned(),
     };
-    let wide = match le32(slice, 0) {
-        Some(0xfeed_facf) => true,
-        Some(0xfeed_face) => false,
-        _ => return Err(bad("not a little-endian Mach-O slice")),
-    };
-    let filetype = le32(slice, 12).ok_or(bad("truncated header"))?;
-    let ncmds = le32(slice, 16).ok_or(bad("truncated header"))?;
-    let mut cursor = if wide { 32 } else { 28 };
-    let (mut sig_cmd, mut linkedit, mut text) = (None, None, None);
-    for _ in 0..ncmds.min(4096) {
-        let cmd = le32(slice, cursor).ok_or(bad("truncated load command"))?;
-        let size = le32(slice, cursor + 4).ok_or(bad("truncated load command"))? as usize;
-        if size < 8 || cursor + size > slice.len() {
-            return Err(bad("load command outside the file"));
-        }
-        if cmd == 0x19 || cmd == 0x1 {
-            let name = slice
-                .get(cursor + 8..cursor + 24)
-                .ok_or(bad("truncated segment"))?;
-            let name = name.split(|b| *b == 0).next().unwrap_or_default();
-            if name == b"__LINKEDIT" {
-                linkedit = Some(cursor);
-            } else if name == b"__TEXT" {
-                text = Some(cursor);
-            }
-        } else if cmd == 0x1d {
-            sig_cmd = Some(cursor);
-        }
-        cursor += size;
-    }
-    let sig_cmd = sig_cmd.ok_or(bad(
+    let layout = &slice.layout;
+    let sig_cmd = layout.code_signature_command.ok_or(bad(
         "no LC_CODE_SIGNATURE: sign it with codesign once first",
     ))?;
-    let linkedit = linkedit.ok_or(bad("no __LINKEDIT segment"))?;
-    let dataoff = le32(slice, sig_cmd + 8).ok_or(bad("truncated LC_CODE_SIGNATURE"))? as usize;
-    let datasize = le32(slice, sig_cmd + 12).ok_or(bad("truncated LC_CODE_SIGNATURE"))? as usize;
-    if dataoff > slice.len() {
-        return Err(bad("the signature lies outside the file"));
-    }
-    let seg = |c: usize| -> Option<(u64, u64)> {
-        if wide {
-            Some((le64(slice, c + 40)?, le64(slice, c + 48)?))
-        } else {
-            Some((
-                u64::from(le32(slice, c + 32)?),
-                u64::from(le32(slice, c + 36)?),
-            ))
-        }
-    };
-    let (link_off, _) = seg(linkedit).ok_or(bad("truncated __LINKEDIT"))?;
-    let exec = text.and_then(seg).map_or((0, 0), |(o, s)| (o, s));
+    // `slices` checked that the signature lies in __LINKEDIT, the last
+    // segment, after the load commands.
+    let (linkedit, link_off) = layout
+        .last_segment_command
+        .ok_or(bad("no __LINKEDIT segment"))?;
+    let dataoff = slice.signature_offset;
+    let datasize = slice.signature.map_or(0, <[u8]>::len);
+    let exec = layout.text.unwrap_or((0, 0));
     let mut spec = spec.clone();
-    spec.main_binary = spec.main_binary && filetype == 2;
-    // Size the new signature (its size does not depend on the header bytes).
-    let probe = signature(&slice[..dataoff], &spec, id, exec)?;
-    let need = (probe.len() + 512).div_ceil(16) * 16;
+    spec.main_binary = spec.main_binary && layout.filetype == 2;
+    let code = &slice.data[..dataoff];
+    let need = (signature_len(code, &spec, id, exec)? + 512).div_ceil(16) * 16;
     let new_size = need.max(datasize);
-    let mut out = slice[..dataoff].to_vec();
+    let mut out = code.to_vec();
     if new_size != datasize {
         // Grow LC_CODE_SIGNATURE and __LINKEDIT to hold it.
         put32(
@@ -258,20 +210,30 @@ fn resign_slice(
             sig_cmd + 12,
             u32::try_from(new_size).map_err(|_| bad("signature too large"))?,
         );
-        let file_size = (dataoff + new_size) as u64 - link_off;
-        let page: u64 = if wide { 0x4000 } else { 0x1000 };
+        let file_size = (dataoff + new_size - link_off) as u64;
+        let page: u64 = if layout.wide { 0x4000 } else { 0x1000 };
         let vm_size = file_size.div_ceil(page) * page;
-        if wide {
+        if layout.wide {
             put64(&mut out, linkedit + 48, file_size);
-            let vm = le64(&out, linkedit + 32).unwrap_or(0).max(vm_size);
-            put64(&mut out, linkedit + 32, vm);
+            let vm = u64::from_le_bytes(
+                out[linkedit + 32..linkedit + 40]
+                    .try_into()
+                    .unwrap_or_default(),
+            );
+            put64(&mut out, linkedit + 32, vm.max(vm_size));
         } else {
             let fs = u32::try_from(file_size).map_err(|_| bad("__LINKEDIT too large"))?;
             put32(&mut out, linkedit + 36, fs);
-            let vm = le32(&out, linkedit + 28)
-                .unwrap_or(0)
-                .max(u32::try_from(vm_size).unwrap_or(u32::MAX));
-            put32(&mut out, linkedit + 28, vm);
+            let vm = u32::from_le_bytes(
+                out[linkedit + 28..linkedit + 32]
+                    .try_into()
+                    .unwrap_or_default(),
+            );
+            put32(
+                &mut out,
+                linkedit + 28,
+                vm.max(u32::try_from(vm_size).unwrap_or(u32::MAX)),
+            );
         }
     }
     let sig = signature(&out, &spec, id, exec)?;
@@ -303,7 +265,7 @@ pub fn resign_macho(
         if spec.info_plist.is_none() {
             spec.info_plist = s.info_plist.map(<[u8]>::to_vec);
         }
-        resign_slice(s.data, &spec, id, path)
+        resign_slice(s, &spec, id, path)
     };
     let magic = u32::from_be_bytes(
         file.get(..4)
@@ -364,14 +326,6 @@ pub fn resign_macho(
 struct Candidate<'a> {
     bytes: &'a [u8],
     profile: Profile,
-}
-
-fn covers(app_id: &str, bundle_id: &str) -> bool {
-    let pattern = app_id.split_once('.').map_or(app_id, |(_, p)| p);
-    match pattern.strip_suffix('*') {
-        Some(stem) => bundle_id.starts_with(stem),
-        None => pattern == bundle_id,
-    }
 }
 
 /// The entitlements a bundle gets: `claimed` restricted to what the profile
@@ -512,11 +466,7 @@ pub fn resign(archive: &Archive, opts: &ResignOptions<'_>) -> Result<Resigned, R
             let best = candidates
                 .iter()
                 .enumerate()
-                .filter(|(_, c)| {
-                    c.profile
-                        .application_identifier()
-                        .is_some_and(|a| covers(a, &bid))
-                })
+                .filter(|(_, c)| c.profile.covers_bundle_id(&bid))
                 .max_by_key(|(_, c)| {
                     !c.profile
                         .application_identifier()
@@ -660,9 +610,11 @@ fn read_info(app: &crate::verify::App<'_>, rel: &str) -> Result<Dictionary, Resi
     } else {
         format!("{rel}/Info.plist")
     };
-    let bytes = app.read_rel(&path)?.ok_or_else(|| {
-        ResignError::Refused(vec![format!("{} has no Info.plist", app.archive_path(rel))])
-    })?;
+    let bytes = app
+        .read_rel(&path, app.archive.limits().max_read)?
+        .ok_or_else(|| {
+            ResignError::Refused(vec![format!("{} has no Info.plist", app.archive_path(rel))])
+        })?;
     match plist::parse(&bytes) {
         Ok((Value::Dictionary(d), _)) => Ok(d),
         _ => Err(ResignError::Refused(vec![format!(
@@ -681,10 +633,11 @@ fn current(
     if let Some(b) = out.files.get(&app.archive_path(rel)) {
         return Ok(b.clone());
     }
-    app.read_rel(rel)?.ok_or_else(|| ResignError::Macho {
-        path: app.archive_path(rel),
-        reason: "missing".into(),
-    })
+    app.read_rel(rel, app.archive.limits().max_read)?
+        .ok_or_else(|| ResignError::Macho {
+            path: app.archive_path(rel),
+            reason: "missing".into(),
+        })
 }
 
 /// Every file of a bundle to seal, with its digests (new content where
@@ -771,8 +724,9 @@ pub fn write_ipa(input: &Path, changes: &Resigned, out: &Path) -> Result<(), Res
         let mut w = zip::ZipWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
         let mut written = std::collections::HashSet::new();
         for i in 0..zin.len() {
+            // The name from the central directory (no read of the local header).
             let name =
-                String::from_utf8_lossy(zin.by_index_raw(i).map_err(|e| werr(&e))?.name_raw())
+                String::from_utf8_lossy(zin.by_index_data(i).map_err(|e| werr(&e))?.name_raw())
                     .into_owned();
             let key = name.trim_end_matches('/').to_owned();
             if let Some(bytes) = changes.files.get(&key) {
@@ -887,9 +841,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn coverage_and_rewriting() {
-        assert!(covers("T.com.a.*", "com.a.b"));
-        assert!(covers("T.*", "anything"));
-        assert!(!covers("T.com.a", "com.ab"));
+    fn rules_omit_and_make_optional() {
+        let mut files = BTreeMap::new();
+        files.insert("Info.plist".to_owned(), Sealable::of(b"x"));
+        files.insert("en.lproj/a.strings".to_owned(), Sealable::of(b"y"));
+        files.insert("a.png".to_owned(), Sealable::of(b"z"));
+        let cr = crate::resources::CodeResources::parse(&code_resources(&files)).unwrap();
+        assert!(cr.sealed("Info.plist").is_none());
+        assert!(cr.sealed("en.lproj/a.strings").unwrap().optional);
+        assert!(!cr.sealed("a.png").unwrap().optional);
+        assert!(cr.rule_for("Info.plist").unwrap().omit);
     }
 }

@@ -4,9 +4,11 @@
 //! SHA-256 at 0x1000, version 0x20400 with the exec segment, requirements,
 //! entitlements and DER entitlements).
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
-use provkit_profile::Certificate;
+use chrono::{DateTime, Utc};
+use provkit_profile::cms::{SignerSpec, attribute, build_signed_data, standard_attributes};
 use provkit_profile::plist::{self, Dictionary, Value};
+use provkit_profile::write::{integer, octets, oid as w_oid, seq, tlv};
+use provkit_profile::{Certificate, DigestAlgorithm};
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 
@@ -38,51 +40,17 @@ pub enum SigningKey {
     P256(EcdsaKeyPair),
 }
 
-fn pem_body(bytes: &[u8]) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let start = text.find("-----BEGIN ")?;
-    let rest = &text[start..];
-    let body_start = rest.find('\n')? + 1;
-    let end = rest.find("-----END ")?;
-    let b64: String = rest
-        .get(body_start..end)?
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    base64_decode(&b64)
-}
-
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        })
-    };
-    let s = s.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.chunks(4) {
-        let mut acc = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            acc |= val(*c)? << (18 - 6 * i);
-        }
-        let bytes = acc.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Some(out)
-}
-
 impl SigningKey {
     /// Reads a private key: PEM or DER, PKCS#8 (RSA or P-256) or PKCS#1 (RSA).
     ///
     /// # Errors
     /// [`KeyError::Key`] when none of these forms parses.
     pub fn from_pem_or_der(bytes: &[u8]) -> Result<Self, KeyError> {
-        let der = pem_body(bytes).unwrap_or_else(|| bytes.to_vec());
+        let der = match provkit_profile::pem::decode(bytes, |label| label.ends_with("PRIVATE KEY"))
+        {
+            None => bytes.to_vec(),
+            Some(pem) => pem.map_err(|e| KeyError::Key(e.to_string()))?.1,
+        };
         if let Ok(k) = RsaKeyPair::from_pkcs8(&der) {
             return Ok(SigningKey::Rsa(k));
         }
@@ -122,9 +90,9 @@ impl SigningKey {
     fn algorithm(&self) -> Vec<u8> {
         match self {
             // rsaEncryption, NULL
-            SigningKey::Rsa(_) => der(0x30, &[oid(&RSA_ENCRYPTION), vec![0x05, 0x00]].concat()),
+            SigningKey::Rsa(_) => seq(&[w_oid(&RSA_ENCRYPTION), vec![0x05, 0x00]]),
             // ecdsa-with-SHA256
-            SigningKey::P256(_) => der(0x30, &oid(&ECDSA_SHA256)),
+            SigningKey::P256(_) => seq(&[w_oid(&ECDSA_SHA256)]),
         }
     }
 }
@@ -201,68 +169,20 @@ impl Identity {
 
 const RSA_ENCRYPTION: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
 const ECDSA_SHA256: [u8; 8] = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
-const SIGNED_DATA: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
-const DATA: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
-const CONTENT_TYPE: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x03];
-const MESSAGE_DIGEST: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04];
-const SIGNING_TIME: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x05];
 const CDHASHES_PLIST: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x63, 0x64, 0x09, 0x01];
 const CDHASHES_SET: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x63, 0x64, 0x09, 0x02];
 const SHA1: [u8; 5] = [0x2b, 0x0e, 0x03, 0x02, 0x1a];
 const SHA256: [u8; 9] = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
 
-/// One DER TLV (definite length).
-pub(crate) fn der(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(body.len() + 6);
-    v.push(tag);
-    let n = body.len();
-    if n < 0x80 {
-        v.push(u8::try_from(n).unwrap_or(0));
-    } else {
-        let bytes: Vec<u8> = (n as u64)
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|b| *b == 0)
-            .collect();
-        v.push(0x80 | u8::try_from(bytes.len()).unwrap_or(0));
-        v.extend(bytes);
-    }
-    v.extend_from_slice(body);
-    v
-}
-
-fn oid(body: &[u8]) -> Vec<u8> {
-    der(0x06, body)
-}
-
-fn set_of(mut items: Vec<Vec<u8>>) -> Vec<u8> {
-    items.sort();
-    der(0x31, &items.concat())
-}
-
-fn utc_time(t: DateTime<Utc>) -> Vec<u8> {
-    let s = format!(
-        "{:02}{:02}{:02}{:02}{:02}{:02}Z",
-        t.year() % 100,
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    der(0x17, s.as_bytes())
-}
-
 /// A detached CMS SignedData over `cd0` (the slot-0 CodeDirectory) carrying
-/// the cdhashes of every CodeDirectory (`cds`: hash type, raw blob).
+/// the cdhashes of every CodeDirectory (`cds`: hash type, raw blob), with
+/// the signed attributes in DER order.
 fn cms(
     cd0: &[u8],
     cds: &[(HashType, &[u8])],
     id: &Identity,
     signing_time: DateTime<Utc>,
 ) -> Result<Vec<u8>, KeyError> {
-    let sha256_alg = der(0x30, &[oid(&SHA256), vec![0x05, 0x00]].concat());
-    let attr = |o: &[u8], values: Vec<Vec<u8>>| der(0x30, &[oid(o), set_of(values)].concat());
     let mut list = Dictionary::new();
     list.insert(
         "cdhashes",
@@ -277,7 +197,7 @@ fn cms(
         ),
     );
     let list = plist::to_xml(&Value::Dictionary(list)).map_err(|e| KeyError::Key(e.to_string()))?;
-    let pairs = cds
+    let mut pairs: Vec<Vec<u8>> = cds
         .iter()
         .map(|(t, cd)| {
             let o = if *t == HashType::Sha1 {
@@ -285,58 +205,23 @@ fn cms(
             } else {
                 &SHA256[..]
             };
-            der(0x30, &[oid(o), der(0x04, &t.digest(cd))].concat())
+            seq(&[w_oid(o), octets(&t.digest(cd))])
         })
         .collect();
-    let attrs = vec![
-        attr(&CONTENT_TYPE, vec![oid(&DATA)]),
-        attr(&SIGNING_TIME, vec![utc_time(signing_time)]),
-        attr(
-            &MESSAGE_DIGEST,
-            vec![der(0x04, &HashType::Sha256.digest(cd0))],
-        ),
-        attr(&CDHASHES_PLIST, vec![der(0x04, &list)]),
-        attr(&CDHASHES_SET, pairs),
-    ];
-    let signed_attrs = set_of(attrs);
-    let signature = id.key.sign(&signed_attrs)?;
-    let mut implicit = signed_attrs;
-    implicit[0] = 0xa0;
-    let cert = &id.certificate;
-    let signer_info = der(
-        0x30,
-        &[
-            der(0x02, &[1]),
-            der(
-                0x30,
-                &[cert.issuer_der().to_vec(), der(0x02, cert.serial())].concat(),
-            ),
-            sha256_alg.clone(),
-            implicit,
-            id.key.algorithm(),
-            der(0x04, &signature),
-        ]
-        .concat(),
-    );
-    let mut certs = cert.der().to_vec();
-    for c in &id.chain {
-        certs.extend_from_slice(c.der());
-    }
-    let signed_data = der(
-        0x30,
-        &[
-            der(0x02, &[1]),
-            der(0x31, &sha256_alg),
-            der(0x30, &oid(&DATA)),
-            der(0xa0, &certs),
-            der(0x31, &signer_info),
-        ]
-        .concat(),
-    );
-    Ok(der(
-        0x30,
-        &[oid(&SIGNED_DATA), der(0xa0, &signed_data)].concat(),
-    ))
+    pairs.sort();
+    let mut attrs = standard_attributes(cd0, DigestAlgorithm::Sha256, signing_time);
+    attrs.push(attribute(&CDHASHES_PLIST, &[octets(&list)]));
+    attrs.push(attribute(&CDHASHES_SET, &pairs));
+    attrs.sort();
+    let algorithm = id.key.algorithm();
+    let chain: Vec<&Certificate> = id.chain.iter().collect();
+    let signer = SignerSpec {
+        certificate: &id.certificate,
+        chain: &chain,
+        digest: DigestAlgorithm::Sha256,
+        signature_algorithm: &algorithm,
+    };
+    build_signed_data(cd0, true, &attrs, &signer, |m| id.key.sign(m))
 }
 
 /// What one executable's signature seals.
@@ -358,11 +243,11 @@ pub struct CodeSpec {
     pub signing_time: DateTime<Utc>,
 }
 
-fn be(v: u32) -> [u8; 4] {
+pub(crate) fn be(v: u32) -> [u8; 4] {
     v.to_be_bytes()
 }
 
-fn u32_of(n: usize) -> u32 {
+pub(crate) fn u32_of(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
@@ -372,12 +257,6 @@ fn blob(magic: u32, body: &[u8]) -> Vec<u8> {
     b.extend_from_slice(&be(u32_of(body.len() + 8)));
     b.extend_from_slice(body);
     b
-}
-
-fn digest(t: HashType, data: &[u8]) -> Vec<u8> {
-    let mut d = t.digest(data);
-    d.truncate(if t == HashType::Sha256 { 32 } else { 20 });
-    d
 }
 
 /// Page size of the CodeDirectories written.
@@ -397,9 +276,10 @@ fn code_directory(
     spec: &CodeSpec,
     parts: &Components,
     exec: (u64, u64),
+    hash_pages: bool,
 ) -> Vec<u8> {
     use rayon::prelude::*;
-    let hash_size = if t == HashType::Sha256 { 32 } else { 20 };
+    let hash_size = t.size();
     // Special slots up to the highest component present, as Apple writes them.
     let n_special = if parts.der_entitlements.is_some() {
         7
@@ -446,22 +326,26 @@ fn code_directory(
     cd.extend_from_slice(spec.team.as_bytes());
     cd.push(0);
     let zero = vec![0u8; hash_size];
-    let slot = |c: &Option<Vec<u8>>| c.as_deref().map_or_else(|| zero.clone(), |b| digest(t, b));
+    let slot = |c: &Option<Vec<u8>>| c.as_deref().map_or_else(|| zero.clone(), |b| t.stored(b));
     let specials = [
         slot(&parts.der_entitlements),
         zero.clone(),
         slot(&parts.entitlements),
         zero.clone(),
         slot(&parts.code_resources),
-        digest(t, &parts.requirements),
+        t.stored(&parts.requirements),
         slot(&parts.info_plist),
     ];
     for s in &specials[7 - n_special..] {
         cd.extend_from_slice(s);
     }
-    let hashes: Vec<Vec<u8>> = code.par_chunks(PAGE).map(|p| digest(t, p)).collect();
-    for h in hashes {
-        cd.extend_from_slice(&h);
+    if hash_pages {
+        let hashes: Vec<Vec<u8>> = code.par_chunks(PAGE).map(|p| t.stored(p)).collect();
+        for h in hashes {
+            cd.extend_from_slice(&h);
+        }
+    } else {
+        cd.resize(length, 0);
     }
     cd
 }
@@ -476,6 +360,31 @@ pub fn signature(
     spec: &CodeSpec,
     id: &Identity,
     exec: (u64, u64),
+) -> Result<Vec<u8>, KeyError> {
+    build(code, spec, id, exec, true)
+}
+
+/// The length [`signature`] will have for `code`, without hashing its
+/// pages (a signer reserves the room in the header before hashing). An
+/// ECDSA signature may come out a few bytes shorter.
+///
+/// # Errors
+/// [`KeyError`] when signing fails.
+pub fn signature_len(
+    code: &[u8],
+    spec: &CodeSpec,
+    id: &Identity,
+    exec: (u64, u64),
+) -> Result<usize, KeyError> {
+    build(code, spec, id, exec, false).map(|s| s.len())
+}
+
+fn build(
+    code: &[u8],
+    spec: &CodeSpec,
+    id: &Identity,
+    exec: (u64, u64),
+    hash_pages: bool,
 ) -> Result<Vec<u8>, KeyError> {
     let parts = Components {
         info_plist: spec.info_plist.clone(),
@@ -493,8 +402,8 @@ pub fn signature(
             .map(|d| blob(DER_ENTITLEMENTS, &der_entitlements(d))),
     };
     let (cd1, cd2) = rayon::join(
-        || code_directory(HashType::Sha1, code, spec, &parts, exec),
-        || code_directory(HashType::Sha256, code, spec, &parts, exec),
+        || code_directory(HashType::Sha1, code, spec, &parts, exec, hash_pages),
+        || code_directory(HashType::Sha256, code, spec, &parts, exec, hash_pages),
     );
     let cms = cms(
         &cd1,
@@ -531,55 +440,15 @@ pub fn signature(
 
 /// The DER entitlements payload: `[APPLICATION 16] { INTEGER 1, dict }`.
 pub fn der_entitlements(d: &Dictionary) -> Vec<u8> {
-    der(
+    tlv(
         0x70,
-        &[der(0x02, &[1]), der_plist(&Value::Dictionary(d.clone()))].concat(),
+        &[integer(&[1]), plist::to_der(&Value::Dictionary(d.clone()))].concat(),
     )
-}
-
-/// Apple's DER form of a plist value (DER entitlements).
-pub fn der_plist(v: &Value) -> Vec<u8> {
-    match v {
-        Value::String(s) => der(0x0c, s.as_bytes()),
-        Value::Boolean(b) => der(0x01, &[if *b { 0xff } else { 0 }]),
-        Value::Integer(i) => {
-            let bytes = i.to_be_bytes();
-            let mut start = 0;
-            while start < 15
-                && ((bytes[start] == 0 && bytes[start + 1] & 0x80 == 0)
-                    || (bytes[start] == 0xff && bytes[start + 1] & 0x80 != 0))
-            {
-                start += 1;
-            }
-            der(0x02, &bytes[start..])
-        }
-        Value::Array(a) => der(0x30, &a.iter().map(der_plist).collect::<Vec<_>>().concat()),
-        Value::Dictionary(d) => {
-            let mut entries: Vec<Vec<u8>> = d
-                .iter()
-                .map(|(k, v)| der(0x30, &[der(0x0c, k.as_bytes()), der_plist(v)].concat()))
-                .collect();
-            entries.sort();
-            der(0xb0, &entries.concat())
-        }
-        Value::Data(b) => der(0x04, b),
-        Value::Real(r) => der(0x0c, r.to_string().as_bytes()),
-        Value::Date(t) => der(0x0c, t.to_rfc3339().as_bytes()),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_and_pem() {
-        assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
-        assert_eq!(base64_decode("aGk").unwrap(), b"hi");
-        assert!(base64_decode("a$").is_none());
-        let pem = b"-----BEGIN X-----\naGVs\nbG8=\n-----END X-----\n";
-        assert_eq!(pem_body(pem).unwrap(), b"hello");
-    }
 
     #[test]
     fn der_plist_round_trips_through_the_reader() {

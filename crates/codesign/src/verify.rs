@@ -33,6 +33,18 @@ pub struct Options<'a> {
     pub limits: Limits,
 }
 
+impl<'a> Options<'a> {
+    /// Verify with `verifier` at `at`, no device, the default limits.
+    pub fn new(verifier: &'a Verifier, at: At) -> Self {
+        Options {
+            verifier,
+            at,
+            device: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
 /// Why an input is not readable as an app at all (exit status 2 in the CLI).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -255,24 +267,20 @@ impl<'a> App<'a> {
         join(&self.root, rel)
     }
 
-    /// A regular file's bytes by path relative to the app (`None`: absent).
-    pub(crate) fn read_rel(&self, rel: &str) -> Result<Option<Vec<u8>>, ArchiveError> {
+    /// A regular file's bytes by path relative to the app, at most `cap`
+    /// (`None`: absent, or not a regular file).
+    pub(crate) fn read_rel(&self, rel: &str, cap: u64) -> Result<Option<Vec<u8>>, ArchiveError> {
         match self.files.get(rel) {
-            Some(e) if e.kind == EntryKind::File => self
-                .archive
-                .read(e, self.archive.limits().max_read)
-                .map(Some),
+            Some(e) if e.kind == EntryKind::File => self.archive.read(e, cap).map(Some),
             _ => Ok(None),
         }
     }
 
+    /// A regular file's bytes by path relative to the app, a corrupt entry
+    /// reported as a finding (`None`: absent or unreadable).
     fn read(&self, rel: &str, cap: u64, bundle: &str, out: &mut Vec<Finding>) -> Option<Vec<u8>> {
-        let e = self.files.get(rel)?;
-        if e.kind != EntryKind::File {
-            return None;
-        }
-        match self.archive.read(e, cap) {
-            Ok(b) => Some(b),
+        match self.read_rel(rel, cap) {
+            Ok(b) => b,
             Err(err) => {
                 out.push(
                     Finding::new(Code::ArchiveCorruptEntry, bundle, err.to_string()).path(rel),
@@ -648,8 +656,7 @@ impl<'a> App<'a> {
         for s in &cr.files {
             let present =
                 mine.contains_key(s.path.as_str()) || nested_dirs.contains(&s.path.as_str());
-            let optional = s.optional || cr.rule_for(&s.path).is_some_and(|r| r.optional);
-            if !present && !optional {
+            if !present && !s.optional && !cr.rule_for(&s.path).is_some_and(|r| r.optional) {
                 out.push(
                     Finding::new(
                         Code::ResourceMissing,
@@ -741,12 +748,8 @@ impl<'a> App<'a> {
             );
         }
         let app_id = p.application_identifier().unwrap_or_default();
-        let (prefix, pattern) = app_id.split_once('.').unwrap_or(("", app_id));
-        let covered = match pattern.strip_suffix('*') {
-            Some(stem) => bundle_id.starts_with(stem),
-            None => pattern == bundle_id,
-        };
-        if !covered {
+        let prefix = app_id.split_once('.').map_or("", |(t, _)| t);
+        if !p.covers_bundle_id(bundle_id) {
             out.push(
                 Finding::new(
                     Code::BundleIdNotCovered,

@@ -9,19 +9,11 @@ use common::{corpus, rows};
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use provkit_codesign::{Code, Options, Report, VerifyError, archive::Limits, cms::At, verify_path};
+use provkit_codesign::{Code, Options, Report, VerifyError, cms::At, verify_path};
 use provkit_profile::{ProvisioningProfile, Verifier};
 
 fn verify(path: &Path, verifier: &Verifier) -> Result<Report, VerifyError> {
-    verify_path(
-        path,
-        &Options {
-            verifier,
-            at: At::SigningTime,
-            device: None,
-            limits: Limits::default(),
-        },
-    )
+    verify_path(path, &Options::new(verifier, At::SigningTime))
 }
 
 fn paths(report: &Report, code: Code) -> BTreeSet<String> {
@@ -168,12 +160,7 @@ fn an_explicit_instant_sees_expired_signatures() {
         .to_utc();
     let report = verify_path(
         &dir.join("ipas/DeliveryGirl_DeliveryBoy.ipa"),
-        &Options {
-            verifier: &verifier,
-            at: At::Instant(at),
-            device: None,
-            limits: Limits::default(),
-        },
+        &Options::new(&verifier, At::Instant(at)),
     )
     .unwrap();
     assert!(!report.valid);

@@ -64,16 +64,39 @@ fn app(ca: &TestCa) -> BundleSpec {
     app
 }
 
+/// Builds the app signed by `id` for `team` (stored entries) and verifies it
+/// at its signing time.
+fn signed(
+    ca: &TestCa,
+    spec: &BundleSpec,
+    team: &str,
+    id: &provkit_codesign::sign::Identity,
+) -> Report {
+    verify(
+        ca,
+        build_ipa(spec, team, id, |_| false),
+        At::SigningTime,
+        None,
+    )
+}
+
+/// The app, claiming one more entitlement.
+fn claiming(ca: &TestCa, key: &str, value: Value) -> BundleSpec {
+    let mut spec = app(ca);
+    let mut e = entitlements("com.example.app");
+    e.insert(key, value);
+    spec.entitlements = Some(e);
+    spec
+}
+
 fn verify(ca: &TestCa, ipa: Vec<u8>, at: At, device: Option<&str>) -> Report {
     let verifier = Verifier::new(ca.anchors());
     let archive = Archive::from_bytes(ipa, Limits::default()).expect("zip");
     verify_archive(
         &archive,
         &Options {
-            verifier: &verifier,
-            at,
             device,
-            limits: Limits::default(),
+            ..Options::new(&verifier, at)
         },
     )
     .expect("an app")
@@ -106,16 +129,7 @@ fn a_signed_app_with_nested_code_verifies() {
         assert!(late.has(Code::ProfileExpired));
         let apple = Verifier::default();
         let archive = Archive::from_bytes(ipa, Limits::default()).expect("zip");
-        let r = verify_archive(
-            &archive,
-            &Options {
-                verifier: &apple,
-                at: At::SigningTime,
-                device: None,
-                limits: Limits::default(),
-            },
-        )
-        .expect("app");
+        let r = verify_archive(&archive, &Options::new(&apple, At::SigningTime)).expect("app");
         assert!(r.has(Code::ChainUntrusted) && r.has(Code::ProfileSignatureInvalid));
     }
 }
@@ -126,19 +140,12 @@ fn each_broken_precondition_has_its_own_finding() {
     let id = developer_identity(&ca);
 
     // An entitlement the profile does not allow.
-    let mut spec = app(&ca);
-    let mut e = entitlements("com.example.app");
-    e.insert(
+    let spec = claiming(
+        &ca,
         "com.apple.developer.icloud-services",
         Value::Array(vec![Value::String("CloudKit".into())]),
     );
-    spec.entitlements = Some(e);
-    let r = verify(
-        &ca,
-        build_ipa(&spec, TEST_TEAM, &id, |_| false),
-        At::SigningTime,
-        None,
-    );
+    let r = signed(&ca, &spec, TEST_TEAM, &id);
     let hits: Vec<_> = r.with(Code::EntitlementNotAllowed).collect();
     assert_eq!(hits.len(), 2, "both blobs: {:#?}", r.findings);
     assert!(
@@ -149,19 +156,12 @@ fn each_broken_precondition_has_its_own_finding() {
     assert_eq!(r.findings.len(), 2, "{:#?}", r.findings);
 
     // A keychain group outside the team's wildcard.
-    let mut spec = app(&ca);
-    let mut e = entitlements("com.example.app");
-    e.insert(
+    let spec = claiming(
+        &ca,
         "keychain-access-groups",
         Value::Array(vec![Value::String("OTHERTEAM.shared".into())]),
     );
-    spec.entitlements = Some(e);
-    let r = verify(
-        &ca,
-        build_ipa(&spec, TEST_TEAM, &id, |_| false),
-        At::SigningTime,
-        None,
-    );
+    let r = signed(&ca, &spec, TEST_TEAM, &id);
     assert!(
         r.with(Code::EntitlementNotAllowed)
             .all(|f| f.item.as_deref() == Some("keychain-access-groups"))
@@ -181,32 +181,17 @@ fn each_broken_precondition_has_its_own_finding() {
         KeySource::RsaSigner,
     );
     let other_id = identity(&other, KeySource::RsaSigner, &[&ca.intermediate.cert]);
-    let r = verify(
-        &ca,
-        build_ipa(&app(&ca), TEST_TEAM, &other_id, |_| false),
-        At::SigningTime,
-        None,
-    );
+    let r = signed(&ca, &app(&ca), TEST_TEAM, &other_id);
     assert!(r.has(Code::SignerNotInProfile), "{:#?}", r.findings);
 
     // A profile for another bundle id.
     let mut spec = app(&ca);
     spec.profile = Some(profile(&ca, "com.example.other"));
-    let r = verify(
-        &ca,
-        build_ipa(&spec, TEST_TEAM, &id, |_| false),
-        At::SigningTime,
-        None,
-    );
+    let r = signed(&ca, &spec, TEST_TEAM, &id);
     assert!(r.has(Code::BundleIdNotCovered), "{:#?}", r.findings);
 
     // The signature's team differs from the certificate's OU.
-    let r = verify(
-        &ca,
-        build_ipa(&app(&ca), "ZZZZZZZZZZ", &id, |_| false),
-        At::SigningTime,
-        None,
-    );
+    let r = signed(&ca, &app(&ca), "ZZZZZZZZZZ", &id);
     assert!(
         r.has(Code::TeamMismatch) && r.has(Code::ProfileTeamMismatch),
         "{:#?}",

@@ -13,16 +13,7 @@ use provkit_profile::Verifier;
 
 fn verify(bytes: Vec<u8>, verifier: &Verifier) -> Report {
     let archive = Archive::from_bytes(bytes, Limits::default()).expect("archive");
-    verify_archive(
-        &archive,
-        &Options {
-            verifier,
-            at: At::SigningTime,
-            device: None,
-            limits: Limits::default(),
-        },
-    )
-    .expect("an app")
+    verify_archive(&archive, &Options::new(verifier, At::SigningTime)).expect("an app")
 }
 
 fn entry<'a>(entries: &'a mut Entries, name: &str) -> &'a mut Vec<u8> {

@@ -14,7 +14,7 @@ use provkit_codesign::fixtures::{
     BundleSpec, FileContent, build_ipa, developer_identity, filler, identity,
 };
 use provkit_codesign::resign::{ResignError, ResignOptions, resign_path};
-use provkit_codesign::{Options, Report, archive::Limits, cms::At, verify_path};
+use provkit_codesign::{Options, Report, cms::At, verify_path};
 use provkit_profile::Verifier;
 use provkit_profile::fixtures::{KeySource, ProfileSpec, TestCa, signed_profile, utc};
 
@@ -41,16 +41,7 @@ fn wildcard_profile(ca: &TestCa, bundle_id: &str) -> Vec<u8> {
 
 fn verify(ca: &TestCa, path: &Path) -> Report {
     let verifier = Verifier::new(ca.anchors());
-    verify_path(
-        path,
-        &Options {
-            verifier: &verifier,
-            at: At::SigningTime,
-            device: None,
-            limits: Limits::default(),
-        },
-    )
-    .expect("an app")
+    verify_path(path, &Options::new(&verifier, At::SigningTime)).expect("an app")
 }
 
 fn options<'a>(
@@ -85,26 +76,13 @@ fn every_valid_corpus_ipa_resigns_and_verifies() {
         // Against Apple's roots it is, rightly, untrusted.
         let apple = verify_path(
             &output,
-            &Options {
-                verifier: &Verifier::default(),
-                at: At::SigningTime,
-                device: None,
-                limits: Limits::default(),
-            },
+            &Options::new(&Verifier::default(), At::SigningTime),
         )
         .expect("app");
         assert!(!apple.valid);
         // What must not change did not: bundle ids, versions, every other file.
-        let before = verify_path(
-            &input,
-            &Options {
-                verifier: &Verifier::default(),
-                at: At::SigningTime,
-                device: None,
-                limits: Limits::default(),
-            },
-        )
-        .expect("app");
+        let before =
+            verify_path(&input, &Options::new(&Verifier::default(), At::SigningTime)).expect("app");
         let ids = |r: &Report| -> Vec<(Option<String>, Option<String>, String)> {
             r.bundles
                 .iter()

@@ -139,10 +139,7 @@ impl ProfileFacts {
         else {
             return false;
         };
-        match rest.strip_suffix('*') {
-            Some(prefix) => bundle_id.starts_with(prefix),
-            None => rest == bundle_id,
-        }
+        provkit_profile::wildcard_matches(rest, bundle_id)
     }
 
     /// Whether the profile lets this device install it.

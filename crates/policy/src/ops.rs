@@ -52,14 +52,6 @@ pub struct Renewal {
     pub resign_required: Vec<AppId>,
 }
 
-/// Whether pattern `new` covers every application identifier `old` covers.
-fn pattern_covers(new: &str, old: &str) -> bool {
-    match new.strip_suffix('*') {
-        Some(prefix) => old.starts_with(prefix),
-        None => new == old,
-    }
-}
-
 /// Makes `new` the successor of `old`: same team, covering the same
 /// application identifiers, later expiry. Apps linked to `old` and its
 /// assignments move to `new`.
@@ -81,7 +73,7 @@ pub fn renew(t: &mut Tenant, old: ProfileId, new: ProfileId) -> Result<Renewal, 
             new: n.team.clone(),
         });
     }
-    if !pattern_covers(&n.app_id, &o.app_id) {
+    if !provkit_profile::wildcard_matches(&n.app_id, &o.app_id) {
         return Err(RenewError::AppIdNotCovered {
             old: o.app_id.clone(),
             new: n.app_id.clone(),

@@ -484,3 +484,96 @@ pub(crate) fn is_encrypted_type(content_type: &str) -> bool {
     content_type == oid_to_string(oid::ENVELOPED_DATA)
         || content_type == oid_to_string(oid::ENCRYPTED_DATA)
 }
+
+/// Who signs a SignedData built by [`build_signed_data`].
+#[derive(Debug, Clone, Copy)]
+pub struct SignerSpec<'a> {
+    /// The signing certificate (named by issuer and serial).
+    pub certificate: &'a Certificate,
+    /// More certificates to carry (intermediates).
+    pub chain: &'a [&'a Certificate],
+    /// The digest algorithm of the content and the signed attributes.
+    pub digest: DigestAlgorithm,
+    /// The signature AlgorithmIdentifier, as DER.
+    pub signature_algorithm: &'a [u8],
+}
+
+/// One signed attribute: `SEQUENCE { type, SET OF values }`.
+pub fn attribute(oid_body: &[u8], values: &[Vec<u8>]) -> Vec<u8> {
+    use crate::write::{oid as w_oid, seq, set};
+    seq(&[w_oid(oid_body), set(values)])
+}
+
+/// The attributes every signer writes, in this order: contentType (data),
+/// signingTime, and the messageDigest of `content`.
+pub fn standard_attributes(
+    content: &[u8],
+    digest: DigestAlgorithm,
+    signing_time: DateTime<Utc>,
+) -> Vec<Vec<u8>> {
+    use crate::write::{octets, oid as w_oid, time};
+    vec![
+        attribute(oid::ATTR_CONTENT_TYPE, &[w_oid(oid::DATA)]),
+        attribute(oid::ATTR_SIGNING_TIME, &[time(signing_time)]),
+        attribute(oid::ATTR_MESSAGE_DIGEST, &[octets(&digest.digest(content))]),
+    ]
+}
+
+/// The DER AlgorithmIdentifier of a digest algorithm (with NULL parameters).
+pub fn digest_algorithm_der(d: DigestAlgorithm) -> Vec<u8> {
+    use crate::write::{oid as w_oid, seq};
+    let o = match d {
+        DigestAlgorithm::Sha1 => oid::SHA1,
+        DigestAlgorithm::Sha256 => oid::SHA256,
+        DigestAlgorithm::Sha384 => oid::SHA384,
+        DigestAlgorithm::Sha512 => oid::SHA512,
+    };
+    seq(&[w_oid(o), vec![0x05, 0x00]])
+}
+
+/// Builds a DER `ContentInfo` holding a SignedData with one signer:
+/// `signed_attrs` are written in the order given (sort them for canonical
+/// DER), `sign` signs their DER encoding; the content is embedded unless
+/// `detached`.
+///
+/// # Errors
+/// Whatever `sign` returns.
+pub fn build_signed_data<E>(
+    content: &[u8],
+    detached: bool,
+    signed_attrs: &[Vec<u8>],
+    signer: &SignerSpec<'_>,
+    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, E>,
+) -> Result<Vec<u8>, E> {
+    use crate::write::{ctx, integer, octets, oid as w_oid, seq, set, tlv};
+    let signed = set(signed_attrs);
+    let signature = sign(&signed)?;
+    let mut implicit = signed;
+    implicit[0] = 0xa0;
+    let cert = signer.certificate;
+    let signer_info = seq(&[
+        integer(&[1]),
+        seq(&[cert.issuer_der().to_vec(), tlv(0x02, cert.serial())]),
+        digest_algorithm_der(signer.digest),
+        implicit,
+        signer.signature_algorithm.to_vec(),
+        octets(&signature),
+    ]);
+    let mut certs: Vec<u8> = cert.der().to_vec();
+    for c in signer.chain {
+        certs.extend_from_slice(c.der());
+    }
+    let encapsulated = if detached {
+        seq(&[w_oid(oid::DATA)])
+    } else {
+        seq(&[w_oid(oid::DATA), ctx(0, &octets(content))])
+    };
+    let signed_data = seq(&[
+        integer(&[1]),
+        set(&[digest_algorithm_der(signer.digest)]),
+        encapsulated,
+        tlv(0xa0, &certs),
+        set(&[signer_info]),
+    ]);
+    Ok(seq(&[w_oid(oid::SIGNED_DATA), ctx(0, &signed_data)]))
+}

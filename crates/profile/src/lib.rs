@@ -39,12 +39,14 @@ mod der;
 mod error;
 mod file;
 mod oid;
+pub mod pem;
 pub mod plist;
 mod profile;
 mod signature;
 mod time;
 mod trust;
 mod verify;
+pub mod write;
 mod x509;
 
 #[cfg(feature = "fixtures")]
@@ -55,7 +57,7 @@ pub use der::{DerError, DerErrorKind, hex, oid_to_string};
 pub use error::{MAX_PROFILE_SIZE, ParseError};
 pub use file::{DerProfile, ProvisioningProfile};
 pub use plist::{Dictionary, PlistError, PlistFormat, Value};
-pub use profile::{Profile, ProfileKind};
+pub use profile::{Profile, ProfileKind, wildcard_matches};
 pub use signature::SignatureError;
 pub use trust::TrustAnchors;
 pub use verify::{Finding, FindingCode, PathEntry, Report, Scope, Severity, Verifier};

@@ -112,6 +112,16 @@ pub struct Profile {
     pub other: Dictionary,
 }
 
+/// Whether `value` matches an Apple wildcard `pattern`: equal, or the
+/// pattern ends in `*` and `value` starts with what precedes it
+/// (application identifiers, keychain groups, entitlement values).
+pub fn wildcard_matches(pattern: &str, value: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => value.starts_with(prefix),
+        None => pattern == value,
+    }
+}
+
 fn wrong(key: impl Into<String>, expected: &'static str, found: &Value) -> ParseError {
     ParseError::WrongType {
         key: key.into(),
@@ -348,6 +358,14 @@ impl Profile {
         e.get("application-identifier")
             .or_else(|| e.get("com.apple.application-identifier"))
             .and_then(Value::as_str)
+    }
+
+    /// Whether `application-identifier` covers `bundle_id`: its part after
+    /// the team prefix is the bundle id, or ends in `*` and prefixes it.
+    pub fn covers_bundle_id(&self, bundle_id: &str) -> bool {
+        let app_id = self.application_identifier().unwrap_or_default();
+        let pattern = app_id.split_once('.').map_or(app_id, |(_, p)| p);
+        wildcard_matches(pattern, bundle_id)
     }
 
     /// `aps-environment` (macOS: `com.apple.developer.aps-environment`).

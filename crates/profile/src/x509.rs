@@ -458,22 +458,10 @@ impl Certificate {
     /// A [`DerError`]; PEM whose base64 is invalid reports the offending offset
     /// with [`DerErrorKind::BadValue`].
     pub fn from_pem_or_der(bytes: &[u8]) -> Result<Self, DerError> {
-        const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
-        const END: &[u8] = b"-----END CERTIFICATE-----";
-        let Some(start) = bytes.windows(BEGIN.len()).position(|w| w == BEGIN) else {
-            return Self::from_der(bytes);
-        };
-        let body = &bytes[start + BEGIN.len()..];
-        let end = body
-            .windows(END.len())
-            .position(|w| w == END)
-            .unwrap_or(body.len());
-        let der = crate::base64::decode(&body[..end]).map_err(|offset| DerError {
-            offset: start + BEGIN.len() + offset,
-            context: "PEM",
-            kind: DerErrorKind::BadValue,
-        })?;
-        Self::from_der(&der)
+        match crate::pem::decode(bytes, |label| label == "CERTIFICATE") {
+            None => Self::from_der(bytes),
+            Some(pem) => Self::from_der_vec(pem?.1),
+        }
     }
 
     fn names(&self) -> &NameParts {

@@ -114,6 +114,25 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A new profile version record and its key (`uuid/version`).
+fn new_version(
+    facts: provkit_policy::ProfileFacts,
+    version: i64,
+    sha256: String,
+    actor: &Actor,
+) -> (String, ProfileRecord) {
+    let rec = ProfileRecord {
+        uuid: facts.uuid.clone(),
+        version,
+        sha256,
+        facts,
+        uploaded_at: actor.at,
+        successor: None,
+        retired: false,
+    };
+    (format!("{}/{:010}", ukey(&rec.uuid), rec.version), rec)
+}
+
 fn ukey(uuid: &str) -> String {
     uuid.to_ascii_uppercase()
 }
@@ -256,16 +275,7 @@ impl<D: Docs> DocStore<D> {
             }
             last = last.max(rec.version);
         }
-        let rec = ProfileRecord {
-            uuid: facts.uuid.clone(),
-            version: last + 1,
-            sha256,
-            facts,
-            uploaded_at: actor.at,
-            successor: None,
-            retired: false,
-        };
-        let key = format!("{}/{:010}", ukey(&rec.uuid), rec.version);
+        let (key, rec) = new_version(facts, last + 1, sha256, actor);
         d.put(Table::Profiles, &key, &to_json(&rec))?;
         d.put_bytes(&key, bytes)?;
         let after = serde_json::json!({"version": rec.version, "sha256": rec.sha256});
@@ -457,6 +467,25 @@ impl<D: Docs> DocStore<D> {
         }
     }
 
+    /// The stored record `key` of `table`, or an unknown-reference error
+    /// naming it as a `kind`.
+    fn require<T: DeserializeOwned>(
+        d: &mut D,
+        table: Table,
+        key: &str,
+        kind: &'static str,
+        context: &str,
+    ) -> R<T> {
+        let doc = d
+            .get(table, key)?
+            .ok_or_else(|| StoreError::UnknownReference {
+                kind,
+                name: key.to_owned(),
+                context: context.to_owned(),
+            })?;
+        from_json(&doc)
+    }
+
     fn require_profile(d: &mut D, uuid: &str, context: &str) -> R<(String, ProfileRecord)> {
         Self::latest_profile(d, uuid)?.ok_or_else(|| StoreError::UnknownReference {
             kind: "profile",
@@ -506,14 +535,7 @@ impl<D: Docs> Store for DocStore<D> {
 
     fn add_member(&mut self, group: &str, member: &str, actor: &Actor) -> R<()> {
         self.tx(|d| {
-            let doc = d
-                .get(Table::Groups, group)?
-                .ok_or_else(|| StoreError::UnknownReference {
-                    kind: "group",
-                    name: group.to_owned(),
-                    context: "add_member".into(),
-                })?;
-            let mut g: GroupRecord = from_json(&doc)?;
+            let mut g: GroupRecord = Self::require(d, Table::Groups, group, "group", "add_member")?;
             let before = g.clone();
             let (table, kind) = match g.kind {
                 provkit_policy::GroupKind::User => (Table::Users, "user"),
@@ -621,14 +643,8 @@ impl<D: Docs> Store for DocStore<D> {
 
     fn record_device_report(&mut self, udid: &str, reported: &[ReportedProfile]) -> R<()> {
         self.tx(|d| {
-            let doc = d
-                .get(Table::Devices, udid)?
-                .ok_or_else(|| StoreError::UnknownReference {
-                    kind: "device",
-                    name: udid.to_owned(),
-                    context: "device report".into(),
-                })?;
-            let mut dev: crate::records::DeviceRecord = from_json(&doc)?;
+            let mut dev: crate::records::DeviceRecord =
+                Self::require(d, Table::Devices, udid, "device", "device report")?;
             dev.reported = reported.to_vec();
             d.put(Table::Devices, udid, &to_json(&dev))
         })
@@ -707,16 +723,7 @@ impl<D: Docs> Store for DocStore<D> {
                     continue;
                 }
                 e.0 += 1;
-                let rec = ProfileRecord {
-                    uuid: facts.uuid.clone(),
-                    version: e.0,
-                    sha256,
-                    facts,
-                    uploaded_at: actor.at,
-                    successor: None,
-                    retired: false,
-                };
-                let key = format!("{}/{:010}", ukey(&rec.uuid), rec.version);
+                let (key, rec) = new_version(facts, e.0, sha256, actor);
                 rows.push((key.clone(), to_json(&rec)));
                 blobs.push((key, bytes.as_slice()));
             }

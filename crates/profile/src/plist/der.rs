@@ -20,6 +20,39 @@ const APPLICATION_16: u8 = 0x70;
 const CONTEXT_16: u8 = 0xb0;
 const NUMERIC_STRING: u8 = 0x12;
 
+/// Encodes a value in Apple's DER plist form: dictionaries as `[16]`
+/// constructed (0xb0) with their entries in DER order, arrays as SEQUENCE,
+/// reals as their decimal text.
+pub(crate) fn to_der(v: &Value) -> Vec<u8> {
+    use crate::write::{octets, seq, time, tlv, utf8};
+    match v {
+        Value::String(s) => utf8(s),
+        Value::Integer(i) => {
+            // Minimal two's complement.
+            let bytes = i.to_be_bytes();
+            let mut start = 0;
+            while start < 15
+                && ((bytes[start] == 0 && bytes[start + 1] & 0x80 == 0)
+                    || (bytes[start] == 0xff && bytes[start + 1] & 0x80 != 0))
+            {
+                start += 1;
+            }
+            tlv(0x02, &bytes[start..])
+        }
+        Value::Real(r) => utf8(&r.to_string()),
+        Value::Boolean(b) => tlv(0x01, &[if *b { 0xff } else { 0 }]),
+        Value::Date(t) => time(*t),
+        Value::Data(d) => octets(d),
+        Value::Array(a) => seq(&a.iter().map(to_der).collect::<Vec<_>>()),
+        Value::Dictionary(d) => {
+            let mut entries: Vec<Vec<u8>> =
+                d.iter().map(|(k, v)| seq(&[utf8(k), to_der(v)])).collect();
+            entries.sort();
+            tlv(CONTEXT_16, &entries.concat())
+        }
+    }
+}
+
 /// Decodes a whole DER plist; trailing bytes are an error.
 pub(crate) fn from_der(bytes: &[u8]) -> Result<Value, PlistError> {
     let mut r = Reader::new(bytes, CTX);

@@ -19,6 +19,13 @@ pub fn parse_der(bytes: &[u8]) -> Result<Value, PlistError> {
     der::from_der(bytes)
 }
 
+/// Writes Apple's DER plist form (the `DER-Encoded-Profile` payload, DER
+/// entitlements): dictionaries as `[16]` constructed with entries in DER
+/// order. [`parse_der`] reads it back.
+pub fn to_der(value: &Value) -> Vec<u8> {
+    der::to_der(value)
+}
+
 /// The encoding a plist was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
