@@ -418,6 +418,17 @@ pub fn resign(archive: &Archive, opts: &ResignOptions<'_>) -> Result<Resigned, R
             ResignError::Refused(vec!["the signing certificate has no OU (team id)".into()])
         })?
         .to_owned();
+    // Entries the reader set aside would be copied into the output as they
+    // are: refuse instead.
+    if !archive.refused().is_empty() {
+        return Err(ResignError::Refused(
+            archive
+                .refused()
+                .iter()
+                .map(|r| format!("archive entry {:?} set aside: {}", r.path, r.detail))
+                .collect(),
+        ));
+    }
     let app = crate::verify::App::locate(archive)
         .map_err(|e| ResignError::Refused(vec![e.to_string()]))?;
     let candidates = opts

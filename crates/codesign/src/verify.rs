@@ -583,22 +583,26 @@ impl<'a> App<'a> {
             };
             match (&sealed.seal, &entry.kind) {
                 (Seal::File { .. }, EntryKind::File) => jobs.push((path, entry, &sealed.seal)),
-                (Seal::Symlink(want), EntryKind::Symlink(got)) if want == got => {}
-                (Seal::Nested { cdhash, .. }, EntryKind::File) => {
-                    let ok = match (cdhash, nested.get(&join(rel, path))) {
-                        (Some(want), Some(have)) => have.iter().any(|h| h == want),
-                        _ => false,
-                    };
-                    if !ok {
+                (Seal::Symlink(want), EntryKind::Symlink(got)) => {
+                    if want != got {
                         out.push(
                             Finding::new(
-                                Code::NestedCodeModified,
+                                Code::ResourceModified,
                                 bundle,
-                                format!("{path}: the nested code's cdhash is not the sealed one"),
+                                format!("{path} points to {got}, sealed as pointing to {want}"),
                             )
                             .path(path),
                         );
                     }
+                }
+                (Seal::Nested { cdhash, .. }, EntryKind::File) => {
+                    check_nested(
+                        cdhash.as_deref(),
+                        nested.get(&join(rel, path)),
+                        bundle,
+                        path,
+                        out,
+                    );
                 }
                 _ => out.push(
                     Finding::new(
@@ -613,23 +617,8 @@ impl<'a> App<'a> {
             }
         }
         for d in &nested_dirs {
-            let Some(Seal::Nested { cdhash, .. }) = cr.sealed(d).map(|s| &s.seal) else {
-                continue;
-            };
-            let ok = match (cdhash, nested.get(&join(rel, d))) {
-                (Some(want), Some(have)) => have.iter().any(|h| h == want),
-                (None, Some(_)) => true,
-                _ => false,
-            };
-            if !ok {
-                out.push(
-                    Finding::new(
-                        Code::NestedCodeModified,
-                        bundle,
-                        format!("{d}: the nested bundle's cdhash is not the sealed one"),
-                    )
-                    .path(d),
-                );
+            if let Some(Seal::Nested { cdhash, .. }) = cr.sealed(d).map(|s| &s.seal) {
+                check_nested(cdhash.as_deref(), nested.get(&join(rel, d)), bundle, d, out);
             }
         }
         // Hash every sealed file once, files in parallel.
@@ -811,6 +800,33 @@ impl<'a> App<'a> {
             devices: p.provisioned_devices.as_ref().map(Vec::len),
         })
     }
+}
+
+/// Nested code sealed by its cdhash: the code, verified on its own, must
+/// have a CodeDirectory with that cdhash. A seal that names only a
+/// designated requirement fails closed: provkit does not evaluate
+/// requirements.
+fn check_nested(
+    sealed: Option<&[u8]>,
+    have: Option<&Vec<Vec<u8>>>,
+    bundle: &str,
+    path: &str,
+    out: &mut Vec<Finding>,
+) {
+    let why = match (sealed, have) {
+        (Some(want), Some(have)) if have.iter().any(|h| h == want) => return,
+        (Some(_), Some(_)) => "its cdhash is not the sealed one",
+        (Some(_), None) => "it is not code this verifier could read",
+        (None, _) => "the seal names only a requirement, which is not evaluated",
+    };
+    out.push(
+        Finding::new(
+            Code::NestedCodeModified,
+            bundle,
+            format!("{path}: nested code: {why}"),
+        )
+        .path(path),
+    );
 }
 
 /// Whether an archived file matches its seal: `hash2` (SHA-256) when

@@ -288,3 +288,28 @@ fn linkedit_grows_when_the_new_signature_does_not_fit() {
     assert!(findings.is_empty(), "{findings:#?}");
     assert_eq!(slices.len(), 2);
 }
+
+#[test]
+fn an_archive_with_entries_set_aside_is_refused() {
+    let ca = TestCa::rsa();
+    let id = developer_identity(&ca);
+    let work = tmp("hostile");
+    let mut entries = read_entries(&build_ipa(
+        &BundleSpec::new("Demo.app", "com.example.app"),
+        "PROVKIT01",
+        &id,
+        |_| false,
+    ));
+    entries.push((
+        "Payload/Demo.app/../../evil.txt".into(),
+        b"x".to_vec(),
+        false,
+    ));
+    let input = work.join("in.ipa");
+    std::fs::write(&input, common::write_entries(&entries)).expect("write");
+    let out = work.join("out.ipa");
+    let profiles = vec![wildcard_profile(&ca, "*")];
+    let e = resign_path(&input, &out, &options(&id, &profiles)).expect_err("refused");
+    assert!(e.to_string().contains("evil.txt"), "{e}");
+    assert!(!out.exists());
+}
