@@ -196,6 +196,11 @@ fn resign_slice(
         .ok_or(bad("no __LINKEDIT segment"))?;
     let dataoff = slice.signature_offset;
     let datasize = slice.signature.map_or(0, <[u8]>::len);
+    // The fields rewritten below must lie inside the load commands.
+    let segment_fields_end = linkedit + if layout.wide { 56 } else { 40 };
+    if sig_cmd + 16 > layout.commands_end || segment_fields_end > layout.commands_end {
+        return Err(bad("a load command is shorter than its fields"));
+    }
     let exec = layout.text.unwrap_or((0, 0));
     let mut spec = spec.clone();
     spec.main_binary = spec.main_binary && layout.filetype == 2;

@@ -313,3 +313,27 @@ fn an_archive_with_entries_set_aside_is_refused() {
     assert!(e.to_string().contains("evil.txt"), "{e}");
     assert!(!out.exists());
 }
+
+#[test]
+fn hostile_mach_o_headers_give_errors_not_panics() {
+    use provkit_codesign::fixtures::{Arch, signed_macho};
+    use provkit_codesign::resign::resign_macho;
+    use provkit_codesign::sign::CodeSpec;
+    let ca = TestCa::rsa();
+    let id = developer_identity(&ca);
+    let spec = CodeSpec {
+        identifier: "com.example.h".into(),
+        team: "PROVKIT01".into(),
+        signing_time: utc(2026, 3, 1),
+        ..CodeSpec::default()
+    };
+    let good = signed_macho(&[Arch::Arm64], 2000, 9, &spec, &id);
+    // Every byte of the header and load commands, set to a few hostile values.
+    for at in 0..200 {
+        for v in [0x00, 0x08, 0x7f, 0xff] {
+            let mut bad = good.clone();
+            bad[at] = v;
+            let _ = resign_macho(&bad, &spec, &id, "exe");
+        }
+    }
+}
