@@ -409,6 +409,7 @@ fn check_cms(
             FindingCode::ChainUntrusted
             | FindingCode::ChainSignatureInvalid
             | FindingCode::ChainTooLong
+            | FindingCode::ChainBudgetExceeded
             | FindingCode::IssuerNotCa
             | FindingCode::UnknownCriticalExtension => Code::ChainUntrusted,
             FindingCode::CertificateExpired | FindingCode::CertificateNotYetValid => {

@@ -101,6 +101,9 @@ pub(crate) struct Tlv<'a> {
     pub(crate) offset: usize,
     /// Absolute offset of the first contents byte.
     pub(crate) contents_offset: usize,
+    /// How many elements enclose this one in the whole input (0 at the top),
+    /// carried into the readers over its contents.
+    pub(crate) depth: usize,
 }
 
 impl<'a> Tlv<'a> {
@@ -112,6 +115,7 @@ impl<'a> Tlv<'a> {
             base: self.contents_offset,
             context,
             ber: false,
+            depth: self.depth + 1,
         }
     }
 
@@ -131,8 +135,13 @@ impl<'a> Tlv<'a> {
     }
 }
 
-/// Maximum nesting of BER indefinite-length elements we follow.
-const MAX_BER_DEPTH: usize = 32;
+/// The one nesting budget of every DER and BER structure read from an
+/// input: an element enclosed by this many others is refused with
+/// [`DerErrorKind::TooDeep`]. The depth travels from each element into the
+/// readers over its contents, so nested readers never restart the count.
+/// Certificates nest about 10 levels, CMS about 15, Apple's DER plists two
+/// levels per plist level (the plist readers stop at 64 of those).
+pub const MAX_DER_DEPTH: usize = 160;
 
 /// A cursor over DER bytes.
 #[derive(Debug, Clone)]
@@ -142,6 +151,8 @@ pub(crate) struct Reader<'a> {
     base: usize,
     context: &'static str,
     ber: bool,
+    /// The depth of the elements this reader reads.
+    depth: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -153,6 +164,7 @@ impl<'a> Reader<'a> {
             base: 0,
             context,
             ber: false,
+            depth: 0,
         }
     }
 
@@ -188,7 +200,7 @@ impl<'a> Reader<'a> {
 
     /// Reads the next element.
     pub(crate) fn read(&mut self) -> Result<Tlv<'a>, DerError> {
-        let (tlv, next) = self.read_at(self.pos, 0)?;
+        let (tlv, next) = self.read_at(self.pos, self.depth)?;
         self.pos = next;
         Ok(tlv)
     }
@@ -200,6 +212,9 @@ impl<'a> Reader<'a> {
             kind,
         };
         let data = self.data;
+        if depth >= MAX_DER_DEPTH {
+            return Err(at(start, DerErrorKind::TooDeep));
+        }
         let tag = *data.get(start).ok_or(at(start, DerErrorKind::Truncated))?;
         if tag & 0x1f == 0x1f {
             return Err(at(start, DerErrorKind::HighTagNumber));
@@ -215,9 +230,6 @@ impl<'a> Reader<'a> {
             if !self.ber || tag & 0x20 == 0 {
                 return Err(at(len_pos, DerErrorKind::IndefiniteLength));
             }
-            if depth >= MAX_BER_DEPTH {
-                return Err(at(start, DerErrorKind::TooDeep));
-            }
             let contents_start = len_pos + 1;
             let mut p = contents_start;
             loop {
@@ -228,6 +240,7 @@ impl<'a> Reader<'a> {
                         raw: &data[start..p + 2],
                         offset: self.base + start,
                         contents_offset: self.base + contents_start,
+                        depth,
                     };
                     return Ok((tlv, p + 2));
                 }
@@ -263,6 +276,7 @@ impl<'a> Reader<'a> {
             raw: &data[start..end],
             offset: self.base + start,
             contents_offset: self.base + contents_start,
+            depth,
         };
         Ok((tlv, end))
     }

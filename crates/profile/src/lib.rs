@@ -53,7 +53,7 @@ mod x509;
 pub mod fixtures;
 
 pub use cms::{CmsError, SignedData, SignerInfo};
-pub use der::{DerError, DerErrorKind, hex, oid_to_string};
+pub use der::{DerError, DerErrorKind, MAX_DER_DEPTH, hex, oid_to_string};
 pub use error::{MAX_PROFILE_SIZE, ParseError};
 pub use file::{DerProfile, ProvisioningProfile};
 pub use plist::{Dictionary, PlistError, PlistFormat, Value};

@@ -73,7 +73,14 @@ pub(crate) enum PathError {
     },
     /// Longer than [`MAX_PATH_LEN`].
     TooLong,
+    /// More than [`MAX_SIGNATURE_CHECKS`] candidate issuers had to be tried.
+    BudgetExceeded,
 }
+
+/// How many issuer signatures one path search may check before it gives up
+/// (webpki's budget is the same order): a hostile certificate set of many
+/// look-alike issuers cannot make verification slow.
+pub(crate) const MAX_SIGNATURE_CHECKS: usize = 100;
 
 /// Caches issuer links that verified (or failed): key is the child's DER
 /// followed by the issuer's public key, so a cached verdict can only be
@@ -135,6 +142,12 @@ pub(crate) fn build_path<'a>(
     cache: &LinkCache,
 ) -> (Vec<&'a Certificate>, Result<(), PathError>) {
     let mut path: Vec<&Certificate> = vec![leaf];
+    let mut budget = MAX_SIGNATURE_CHECKS;
+    // Spends one signature check; false once the budget is gone.
+    let mut spend = || {
+        budget = budget.saturating_sub(1);
+        budget > 0
+    };
     loop {
         let current = path[path.len() - 1];
         if anchors.anchors.iter().any(|a| a == current) {
@@ -144,10 +157,16 @@ pub(crate) fn build_path<'a>(
             return (path, Err(PathError::TooLong));
         }
         let mut failure = None;
+        let mut exhausted = false;
+        let mut afford = || {
+            exhausted = exhausted || !spend();
+            !exhausted
+        };
         let anchor_hit = anchors
             .anchors
             .iter()
             .filter(|a| a.subject_der() == current.issuer_der())
+            .take_while(|_| afford())
             .find(|a| match cache.check(current, a) {
                 Ok(()) => true,
                 Err(e) => {
@@ -163,6 +182,7 @@ pub(crate) fn build_path<'a>(
             .iter()
             .filter(|c| c.subject_der() == current.issuer_der())
             .filter(|c| !c.is_self_issued() && !path.contains(c))
+            .take_while(|_| afford())
             .find(|c| match cache.check(current, c) {
                 Ok(()) => true,
                 Err(e) => {
@@ -170,6 +190,9 @@ pub(crate) fn build_path<'a>(
                     false
                 }
             });
+        if next.is_none() && exhausted {
+            return (path, Err(PathError::BudgetExceeded));
+        }
         match (next, failure) {
             (Some(issuer), _) => path.push(issuer),
             (None, Some((issuer, error))) => {

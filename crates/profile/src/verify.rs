@@ -52,6 +52,9 @@ pub enum FindingCode {
     ChainSignatureInvalid,
     /// The path is longer than allowed.
     ChainTooLong,
+    /// Building the path needed more signature checks than the budget allows
+    /// (a certificate set crowded with look-alike issuers).
+    ChainBudgetExceeded,
     /// An issuer in the path is not a CA (basicConstraints, keyUsage).
     IssuerNotCa,
     /// A certificate in the path has a critical extension not understood.
@@ -87,6 +90,7 @@ impl FindingCode {
             Self::ChainUntrusted => "chain-untrusted",
             Self::ChainSignatureInvalid => "chain-signature-invalid",
             Self::ChainTooLong => "chain-too-long",
+            Self::ChainBudgetExceeded => "chain-budget-exceeded",
             Self::IssuerNotCa => "issuer-not-ca",
             Self::UnknownCriticalExtension => "unknown-critical-extension",
             Self::CertificateExpired => "certificate-expired",
@@ -472,6 +476,15 @@ impl Verifier {
                     ),
                 );
             }
+            Err(PathError::BudgetExceeded) => sink.push(
+                FindingCode::ChainBudgetExceeded,
+                Some(leaf),
+                format!(
+                    "building the certificate path took more than {} signature checks; \
+                     the certificate set holds too many candidate issuers",
+                    crate::trust::MAX_SIGNATURE_CHECKS
+                ),
+            ),
             Err(PathError::TooLong) => sink.push(
                 FindingCode::ChainTooLong,
                 Some(leaf),

@@ -10,12 +10,11 @@
 //! wrapper [APPLICATION 16] (0x70) { INTEGER version, dict }
 //! ```
 
-use super::{Dictionary, PlistError, Value};
+use super::{Dictionary, MAX_DEPTH, PlistError, Value};
 use crate::der::{DerErrorKind, Reader, Tlv, tag};
 use crate::time::{parse_generalized_time, parse_utc_time};
 
 const CTX: &str = "DER plist";
-const MAX_DEPTH: usize = 64;
 const APPLICATION_16: u8 = 0x70;
 const CONTEXT_16: u8 = 0xb0;
 const NUMERIC_STRING: u8 = 0x12;
@@ -66,8 +65,11 @@ fn bad(tlv: &Tlv<'_>) -> PlistError {
 }
 
 fn value(tlv: &Tlv<'_>, depth: usize) -> Result<Value, PlistError> {
-    if depth > MAX_DEPTH {
-        return Err(PlistError::Der(tlv.err(CTX, DerErrorKind::TooDeep)));
+    if depth >= MAX_DEPTH && matches!(tlv.tag, tag::SEQUENCE | tag::SET | CONTEXT_16) {
+        return Err(PlistError::TooDeep {
+            format: "DER",
+            position: tlv.offset,
+        });
     }
     let e = PlistError::Der;
     Ok(match tlv.tag {

@@ -2,6 +2,7 @@
 //! plists through the `plist` crate, and the DER encoding Apple uses inside
 //! `DER-Encoded-Profile` and DER entitlements.
 
+mod binary;
 mod der;
 mod value;
 mod xml;
@@ -25,6 +26,12 @@ pub fn parse_der(bytes: &[u8]) -> Result<Value, PlistError> {
 pub fn to_der(value: &Value) -> Vec<u8> {
     der::to_der(value)
 }
+
+/// The deepest nesting of arrays and dictionaries that any of the readers
+/// (XML, binary, DER) accepts; real profiles, entitlements and seals use
+/// fewer than ten levels. Checked before descending, so no input can exhaust
+/// the stack.
+pub const MAX_DEPTH: usize = 64;
 
 /// The encoding a plist was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -54,6 +61,27 @@ pub enum PlistError {
     /// The DER form is malformed.
     #[error("DER plist: {0}")]
     Der(crate::der::DerError),
+    /// Arrays and dictionaries nested deeper than [`MAX_DEPTH`].
+    #[error("{format} plist nests deeper than {limit} levels at {position}", limit = MAX_DEPTH)]
+    TooDeep {
+        /// `"XML"`, `"binary"` or `"DER"`.
+        format: &'static str,
+        /// Where the level that went too deep opens: a byte offset for XML and
+        /// DER, the number of the value in reading order for binary plists.
+        position: usize,
+    },
+    /// A binary plist whose shared objects would expand to far more than the
+    /// file holds (the same collection or blob referenced over and over).
+    #[error("binary plist expands past {limit} {what}")]
+    Expansion {
+        /// What ran over: values, or bytes of strings and data.
+        what: &'static str,
+        /// The budget for a file of this size.
+        limit: usize,
+    },
+    /// A value nested deeper than [`MAX_DEPTH`] was given to a writer.
+    #[error("the value nests deeper than {limit} levels", limit = MAX_DEPTH)]
+    WriteTooDeep,
     /// Neither XML nor binary.
     #[error("not a property list")]
     Unrecognised,
@@ -71,17 +99,17 @@ pub fn parse(bytes: &[u8]) -> Result<(Value, PlistFormat), PlistError> {
 }
 
 fn parse_binary(bytes: &[u8]) -> Result<Value, PlistError> {
-    let v = plist::Value::from_reader(std::io::Cursor::new(bytes))
-        .map_err(|e| PlistError::Binary(e.to_string()))?;
-    Ok(Value::from_plist_crate(v))
+    binary::parse(bytes)
 }
 
 /// Writes a value as an XML plist, through the `plist` crate's writer.
 ///
 /// # Errors
-/// When the `plist` crate refuses the value (it cannot represent an integer
-/// beyond the u64/i64 ranges).
+/// [`PlistError::WriteTooDeep`] for a value nested deeper than [`MAX_DEPTH`];
+/// otherwise when the `plist` crate refuses the value (it cannot represent
+/// an integer beyond the u64/i64 ranges).
 pub fn to_xml(value: &Value) -> Result<Vec<u8>, PlistError> {
+    value.check_depth()?;
     let mut out = Vec::new();
     value
         .to_plist_crate()
@@ -93,8 +121,9 @@ pub fn to_xml(value: &Value) -> Result<Vec<u8>, PlistError> {
 /// Writes a value as a binary plist, through the `plist` crate's writer.
 ///
 /// # Errors
-/// When the `plist` crate refuses the value.
+/// As [`to_xml`].
 pub fn to_binary(value: &Value) -> Result<Vec<u8>, PlistError> {
+    value.check_depth()?;
     let mut out = Vec::new();
     value
         .to_plist_crate()

@@ -150,35 +150,22 @@ impl Value {
         }
     }
 
-    pub(crate) fn from_plist_crate(v: plist::Value) -> Value {
-        match v {
-            plist::Value::String(s) => Value::String(s),
-            plist::Value::Integer(i) => Value::Integer(
-                i.as_signed()
-                    .map(i128::from)
-                    .or_else(|| i.as_unsigned().map(i128::from))
-                    .unwrap_or_default(),
-            ),
-            plist::Value::Real(r) => Value::Real(r),
-            plist::Value::Boolean(b) => Value::Boolean(b),
-            plist::Value::Date(d) => {
-                let st: std::time::SystemTime = d.into();
-                Value::Date(DateTime::<Utc>::from(st))
+    /// Fails when the value nests deeper than [`super::MAX_DEPTH`], without
+    /// recursing, so that the writers (which recurse) are safe on any value.
+    pub(crate) fn check_depth(&self) -> Result<(), super::PlistError> {
+        let mut pending: Vec<(&Value, usize)> = vec![(self, 0)];
+        while let Some((v, depth)) = pending.pop() {
+            let children: Box<dyn Iterator<Item = &Value>> = match v {
+                Value::Array(a) => Box::new(a.iter()),
+                Value::Dictionary(d) => Box::new(d.entries.iter().map(|(_, v)| v)),
+                _ => continue,
+            };
+            if depth >= super::MAX_DEPTH {
+                return Err(super::PlistError::WriteTooDeep);
             }
-            plist::Value::Data(d) => Value::Data(d),
-            plist::Value::Array(a) => {
-                Value::Array(a.into_iter().map(Value::from_plist_crate).collect())
-            }
-            plist::Value::Dictionary(d) => Value::Dictionary(Dictionary {
-                entries: d
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::from_plist_crate(v)))
-                    .collect(),
-            }),
-            // UIDs appear only in keyed archives; keep the number.
-            plist::Value::Uid(u) => Value::Integer(i128::from(u.get())),
-            _ => Value::String(String::new()),
+            pending.extend(children.map(|c| (c, depth + 1)));
         }
+        Ok(())
     }
 
     pub(crate) fn to_plist_crate(&self) -> plist::Value {

@@ -6,11 +6,8 @@
 //! entity can expand), CDATA sections, the five predefined entities and
 //! character references. Nesting is capped at [`MAX_DEPTH`].
 
-use super::{Dictionary, PlistError, Value};
+use super::{Dictionary, MAX_DEPTH, PlistError, Value};
 use crate::time::parse_plist_date;
-
-/// Deepest nesting of arrays and dictionaries accepted; real profiles use 4.
-const MAX_DEPTH: usize = 128;
 
 struct Parser<'a> {
     /// The whole document, validated as UTF-8 once, so that every slice taken
@@ -194,7 +191,10 @@ impl<'a> Parser<'a> {
         match name {
             b"dict" => {
                 if depth >= MAX_DEPTH {
-                    return Err(self.err("nesting too deep"));
+                    return Err(PlistError::TooDeep {
+                        format: "XML",
+                        position: self.pos,
+                    });
                 }
                 let mut dict = Dictionary::with_capacity(if empty { 0 } else { 8 });
                 if empty {
@@ -222,7 +222,10 @@ impl<'a> Parser<'a> {
             }
             b"array" => {
                 if depth >= MAX_DEPTH {
-                    return Err(self.err("nesting too deep"));
+                    return Err(PlistError::TooDeep {
+                        format: "XML",
+                        position: self.pos,
+                    });
                 }
                 let mut items = Vec::with_capacity(if empty { 0 } else { 4 });
                 if empty {
@@ -478,10 +481,7 @@ mod tests {
         );
         assert!(matches!(
             p(&s),
-            Err(PlistError::Xml {
-                reason: "nesting too deep",
-                ..
-            })
+            Err(PlistError::TooDeep { format: "XML", .. })
         ));
     }
 }
