@@ -76,7 +76,10 @@ pub(crate) fn verify(path: &Path, args: &VerifyArgs<'_>, style: Style) -> Result
                 place.push_str(&format!(" {p}"));
             }
             println!("  {} {} at {place}: {}", f.severity, f.code, f.message);
-            println!("      {}; fix: {}", f.class, f.fix);
+            match f.class {
+                Some(class) => println!("      {class}; fix: {}", f.fix),
+                None => println!("      fix: {}", f.fix),
+            }
         }
     }
     Ok(if report.valid {

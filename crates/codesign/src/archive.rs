@@ -5,7 +5,7 @@
 //! whole (executables, plists, profiles) are read into memory, within
 //! [`Limits::max_read`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -208,27 +208,96 @@ fn check_name(raw: &str) -> Result<String, Refusal> {
     Ok(parts.join("/"))
 }
 
-/// Whether a symlink at `path` with `target` stays inside `Payload/<X>.app/`.
-fn link_stays_inside(path: &str, target: &str) -> bool {
-    if target.starts_with('/') || target.contains('\\') || target.contains('\0') {
-        return false;
-    }
-    let mut parts: Vec<&str> = path.split('/').collect();
-    parts.pop();
-    for seg in target.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
+/// Most links followed while resolving one link (Linux's `MAXSYMLINKS`).
+const MAX_LINK_HOPS: usize = 40;
+
+/// Resolves the symlink at `path` (inside `Payload/<X>.app/`) the way the
+/// file system would: each step from the folder it stands in, following the
+/// other links of `links` (path → target) as they are met. Says why the link
+/// escapes: a step above the bundle root (wherever the path comes back to),
+/// an absolute target, a resolution onto the bundle root itself, or a loop.
+fn link_escapes<'a>(path: &'a str, links: &HashMap<&'a str, &'a str>) -> Option<String> {
+    let mut comps = path.split('/');
+    let app = match (comps.next(), comps.next()) {
+        (Some("Payload"), Some(app)) if app.ends_with(".app") => app,
+        _ => return Some("the link is not inside an app bundle".into()),
+    };
+    let mut at: Vec<&str> = comps.collect();
+    // Steps still to take, last first.
+    let mut pending: Vec<&str> = Vec::new();
+    let mut hops = 0;
+    let mut link = path;
+    loop {
+        // Replace the link by its target, read from the link's folder.
+        at.pop();
+        let target = links.get(link).copied().unwrap_or_default();
+        if target.is_empty() || target.starts_with('/') || target.contains(['\\', '\0']) {
+            return Some(format!("{link} points to {target:?}, outside the bundle"));
+        }
+        pending.extend(target.split('/').rev());
+        loop {
+            let Some(seg) = pending.pop() else {
+                return at
+                    .is_empty()
+                    .then(|| "it resolves to the bundle root itself".into());
+            };
+            match seg {
+                "" | "." => {}
+                ".." => {
+                    if at.pop().is_none() {
+                        return Some(format!(
+                            "{link} points to {target}, a step above the bundle root"
+                        ));
+                    }
+                }
+                name => {
+                    at.push(name);
+                    let here = format!("Payload/{app}/{}", at.join("/"));
+                    if let Some((&next, _)) = links.get_key_value(here.as_str()) {
+                        hops += 1;
+                        if hops > MAX_LINK_HOPS {
+                            return Some(format!("more than {MAX_LINK_HOPS} links to follow"));
+                        }
+                        link = next;
+                        break;
+                    }
+                }
             }
-            s => parts.push(s),
         }
     }
-    // Payload / X.app / at least one more component.
-    parts.len() >= 3
-        && parts[0] == "Payload"
-        && parts[1].ends_with(".app")
-        && path.split('/').nth(1) == Some(parts[1])
+}
+
+/// Sets aside every symlink of `entries` that escapes its bundle
+/// ([`link_escapes`]), once all entries are known.
+fn set_aside_escaping_links(entries: &mut Vec<Entry>, refused: &mut Vec<Refused>) {
+    let links: HashMap<&str, &str> = entries
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EntryKind::Symlink(t) => Some((e.path.as_str(), t.as_str())),
+            _ => None,
+        })
+        .collect();
+    if links.is_empty() {
+        return;
+    }
+    let escaping: HashMap<String, String> = links
+        .keys()
+        .filter_map(|&p| link_escapes(p, &links).map(|why| (p.to_owned(), why)))
+        .collect();
+    if escaping.is_empty() {
+        return;
+    }
+    entries.retain(|e| match escaping.get(&e.path) {
+        Some(why) => {
+            refused.push(Refused {
+                path: e.path.clone(),
+                why: Refusal::SymlinkEscapes,
+                detail: why.clone(),
+            });
+            false
+        }
+        None => true,
+    });
 }
 
 impl Archive {
@@ -395,15 +464,7 @@ impl Archive {
             }
             let kind = if meta.symlink {
                 let target = archive.read_raw(index, &path, MAX_LINK, meta.size)?;
-                let target = String::from_utf8_lossy(&target).into_owned();
-                if !link_stays_inside(&path, &target) {
-                    archive.refused.push(refuse(
-                        Refusal::SymlinkEscapes,
-                        format!("points to {target}"),
-                    ));
-                    continue;
-                }
-                EntryKind::Symlink(target)
+                EntryKind::Symlink(String::from_utf8_lossy(&target).into_owned())
             } else if meta.dir {
                 EntryKind::Dir
             } else {
@@ -416,6 +477,7 @@ impl Archive {
                 index,
             });
         }
+        set_aside_escaping_links(&mut archive.entries, &mut archive.refused);
         Ok(archive)
     }
 
@@ -455,14 +517,6 @@ impl Archive {
                         .map_err(io)?
                         .to_string_lossy()
                         .into_owned();
-                    if !link_stays_inside(&path, &target) {
-                        archive.refused.push(Refused {
-                            path,
-                            why: Refusal::SymlinkEscapes,
-                            detail: format!("points to {target}"),
-                        });
-                        continue;
-                    }
                     archive.entries.push(Entry {
                         path,
                         kind: EntryKind::Symlink(target),
@@ -487,6 +541,7 @@ impl Archive {
                 }
             }
         }
+        set_aside_escaping_links(&mut archive.entries, &mut archive.refused);
         Ok(archive)
     }
 
@@ -788,13 +843,38 @@ mod tests {
         assert_eq!(a.refused()[0].why, Refusal::TooLarge);
     }
 
+    /// Whether the link at `path` with `target` stays inside, among `others`.
+    fn stays(path: &str, target: &str, others: &[(&str, &str)]) -> bool {
+        let mut links: HashMap<&str, &str> = others.iter().copied().collect();
+        links.insert(path, target);
+        link_escapes(path, &links).is_none()
+    }
+
     #[test]
     fn symlinks_must_stay_in_the_app() {
-        assert!(link_stays_inside("Payload/A.app/x", "y"));
-        assert!(link_stays_inside("Payload/A.app/F/x", "../y"));
-        assert!(!link_stays_inside("Payload/A.app/x", "../y"));
-        assert!(!link_stays_inside("Payload/A.app/x", "../B.app/y"));
-        assert!(!link_stays_inside("Payload/A.app/x", "/etc/passwd"));
-        assert!(!link_stays_inside("Payload/A.app/F/x", "../../../z"));
+        assert!(stays("Payload/A.app/x", "y", &[]));
+        assert!(stays("Payload/A.app/F/x", "../y", &[]));
+        assert!(!stays("Payload/A.app/x", "../y", &[]));
+        assert!(!stays("Payload/A.app/x", "../B.app/y", &[]));
+        assert!(!stays("Payload/A.app/x", "/etc/passwd", &[]));
+        assert!(!stays("Payload/A.app/F/x", "../../../z", &[]));
+        assert!(!stays("Payload/A.app/F/x", "..", &[]));
+        assert!(!stays("Payload/x", "y", &[]));
+    }
+
+    #[test]
+    fn symlink_escaping_through_the_archive_root_and_back() {
+        // Regression: `..` at the archive root was dropped, so this came back in.
+        assert!(!stays("Payload/A.app/x", "../../../Payload/A.app/y", &[]));
+        assert!(!stays("Payload/A.app/F/x", "../../A.app/y", &[]));
+        // Through another link: F/up points at the root's parent's child.
+        let up = [("Payload/A.app/F/G/up", "../..")];
+        assert!(!stays("Payload/A.app/F/G/x", "up/../y", &up));
+        let deep = [("Payload/A.app/d", "F/G/H")];
+        assert!(stays("Payload/A.app/x", "d/../../y", &deep));
+        assert!(!stays("Payload/A.app/x", "d/../../../../y", &deep));
+        // Loops are refused, not followed forever.
+        let cycle = [("Payload/A.app/b", "a")];
+        assert!(!stays("Payload/A.app/a", "b", &cycle));
     }
 }

@@ -131,6 +131,7 @@ pub(crate) fn check_code(
             signer_not_after: None,
             signer_sha256: None,
             signing_time: None,
+            exec_segment_flags: None,
         };
         let push = |out: &mut Vec<Finding>, code: Code, msg: String| {
             out.push(here(code, msg).arch(arch));
@@ -211,6 +212,10 @@ pub(crate) fn check_code(
             .iter()
             .map(|(_, cd)| cd.hash_type.digest(cd.raw))
             .collect();
+        info.exec_segment_flags = cds
+            .first()
+            .and_then(|(_, cd)| cd.exec_segment)
+            .map(|(_, _, flags)| flags);
         for ((_, cd), full) in cds.iter().zip(&digests) {
             info.hash_types.push(cd.hash_type.name().to_owned());
             info.versions.push(format!("{:#x}", cd.version));

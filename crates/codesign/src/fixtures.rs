@@ -127,6 +127,33 @@ pub fn signed_thin(
     spec: &CodeSpec,
     id: &Identity,
 ) -> Vec<u8> {
+    signed_thin_of_type(arch, code_len, seed, spec, id, default_filetype(spec))
+}
+
+/// `MH_EXECUTE` for a main executable, `MH_DYLIB` otherwise.
+fn default_filetype(spec: &CodeSpec) -> u32 {
+    if spec.main_binary {
+        MH_EXECUTE
+    } else {
+        MH_DYLIB
+    }
+}
+
+/// Mach-O file types the fixtures write.
+const MH_EXECUTE: u32 = 2;
+const MH_DYLIB: u32 = 6;
+const MH_BUNDLE: u32 = 8;
+
+/// [`signed_thin`] with an explicit Mach-O file type.
+#[allow(clippy::expect_used)]
+fn signed_thin_of_type(
+    arch: Arch,
+    code_len: usize,
+    seed: u64,
+    spec: &CodeSpec,
+    id: &Identity,
+    filetype: u32,
+) -> Vec<u8> {
     let text_end =
         (HEADER_64 + 2 * SEGMENT_64 + LC_CODE_SIGNATURE_SIZE + code_len).div_ceil(PAGE) * PAGE;
     let exec = (0, text_end as u64);
@@ -139,7 +166,7 @@ pub fn signed_thin(
         0xfeed_facf_u32,
         cpu,
         sub,
-        2,
+        filetype,
         3,
         u32_of(2 * SEGMENT_64 + LC_CODE_SIGNATURE_SIZE),
         0,
@@ -187,10 +214,30 @@ pub fn signed_macho(
     spec: &CodeSpec,
     id: &Identity,
 ) -> Vec<u8> {
+    signed_macho_of_type(archs, code_len, seed, spec, id, default_filetype(spec))
+}
+
+fn signed_macho_of_type(
+    archs: &[Arch],
+    code_len: usize,
+    seed: u64,
+    spec: &CodeSpec,
+    id: &Identity,
+    filetype: u32,
+) -> Vec<u8> {
     let thins: Vec<Vec<u8>> = archs
         .iter()
         .enumerate()
-        .map(|(i, a)| signed_thin(*a, code_len, seed.wrapping_add(i as u64), spec, id))
+        .map(|(i, a)| {
+            signed_thin_of_type(
+                *a,
+                code_len,
+                seed.wrapping_add(i as u64),
+                spec,
+                id,
+                filetype,
+            )
+        })
         .collect();
     if thins.len() == 1 {
         return thins.into_iter().next().unwrap_or_default();
@@ -259,10 +306,17 @@ pub struct BundleSpec {
     pub profile: Option<Vec<u8>>,
     /// Resources (bundle-relative path, content).
     pub resources: Vec<(String, FileContent)>,
-    /// Nested bundles, under `Frameworks/` or `PlugIns/` by kind.
+    /// Nested bundles, under `PlugIns/` (`.appex`, `.xctest`) or
+    /// `Frameworks/` (the rest).
     pub nested: Vec<BundleSpec>,
     /// The CMS signingTime.
     pub signing_time: chrono::DateTime<chrono::Utc>,
+    /// Seal the resources with a version-1 CodeResources only (`files` and
+    /// `rules`), as apps signed before 2013 are.
+    pub v1_seal: bool,
+    /// Override the exec-segment main-binary flag (`None`: as Apple's signer
+    /// sets it, on apps and extensions).
+    pub main_binary: Option<bool>,
 }
 
 impl BundleSpec {
@@ -290,6 +344,8 @@ impl BundleSpec {
             ],
             nested: Vec::new(),
             signing_time: provkit_profile::fixtures::utc(2026, 3, 1),
+            v1_seal: false,
+            main_binary: None,
         }
     }
 }
@@ -299,7 +355,7 @@ impl BundleSpec {
 pub fn sign_bundle(spec: &BundleSpec, team: &str, id: &Identity) -> Vec<(String, FileContent)> {
     let mut files: Vec<(String, FileContent)> = Vec::new();
     for n in &spec.nested {
-        let dir = if n.name.ends_with(".appex") {
+        let dir = if n.name.ends_with(".appex") || n.name.ends_with(".xctest") {
             "PlugIns"
         } else {
             "Frameworks"
@@ -322,22 +378,39 @@ pub fn sign_bundle(spec: &BundleSpec, team: &str, id: &Identity) -> Vec<(String,
             FileContent::Bytes(p.clone()),
         ));
     }
-    let resources = code_resources(&files);
+    // Info.plist is sealed too (in the version-1 part; the version-2 rules
+    // omit it), and stored after the executable is signed.
+    let mut sealed = files.clone();
+    sealed.push(("Info.plist".into(), FileContent::Bytes(info.clone())));
+    let mut resources = code_resources(&sealed);
+    if spec.v1_seal {
+        resources = version_1(&resources);
+    }
     let code = CodeSpec {
         identifier: spec.bundle_id.clone(),
         team: team.to_owned(),
         entitlements: spec.entitlements.clone(),
         info_plist: Some(info.clone()),
         code_resources: Some(resources.clone()),
-        main_binary: !spec.name.ends_with(".framework"),
+        main_binary: spec.main_binary.unwrap_or_else(|| {
+            crate::BundleKind::from_extension(&spec.name)
+                .is_none_or(crate::BundleKind::is_main_binary)
+        }),
         signing_time: spec.signing_time,
     };
-    let exe = signed_macho(
+    // The file type follows the bundle kind, whatever the flag says.
+    let filetype = match crate::BundleKind::from_extension(&spec.name) {
+        Some(crate::BundleKind::Framework) => MH_DYLIB,
+        Some(crate::BundleKind::Xctest | crate::BundleKind::Bundle) => MH_BUNDLE,
+        _ => MH_EXECUTE,
+    };
+    let exe = signed_macho_of_type(
         &spec.archs,
         spec.code_len,
         spec.bundle_id.len() as u64,
         &code,
         id,
+        filetype,
     );
     files.push(("Info.plist".into(), FileContent::Bytes(info)));
     files.push((spec.executable.clone(), FileContent::Bytes(exe)));
@@ -346,6 +419,16 @@ pub fn sign_bundle(spec: &BundleSpec, team: &str, id: &Identity) -> Vec<(String,
         FileContent::Bytes(resources),
     ));
     files
+}
+
+/// The same seal with only its version-1 parts (`files`, `rules`).
+fn version_1(resources: &[u8]) -> Vec<u8> {
+    let Ok((Value::Dictionary(mut d), _)) = plist::parse(resources) else {
+        return resources.to_vec();
+    };
+    d.remove("files2");
+    d.remove("rules2");
+    plist::to_xml(&Value::Dictionary(d)).unwrap_or_default()
 }
 
 /// Signs an app and zips it as an `.ipa`; `deflate` says which entries

@@ -53,6 +53,7 @@
 
 pub mod archive;
 mod blob;
+pub mod bundle;
 pub mod cms;
 mod code;
 pub mod entitlements;
@@ -71,6 +72,7 @@ pub use blob::{
     SLOT_CODE_RESOURCES, SLOT_DER_ENTITLEMENTS, SLOT_ENTITLEMENTS, SLOT_INFO_PLIST,
     SLOT_REQUIREMENTS, SLOT_SIGNATURE, SUPERBLOB, SpecialSlot, SuperBlob,
 };
+pub use bundle::BundleKind;
 pub use error::{CodesignError, Where};
 pub use macho::{Layout, Slice, arch_name, slices};
 pub use report::{BundleInfo, Code, Finding, ProfileInfo, Report, SliceInfo};

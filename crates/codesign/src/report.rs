@@ -105,6 +105,10 @@ pub enum Code {
     DeviceNotProvisioned,
     /// Version-1 CodeResources (obsolete in strict mode).
     ResourcesVersion1,
+    /// An app extension's executable whose CodeDirectory lacks the
+    /// main-binary exec-segment flag (`CS_EXECSEG_MAIN_BINARY`); iOS 26
+    /// reportedly stops such extensions.
+    ExecSegmentNotMainBinary,
 }
 
 impl Code {
@@ -160,13 +164,16 @@ impl Code {
             EntitlementNotAllowed => "entitlement-not-allowed",
             DeviceNotProvisioned => "device-not-provisioned",
             ResourcesVersion1 => "resources-version-1",
+            ExecSegmentNotMainBinary => "exec-segment-not-main-binary",
         }
     }
 
-    /// The installd / MobileDevice error this corresponds to, with its text.
-    pub fn class(self) -> &'static str {
+    /// The installd / MobileDevice error this corresponds to, with its text;
+    /// `None` for a warning, which installd does not raise.
+    pub fn class(self) -> Option<&'static str> {
         use Code::*;
-        match self {
+        Some(match self {
+            ResourcesVersion1 | ExecSegmentNotMainBinary => return None,
             ArchivePathTraversal
             | ArchiveDuplicateEntry
             | ArchiveEncryptedEntry
@@ -204,7 +211,7 @@ impl Code {
             ChainUntrusted | SigningCertificateExpired => {
                 "0xe8008018: The identity used to sign the executable is no longer valid."
             }
-            CmsMissing | CdhashesMismatch | TeamMismatch | ResourcesVersion1 => {
+            CmsMissing | CdhashesMismatch | TeamMismatch => {
                 "0xe8008019: The application does not have a valid signature."
             }
             ProfileSignatureInvalid => {
@@ -223,7 +230,7 @@ impl Code {
             EntitlementNotAllowed => {
                 "0xe8008016: The executable was signed with invalid entitlements."
             }
-        }
+        })
     }
 
     /// A one-line fix.
@@ -293,12 +300,18 @@ impl Code {
                 "add the device's UDID to the profile, or use an enterprise/App Store profile"
             }
             ResourcesVersion1 => "re-sign with a current codesign to get a version-2 seal",
+            ExecSegmentNotMainBinary => {
+                "re-sign the extension so that its executable is marked as a main binary (provkit ipa resign)"
+            }
         }
     }
 
     /// Whether the app still installs with this finding.
     pub fn is_warning(self) -> bool {
-        matches!(self, Code::ResourcesVersion1)
+        matches!(
+            self,
+            Code::ResourcesVersion1 | Code::ExecSegmentNotMainBinary
+        )
     }
 }
 
@@ -315,8 +328,8 @@ pub struct Finding {
     pub code: Code,
     /// `error` or `warning`.
     pub severity: &'static str,
-    /// The installd error class.
-    pub class: &'static str,
+    /// The installd error class (`None` for a warning).
+    pub class: Option<&'static str>,
     /// Bundle path inside the archive (`Payload/App.app`, ...).
     pub bundle: String,
     /// The Mach-O slice (`arm64`, ...), when the finding is about one.
@@ -394,6 +407,9 @@ pub struct SliceInfo {
     pub signer_sha256: Option<String>,
     /// The CMS signingTime.
     pub signing_time: Option<DateTime<Utc>>,
+    /// The exec-segment flags of the first CodeDirectory (version 0x20400
+    /// and later; bit 0 is `CS_EXECSEG_MAIN_BINARY`).
+    pub exec_segment_flags: Option<u64>,
 }
 
 /// The embedded profile, summarised.
@@ -420,8 +436,9 @@ pub struct ProfileInfo {
 pub struct BundleInfo {
     /// Path inside the archive.
     pub path: String,
-    /// `app`, `appex`, `framework` or `dylib`.
-    pub kind: &'static str,
+    /// What the code is (serialised as `app`, `appex`, `framework`,
+    /// `xctest`, `xpc`, `bundle` or `dylib`).
+    pub kind: crate::BundleKind,
     /// CFBundleIdentifier.
     pub bundle_id: Option<String>,
     /// CFBundleShortVersionString.

@@ -16,8 +16,10 @@ use rayon::prelude::*;
 use sha1::Digest as _;
 
 use crate::archive::{Archive, ArchiveError, Entry, EntryKind, Limits};
+use crate::bundle::BundleKind;
 use crate::entitlements::{parse_blob, value_allowed};
 use crate::macho::slices;
+use crate::resources::outside_seal;
 use crate::sign::{CodeSpec, Identity, KeyError, signature, signature_len};
 
 /// Why an app was not re-signed.
@@ -122,17 +124,19 @@ impl Sealable {
 
 /// A version-2 CodeResources (with the version-1 `files` too) over a
 /// bundle's files (bundle-relative path → content), as Apple's signer
-/// writes it with [`standard_rules`]: Info.plist, PkgInfo and .DS_Store
-/// files omitted, `.lproj` files optional.
+/// writes it with [`standard_rules`]: `.DS_Store` files left out, Info.plist
+/// and PkgInfo in the version-1 `files` only (the version-2 rules omit
+/// them), `.lproj` files optional.
 pub fn code_resources(files: &BTreeMap<String, Sealable>) -> Vec<u8> {
     let (rules1, rules2) = standard_rules();
     let mut v1 = Dictionary::new();
     let mut v2 = Dictionary::new();
     for (path, content) in files {
-        if path == "Info.plist" || path == "PkgInfo" || path.ends_with(".DS_Store") {
+        if path.ends_with(".DS_Store") {
             continue;
         }
         let optional = path.contains(".lproj/");
+        let v2_omits = path == "Info.plist" || path == "PkgInfo";
         match content {
             Sealable::File(sha1, sha256) => {
                 if optional {
@@ -143,6 +147,9 @@ pub fn code_resources(files: &BTreeMap<String, Sealable>) -> Vec<u8> {
                 } else {
                     v1.insert(path.clone(), Value::Data(sha1.to_vec()));
                 }
+                if v2_omits {
+                    continue;
+                }
                 let mut d = Dictionary::new();
                 d.insert("hash", Value::Data(sha1.to_vec()));
                 d.insert("hash2", Value::Data(sha256.to_vec()));
@@ -151,6 +158,7 @@ pub fn code_resources(files: &BTreeMap<String, Sealable>) -> Vec<u8> {
                 }
                 v2.insert(path.clone(), Value::Dictionary(d));
             }
+            Sealable::Symlink(_) if v2_omits => {}
             Sealable::Symlink(t) => {
                 let mut d = Dictionary::new();
                 d.insert("symlink", Value::String(t.clone()));
@@ -466,7 +474,7 @@ pub fn resign(archive: &Archive, opts: &ResignOptions<'_>) -> Result<Resigned, R
     let mut refusals = Vec::new();
     let mut plan: Vec<(usize, String, Option<usize>)> = Vec::new(); // unit index, bundle id, profile index
     for (i, u) in units.iter().enumerate() {
-        if u.kind == "dylib" {
+        if u.kind == BundleKind::Dylib {
             plan.push((i, String::new(), None));
             continue;
         }
@@ -476,7 +484,7 @@ pub fn resign(archive: &Archive, opts: &ResignOptions<'_>) -> Result<Resigned, R
             .and_then(Value::as_str)
             .unwrap_or_default();
         let bid = rename(old);
-        let profile = if u.kind == "framework" {
+        let profile = if !u.kind.has_own_profile() {
             None
         } else {
             let best = candidates
@@ -529,7 +537,7 @@ pub fn resign(archive: &Archive, opts: &ResignOptions<'_>) -> Result<Resigned, R
     for (i, bid, profile) in plan {
         let u = &units[i];
         let path = app.archive_path(&u.rel);
-        if u.kind == "dylib" {
+        if u.kind == BundleKind::Dylib {
             let bytes = current(&app, &out, &u.rel)?;
             let name = u.rel.rsplit('/').next().unwrap_or(&u.rel);
             let spec = CodeSpec {
@@ -596,7 +604,9 @@ pub fn resign(archive: &Archive, opts: &ResignOptions<'_>) -> Result<Resigned, R
             entitlements,
             info_plist: Some(info_bytes),
             code_resources: Some(resources),
-            main_binary: u.kind != "framework",
+            // Apple marks every MH_EXECUTE main executable; resign_macho
+            // keeps the flag only for that file type.
+            main_binary: true,
             signing_time: opts.signing_time,
         };
         let new = resign_macho(&exe_bytes, &spec, id, &app.archive_path(&inner(&exe)))?;
@@ -681,7 +691,11 @@ fn seal_inputs(
             list.entry(r.to_owned()).or_insert(None);
         }
     }
-    list.retain(|r, _| !r.starts_with("_CodeSignature/") && r != exe);
+    list.retain(|r, e| {
+        r != exe
+            && !r.starts_with("_CodeSignature/")
+            && !e.is_some_and(|e| outside_seal(r, &e.kind))
+    });
     let list: Vec<(String, Option<&Entry>)> = list.into_iter().collect();
     let digests: Vec<(String, Result<Sealable, ResignError>)> = list
         .par_iter()

@@ -11,6 +11,8 @@
 use provkit_profile::plist::{self, Dictionary, Value};
 use regex::{Regex, RegexBuilder};
 
+use crate::archive::EntryKind;
+
 /// Largest CodeResources file read.
 pub const MAX_CODE_RESOURCES: u64 = 64 << 20;
 /// Most rules a CodeResources may have.
@@ -259,6 +261,17 @@ impl CodeResources {
             .ok()
             .map(|i| &self.files[i])
     }
+}
+
+/// Whether a bundle's path (relative to the bundle) stands outside its
+/// resource seal by construction, as Apple's resource builder leaves it
+/// out: the `_CodeSignature/` folder, and the legacy root link
+/// `CodeResources -> _CodeSignature/CodeResources` that apps sealed with
+/// version 1 ship (excluded for both seal versions).
+pub(crate) fn outside_seal(path: &str, kind: &EntryKind) -> bool {
+    path.starts_with("_CodeSignature/")
+        || (path == "CodeResources"
+            && matches!(kind, EntryKind::Symlink(t) if t == "_CodeSignature/CodeResources"))
 }
 
 #[cfg(test)]

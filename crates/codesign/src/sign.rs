@@ -259,6 +259,28 @@ fn blob(magic: u32, body: &[u8]) -> Vec<u8> {
     b
 }
 
+/// The exec-segment flags Apple's signer writes: `CS_EXECSEG_MAIN_BINARY`
+/// (0x1) on a main executable, and the flags its entitlements ask for:
+/// `get-task-allow` or `run-unsigned-code` allow unsigned pages (0x10),
+/// `com.apple.private.cs.debugger` marks a debugger (0x20),
+/// `dynamic-codesigning` allows JIT (0x40).
+pub fn exec_segment_flags(spec: &CodeSpec) -> u64 {
+    let mut flags = u64::from(spec.main_binary);
+    if let Some(e) = &spec.entitlements {
+        let on = |k: &str| e.get(k).and_then(Value::as_bool) == Some(true);
+        if on("get-task-allow") || on("run-unsigned-code") {
+            flags |= 0x10;
+        }
+        if on("com.apple.private.cs.debugger") {
+            flags |= 0x20;
+        }
+        if on("dynamic-codesigning") {
+            flags |= 0x40;
+        }
+    }
+    flags
+}
+
 /// Page size of the CodeDirectories written.
 pub const PAGE: usize = 4096;
 
@@ -318,7 +340,7 @@ fn code_directory(
     for v in [0, 0, u32_of(team_off), 0] {
         cd.extend_from_slice(&be(v));
     }
-    for v in [0u64, exec.0, exec.1, u64::from(spec.main_binary)] {
+    for v in [0u64, exec.0, exec.1, exec_segment_flags(spec)] {
         cd.extend_from_slice(&v.to_be_bytes());
     }
     cd.extend_from_slice(spec.identifier.as_bytes());

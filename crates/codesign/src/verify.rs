@@ -11,11 +11,12 @@ use rayon::prelude::*;
 use sha1::Digest as _;
 
 use crate::archive::{Archive, ArchiveError, Entry, EntryKind, Limits, Refusal};
+use crate::bundle::{self, BundleKind};
 use crate::cms::At;
 use crate::code::{CodeInput, CodeOutcome, check_code, is_apple_signed};
 use crate::entitlements;
 use crate::report::{BundleInfo, Code, Finding, ProfileInfo, Report};
-use crate::resources::{CodeResources, MAX_CODE_RESOURCES, Seal};
+use crate::resources::{CodeResources, MAX_CODE_RESOURCES, Seal, outside_seal};
 
 /// Largest Info.plist or embedded profile read.
 const MAX_SMALL: u64 = 16 << 20;
@@ -145,7 +146,7 @@ pub fn verify_macho(
 pub(crate) struct Unit {
     /// Path relative to the app root ("" for the app).
     pub(crate) rel: String,
-    pub(crate) kind: &'static str,
+    pub(crate) kind: BundleKind,
 }
 
 pub(crate) struct App<'a> {
@@ -156,19 +157,8 @@ pub(crate) struct App<'a> {
     pub(crate) files: BTreeMap<String, &'a Entry>,
     /// Every directory under the root (declared or implied).
     dirs: BTreeSet<String>,
-}
-
-fn bundle_kind(dir: &str) -> Option<&'static str> {
-    let name = dir.rsplit('/').next().unwrap_or(dir);
-    if name.ends_with(".appex") {
-        Some("appex")
-    } else if name.ends_with(".app") {
-        Some("app")
-    } else if name.ends_with(".framework") {
-        Some("framework")
-    } else {
-        None
-    }
+    /// Every nested folder that holds code, with its kind.
+    bundles: BTreeMap<String, BundleKind>,
 }
 
 fn join(dir: &str, name: &str) -> String {
@@ -226,24 +216,31 @@ impl<'a> App<'a> {
         if !files.contains_key("Info.plist") {
             return Err(VerifyError::NotAnApp(format!("{root} has no Info.plist")));
         }
+        let bundles = bundle::discover(
+            &dirs,
+            |rel| files.get(rel).is_some_and(|e| e.kind == EntryKind::File),
+            |rel, cap| {
+                let e = files.get(rel)?;
+                archive.read(e, cap).ok()
+            },
+        );
         Ok(App {
             archive,
             root,
             files,
             dirs,
+            bundles,
         })
     }
 
     /// Every bundle and standalone dylib, deepest first, the app last.
     pub(crate) fn units(&self) -> Vec<Unit> {
         let mut units: Vec<Unit> = self
-            .dirs
+            .bundles
             .iter()
-            .filter_map(|d| {
-                bundle_kind(d).map(|kind| Unit {
-                    rel: d.clone(),
-                    kind,
-                })
+            .map(|(d, kind)| Unit {
+                rel: d.clone(),
+                kind: *kind,
             })
             .collect();
         units.extend(
@@ -252,13 +249,13 @@ impl<'a> App<'a> {
                 .filter(|(p, e)| p.ends_with(".dylib") && e.kind == EntryKind::File)
                 .map(|(p, _)| Unit {
                     rel: p.clone(),
-                    kind: "dylib",
+                    kind: BundleKind::Dylib,
                 }),
         );
         units.sort_by_key(|u| std::cmp::Reverse(u.rel.matches('/').count()));
         units.push(Unit {
             rel: String::new(),
-            kind: "app",
+            kind: BundleKind::App,
         });
         units
     }
@@ -298,11 +295,11 @@ impl<'a> App<'a> {
         out: &mut Vec<Finding>,
     ) -> (BundleInfo, Vec<Vec<u8>>) {
         // A dylib belongs to the innermost bundle that contains it.
-        let owner = if unit.kind == "dylib" {
+        let owner = if unit.kind == BundleKind::Dylib {
             let mut dir = unit.rel.as_str();
             loop {
                 match dir.rsplit_once('/') {
-                    Some((parent, _)) if bundle_kind(parent).is_some() => break parent,
+                    Some((parent, _)) if self.bundles.contains_key(parent) => break parent,
                     Some((parent, _)) => dir = parent,
                     None => break "",
                 }
@@ -325,7 +322,7 @@ impl<'a> App<'a> {
             entitlements: None,
             checked_at: None,
         };
-        if unit.kind == "dylib" {
+        if unit.kind == BundleKind::Dylib {
             let rel_in_bundle = unit.rel[owner.len()..].trim_start_matches('/').to_owned();
             let Some(bytes) = self.read(&unit.rel, self.archive.limits().max_read, &bundle, out)
             else {
@@ -363,15 +360,12 @@ impl<'a> App<'a> {
         };
         let dict = match plist::parse(&plist_bytes) {
             Ok((Value::Dictionary(d), _)) => d,
-            Ok(_) | Err(_) => {
-                out.push(
-                    Finding::new(
-                        Code::InfoPlistInvalid,
-                        &bundle,
-                        "Info.plist is not a dictionary plist",
-                    )
-                    .path("Info.plist"),
-                );
+            parsed => {
+                let why = match parsed {
+                    Err(e) => format!("Info.plist cannot be read: {e}"),
+                    Ok(_) => "Info.plist is not a dictionary plist".to_owned(),
+                };
+                out.push(Finding::new(Code::InfoPlistInvalid, &bundle, why).path("Info.plist"));
                 return (info, Vec::new());
             }
         };
@@ -457,8 +451,11 @@ impl<'a> App<'a> {
         };
         info.slices.clone_from(&outcome.slices);
         info.checked_at = outcome.checked_at;
+        if unit.kind == BundleKind::Appex {
+            check_main_binary_flag(&bundle, &exe, &outcome, out);
+        }
         info.entitlements = outcome.entitlements.first().map(|(_, d)| d.clone());
-        if unit.kind != "framework" {
+        if unit.kind.has_own_profile() {
             let bundle_id = info.bundle_id.clone().unwrap_or_default();
             info.profile = self.check_profile(
                 &inner("embedded.mobileprovision"),
@@ -508,7 +505,9 @@ impl<'a> App<'a> {
                     p.strip_prefix(&format!("{rel}/"))
                         .or(rel.is_empty().then_some(p.as_str()))
                         .is_some_and(|r| {
-                            r != exe && r != "Info.plist" && !r.starts_with("_CodeSignature/")
+                            r != exe
+                                && r != "Info.plist"
+                                && !self.files.get(p).is_some_and(|e| outside_seal(r, &e.kind))
                         })
                 });
                 if has_resources {
@@ -556,7 +555,7 @@ impl<'a> App<'a> {
             .collect();
         let mut jobs: Vec<(&str, &Entry, &Seal)> = Vec::new();
         for (&path, &entry) in &mine {
-            if path.starts_with("_CodeSignature/") || path == exe {
+            if path == exe || outside_seal(path, &entry.kind) {
                 continue;
             }
             if nested_dirs.iter().any(|d| {
@@ -713,7 +712,7 @@ impl<'a> App<'a> {
             };
             push(out, c, f.message.clone());
         }
-        if !p.platforms.is_empty() && !p.platforms.iter().any(|x| x == "iOS") {
+        if !p.provisions_ios() {
             push(
                 out,
                 Code::ProfilePlatformMismatch,
@@ -801,6 +800,33 @@ impl<'a> App<'a> {
         })
     }
 }
+
+/// An extension's executable must be marked as a main binary in its exec
+/// segment, as Apple's signer marks every main executable (a warning: iOS 26
+/// reportedly stops extensions without it).
+fn check_main_binary_flag(bundle: &str, exe: &str, code: &CodeOutcome, out: &mut Vec<Finding>) {
+    for s in code.slices.iter().filter(|s| !s.hash_types.is_empty()) {
+        let why = match s.exec_segment_flags {
+            Some(flags) if flags & CS_EXECSEG_MAIN_BINARY != 0 => continue,
+            Some(flags) => {
+                format!("its exec-segment flags are {flags:#x}, without main-binary (0x1)")
+            }
+            None => "its CodeDirectory predates exec segments (version 0x20400)".to_owned(),
+        };
+        out.push(
+            Finding::new(
+                Code::ExecSegmentNotMainBinary,
+                bundle,
+                format!("the extension's executable is not marked as a main binary: {why}"),
+            )
+            .path(exe)
+            .arch(&s.arch),
+        );
+    }
+}
+
+/// `CS_EXECSEG_MAIN_BINARY`: the executable is a process's main binary.
+const CS_EXECSEG_MAIN_BINARY: u64 = 0x1;
 
 /// Nested code sealed by its cdhash: the code, verified on its own, must
 /// have a CodeDirectory with that cdhash. A seal that names only a

@@ -106,7 +106,7 @@ fn corpus_facts_match_the_independent_decoder() {
         let report = verify(&dir.join(file), &verifier).unwrap_or_else(|e| panic!("{file}: {e}"));
         let app = &report.bundles[0];
         assert_eq!(app.path, row["app"], "{file}");
-        assert_eq!(app.kind, "app");
+        assert_eq!(app.kind, provkit_codesign::BundleKind::App);
         assert_eq!(
             app.bundle_id.as_deref(),
             Some(row["bundle_id"].as_str()),
@@ -143,7 +143,12 @@ fn corpus_facts_match_the_independent_decoder() {
         let nested = report
             .bundles
             .iter()
-            .filter(|b| b.kind != "app" && b.kind != "dylib")
+            .filter(|b| {
+                !matches!(
+                    b.kind,
+                    provkit_codesign::BundleKind::App | provkit_codesign::BundleKind::Dylib
+                )
+            })
             .count();
         assert_eq!(nested.to_string(), row["n_nested_bundles"], "{file}");
         checked += 1;

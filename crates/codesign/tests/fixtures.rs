@@ -114,7 +114,7 @@ fn a_signed_app_with_nested_code_verifies() {
             assert!(report.findings.is_empty(), "{:#?}", report.findings);
         }
         let report = verify(&ca, ipa.clone(), At::SigningTime, None);
-        let kinds: Vec<&str> = report.bundles.iter().map(|b| b.kind).collect();
+        let kinds: Vec<&str> = report.bundles.iter().map(|b| b.kind.as_str()).collect();
         assert_eq!(kinds, ["app", "appex", "framework"]);
         let main = &report.bundles[0];
         assert_eq!(main.slices.len(), 2);
@@ -152,7 +152,7 @@ fn each_broken_precondition_has_its_own_finding() {
         hits.iter()
             .all(|f| f.item.as_deref() == Some("com.apple.developer.icloud-services"))
     );
-    assert!(hits[0].class.starts_with("0xe8008016"));
+    assert!(hits[0].class.is_some_and(|c| c.starts_with("0xe8008016")));
     assert_eq!(r.findings.len(), 2, "{:#?}", r.findings);
 
     // A keychain group outside the team's wildcard.

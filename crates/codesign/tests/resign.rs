@@ -328,12 +328,28 @@ fn hostile_mach_o_headers_give_errors_not_panics() {
         ..CodeSpec::default()
     };
     let good = signed_macho(&[Arch::Arm64], 2000, 9, &spec, &id);
-    // Every byte of the header and load commands, set to a few hostile values.
+    // Every byte of the header and load commands, set to a few hostile
+    // values: each result is either a Mach-O that still parses or the typed
+    // Mach-O error naming the file.
+    let mut refused = 0;
     for at in 0..200 {
         for v in [0x00, 0x08, 0x7f, 0xff] {
             let mut bad = good.clone();
             bad[at] = v;
-            let _ = resign_macho(&bad, &spec, &id, "exe");
+            match resign_macho(&bad, &spec, &id, "exe") {
+                Ok(out) => assert!(
+                    provkit_codesign::slices(&out).is_ok(),
+                    "byte {at} = {v:#x}: the output does not parse"
+                ),
+                Err(ResignError::Macho { path, reason }) => {
+                    assert_eq!(path, "exe");
+                    assert!(!reason.is_empty());
+                    refused += 1;
+                }
+                Err(other) => panic!("byte {at} = {v:#x}: {other}"),
+            }
         }
     }
+    // The header fields matter: many of these rewrites must be refused.
+    assert!(refused > 100, "only {refused} refusals");
 }

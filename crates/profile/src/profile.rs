@@ -7,6 +7,9 @@ use crate::error::ParseError;
 use crate::plist::{Dictionary, Value};
 use crate::x509::Certificate;
 
+/// `Platform` values of Apple's iOS family: a profile listing any of them is
+/// not a macOS profile, whatever else it lists.
+const IOS_FAMILY: &[&str] = &["iOS", "xrOS", "visionOS", "tvOS", "watchOS"];
 /// What a profile is for, by the rule every tool uses: ProvisionsAllDevices
 /// means enterprise (macOS: Developer ID); ProvisionedDevices means
 /// development when `get-task-allow` is true, else ad hoc (macOS:
@@ -389,18 +392,35 @@ impl Profile {
             .and_then(Value::as_bool)
     }
 
-    /// Whether this is a macOS profile: `Platform` names OSX, or (old files
-    /// without `Platform`) only the macOS application-identifier key is set.
+    /// Whether the profile provisions iOS apps: `Platform` lists `iOS`
+    /// (alone or with others), or an old file without `Platform` is not a
+    /// macOS one ([`Profile::is_macos`]).
+    pub fn provisions_ios(&self) -> bool {
+        if self.platforms.is_empty() {
+            return !self.is_macos();
+        }
+        self.platforms.iter().any(|p| p == "iOS")
+    }
+
+    /// Whether this is a macOS-only profile: `Platform` names OSX and no iOS
+    /// platform (a profile for `[OSX, iOS]` provisions iOS and has its iOS
+    /// kind), or (old files without `Platform`) only the macOS
+    /// application-identifier key is set.
     pub fn is_macos(&self) -> bool {
         if !self.platforms.is_empty() {
-            return self.platforms.iter().any(|p| p == "OSX");
+            return self.platforms.iter().any(|p| p == "OSX")
+                && !self
+                    .platforms
+                    .iter()
+                    .any(|p| IOS_FAMILY.contains(&p.as_str()));
         }
         let e = self.entitlements();
         e.get("application-identifier").is_none()
             && e.get("com.apple.application-identifier").is_some()
     }
 
-    /// The kind, by the documented rule.
+    /// The kind, by the documented rule; a multi-platform profile that
+    /// provisions iOS has its iOS kind.
     pub fn kind(&self) -> ProfileKind {
         let mac = self.is_macos();
         if self.provisions_all_devices == Some(true) {

@@ -103,6 +103,54 @@ fn kinds_follow_the_documented_rule() {
     assert_eq!(kind(None, false, false), ProfileKind::AppStore);
 }
 
+#[test]
+fn multi_platform_profile_is_classified_macos() {
+    // Regression: a profile whose Platform is [OSX, iOS] was classified
+    // macos-development. A profile that provisions iOS has its iOS kind.
+    let ca = rsa_ca();
+    let with_platforms = |platforms: &[&str], devices: Option<usize>, all: bool| {
+        let spec = ProfileSpec {
+            devices,
+            all_devices: all,
+            get_task_allow: true,
+            ..ProfileSpec::default()
+        };
+        let mut d = fixtures::profile_dictionary(&spec, &[&ca.developer.cert]);
+        d.insert(
+            "Platform",
+            Value::Array(
+                platforms
+                    .iter()
+                    .map(|p| Value::String((*p).to_owned()))
+                    .collect(),
+            ),
+        );
+        let file = parse(&sign_plist(ca, d, false, &CmsOptions::default()));
+        let p = file.profile();
+        (p.kind(), p.provisions_ios(), p.platforms.clone())
+    };
+    let (kind, ios, platforms) = with_platforms(&["OSX", "iOS"], Some(2), false);
+    assert_eq!(kind, ProfileKind::Development);
+    assert!(ios);
+    assert_eq!(platforms, ["OSX", "iOS"]);
+    assert_eq!(
+        with_platforms(&["OSX", "iOS"], None, true).0,
+        ProfileKind::Enterprise
+    );
+    assert_eq!(
+        with_platforms(&["OSX", "iOS"], None, false).0,
+        ProfileKind::AppStore
+    );
+    // macOS alone stays macOS and does not provision iOS apps.
+    let (kind, ios, _) = with_platforms(&["OSX"], Some(2), false);
+    assert_eq!(kind, ProfileKind::MacosDevelopment);
+    assert!(!ios);
+    // visionOS alone is not macOS, but not an iOS profile either.
+    let (kind, ios, _) = with_platforms(&["xrOS"], Some(2), false);
+    assert_eq!(kind, ProfileKind::Development);
+    assert!(!ios);
+}
+
 /// Finds `needle` in `hay` (once) and flips a bit in the byte at `offset` from its start.
 fn flip(bytes: &[u8], needle: &[u8], offset: usize) -> Vec<u8> {
     let pos = bytes
