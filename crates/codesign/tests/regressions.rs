@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{read_entries, write_entries};
+use common::{read_entries, wildcard_profile, write_entries};
 use provkit_codesign::fixtures::{
     BundleSpec, FileContent, build_ipa, developer_identity, sign_bundle,
 };
@@ -12,25 +12,11 @@ use provkit_codesign::{
     BundleKind, Code, Options, Report, archive::Archive, archive::Limits, cms::At, verify_archive,
 };
 use provkit_profile::Verifier;
-use provkit_profile::fixtures::{ProfileSpec, TEST_TEAM, TestCa, signed_profile, utc};
-
-fn profile(ca: &TestCa, bundle_id: &str) -> Vec<u8> {
-    signed_profile(
-        ca,
-        &ProfileSpec {
-            bundle_id: bundle_id.into(),
-            all_devices: true,
-            devices: None,
-            creation: utc(2026, 1, 1),
-            expiration: utc(2027, 1, 1),
-            ..ProfileSpec::default()
-        },
-    )
-}
+use provkit_profile::fixtures::{TEST_TEAM, TestCa, utc};
 
 fn app(ca: &TestCa) -> BundleSpec {
     let mut app = BundleSpec::new("Demo.app", "com.example.app");
-    app.profile = Some(profile(ca, "com.example.*"));
+    app.profile = Some(wildcard_profile(ca, "com.example.*"));
     app
 }
 
@@ -206,7 +192,7 @@ fn extension_without_the_main_binary_flag_is_a_warning_and_resign_sets_it() {
     let id = developer_identity(&ca);
     let mut spec = app(&ca);
     let mut ext = BundleSpec::new("Share.appex", "com.example.app.share");
-    ext.profile = Some(profile(&ca, "com.example.*"));
+    ext.profile = Some(wildcard_profile(&ca, "com.example.*"));
     ext.main_binary = Some(false);
     spec.nested = vec![BundleSpec::new("Lib.framework", "com.example.lib"), ext];
     spec.resources.push((
@@ -232,7 +218,7 @@ fn extension_without_the_main_binary_flag_is_a_warning_and_resign_sets_it() {
     let input = dir.join("in.ipa");
     let output = dir.join("out.ipa");
     std::fs::write(&input, &ipa).expect("write");
-    let profiles = vec![profile(&ca, "com.example.*")];
+    let profiles = vec![wildcard_profile(&ca, "com.example.*")];
     resign_path(
         &input,
         &output,

@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{corpus, read_entries, rows};
+use common::{corpus, read_entries, rows, wildcard_profile};
 use proptest::prelude::*;
 use provkit_codesign::fixtures::{
     BundleSpec, FileContent, build_ipa, developer_identity, filler, identity,
@@ -23,20 +23,6 @@ fn tmp(tag: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
-}
-
-fn wildcard_profile(ca: &TestCa, bundle_id: &str) -> Vec<u8> {
-    signed_profile(
-        ca,
-        &ProfileSpec {
-            bundle_id: bundle_id.into(),
-            all_devices: true,
-            devices: None,
-            creation: utc(2026, 1, 1),
-            expiration: utc(2027, 1, 1),
-            ..ProfileSpec::default()
-        },
-    )
 }
 
 fn verify(ca: &TestCa, path: &Path) -> Report {

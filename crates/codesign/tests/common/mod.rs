@@ -66,3 +66,20 @@ pub(crate) fn write_entries(entries: &Entries) -> Vec<u8> {
     }
     w.finish().expect("finish").into_inner()
 }
+
+/// A profile of the test CA for all devices covering `bundle_id` (a
+/// wildcard where it ends in `*`), valid through 2026.
+pub(crate) fn wildcard_profile(ca: &provkit_profile::fixtures::TestCa, bundle_id: &str) -> Vec<u8> {
+    use provkit_profile::fixtures::{ProfileSpec, signed_profile, utc};
+    signed_profile(
+        ca,
+        &ProfileSpec {
+            bundle_id: bundle_id.into(),
+            all_devices: true,
+            devices: None,
+            creation: utc(2026, 1, 1),
+            expiration: utc(2027, 1, 1),
+            ..ProfileSpec::default()
+        },
+    )
+}
