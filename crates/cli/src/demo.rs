@@ -4,6 +4,7 @@
 //! same steps an admin would: import, inventory import, app add, assign,
 //! plan, expiring. Every date is relative to the chosen instant.
 
+use crate::output::outln;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -144,43 +145,43 @@ pub(crate) fn run(dir: &Path, at: DateTime<Utc>, style: Style) -> Result<Outcome
     let store: &mut dyn provkit_store::Store = &mut store;
     let db = format!("--db {}", db_path.display());
 
-    println!(
+    outln!(
         "== A sample tenant in {} (profiles signed by a test CA, dates relative to {})\n",
         dir.display(),
         style.date(at)
-    );
-    println!("$ provkit {db} import {}/profiles", dir.display());
+    )?;
+    outln!("$ provkit {db} import {}/profiles", dir.display())?;
     tenant_cmd::import(store, &[dir.join("profiles")])?;
-    println!("\n$ provkit {db} inventory import {}", inv_path.display());
+    outln!("\n$ provkit {db} inventory import {}", inv_path.display())?;
     tenant_cmd::inventory(store, &inv_path)?;
     for (bundle, version, profile, cert) in [
         ("com.example.field", "3.2", FIELD, "developer.cer"),
         ("com.example.sales", "1.0", SALES, "developer.cer"),
         ("com.example.beta", "0.9", BETA, "beta-developer.cer"),
     ] {
-        println!(
+        outln!(
             "\n$ provkit {db} app add --bundle-id {bundle} --version {version} --profile {profile} --certificate {}",
             dir.join(cert).display()
-        );
+        )?;
         tenant_cmd::app_add(store, bundle, version, profile, &dir.join(cert))?;
     }
-    println!("\n$ provkit {db} assign {FIELD} --include Field --exclude Executives");
+    outln!("\n$ provkit {db} assign {FIELD} --include Field --exclude Executives")?;
     tenant_cmd::assign(store, FIELD, &["Field".into()], &["Executives".into()])?;
-    println!("\n$ provkit {db} assign {SALES} --include Sales --exclude Kiosks");
+    outln!("\n$ provkit {db} assign {SALES} --include Sales --exclude Kiosks")?;
     tenant_cmd::assign(store, SALES, &["Sales".into()], &["Kiosks".into()])?;
 
-    println!("\n$ provkit {db} plan");
+    outln!("\n$ provkit {db} plan")?;
     tenant_cmd::plan(store, at, false, false, style)?;
     let svg = dir.join("expiring.svg");
-    println!(
+    outln!(
         "\n$ provkit {db} expiring --within 60d --svg {}",
         svg.display()
-    );
+    )?;
     tenant_cmd::expiring(store, at, 60, false, Some(&svg), style)?;
-    println!(
+    outln!(
         "\nNext: `provkit {db} renew {FIELD} {}` renews the field app's profile for every device that runs it;\n`provkit {db} explain {} {FIELD}` shows why bob's tablet does (or does not) get it.",
         dir.join("renewal/field-renewed.mobileprovision").display(),
         u(4)
-    );
+    )?;
     Ok(Outcome::Ok)
 }

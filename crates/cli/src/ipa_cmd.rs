@@ -1,6 +1,7 @@
 //! `provkit ipa verify` and `provkit ipa info`: an app's signature, checked
 //! the way a device does, and what it holds.
 
+use crate::output::outln;
 use std::path::Path;
 
 use anyhow::Result;
@@ -29,15 +30,15 @@ fn run_verify(
     )
 }
 
-fn unreadable(path: &Path, e: &VerifyError, as_json: bool) -> Outcome {
+fn unreadable(path: &Path, e: &VerifyError, as_json: bool) -> std::io::Result<Outcome> {
     eprintln!("{}: not readable as an app: {e}", path.display());
     if as_json {
-        println!(
+        outln!(
             "{}",
             json!({"file": path.display().to_string(), "valid": false, "error": e.to_string(), "findings": []})
-        );
+        )?;
     }
-    Outcome::Unreadable
+    Ok(Outcome::Unreadable)
 }
 
 /// Arguments of `provkit ipa verify`.
@@ -54,19 +55,19 @@ pub(crate) fn verify(path: &Path, args: &VerifyArgs<'_>, style: Style) -> Result
     let verifier = verifier(args.anchors, args.no_apple_roots)?;
     let report = match run_verify(path, at, args.device, &verifier) {
         Ok(r) => r,
-        Err(e) => return Ok(unreadable(path, &e, args.json)),
+        Err(e) => return Ok(unreadable(path, &e, args.json)?),
     };
     if args.json {
         let mut v = serde_json::to_value(&report)?;
         v["file"] = json!(path.display().to_string());
-        println!("{v}");
+        outln!("{v}")?;
     } else {
         let verdict = if report.valid { "valid" } else { "INVALID" };
         let when = match at {
             At::Instant(t) => style.date(t),
             At::SigningTime => "each signature's signing time".to_owned(),
         };
-        println!("{}: {verdict} at {when}", path.display());
+        outln!("{}: {verdict} at {when}", path.display())?;
         for f in &report.findings {
             let mut place = f.bundle.clone();
             if let Some(arch) = &f.arch {
@@ -75,10 +76,10 @@ pub(crate) fn verify(path: &Path, args: &VerifyArgs<'_>, style: Style) -> Result
             if let Some(p) = &f.path {
                 place.push_str(&format!(" {p}"));
             }
-            println!("  {} {} at {place}: {}", f.severity, f.code, f.message);
+            outln!("  {} {} at {place}: {}", f.severity, f.code, f.message)?;
             match f.class {
-                Some(class) => println!("      {class}; fix: {}", f.fix),
-                None => println!("      fix: {}", f.fix),
+                Some(class) => outln!("      {class}; fix: {}", f.fix)?,
+                None => outln!("      fix: {}", f.fix)?,
             }
         }
     }
@@ -93,19 +94,19 @@ pub(crate) fn info(path: &Path, as_json: bool, style: Style) -> Result<Outcome> 
     let verifier = provkit_profile::Verifier::default();
     let report = match run_verify(path, At::SigningTime, None, &verifier) {
         Ok(r) => r,
-        Err(e) => return Ok(unreadable(path, &e, as_json)),
+        Err(e) => return Ok(unreadable(path, &e, as_json)?),
     };
     if as_json {
         let v = json!({
             "file": path.display().to_string(),
             "bundles": serde_json::to_value(&report.bundles)?,
         });
-        println!("{v}");
+        outln!("{v}")?;
         return Ok(Outcome::Ok);
     }
-    println!("{}", path.display());
+    outln!("{}", path.display())?;
     for b in &report.bundles {
-        println!(
+        outln!(
             "{} ({}): {} version {} ({}), minimum iOS {}",
             b.path,
             b.kind,
@@ -113,9 +114,9 @@ pub(crate) fn info(path: &Path, as_json: bool, style: Style) -> Result<Outcome> 
             b.version.as_deref().unwrap_or("-"),
             b.build.as_deref().unwrap_or("-"),
             b.minimum_os.as_deref().unwrap_or("-"),
-        );
+        )?;
         for s in &b.slices {
-            println!(
+            outln!(
                 "  {}: CodeDirectories {} (versions {}), team {}, signer {}{}",
                 s.arch,
                 s.hash_types.join("+"),
@@ -125,13 +126,13 @@ pub(crate) fn info(path: &Path, as_json: bool, style: Style) -> Result<Outcome> 
                 s.signer_not_after
                     .map(|t| format!(", valid until {}", style.date(t)))
                     .unwrap_or_default(),
-            );
+            )?;
         }
         if let Some((v, n)) = b.resources {
-            println!("  resources: version {v} seal, {n} paths");
+            outln!("  resources: version {v} seal, {n} paths")?;
         }
         if let Some(p) = &b.profile {
-            println!(
+            outln!(
                 "  profile: {} {:?} ({}), team {}, {}, expires {}{}",
                 p.uuid,
                 p.name.as_deref().unwrap_or(""),
@@ -142,14 +143,14 @@ pub(crate) fn info(path: &Path, as_json: bool, style: Style) -> Result<Outcome> 
                 p.devices
                     .map(|n| format!(", {n} devices"))
                     .unwrap_or_default(),
-            );
+            )?;
         }
         if let Some(e) = &b.entitlements {
             for (k, v) in e.iter() {
-                println!(
+                outln!(
                     "  entitlement {k} = {}",
                     provkit_codesign::entitlements::show(v)
-                );
+                )?;
             }
         }
     }
@@ -219,9 +220,9 @@ pub(crate) fn resign(args: &ResignArgs<'_>) -> Result<Outcome> {
     match resign_path(args.input, args.output, &opts) {
         Ok(done) => {
             for (bundle, id) in &done.signed {
-                println!("signed {bundle} ({id})");
+                outln!("signed {bundle} ({id})")?;
             }
-            println!("wrote {}", args.output.display());
+            outln!("wrote {}", args.output.display())?;
             Ok(Outcome::Ok)
         }
         Err(ResignError::Refused(reasons)) => {

@@ -11,6 +11,7 @@ mod output;
 mod profile_cmd;
 mod tenant_cmd;
 
+use crate::output::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -280,7 +281,7 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
         Command::Demo { dir, at } => demo::run(&dir, instant(at.as_deref())?, style),
         Command::Init => {
             db.open()?;
-            println!("ready: {}", db.describe());
+            outln!("ready: {}", db.describe())?;
             Ok(Outcome::Ok)
         }
         Command::Generate { devices, seed } => {
@@ -460,6 +461,9 @@ fn main() -> ExitCode {
     let style = output::Style { utc: cli.utc };
     match run(cli, style) {
         Ok(outcome) => ExitCode::from(outcome as u8),
+        // Output piped into `head` (or any reader that stops early): the
+        // reader has what it wanted; end quietly, as ripgrep does.
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("provkit: {e:#}");
             // A refused change (unknown name, broken rule) is a refusal, not a failure.

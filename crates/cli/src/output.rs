@@ -1,4 +1,5 @@
-//! Presentation helpers: dates in the local zone or UTC.
+//! Presentation helpers: output that survives a closed pipe, dates in the
+//! local zone or UTC.
 
 use chrono::{DateTime, Local, SecondsFormat, Utc};
 
@@ -24,4 +25,23 @@ impl Style {
 /// A date for machines: RFC 3339 in UTC.
 pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// `println!` that hands back the write error instead of panicking, so
+/// that output piped into `head` ends the command quietly (see
+/// [`is_broken_pipe`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)
+    }};
+}
+pub(crate) use outln;
+
+/// Whether an error is (or was caused by) writing to a closed pipe.
+pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -1,5 +1,6 @@
 //! `provkit profile inspect | verify | sample`.
 
+use crate::output::outln;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -54,21 +55,21 @@ pub(crate) fn profile_json(file: &Path, parsed: &ProvisioningProfile) -> serde_j
     })
 }
 
-fn print_profile(file: &Path, parsed: &ProvisioningProfile, style: Style) {
+fn print_profile(file: &Path, parsed: &ProvisioningProfile, style: Style) -> std::io::Result<()> {
     let p = parsed.profile();
-    println!("{}", file.display());
-    println!("  Name:         {}", p.name.as_deref().unwrap_or("-"));
-    println!("  UUID:         {}", p.uuid);
-    println!(
+    outln!("{}", file.display())?;
+    outln!("  Name:         {}", p.name.as_deref().unwrap_or("-"))?;
+    outln!("  UUID:         {}", p.uuid)?;
+    outln!(
         "  Team:         {} ({})",
         p.team_id().unwrap_or("-"),
         p.team_name.as_deref().unwrap_or("-")
-    );
-    println!(
+    )?;
+    outln!(
         "  App ID:       {}",
         p.application_identifier().unwrap_or("-")
-    );
-    println!(
+    )?;
+    outln!(
         "  Kind:         {}   Platforms: {}",
         p.kind(),
         if p.platforms.is_empty() {
@@ -76,33 +77,34 @@ fn print_profile(file: &Path, parsed: &ProvisioningProfile, style: Style) {
         } else {
             p.platforms.join(", ")
         }
-    );
-    println!("  Created:      {}", style.date(p.creation_date));
-    println!("  Expires:      {}", style.date(p.expiration_date));
-    println!(
+    )?;
+    outln!("  Created:      {}", style.date(p.creation_date))?;
+    outln!("  Expires:      {}", style.date(p.expiration_date))?;
+    outln!(
         "  Apps die:     {} (earliest of expiry and certificates)",
         style.date(p.death_date())
-    );
+    )?;
     if p.provisions_all_devices == Some(true) {
-        println!("  Devices:      all");
+        outln!("  Devices:      all")?;
     } else {
-        println!("  Devices:      {}", p.devices().len());
+        outln!("  Devices:      {}", p.devices().len())?;
     }
-    println!("  Certificates: {}", p.developer_certificates.len());
+    outln!("  Certificates: {}", p.developer_certificates.len())?;
     for c in &p.developer_certificates {
-        println!(
+        outln!(
             "    - {} | serial {} | not after {} | sha256 {}",
             c.subject_cn().unwrap_or("-"),
             c.serial_hex(),
             style.date(c.not_after()),
             hex(&c.sha256_fingerprint())
-        );
+        )?;
     }
     let ent = p.entitlements();
-    println!("  Entitlements: {}", ent.len());
+    outln!("  Entitlements: {}", ent.len())?;
     for (k, v) in ent.iter() {
-        println!("    {k} = {}", serde_json::to_string(v).unwrap_or_default());
+        outln!("    {k} = {}", serde_json::to_string(v).unwrap_or_default())?;
     }
+    Ok(())
 }
 
 pub(crate) fn inspect(files: &[PathBuf], as_json: bool, style: Style) -> Result<Outcome> {
@@ -111,19 +113,19 @@ pub(crate) fn inspect(files: &[PathBuf], as_json: bool, style: Style) -> Result<
         match load(file) {
             Ok(parsed) => {
                 if as_json {
-                    println!("{}", profile_json(file, &parsed));
+                    outln!("{}", profile_json(file, &parsed))?;
                 } else {
-                    print_profile(file, &parsed, style);
+                    print_profile(file, &parsed, style)?;
                 }
             }
             Err(e) => {
                 outcome = Outcome::Unreadable;
                 eprintln!("{}: {e}", file.display());
                 if as_json {
-                    println!(
+                    outln!(
                         "{}",
                         json!({"file": file.display().to_string(), "error": e})
-                    );
+                    )?;
                 }
             }
         }
@@ -142,12 +144,42 @@ pub(crate) fn parse_at(at: Option<&str>) -> Result<At> {
     Ok(match at {
         None => At::Instant(Utc::now()),
         Some("signing-time") => At::SigningTime,
-        Some(s) => At::Instant(
-            DateTime::parse_from_rfc3339(s)
-                .with_context(|| format!("--at {s:?} is neither RFC 3339 nor signing-time"))?
-                .to_utc(),
-        ),
+        Some(s) => At::Instant(parse_instant("--at", s)?),
     })
+}
+
+/// The instants provkit works with: every profile and certificate date,
+/// with room for the stages and validity periods computed from them
+/// (X.509 times stop at year 9999).
+const EARLIEST: &str = "1970-01-01T00:00:00Z";
+const LATEST: &str = "2999-12-31T23:59:59Z";
+
+/// An instant a user typed for `flag`: RFC 3339, or a date alone
+/// (`2026-11-22`, midnight UTC), between 1970 and 2999.
+pub(crate) fn parse_instant(flag: &str, s: &str) -> Result<DateTime<Utc>> {
+    let t = match DateTime::parse_from_rfc3339(s) {
+        Ok(t) => t.to_utc(),
+        Err(_) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d.and_utc())
+            .with_context(|| {
+                format!(
+                    "{flag} {s:?}: expected an RFC 3339 instant (2026-11-22T09:00:00Z) or a date (2026-11-22)"
+                )
+            })?,
+    };
+    let (lo, hi) = (bound(EARLIEST), bound(LATEST));
+    if t < lo || t > hi {
+        anyhow::bail!("{flag} {s:?}: provkit works with instants from {EARLIEST} to {LATEST}");
+    }
+    Ok(t)
+}
+
+fn bound(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.to_utc())
+        .unwrap_or_default()
 }
 
 pub(crate) fn verifier(anchor_files: &[PathBuf], no_apple_roots: bool) -> Result<Verifier> {
@@ -187,10 +219,10 @@ pub(crate) fn verify(
                 outcome = Outcome::Unreadable;
                 eprintln!("{}: unreadable: {e}", file.display());
                 if as_json {
-                    println!(
+                    outln!(
                         "{}",
                         json!({"file": file.display().to_string(), "valid": false, "error": e})
-                    );
+                    )?;
                 }
                 continue;
             }
@@ -206,16 +238,16 @@ pub(crate) fn verify(
             let mut v = serde_json::to_value(&report)?;
             v["file"] = json!(file.display().to_string());
             v["uuid"] = json!(parsed.profile().uuid);
-            println!("{v}");
+            outln!("{v}")?;
         } else {
             let verdict = if report.valid { "valid" } else { "INVALID" };
-            println!("{}: {verdict} at {}", file.display(), style.date(report.at));
+            outln!("{}: {verdict} at {}", file.display(), style.date(report.at))?;
             for f in &report.findings {
                 let sev = match f.severity {
                     Severity::Error => "error",
                     Severity::Warning => "warning",
                 };
-                println!("  {sev} {}: {}", f.code, f.message);
+                outln!("  {sev} {}: {}", f.code, f.message)?;
             }
         }
     }
@@ -320,7 +352,7 @@ pub(crate) fn write_samples(out: &Path) -> Result<Vec<PathBuf>> {
 
 pub(crate) fn sample(out: &Path) -> Result<()> {
     for p in write_samples(out)? {
-        println!("{}", p.display());
+        outln!("{}", p.display())?;
     }
     Ok(())
 }

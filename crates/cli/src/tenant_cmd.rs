@@ -1,6 +1,7 @@
 //! The workflow commands over the store and the engine: init, import,
 //! inventory, app, assign, plan, ack, expiring, renew, delete, explain.
 
+use crate::output::outln;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -64,7 +65,7 @@ pub(crate) fn import(store: &mut dyn Store, paths: &[PathBuf]) -> Result<Outcome
         }
     }
     progress.done();
-    println!("imported {stored} of {total} files ({failed} refused)");
+    outln!("imported {stored} of {total} files ({failed} refused)")?;
     Ok(outcome)
 }
 
@@ -206,7 +207,7 @@ pub(crate) fn generate(store: &mut dyn Store, devices: usize, seed: u64) -> Resu
     let ca = provkit_profile::fixtures::TestCa::ecdsa();
     let profiles = provkit_store::sign_profiles(&tenant, &ca);
     provkit_store::import_tenant(store, &tenant, &profiles, &ca.developer.cert, &actor())?;
-    println!("generated and imported {} (seed {seed})", tenant.summary());
+    outln!("generated and imported {} (seed {seed})", tenant.summary())?;
     Ok(Outcome::Ok)
 }
 
@@ -230,12 +231,12 @@ pub(crate) fn inventory(store: &mut dyn Store, file: &Path) -> Result<Outcome> {
     };
     match store.import_inventory(&inv, &actor()) {
         Ok(()) => {
-            println!(
+            outln!(
                 "imported {} users, {} devices, {} groups",
                 inv.users.len(),
                 inv.devices.len(),
                 inv.groups.len()
-            );
+            )?;
             Ok(Outcome::Ok)
         }
         Err(e @ (StoreError::UnknownReference { .. } | StoreError::Invalid(_))) => {
@@ -267,7 +268,7 @@ pub(crate) fn app_add(
         report: None,
     };
     store.add_app(&app, &actor())?;
-    println!("app {bundle_id} {version} linked to profile {profile}");
+    outln!("app {bundle_id} {version} linked to profile {profile}")?;
     Ok(Outcome::Ok)
 }
 
@@ -280,11 +281,11 @@ pub(crate) fn assign(
     let inc: Vec<TargetName> = include.iter().map(|s| TargetName::parse(s)).collect();
     let exc: Vec<TargetName> = exclude.iter().map(|s| TargetName::parse(s)).collect();
     store.set_assignments(profile, &inc, &exc, &actor())?;
-    println!(
+    outln!(
         "profile {profile}: {} include(s), {} exclude(s)",
         inc.len(),
         exc.len()
-    );
+    )?;
     Ok(Outcome::Ok)
 }
 
@@ -439,12 +440,12 @@ pub(crate) fn plan(
         }
     }
     if as_json {
-        println!("{v}");
+        outln!("{v}")?;
         return Ok(Outcome::Ok);
     }
-    println!("Plan at {}", style.date(plan.at));
+    outln!("Plan at {}", style.date(plan.at))?;
     let cmds = v["commands"].as_array().cloned().unwrap_or_default();
-    println!(
+    outln!(
         "\nCommands ({} for {} devices{}):",
         cmds.len(),
         plan.devices.len(),
@@ -453,22 +454,23 @@ pub(crate) fn plan(
         } else {
             ""
         }
-    );
+    )?;
     for c in &cmds {
-        println!(
+        outln!(
             "  {:<28} {:<28} {}",
             c["udid"].as_str().unwrap_or_default(),
             c["request_type"].as_str().unwrap_or_default(),
             c["profile_uuid"].as_str().unwrap_or_default()
-        );
+        )?;
     }
     let section =
         |title: &str, items: &serde_json::Value, line: &dyn Fn(&serde_json::Value) -> String| {
             let items = items.as_array().cloned().unwrap_or_default();
-            println!("\n{title} ({}):", items.len());
+            outln!("\n{title} ({}):", items.len())?;
             for i in &items {
-                println!("  {}", line(i));
+                outln!("  {}", line(i))?;
             }
+            std::io::Result::Ok(())
         };
     section("Admin notifications", &v["notifications"], &|n| {
         format!(
@@ -481,7 +483,7 @@ pub(crate) fn plan(
             n["devices"],
             n["apps"]
         )
-    });
+    })?;
     section("Device-user notices", &v["user_notices"], &|n| {
         format!(
             "{} on {}: {} stops launching at {}",
@@ -490,14 +492,14 @@ pub(crate) fn plan(
             n["app"].as_str().unwrap_or_default(),
             n["death"].as_str().unwrap_or_default()
         )
-    });
+    })?;
     section("Blockers", &v["blockers"], &|b| {
         format!(
             "{}: {}",
             b["kind"].as_str().unwrap_or_default(),
             b["message"].as_str().unwrap_or_default()
         )
-    });
+    })?;
     section("Warnings", &v["warnings"], &|w| {
         format!(
             "{}: {} ({} → {})",
@@ -506,7 +508,7 @@ pub(crate) fn plan(
             w["profile"].as_str().unwrap_or_default(),
             w["target"].as_str().unwrap_or_default()
         )
-    });
+    })?;
     Ok(Outcome::Ok)
 }
 
@@ -563,10 +565,10 @@ pub(crate) fn ack(store: &mut dyn Store, only: &[String]) -> Result<Outcome> {
     for (udid, list) in &reports {
         store.record_device_report(udid, list)?;
     }
-    println!(
+    outln!(
         "acknowledged {done} command(s) on {} device(s)",
         reports.len()
-    );
+    )?;
     Ok(Outcome::Ok)
 }
 
@@ -599,18 +601,19 @@ pub(crate) fn renew(store: &mut dyn Store, old: &str, new_file: &Path) -> Result
     let a = actor();
     let rec = store.add_profile(&bytes, &a)?;
     store.renew(old, &rec.uuid, &a)?;
-    println!(
+    outln!(
         "{} renews {old}: {} app(s) and {} assignment(s) moved",
         rec.uuid,
         renewal.apps.len(),
         renewal.assignments.len()
-    );
+    )?;
     for app in &renewal.resign_required {
         let app = &tenant.apps[app.index()];
-        println!(
+        outln!(
             "  re-sign required: {} {} (its certificate is not in the new profile)",
-            app.bundle_id, app.version
-        );
+            app.bundle_id,
+            app.version
+        )?;
     }
     Ok(Outcome::Ok)
 }
@@ -635,9 +638,9 @@ pub(crate) fn delete(store: &mut dyn Store, uuid: &str) -> Result<Outcome> {
         return Ok(Outcome::Invalid);
     }
     store.retire_profile(uuid, &actor())?;
-    println!(
+    outln!(
         "deleted {uuid}; devices still holding it get RemoveProvisioningProfile in the next plan"
-    );
+    )?;
     Ok(Outcome::Ok)
 }
 
@@ -662,17 +665,17 @@ pub(crate) fn explain(
     let engine = Engine::new(tenant, at);
     let why = engine.explain(provkit_policy::DeviceId(u32::try_from(d)?), p);
     if as_json {
-        println!(
+        outln!(
             "{}",
             json!({"device": device, "profile": profile, "desired": why.desired, "steps": why.steps})
-        );
+        )?;
     } else {
-        println!(
+        outln!(
             "{device} {} {profile}:",
             if why.desired { "gets" } else { "does not get" }
-        );
+        )?;
         for s in &why.steps {
-            println!("  - {s}");
+            outln!("  - {s}")?;
         }
     }
     Ok(Outcome::Ok)
@@ -751,19 +754,19 @@ pub(crate) fn expiring(
     }
     if as_json {
         for r in &rows {
-            println!(
+            outln!(
                 "{}",
                 json!({"kind": r.what, "name": r.name, "id": r.id, "death": rfc3339(r.death),
                 "days_left": (r.death - at).num_days(), "apps": r.apps, "devices": r.devices})
-            );
+            )?;
         }
         return Ok(Outcome::Ok);
     }
-    println!(
+    outln!(
         "Dying within {within_days} days of {} ({} item(s)):",
         style.date(at),
         rows.len()
-    );
+    )?;
     for r in &rows {
         let days = (r.death - at).num_days();
         let state = if days < 0 {
@@ -771,7 +774,7 @@ pub(crate) fn expiring(
         } else {
             format!("{days} days left")
         };
-        println!(
+        outln!(
             "  {:<11} {:<40} {}  {:<16} {:>6} device(s)  {}",
             r.what,
             truncate(&r.name, 40),
@@ -779,10 +782,10 @@ pub(crate) fn expiring(
             state,
             r.devices,
             r.apps.join(", ")
-        );
+        )?;
     }
     // A terminal chart: items dying per month.
-    println!("\nBy month:");
+    outln!("\nBy month:")?;
     let mut months: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
     for r in &rows {
         *months
@@ -790,7 +793,7 @@ pub(crate) fn expiring(
             .or_default() += 1;
     }
     for (m, n) in months {
-        println!("  {m} {:<40} {n}", "█".repeat(n.min(40)));
+        outln!("  {m} {:<40} {n}", "█".repeat(n.min(40)))?;
     }
     Ok(Outcome::Ok)
 }
@@ -857,6 +860,11 @@ fn timeline_svg(rows: &[Expiring], at: DateTime<Utc>, within_days: i64) -> Strin
 }
 
 /// Parses `60d`, `8w` or a plain number of days.
+/// The longest duration a user may give: 100 years.
+const MAX_DAYS: i64 = 36_525;
+
+/// A duration a user typed for `--within`: days (`60d`, or a bare `60`) or
+/// weeks (`8w`), from 0 to 100 years.
 pub(crate) fn parse_days(s: &str) -> Result<i64> {
     let (num, mult) = if let Some(n) = s.strip_suffix('d') {
         (n, 1)
@@ -865,8 +873,13 @@ pub(crate) fn parse_days(s: &str) -> Result<i64> {
     } else {
         (s, 1)
     };
-    Ok(num
+    let days = num
         .parse::<i64>()
-        .with_context(|| format!("--within {s:?}: expected days like 60d"))?
-        * mult)
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .with_context(|| format!("--within {s:?}: expected days or weeks like 60d or 8w"))?;
+    if !(0..=MAX_DAYS).contains(&days) {
+        anyhow::bail!("--within {s:?}: give a duration from 0d to {MAX_DAYS}d (100 years)");
+    }
+    Ok(days)
 }
