@@ -97,7 +97,7 @@ fn import_links_valid_ipas_and_refuses_the_rest() {
         err.contains("LegazpikoSantikutzak13") && err.contains("info-plist-modified"),
         "{err}"
     );
-    let (code, out, err) = provkit(&["--db", db, "expiring", "--within", "100000d", "--json"]);
+    let (code, out, err) = provkit(&["--db", db, "expiring", "--within", "36500d", "--json"]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("com.sqlite") && out.contains("3682bbdf-29fb-4d75-8742-59731773d0a1"),
