@@ -190,7 +190,7 @@ fn bench(c: &mut Criterion) {
         &verifier,
     );
     // A corpus IPA and its executable, if the corpus is here.
-    if let Some(dir) = std::env::var_os("PROVKIT_CORPUS").map(PathBuf::from) {
+    if let Some(dir) = provkit_profile::fixtures::corpus_dir() {
         let apple = Verifier::default();
         let ipa = dir.join("ipas/LegazpikoSantikutzak13.rezipped.ipa");
         let opts = Options::new(&apple, At::SigningTime);

@@ -54,8 +54,8 @@ fn inputs() -> Vec<Input> {
             at,
         });
     }
-    if let Some(dir) = std::env::var_os("PROVKIT_CORPUS") {
-        let path = std::path::Path::new(&dir).join("profiles/40025ebda2d53a55.mobileprovision");
+    if let Some(dir) = provkit_profile::fixtures::corpus_dir() {
+        let path = dir.join("profiles/40025ebda2d53a55.mobileprovision");
         if let Ok(bytes) = std::fs::read(path) {
             let parsed = ProvisioningProfile::from_der(&bytes).expect("corpus profile");
             let at = parsed.signed_data().signers[0]

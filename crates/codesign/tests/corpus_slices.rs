@@ -13,8 +13,7 @@ use provkit_codesign::{
 
 #[test]
 fn executables_match_the_independent_check() {
-    let Some(dir) = std::env::var_os("PROVKIT_CORPUS").map(std::path::PathBuf::from) else {
-        eprintln!("PROVKIT_CORPUS is not set: skipped");
+    let Some(dir) = provkit_profile::fixtures::corpus_dir() else {
         return;
     };
     let table = std::fs::read_to_string(dir.join("ipas.tsv")).expect("ipas.tsv");

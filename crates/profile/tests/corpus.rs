@@ -15,13 +15,7 @@ use provkit_profile::{
 };
 
 fn corpus() -> Option<PathBuf> {
-    match std::env::var_os("PROVKIT_CORPUS") {
-        Some(p) => Some(PathBuf::from(p)),
-        None => {
-            eprintln!("PROVKIT_CORPUS is not set: corpus conformance skipped");
-            None
-        }
-    }
+    provkit_profile::fixtures::corpus_dir()
 }
 
 fn rows(dir: &std::path::Path, name: &str) -> Vec<HashMap<String, String>> {

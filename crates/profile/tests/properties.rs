@@ -33,8 +33,8 @@ fn seeds() -> &'static Vec<Vec<u8>> {
                 },
             ),
         ];
-        if let Some(dir) = std::env::var_os("PROVKIT_CORPUS") {
-            let dir = std::path::Path::new(&dir).join("profiles");
+        if let Some(dir) = provkit_profile::fixtures::corpus_dir() {
+            let dir = dir.join("profiles");
             let mut names: Vec<_> = std::fs::read_dir(&dir)
                 .expect("corpus profiles")
                 .map(|e| e.expect("entry").path())

@@ -28,11 +28,7 @@ pub(crate) fn provkit_with(args: &[&str], env: &[(&str, &str)]) -> (i32, String,
 
 /// The corpus folder from `PROVKIT_CORPUS`, or `None` (with a notice).
 pub(crate) fn corpus() -> Option<PathBuf> {
-    let dir = std::env::var_os("PROVKIT_CORPUS").map(PathBuf::from);
-    if dir.is_none() {
-        eprintln!("PROVKIT_CORPUS is not set: skipped");
-    }
-    dir
+    provkit_profile::fixtures::corpus_dir()
 }
 
 /// A fresh temporary folder for one test.

@@ -25,11 +25,7 @@ pub(crate) fn rows(text: &str) -> Vec<HashMap<String, String>> {
 
 /// The corpus folder from `PROVKIT_CORPUS`, or `None` (with a notice).
 pub(crate) fn corpus() -> Option<PathBuf> {
-    let dir = std::env::var_os("PROVKIT_CORPUS").map(PathBuf::from);
-    if dir.is_none() {
-        eprintln!("PROVKIT_CORPUS is not set: skipped");
-    }
-    dir
+    provkit_profile::fixtures::corpus_dir()
 }
 
 /// An IPA's entries, in order: (name, bytes, symlink).
