@@ -153,7 +153,13 @@ pub(crate) fn run(dir: &Path, at: DateTime<Utc>, style: Style) -> Result<Outcome
     outln!("$ provkit {db} import {}/profiles", dir.display())?;
     tenant_cmd::import(store, &[dir.join("profiles")])?;
     outln!("\n$ provkit {db} inventory import {}", inv_path.display())?;
-    tenant_cmd::inventory(store, &inv_path)?;
+    tenant_cmd::inventory(
+        store,
+        &inv_path,
+        &provkit_store::Replace::Nothing,
+        false,
+        at,
+    )?;
     for (bundle, version, profile, cert) in [
         ("com.example.field", "3.2", FIELD, "developer.cer"),
         ("com.example.sales", "1.0", SALES, "developer.cer"),
@@ -166,9 +172,13 @@ pub(crate) fn run(dir: &Path, at: DateTime<Utc>, style: Style) -> Result<Outcome
         tenant_cmd::app_add(store, bundle, version, profile, &dir.join(cert))?;
     }
     outln!("\n$ provkit {db} assign {FIELD} --include Field --exclude Executives")?;
-    tenant_cmd::assign(store, FIELD, &["Field".into()], &["Executives".into()])?;
+    let add = |inc: &str, exc: &str| provkit_store::AssignmentEdit::Add {
+        include: vec![provkit_store::TargetName::parse(inc)],
+        exclude: vec![provkit_store::TargetName::parse(exc)],
+    };
+    tenant_cmd::assign(store, FIELD, &add("Field", "Executives"), at)?;
     outln!("\n$ provkit {db} assign {SALES} --include Sales --exclude Kiosks")?;
-    tenant_cmd::assign(store, SALES, &["Sales".into()], &["Kiosks".into()])?;
+    tenant_cmd::assign(store, SALES, &add("Sales", "Kiosks"), at)?;
 
     outln!("\n$ provkit {db} plan")?;
     tenant_cmd::plan(store, at, false, false, style)?;

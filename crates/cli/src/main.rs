@@ -102,7 +102,8 @@ enum Command {
         #[command(subcommand)]
         command: AppCommand,
     },
-    /// Assign a profile: targets are group names, all-users or all-devices.
+    /// Add targets to a profile's assignments (group names, all-users,
+    /// all-devices); with --replace, set exactly these.
     Assign {
         /// Profile UUID.
         profile: String,
@@ -112,11 +113,29 @@ enum Command {
         /// Targets to exclude.
         #[arg(long, num_args = 1..)]
         exclude: Vec<String>,
+        /// Replace every assignment with exactly the targets given.
+        #[arg(long)]
+        replace: bool,
+        /// The instant for the device counts (RFC 3339; default now).
+        #[arg(long)]
+        at: Option<String>,
     },
-    /// Remove every assignment of a profile.
+    /// Remove targets from a profile's assignments, or all of them with --all.
     Unassign {
         /// Profile UUID.
         profile: String,
+        /// Included targets to remove.
+        #[arg(long, num_args = 1..)]
+        include: Vec<String>,
+        /// Excluded targets to remove.
+        #[arg(long, num_args = 1..)]
+        exclude: Vec<String>,
+        /// Remove every assignment.
+        #[arg(long, conflicts_with_all = ["include", "exclude"])]
+        all: bool,
+        /// The instant for the device counts (RFC 3339; default now).
+        #[arg(long)]
+        at: Option<String>,
     },
     /// Commands per device, notifications, blockers and warnings.
     Plan {
@@ -179,10 +198,23 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum InventoryCommand {
-    /// Import users, devices and groups from a JSON file (format in the README).
+    /// Import users, devices and groups from a JSON or CSV file (format in the
+    /// README), merging into what is stored unless told to replace.
     Import {
-        /// The JSON file.
+        /// The JSON or CSV file.
         file: PathBuf,
+        /// Replace every group and device the file names instead of merging.
+        #[arg(long)]
+        replace: bool,
+        /// Replace only this group's members and subgroups (repeatable).
+        #[arg(long = "replace-group", value_name = "GROUP")]
+        replace_group: Vec<String>,
+        /// Print what would change and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The instant for the desired-profile changes (RFC 3339; default now).
+        #[arg(long)]
+        at: Option<String>,
     },
 }
 
@@ -203,6 +235,13 @@ enum AppCommand {
         #[arg(long)]
         certificate: PathBuf,
     },
+}
+
+fn targets(names: &[String]) -> Vec<provkit_store::TargetName> {
+    names
+        .iter()
+        .map(|s| provkit_store::TargetName::parse(s))
+        .collect()
 }
 
 fn instant(at: Option<&str>) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
@@ -289,8 +328,29 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
         }
         Command::Import { paths } => tenant_cmd::import(db.open()?.as_mut(), &paths),
         Command::Inventory {
-            command: InventoryCommand::Import { file },
-        } => tenant_cmd::inventory(db.open()?.as_mut(), &file),
+            command:
+                InventoryCommand::Import {
+                    file,
+                    replace,
+                    replace_group,
+                    dry_run,
+                    at,
+                },
+        } => {
+            let replace = match (replace, replace_group.is_empty()) {
+                (true, true) => provkit_store::Replace::Batch,
+                (true, false) => anyhow::bail!("--replace and --replace-group exclude each other"),
+                (false, true) => provkit_store::Replace::Nothing,
+                (false, false) => provkit_store::Replace::Groups(replace_group),
+            };
+            tenant_cmd::inventory(
+                db.open()?.as_mut(),
+                &file,
+                &replace,
+                dry_run,
+                instant(at.as_deref())?,
+            )
+        }
         Command::App {
             command:
                 AppCommand::Add {
@@ -310,9 +370,46 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
             profile,
             include,
             exclude,
-        } => tenant_cmd::assign(db.open()?.as_mut(), &profile, &include, &exclude),
-        Command::Unassign { profile } => {
-            tenant_cmd::assign(db.open()?.as_mut(), &profile, &[], &[])
+            replace,
+            at,
+        } => {
+            let (include, exclude) = (targets(&include), targets(&exclude));
+            let edit = if replace {
+                provkit_store::AssignmentEdit::Replace { include, exclude }
+            } else {
+                provkit_store::AssignmentEdit::Add { include, exclude }
+            };
+            tenant_cmd::assign(
+                db.open()?.as_mut(),
+                &profile,
+                &edit,
+                instant(at.as_deref())?,
+            )
+        }
+        Command::Unassign {
+            profile,
+            include,
+            exclude,
+            all,
+            at,
+        } => {
+            let edit = if all {
+                provkit_store::AssignmentEdit::Replace {
+                    include: Vec::new(),
+                    exclude: Vec::new(),
+                }
+            } else {
+                provkit_store::AssignmentEdit::Remove {
+                    include: targets(&include),
+                    exclude: targets(&exclude),
+                }
+            };
+            tenant_cmd::assign(
+                db.open()?.as_mut(),
+                &profile,
+                &edit,
+                instant(at.as_deref())?,
+            )
         }
         Command::Plan { at, json, enqueue } => tenant_cmd::plan(
             db.open()?.as_mut(),

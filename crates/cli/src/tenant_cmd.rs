@@ -211,16 +211,23 @@ pub(crate) fn generate(store: &mut dyn Store, devices: usize, seed: u64) -> Resu
     Ok(Outcome::Ok)
 }
 
-pub(crate) fn inventory(store: &mut dyn Store, file: &Path) -> Result<Outcome> {
+pub(crate) fn inventory(
+    store: &mut dyn Store,
+    file: &Path,
+    replace: &provkit_store::Replace,
+    dry_run: bool,
+    at: DateTime<Utc>,
+) -> Result<Outcome> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let csv = file
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     let parsed = if csv {
-        Inventory::from_csv(&text)
+        Inventory::from_csv(text)
     } else {
-        serde_json::from_str(&text).map_err(|e| e.to_string())
+        serde_json::from_str(text).map_err(|e| e.to_string())
     };
     let inv: Inventory = match parsed {
         Ok(v) => v,
@@ -229,22 +236,58 @@ pub(crate) fn inventory(store: &mut dyn Store, file: &Path) -> Result<Outcome> {
             return Ok(Outcome::Unreadable);
         }
     };
-    match store.import_inventory(&inv, &actor()) {
-        Ok(()) => {
-            outln!(
-                "imported {} users, {} devices, {} groups",
-                inv.users.len(),
-                inv.devices.len(),
-                inv.groups.len()
-            )?;
-            Ok(Outcome::Ok)
-        }
+    let change = match store.apply_inventory(&inv, replace, dry_run, at, &actor()) {
+        Ok(c) => c,
         Err(e @ (StoreError::UnknownReference { .. } | StoreError::Invalid(_))) => {
             eprintln!("{}: {e}", file.display());
-            Ok(Outcome::Unreadable)
+            return Ok(Outcome::Unreadable);
         }
-        Err(e) => Err(e.into()),
+        Err(e) => return Err(e.into()),
+    };
+    let verb = if change.written {
+        "imported"
+    } else {
+        "would import (dry run, nothing written)"
+    };
+    outln!(
+        "{verb}: {} new user(s), {} new device(s), {} device(s) updated, {} group(s) changed",
+        change.users_added.len(),
+        change.devices_added.len(),
+        change.devices_updated.len(),
+        change.groups.len()
+    )?;
+    for g in &change.groups {
+        let mut parts = Vec::new();
+        if g.created {
+            parts.push("new".to_owned());
+        }
+        for (label, list) in [
+            ("members added", &g.members_added),
+            ("members removed", &g.members_removed),
+            ("subgroups added", &g.subgroups_added),
+            ("subgroups removed", &g.subgroups_removed),
+        ] {
+            if !list.is_empty() {
+                parts.push(format!("{label}: {}", list.join(", ")));
+            }
+        }
+        outln!("  group {}: {}", g.name, parts.join("; "))?;
     }
+    if !change.desired.is_empty() {
+        outln!(
+            "  {} device(s) change desired profiles:",
+            change.desired.len()
+        )?;
+        for d in &change.desired {
+            outln!(
+                "    {}: gains [{}], loses [{}]",
+                d.udid,
+                d.gained.join(", "),
+                d.lost.join(", ")
+            )?;
+        }
+    }
+    Ok(Outcome::Ok)
 }
 
 pub(crate) fn app_add(
@@ -275,16 +318,30 @@ pub(crate) fn app_add(
 pub(crate) fn assign(
     store: &mut dyn Store,
     profile: &str,
-    include: &[String],
-    exclude: &[String],
+    edit: &provkit_store::AssignmentEdit,
+    at: DateTime<Utc>,
 ) -> Result<Outcome> {
-    let inc: Vec<TargetName> = include.iter().map(|s| TargetName::parse(s)).collect();
-    let exc: Vec<TargetName> = exclude.iter().map(|s| TargetName::parse(s)).collect();
-    store.set_assignments(profile, &inc, &exc, &actor())?;
+    let c = store.edit_assignments(profile, edit, at, &actor())?;
+    let show = |inc: &[TargetName], exc: &[TargetName]| {
+        let names = |l: &[TargetName]| {
+            if l.is_empty() {
+                "-".to_owned()
+            } else {
+                l.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        format!("include {}; exclude {}", names(inc), names(exc))
+    };
+    outln!("profile {}:", c.profile_uuid)?;
+    outln!("  before: {}", show(&c.include_before, &c.exclude_before))?;
+    outln!("  after:  {}", show(&c.include_after, &c.exclude_after))?;
     outln!(
-        "profile {profile}: {} include(s), {} exclude(s)",
-        inc.len(),
-        exc.len()
+        "  {} device(s) gain it, {} device(s) lose it",
+        c.devices_gaining.len(),
+        c.devices_losing.len()
     )?;
     Ok(Outcome::Ok)
 }

@@ -125,7 +125,9 @@ fn inventory_csv_imports_and_errors_name_the_line() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("imported 1 users, 1 devices, 1 groups"),
+        out.contains(
+            "imported: 1 new user(s), 1 new device(s), 0 device(s) updated, 1 group(s) changed"
+        ),
         "{out}"
     );
     let bad = work.join("bad.csv");

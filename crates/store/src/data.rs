@@ -31,6 +31,69 @@ fn id<T>(i: usize, f: fn(u32) -> T) -> T {
     f(u32::try_from(i).unwrap_or(u32::MAX))
 }
 
+/// Platforms a device may have.
+const PLATFORMS: &[&str] = &[
+    "iOS", "iPadOS", "tvOS", "visionOS", "xrOS", "watchOS", "macOS",
+];
+
+/// Names an assignment target reserves.
+const RESERVED: &[&str] = &["all-users", "all-devices"];
+
+/// Each user, device and group once, none empty, no group under a reserved
+/// name, every platform known.
+fn check_names(inv: &Inventory) -> Result<(), StoreError> {
+    let invalid = |m: String| Err(StoreError::Invalid(m));
+    let mut seen = BTreeSet::new();
+    for (i, u) in inv.users.iter().enumerate() {
+        if u.trim().is_empty() {
+            return invalid(format!("users[{i}]: empty user name"));
+        }
+        if !seen.insert(u.as_str()) {
+            return invalid(format!("users[{i}]: user {u:?} is listed twice"));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (i, d) in inv.devices.iter().enumerate() {
+        if d.udid.trim().is_empty() {
+            return invalid(format!("devices[{i}]: empty UDID"));
+        }
+        if !seen.insert(d.udid.as_str()) {
+            return invalid(format!("devices[{i}]: device {:?} is listed twice", d.udid));
+        }
+        if !PLATFORMS.contains(&d.platform.as_str()) {
+            return invalid(format!(
+                "devices[{i}]: device {:?} has unknown platform {:?} (known: {})",
+                d.udid,
+                d.platform,
+                PLATFORMS.join(", ")
+            ));
+        }
+    }
+    let mut seen: BTreeMap<&str, GroupKind> = BTreeMap::new();
+    for (i, g) in inv.groups.iter().enumerate() {
+        if g.name.trim().is_empty() {
+            return invalid(format!("groups[{i}]: empty group name"));
+        }
+        if RESERVED.contains(&g.name.as_str()) {
+            return invalid(format!(
+                "groups[{i}]: {:?} is reserved for assignments to everyone",
+                g.name
+            ));
+        }
+        if let Some(k) = seen.insert(g.name.as_str(), g.kind) {
+            return invalid(if k == g.kind {
+                format!("groups[{i}]: group {:?} is defined twice", g.name)
+            } else {
+                format!(
+                    "groups[{i}]: group {:?} is defined twice with different kinds ({k:?}, {:?})",
+                    g.name, g.kind
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Checks that an inventory refers only to names it or the store defines.
 pub(crate) fn validate_inventory(
     inv: &Inventory,
@@ -38,6 +101,7 @@ pub(crate) fn validate_inventory(
     known_devices: &dyn Fn(&str) -> bool,
     known_groups: &dyn Fn(&str) -> Option<GroupKind>,
 ) -> Result<(), StoreError> {
+    check_names(inv)?;
     let users: BTreeSet<&str> = inv.users.iter().map(String::as_str).collect();
     let devices: BTreeSet<&str> = inv.devices.iter().map(|d| d.udid.as_str()).collect();
     let groups: BTreeMap<&str, GroupKind> = inv

@@ -37,8 +37,9 @@ pub use error::StoreError;
 pub use export::sign_profiles;
 pub use export::{TenantRecords, import_tenant, records_of};
 pub use records::{
-    Actor, AppRecord, AssignmentRecord, AuditEntry, CommandStatus, DeviceRecord, GroupRecord,
-    InstalledApp, Inventory, OutboxEntry, ProfileRecord, ReportedProfile, TargetName,
+    Actor, AppRecord, AssignmentChange, AssignmentEdit, AssignmentRecord, AuditEntry,
+    CommandStatus, DesiredChange, DeviceRecord, GroupChange, GroupRecord, InstalledApp, Inventory,
+    InventoryChange, OutboxEntry, ProfileRecord, Replace, ReportedProfile, TargetName,
 };
 pub use sql::{DocStore, MemoryStore, PostgresStore, SCHEMA_VERSION, SqliteStore};
 
@@ -96,12 +97,31 @@ pub trait Store {
     /// Backend failures.
     fn apps(&mut self) -> Result<Vec<AppRecord>, StoreError>;
 
-    /// Imports users, devices and groups in one batch.
+    /// Imports users, devices and groups in one batch, merging into what is
+    /// stored (as [`Store::apply_inventory`] with [`Replace::Nothing`]).
     ///
     /// # Errors
-    /// [`StoreError::UnknownReference`] naming the first unknown user,
-    /// device or group (nothing is written).
+    /// As [`Store::apply_inventory`].
     fn import_inventory(&mut self, inventory: &Inventory, actor: &Actor) -> Result<(), StoreError>;
+
+    /// Imports an inventory batch in one transaction: validated whole
+    /// first (duplicates, empty or reserved names, unknown platforms, a
+    /// group whose kind differs from the stored one, unknown references),
+    /// then merged into what is stored, or replacing what `replace` says.
+    /// Returns every change, with the devices whose desired profiles change
+    /// at `at`; with `dry_run` nothing is written.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] or [`StoreError::UnknownReference`] naming
+    /// the first problem (nothing is written).
+    fn apply_inventory(
+        &mut self,
+        inventory: &Inventory,
+        replace: &Replace,
+        dry_run: bool,
+        at: DateTime<Utc>,
+        actor: &Actor,
+    ) -> Result<InventoryChange, StoreError>;
 
     /// Adds a member (user name, UDID or group name) to a group.
     ///
@@ -132,6 +152,22 @@ pub trait Store {
     /// # Errors
     /// Backend failures.
     fn assignments(&mut self) -> Result<Vec<AssignmentRecord>, StoreError>;
+
+    /// Adds, removes or replaces a profile's assignment targets in one
+    /// transaction; returns the targets before and after and the devices
+    /// that gain or lose the profile at `at`.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for an unknown profile or group;
+    /// [`StoreError::Invalid`] for an empty add or remove, or for removing
+    /// a target that is not assigned (nothing is written).
+    fn edit_assignments(
+        &mut self,
+        profile_uuid: &str,
+        edit: &AssignmentEdit,
+        at: DateTime<Utc>,
+        actor: &Actor,
+    ) -> Result<AssignmentChange, StoreError>;
 
     /// Records that `new` renews `old`: apps and assignments move to `new`.
     ///

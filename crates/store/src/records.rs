@@ -44,6 +44,7 @@ pub struct AppRecord {
 
 /// An app installed on a device, by bundle id and version.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct InstalledApp {
     /// CFBundleIdentifier.
     pub bundle_id: String,
@@ -53,10 +54,12 @@ pub struct InstalledApp {
 
 /// A profile a device reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReportedProfile {
     /// UUID.
     pub uuid: String,
-    /// ExpiryDate.
+    /// ExpiryDate (RFC 3339; a date alone is midnight UTC).
+    #[serde(deserialize_with = "lenient_instant")]
     pub expires: DateTime<Utc>,
     /// Installed by the MDM.
     #[serde(default = "yes")]
@@ -67,8 +70,32 @@ fn yes() -> bool {
     true
 }
 
+/// An instant as RFC 3339, or a date alone (`2027-01-01`) as midnight UTC.
+fn lenient_instant<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_instant(&s).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "{s:?} is not an RFC 3339 instant (2027-01-01T00:00:00Z) or a date (2027-01-01)"
+        ))
+    })
+}
+
+/// RFC 3339, or a date alone as midnight UTC.
+pub(crate) fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.to_utc())
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()?
+                .and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc())
+        })
+}
+
 /// A device in the inventory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeviceRecord {
     /// UDID.
     pub udid: String,
@@ -92,6 +119,7 @@ fn ios() -> String {
 
 /// A group in the inventory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GroupRecord {
     /// Name.
     pub name: String,
@@ -117,6 +145,7 @@ pub struct GroupRecord {
 /// }
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Inventory {
     /// User names.
     #[serde(default)]
@@ -139,6 +168,17 @@ pub enum TargetName {
     AllDevices,
     /// A group by name.
     Group(String),
+}
+
+impl std::fmt::Display for TargetName {
+    /// As the user writes it: `all-users`, `all-devices` or the group name.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TargetName::AllUsers => "all-users",
+            TargetName::AllDevices => "all-devices",
+            TargetName::Group(g) => g,
+        })
+    }
 }
 
 impl TargetName {
@@ -235,4 +275,108 @@ pub struct Actor {
     pub name: String,
     /// When.
     pub at: DateTime<Utc>,
+}
+
+/// What a later inventory batch replaces instead of merging into.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Replace {
+    /// Merge everything: a group's members and subgroups are the stored ones
+    /// plus the batch's; a device keeps its apps and reports unless the
+    /// batch gives new ones. The default.
+    #[default]
+    Nothing,
+    /// Every group and device the batch names is replaced by the batch's.
+    Batch,
+    /// Only these groups are replaced; the rest merges.
+    Groups(Vec<String>),
+}
+
+/// How one group changes in an inventory import.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GroupChange {
+    /// The group.
+    pub name: String,
+    /// Whether the batch creates it.
+    pub created: bool,
+    /// Members the batch adds.
+    pub members_added: Vec<String>,
+    /// Members the batch removes (only when replacing).
+    pub members_removed: Vec<String>,
+    /// Subgroups the batch adds.
+    pub subgroups_added: Vec<String>,
+    /// Subgroups the batch removes (only when replacing).
+    pub subgroups_removed: Vec<String>,
+}
+
+/// A device whose desired profiles the import changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DesiredChange {
+    /// UDID.
+    pub udid: String,
+    /// Profile UUIDs it gains.
+    pub gained: Vec<String>,
+    /// Profile UUIDs it loses.
+    pub lost: Vec<String>,
+}
+
+/// What an inventory import changes (or, in a dry run, would change).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct InventoryChange {
+    /// Users the batch adds.
+    pub users_added: Vec<String>,
+    /// Devices the batch adds.
+    pub devices_added: Vec<String>,
+    /// Stored devices whose record changes.
+    pub devices_updated: Vec<String>,
+    /// Groups created or whose members or subgroups change.
+    pub groups: Vec<GroupChange>,
+    /// Devices whose desired profiles change at the instant given.
+    pub desired: Vec<DesiredChange>,
+    /// Whether it was written (false for a dry run).
+    pub written: bool,
+}
+
+/// An edit of one profile's assignments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssignmentEdit {
+    /// Add these include and exclude targets to the ones it has.
+    Add {
+        /// Targets to include.
+        include: Vec<TargetName>,
+        /// Targets to exclude.
+        exclude: Vec<TargetName>,
+    },
+    /// Remove these targets (each must be assigned so).
+    Remove {
+        /// Included targets to remove.
+        include: Vec<TargetName>,
+        /// Excluded targets to remove.
+        exclude: Vec<TargetName>,
+    },
+    /// Replace every assignment with exactly these (none: unassign all).
+    Replace {
+        /// Targets to include.
+        include: Vec<TargetName>,
+        /// Targets to exclude.
+        exclude: Vec<TargetName>,
+    },
+}
+
+/// What an assignment edit changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AssignmentChange {
+    /// The profile.
+    pub profile_uuid: String,
+    /// Included targets before and after.
+    pub include_before: Vec<TargetName>,
+    /// Excluded targets before.
+    pub exclude_before: Vec<TargetName>,
+    /// Included targets after.
+    pub include_after: Vec<TargetName>,
+    /// Excluded targets after.
+    pub exclude_after: Vec<TargetName>,
+    /// Devices that now get the profile.
+    pub devices_gaining: Vec<String>,
+    /// Devices that no longer get it.
+    pub devices_losing: Vec<String>,
 }

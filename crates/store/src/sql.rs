@@ -13,9 +13,11 @@ use crate::conn::{Docs, MemDocs, PgDocs, SqliteDocs, Table};
 use crate::data::{Data, validate_inventory};
 use crate::error::StoreError;
 use crate::records::{
-    Actor, AppRecord, AssignmentRecord, AuditEntry, CommandStatus, GroupRecord, Inventory,
-    OutboxEntry, ProfileRecord, ReportedProfile, TargetName,
+    Actor, AppRecord, AssignmentRecord, AuditEntry, CommandStatus, DesiredChange, DeviceRecord,
+    GroupChange, GroupRecord, Inventory, InventoryChange, OutboxEntry, ProfileRecord, Replace,
+    ReportedProfile, TargetName,
 };
+use crate::records::{AssignmentChange, AssignmentEdit};
 use crate::{ImportBatch, Store};
 
 /// The schema version this program writes. Version 1: document tables
@@ -415,7 +417,125 @@ impl<D: Docs> DocStore<D> {
         }
     }
 
+    /// The batch as it will be written: stored groups and devices it names
+    /// merged with it (unless replaced), with what changes.
+    fn merge_in(d: &mut D, inv: &Inventory, replace: &Replace) -> R<(Inventory, InventoryChange)> {
+        let mut change = InventoryChange::default();
+        let mut out = inv.clone();
+        for u in &inv.users {
+            if d.get(Table::Users, u)?.is_none() {
+                change.users_added.push(u.clone());
+            }
+        }
+        for dev in &mut out.devices {
+            let Some(doc) = d.get(Table::Devices, &dev.udid)? else {
+                change.devices_added.push(dev.udid.clone());
+                continue;
+            };
+            let stored: DeviceRecord = from_json(&doc)?;
+            if !matches!(replace, Replace::Batch) {
+                dev.user = dev.user.take().or_else(|| stored.user.clone());
+                for a in &stored.apps {
+                    if !dev.apps.contains(a) {
+                        dev.apps.push(a.clone());
+                    }
+                }
+                if dev.reported.is_empty() {
+                    dev.reported.clone_from(&stored.reported);
+                }
+            }
+            if *dev != stored {
+                change.devices_updated.push(dev.udid.clone());
+            }
+        }
+        for g in &mut out.groups {
+            let stored: Option<GroupRecord> = match d.get(Table::Groups, &g.name)? {
+                Some(doc) => Some(from_json(&doc)?),
+                None => None,
+            };
+            let mut c = GroupChange {
+                name: g.name.clone(),
+                created: stored.is_none(),
+                ..GroupChange::default()
+            };
+            if let Some(stored) = stored {
+                if stored.kind != g.kind {
+                    return Err(StoreError::Invalid(format!(
+                        "group {:?} is a {:?} group; the batch defines it as a {:?} group",
+                        g.name, stored.kind, g.kind
+                    )));
+                }
+                let replaced = match replace {
+                    Replace::Nothing => false,
+                    Replace::Batch => true,
+                    Replace::Groups(names) => names.contains(&g.name),
+                };
+                let merge =
+                    |stored: &[String], batch: &mut Vec<String>| -> (Vec<String>, Vec<String>) {
+                        let added: Vec<String> = batch
+                            .iter()
+                            .filter(|m| !stored.contains(m))
+                            .cloned()
+                            .collect();
+                        let removed: Vec<String> = if replaced {
+                            stored
+                                .iter()
+                                .filter(|m| !batch.contains(m))
+                                .cloned()
+                                .collect()
+                        } else {
+                            let mut all = stored.to_vec();
+                            all.extend(added.iter().cloned());
+                            *batch = all;
+                            Vec::new()
+                        };
+                        (added, removed)
+                    };
+                (c.members_added, c.members_removed) = merge(&stored.members, &mut g.members);
+                (c.subgroups_added, c.subgroups_removed) =
+                    merge(&stored.subgroups, &mut g.subgroups);
+            } else {
+                c.members_added.clone_from(&g.members);
+                c.subgroups_added.clone_from(&g.subgroups);
+            }
+            let changed = c.created
+                || !c.members_added.is_empty()
+                || !c.members_removed.is_empty()
+                || !c.subgroups_added.is_empty()
+                || !c.subgroups_removed.is_empty();
+            if changed {
+                change.groups.push(c);
+            }
+        }
+        Ok((out, change))
+    }
+
+    /// Each device's desired profile UUIDs at `at`, by UDID.
+    fn desired_by_device(
+        data: &Data,
+        at: DateTime<Utc>,
+    ) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+        let tenant = data.to_tenant();
+        let engine = provkit_policy::Engine::new(tenant, at);
+        let t = engine.tenant();
+        (0..t.devices.len())
+            .map(|i| {
+                let id = provkit_policy::DeviceId(u32::try_from(i).unwrap_or(u32::MAX));
+                let set = engine
+                    .desired(id)
+                    .iter()
+                    .map(|p| t.profiles[p.index()].uuid.clone())
+                    .collect();
+                (t.devices[i].udid.clone(), set)
+            })
+            .collect()
+    }
+
     fn load(&mut self) -> R<Data> {
+        Self::load_docs(&mut self.docs)
+    }
+
+    fn load_docs(d: &mut D) -> R<Data> {
         use rayon::prelude::*;
         /// Decodes documents on both cores.
         fn decode<T: DeserializeOwned + Send>(rows: &[(String, String)]) -> R<Vec<T>> {
@@ -424,7 +544,6 @@ impl<D: Docs> DocStore<D> {
                 .map(|(_, v)| from_json(v))
                 .collect()
         }
-        let d = &mut self.docs;
         let mut data = Data::default();
         for rec in decode::<ProfileRecord>(&d.scan(Table::Profiles, "")?)? {
             data.profiles.entry(ukey(&rec.uuid)).or_default().push(rec);
@@ -530,7 +649,51 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn import_inventory(&mut self, inv: &Inventory, actor: &Actor) -> R<()> {
-        self.tx(|d| Self::import_inventory_in(d, inv, actor))
+        self.tx(|d| {
+            let (merged, _) = Self::merge_in(d, inv, &Replace::Nothing)?;
+            Self::import_inventory_in(d, &merged, actor)
+        })
+    }
+
+    fn apply_inventory(
+        &mut self,
+        inv: &Inventory,
+        replace: &Replace,
+        dry_run: bool,
+        at: DateTime<Utc>,
+        actor: &Actor,
+    ) -> R<InventoryChange> {
+        self.docs.begin()?;
+        let result = (|| {
+            let d = &mut self.docs;
+            let before = Self::desired_by_device(&Self::load_docs(d)?, at);
+            let (merged, mut change) = Self::merge_in(d, inv, replace)?;
+            Self::import_inventory_in(d, &merged, actor)?;
+            let after = Self::desired_by_device(&Self::load_docs(d)?, at);
+            let empty = std::collections::BTreeSet::new();
+            for (udid, now) in &after {
+                let was = before.get(udid).unwrap_or(&empty);
+                if was != now {
+                    change.desired.push(DesiredChange {
+                        udid: udid.clone(),
+                        gained: now.difference(was).cloned().collect(),
+                        lost: was.difference(now).cloned().collect(),
+                    });
+                }
+            }
+            Ok(change)
+        })();
+        match result {
+            Ok(mut change) if !dry_run => {
+                self.docs.commit()?;
+                change.written = true;
+                Ok(change)
+            }
+            other => {
+                self.docs.rollback();
+                other
+            }
+        }
     }
 
     fn add_member(&mut self, group: &str, member: &str, actor: &Actor) -> R<()> {
@@ -590,6 +753,99 @@ impl<D: Docs> Store for DocStore<D> {
 
     fn assignments(&mut self) -> R<Vec<AssignmentRecord>> {
         self.scan_docs(Table::Assignments, "")
+    }
+
+    fn edit_assignments(
+        &mut self,
+        profile_uuid: &str,
+        edit: &AssignmentEdit,
+        at: DateTime<Utc>,
+        actor: &Actor,
+    ) -> R<AssignmentChange> {
+        self.tx(|d| {
+            let (_, rec) = Self::require_profile(d, profile_uuid, "edit_assignments")?;
+            let prefix = format!("{}\u{1}", ukey(&rec.uuid));
+            let stored: Vec<AssignmentRecord> = d
+                .scan(Table::Assignments, &prefix)?
+                .iter()
+                .map(|(_, v)| from_json(v))
+                .collect::<R<_>>()?;
+            let side = |inc: bool| -> Vec<TargetName> {
+                stored
+                    .iter()
+                    .filter(|a| a.include == inc)
+                    .map(|a| a.target.clone())
+                    .collect()
+            };
+            let (include_before, exclude_before) = (side(true), side(false));
+            let (mut include, mut exclude) = (include_before.clone(), exclude_before.clone());
+            match edit {
+                AssignmentEdit::Add {
+                    include: i,
+                    exclude: e,
+                } => {
+                    if i.is_empty() && e.is_empty() {
+                        return Err(StoreError::Invalid(
+                            "name a target to add (a group, all-users or all-devices)".into(),
+                        ));
+                    }
+                    for (list, new) in [(&mut include, i), (&mut exclude, e)] {
+                        for t in new {
+                            if !list.contains(t) {
+                                list.push(t.clone());
+                            }
+                        }
+                    }
+                }
+                AssignmentEdit::Remove {
+                    include: i,
+                    exclude: e,
+                } => {
+                    if i.is_empty() && e.is_empty() {
+                        return Err(StoreError::Invalid("name a target to remove".into()));
+                    }
+                    for (list, gone, how) in
+                        [(&mut include, i, "included"), (&mut exclude, e, "excluded")]
+                    {
+                        for t in gone {
+                            let Some(pos) = list.iter().position(|x| x == t) else {
+                                return Err(StoreError::Invalid(format!(
+                                    "{t} is not {how} in the assignments of {}",
+                                    rec.uuid
+                                )));
+                            };
+                            list.remove(pos);
+                        }
+                    }
+                }
+                AssignmentEdit::Replace {
+                    include: i,
+                    exclude: e,
+                } => {
+                    include.clone_from(i);
+                    exclude.clone_from(e);
+                }
+            }
+            let desired = |d: &mut D| -> R<std::collections::BTreeSet<String>> {
+                Ok(Self::desired_by_device(&Self::load_docs(d)?, at)
+                    .into_iter()
+                    .filter(|(_, set)| set.iter().any(|u| u.eq_ignore_ascii_case(&rec.uuid)))
+                    .map(|(udid, _)| udid)
+                    .collect())
+            };
+            let before = desired(d)?;
+            Self::set_assignments_in(d, &rec.uuid, &include, &exclude, actor)?;
+            let after = desired(d)?;
+            Ok(AssignmentChange {
+                profile_uuid: rec.uuid.clone(),
+                include_before,
+                exclude_before,
+                include_after: include,
+                exclude_after: exclude,
+                devices_gaining: after.difference(&before).cloned().collect(),
+                devices_losing: before.difference(&after).cloned().collect(),
+            })
+        })
     }
 
     fn renew(&mut self, old_uuid: &str, new_uuid: &str, actor: &Actor) -> R<()> {

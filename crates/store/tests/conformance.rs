@@ -354,10 +354,8 @@ fn large_batch(store: &mut dyn Store, backend: &str) {
     let users: Vec<String> = (0..6000)
         .map(|i| format!("{}-{i}", odd[i % odd.len()]))
         .collect();
-    let mut dup = users.clone();
-    dup.push(users[0].clone());
     let inv = Inventory {
-        users: dup,
+        users: users.clone(),
         devices: (0..6000)
             .map(|i| DeviceRecord {
                 udid: format!("BULK-{i:05}"),
@@ -387,10 +385,174 @@ fn large_batch(store: &mut dyn Store, backend: &str) {
     }
 }
 
+/// Regression: a later batch naming an existing group (to nest a new
+/// subgroup in it) replaced the group's members with none. Merging is the
+/// default, replacing is explicit, a dry run writes nothing, and a batch is
+/// validated whole before anything is written.
+fn inventory_import_replaced_group_members(store: &mut dyn Store, backend: &str) {
+    let a = actor();
+    let at = utc(2026, 11, 22);
+    let first: Inventory = serde_json::from_value(serde_json::json!({
+        "users": ["m-ann", "m-ben", "m-cy"],
+        "devices": [{"udid": "M-D1", "user": "m-ann", "apps": [{"bundle_id": "com.m.app", "version": "1"}]}],
+        "groups": [{"name": "M-Sales", "kind": "user", "members": ["m-ann", "m-ben", "m-cy"]}]
+    }))
+    .expect("json");
+    let c = store
+        .apply_inventory(&first, &Replace::Nothing, false, at, &a)
+        .expect("first");
+    assert!(c.written);
+    assert_eq!(c.users_added.len(), 3, "{backend}");
+    let members = |store: &mut dyn Store, name: &str| -> Vec<String> {
+        let mut m = store
+            .groups()
+            .expect("groups")
+            .into_iter()
+            .find(|g| g.name == name)
+            .map(|g| g.members)
+            .unwrap_or_default();
+        m.sort();
+        m
+    };
+    // The reported case: a batch that nests a new subgroup in M-Sales.
+    let later: Inventory = serde_json::from_value(serde_json::json!({
+        "users": ["m-dee"],
+        "devices": [{"udid": "M-D1"}],
+        "groups": [
+            {"name": "M-Sales EU", "kind": "user", "members": ["m-dee"]},
+            {"name": "M-Sales", "kind": "user", "subgroups": ["M-Sales EU"]}
+        ]
+    }))
+    .expect("json");
+    let dry = store
+        .apply_inventory(&later, &Replace::Nothing, true, at, &a)
+        .expect("dry run");
+    assert!(!dry.written);
+    assert!(
+        !store
+            .groups()
+            .expect("groups")
+            .iter()
+            .any(|g| g.name == "M-Sales EU"),
+        "{backend}: a dry run writes nothing"
+    );
+    let c = store
+        .apply_inventory(&later, &Replace::Nothing, false, at, &a)
+        .expect("merge");
+    assert_eq!(
+        c,
+        InventoryChange {
+            written: true,
+            ..dry
+        },
+        "{backend}: the dry run told the truth"
+    );
+    assert_eq!(
+        members(store, "M-Sales"),
+        ["m-ann", "m-ben", "m-cy"],
+        "{backend}: members kept"
+    );
+    let sales = c
+        .groups
+        .iter()
+        .find(|g| g.name == "M-Sales")
+        .expect("change");
+    assert_eq!(sales.subgroups_added, ["M-Sales EU"]);
+    assert!(sales.members_removed.is_empty());
+    let dev = store
+        .load_tenant()
+        .expect("tenant")
+        .devices
+        .into_iter()
+        .find(|d| d.udid == "M-D1")
+        .expect("device");
+    assert!(
+        dev.user.is_some(),
+        "{backend}: a re-listed device keeps its user"
+    );
+    assert!(
+        c.devices_updated.is_empty(),
+        "{backend}: and its apps: {:?}",
+        c.devices_updated
+    );
+
+    // Replacing is explicit, per group or per batch, and says what goes.
+    let only_ann: Inventory = serde_json::from_value(serde_json::json!({
+        "groups": [{"name": "M-Sales", "kind": "user", "members": ["m-ann"]}]
+    }))
+    .expect("json");
+    let c = store
+        .apply_inventory(
+            &only_ann,
+            &Replace::Groups(vec!["M-Sales".into()]),
+            false,
+            at,
+            &a,
+        )
+        .expect("replace");
+    assert_eq!(c.groups[0].members_removed, ["m-ben", "m-cy"], "{backend}");
+    assert_eq!(c.groups[0].subgroups_removed, ["M-Sales EU"], "{backend}");
+    assert_eq!(members(store, "M-Sales"), ["m-ann"]);
+
+    // Validated whole: each refusal names the problem and writes nothing.
+    let before = store.groups().expect("groups");
+    for (bad, needle) in [
+        (serde_json::json!({"users": ["m-x", "m-x"]}), "listed twice"),
+        (serde_json::json!({"users": [""]}), "empty"),
+        (
+            serde_json::json!({"devices": [{"udid": "M-D9", "platform": "Symbian"}]}),
+            "unknown platform",
+        ),
+        (
+            serde_json::json!({"groups": [{"name": "all-users", "kind": "user"}]}),
+            "reserved",
+        ),
+        (
+            serde_json::json!({"groups": [{"name": "M-G", "kind": "user"}, {"name": "M-G", "kind": "device"}]}),
+            "different kinds",
+        ),
+        (
+            serde_json::json!({"groups": [{"name": "M-Sales", "kind": "device"}]}),
+            "is a User group",
+        ),
+    ] {
+        let inv: Inventory = serde_json::from_value(bad.clone()).expect("json");
+        match store.apply_inventory(&inv, &Replace::Nothing, false, at, &a) {
+            Err(StoreError::Invalid(m)) => assert!(m.contains(needle), "{backend}: {bad}: {m}"),
+            other => panic!("{backend}: {bad}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        store.groups().expect("groups"),
+        before,
+        "{backend}: nothing written"
+    );
+}
+
+#[test]
+fn inventory_json_is_strict_about_keys_and_lenient_about_dates() {
+    let e = serde_json::from_str::<Inventory>(r#"{"userz": ["a"]}"#).expect_err("unknown key");
+    assert!(e.to_string().contains("unknown field `userz`"), "{e}");
+    let e = serde_json::from_str::<Inventory>(r#"{"devices": [{"udid": "X", "usr": "a"}]}"#)
+        .expect_err("unknown key");
+    assert!(e.to_string().contains("`usr`"), "{e}");
+    let inv: Inventory = serde_json::from_str(
+        r#"{"devices": [{"udid": "X", "reported": [{"uuid": "AAAAAAAA-1111-4111-8111-11111111111F", "expires": "2027-01-01"}]}]}"#,
+    )
+    .expect("a date alone is midnight UTC");
+    assert_eq!(inv.devices[0].reported[0].expires, utc(2027, 1, 1));
+    let e = serde_json::from_str::<Inventory>(
+        r#"{"devices": [{"udid": "X", "reported": [{"uuid": "U", "expires": "soon"}]}]}"#,
+    )
+    .expect_err("not a date");
+    assert!(e.to_string().contains("not an RFC 3339 instant"), "{e}");
+}
+
 #[test]
 fn memory_backend() {
     conformance(&mut MemoryStore::default(), "memory");
     large_batch(&mut MemoryStore::default(), "memory");
+    inventory_import_replaced_group_members(&mut MemoryStore::default(), "memory");
 }
 
 fn temp_db(name: &str) -> std::path::PathBuf {
@@ -406,6 +568,7 @@ fn sqlite_backend() {
     let mut store = SqliteStore::open(&path).expect("open");
     conformance(&mut store, "sqlite");
     large_batch(&mut store, "sqlite");
+    inventory_import_replaced_group_members(&mut store, "sqlite");
     drop(store);
     // Reopening keeps everything and does not migrate again.
     let mut again = SqliteStore::open(&path).expect("reopen");
@@ -428,6 +591,7 @@ fn postgres_backend() {
     let mut store = PostgresStore::connect(&url).expect("connect");
     conformance(&mut store, "postgres");
     large_batch(&mut store, "postgres");
+    inventory_import_replaced_group_members(&mut store, "postgres");
     assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
 }
 
