@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use provkit_store::{PostgresStore, SqliteStore, Store};
+use provkit_store::{Access, PostgresStore, SqliteStore, Store};
 
 /// Where the data lives.
 #[derive(Debug, Clone, clap::Args)]
@@ -44,8 +44,9 @@ impl DbArgs {
             .unwrap_or_else(|| PathBuf::from("provkit.db"))
     }
 
-    /// Opens (and migrates) the store.
-    pub(crate) fn open(&self) -> Result<Box<dyn Store>> {
+    /// Creates the store if it is not there, and migrates it: for `init`,
+    /// `demo` and `generate` only.
+    pub(crate) fn create(&self) -> Result<Box<dyn Store>> {
         Ok(match self.url() {
             Some(url) => Box::new(
                 PostgresStore::connect(&url).with_context(|| format!("connecting to {url}"))?,
@@ -57,6 +58,23 @@ impl DbArgs {
                         .with_context(|| format!("opening {}", path.display()))?,
                 )
             }
+        })
+    }
+
+    /// Opens a store that must exist, for reading and writing.
+    pub(crate) fn open(&self) -> Result<Box<dyn Store>> {
+        self.existing(Access::ReadWrite)
+    }
+
+    /// Opens a store that must exist, read-only (a read-only file works).
+    pub(crate) fn read(&self) -> Result<Box<dyn Store>> {
+        self.existing(Access::ReadOnly)
+    }
+
+    fn existing(&self, access: Access) -> Result<Box<dyn Store>> {
+        Ok(match self.url() {
+            Some(url) => Box::new(PostgresStore::connect_existing(&url)?),
+            None => Box::new(SqliteStore::open_existing(self.path(), access)?),
         })
     }
 }

@@ -85,6 +85,9 @@ enum Command {
         /// Seed: the same seed gives the same tenant.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Add to a database that already holds a tenant.
+        #[arg(long)]
+        force: bool,
     },
     /// Store profiles (and, later, IPAs) from files or folders, recursively.
     Import {
@@ -319,12 +322,17 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
         },
         Command::Demo { dir, at } => demo::run(&dir, instant(at.as_deref())?, style),
         Command::Init => {
-            db.open()?;
+            db.create()?;
             outln!("ready: {}", db.describe())?;
             Ok(Outcome::Ok)
         }
-        Command::Generate { devices, seed } => {
-            tenant_cmd::generate(db.open()?.as_mut(), devices, seed)
+        Command::Generate {
+            devices,
+            seed,
+            force,
+        } => {
+            tenant_cmd::check_generate(devices)?;
+            tenant_cmd::generate(db.create()?.as_mut(), devices, seed, force)
         }
         Command::Import { paths } => tenant_cmd::import(db.open()?.as_mut(), &paths),
         Command::Inventory {
@@ -412,7 +420,7 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
             )
         }
         Command::Plan { at, json, enqueue } => tenant_cmd::plan(
-            db.open()?.as_mut(),
+            if enqueue { db.open()? } else { db.read()? }.as_mut(),
             instant(at.as_deref())?,
             json,
             enqueue,
@@ -425,7 +433,7 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
             json,
             svg,
         } => tenant_cmd::expiring(
-            db.open()?.as_mut(),
+            db.read()?.as_mut(),
             instant(at.as_deref())?,
             tenant_cmd::parse_days(&within)?,
             json,
@@ -440,7 +448,7 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
             at,
             json,
         } => tenant_cmd::explain(
-            db.open()?.as_mut(),
+            db.read()?.as_mut(),
             &device,
             &profile,
             instant(at.as_deref())?,

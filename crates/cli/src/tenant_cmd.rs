@@ -201,12 +201,50 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-pub(crate) fn generate(store: &mut dyn Store, devices: usize, seed: u64) -> Result<Outcome> {
+/// The largest tenant `generate` makes: 10 million devices (about 10 GB of
+/// memory while generating).
+const MAX_GENERATED_DEVICES: usize = 10_000_000;
+
+/// Refuses a size `generate` cannot make, before any database is touched.
+pub(crate) fn check_generate(devices: usize) -> Result<()> {
+    if !(1..=MAX_GENERATED_DEVICES).contains(&devices) {
+        bail!("--devices {devices}: give from 1 to {MAX_GENERATED_DEVICES} devices");
+    }
+    Ok(())
+}
+
+pub(crate) fn generate(
+    store: &mut dyn Store,
+    devices: usize,
+    seed: u64,
+    force: bool,
+) -> Result<Outcome> {
+    check_generate(devices)?;
+    let existing = store.load_tenant()?;
+    if !force && (!existing.profiles.is_empty() || !existing.devices.is_empty()) {
+        bail!(
+            "the database already holds a tenant ({} profiles, {} devices); \
+             use --force to add a generated one to it, or another --db",
+            existing.profiles.len(),
+            existing.devices.len()
+        );
+    }
+    let started = std::time::Instant::now();
+    let step = |what: &str| eprintln!("[{:>6.1} s] {what}", started.elapsed().as_secs_f64());
+    step(&format!(
+        "generating a tenant of {devices} devices (seed {seed})"
+    ));
     let shape = provkit_policy::generate::Shape::scaled(devices);
     let tenant = provkit_policy::generate::generate(&shape, seed);
+    step(&format!(
+        "signing {} profiles with the test CA",
+        tenant.profiles.len()
+    ));
     let ca = provkit_profile::fixtures::TestCa::ecdsa();
     let profiles = provkit_store::sign_profiles(&tenant, &ca);
+    step("importing in one transaction");
     provkit_store::import_tenant(store, &tenant, &profiles, &ca.developer.cert, &actor())?;
+    step("done");
     outln!("generated and imported {} (seed {seed})", tenant.summary())?;
     Ok(Outcome::Ok)
 }

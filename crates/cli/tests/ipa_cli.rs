@@ -89,6 +89,7 @@ fn import_links_valid_ipas_and_refuses_the_rest() {
     let work = tmp("import");
     let db = work.join("t.db");
     let db = db.to_str().expect("utf8");
+    assert_eq!(provkit(&["--db", db, "init"]).0, 0);
     let ipas = dir.join("ipas");
     let (code, out, err) = provkit(&["--db", db, "import", ipas.to_str().expect("utf8")]);
     assert_eq!(code, 2, "some files refused: {out}{err}");
@@ -110,6 +111,7 @@ fn inventory_csv_imports_and_errors_name_the_line() {
     let work = tmp("csv");
     let db = work.join("t.db");
     let db = db.to_str().expect("utf8");
+    assert_eq!(provkit(&["--db", db, "init"]).0, 0);
     let good = work.join("inv.csv");
     std::fs::write(
         &good,

@@ -37,4 +37,10 @@ pub enum StoreError {
     /// A stored record could not be decoded.
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// No database where one was expected (only `init` creates one).
+    #[error("no provkit database at {0}; create one with `provkit init`")]
+    Missing(String),
+    /// A database or file that provkit did not make; it is left untouched.
+    #[error("{0} is not a provkit database (left untouched)")]
+    NotProvkit(String),
 }

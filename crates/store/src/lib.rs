@@ -41,7 +41,7 @@ pub use records::{
     CommandStatus, DesiredChange, DeviceRecord, GroupChange, GroupRecord, InstalledApp, Inventory,
     InventoryChange, OutboxEntry, ProfileRecord, Replace, ReportedProfile, TargetName,
 };
-pub use sql::{DocStore, MemoryStore, PostgresStore, SCHEMA_VERSION, SqliteStore};
+pub use sql::{Access, DocStore, MemoryStore, PostgresStore, SCHEMA_VERSION, SqliteStore};
 
 use chrono::{DateTime, Utc};
 

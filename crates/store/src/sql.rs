@@ -69,7 +69,96 @@ impl SqliteStore {
     }
 }
 
+/// How [`SqliteStore::open_existing`] opens a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read and write.
+    ReadWrite,
+    /// Read only: works on a read-only file; every write fails.
+    ReadOnly,
+}
+
+impl SqliteStore {
+    /// Opens a provkit database that must already exist: a missing file is
+    /// [`StoreError::Missing`] (nothing is created), a file without the
+    /// provkit tables is [`StoreError::NotProvkit`] (nothing is changed). A
+    /// read-only open reads a read-only file and never migrates.
+    ///
+    /// # Errors
+    /// As above; SQLite errors; [`StoreError::SchemaTooNew`].
+    pub fn open_existing(path: impl AsRef<Path>, access: Access) -> R<Self> {
+        use rusqlite::OpenFlags;
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        if !path.is_file() {
+            return Err(StoreError::Missing(shown));
+        }
+        let flags = match access {
+            Access::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE,
+            Access::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
+        } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+        let is_provkit = conn
+            .query_row("SELECT doc FROM meta WHERE k = 'schema_version'", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .is_ok();
+        if !is_provkit {
+            return Err(StoreError::NotProvkit(shown));
+        }
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.pragma_update(None, "mmap_size", 1_i64 << 30)?;
+        conn.pragma_update(None, "cache_size", -131_072_i64)?;
+        let mut store = DocStore {
+            docs: SqliteDocs { conn },
+        };
+        match access {
+            Access::ReadWrite => {
+                store
+                    .docs
+                    .conn
+                    .pragma_update(None, "synchronous", "NORMAL")?;
+                store.docs.create_tables()?;
+                store.migrate()?;
+            }
+            Access::ReadOnly => {
+                let found = store.schema_version()?;
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::SchemaTooNew {
+                        found,
+                        known: SCHEMA_VERSION,
+                    });
+                }
+            }
+        }
+        Ok(store)
+    }
+}
+
 impl PostgresStore {
+    /// Connects to a PostgreSQL database that already holds provkit's
+    /// tables ([`StoreError::NotProvkit`] otherwise; nothing is created).
+    ///
+    /// # Errors
+    /// As above; connection errors; [`StoreError::SchemaTooNew`].
+    pub fn connect_existing(url: &str) -> R<Self> {
+        let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+        let is_provkit = client
+            .query_opt("SELECT doc FROM meta WHERE k = 'schema_version'", &[])
+            .ok()
+            .flatten()
+            .is_some();
+        if !is_provkit {
+            return Err(StoreError::NotProvkit(url.to_owned()));
+        }
+        let mut store = DocStore {
+            docs: PgDocs { client },
+        };
+        store.docs.create_tables()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
     /// Connects to PostgreSQL (`postgres://user@host/db`) and migrates.
     ///
     /// # Errors

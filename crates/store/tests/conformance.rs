@@ -647,3 +647,39 @@ fn concurrent_writers_on_one_sqlite_file_lose_no_update() {
         "every read-modify-write survived"
     );
 }
+
+#[test]
+fn open_existing_refuses_missing_and_foreign_files() {
+    let path = temp_db("existing");
+    assert!(matches!(
+        SqliteStore::open_existing(&path, Access::ReadWrite),
+        Err(StoreError::Missing(_))
+    ));
+    assert!(!path.exists(), "nothing created");
+    {
+        let c = rusqlite::Connection::open(&path).expect("foreign db");
+        c.execute_batch("CREATE TABLE notes (t TEXT); INSERT INTO notes VALUES ('x');")
+            .expect("foreign table");
+    }
+    let before = std::fs::read(&path).expect("read");
+    for access in [Access::ReadWrite, Access::ReadOnly] {
+        assert!(matches!(
+            SqliteStore::open_existing(&path, access),
+            Err(StoreError::NotProvkit(_))
+        ));
+    }
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        before,
+        "left untouched"
+    );
+    let made = temp_db("existing-made");
+    drop(SqliteStore::open(&made).expect("create"));
+    let mut ro = SqliteStore::open_existing(&made, Access::ReadOnly).expect("read-only");
+    assert!(ro.profiles().expect("read").is_empty());
+    assert!(
+        ro.add_profile(&profile(OLD, "com.example.app", 2027), &actor())
+            .is_err(),
+        "a read-only store refuses writes"
+    );
+}
