@@ -7,6 +7,9 @@
 //!   and chain to Apple's roots at a given instant.
 //! - [`codesign`] (`provkit-codesign`): verify an `.ipa` the way iOS does and
 //!   say exactly why it would not install.
+//! - [`policy`], [`store`]: the assignment and expiry engine, and storage.
+//! - [`service`] (`provkit-service`): every tenant operation as a library
+//!   call over a store.
 //!
 //! ```
 //! # #[cfg(not(feature = "fixtures"))] fn main() {}
@@ -24,4 +27,5 @@
 pub use provkit_codesign as codesign;
 pub use provkit_policy as policy;
 pub use provkit_profile as profile;
+pub use provkit_service as service;
 pub use provkit_store as store;

@@ -150,8 +150,12 @@ pub(crate) fn run(dir: &Path, at: DateTime<Utc>, style: Style) -> Result<Outcome
         dir.display(),
         style.date(at)
     )?;
-    outln!("$ provkit {db} import {}/profiles", dir.display())?;
-    tenant_cmd::import(store, &[dir.join("profiles")])?;
+    let root = dir.join("test-root-ca.cer");
+    write(&root, ca.root.cert.der())?;
+    outln!("$ provkit {db} trust add {}", root.display())?;
+    tenant_cmd::trust_add(store, &root)?;
+    outln!("\n$ provkit {db} import {}/profiles", dir.display())?;
+    tenant_cmd::import(store, &[dir.join("profiles")], false)?;
     outln!("\n$ provkit {db} inventory import {}", inv_path.display())?;
     tenant_cmd::inventory(
         store,

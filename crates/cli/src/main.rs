@@ -94,6 +94,15 @@ enum Command {
         /// Files or folders.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Store profiles that fail their trust or integrity checks anyway;
+        /// the audit log records the override and the findings.
+        #[arg(long)]
+        allow_untrusted: bool,
+    },
+    /// Trust anchors beside Apple's roots: profiles and apps must chain to one.
+    Trust {
+        #[command(subcommand)]
+        command: TrustCommand,
     },
     /// Users, devices and groups.
     Inventory {
@@ -178,6 +187,10 @@ enum Command {
         old: String,
         /// The new profile file.
         new: PathBuf,
+        /// Accept a successor that fails its trust or integrity checks; the
+        /// audit log records the override.
+        #[arg(long)]
+        allow_untrusted: bool,
     },
     /// Delete a profile (refused while an app links to it or an assignment is active).
     Delete {
@@ -218,6 +231,22 @@ enum InventoryCommand {
         /// The instant for the desired-profile changes (RFC 3339; default now).
         #[arg(long)]
         at: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TrustCommand {
+    /// Trust a certificate (PEM or DER) as an anchor; audited.
+    Add {
+        /// The certificate file.
+        cert: PathBuf,
+    },
+    /// The tenant's anchors (Apple's roots are always trusted).
+    List,
+    /// Stop trusting an anchor, by its SHA-256 or a unique prefix; audited.
+    Remove {
+        /// SHA-256 (hex) or a prefix of 8 or more digits.
+        sha256: String,
     },
 }
 
@@ -334,7 +363,17 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
             tenant_cmd::check_generate(devices)?;
             tenant_cmd::generate(db.create()?.as_mut(), devices, seed, force)
         }
-        Command::Import { paths } => tenant_cmd::import(db.open()?.as_mut(), &paths),
+        Command::Import {
+            paths,
+            allow_untrusted,
+        } => tenant_cmd::import(db.open()?.as_mut(), &paths, allow_untrusted),
+        Command::Trust { command } => match command {
+            TrustCommand::Add { cert } => tenant_cmd::trust_add(db.open()?.as_mut(), &cert),
+            TrustCommand::List => tenant_cmd::trust_list(db.read()?.as_mut(), style),
+            TrustCommand::Remove { sha256 } => {
+                tenant_cmd::trust_remove(db.open()?.as_mut(), &sha256)
+            }
+        },
         Command::Inventory {
             command:
                 InventoryCommand::Import {
@@ -440,7 +479,11 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
             svg.as_deref(),
             style,
         ),
-        Command::Renew { old, new } => tenant_cmd::renew(db.open()?.as_mut(), &old, &new),
+        Command::Renew {
+            old,
+            new,
+            allow_untrusted,
+        } => tenant_cmd::renew(db.open()?.as_mut(), &old, &new, allow_untrusted),
         Command::Delete { profile } => tenant_cmd::delete(db.open()?.as_mut(), &profile),
         Command::Explain {
             device,

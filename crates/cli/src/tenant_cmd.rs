@@ -9,8 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use provkit_policy::{Blocker, Command, Engine, Plan, Target, Tenant, Warning};
 use provkit_profile::{Certificate, ProvisioningProfile, hex};
 use provkit_store::{
-    Actor, AppRecord, CommandStatus, Inventory, OutboxEntry, ReportedProfile, Store, StoreError,
-    TargetName,
+    Actor, AppRecord, CommandStatus, Inventory, OutboxEntry, Store, StoreError, TargetName,
 };
 use serde_json::json;
 use sha2::Digest as _;
@@ -28,7 +27,11 @@ pub(crate) fn actor() -> Actor {
 
 /// Reads every profile file under `paths` (folders recursively), storing
 /// each; a bad file is reported with its reason and the rest go on.
-pub(crate) fn import(store: &mut dyn Store, paths: &[PathBuf]) -> Result<Outcome> {
+pub(crate) fn import(
+    store: &mut dyn Store,
+    paths: &[PathBuf],
+    allow_untrusted: bool,
+) -> Result<Outcome> {
     let mut files = Vec::new();
     for p in paths {
         collect(p, &mut files).with_context(|| format!("reading {}", p.display()))?;
@@ -38,6 +41,7 @@ pub(crate) fn import(store: &mut dyn Store, paths: &[PathBuf]) -> Result<Outcome
     let mut outcome = Outcome::Ok;
     let (mut stored, mut failed) = (0, 0);
     let a = actor();
+    let verifier = provkit_service::trust::tenant_verifier(store)?;
     let mut progress = Progress::new(total);
     for (i, f) in files.iter().enumerate() {
         let ext = f
@@ -46,10 +50,20 @@ pub(crate) fn import(store: &mut dyn Store, paths: &[PathBuf]) -> Result<Outcome
             .unwrap_or_default()
             .to_ascii_lowercase();
         let result = match ext.as_str() {
-            "ipa" => import_ipa(store, f, &a),
+            "ipa" => import_ipa(store, f, &verifier, &a),
             _ => std::fs::read(f)
                 .map_err(anyhow::Error::from)
-                .and_then(|bytes| store.add_profile(&bytes, &a).map_err(anyhow::Error::from))
+                .and_then(|bytes| {
+                    provkit_service::trust::store_profile(
+                        store,
+                        &bytes,
+                        &verifier,
+                        a.at,
+                        &a,
+                        allow_untrusted,
+                    )
+                    .map_err(anyhow::Error::from)
+                })
                 .map(|rec| format!("profile {} version {}", rec.uuid, rec.version)),
         };
         match result {
@@ -59,7 +73,15 @@ pub(crate) fn import(store: &mut dyn Store, paths: &[PathBuf]) -> Result<Outcome
             }
             Err(e) => {
                 failed += 1;
-                outcome = Outcome::Unreadable;
+                // Refused for trust is a refusal; anything else is unreadable.
+                let untrusted = matches!(
+                    e.downcast_ref::<provkit_service::ServiceError>(),
+                    Some(provkit_service::ServiceError::Untrusted { .. })
+                );
+                outcome = match (outcome, untrusted) {
+                    (Outcome::Unreadable, _) | (_, false) => Outcome::Unreadable,
+                    _ => Outcome::Invalid,
+                };
                 progress.line(i + 1, &format!("{}: {e:#}", f.display()));
             }
         }
@@ -120,11 +142,15 @@ impl Progress {
 /// chain, profile consistent); when valid, stores its embedded profile and
 /// links the app to it, keeping the report at the present instant (which
 /// names an expired certificate or profile: the re-sign and renew work).
-fn import_ipa(store: &mut dyn Store, path: &Path, a: &provkit_store::Actor) -> Result<String> {
+fn import_ipa(
+    store: &mut dyn Store,
+    path: &Path,
+    verifier: &provkit_profile::Verifier,
+    a: &provkit_store::Actor,
+) -> Result<String> {
     use provkit_codesign::{Options, archive::Archive, archive::Limits, cms::At};
-    let verifier = provkit_profile::Verifier::default();
     let archive = Archive::open(path, Limits::default())?;
-    let opts = |at| Options::new(&verifier, at);
+    let opts = |at| Options::new(verifier, at);
     let intact = provkit_codesign::verify_archive(&archive, &opts(At::SigningTime))?;
     if !intact.valid {
         let reasons: Vec<String> = intact
@@ -607,67 +633,37 @@ pub(crate) fn plan(
     Ok(Outcome::Ok)
 }
 
-/// Acknowledges queued commands as the devices would: installs add the
-/// profile to the device's report, removes take it away.
+/// Acknowledges queued commands as the devices would (all pending, or the
+/// given command UUIDs, each of which must be queued).
 pub(crate) fn ack(store: &mut dyn Store, only: &[String]) -> Result<Outcome> {
-    let tenant = store.load_tenant()?;
-    let now = Utc::now();
-    let mut done = 0;
-    let mut reports: std::collections::BTreeMap<String, Vec<ReportedProfile>> =
-        std::collections::BTreeMap::new();
-    for e in store.outbox()? {
-        if !matches!(
-            e.status,
-            CommandStatus::Planned | CommandStatus::Sent | CommandStatus::NotNow
-        ) {
-            continue;
+    use provkit_service::outbox::{Acknowledge, acknowledge};
+    let which = if only.is_empty() {
+        Acknowledge::AllPending
+    } else {
+        Acknowledge::Only(only.to_vec())
+    };
+    let done = match acknowledge(store, &which, Utc::now()) {
+        Ok(done) => done,
+        Err(e @ provkit_service::ServiceError::Unknown { .. }) => {
+            eprintln!("provkit: {e}; nothing acknowledged");
+            return Ok(Outcome::Invalid);
         }
-        if !only.is_empty() && !only.contains(&e.command_uuid) {
-            continue;
-        }
-        let Some(dev) = tenant.devices.iter().find(|d| d.udid == e.udid) else {
-            continue;
-        };
-        let list = reports.entry(e.udid.clone()).or_insert_with(|| {
-            dev.reported
-                .iter()
-                .map(|r| ReportedProfile {
-                    uuid: r.uuid.to_string(),
-                    expires: r.expires,
-                    managed: r.managed,
-                })
-                .collect()
-        });
-        if e.request_type == "InstallProvisioningProfile" {
-            if let Some(p) = tenant
-                .profiles
-                .iter()
-                .find(|p| p.uuid.eq_ignore_ascii_case(&e.profile_uuid))
-            {
-                list.retain(|r| !r.uuid.eq_ignore_ascii_case(&p.uuid));
-                list.push(ReportedProfile {
-                    uuid: p.uuid.clone(),
-                    expires: p.expires,
-                    managed: true,
-                });
-            }
-        } else {
-            list.retain(|r| !r.uuid.eq_ignore_ascii_case(&e.profile_uuid));
-        }
-        store.record_result(&e.command_uuid, CommandStatus::Acknowledged, None, now)?;
-        done += 1;
-    }
-    for (udid, list) in &reports {
-        store.record_device_report(udid, list)?;
-    }
+        Err(e) => return Err(e.into()),
+    };
     outln!(
-        "acknowledged {done} command(s) on {} device(s)",
-        reports.len()
+        "acknowledged {} command(s) on {} device(s)",
+        done.commands,
+        done.devices
     )?;
     Ok(Outcome::Ok)
 }
 
-pub(crate) fn renew(store: &mut dyn Store, old: &str, new_file: &Path) -> Result<Outcome> {
+pub(crate) fn renew(
+    store: &mut dyn Store,
+    old: &str,
+    new_file: &Path,
+    allow_untrusted: bool,
+) -> Result<Outcome> {
     let bytes =
         std::fs::read(new_file).with_context(|| format!("reading {}", new_file.display()))?;
     let parsed = match ProvisioningProfile::from_der(&bytes) {
@@ -677,7 +673,20 @@ pub(crate) fn renew(store: &mut dyn Store, old: &str, new_file: &Path) -> Result
             return Ok(Outcome::Unreadable);
         }
     };
-    // Check the successor rules on the snapshot before writing anything.
+    let a = actor();
+    // The successor must be genuine and trusted, then qualify; nothing is
+    // written before both checks pass.
+    let verifier = provkit_service::trust::tenant_verifier(store)?;
+    let failures = provkit_service::trust::trust_failures(&parsed, &verifier, a.at);
+    if !failures.is_empty() && !allow_untrusted {
+        eprintln!(
+            "cannot renew {old} with {}: it is not trusted ({}); trust its CA with \
+             `provkit trust add`, or pass --allow-untrusted (recorded in the audit log)",
+            parsed.profile().uuid,
+            failures.join(", ")
+        );
+        return Ok(Outcome::Invalid);
+    }
     let mut tenant = store.load_tenant()?;
     let Some(old_id) = tenant.profile_by_uuid(old) else {
         bail!("unknown profile {old}");
@@ -693,8 +702,11 @@ pub(crate) fn renew(store: &mut dyn Store, old: &str, new_file: &Path) -> Result
             return Ok(Outcome::Invalid);
         }
     };
-    let a = actor();
-    let rec = store.add_profile(&bytes, &a)?;
+    let rec = if failures.is_empty() {
+        store.add_profile(&bytes, &a)?
+    } else {
+        store.add_untrusted_profile(&bytes, &failures, &a)?
+    };
     store.renew(old, &rec.uuid, &a)?;
     outln!(
         "{} renews {old}: {} app(s) and {} assignment(s) moved",
@@ -710,6 +722,43 @@ pub(crate) fn renew(store: &mut dyn Store, old: &str, new_file: &Path) -> Result
             app.version
         )?;
     }
+    Ok(Outcome::Ok)
+}
+
+pub(crate) fn trust_add(store: &mut dyn Store, cert: &Path) -> Result<Outcome> {
+    let bytes = std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
+    let rec = provkit_service::trust::add_anchor(store, &bytes, &actor())?;
+    outln!(
+        "trusted {} ({}), valid until {}",
+        rec.subject.as_deref().unwrap_or("unnamed certificate"),
+        rec.sha256,
+        rfc3339(rec.not_after)
+    )?;
+    Ok(Outcome::Ok)
+}
+
+pub(crate) fn trust_list(store: &mut dyn Store, style: Style) -> Result<Outcome> {
+    outln!("Apple's roots (always trusted)")?;
+    for a in store.trust_anchors()? {
+        outln!(
+            "{}  {}  valid until {}  added by {} at {}",
+            a.sha256,
+            a.subject.as_deref().unwrap_or("-"),
+            style.date(a.not_after),
+            a.added_by,
+            style.date(a.added_at)
+        )?;
+    }
+    Ok(Outcome::Ok)
+}
+
+pub(crate) fn trust_remove(store: &mut dyn Store, sha256: &str) -> Result<Outcome> {
+    let rec = store.remove_trust_anchor(sha256, &actor())?;
+    outln!(
+        "no longer trusted: {} ({})",
+        rec.subject.as_deref().unwrap_or("unnamed certificate"),
+        rec.sha256
+    )?;
     Ok(Outcome::Ok)
 }
 

@@ -60,6 +60,17 @@ fn samples(tag: &str) -> PathBuf {
 fn workflow(db: &[String], dir: &Path) {
     let p = |rel: &str| dir.join(rel).display().to_string();
     ok(db, &["init"]);
+    // Profiles signed by a CA the tenant does not trust are refused.
+    let (code, out, err) = run(db, &["import", &p("profiles")]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("imported 0 of 3"), "{out}");
+    assert!(err.contains("chain-untrusted"), "{err}");
+    let trusted = ok(db, &["trust", "add", &p("test-root-ca.cer")]);
+    assert!(
+        trusted.contains("trusted provkit Test Root CA"),
+        "{trusted}"
+    );
+    assert!(ok(db, &["trust", "list"]).contains("provkit Test Root CA"));
     let imported = ok(db, &["import", &p("profiles")]);
     assert!(imported.contains("imported 3 of 3"), "{imported}");
     // A bad file is reported and the rest still imported.

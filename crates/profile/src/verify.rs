@@ -103,6 +103,14 @@ impl FindingCode {
         }
     }
 
+    /// Whether the code means the file is not what its signer signed, or is
+    /// not signed through a trusted chain (the integrity and trust errors);
+    /// false for the dates (an expired profile is genuine) and for warnings.
+    pub fn breaks_trust(self) -> bool {
+        self.severity() == Severity::Error
+            && !matches!(self, Self::ProfileExpired | Self::ProfileNotYetValid)
+    }
+
     /// The severity this code always has.
     pub fn severity(self) -> Severity {
         match self {

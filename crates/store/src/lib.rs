@@ -40,6 +40,7 @@ pub use records::{
     Actor, AppRecord, AssignmentChange, AssignmentEdit, AssignmentRecord, AuditEntry,
     CommandStatus, DesiredChange, DeviceRecord, GroupChange, GroupRecord, InstalledApp, Inventory,
     InventoryChange, OutboxEntry, ProfileRecord, Replace, ReportedProfile, TargetName,
+    TrustAnchorRecord,
 };
 pub use sql::{Access, DocStore, MemoryStore, PostgresStore, SCHEMA_VERSION, SqliteStore};
 
@@ -58,6 +59,17 @@ pub struct ImportBatch {
     pub assignments: Vec<(String, Vec<TargetName>, Vec<TargetName>)>,
 }
 
+/// One command's outcome, for [`Store::record_results`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandResult {
+    /// The outbox row.
+    pub command_uuid: String,
+    /// Its new status.
+    pub status: CommandStatus,
+    /// The device's error chain, when it failed.
+    pub error_chain: Option<String>,
+}
+
 /// What every backend provides. All methods are all-or-nothing.
 pub trait Store {
     /// Stores a profile's signed bytes. Identical bytes return the existing
@@ -66,6 +78,49 @@ pub trait Store {
     /// # Errors
     /// [`StoreError::Profile`] when the bytes do not parse (nothing is written).
     fn add_profile(&mut self, bytes: &[u8], actor: &Actor) -> Result<ProfileRecord, StoreError>;
+
+    /// Stores a profile that failed its trust or integrity checks because
+    /// the admin overrode the refusal: the same as [`Store::add_profile`],
+    /// with an `allow-untrusted` audit entry naming `findings`, in one
+    /// transaction.
+    ///
+    /// # Errors
+    /// As [`Store::add_profile`].
+    fn add_untrusted_profile(
+        &mut self,
+        bytes: &[u8],
+        findings: &[String],
+        actor: &Actor,
+    ) -> Result<ProfileRecord, StoreError>;
+
+    /// Adds a trust anchor (a DER certificate); audited. Adding one that is
+    /// there returns it unchanged.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] when the bytes are not a certificate.
+    fn add_trust_anchor(
+        &mut self,
+        der: &[u8],
+        actor: &Actor,
+    ) -> Result<TrustAnchorRecord, StoreError>;
+
+    /// The tenant's trust anchors (Apple's roots are not listed).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn trust_anchors(&mut self) -> Result<Vec<TrustAnchorRecord>, StoreError>;
+
+    /// Removes a trust anchor by its SHA-256 (hex, a unique prefix of at
+    /// least 8 digits); audited; returns what was removed.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] when no anchor (or more than one)
+    /// matches.
+    fn remove_trust_anchor(
+        &mut self,
+        sha256: &str,
+        actor: &Actor,
+    ) -> Result<TrustAnchorRecord, StoreError>;
 
     /// The latest version of every profile, by UUID.
     ///
@@ -212,6 +267,21 @@ pub trait Store {
         command_uuid: &str,
         status: CommandStatus,
         error_chain: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Records many results and the device reports they lead to, in one
+    /// transaction: each command's new status (NotNow counts a retry), then
+    /// each device's reported profiles replaced. The cost per command does
+    /// not grow with the queue.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for an unknown command or device
+    /// (nothing is written).
+    fn record_results(
+        &mut self,
+        results: &[CommandResult],
+        reports: &[(String, Vec<ReportedProfile>)],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 

@@ -380,3 +380,20 @@ pub struct AssignmentChange {
     /// Devices that no longer get it.
     pub devices_losing: Vec<String>,
 }
+
+/// A certificate the tenant trusts as an anchor, beside Apple's roots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustAnchorRecord {
+    /// SHA-256 of the certificate's DER, hex.
+    pub sha256: String,
+    /// The subject common name, when it has one.
+    pub subject: Option<String>,
+    /// End of validity.
+    pub not_after: DateTime<Utc>,
+    /// The certificate, DER.
+    pub der: Vec<u8>,
+    /// Who added it, when.
+    pub added_by: String,
+    /// When.
+    pub added_at: DateTime<Utc>,
+}

@@ -15,7 +15,7 @@ use crate::error::StoreError;
 use crate::records::{
     Actor, AppRecord, AssignmentRecord, AuditEntry, CommandStatus, DesiredChange, DeviceRecord,
     GroupChange, GroupRecord, Inventory, InventoryChange, OutboxEntry, ProfileRecord, Replace,
-    ReportedProfile, TargetName,
+    ReportedProfile, TargetName, TrustAnchorRecord,
 };
 use crate::records::{AssignmentChange, AssignmentEdit};
 use crate::{ImportBatch, Store};
@@ -271,6 +271,9 @@ fn unknown_group<'a>(
 }
 
 static AUDIT_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Trust anchors live in the `meta` table under this prefix and their SHA-256.
+const TRUST_PREFIX: &str = "trust-anchor\u{1}";
 
 #[allow(private_bounds)] // `Docs` is sealed: the three backends are the crate's own.
 impl<D: Docs> DocStore<D> {
@@ -710,6 +713,95 @@ impl<D: Docs> Store for DocStore<D> {
         self.tx(|d| Self::add_profile_in(d, bytes, prepared, actor))
     }
 
+    fn add_untrusted_profile(
+        &mut self,
+        bytes: &[u8],
+        findings: &[String],
+        actor: &Actor,
+    ) -> R<ProfileRecord> {
+        let prepared = Self::prepare_profile(bytes)?;
+        self.tx(|d| {
+            let rec = Self::add_profile_in(d, bytes, prepared, actor)?;
+            Self::audit(
+                d,
+                actor,
+                "allow-untrusted",
+                &rec.uuid,
+                None,
+                Some(serde_json::json!({"version": rec.version, "findings": findings})),
+            )?;
+            Ok(rec)
+        })
+    }
+
+    fn add_trust_anchor(&mut self, der: &[u8], actor: &Actor) -> R<TrustAnchorRecord> {
+        let cert = provkit_profile::Certificate::from_der(der)
+            .map_err(|e| StoreError::Invalid(format!("not a certificate: {e}")))?;
+        let sha256 = provkit_profile::hex(&cert.sha256_fingerprint());
+        let key = format!("{TRUST_PREFIX}{sha256}");
+        self.tx(|d| {
+            if let Some(doc) = d.get(Table::Meta, &key)? {
+                return from_json(&doc);
+            }
+            let rec = TrustAnchorRecord {
+                sha256: sha256.clone(),
+                subject: cert.subject_cn().map(str::to_owned),
+                not_after: cert.not_after(),
+                der: der.to_vec(),
+                added_by: actor.name.clone(),
+                added_at: actor.at,
+            };
+            d.put(Table::Meta, &key, &to_json(&rec))?;
+            Self::audit(
+                d,
+                actor,
+                "trust-add",
+                &sha256,
+                None,
+                Some(serde_json::json!({"subject": rec.subject, "not_after": rec.not_after})),
+            )?;
+            Ok(rec)
+        })
+    }
+
+    fn trust_anchors(&mut self) -> R<Vec<TrustAnchorRecord>> {
+        self.scan_docs(Table::Meta, TRUST_PREFIX)
+    }
+
+    fn remove_trust_anchor(&mut self, sha256: &str, actor: &Actor) -> R<TrustAnchorRecord> {
+        let want = sha256.to_ascii_lowercase();
+        self.tx(|d| {
+            let rows = if want.len() >= 8 {
+                d.scan(Table::Meta, &format!("{TRUST_PREFIX}{want}"))?
+            } else {
+                Vec::new()
+            };
+            let [(key, doc)] = rows.as_slice() else {
+                return Err(StoreError::UnknownReference {
+                    kind: "trust anchor",
+                    name: sha256.to_owned(),
+                    context: if rows.is_empty() {
+                        "trust remove (give the SHA-256 or a unique prefix of 8 or more digits)"
+                            .into()
+                    } else {
+                        format!("trust remove: {} anchors match", rows.len())
+                    },
+                });
+            };
+            let rec: TrustAnchorRecord = from_json(doc)?;
+            d.delete(Table::Meta, key)?;
+            Self::audit(
+                d,
+                actor,
+                "trust-remove",
+                &rec.sha256,
+                Some(serde_json::json!({"subject": rec.subject})),
+                None,
+            )?;
+            Ok(rec)
+        })
+    }
+
     fn profiles(&mut self) -> R<Vec<ProfileRecord>> {
         Ok(self.load()?.latest().cloned().collect())
     }
@@ -1006,6 +1098,43 @@ impl<D: Docs> Store for DocStore<D> {
 
     fn outbox(&mut self) -> R<Vec<OutboxEntry>> {
         self.scan_docs(Table::Outbox, "")
+    }
+
+    fn record_results(
+        &mut self,
+        results: &[crate::CommandResult],
+        reports: &[(String, Vec<ReportedProfile>)],
+        at: DateTime<Utc>,
+    ) -> R<()> {
+        self.tx(|d| {
+            let mut rows = Vec::with_capacity(results.len());
+            for r in results {
+                let doc = d.get(Table::Outbox, &r.command_uuid)?.ok_or_else(|| {
+                    StoreError::UnknownReference {
+                        kind: "command",
+                        name: r.command_uuid.clone(),
+                        context: "record_results".into(),
+                    }
+                })?;
+                let mut e: OutboxEntry = from_json(&doc)?;
+                if r.status == CommandStatus::NotNow {
+                    e.retries += 1;
+                }
+                e.status = r.status;
+                e.error_chain.clone_from(&r.error_chain);
+                e.updated_at = at;
+                rows.push((r.command_uuid.clone(), to_json(&e)));
+            }
+            d.put_many(Table::Outbox, &rows)?;
+            let mut devices = Vec::with_capacity(reports.len());
+            for (udid, reported) in reports {
+                let mut dev: crate::records::DeviceRecord =
+                    Self::require(d, Table::Devices, udid, "device", "device report")?;
+                dev.reported.clone_from(reported);
+                devices.push((udid.clone(), to_json(&dev)));
+            }
+            d.put_many(Table::Devices, &devices)
+        })
     }
 
     fn record_result(
