@@ -172,8 +172,7 @@ pub(crate) struct ResignArgs<'a> {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
-    use anyhow::Context as _;
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    Ok(crate::output::read_input(path)?)
 }
 
 pub(crate) fn resign(args: &ResignArgs<'_>) -> Result<Outcome> {

@@ -605,25 +605,46 @@ enum ProfileCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Argument errors are usage errors: exit 3, as the table says (clap's
+    // own exit code would be 2, the code for unreadable input).
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => 3,
+            });
+        }
+    };
     let style = output::Style { utc: cli.utc };
     match run(cli, style) {
         Ok(outcome) => ExitCode::from(outcome as u8),
         // Output piped into `head` (or any reader that stops early): the
         // reader has what it wanted; end quietly, as ripgrep does.
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<output::Unreadable>().is_some() => {
+            eprintln!("provkit: {e:#}");
+            ExitCode::from(profile_cmd::Outcome::Unreadable as u8)
+        }
         Err(e) => {
             eprintln!("provkit: {e:#}");
             // A refused change (unknown name, broken rule) is a refusal, not a failure.
+            let store_refusal = |s: &provkit_store::StoreError| {
+                matches!(
+                    s,
+                    provkit_store::StoreError::UnknownReference { .. }
+                        | provkit_store::StoreError::Invalid(_)
+                )
+            };
             let refused = e
                 .downcast_ref::<provkit_store::StoreError>()
-                .is_some_and(|s| {
-                    matches!(
-                        s,
-                        provkit_store::StoreError::UnknownReference { .. }
-                            | provkit_store::StoreError::Invalid(_)
-                    )
-                });
+                .is_some_and(store_refusal)
+                || e.downcast_ref::<provkit_service::ServiceError>()
+                    .is_some_and(|s| match s {
+                        provkit_service::ServiceError::Store(s) => store_refusal(s),
+                        _ => true,
+                    });
             ExitCode::from(if refused { 1 } else { 3 })
         }
     }

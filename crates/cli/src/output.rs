@@ -45,3 +45,20 @@ pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
+
+/// An input file that is missing or unreadable: exit code 2, like a file
+/// that is not what it should be.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: cannot read: {source}")]
+pub(crate) struct Unreadable {
+    path: String,
+    source: std::io::Error,
+}
+
+/// Reads an input file named by the user.
+pub(crate) fn read_input(path: &std::path::Path) -> Result<Vec<u8>, Unreadable> {
+    std::fs::read(path).map_err(|source| Unreadable {
+        path: path.display().to_string(),
+        source,
+    })
+}

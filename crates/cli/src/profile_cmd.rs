@@ -189,8 +189,7 @@ pub(crate) fn verifier(anchor_files: &[PathBuf], no_apple_roots: bool) -> Result
         TrustAnchors::apple()
     };
     for path in anchor_files {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("reading anchor {}", path.display()))?;
+        let bytes = crate::output::read_input(path)?;
         let cert = Certificate::from_pem_or_der(&bytes)
             .with_context(|| format!("anchor {} is not a certificate", path.display()))?;
         anchors.add(cert);

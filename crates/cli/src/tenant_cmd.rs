@@ -17,6 +17,16 @@ use sha2::Digest as _;
 use crate::output::{Style, rfc3339};
 use crate::profile_cmd::Outcome;
 
+/// An unknown name, refused the same way (exit 1) by every command.
+fn unknown(kind: &'static str, name: &str, context: &str) -> anyhow::Error {
+    StoreError::UnknownReference {
+        kind,
+        name: name.to_owned(),
+        context: context.to_owned(),
+    }
+    .into()
+}
+
 pub(crate) fn actor() -> Actor {
     let name = std::env::var("USER").unwrap_or_else(|_| "provkit".into());
     Actor {
@@ -282,8 +292,8 @@ pub(crate) fn inventory(
     dry_run: bool,
     at: DateTime<Utc>,
 ) -> Result<Outcome> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text = String::from_utf8(crate::output::read_input(file)?)
+        .with_context(|| format!("{} is not UTF-8 text", file.display()))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let csv = file
         .extension()
@@ -361,8 +371,7 @@ pub(crate) fn app_add(
     profile: &str,
     certificate: &Path,
 ) -> Result<Outcome> {
-    let bytes =
-        std::fs::read(certificate).with_context(|| format!("reading {}", certificate.display()))?;
+    let bytes = crate::output::read_input(certificate)?;
     let cert = Certificate::from_pem_or_der(&bytes)
         .with_context(|| format!("{} is not a certificate", certificate.display()))?;
     let app = AppRecord {
@@ -664,8 +673,7 @@ pub(crate) fn renew(
     new_file: &Path,
     allow_untrusted: bool,
 ) -> Result<Outcome> {
-    let bytes =
-        std::fs::read(new_file).with_context(|| format!("reading {}", new_file.display()))?;
+    let bytes = crate::output::read_input(new_file)?;
     let parsed = match ProvisioningProfile::from_der(&bytes) {
         Ok(p) => p,
         Err(e) => {
@@ -689,7 +697,7 @@ pub(crate) fn renew(
     }
     let mut tenant = store.load_tenant()?;
     let Some(old_id) = tenant.profile_by_uuid(old) else {
-        bail!("unknown profile {old}");
+        return Err(unknown("profile", old, "renew"));
     };
     tenant
         .profiles
@@ -726,7 +734,7 @@ pub(crate) fn renew(
 }
 
 pub(crate) fn trust_add(store: &mut dyn Store, cert: &Path) -> Result<Outcome> {
-    let bytes = std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?;
+    let bytes = crate::output::read_input(cert)?;
     let rec = provkit_service::trust::add_anchor(store, &bytes, &actor())?;
     outln!(
         "trusted {} ({}), valid until {}",
@@ -765,7 +773,7 @@ pub(crate) fn trust_remove(store: &mut dyn Store, sha256: &str) -> Result<Outcom
 pub(crate) fn delete(store: &mut dyn Store, uuid: &str) -> Result<Outcome> {
     let tenant = store.load_tenant()?;
     let Some(id) = tenant.profile_by_uuid(uuid) else {
-        bail!("unknown profile {uuid}");
+        return Err(unknown("profile", uuid, "delete"));
     };
     if let Err(refused) = provkit_policy::check_delete(&tenant, id) {
         eprintln!("refused: {refused}");
@@ -801,10 +809,10 @@ pub(crate) fn explain(
         .iter()
         .position(|x| x.udid.eq_ignore_ascii_case(device))
     else {
-        bail!("unknown device {device}");
+        return Err(unknown("device", device, "explain"));
     };
     let Some(p) = tenant.profile_by_uuid(profile) else {
-        bail!("unknown profile {profile}");
+        return Err(unknown("profile", profile, "explain"));
     };
     let engine = Engine::new(tenant, at);
     let why = engine.explain(provkit_policy::DeviceId(u32::try_from(d)?), p);
