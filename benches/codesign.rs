@@ -232,13 +232,7 @@ fn resign_bench(c: &mut Criterion) {
             ..ProfileSpec::default()
         },
     )];
-    let opts = ResignOptions {
-        identity: &id,
-        profiles: &profiles,
-        entitlements: None,
-        bundle_id: None,
-        signing_time: provkit::profile::fixtures::utc(2026, 6, 1),
-    };
+    let opts = ResignOptions::new(&id, &profiles, provkit::profile::fixtures::utc(2026, 6, 1));
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("provkit-large-resigned.ipa");
     let mut zip = zip::ZipArchive::new(std::fs::File::open(&path).expect("open")).expect("zip");
     let content: u64 = (0..zip.len())

@@ -169,6 +169,9 @@ pub(crate) struct ResignArgs<'a> {
     pub(crate) profiles: &'a [std::path::PathBuf],
     pub(crate) entitlements: Option<&'a Path>,
     pub(crate) bundle_id: Option<&'a str>,
+    pub(crate) force: bool,
+    pub(crate) anchors: &'a [std::path::PathBuf],
+    pub(crate) no_apple_roots: bool,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
@@ -209,12 +212,15 @@ pub(crate) fn resign(args: &ResignArgs<'_>) -> Result<Outcome> {
             _ => anyhow::bail!("{}: not a plist dictionary", p.display()),
         },
     };
+    // The output is written only when its own verifier accepts it now.
+    let verifier = crate::profile_cmd::verifier(args.anchors, args.no_apple_roots)?;
+    let now = chrono::Utc::now();
     let opts = ResignOptions {
-        identity: &identity,
-        profiles: &profiles,
         entitlements,
         bundle_id: args.bundle_id.map(str::to_owned),
-        signing_time: chrono::Utc::now(),
+        check: Some((&verifier, now)),
+        overwrite: args.force,
+        ..ResignOptions::new(&identity, &profiles, now)
     };
     match resign_path(args.input, args.output, &opts) {
         Ok(done) => {

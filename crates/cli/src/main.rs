@@ -336,6 +336,8 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
                 profiles,
                 entitlements,
                 bundle_id,
+                force,
+                trust,
             } => ipa_cmd::resign(&ipa_cmd::ResignArgs {
                 input: &input,
                 output: &output,
@@ -347,6 +349,9 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
                 profiles: &profiles,
                 entitlements: entitlements.as_deref(),
                 bundle_id: bundle_id.as_deref(),
+                force,
+                anchors: &trust.anchors,
+                no_apple_roots: trust.no_apple_roots,
             }),
         },
         Command::Demo { dir, at } => demo::run(&dir, instant(at.as_deref())?, style),
@@ -560,6 +565,13 @@ enum IpaCommand {
         /// A new bundle id for the app (its extensions follow).
         #[arg(long)]
         bundle_id: Option<String>,
+        /// Replace an existing output file (never the input).
+        #[arg(long)]
+        force: bool,
+        /// The anchors the re-signed app must verify against before it is
+        /// written (Apple's roots, plus --anchor).
+        #[command(flatten)]
+        trust: TrustArgs,
     },
     /// Bundle ids, versions, slices, hash types, team, signer, profile and entitlements.
     Info {

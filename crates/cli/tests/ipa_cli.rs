@@ -193,6 +193,8 @@ fn resign_with_a_p12_or_pem_identity_then_verify() {
                 "PROVKIT_TEST_P12",
                 "--profile",
                 &enterprise,
+                "--anchor",
+                &anchor,
                 "-o",
                 s(&out),
             ],
@@ -207,6 +209,80 @@ fn resign_with_a_p12_or_pem_identity_then_verify() {
     let (code, _, err) = with_password("wrong");
     assert_eq!(code, 3);
     assert!(err.contains("PKCS#12"));
+    // The output exists now: replacing it needs --force; the input never.
+    let (code, _, err) = with_password("provkit");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("exists; pass --force"), "{err}");
+    let resign = |extra: &[&str], output: &str| {
+        let mut args = vec![
+            "ipa",
+            "resign",
+            &input,
+            "--certificate",
+            &cert,
+            "--key",
+            &key,
+            "--profile",
+            &enterprise,
+            "-o",
+            output,
+        ];
+        args.extend_from_slice(extra);
+        provkit(&args)
+    };
+    let (code, _, err) = resign(
+        &[
+            "--chain",
+            &sample("test-intermediate.pem"),
+            "--anchor",
+            &anchor,
+            "--force",
+        ],
+        &input,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("is the input"), "{err}");
+    // Written only when its own verifier accepts it: without the test root
+    // as an anchor, or without the intermediate, it says which to pass.
+    let unchecked = work.join("unchecked.ipa");
+    let (code, _, err) = resign(
+        &["--chain", &sample("test-intermediate.pem")],
+        s(&unchecked),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("chain-untrusted") && err.contains("--anchor"),
+        "{err}"
+    );
+    assert!(!unchecked.exists(), "nothing written");
+    let (code, _, err) = resign(&["--anchor", &anchor], s(&unchecked));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("with --chain"), "{err}");
+    assert!(
+        !err.contains("sign with a certificate issued by Apple"),
+        "{err}"
+    );
+    assert!(!unchecked.exists(), "nothing written");
+    // An expired profile: refused with its reason.
+    let (code, _, err) = provkit(&[
+        "ipa",
+        "resign",
+        &input,
+        "--certificate",
+        &cert,
+        "--key",
+        &key,
+        "--chain",
+        &sample("test-intermediate.pem"),
+        "--anchor",
+        &anchor,
+        "--profile",
+        &sample("expired-appstore.mobileprovision"),
+        "-o",
+        s(&unchecked),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!unchecked.exists());
     // PEM certificate and key, carrying the intermediate; a new bundle id.
     let out2 = work.join("out2.ipa");
     let (code, _, err) = provkit(&[
@@ -223,6 +299,8 @@ fn resign_with_a_p12_or_pem_identity_then_verify() {
         &enterprise,
         "--bundle-id",
         "com.example.sqlite",
+        "--anchor",
+        &anchor,
         "-o",
         s(&out2),
     ]);

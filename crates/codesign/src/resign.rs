@@ -67,6 +67,34 @@ pub struct ResignOptions<'a> {
     pub bundle_id: Option<String>,
     /// The CMS signingTime.
     pub signing_time: DateTime<Utc>,
+    /// Before [`resign_path`] puts the output in place, verify it with this
+    /// verifier at this instant and refuse (writing nothing) unless it is
+    /// valid; `None` skips the check.
+    pub check: Option<(&'a provkit_profile::Verifier, DateTime<Utc>)>,
+    /// Whether [`resign_path`] may replace an existing output file (never
+    /// the input).
+    pub overwrite: bool,
+}
+
+impl<'a> ResignOptions<'a> {
+    /// Options to sign with `identity` and `profiles` at `signing_time`,
+    /// keeping entitlements and bundle ids, with no output check and no
+    /// overwriting.
+    pub fn new(
+        identity: &'a Identity,
+        profiles: &'a [Vec<u8>],
+        signing_time: DateTime<Utc>,
+    ) -> Self {
+        ResignOptions {
+            identity,
+            profiles,
+            entitlements: None,
+            bundle_id: None,
+            signing_time,
+            check: None,
+            overwrite: false,
+        }
+    }
 }
 
 /// Apple's iOS resource rules, as version 1 `rules` and version 2 `rules2`.
@@ -819,14 +847,111 @@ pub fn resign_path(
     output: &Path,
     opts: &ResignOptions<'_>,
 ) -> Result<Resigned, ResignError> {
+    check_output(input, output, opts.overwrite)?;
     let archive = Archive::open(input, Limits::default())?;
     let changes = resign(&archive, opts)?;
-    if input.is_dir() {
-        write_folder_ipa(&archive, &changes, output)?;
-    } else {
-        write_ipa(input, &changes, output)?;
+    let Some((verifier, at)) = opts.check else {
+        write_to(input, &archive, &changes, output)?;
+        return Ok(changes);
+    };
+    // Written beside the output, verified, and only then put in place.
+    let staged = output.with_extension(format!("check-{}", std::process::id()));
+    write_to(input, &archive, &changes, &staged)?;
+    let verdict = Archive::open(&staged, Limits::default())
+        .map_err(ResignError::from)
+        .and_then(|a| {
+            crate::verify_archive(
+                &a,
+                &crate::Options::new(verifier, crate::cms::At::Instant(at)),
+            )
+            .map_err(|e| ResignError::Write {
+                path: output.display().to_string(),
+                reason: format!("the re-signed app does not read back: {e}"),
+            })
+        });
+    let report = match verdict {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&staged);
+            return Err(e);
+        }
+    };
+    if !report.valid {
+        let _ = std::fs::remove_file(&staged);
+        return Err(ResignError::Refused(refusal_reasons(
+            &report,
+            opts.identity,
+        )));
     }
+    std::fs::rename(&staged, output).map_err(|e| ResignError::Write {
+        path: output.display().to_string(),
+        reason: e.to_string(),
+    })?;
     Ok(changes)
+}
+
+fn write_to(
+    input: &Path,
+    archive: &Archive,
+    changes: &Resigned,
+    out: &Path,
+) -> Result<(), ResignError> {
+    if input.is_dir() {
+        write_folder_ipa(archive, changes, out)
+    } else {
+        write_ipa(input, changes, out)
+    }
+}
+
+/// Never onto the input; onto an existing file only when allowed.
+fn check_output(input: &Path, output: &Path, overwrite: bool) -> Result<(), ResignError> {
+    let same = match (std::fs::canonicalize(input), std::fs::canonicalize(output)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        return Err(ResignError::Refused(vec![format!(
+            "the output {} is the input; write the re-signed app to another file",
+            output.display()
+        )]));
+    }
+    if output.exists() && !overwrite {
+        return Err(ResignError::Refused(vec![format!(
+            "{} exists; pass --force to replace it",
+            output.display()
+        )]));
+    }
+    Ok(())
+}
+
+/// Why a re-signed app did not verify, in the signer's terms: an untrusted
+/// chain names the missing issuer and what to pass.
+fn refusal_reasons(report: &crate::Report, identity: &Identity) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for f in report.findings.iter().filter(|f| f.severity == "error") {
+        let why = match f.code {
+            crate::Code::ChainUntrusted => {
+                let issuer = identity.certificate.issuer_cn().unwrap_or("its issuer");
+                let hint = if identity.chain.is_empty() {
+                    format!(
+                        "the identity carries no chain: add the certificate of {issuer} with --chain, \
+                         and trust the root with --anchor if it is not Apple's"
+                    )
+                } else {
+                    "the chain does not reach a trusted root: add the missing intermediate with \
+                     --chain, or trust the root with --anchor"
+                        .to_owned()
+                };
+                format!("chain-untrusted: {} ({hint})", f.message)
+            }
+            _ => format!("{}: {} ({})", f.code, f.message, f.fix),
+        };
+        let line = format!("{}: {why}", f.bundle);
+        if !out.contains(&line) {
+            out.push(line);
+        }
+    }
+    out
 }
 
 fn write_folder_ipa(archive: &Archive, changes: &Resigned, out: &Path) -> Result<(), ResignError> {

@@ -222,13 +222,7 @@ fn extension_without_the_main_binary_flag_is_a_warning_and_resign_sets_it() {
     resign_path(
         &input,
         &output,
-        &ResignOptions {
-            identity: &id,
-            profiles: &profiles,
-            entitlements: None,
-            bundle_id: None,
-            signing_time: utc(2026, 6, 1),
-        },
+        &ResignOptions::new(&id, &profiles, utc(2026, 6, 1)),
     )
     .expect("re-signed");
     let r = verify(&ca, std::fs::read(&output).expect("read"));

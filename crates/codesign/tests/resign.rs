@@ -34,13 +34,7 @@ fn options<'a>(
     id: &'a provkit_codesign::sign::Identity,
     profiles: &'a [Vec<u8>],
 ) -> ResignOptions<'a> {
-    ResignOptions {
-        identity: id,
-        profiles,
-        entitlements: None,
-        bundle_id: None,
-        signing_time: utc(2026, 6, 1),
-    }
+    ResignOptions::new(id, profiles, utc(2026, 6, 1))
 }
 
 #[test]
