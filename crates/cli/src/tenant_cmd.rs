@@ -909,7 +909,7 @@ pub(crate) fn expiring(
             outln!(
                 "{}",
                 json!({"kind": r.what, "name": r.name, "id": r.id, "death": rfc3339(r.death),
-                "days_left": (r.death - at).num_days(), "apps": r.apps, "devices": r.devices})
+                "days_left": provkit_profile::days_left(r.death, at), "apps": r.apps, "devices": r.devices})
             )?;
         }
         return Ok(Outcome::Ok);
@@ -920,7 +920,7 @@ pub(crate) fn expiring(
         rows.len()
     )?;
     for r in &rows {
-        let days = (r.death - at).num_days();
+        let days = provkit_profile::days_left(r.death, at);
         let state = if days < 0 {
             format!("dead {} days", -days)
         } else {

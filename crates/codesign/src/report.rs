@@ -5,8 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// What a finding is about. The kebab-case codes ([`Code::as_str`]) are stable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Code {
     /// An archive entry whose name leaves the archive (`..`, absolute path).
@@ -312,6 +311,13 @@ impl Code {
             self,
             Code::ResourcesVersion1 | Code::ExecSegmentNotMainBinary
         )
+    }
+}
+
+/// Serialised as [`Code::as_str`]: one spelling in text and JSON.
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

@@ -127,6 +127,11 @@ fn version_1_seal_with_the_legacy_root_link_was_rejected() {
         ));
         let r = verify(&ca, write_entries(&entries));
         assert!(r.valid, "v1 {v1}: {:#?}", r.findings);
+        // One spelling in text and JSON (regression: resources-version1).
+        let json = serde_json::to_value(&r.findings).expect("json");
+        for (f, j) in r.findings.iter().zip(json.as_array().expect("array")) {
+            assert_eq!(j["code"], f.code.as_str());
+        }
         let want: Vec<Code> = if v1 {
             vec![Code::ResourcesVersion1]
         } else {

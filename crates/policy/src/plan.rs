@@ -222,7 +222,7 @@ pub(crate) fn reconcile(
 
 /// Whole days from `at` to `t`, rounded down.
 pub(crate) fn days_until(t: DateTime<Utc>, at: DateTime<Utc>) -> i64 {
-    (t - at).num_seconds().div_euclid(86_400)
+    provkit_profile::days_left(t, at)
 }
 
 /// The stage for `days_left`: the smallest threshold it is within.

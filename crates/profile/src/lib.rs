@@ -57,7 +57,7 @@ pub use der::{DerError, DerErrorKind, MAX_DER_DEPTH, hex, oid_to_string};
 pub use error::{MAX_PROFILE_SIZE, ParseError};
 pub use file::{DerProfile, ProvisioningProfile};
 pub use plist::{Dictionary, PlistError, PlistFormat, Value};
-pub use profile::{Profile, ProfileKind, wildcard_matches};
+pub use profile::{Profile, ProfileKind, days_left, wildcard_matches};
 pub use signature::SignatureError;
 pub use trust::TrustAnchors;
 pub use verify::{Finding, FindingCode, PathEntry, Report, Scope, Severity, Verifier};

@@ -472,10 +472,17 @@ impl Profile {
             .fold(self.expiration_date, DateTime::min)
     }
 
-    /// Whole days from `at` to the death date, rounded down; negative once dead.
+    /// Whole days from `at` to the death date ([`days_left`]); negative once dead.
     pub fn days_left(&self, at: DateTime<Utc>) -> i64 {
-        (self.death_date() - at)
-            .num_seconds()
-            .div_euclid(TimeDelta::days(1).num_seconds())
+        days_left(self.death_date(), at)
     }
+}
+
+/// Whole days from `at` until `death`, rounded down: 0 on the last day,
+/// -1 from the moment it has passed by less than a day. The one rule for
+/// "days left" everywhere in provkit.
+pub fn days_left(death: DateTime<Utc>, at: DateTime<Utc>) -> i64 {
+    (death - at)
+        .num_seconds()
+        .div_euclid(TimeDelta::days(1).num_seconds())
 }

@@ -26,8 +26,7 @@ pub enum Severity {
 }
 
 /// What a finding is about. The `as_str` codes are stable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FindingCode {
     /// The messageDigest attribute does not match the content.
@@ -119,6 +118,13 @@ impl FindingCode {
             | Self::DeveloperCertificateExpired => Severity::Warning,
             _ => Severity::Error,
         }
+    }
+}
+
+/// Serialised as [`FindingCode::as_str`]: one spelling in text and JSON.
+impl Serialize for FindingCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

@@ -503,3 +503,29 @@ fn names_with_non_ascii_text_and_character_references() {
         .and_then(Value::as_str);
     assert_eq!(name, Some("红中 x"));
 }
+
+#[test]
+fn days_left_was_computed_two_ways() {
+    // Regression: plan said -165 days where expiring said -164 (one floored,
+    // one truncated). One rule: whole days, rounded down.
+    let death = utc(2026, 6, 1);
+    let hours = |h: i64| chrono::TimeDelta::hours(h);
+    assert_eq!(provkit_profile::days_left(death, death - hours(36)), 1);
+    assert_eq!(provkit_profile::days_left(death, death - hours(12)), 0);
+    assert_eq!(provkit_profile::days_left(death, death), 0);
+    assert_eq!(provkit_profile::days_left(death, death + hours(12)), -1);
+    assert_eq!(
+        provkit_profile::days_left(death, death + hours(164 * 24 + 12)),
+        -165
+    );
+    // The JSON spelling of finding codes is the text one.
+    for code in [
+        FindingCode::ChainBudgetExceeded,
+        FindingCode::DerProfileMismatch,
+    ] {
+        assert_eq!(
+            serde_json::to_value(code).expect("json"),
+            serde_json::Value::String(code.as_str().into())
+        );
+    }
+}
