@@ -185,13 +185,21 @@ pub(crate) fn run(dir: &Path, at: DateTime<Utc>, style: Style) -> Result<Outcome
     tenant_cmd::assign(store, SALES, &add("Sales", "Kiosks"), at)?;
 
     outln!("\n$ provkit {db} plan")?;
-    tenant_cmd::plan(store, at, false, false, style)?;
+    crate::plan_cmd::plan(store, at, false, false, style)?;
     let svg = dir.join("expiring.svg");
     outln!(
         "\n$ provkit {db} expiring --within 60d --svg {}",
         svg.display()
     )?;
-    tenant_cmd::expiring(store, at, 60, false, Some(&svg), style)?;
+    let args = crate::expiry_cmd::ExpiringArgs {
+        at,
+        within_days: 60,
+        json: false,
+        svg: Some(&svg),
+        filter: provkit_service::expiry::ExpiryFilter::default(),
+        fail_if_any: false,
+    };
+    crate::expiry_cmd::expiring(store, &args, style)?;
     outln!(
         "\nNext: `provkit {db} renew {FIELD} {}` renews the field app's profile for every device that runs it;\n`provkit {db} explain {} {FIELD}` shows why bob's tablet does (or does not) get it.",
         dir.join("renewal/field-renewed.mobileprovision").display(),

@@ -6,8 +6,11 @@
 
 mod db;
 mod demo;
+mod expiry_cmd;
 mod ipa_cmd;
+mod lifecycle_cmd;
 mod output;
+mod plan_cmd;
 mod profile_cmd;
 mod tenant_cmd;
 
@@ -166,7 +169,8 @@ enum Command {
         /// Command UUIDs (default: every pending command).
         commands: Vec<String>,
     },
-    /// Profiles and certificates by death date, with apps and device counts.
+    /// Profiles and certificates by death date, with apps and device counts:
+    /// already dead but in use, then dying within the window.
     Expiring {
         /// Window, e.g. 60d or 8w.
         #[arg(long, default_value = "60d")]
@@ -180,6 +184,18 @@ enum Command {
         /// Write an SVG timeline here.
         #[arg(long)]
         svg: Option<PathBuf>,
+        /// Only profiles or only certificates.
+        #[arg(long, value_name = "profile|certificate")]
+        kind: Option<String>,
+        /// Only this team.
+        #[arg(long)]
+        team: Option<String>,
+        /// Only what takes down the app with this bundle id.
+        #[arg(long, value_name = "BUNDLE_ID")]
+        app: Option<String>,
+        /// Exit 1 when anything is dead in use or dying within the window (for CI).
+        #[arg(long)]
+        fail_if_any: bool,
     },
     /// Renew a profile for every app that shares it.
     Renew {
@@ -463,39 +479,50 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
                 instant(at.as_deref())?,
             )
         }
-        Command::Plan { at, json, enqueue } => tenant_cmd::plan(
+        Command::Plan { at, json, enqueue } => plan_cmd::plan(
             if enqueue { db.open()? } else { db.read()? }.as_mut(),
             instant(at.as_deref())?,
             json,
             enqueue,
             style,
         ),
-        Command::Ack { commands } => tenant_cmd::ack(db.open()?.as_mut(), &commands),
+        Command::Ack { commands } => plan_cmd::ack(db.open()?.as_mut(), &commands),
         Command::Expiring {
             within,
             at,
             json,
             svg,
-        } => tenant_cmd::expiring(
-            db.read()?.as_mut(),
-            instant(at.as_deref())?,
-            tenant_cmd::parse_days(&within)?,
-            json,
-            svg.as_deref(),
-            style,
-        ),
+            kind,
+            team,
+            app,
+            fail_if_any,
+        } => {
+            let args = expiry_cmd::ExpiringArgs {
+                at: instant(at.as_deref())?,
+                within_days: expiry_cmd::parse_days(&within)?,
+                json,
+                svg: svg.as_deref(),
+                filter: provkit_service::expiry::ExpiryFilter {
+                    kind: kind.as_deref().map(expiry_cmd::parse_kind).transpose()?,
+                    team,
+                    app,
+                },
+                fail_if_any,
+            };
+            expiry_cmd::expiring(db.read()?.as_mut(), &args, style)
+        }
         Command::Renew {
             old,
             new,
             allow_untrusted,
-        } => tenant_cmd::renew(db.open()?.as_mut(), &old, &new, allow_untrusted),
-        Command::Delete { profile } => tenant_cmd::delete(db.open()?.as_mut(), &profile),
+        } => lifecycle_cmd::renew(db.open()?.as_mut(), &old, &new, allow_untrusted),
+        Command::Delete { profile } => lifecycle_cmd::delete(db.open()?.as_mut(), &profile),
         Command::Explain {
             device,
             profile,
             at,
             json,
-        } => tenant_cmd::explain(
+        } => plan_cmd::explain(
             db.read()?.as_mut(),
             &device,
             &profile,

@@ -18,6 +18,36 @@ pub enum ServiceError {
         /// Its trust and integrity finding codes.
         findings: Vec<String>,
     },
+    /// A renewal whose successor does not qualify (nothing was written).
+    #[error("cannot renew {old} with {new}: {reason}")]
+    NotASuccessor {
+        /// The old profile.
+        old: String,
+        /// The would-be successor.
+        new: String,
+        /// Why not.
+        reason: String,
+    },
+    /// A deletion refused while the profile is in use.
+    #[error("profile {uuid} is in use: {}", in_use(.apps, .assignments))]
+    InUse {
+        /// The profile.
+        uuid: String,
+        /// Apps linked to it.
+        apps: Vec<String>,
+        /// Its active assignments.
+        assignments: Vec<String>,
+    },
+    /// An app that did not verify, with its error codes (nothing stored).
+    #[error("invalid app, not imported: {}", .codes.join("; "))]
+    InvalidApp {
+        /// Error codes with the file or bundle.
+        codes: Vec<String>,
+    },
+    /// Bytes that are not an app (no single `Payload/<Name>.app`, no
+    /// embedded profile or signing certificate to link it by).
+    #[error("not an app: {0}")]
+    NotAnApp(String),
     /// Names given that the tenant does not know.
     #[error("unknown {kind}: {}", .names.join(", "))]
     Unknown {
@@ -26,4 +56,15 @@ pub enum ServiceError {
         /// The names, as given.
         names: Vec<String>,
     },
+}
+
+fn in_use(apps: &[String], assignments: &[String]) -> String {
+    let mut parts = Vec::new();
+    if !apps.is_empty() {
+        parts.push(format!("linked apps {}", apps.join(", ")));
+    }
+    if !assignments.is_empty() {
+        parts.push(format!("active assignments {}", assignments.join(", ")));
+    }
+    parts.join("; ")
 }

@@ -5,17 +5,37 @@
 //! parameters (nothing here reads the clock), does its writes in one store
 //! transaction, and returns a typed result or a [`ServiceError`].
 //!
+//! A whole flow on the memory store: trust, import, assign, plan and
+//! enqueue, acknowledge, renew.
+//!
 //! ```
-//! use provkit_service::outbox::{Acknowledge, acknowledge};
-//! use provkit_store::{Actor, MemoryStore, Store};
+//! use provkit_profile::fixtures::{ProfileSpec, TestCa, signed_profile, utc};
+//! use provkit_service::{lifecycle, outbox, plan, trust};
+//! use provkit_store::{Actor, AssignmentEdit, MemoryStore, Replace, Store, TargetName};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let mut store = MemoryStore::default();
-//! let at = chrono::DateTime::UNIX_EPOCH;
+//! let (mut store, at) = (MemoryStore::default(), utc(2026, 11, 22));
 //! let admin = Actor { name: "admin".into(), at };
-//! store.import_inventory(&serde_json::from_str(r#"{"devices": [{"udid": "D1"}]}"#)?, &admin)?;
-//! // Nothing queued yet: acknowledging every pending command does nothing.
-//! let done = acknowledge(&mut store, &Acknowledge::AllPending, at)?;
-//! assert_eq!((done.commands, done.devices), (0, 0));
+//! let ca = TestCa::rsa();
+//! trust::add_anchor(&mut store, ca.root.cert.der(), &admin)?;
+//! let verifier = trust::tenant_verifier(&mut store)?;
+//! let old = signed_profile(&ca, &ProfileSpec { all_devices: true, devices: None, ..ProfileSpec::default() });
+//! let rec = trust::store_profile(&mut store, &old, &verifier, at, &admin, false)?;
+//!
+//! let inventory = serde_json::from_str(r#"{"users": ["ann"], "devices": [{"udid": "D1", "user": "ann"}]}"#)?;
+//! store.apply_inventory(&inventory, &Replace::Nothing, false, at, &admin)?;
+//! let edit = AssignmentEdit::Add { include: vec![TargetName::AllUsers], exclude: vec![] };
+//! assert_eq!(store.edit_assignments(&rec.uuid, &edit, at, &admin)?.devices_gaining, ["D1"]);
+//!
+//! let planned = plan::plan_and_enqueue(&mut store, at, at)?;
+//! assert_eq!(planned.commands[0].request_type, "InstallProvisioningProfile");
+//! assert_eq!(outbox::acknowledge(&mut store, &outbox::Acknowledge::AllPending, at)?.commands, 1);
+//!
+//! let new = signed_profile(&ca, &ProfileSpec {
+//!     uuid: "0E0E0E0E-0000-4000-8000-000000000002".into(), all_devices: true, devices: None,
+//!     expiration: utc(2028, 1, 1), ..ProfileSpec::default()
+//! });
+//! let renewed = lifecycle::renew(&mut store, &rec.uuid, &new, &verifier, at, &admin, false)?;
+//! assert_eq!(renewed.assignments, 1);
 //! # Ok(())
 //! # }
 //! ```
@@ -23,7 +43,11 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod expiry;
+pub mod import;
+pub mod lifecycle;
 pub mod outbox;
+pub mod plan;
 pub mod trust;
 
 pub use error::ServiceError;

@@ -252,6 +252,20 @@ pub trait Store {
     /// Backend failures.
     fn enqueue(&mut self, entries: &[OutboxEntry]) -> Result<(), StoreError>;
 
+    /// Queues a plan's commands and logs its notification stages
+    /// (profile UUID, stage in days) in one transaction; commands already
+    /// queued and stages already logged are left alone. Returns how many
+    /// commands and stages were new.
+    ///
+    /// # Errors
+    /// Backend failures (nothing is written).
+    fn enqueue_plan(
+        &mut self,
+        entries: &[OutboxEntry],
+        stages: &[(String, i64)],
+        at: DateTime<Utc>,
+    ) -> Result<(usize, usize), StoreError>;
+
     /// The outbox, by command UUID.
     ///
     /// # Errors

@@ -1096,6 +1096,27 @@ impl<D: Docs> Store for DocStore<D> {
         })
     }
 
+    fn enqueue_plan(
+        &mut self,
+        entries: &[OutboxEntry],
+        stages: &[(String, i64)],
+        at: DateTime<Utc>,
+    ) -> R<(usize, usize)> {
+        self.tx(|d| {
+            let mut commands = 0;
+            for e in entries {
+                commands +=
+                    usize::from(d.insert_new(Table::Outbox, &e.command_uuid, &to_json(e))?);
+            }
+            let mut logged = 0;
+            for (uuid, stage) in stages {
+                let key = format!("{}\u{1}{stage}", ukey(uuid));
+                logged += usize::from(d.insert_new(Table::Notifications, &key, &to_json(&at))?);
+            }
+            Ok((commands, logged))
+        })
+    }
+
     fn outbox(&mut self) -> R<Vec<OutboxEntry>> {
         self.scan_docs(Table::Outbox, "")
     }

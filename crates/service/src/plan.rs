@@ -1,0 +1,346 @@
+//! The plan at an instant, named for people and programs: every command
+//! with its device, profile and idempotent command UUID, the admin
+//! notifications, the device-user notices, the blockers and the warnings,
+//! each with a sentence in the admin's words.
+
+use chrono::{DateTime, Utc};
+use provkit_policy::{Blocker, Command, Engine, Plan, ResignReason, Target, Tenant, Warning};
+use provkit_store::{CommandStatus, OutboxEntry, Store};
+use serde::Serialize;
+use sha2::Digest as _;
+
+use crate::ServiceError;
+
+/// One command for one device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommandView {
+    /// Device UDID.
+    pub udid: String,
+    /// `InstallProvisioningProfile` or `RemoveProvisioningProfile`.
+    pub request_type: &'static str,
+    /// The profile's UUID.
+    pub profile_uuid: String,
+    /// The CommandUUID: the same device, request, profile and instant
+    /// always give the same one, so enqueueing twice adds nothing.
+    pub command_uuid: String,
+}
+
+/// An admin notification stage reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotificationView {
+    /// Profile UUID.
+    pub profile: String,
+    /// Its name.
+    pub name: String,
+    /// The stage, in days before death.
+    pub stage_days: i64,
+    /// When its apps stop launching.
+    pub death: DateTime<Utc>,
+    /// Whole days left ([`provkit_profile::days_left`]).
+    pub days_left: i64,
+    /// Apps linked to it, as `bundle-id version`.
+    pub apps: Vec<String>,
+    /// Devices that hold or should hold it.
+    pub devices: usize,
+}
+
+/// A device user's notice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserNoticeView {
+    /// User name.
+    pub user: String,
+    /// Device UDID.
+    pub device: String,
+    /// The app, as `bundle-id version`.
+    pub app: String,
+    /// When it stops launching.
+    pub death: DateTime<Utc>,
+}
+
+/// Something the plan cannot fix by sending profiles, or a configuration
+/// oddity, with its facts and a sentence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IssueView {
+    /// `resign-required`, `not-provisioned`, `uncovered-app`,
+    /// `expiring-without-successor`, `mixed-kind-exclusion`, `missing-group`.
+    pub kind: &'static str,
+    /// The profile concerned, by UUID.
+    pub profile: Option<String>,
+    /// The app concerned.
+    pub app: Option<String>,
+    /// The device concerned.
+    pub device: Option<String>,
+    /// The assignment target concerned.
+    pub target: Option<String>,
+    /// Devices affected.
+    pub devices: Option<usize>,
+    /// When it happens.
+    pub at: Option<DateTime<Utc>>,
+    /// The sentence, in the admin's words.
+    pub message: String,
+}
+
+/// The whole plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanView {
+    /// The instant.
+    pub at: DateTime<Utc>,
+    /// Devices with commands.
+    pub devices: usize,
+    /// Commands, device by device.
+    pub commands: Vec<CommandView>,
+    /// Admin notifications.
+    pub notifications: Vec<NotificationView>,
+    /// Device-user notices.
+    pub user_notices: Vec<UserNoticeView>,
+    /// Blockers.
+    pub blockers: Vec<IssueView>,
+    /// Warnings.
+    pub warnings: Vec<IssueView>,
+}
+
+/// A deterministic command UUID for (device, request, profile, instant).
+pub fn command_uuid(udid: &str, request: &str, profile: &str, at: DateTime<Utc>) -> String {
+    let h =
+        sha2::Sha256::digest(format!("{udid}|{request}|{profile}|{}", at.timestamp()).as_bytes());
+    let x = provkit_profile::hex(&h[..16]).to_uppercase();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    )
+}
+
+/// The plan at `at` for the stored tenant.
+///
+/// # Errors
+/// Store failures.
+pub fn plan(store: &mut dyn Store, at: DateTime<Utc>) -> Result<PlanView, ServiceError> {
+    let tenant = store.load_tenant()?;
+    let plan = Engine::new(tenant.clone(), at).plan();
+    Ok(view(&tenant, &plan))
+}
+
+/// The plan at `at`, its commands queued in the outbox and its notification
+/// stages logged, in one transaction: commands already queued (the same
+/// command UUID) and stages already logged are left alone.
+///
+/// # Errors
+/// Store failures (nothing is written).
+pub fn plan_and_enqueue(
+    store: &mut dyn Store,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<PlanView, ServiceError> {
+    let view = plan(store, at)?;
+    let entries: Vec<OutboxEntry> = view
+        .commands
+        .iter()
+        .map(|c| OutboxEntry {
+            command_uuid: c.command_uuid.clone(),
+            udid: c.udid.clone(),
+            request_type: c.request_type.into(),
+            profile_uuid: c.profile_uuid.clone(),
+            status: CommandStatus::Planned,
+            error_chain: None,
+            retries: 0,
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    let stages: Vec<(String, i64)> = view
+        .notifications
+        .iter()
+        .map(|n| (n.profile.clone(), n.stage_days))
+        .collect();
+    store.enqueue_plan(&entries, &stages, now)?;
+    Ok(view)
+}
+
+fn app_name(t: &Tenant, a: provkit_policy::AppId) -> String {
+    let app = &t.apps[a.index()];
+    format!("{} {}", app.bundle_id, app.version)
+}
+
+fn target_name(t: &Tenant, target: &Target) -> String {
+    match target {
+        Target::AllUsers => "all-users".into(),
+        Target::AllDevices => "all-devices".into(),
+        Target::Group(g) => t.groups[g.index()].name.clone(),
+        Target::MissingGroup(n) => n.clone(),
+    }
+}
+
+fn issue(kind: &'static str, message: String) -> IssueView {
+    IssueView {
+        kind,
+        profile: None,
+        app: None,
+        device: None,
+        target: None,
+        devices: None,
+        at: None,
+        message,
+    }
+}
+
+fn blocker(t: &Tenant, b: &Blocker) -> IssueView {
+    let uuid = |p: provkit_policy::ProfileId| t.profiles[p.index()].uuid.clone();
+    match b {
+        Blocker::ResignRequired {
+            app,
+            profile,
+            reason,
+            devices,
+        } => {
+            let why = match reason {
+                ResignReason::CertificateExpired => "its signing certificate has expired",
+                ResignReason::CertificateNotInProfile => {
+                    "its signing certificate is not in its profile"
+                }
+            };
+            IssueView {
+                profile: profile.map(uuid),
+                app: Some(app_name(t, *app)),
+                devices: Some(*devices),
+                ..issue(
+                    "resign-required",
+                    format!(
+                        "{} must be re-signed: {why}; renewing the profile cannot help ({devices} device(s))",
+                        app_name(t, *app)
+                    ),
+                )
+            }
+        }
+        Blocker::NotProvisioned { device, profile } => {
+            let udid = t.devices[device.index()].udid.clone();
+            IssueView {
+                profile: Some(uuid(*profile)),
+                device: Some(udid.clone()),
+                ..issue(
+                    "not-provisioned",
+                    format!(
+                        "profile {} does not list device {udid}: the install would fail",
+                        uuid(*profile)
+                    ),
+                )
+            }
+        }
+        Blocker::UncoveredApp { app, devices } => IssueView {
+            app: Some(app_name(t, *app)),
+            devices: Some(*devices),
+            ..issue(
+                "uncovered-app",
+                format!(
+                    "no profile covers {} ({devices} device(s))",
+                    app_name(t, *app)
+                ),
+            )
+        },
+        Blocker::ExpiringWithoutSuccessor {
+            profile,
+            app,
+            devices,
+            at,
+        } => {
+            let what = app.map_or_else(|| "their apps".to_owned(), |a| app_name(t, a));
+            IssueView {
+                profile: Some(uuid(*profile)),
+                app: app.map(|a| app_name(t, a)),
+                devices: Some(*devices),
+                at: Some(*at),
+                ..issue(
+                    "expiring-without-successor",
+                    format!(
+                        "{devices} device(s) lose {what} at {} (profile {} has no successor)",
+                        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        uuid(*profile)
+                    ),
+                )
+            }
+        }
+    }
+}
+
+fn warning(t: &Tenant, w: &Warning) -> IssueView {
+    let (a, kind) = match w {
+        Warning::MixedKindExclusion { assignment } => (*assignment, "mixed-kind-exclusion"),
+        Warning::MissingGroup { assignment, .. } => (*assignment, "missing-group"),
+    };
+    let a = &t.assignments[a.index()];
+    let profile = t.profiles[a.profile.index()].uuid.clone();
+    let target = target_name(t, &a.target);
+    let message = match w {
+        Warning::MixedKindExclusion { .. } => format!(
+            "excluding {target} from profile {profile} has no effect: no include of its kind (users or devices) to cancel"
+        ),
+        Warning::MissingGroup { name, .. } => {
+            format!("profile {profile} is assigned to group {name:?}, which does not exist")
+        }
+    };
+    IssueView {
+        profile: Some(profile),
+        target: Some(target),
+        ..issue(kind, message)
+    }
+}
+
+/// Names a computed plan.
+pub fn view(t: &Tenant, plan: &Plan) -> PlanView {
+    let commands = plan
+        .devices
+        .iter()
+        .flat_map(|d| {
+            d.commands.iter().map(move |c| {
+                let (request_type, profile_uuid) = match c {
+                    Command::InstallProvisioningProfile { profile } => (
+                        "InstallProvisioningProfile",
+                        t.profiles[profile.index()].uuid.clone(),
+                    ),
+                    Command::RemoveProvisioningProfile { uuid } => {
+                        ("RemoveProvisioningProfile", uuid.to_string())
+                    }
+                };
+                CommandView {
+                    command_uuid: command_uuid(&d.udid, request_type, &profile_uuid, plan.at),
+                    udid: d.udid.clone(),
+                    request_type,
+                    profile_uuid,
+                }
+            })
+        })
+        .collect();
+    PlanView {
+        at: plan.at,
+        devices: plan.devices.len(),
+        commands,
+        notifications: plan
+            .notifications
+            .iter()
+            .map(|x| NotificationView {
+                profile: x.uuid.clone(),
+                name: t.profiles[x.profile.index()].name.clone(),
+                stage_days: x.stage_days,
+                death: x.death,
+                days_left: x.days_left,
+                apps: x.apps.iter().map(|a| app_name(t, *a)).collect(),
+                devices: x.devices,
+            })
+            .collect(),
+        user_notices: plan
+            .user_notices
+            .iter()
+            .map(|u| UserNoticeView {
+                user: t.users[u.user.index()].name.clone(),
+                device: t.devices[u.device.index()].udid.clone(),
+                app: app_name(t, u.app),
+                death: u.death,
+            })
+            .collect(),
+        blockers: plan.blockers.iter().map(|b| blocker(t, b)).collect(),
+        warnings: plan.warnings.iter().map(|w| warning(t, w)).collect(),
+    }
+}
