@@ -330,7 +330,8 @@ pub(crate) fn assign(
     edit: &provkit_store::AssignmentEdit,
     at: DateTime<Utc>,
 ) -> Result<Outcome> {
-    let c = store.edit_assignments(profile, edit, at, &actor())?;
+    let profile = provkit_service::names::profile_uuid(store, profile)?;
+    let c = store.edit_assignments(&profile, edit, at, &actor())?;
     let show = |inc: &[TargetName], exc: &[TargetName]| {
         let names = |l: &[TargetName]| {
             if l.is_empty() {

@@ -168,3 +168,30 @@ fn assign_replaced_existing_targets() {
     assert!(out.contains("after:  include -; exclude -"), "{out}");
     assert!(out.contains("0 device(s) gain it"), "{out}");
 }
+
+#[test]
+fn profile_uuid_prefixes_were_not_accepted() {
+    let (_dir, db) = demo("prefix");
+    // The expiry report shows UUIDs; a unique prefix names the profile.
+    let (code, out, err) = run(
+        &db,
+        &[
+            "assign",
+            "D3A10000-0000-4000-8000-00000000F1",
+            "--include",
+            "Sales",
+            "--at",
+            AT,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(FIELD), "{out}");
+    // A prefix shared by several profiles names them all and is refused.
+    let (code, _, err) = run(&db, &["delete", "d3a10000"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("matches") && err.contains(FIELD), "{err}");
+    // Too short to be a prefix: unknown.
+    let (code, _, err) = run(&db, &["delete", "D3A1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown profile"), "{err}");
+}

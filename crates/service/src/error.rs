@@ -48,6 +48,14 @@ pub enum ServiceError {
     /// embedded profile or signing certificate to link it by).
     #[error("not an app: {0}")]
     NotAnApp(String),
+    /// A prefix that names more than one thing.
+    #[error("{given:?} matches {}: give more of it", .matches.join(", "))]
+    Ambiguous {
+        /// What was given.
+        given: String,
+        /// What it matches.
+        matches: Vec<String>,
+    },
     /// Names given that the tenant does not know.
     #[error("unknown {kind}: {}", .names.join(", "))]
     Unknown {

@@ -46,6 +46,7 @@ mod error;
 pub mod expiry;
 pub mod import;
 pub mod lifecycle;
+pub mod names;
 pub mod outbox;
 pub mod plan;
 pub mod trust;

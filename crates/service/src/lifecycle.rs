@@ -61,9 +61,9 @@ pub fn renew(
         });
     }
     let mut tenant = store.load_tenant()?;
-    let old_id = tenant
-        .profile_by_uuid(old)
-        .ok_or_else(|| unknown("profile", old))?;
+    let old_id = crate::names::profile(&tenant, old)?;
+    let old = tenant.profiles[old_id.index()].uuid.clone();
+    let old = old.as_str();
     tenant
         .profiles
         .push(ProfileFacts::from_profile(parsed.profile()));
@@ -103,9 +103,9 @@ pub fn renew(
 /// apps and the active assignments (nothing is written).
 pub fn delete(store: &mut dyn Store, uuid: &str, actor: &Actor) -> Result<(), ServiceError> {
     let tenant = store.load_tenant()?;
-    let id = tenant
-        .profile_by_uuid(uuid)
-        .ok_or_else(|| unknown("profile", uuid))?;
+    let id = crate::names::profile(&tenant, uuid)?;
+    let uuid = tenant.profiles[id.index()].uuid.clone();
+    let uuid = uuid.as_str();
     if let Err(refused) = provkit_policy::check_delete(&tenant, id) {
         let apps = refused
             .apps
@@ -172,13 +172,12 @@ pub fn explain(
         .iter()
         .position(|x| x.udid.eq_ignore_ascii_case(device))
         .ok_or_else(|| unknown("device", device))?;
-    let p = tenant
-        .profile_by_uuid(profile)
-        .ok_or_else(|| unknown("profile", profile))?;
+    let p = crate::names::profile(&tenant, profile)?;
+    let profile = tenant.profiles[p.index()].uuid.clone();
     let why = Engine::new(tenant, at).explain(DeviceId(u32::try_from(d).unwrap_or(u32::MAX)), p);
     Ok(Explained {
         device: device.to_owned(),
-        profile: profile.to_owned(),
+        profile,
         desired: why.desired,
         steps: why.steps,
     })
