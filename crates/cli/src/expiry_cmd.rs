@@ -186,6 +186,11 @@ const MAX_DAYS: i64 = 36_525;
 /// A duration a user typed for `--within`: days (`60d`, or a bare `60`) or
 /// weeks (`8w`), from 0 to 100 years.
 pub(crate) fn parse_days(s: &str) -> Result<i64> {
+    parse_duration("--within", s)
+}
+
+/// A duration a user typed for `flag`, as [`parse_days`].
+pub(crate) fn parse_duration(flag: &str, s: &str) -> Result<i64> {
     let (num, mult) = if let Some(n) = s.strip_suffix('d') {
         (n, 1)
     } else if let Some(n) = s.strip_suffix('w') {
@@ -197,9 +202,9 @@ pub(crate) fn parse_days(s: &str) -> Result<i64> {
         .parse::<i64>()
         .ok()
         .and_then(|n| n.checked_mul(mult))
-        .with_context(|| format!("--within {s:?}: expected days or weeks like 60d or 8w"))?;
+        .with_context(|| format!("{flag} {s:?}: expected days or weeks like 60d or 8w"))?;
     if !(0..=MAX_DAYS).contains(&days) {
-        anyhow::bail!("--within {s:?}: give a duration from 0d to {MAX_DAYS}d (100 years)");
+        anyhow::bail!("{flag} {s:?}: give a duration from 0d to {MAX_DAYS}d (100 years)");
     }
     Ok(days)
 }

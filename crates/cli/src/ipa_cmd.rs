@@ -41,53 +41,96 @@ fn unreadable(path: &Path, e: &VerifyError, as_json: bool) -> std::io::Result<Ou
     Ok(Outcome::Unreadable)
 }
 
+/// How `provkit ipa verify` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// Sentences for people.
+    Text,
+    /// One JSON object per app.
+    Json,
+    /// JUnit XML, one test case per app.
+    Junit,
+    /// SARIF 2.1.0, one result per finding.
+    Sarif,
+}
+
 /// Arguments of `provkit ipa verify`.
 pub(crate) struct VerifyArgs<'a> {
     pub(crate) at: Option<&'a str>,
     pub(crate) device: Option<&'a str>,
-    pub(crate) json: bool,
+    pub(crate) format: Format,
     pub(crate) anchors: &'a [std::path::PathBuf],
     pub(crate) no_apple_roots: bool,
 }
 
-pub(crate) fn verify(path: &Path, args: &VerifyArgs<'_>, style: Style) -> Result<Outcome> {
+/// Verifies every path; the exit code is the worst: 2 if one is not an
+/// app, else 1 if one is invalid.
+pub(crate) fn verify(
+    paths: &[std::path::PathBuf],
+    args: &VerifyArgs<'_>,
+    style: Style,
+) -> Result<Outcome> {
     let at = crate::profile_cmd::parse_at(args.at)?;
     let verifier = verifier(args.anchors, args.no_apple_roots)?;
-    let report = match run_verify(path, at, args.device, &verifier) {
-        Ok(r) => r,
-        Err(e) => return Ok(unreadable(path, &e, args.json)?),
-    };
-    if args.json {
-        let mut v = serde_json::to_value(&report)?;
-        v["file"] = json!(path.display().to_string());
-        outln!("{v}")?;
-    } else {
-        let verdict = if report.valid { "valid" } else { "INVALID" };
-        let when = match at {
-            At::Instant(t) => style.date(t),
-            At::SigningTime => "each signature's signing time".to_owned(),
-        };
-        outln!("{}: {verdict} at {when}", path.display())?;
-        for f in &report.findings {
-            let mut place = f.bundle.clone();
-            if let Some(arch) = &f.arch {
-                place.push_str(&format!(" [{arch}]"));
+    let mut verdicts: Vec<crate::report_fmt::Verdict> = Vec::new();
+    let mut worst = Outcome::Ok;
+    for path in paths {
+        let shown = path.display().to_string();
+        match run_verify(path, at, args.device, &verifier) {
+            Ok(report) => {
+                if !report.valid && worst == Outcome::Ok {
+                    worst = Outcome::Invalid;
+                }
+                match args.format {
+                    Format::Text => print_text(&shown, &report, at, style)?,
+                    Format::Json => {
+                        let mut v = serde_json::to_value(&report)?;
+                        v["file"] = json!(shown);
+                        outln!("{v}")?;
+                    }
+                    Format::Junit | Format::Sarif => {}
+                }
+                verdicts.push((shown, Ok(report)));
             }
-            if let Some(p) = &f.path {
-                place.push_str(&format!(" {p}"));
-            }
-            outln!("  {} {} at {place}: {}", f.severity, f.code, f.message)?;
-            match f.class {
-                Some(class) => outln!("      {class}; fix: {}", f.fix)?,
-                None => outln!("      fix: {}", f.fix)?,
+            Err(e) => {
+                worst = Outcome::Unreadable;
+                if matches!(args.format, Format::Text | Format::Json) {
+                    unreadable(path, &e, args.format == Format::Json)?;
+                }
+                verdicts.push((shown, Err(e.to_string())));
             }
         }
     }
-    Ok(if report.valid {
-        Outcome::Ok
-    } else {
-        Outcome::Invalid
-    })
+    match args.format {
+        Format::Junit => outln!("{}", crate::report_fmt::junit(&verdicts).trim_end())?,
+        Format::Sarif => outln!("{}", crate::report_fmt::sarif(&verdicts))?,
+        Format::Text | Format::Json => {}
+    }
+    Ok(worst)
+}
+
+fn print_text(path: &str, report: &Report, at: At, style: Style) -> std::io::Result<()> {
+    let verdict = if report.valid { "valid" } else { "INVALID" };
+    let when = match at {
+        At::Instant(t) => style.date(t),
+        At::SigningTime => "each signature's signing time".to_owned(),
+    };
+    outln!("{path}: {verdict} at {when}")?;
+    for f in &report.findings {
+        let mut place = f.bundle.clone();
+        if let Some(arch) = &f.arch {
+            place.push_str(&format!(" [{arch}]"));
+        }
+        if let Some(p) = &f.path {
+            place.push_str(&format!(" {p}"));
+        }
+        outln!("  {} {} at {place}: {}", f.severity, f.code, f.message)?;
+        match f.class {
+            Some(class) => outln!("      {class}; fix: {}", f.fix)?,
+            None => outln!("      fix: {}", f.fix)?,
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn info(path: &Path, as_json: bool, style: Style) -> Result<Outcome> {

@@ -12,6 +12,7 @@ mod lifecycle_cmd;
 mod output;
 mod plan_cmd;
 mod profile_cmd;
+mod report_fmt;
 mod tenant_cmd;
 
 use crate::output::outln;
@@ -311,6 +312,7 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
                 at,
                 json,
                 trust,
+                fail_if_expires_within,
                 files,
             } => profile_cmd::verify(
                 &files,
@@ -318,6 +320,10 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
                 json,
                 &trust.anchors,
                 trust.no_apple_roots,
+                fail_if_expires_within
+                    .as_deref()
+                    .map(|d| expiry_cmd::parse_duration("--fail-if-expires-within", d))
+                    .transpose()?,
                 style,
             ),
             ProfileCommand::Sample { out } => profile_cmd::sample(&out).map(|()| Outcome::Ok),
@@ -327,14 +333,15 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
                 at,
                 device,
                 json,
+                format,
                 trust,
-                path,
+                paths,
             } => ipa_cmd::verify(
-                &path,
+                &paths,
                 &ipa_cmd::VerifyArgs {
                     at: at.as_deref(),
                     device: device.as_deref(),
-                    json,
+                    format: if json { ipa_cmd::Format::Json } else { format },
                     anchors: &trust.anchors,
                     no_apple_roots: trust.no_apple_roots,
                 },
@@ -553,13 +560,18 @@ enum IpaCommand {
         /// Also check that this device's UDID is provisioned.
         #[arg(long)]
         device: Option<String>,
-        /// One JSON object: valid, bundles, findings (code, bundle, arch, path, message, fix).
-        #[arg(long)]
+        /// One JSON object per app: valid, bundles, findings (code, bundle, arch, path, message, fix).
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// Output: text, json (one object per app), junit (XML, one test
+        /// case per app) or sarif (2.1.0, one result per finding).
+        #[arg(long, value_enum, default_value = "text")]
+        format: ipa_cmd::Format,
         #[command(flatten)]
         trust: TrustArgs,
-        /// The .ipa file or .app folder.
-        path: PathBuf,
+        /// The .ipa files or .app folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
     },
     /// Re-sign with a new identity and profile(s); exit 0 written, 1 refused, 2 not an app.
     Resign {
@@ -631,6 +643,10 @@ enum ProfileCommand {
         json: bool,
         #[command(flatten)]
         trust: TrustArgs,
+        /// Exit 1 when a profile's apps die within this window (e.g. 30d),
+        /// even if it is valid today: a gate for CI.
+        #[arg(long, value_name = "DURATION")]
+        fail_if_expires_within: Option<String>,
         /// Profile files.
         #[arg(required = true)]
         files: Vec<PathBuf>,

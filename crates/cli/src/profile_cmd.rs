@@ -206,6 +206,7 @@ pub(crate) fn verify(
     as_json: bool,
     anchors: &[PathBuf],
     no_apple_roots: bool,
+    fail_within_days: Option<i64>,
     style: Style,
 ) -> Result<Outcome> {
     let at = parse_at(at)?;
@@ -233,10 +234,18 @@ pub(crate) fn verify(
         if !report.valid {
             outcome = outcome.max(Outcome::Invalid);
         }
+        // The CI gate: apps under this profile die within the window.
+        let days_left = parsed.profile().days_left(report.at);
+        let gate = fail_within_days.filter(|d| days_left <= *d);
+        if gate.is_some() {
+            outcome = outcome.max(Outcome::Invalid);
+        }
         if as_json {
             let mut v = serde_json::to_value(&report)?;
             v["file"] = json!(file.display().to_string());
             v["uuid"] = json!(parsed.profile().uuid);
+            v["days_left"] = json!(days_left);
+            v["expires_within_gate"] = json!(gate.is_some());
             outln!("{v}")?;
         } else {
             let verdict = if report.valid { "valid" } else { "INVALID" };
@@ -247,6 +256,11 @@ pub(crate) fn verify(
                     Severity::Warning => "warning",
                 };
                 outln!("  {sev} {}: {}", f.code, f.message)?;
+            }
+            if let Some(d) = gate {
+                outln!(
+                    "  gate: apps signed under it die in {days_left} day(s), within --fail-if-expires-within {d}d"
+                )?;
             }
         }
     }
