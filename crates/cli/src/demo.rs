@@ -153,11 +153,11 @@ pub(crate) fn run(dir: &Path, at: DateTime<Utc>, style: Style) -> Result<Outcome
     let root = dir.join("test-root-ca.cer");
     write(&root, ca.root.cert.der())?;
     outln!("$ provkit {db} trust add {}", root.display())?;
-    tenant_cmd::trust_add(store, &root)?;
+    crate::trust_cmd::add(store, &root)?;
     outln!("\n$ provkit {db} import {}/profiles", dir.display())?;
     tenant_cmd::import(store, &[dir.join("profiles")], false)?;
     outln!("\n$ provkit {db} inventory import {}", inv_path.display())?;
-    tenant_cmd::inventory(
+    crate::inventory_cmd::import(
         store,
         &inv_path,
         &provkit_store::Replace::Nothing,

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use provkit_profile::{Certificate, hex};
-use provkit_store::{Actor, AppRecord, Inventory, Store, StoreError, TargetName};
+use provkit_store::{Actor, AppRecord, Store, TargetName};
 
-use crate::output::{Style, outln, rfc3339};
+use crate::output::outln;
 use crate::profile_cmd::Outcome;
 
 pub(crate) fn actor() -> Actor {
@@ -221,85 +221,6 @@ pub(crate) fn generate(
     Ok(Outcome::Ok)
 }
 
-pub(crate) fn inventory(
-    store: &mut dyn Store,
-    file: &Path,
-    replace: &provkit_store::Replace,
-    dry_run: bool,
-    at: DateTime<Utc>,
-) -> Result<Outcome> {
-    let text = String::from_utf8(crate::output::read_input(file)?)
-        .with_context(|| format!("{} is not UTF-8 text", file.display()))?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let csv = file
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let parsed = if csv {
-        Inventory::from_csv(text)
-    } else {
-        serde_json::from_str(text).map_err(|e| e.to_string())
-    };
-    let inv: Inventory = match parsed {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("{}: not an inventory: {e}", file.display());
-            return Ok(Outcome::Unreadable);
-        }
-    };
-    let change = match store.apply_inventory(&inv, replace, dry_run, at, &actor()) {
-        Ok(c) => c,
-        Err(e @ (StoreError::UnknownReference { .. } | StoreError::Invalid(_))) => {
-            eprintln!("{}: {e}", file.display());
-            return Ok(Outcome::Unreadable);
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let verb = if change.written {
-        "imported"
-    } else {
-        "would import (dry run, nothing written)"
-    };
-    outln!(
-        "{verb}: {} new user(s), {} new device(s), {} device(s) updated, {} group(s) changed",
-        change.users_added.len(),
-        change.devices_added.len(),
-        change.devices_updated.len(),
-        change.groups.len()
-    )?;
-    for g in &change.groups {
-        let mut parts = Vec::new();
-        if g.created {
-            parts.push("new".to_owned());
-        }
-        for (label, list) in [
-            ("members added", &g.members_added),
-            ("members removed", &g.members_removed),
-            ("subgroups added", &g.subgroups_added),
-            ("subgroups removed", &g.subgroups_removed),
-        ] {
-            if !list.is_empty() {
-                parts.push(format!("{label}: {}", list.join(", ")));
-            }
-        }
-        outln!("  group {}: {}", g.name, parts.join("; "))?;
-    }
-    if !change.desired.is_empty() {
-        outln!(
-            "  {} device(s) change desired profiles:",
-            change.desired.len()
-        )?;
-        for d in &change.desired {
-            outln!(
-                "    {}: gains [{}], loses [{}]",
-                d.udid,
-                d.gained.join(", "),
-                d.lost.join(", ")
-            )?;
-        }
-    }
-    Ok(Outcome::Ok)
-}
-
 pub(crate) fn app_add(
     store: &mut dyn Store,
     bundle_id: &str,
@@ -352,43 +273,6 @@ pub(crate) fn assign(
         "  {} device(s) gain it, {} device(s) lose it",
         c.devices_gaining.len(),
         c.devices_losing.len()
-    )?;
-    Ok(Outcome::Ok)
-}
-
-pub(crate) fn trust_add(store: &mut dyn Store, cert: &Path) -> Result<Outcome> {
-    let bytes = crate::output::read_input(cert)?;
-    let rec = provkit_service::trust::add_anchor(store, &bytes, &actor())?;
-    outln!(
-        "trusted {} ({}), valid until {}",
-        rec.subject.as_deref().unwrap_or("unnamed certificate"),
-        rec.sha256,
-        rfc3339(rec.not_after)
-    )?;
-    Ok(Outcome::Ok)
-}
-
-pub(crate) fn trust_list(store: &mut dyn Store, style: Style) -> Result<Outcome> {
-    outln!("Apple's roots (always trusted)")?;
-    for a in store.trust_anchors()? {
-        outln!(
-            "{}  {}  valid until {}  added by {} at {}",
-            a.sha256,
-            a.subject.as_deref().unwrap_or("-"),
-            style.date(a.not_after),
-            a.added_by,
-            style.date(a.added_at)
-        )?;
-    }
-    Ok(Outcome::Ok)
-}
-
-pub(crate) fn trust_remove(store: &mut dyn Store, sha256: &str) -> Result<Outcome> {
-    let rec = store.remove_trust_anchor(sha256, &actor())?;
-    outln!(
-        "no longer trusted: {} ({})",
-        rec.subject.as_deref().unwrap_or("unnamed certificate"),
-        rec.sha256
     )?;
     Ok(Outcome::Ok)
 }

@@ -1,0 +1,213 @@
+//! The command line's words: every subcommand and flag (clap), parsed
+//! into these types and dispatched by `main`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub(crate) use crate::subargs::{
+    AppCommand, InventoryCommand, IpaCommand, ProfileCommand, TrustCommand,
+};
+
+/// Provisioning profiles and iOS app signatures: inspect, verify, plan.
+#[derive(Debug, Parser)]
+#[command(name = "provkit", version, about, after_help = EXAMPLES)]
+pub(crate) struct Cli {
+    /// Show dates in UTC instead of the local time zone.
+    #[arg(long, global = true)]
+    pub(crate) utc: bool,
+    #[command(flatten)]
+    pub(crate) db: crate::db::DbArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+pub(crate) const EXAMPLES: &str = "Examples:
+  provkit demo
+  provkit init && provkit import profiles/ && provkit inventory import inventory.json
+  provkit assign 5D1AB0E1-... --include Sales --exclude Kiosks
+  provkit plan --at 2026-11-22T00:00:00Z --json
+  provkit expiring --within 60d --svg expiring.svg
+  provkit renew OLD-UUID new.mobileprovision && provkit delete OLD-UUID
+  provkit ipa verify --at signing-time App.ipa
+  provkit ipa verify --device 00008030-001A2B3C4D5E6F70 --json App.ipa
+  provkit ipa info App.ipa
+  provkit ipa resign App.ipa --identity dev.p12 --password-env P12_PASS --profile new.mobileprovision -o App-resigned.ipa
+  provkit profile inspect --json app.mobileprovision
+  provkit profile verify --at 2026-11-22T00:00:00Z profiles/*.mobileprovision
+  provkit profile verify --at signing-time app.mobileprovision
+
+Exit codes: 0 success, 1 invalid or refused (a profile or app invalid, a renewal or deletion refused),\n2 an input unreadable (a file that is not a profile or not an app, an inventory with unknown names),\n3 usage, database or I/O error.";
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// iOS apps (.ipa or unpacked .app): verify the signature as a device would, or describe.
+    Ipa {
+        #[command(subcommand)]
+        command: IpaCommand,
+    },
+    /// Provisioning profiles.
+    Profile {
+        #[command(subcommand)]
+        command: ProfileCommand,
+    },
+    /// The main job on a fresh machine: a sample tenant in a new SQLite file
+    /// (profiles signed by a test CA), then plan and expiring.
+    Demo {
+        /// Folder for the sample files and database.
+        #[arg(long, default_value = "provkit-demo")]
+        dir: PathBuf,
+        /// The instant to plan at (RFC 3339; default now).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Create the database (SQLite by default) and apply migrations.
+    Init,
+    /// Import a seeded, generated tenant with the large tenant's proportions
+    /// (profiles signed by the test CA), for trying the engine at scale.
+    Generate {
+        /// Devices (users, groups, profiles and apps scale with it).
+        #[arg(long, default_value_t = 10_000)]
+        devices: usize,
+        /// Seed: the same seed gives the same tenant.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Add to a database that already holds a tenant.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Store profiles (and, later, IPAs) from files or folders, recursively.
+    Import {
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Store profiles that fail their trust or integrity checks anyway;
+        /// the audit log records the override and the findings.
+        #[arg(long)]
+        allow_untrusted: bool,
+    },
+    /// Trust anchors beside Apple's roots: profiles and apps must chain to one.
+    Trust {
+        #[command(subcommand)]
+        command: TrustCommand,
+    },
+    /// Users, devices and groups.
+    Inventory {
+        #[command(subcommand)]
+        command: InventoryCommand,
+    },
+    /// Apps.
+    App {
+        #[command(subcommand)]
+        command: AppCommand,
+    },
+    /// Add targets to a profile's assignments (group names, all-users,
+    /// all-devices); with --replace, set exactly these.
+    Assign {
+        /// Profile UUID.
+        profile: String,
+        /// Targets to include.
+        #[arg(long, num_args = 1..)]
+        include: Vec<String>,
+        /// Targets to exclude.
+        #[arg(long, num_args = 1..)]
+        exclude: Vec<String>,
+        /// Replace every assignment with exactly the targets given.
+        #[arg(long)]
+        replace: bool,
+        /// The instant for the device counts (RFC 3339; default now).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Remove targets from a profile's assignments, or all of them with --all.
+    Unassign {
+        /// Profile UUID.
+        profile: String,
+        /// Included targets to remove.
+        #[arg(long, num_args = 1..)]
+        include: Vec<String>,
+        /// Excluded targets to remove.
+        #[arg(long, num_args = 1..)]
+        exclude: Vec<String>,
+        /// Remove every assignment.
+        #[arg(long, conflicts_with_all = ["include", "exclude"])]
+        all: bool,
+        /// The instant for the device counts (RFC 3339; default now).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Commands per device, notifications, blockers and warnings.
+    Plan {
+        /// RFC 3339 instant (default now).
+        #[arg(long)]
+        at: Option<String>,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Queue the commands in the outbox (and log the notifications sent).
+        #[arg(long)]
+        enqueue: bool,
+    },
+    /// Record device acknowledgements for queued commands (all, or the given command UUIDs).
+    Ack {
+        /// Command UUIDs (default: every pending command).
+        commands: Vec<String>,
+    },
+    /// Profiles and certificates by death date, with apps and device counts:
+    /// already dead but in use, then dying within the window.
+    Expiring {
+        /// Window, e.g. 60d or 8w.
+        #[arg(long, default_value = "60d")]
+        within: String,
+        /// RFC 3339 instant (default now).
+        #[arg(long)]
+        at: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Write an SVG timeline here.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+        /// Only profiles or only certificates.
+        #[arg(long, value_name = "profile|certificate")]
+        kind: Option<String>,
+        /// Only this team.
+        #[arg(long)]
+        team: Option<String>,
+        /// Only what takes down the app with this bundle id.
+        #[arg(long, value_name = "BUNDLE_ID")]
+        app: Option<String>,
+        /// Exit 1 when anything is dead in use or dying within the window (for CI).
+        #[arg(long)]
+        fail_if_any: bool,
+    },
+    /// Renew a profile for every app that shares it.
+    Renew {
+        /// The old profile's UUID.
+        old: String,
+        /// The new profile file.
+        new: PathBuf,
+        /// Accept a successor that fails its trust or integrity checks; the
+        /// audit log records the override.
+        #[arg(long)]
+        allow_untrusted: bool,
+    },
+    /// Delete a profile (refused while an app links to it or an assignment is active).
+    Delete {
+        /// Profile UUID.
+        profile: String,
+    },
+    /// Why a device does or does not get a profile.
+    Explain {
+        /// Device UDID.
+        device: String,
+        /// Profile UUID.
+        profile: String,
+        /// RFC 3339 instant (default now).
+        #[arg(long)]
+        at: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
