@@ -229,17 +229,33 @@ fn blocker(t: &Tenant, b: &Blocker) -> IssueView {
                 )
             }
         }
-        Blocker::UncoveredApp { app, devices } => IssueView {
-            app: Some(app_name(t, *app)),
-            devices: Some(*devices),
-            ..issue(
-                "uncovered-app",
-                format!(
-                    "no profile covers {} ({devices} device(s))",
-                    app_name(t, *app)
+        Blocker::UncoveredApp { app, devices } => {
+            let a = &t.apps[app.index()];
+            let linked = a.profile.map(|p| &t.profiles[p.index()]);
+            let cause = match linked {
+                None => "no profile is linked to it".to_owned(),
+                Some(p) if !p.app_id.starts_with(&format!("{}.", a.team)) => format!(
+                    "team mismatch: the app is signed by team {}, its profile {} belongs to team {}",
+                    a.team, p.uuid, p.team
                 ),
-            )
-        },
+                Some(p) => format!(
+                    "its profile {} has App ID {}, which does not cover bundle id {}",
+                    p.uuid, p.app_id, a.bundle_id
+                ),
+            };
+            IssueView {
+                app: Some(app_name(t, *app)),
+                profile: linked.map(|p| p.uuid.clone()),
+                devices: Some(*devices),
+                ..issue(
+                    "uncovered-app",
+                    format!(
+                        "no profile covers {}: {cause} ({devices} device(s))",
+                        app_name(t, *app)
+                    ),
+                )
+            }
+        }
         Blocker::ExpiringWithoutSuccessor {
             profile,
             app,
