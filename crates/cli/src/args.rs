@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub(crate) use crate::subargs::{
-    AppCommand, InventoryCommand, IpaCommand, ProfileCommand, TrustCommand,
+    AppCommand, InventoryCommand, IpaCommand, ListCommand, ProfileCommand, TrustCommand,
 };
 
 /// Provisioning profiles and iOS app signatures: inspect, verify, plan.
@@ -100,6 +100,21 @@ pub(crate) enum Command {
     App {
         #[command(subcommand)]
         command: AppCommand,
+    },
+    /// Devices: UDID, platform, user, apps, what each should hold.
+    Device {
+        #[command(subcommand)]
+        command: ListCommand,
+    },
+    /// Users and the devices they use.
+    User {
+        #[command(subcommand)]
+        command: ListCommand,
+    },
+    /// Groups, as a tree of nested groups with their members.
+    Group {
+        #[command(subcommand)]
+        command: ListCommand,
     },
     /// Add targets to a profile's assignments (group names, all-users,
     /// all-devices); with --replace, set exactly these.

@@ -5,6 +5,7 @@
 //! 2 an input could not be read as what it should be, 3 usage or I/O error.
 
 mod args;
+mod catalog_cmd;
 mod db;
 mod demo;
 mod expiry_cmd;
@@ -23,7 +24,10 @@ mod trust_cmd;
 use crate::output::outln;
 use std::process::ExitCode;
 
-use args::{AppCommand, Cli, Command, InventoryCommand, IpaCommand, ProfileCommand, TrustCommand};
+use args::{
+    AppCommand, Cli, Command, InventoryCommand, IpaCommand, ListCommand, ProfileCommand,
+    TrustCommand,
+};
 use clap::Parser;
 
 /// Planning a large tenant makes millions of small allocations; mimalloc
@@ -52,6 +56,12 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
     let db = &cli.db;
     match cli.command {
         Command::Profile { command } => match command {
+            ProfileCommand::List { json } => {
+                catalog_cmd::profiles(db.read()?.as_mut(), json, style)
+            }
+            ProfileCommand::Show { profile, json } => {
+                catalog_cmd::profile(db.read()?.as_mut(), &profile, json, style)
+            }
             ProfileCommand::Inspect { json, files } => profile_cmd::inspect(&files, json, style),
             ProfileCommand::Verify {
                 at,
@@ -169,6 +179,21 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
                 instant(at.as_deref())?,
             )
         }
+        Command::App {
+            command: AppCommand::List { json },
+        } => catalog_cmd::apps(db.read()?.as_mut(), json, style),
+        Command::Device {
+            command: ListCommand::List { json },
+        } => catalog_cmd::devices(db.read()?.as_mut(), json),
+        Command::User {
+            command: ListCommand::List { json },
+        } => catalog_cmd::users(db.read()?.as_mut(), json),
+        Command::Group {
+            command: ListCommand::List { json },
+        } => catalog_cmd::groups(db.read()?.as_mut(), json),
+        Command::Inventory {
+            command: InventoryCommand::Export { format },
+        } => catalog_cmd::export(db.read()?.as_mut(), &format),
         Command::App {
             command:
                 AppCommand::Add {

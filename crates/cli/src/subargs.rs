@@ -9,6 +9,12 @@ use crate::ipa_cmd;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum InventoryCommand {
+    /// Write the inventory in the import form (re-imports to the same tenant).
+    Export {
+        /// `json` or `csv`.
+        #[arg(long, default_value = "json", value_parser = ["json", "csv"])]
+        format: String,
+    },
     /// Import users, devices and groups from a JSON or CSV file (format in the
     /// README), merging into what is stored unless told to replace.
     Import {
@@ -47,6 +53,12 @@ pub(crate) enum TrustCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AppCommand {
+    /// The tenant's apps with their profile and signing certificate.
+    List {
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
+    },
     /// Register an app by its facts, linked to its profile.
     Add {
         /// CFBundleIdentifier.
@@ -149,7 +161,21 @@ pub(crate) enum IpaCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ProfileCommand {
-    /// Print what a profile holds.
+    /// The tenant's profiles: kind, team, App ID, expiry, apps, devices, assignments.
+    List {
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One stored profile (UUID or unique prefix): versions, apps, devices, assignments.
+    Show {
+        /// Profile UUID or a unique prefix of 8 or more characters.
+        profile: String,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print what a profile file holds.
     Inspect {
         /// One JSON object per line.
         #[arg(long)]
@@ -181,5 +207,16 @@ pub(crate) enum ProfileCommand {
         /// Output folder.
         #[arg(long, default_value = "provkit-sample")]
         out: PathBuf,
+    },
+}
+
+/// `device list`, `user list`, `group list`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ListCommand {
+    /// List them (groups as a tree).
+    List {
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
     },
 }

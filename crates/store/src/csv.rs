@@ -56,7 +56,80 @@ fn fields(line: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// One CSV field, quoted when it holds a comma or a quote.
+fn field(s: &str) -> Result<String, String> {
+    if s.contains(['\n', '\r']) {
+        return Err(format!(
+            "{s:?} holds a line break, which the CSV form cannot carry (export JSON)"
+        ));
+    }
+    Ok(
+        if s.contains([',', '"']) || s.starts_with(' ') || s.ends_with(' ') {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_owned()
+        },
+    )
+}
+
 impl Inventory {
+    /// Writes the CSV form, which [`Inventory::from_csv`] reads back to
+    /// the same inventory.
+    ///
+    /// # Errors
+    /// A name with a line break, which CSV rows cannot carry, or a reported
+    /// profile that is not MDM-managed (the form has no column for it).
+    pub fn to_csv(&self) -> Result<String, String> {
+        let mut out = String::from("record,a,b,c\n");
+        let mut row = |cells: [&str; 4]| -> Result<(), String> {
+            let cells: Vec<String> = cells.iter().map(|c| field(c)).collect::<Result<_, _>>()?;
+            out.push_str(&cells.join(","));
+            out.push('\n');
+            Ok(())
+        };
+        for u in &self.users {
+            row(["user", u, "", ""])?;
+        }
+        for d in &self.devices {
+            row([
+                "device",
+                &d.udid,
+                d.user.as_deref().unwrap_or(""),
+                &d.platform,
+            ])?;
+            for a in &d.apps {
+                row(["app", &d.udid, &a.bundle_id, &a.version])?;
+            }
+            for r in &d.reported {
+                if !r.managed {
+                    return Err(format!(
+                        "device {}: reported profile {} is not managed, which the CSV form cannot say (export JSON)",
+                        d.udid, r.uuid
+                    ));
+                }
+                let expires = r.expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                row(["reported", &d.udid, &r.uuid, &expires])?;
+            }
+        }
+        let kind = |k: provkit_policy::GroupKind| match k {
+            provkit_policy::GroupKind::User => "user",
+            provkit_policy::GroupKind::Device => "device",
+        };
+        for g in &self.groups {
+            row(["group", &g.name, kind(g.kind), ""])?;
+        }
+        // Members and subgroups after every group, so a subgroup is defined first.
+        for g in &self.groups {
+            for m in &g.members {
+                row(["member", &g.name, m, ""])?;
+            }
+            for sub in &g.subgroups {
+                row(["subgroup", &g.name, sub, ""])?;
+            }
+        }
+        Ok(out)
+    }
+
     /// Reads the CSV form (see the module documentation).
     ///
     /// # Errors

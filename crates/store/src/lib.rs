@@ -178,6 +178,14 @@ pub trait Store {
         actor: &Actor,
     ) -> Result<InventoryChange, StoreError>;
 
+    /// The stored inventory exactly as imported (users, devices with every
+    /// installed app and report, groups), sorted by name: what
+    /// [`Store::apply_inventory`] reads back to the same records.
+    ///
+    /// # Errors
+    /// Backend failures or a corrupt record.
+    fn inventory(&mut self) -> Result<Inventory, StoreError>;
+
     /// Adds a member (user name, UDID or group name) to a group.
     ///
     /// # Errors

@@ -918,6 +918,20 @@ impl<D: Docs> Store for DocStore<D> {
         })
     }
 
+    fn inventory(&mut self) -> R<Inventory> {
+        let users = self
+            .docs
+            .scan(Table::Users, "")?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        Ok(Inventory {
+            users,
+            devices: self.scan_docs(Table::Devices, "")?,
+            groups: self.scan_docs(Table::Groups, "")?,
+        })
+    }
+
     fn groups(&mut self) -> R<Vec<GroupRecord>> {
         self.scan_docs(Table::Groups, "")
     }

@@ -475,6 +475,17 @@ fn inventory_import_replaced_group_members(store: &mut dyn Store, backend: &str)
         "{backend}: and its apps: {:?}",
         c.devices_updated
     );
+    let stored = store.inventory().expect("inventory");
+    let d1 = stored
+        .devices
+        .iter()
+        .find(|d| d.udid == "M-D1")
+        .expect("stored device");
+    assert_eq!(
+        d1.apps.len(),
+        1,
+        "{backend}: a re-listed device keeps its apps"
+    );
 
     // Replacing is explicit, per group or per batch, and says what goes.
     let only_ann: Inventory = serde_json::from_value(serde_json::json!({

@@ -1,0 +1,253 @@
+//! What a tenant holds, listed and shown the way an admin asks: profiles
+//! with their apps, devices, assignments and versions; apps; devices;
+//! users; groups as a tree; and the inventory exported in the import form.
+
+use chrono::{DateTime, Utc};
+use provkit_policy::{DeviceId, Engine, GroupId, GroupKind, Intent, Target, Tenant};
+use provkit_store::{Inventory, Store};
+use serde::Serialize;
+
+use crate::ServiceError;
+
+/// One profile, summarised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProfileSummary {
+    /// UUID.
+    pub uuid: String,
+    /// Name.
+    pub name: String,
+    /// Kind (`development`, `adhoc`, `enterprise`, `appstore`, ...).
+    pub kind: String,
+    /// Team.
+    pub team: String,
+    /// The App ID pattern.
+    pub app_id: String,
+    /// ExpirationDate.
+    pub expires: DateTime<Utc>,
+    /// Whole days left at the instant.
+    pub days_left: i64,
+    /// Apps linked to it, as `bundle-id version`.
+    pub apps: Vec<String>,
+    /// Devices that should hold it at the instant.
+    pub devices: usize,
+    /// Included targets.
+    pub include: Vec<String>,
+    /// Excluded targets.
+    pub exclude: Vec<String>,
+    /// The profile that renewed it.
+    pub successor: Option<String>,
+    /// Deleted.
+    pub retired: bool,
+}
+
+/// One profile in full.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProfileDetail {
+    /// The summary.
+    #[serde(flatten)]
+    pub summary: ProfileSummary,
+    /// Every stored version: (version, SHA-256 of the bytes, uploaded at).
+    pub versions: Vec<(i64, String, DateTime<Utc>)>,
+    /// The devices that should hold it, by UDID.
+    pub device_udids: Vec<String>,
+}
+
+fn target(t: &Tenant, target: &Target) -> String {
+    match target {
+        Target::AllUsers => "all-users".into(),
+        Target::AllDevices => "all-devices".into(),
+        Target::Group(g) => t.groups[g.index()].name.clone(),
+        Target::MissingGroup(n) => n.clone(),
+    }
+}
+
+fn summaries(t: &Tenant, engine: &Engine, at: DateTime<Utc>) -> Vec<ProfileSummary> {
+    let mut holders = vec![0usize; t.profiles.len()];
+    for d in 0..t.devices.len() {
+        for p in engine.desired(DeviceId(u32::try_from(d).unwrap_or(u32::MAX))) {
+            holders[p.index()] += 1;
+        }
+    }
+    let mut apps = vec![Vec::new(); t.profiles.len()];
+    for a in &t.apps {
+        if let Some(p) = a.profile {
+            apps[p.index()].push(format!("{} {}", a.bundle_id, a.version));
+        }
+    }
+    let mut include = vec![Vec::new(); t.profiles.len()];
+    let mut exclude = vec![Vec::new(); t.profiles.len()];
+    for a in &t.assignments {
+        let list = match a.intent {
+            Intent::Include => &mut include,
+            Intent::Exclude => &mut exclude,
+        };
+        list[a.profile.index()].push(target(t, &a.target));
+    }
+    t.profiles
+        .iter()
+        .enumerate()
+        .map(|(i, p)| ProfileSummary {
+            uuid: p.uuid.clone(),
+            name: p.name.clone(),
+            kind: p.kind.as_str().to_owned(),
+            team: p.team.clone(),
+            app_id: p.app_id.clone(),
+            expires: p.expires,
+            days_left: provkit_profile::days_left(p.expires, at),
+            apps: std::mem::take(&mut apps[i]),
+            devices: holders[i],
+            include: std::mem::take(&mut include[i]),
+            exclude: std::mem::take(&mut exclude[i]),
+            successor: p.superseded_by.map(|s| t.profiles[s.index()].uuid.clone()),
+            retired: p.retired,
+        })
+        .collect()
+}
+
+/// Every profile (latest versions), soonest expiry first.
+///
+/// # Errors
+/// Store failures.
+pub fn profiles(
+    store: &mut dyn Store,
+    at: DateTime<Utc>,
+) -> Result<Vec<ProfileSummary>, ServiceError> {
+    let t = store.load_tenant()?;
+    let engine = Engine::new(t.clone(), at);
+    let mut list = summaries(&t, &engine, at);
+    list.sort_by(|a, b| a.expires.cmp(&b.expires).then(a.uuid.cmp(&b.uuid)));
+    Ok(list)
+}
+
+/// One profile, by UUID or unique prefix, with its versions and devices.
+///
+/// # Errors
+/// As [`crate::names::profile`]; store failures.
+pub fn profile(
+    store: &mut dyn Store,
+    given: &str,
+    at: DateTime<Utc>,
+) -> Result<ProfileDetail, ServiceError> {
+    let t = store.load_tenant()?;
+    let id = crate::names::profile(&t, given)?;
+    let engine = Engine::new(t.clone(), at);
+    let summary = summaries(&t, &engine, at).swap_remove(id.index());
+    let versions = store
+        .profile_versions(&summary.uuid)?
+        .into_iter()
+        .map(|v| (v.version, v.sha256, v.uploaded_at))
+        .collect();
+    let device_udids = (0..t.devices.len())
+        .filter(|d| {
+            engine
+                .desired(DeviceId(u32::try_from(*d).unwrap_or(u32::MAX)))
+                .contains(&id)
+        })
+        .map(|d| t.devices[d].udid.clone())
+        .collect();
+    Ok(ProfileDetail {
+        summary,
+        versions,
+        device_udids,
+    })
+}
+
+/// One group and its nested groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupNode {
+    /// Name.
+    pub name: String,
+    /// `user` or `device`.
+    pub kind: GroupKind,
+    /// Direct members: user names or UDIDs.
+    pub members: Vec<String>,
+    /// Nested groups.
+    pub subgroups: Vec<GroupNode>,
+    /// Already shown elsewhere in the forest (nested twice, or in a cycle):
+    /// named here, not expanded again.
+    pub repeated: bool,
+}
+
+/// The groups as a forest: every group no other group contains is a root
+/// (a group only inside a cycle becomes a root too).
+///
+/// # Errors
+/// Store failures.
+pub fn group_tree(store: &mut dyn Store) -> Result<Vec<GroupNode>, ServiceError> {
+    let t = store.load_tenant()?;
+    let mut contained = vec![false; t.groups.len()];
+    for g in &t.groups {
+        for s in &g.subgroups {
+            contained[s.index()] = true;
+        }
+    }
+    let mut seen = vec![false; t.groups.len()];
+    let mut roots = Vec::new();
+    let ids = (0..t.groups.len()).map(|i| GroupId(u32::try_from(i).unwrap_or(u32::MAX)));
+    // Roots first (in no other group), then whatever only a cycle reaches.
+    for g in ids.clone().filter(|g| !contained[g.index()]) {
+        roots.push(node(&t, g, &mut seen));
+    }
+    for g in ids {
+        if !seen[g.index()] {
+            roots.push(node(&t, g, &mut seen));
+        }
+    }
+    Ok(roots)
+}
+
+/// Builds the tree below `g` without recursion depth beyond the group
+/// count: each group is expanded once, later meetings are marked.
+fn node(t: &Tenant, g: GroupId, seen: &mut [bool]) -> GroupNode {
+    let leaf = |g: GroupId, repeated: bool| {
+        let grp = &t.groups[g.index()];
+        GroupNode {
+            name: grp.name.clone(),
+            kind: grp.kind,
+            members: grp
+                .users
+                .iter()
+                .map(|u| t.users[u.index()].name.clone())
+                .chain(
+                    grp.devices
+                        .iter()
+                        .map(|d| t.devices[d.index()].udid.clone()),
+                )
+                .collect(),
+            subgroups: Vec::new(),
+            repeated,
+        }
+    };
+    // Iterative depth-first build: (group, index of its node's parent path).
+    let mut root = leaf(g, false);
+    seen[g.index()] = true;
+    let mut stack: Vec<(GroupId, Vec<usize>)> = vec![(g, Vec::new())];
+    while let Some((cur, path)) = stack.pop() {
+        let subs = t.groups[cur.index()].subgroups.clone();
+        let mut at = &mut root;
+        for &k in &path {
+            at = &mut at.subgroups[k];
+        }
+        for s in subs {
+            let again = seen[s.index()];
+            at.subgroups.push(leaf(s, again));
+            if !again {
+                seen[s.index()] = true;
+                let mut p = path.clone();
+                p.push(at.subgroups.len() - 1);
+                stack.push((s, p));
+            }
+        }
+    }
+    root
+}
+
+/// The inventory in the import form, as stored (users, devices with every
+/// installed app and report, groups with members and subgroups): importing
+/// it into an empty tenant gives the same inventory.
+///
+/// # Errors
+/// Store failures.
+pub fn export_inventory(store: &mut dyn Store) -> Result<Inventory, ServiceError> {
+    Ok(store.inventory()?)
+}
