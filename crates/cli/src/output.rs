@@ -10,14 +10,15 @@ pub(crate) struct Style {
 }
 
 impl Style {
-    /// A date for people: local time zone unless `--utc`.
+    /// A date for people, in the one format of every output: RFC 3339 in
+    /// the local time zone (`2026-11-22T09:00:00+01:00`), or in UTC with
+    /// `--utc` (`2026-11-22T08:00:00Z`).
     pub(crate) fn date(self, t: DateTime<Utc>) -> String {
         if self.utc {
-            t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+            rfc3339(t)
         } else {
             t.with_timezone(&Local)
-                .format("%Y-%m-%d %H:%M:%S %Z")
-                .to_string()
+                .to_rfc3339_opts(SecondsFormat::Secs, false)
         }
     }
 }

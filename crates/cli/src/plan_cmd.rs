@@ -69,7 +69,10 @@ fn print_plan(v: &PlanView, enqueued: bool, style: Style) -> std::io::Result<()>
     let issues = |title: &str, list: &[IssueView]| -> std::io::Result<()> {
         outln!("\n{title} ({}):", list.len())?;
         for i in list {
-            outln!("  {}: {}", i.kind, i.message)?;
+            match i.at {
+                Some(at) => outln!("  {}: {} (at {})", i.kind, i.message, style.date(at))?,
+                None => outln!("  {}: {}", i.kind, i.message)?,
+            }
         }
         Ok(())
     };

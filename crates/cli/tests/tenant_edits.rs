@@ -195,3 +195,32 @@ fn profile_uuid_prefixes_were_not_accepted() {
     assert_eq!(code, 1);
     assert!(err.contains("unknown profile"), "{err}");
 }
+
+#[test]
+fn explain_hid_that_an_app_link_overrides_an_exclusion() {
+    let (dir, db) = demo("override");
+    // bob is an Executive (excluded from FIELD) whose phone runs the field app.
+    let inv: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("inventory.json")).expect("inventory"),
+    )
+    .expect("json");
+    let bob = inv["devices"]
+        .as_array()
+        .expect("devices")
+        .iter()
+        .find(|d| d["user"] == "bob" && d["apps"].as_array().is_some_and(|a| !a.is_empty()))
+        .and_then(|d| d["udid"].as_str())
+        .expect("bob's phone")
+        .to_owned();
+    let (code, out, err) = run(&db, &["explain", &bob, FIELD, "--at", AT]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("excluded through user group \"Executives\"")
+            && out.contains("the app link overrides the exclusion"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("rule ") && !out.contains("assignment #"),
+        "{out}"
+    );
+}

@@ -79,12 +79,9 @@ pub(crate) fn explain(
         )),
     }
     let mut matched = [[false; 2]; 2]; // [kind user/device][include/exclude]
-    for (i, a) in t
-        .assignments
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| a.profile == profile)
-    {
+    // The targets whose exclusions apply, to say when an app link overrides one.
+    let mut excluded_through: Vec<String> = Vec::new();
+    for a in t.assignments.iter().filter(|a| a.profile == profile) {
         let verb = if a.intent == Intent::Include {
             "includes"
         } else {
@@ -104,14 +101,17 @@ pub(crate) fn explain(
             }
             (Target::MissingGroup(name), _) => {
                 steps.push(format!(
-                    "assignment #{i} {verb} missing group \"{name}\": it matches nothing"
+                    "an assignment {verb} group \"{name}\", which does not exist: it matches nothing"
                 ));
                 None
             }
             _ => None,
         };
         if let (Some(how), Some(kind)) = (hit, kind) {
-            steps.push(format!("assignment #{i} {verb} the profile for {how}"));
+            steps.push(format!("the assignment {verb} {how}"));
+            if a.intent == Intent::Exclude {
+                excluded_through.push(how);
+            }
             matched[usize::from(kind == GroupKind::Device)]
                 [usize::from(a.intent == Intent::Exclude)] = true;
         }
@@ -120,12 +120,12 @@ pub(crate) fn explain(
     for (k, label) in [(0, "user"), (1, "device")] {
         match matched[k] {
             [true, false] => {
-                steps.push(format!("rule 3: a {label} include applies and no {label} exclude cancels it"));
+                steps.push(format!("a {label} include applies and no {label} exclude cancels it"));
                 targeted = true;
             }
-            [true, true] => steps.push(format!("rule 3: the {label} include is cancelled by a {label} exclude")),
+            [true, true] => steps.push(format!("the {label} include is cancelled by a {label} exclude")),
             [false, true] => steps.push(format!(
-                "rule 3: the {label} exclude has nothing of its kind to cancel here (a mixed-kind exclusion has no effect)"
+                "the {label} exclude has nothing of its kind to cancel here (a mixed-kind exclusion has no effect)"
             )),
             _ => {}
         }
@@ -133,10 +133,20 @@ pub(crate) fn explain(
     for app in &d.apps {
         let a = &t.apps[app.index()];
         if a.profile == Some(profile) {
-            steps.push(format!(
-                "rule 5: installed app {} {} links to the profile",
-                a.bundle_id, a.version
-            ));
+            if excluded_through.is_empty() {
+                steps.push(format!(
+                    "installed app {} {} links to the profile: the device gets it",
+                    a.bundle_id, a.version
+                ));
+            } else {
+                steps.push(format!(
+                    "excluded through {}, but installed app {} {} links to the profile: \
+                     the app link overrides the exclusion and the device keeps it",
+                    excluded_through.join(" and "),
+                    a.bundle_id,
+                    a.version
+                ));
+            }
             targeted = true;
         }
     }

@@ -271,8 +271,7 @@ fn blocker(t: &Tenant, b: &Blocker) -> IssueView {
                 ..issue(
                     "expiring-without-successor",
                     format!(
-                        "{devices} device(s) lose {what} at {} (profile {} has no successor)",
-                        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        "{devices} device(s) lose {what} when profile {} dies: it has no successor",
                         uuid(*profile)
                     ),
                 )
