@@ -159,9 +159,19 @@ pub(crate) enum Command {
         /// One JSON object.
         #[arg(long)]
         json: bool,
-        /// Queue the commands in the outbox (and log the notifications sent).
+        /// Queue the commands in the outbox (and log the notifications sent);
+        /// always the whole plan, whatever the filters show.
         #[arg(long)]
         enqueue: bool,
+        /// Show only this device's commands, notices and blockers.
+        #[arg(long, value_name = "UDID")]
+        device: Option<String>,
+        /// Show only what concerns this profile (UUID or unique prefix).
+        #[arg(long, value_name = "UUID")]
+        profile: Option<String>,
+        /// Output: text (with a per-profile summary), json, or csv (one command per row).
+        #[arg(long, value_parser = ["text", "json", "csv"], default_value = "text", conflicts_with = "json")]
+        format: String,
     },
     /// Record device acknowledgements for queued commands (all, or the given command UUIDs).
     Ack {

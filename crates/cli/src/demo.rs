@@ -185,7 +185,17 @@ pub(crate) fn run(dir: &Path, at: DateTime<Utc>, style: Style) -> Result<Outcome
     tenant_cmd::assign(store, SALES, &add("Sales", "Kiosks"), at)?;
 
     outln!("\n$ provkit {db} plan")?;
-    crate::plan_cmd::plan(store, at, false, false, style)?;
+    crate::plan_cmd::plan(
+        store,
+        &crate::plan_cmd::PlanArgs {
+            at,
+            format: "text",
+            enqueue: false,
+            device: None,
+            profile: None,
+        },
+        style,
+    )?;
     let svg = dir.join("expiring.svg");
     outln!(
         "\n$ provkit {db} expiring --within 60d --svg {}",

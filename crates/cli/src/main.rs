@@ -254,11 +254,22 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
                 instant(at.as_deref())?,
             )
         }
-        Command::Plan { at, json, enqueue } => plan_cmd::plan(
-            if enqueue { db.open()? } else { db.read()? }.as_mut(),
-            instant(at.as_deref())?,
+        Command::Plan {
+            at,
             json,
             enqueue,
+            device,
+            profile,
+            format,
+        } => plan_cmd::plan(
+            if enqueue { db.open()? } else { db.read()? }.as_mut(),
+            &plan_cmd::PlanArgs {
+                at: instant(at.as_deref())?,
+                format: if json { "json" } else { format.as_str() },
+                enqueue,
+                device: device.as_deref(),
+                profile: profile.as_deref(),
+            },
             style,
         ),
         Command::Ack { commands } => plan_cmd::ack(db.open()?.as_mut(), &commands),

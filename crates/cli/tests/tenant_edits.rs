@@ -224,3 +224,42 @@ fn explain_hid_that_an_app_link_overrides_an_exclusion() {
         "{out}"
     );
 }
+
+#[test]
+fn plan_could_not_be_filtered_or_exported() {
+    let (_dir, db) = demo("planfilter");
+    let (code, all, _) = run(&db, &["plan", "--at", AT, "--format", "csv"]);
+    assert_eq!(code, 0);
+    let rows: Vec<&str> = all.lines().collect();
+    assert_eq!(rows[0], "udid,request_type,profile_uuid,command_uuid");
+    assert!(rows.len() > 2, "{all}");
+    let first_udid = rows[1].split(',').next().expect("udid");
+    let (code, one, _) = run(
+        &db,
+        &[
+            "plan", "--at", AT, "--format", "csv", "--device", first_udid,
+        ],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        one.lines().skip(1).all(|l| l.starts_with(first_udid)),
+        "{one}"
+    );
+    assert!(one.lines().count() < rows.len(), "{one}");
+    let (code, text, err) = run(
+        &db,
+        &[
+            "plan",
+            "--at",
+            AT,
+            "--profile",
+            "D3A10000-0000-4000-8000-0000000005A",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.contains("By profile:\n  D3A10000-0000-4000-8000-0000000005A1:"),
+        "{text}"
+    );
+    assert!(!text.contains(FIELD), "only the sales profile: {text}");
+}
