@@ -220,3 +220,19 @@ pub(crate) fn export(store: &mut dyn Store, format: &str) -> Result<Outcome> {
     }
     Ok(Outcome::Ok)
 }
+
+pub(crate) fn remove(store: &mut dyn Store, what: &provkit_store::Removal) -> Result<Outcome> {
+    let groups = store.remove(what, &crate::tenant_cmd::actor())?;
+    let name = match what {
+        provkit_store::Removal::App { bundle_id, version } => format!("app {bundle_id} {version}"),
+        provkit_store::Removal::Device(u) => format!("device {u}"),
+        provkit_store::Removal::User(u) => format!("user {u}"),
+        provkit_store::Removal::Group(g) => format!("group {g}"),
+    };
+    if groups.is_empty() {
+        outln!("removed {name}")?;
+    } else {
+        outln!("removed {name}, and took it out of {}", groups.join(", "))?;
+    }
+    Ok(Outcome::Ok)
+}

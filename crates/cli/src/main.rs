@@ -182,15 +182,30 @@ fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd::Outcome> {
         Command::App {
             command: AppCommand::List { json },
         } => catalog_cmd::apps(db.read()?.as_mut(), json, style),
-        Command::Device {
-            command: ListCommand::List { json },
-        } => catalog_cmd::devices(db.read()?.as_mut(), json),
-        Command::User {
-            command: ListCommand::List { json },
-        } => catalog_cmd::users(db.read()?.as_mut(), json),
-        Command::Group {
-            command: ListCommand::List { json },
-        } => catalog_cmd::groups(db.read()?.as_mut(), json),
+        Command::App {
+            command: AppCommand::Remove { bundle_id, version },
+        } => catalog_cmd::remove(
+            db.open()?.as_mut(),
+            &provkit_store::Removal::App { bundle_id, version },
+        ),
+        Command::Device { command } => match command {
+            ListCommand::List { json } => catalog_cmd::devices(db.read()?.as_mut(), json),
+            ListCommand::Remove { name } => {
+                catalog_cmd::remove(db.open()?.as_mut(), &provkit_store::Removal::Device(name))
+            }
+        },
+        Command::User { command } => match command {
+            ListCommand::List { json } => catalog_cmd::users(db.read()?.as_mut(), json),
+            ListCommand::Remove { name } => {
+                catalog_cmd::remove(db.open()?.as_mut(), &provkit_store::Removal::User(name))
+            }
+        },
+        Command::Group { command } => match command {
+            ListCommand::List { json } => catalog_cmd::groups(db.read()?.as_mut(), json),
+            ListCommand::Remove { name } => {
+                catalog_cmd::remove(db.open()?.as_mut(), &provkit_store::Removal::Group(name))
+            }
+        },
         Command::Inventory {
             command: InventoryCommand::Export { format },
         } => catalog_cmd::export(db.read()?.as_mut(), &format),

@@ -59,6 +59,13 @@ pub(crate) enum AppCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Remove an app's registration (audited).
+    Remove {
+        /// CFBundleIdentifier.
+        bundle_id: String,
+        /// Version.
+        version: String,
+    },
     /// Register an app by its facts, linked to its profile.
     Add {
         /// CFBundleIdentifier.
@@ -210,7 +217,7 @@ pub(crate) enum ProfileCommand {
     },
 }
 
-/// `device list`, `user list`, `group list`.
+/// `device|user|group list|remove`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum ListCommand {
     /// List them (groups as a tree).
@@ -218,5 +225,12 @@ pub(crate) enum ListCommand {
         /// One JSON array.
         #[arg(long)]
         json: bool,
+    },
+    /// Remove one, taking it out of every group that lists it (audited); a
+    /// user who is a device's primary user, or a group an assignment
+    /// targets, is refused.
+    Remove {
+        /// The UDID, user name or group name.
+        name: String,
     },
 }

@@ -66,3 +66,33 @@ fn listings_and_the_export_round_trip() {
         );
     }
 }
+
+#[test]
+fn removals_refuse_what_is_still_referred_to() {
+    let dir = tmp("remove");
+    let demo = dir.join("demo");
+    assert_eq!(provkit(&["demo", "--dir", s(&demo), "--at", AT]).0, 0);
+    let db = demo.join("provkit.db");
+    let run = |args: &[&str]| {
+        let mut all = vec!["--db", s(&db)];
+        all.extend_from_slice(args);
+        provkit(&all)
+    };
+    let (code, _, err) = run(&["group", "remove", "Field"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("unassign it first") && err.contains(FIELD),
+        "{err}"
+    );
+    let (code, _, err) = run(&["user", "remove", "carol"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("primary user"), "{err}");
+    let (code, out, err) = run(&["group", "remove", "Sales EU"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("took it out of Sales"), "{out}");
+    let (code, out, _) = run(&["app", "remove", "com.example.beta", "0.9"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, _, _) = run(&["app", "remove", "com.example.beta", "0.9"]);
+    assert_eq!(code, 1, "already gone");
+    assert!(!run(&["app", "list"]).1.contains("com.example.beta"));
+}

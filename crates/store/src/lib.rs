@@ -39,7 +39,7 @@ pub use export::{TenantRecords, import_tenant, records_of};
 pub use records::{
     Actor, AppRecord, AssignmentChange, AssignmentEdit, AssignmentRecord, AuditEntry,
     CommandStatus, DesiredChange, DeviceRecord, GroupChange, GroupRecord, InstalledApp, Inventory,
-    InventoryChange, OutboxEntry, ProfileRecord, Replace, ReportedProfile, TargetName,
+    InventoryChange, OutboxEntry, ProfileRecord, Removal, Replace, ReportedProfile, TargetName,
     TrustAnchorRecord,
 };
 pub use sql::{Access, DocStore, MemoryStore, PostgresStore, SCHEMA_VERSION, SqliteStore};
@@ -185,6 +185,16 @@ pub trait Store {
     /// # Errors
     /// Backend failures or a corrupt record.
     fn inventory(&mut self) -> Result<Inventory, StoreError>;
+
+    /// Removes an app, a device, a user or a group in one transaction,
+    /// taking it out of every group that lists it; audited. Returns the
+    /// groups it was taken out of.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] when it does not exist;
+    /// [`StoreError::Invalid`] naming what still refers to it (a device's
+    /// primary user, an assignment to a group), with nothing written.
+    fn remove(&mut self, what: &Removal, actor: &Actor) -> Result<Vec<String>, StoreError>;
 
     /// Adds a member (user name, UDID or group name) to a group.
     ///

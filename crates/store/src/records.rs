@@ -397,3 +397,23 @@ pub struct TrustAnchorRecord {
     /// When.
     pub added_at: DateTime<Utc>,
 }
+
+/// Something to remove from a tenant's inventory or app list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// An app registration (devices that list it installed keep the entry).
+    App {
+        /// CFBundleIdentifier.
+        bundle_id: String,
+        /// Version.
+        version: String,
+    },
+    /// A device, and its membership of device groups.
+    Device(String),
+    /// A user, and their membership of user groups; refused while a device
+    /// has them as its primary user.
+    User(String),
+    /// A group, and its place in other groups; refused while an assignment
+    /// targets it.
+    Group(String),
+}

@@ -14,8 +14,8 @@ use crate::data::{Data, validate_inventory};
 use crate::error::StoreError;
 use crate::records::{
     Actor, AppRecord, AssignmentRecord, AuditEntry, CommandStatus, DesiredChange, DeviceRecord,
-    GroupChange, GroupRecord, Inventory, InventoryChange, OutboxEntry, ProfileRecord, Replace,
-    ReportedProfile, TargetName, TrustAnchorRecord,
+    GroupChange, GroupRecord, Inventory, InventoryChange, OutboxEntry, ProfileRecord, Removal,
+    Replace, ReportedProfile, TargetName, TrustAnchorRecord,
 };
 use crate::records::{AssignmentChange, AssignmentEdit};
 use crate::{ImportBatch, Store};
@@ -915,6 +915,94 @@ impl<D: Docs> Store for DocStore<D> {
                 Some(serde_json::to_value(&before).unwrap_or_default()),
                 Some(serde_json::to_value(&g).unwrap_or_default()),
             )
+        })
+    }
+
+    fn remove(&mut self, what: &Removal, actor: &Actor) -> R<Vec<String>> {
+        let unknown = |kind: &'static str, name: &str| StoreError::UnknownReference {
+            kind,
+            name: name.to_owned(),
+            context: "remove".into(),
+        };
+        self.tx(|d| {
+            let (table, key, kind, name) = match what {
+                Removal::App { bundle_id, version } => (
+                    Table::Apps,
+                    app_key(bundle_id, version),
+                    "app",
+                    format!("{bundle_id} {version}"),
+                ),
+                Removal::Device(u) => (Table::Devices, u.clone(), "device", u.clone()),
+                Removal::User(u) => (Table::Users, u.clone(), "user", u.clone()),
+                Removal::Group(g) => (Table::Groups, g.clone(), "group", g.clone()),
+            };
+            let Some(before) = d.get(table, &key)? else {
+                return Err(unknown(kind, &name));
+            };
+            match what {
+                Removal::User(u) => {
+                    let users: Vec<String> = d
+                        .scan(Table::Devices, "")?
+                        .iter()
+                        .filter_map(|(_, v)| from_json::<DeviceRecord>(v).ok())
+                        .filter(|dev| dev.user.as_deref() == Some(u))
+                        .map(|dev| dev.udid)
+                        .collect();
+                    if !users.is_empty() {
+                        return Err(StoreError::Invalid(format!(
+                            "user {u} is the primary user of {}: remove or reassign those devices first",
+                            users.join(", ")
+                        )));
+                    }
+                }
+                Removal::Group(g) => {
+                    let target = TargetName::Group(g.clone());
+                    let mut profiles: Vec<String> = d
+                        .scan(Table::Assignments, "")?
+                        .iter()
+                        .filter_map(|(_, v)| from_json::<AssignmentRecord>(v).ok())
+                        .filter(|a| a.target == target)
+                        .map(|a| a.profile_uuid)
+                        .collect();
+                    profiles.dedup();
+                    if !profiles.is_empty() {
+                        return Err(StoreError::Invalid(format!(
+                            "group {g} is assigned profile(s) {}: unassign it first",
+                            profiles.join(", ")
+                        )));
+                    }
+                }
+                Removal::App { .. } | Removal::Device(_) => {}
+            }
+            // Out of every group that lists it.
+            let mut touched = Vec::new();
+            if !matches!(what, Removal::App { .. }) {
+                let mut rows = Vec::new();
+                for (k, v) in d.scan(Table::Groups, "")? {
+                    let mut g: GroupRecord = from_json(&v)?;
+                    let before = (g.members.len(), g.subgroups.len());
+                    match what {
+                        Removal::Group(n) => g.subgroups.retain(|s| s != n),
+                        Removal::Device(n) | Removal::User(n) => g.members.retain(|m| m != n),
+                        Removal::App { .. } => {}
+                    }
+                    if (g.members.len(), g.subgroups.len()) != before {
+                        touched.push(g.name.clone());
+                        rows.push((k, to_json(&g)));
+                    }
+                }
+                d.put_many(Table::Groups, &rows)?;
+            }
+            d.delete(table, &key)?;
+            Self::audit(
+                d,
+                actor,
+                &format!("remove-{kind}"),
+                &name,
+                serde_json::from_str(&before).ok(),
+                Some(serde_json::json!({"out_of_groups": touched})),
+            )?;
+            Ok(touched)
         })
     }
 

@@ -538,6 +538,37 @@ fn inventory_import_replaced_group_members(store: &mut dyn Store, backend: &str)
         before,
         "{backend}: nothing written"
     );
+
+    // Removals take things out of every group, refuse what is referred to.
+    match store.remove(&Removal::User("m-ann".into()), &a) {
+        Err(StoreError::Invalid(m)) => assert!(m.contains("M-D1"), "{backend}: {m}"),
+        other => panic!("{backend}: {other:?}"),
+    }
+    assert_eq!(
+        store
+            .remove(&Removal::Device("M-D1".into()), &a)
+            .expect("device"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        store
+            .remove(&Removal::User("m-ann".into()), &a)
+            .expect("user"),
+        ["M-Sales"],
+        "{backend}"
+    );
+    assert!(members(store, "M-Sales").is_empty(), "{backend}");
+    assert!(matches!(
+        store.remove(&Removal::Group("M-Nowhere".into()), &a),
+        Err(StoreError::UnknownReference { .. })
+    ));
+    assert!(
+        store
+            .audit_log()
+            .expect("audit")
+            .iter()
+            .any(|e| e.action == "remove-user")
+    );
 }
 
 #[test]
