@@ -223,6 +223,20 @@ fn explain_hid_that_an_app_link_overrides_an_exclusion() {
         !out.contains("rule ") && !out.contains("assignment #"),
         "{out}"
     );
+    // The plan warns about it too, per profile, app and excluded target.
+    let (code, out, _) = run(&db, &["plan", "--at", AT, "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("plan json");
+    let w = v["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .find(|w| w["kind"] == "exclusion-overridden-by-app")
+        .expect("the override warning");
+    assert_eq!(w["profile"], FIELD);
+    assert_eq!(w["target"], "Executives");
+    assert_eq!(w["app"], "com.example.field 3.2");
+    assert_eq!(w["devices"], 1);
 }
 
 #[test]

@@ -6,6 +6,8 @@
 use chrono::{DateTime, Utc};
 use provkit_policy::{Blocker, Command, Engine, Plan, ResignReason, Target, Tenant, Warning};
 use provkit_store::{CommandStatus, OutboxEntry, Store};
+use std::collections::{HashMap, HashSet};
+
 use serde::Serialize;
 use sha2::Digest as _;
 
@@ -120,8 +122,114 @@ pub fn command_uuid(udid: &str, request: &str, profile: &str, at: DateTime<Utc>)
 /// Store failures.
 pub fn plan(store: &mut dyn Store, at: DateTime<Utc>) -> Result<PlanView, ServiceError> {
     let tenant = store.load_tenant()?;
-    let plan = Engine::new(tenant.clone(), at).plan();
-    Ok(view(&tenant, &plan))
+    let engine = Engine::new(tenant.clone(), at);
+    let plan = engine.plan();
+    let mut v = view(&tenant, &plan);
+    v.warnings.extend(overridden_exclusions(&tenant, &engine));
+    Ok(v)
+}
+
+/// Who an exclusion reaches.
+enum Reach {
+    AllUsers,
+    AllDevices,
+    /// Users and devices a group holds, through nested groups.
+    Members(HashSet<u32>, HashSet<u32>),
+}
+
+/// Every user and device a group holds, through nested groups (each group
+/// visited once, so cycles end).
+fn members_of(t: &Tenant, g: provkit_policy::GroupId) -> Reach {
+    let (mut users, mut devices) = (HashSet::new(), HashSet::new());
+    let mut seen = HashSet::new();
+    let mut stack = vec![g];
+    while let Some(g) = stack.pop() {
+        if !seen.insert(g) {
+            continue;
+        }
+        let grp = &t.groups[g.index()];
+        users.extend(grp.users.iter().map(|u| u.0));
+        devices.extend(grp.devices.iter().map(|d| d.0));
+        stack.extend(grp.subgroups.iter().copied());
+    }
+    Reach::Members(users, devices)
+}
+
+/// Devices that keep a profile only because an installed app links to it,
+/// although an exclusion of the profile reaches them: one warning per
+/// profile, app and excluded target, with the device count. Only profiles
+/// that an app links and that have exclusions are looked at.
+fn overridden_exclusions(t: &Tenant, engine: &Engine) -> Vec<IssueView> {
+    use provkit_policy::{DeviceId, Intent, ProfileId};
+    let linked: HashSet<ProfileId> = t.apps.iter().filter_map(|a| a.profile).collect();
+    let mut by_profile: HashMap<ProfileId, Vec<(String, Reach)>> = HashMap::new();
+    for a in &t.assignments {
+        if a.intent != Intent::Exclude || !linked.contains(&a.profile) {
+            continue;
+        }
+        let reach = match &a.target {
+            Target::AllUsers => Reach::AllUsers,
+            Target::AllDevices => Reach::AllDevices,
+            Target::Group(g) => members_of(t, *g),
+            Target::MissingGroup(_) => continue,
+        };
+        by_profile
+            .entry(a.profile)
+            .or_default()
+            .push((target_name(t, &a.target), reach));
+    }
+    if by_profile.is_empty() {
+        return Vec::new();
+    }
+    let mut counts: std::collections::BTreeMap<(usize, usize, String), usize> =
+        std::collections::BTreeMap::new();
+    for (di, d) in t.devices.iter().enumerate() {
+        let id = DeviceId(u32::try_from(di).unwrap_or(u32::MAX));
+        for app in &d.apps {
+            let Some(p) = t.apps[app.index()].profile else {
+                continue;
+            };
+            let Some(exclusions) = by_profile.get(&p) else {
+                continue;
+            };
+            if engine.desired(id).binary_search(&p).is_err() {
+                continue;
+            }
+            for (target, reach) in exclusions {
+                let reached = match reach {
+                    Reach::AllUsers => d.user.is_some(),
+                    Reach::AllDevices => true,
+                    Reach::Members(users, devices) => {
+                        devices.contains(&id.0) || d.user.is_some_and(|u| users.contains(&u.0))
+                    }
+                };
+                if reached {
+                    *counts
+                        .entry((p.index(), app.index(), target.clone()))
+                        .or_default() += 1;
+                }
+            }
+        }
+    }
+    counts
+        .into_iter()
+        .map(|((p, a, target), n)| {
+            let uuid = t.profiles[p].uuid.clone();
+            let app = app_name(t, provkit_policy::AppId(u32::try_from(a).unwrap_or(u32::MAX)));
+            IssueView {
+                profile: Some(uuid.clone()),
+                app: Some(app.clone()),
+                target: Some(target.clone()),
+                devices: Some(n),
+                ..issue(
+                    "exclusion-overridden-by-app",
+                    format!(
+                        "excluded through {target}, profile {uuid} is still installed on {n} device(s) because app {app} links it"
+                    ),
+                )
+            }
+        })
+        .collect()
 }
 
 /// The plan at `at`, its commands queued in the outbox and its notification
