@@ -43,13 +43,14 @@ pub fn import_ipa(
     let intact =
         verify_archive(archive, &Options::new(verifier, At::SigningTime)).map_err(not_an_app)?;
     if !intact.valid {
-        let mut codes: Vec<String> = intact
+        let mut seen = std::collections::HashSet::new();
+        let codes: Vec<String> = intact
             .findings
             .iter()
             .filter(|f| f.severity == "error")
             .map(|f| format!("{} {}", f.code, f.path.as_deref().unwrap_or(&f.bundle)))
+            .filter(|c| seen.insert(c.clone()))
             .collect();
-        codes.dedup();
         return Err(ServiceError::InvalidApp { codes });
     }
     let today =
