@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use common::{s, tmp};
 
 const AT: &str = "2026-11-22T12:00:00Z";
+const FIELD: &str = "D3A10000-0000-4000-8000-00000000F1E1";
 
 /// Runs `provkit args` with its stdout already closed by the reader;
 /// returns the exit code and stderr.
@@ -54,6 +55,18 @@ fn output_piped_into_head_panicked() {
         .collect();
     assert!(!profiles.is_empty());
     let profile = profiles[0].as_str();
+    let inventory = demo.join("inventory.json").to_string_lossy().into_owned();
+    let root = demo.join("test-root-ca.cer").to_string_lossy().into_owned();
+    let profiles_dir = demo.join("profiles").to_string_lossy().into_owned();
+    let renewed = demo
+        .join("renewal/field-renewed.mobileprovision")
+        .to_string_lossy()
+        .into_owned();
+    let (fresh, generated, samples2) = (
+        dir.join("fresh.db"),
+        dir.join("generated.db"),
+        dir.join("samples2"),
+    );
     let mut runs: Vec<Vec<&str>> = vec![
         vec!["--help"],
         vec!["demo", "--dir", s(&demo), "--at", AT],
@@ -68,7 +81,47 @@ fn output_piped_into_head_panicked() {
             "--db", db, "expiring", "--at", AT, "--within", "400d", "--json",
         ],
         vec!["--db", db, "plan", "--at", AT, "--enqueue"],
+        vec!["--db", db, "plan", "--at", AT, "--format", "csv"],
         vec!["--db", db, "ack"],
+        vec!["--db", db, "explain", "NO-SUCH", FIELD],
+        vec!["--db", db, "profile", "list"],
+        vec!["--db", db, "profile", "show", FIELD],
+        vec!["--db", db, "app", "list"],
+        vec!["--db", db, "device", "list"],
+        vec!["--db", db, "user", "list"],
+        vec!["--db", db, "group", "list"],
+        vec!["--db", db, "inventory", "export"],
+        vec!["--db", db, "inventory", "export", "--format", "csv"],
+        vec!["--db", db, "inventory", "import", &inventory, "--dry-run"],
+        vec!["--db", db, "trust", "list"],
+        vec!["--db", db, "trust", "add", &root],
+        vec!["--db", db, "import", &profiles_dir],
+        vec![
+            "--db",
+            db,
+            "assign",
+            FIELD,
+            "--include",
+            "Sales",
+            "--at",
+            AT,
+        ],
+        vec![
+            "--db",
+            db,
+            "unassign",
+            FIELD,
+            "--include",
+            "Sales",
+            "--at",
+            AT,
+        ],
+        vec!["--db", db, "renew", FIELD, &renewed],
+        vec!["--db", db, "delete", FIELD],
+        vec!["--db", db, "group", "remove", "Sales EU"],
+        vec!["--db", s(&fresh), "init"],
+        vec!["--db", s(&generated), "generate", "--devices", "50"],
+        vec!["profile", "sample", "--out", s(&samples2)],
     ];
     let corpus = common::corpus();
     let ipa = corpus.as_ref().map(|c| {
@@ -76,10 +129,61 @@ fn output_piped_into_head_panicked() {
             .to_string_lossy()
             .into_owned()
     });
+    let sample = |name: &str| samples.join(name).to_string_lossy().into_owned();
+    let (cert, key, chain, anchor, enterprise) = (
+        sample("test-developer.pem"),
+        sample("test-developer.key"),
+        sample("test-intermediate.pem"),
+        sample("test-root-ca.cer"),
+        sample("enterprise.mobileprovision"),
+    );
+    let resigned = dir.join("resigned.ipa").to_string_lossy().into_owned();
+    let sqlite = corpus.as_ref().map(|c| {
+        c.join("ipas/sqilte_universal.ipa")
+            .to_string_lossy()
+            .into_owned()
+    });
+    if let Some(sqlite) = &sqlite {
+        runs.push(vec![
+            "ipa",
+            "resign",
+            sqlite,
+            "--certificate",
+            &cert,
+            "--key",
+            &key,
+            "--chain",
+            &chain,
+            "--anchor",
+            &anchor,
+            "--profile",
+            &enterprise,
+            "-o",
+            &resigned,
+        ]);
+    }
     if let Some(ipa) = &ipa {
         runs.push(vec!["ipa", "verify", "--at", "signing-time", ipa]);
         runs.push(vec!["ipa", "verify", "--json", "--at", "signing-time", ipa]);
         runs.push(vec!["ipa", "info", ipa]);
+        runs.push(vec![
+            "ipa",
+            "verify",
+            "--format",
+            "sarif",
+            "--at",
+            "signing-time",
+            ipa,
+        ]);
+        runs.push(vec![
+            "ipa",
+            "verify",
+            "--format",
+            "junit",
+            "--at",
+            "signing-time",
+            ipa,
+        ]);
     }
     for args in &runs {
         let (code, err) = closed_early(args);
