@@ -105,12 +105,13 @@ fn print_plan(v: &PlanView, enqueued: bool, style: Style) -> std::io::Result<()>
     outln!("\nAdmin notifications ({}):", v.notifications.len())?;
     for n in &v.notifications {
         outln!(
-            "  {} ({}): {}-day stage, apps die {} ({} days left), {} device(s), apps {}",
+            "  {} ({}): {}-day stage, apps die {} ({} days left; {}), {} device(s), apps {}",
             n.profile,
             n.name,
             n.stage_days,
             style.date(n.death),
             n.days_left,
+            n.cause,
             n.devices,
             n.apps.join(", ")
         )?;

@@ -38,6 +38,9 @@ pub struct NotificationView {
     pub stage_days: i64,
     /// When its apps stop launching.
     pub death: DateTime<Utc>,
+    /// What causes that date: `profile expires`, or `certificate expires`
+    /// when an app's signing certificate dies first.
+    pub cause: &'static str,
     /// Whole days left ([`provkit_profile::days_left`]).
     pub days_left: i64,
     /// Apps linked to it, as `bundle-id version`.
@@ -448,6 +451,11 @@ pub fn view(t: &Tenant, plan: &Plan) -> PlanView {
                 name: t.profiles[x.profile.index()].name.clone(),
                 stage_days: x.stage_days,
                 death: x.death,
+                cause: if x.death < t.profiles[x.profile.index()].expires {
+                    "certificate expires"
+                } else {
+                    "profile expires"
+                },
                 days_left: x.days_left,
                 apps: x.apps.iter().map(|a| app_name(t, *a)).collect(),
                 devices: x.devices,

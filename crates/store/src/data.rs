@@ -85,8 +85,10 @@ fn check_names(inv: &Inventory) -> Result<(), StoreError> {
                 format!("groups[{i}]: group {:?} is defined twice", g.name)
             } else {
                 format!(
-                    "groups[{i}]: group {:?} is defined twice with different kinds ({k:?}, {:?})",
-                    g.name, g.kind
+                    "groups[{i}]: group {:?} is defined twice with different kinds ({}, {})",
+                    g.name,
+                    crate::records::kind_word(k),
+                    crate::records::kind_word(g.kind)
                 )
             });
         }
@@ -160,8 +162,10 @@ pub(crate) fn validate_inventory(
                 }
                 Some(k) if k != g.kind => {
                     return Err(StoreError::Invalid(format!(
-                        "group {} ({:?}) cannot contain group {s} ({k:?})",
-                        g.name, g.kind
+                        "group {} ({} group) cannot contain group {s} ({} group)",
+                        g.name,
+                        crate::records::kind_word(g.kind),
+                        crate::records::kind_word(k)
                     )));
                 }
                 Some(_) => {}

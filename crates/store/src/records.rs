@@ -417,3 +417,11 @@ pub enum Removal {
     /// targets it.
     Group(String),
 }
+
+/// `user` or `device`, as admins write a group's kind.
+pub(crate) fn kind_word(k: provkit_policy::GroupKind) -> &'static str {
+    match k {
+        provkit_policy::GroupKind::User => "user",
+        provkit_policy::GroupKind::Device => "device",
+    }
+}

@@ -553,8 +553,10 @@ impl<D: Docs> DocStore<D> {
             if let Some(stored) = stored {
                 if stored.kind != g.kind {
                     return Err(StoreError::Invalid(format!(
-                        "group {:?} is a {:?} group; the batch defines it as a {:?} group",
-                        g.name, stored.kind, g.kind
+                        "group {:?} is a {} group; the batch defines it as a {} group",
+                        g.name,
+                        crate::records::kind_word(stored.kind),
+                        crate::records::kind_word(g.kind)
                     )));
                 }
                 let replaced = match replace {

@@ -524,7 +524,7 @@ fn inventory_import_replaced_group_members(store: &mut dyn Store, backend: &str)
         ),
         (
             serde_json::json!({"groups": [{"name": "M-Sales", "kind": "device"}]}),
-            "is a User group",
+            "is a user group",
         ),
     ] {
         let inv: Inventory = serde_json::from_value(bad.clone()).expect("json");
