@@ -62,8 +62,10 @@ mod error;
 pub mod fixtures;
 mod macho;
 mod report;
+#[cfg(feature = "sign")]
 pub mod resign;
 pub mod resources;
+#[cfg(feature = "sign")]
 pub mod sign;
 mod verify;
 

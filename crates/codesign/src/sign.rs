@@ -138,6 +138,7 @@ impl Identity {
     /// # Errors
     /// [`KeyError::Key`] for a wrong password or an unreadable file,
     /// [`KeyError::Mismatch`] when no certificate matches the key.
+    #[cfg(feature = "pkcs12")]
     pub fn from_pkcs12(bytes: &[u8], password: &str) -> Result<Self, KeyError> {
         let archive = p12_keystore::Pkcs12Archive::from_pkcs12(bytes, password)
             .map_err(|e| KeyError::Key(format!("PKCS#12: {e}")))?;

@@ -29,9 +29,11 @@ pub enum StoreError {
         known: i64,
     },
     /// SQLite failed.
+    #[cfg(feature = "sqlite")]
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL failed.
+    #[cfg(feature = "postgres")]
     #[error("PostgreSQL: {0}")]
     Postgres(#[from] postgres::Error),
     /// A stored record could not be decoded.

@@ -27,22 +27,28 @@
 mod conn;
 mod csv;
 mod data;
+mod doc_store;
 mod error;
 mod export;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod open;
 mod records;
-mod sql;
 
+pub use doc_store::{DocStore, MemoryStore, SCHEMA_VERSION};
 pub use error::StoreError;
 #[cfg(feature = "fixtures")]
 pub use export::sign_profiles;
 pub use export::{TenantRecords, import_tenant, records_of};
+#[cfg(feature = "postgres")]
+pub use open::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use open::{Access, SqliteStore};
 pub use records::{
     Actor, AppRecord, AssignmentChange, AssignmentEdit, AssignmentRecord, AuditEntry,
     CommandStatus, DesiredChange, DeviceRecord, GroupChange, GroupRecord, InstalledApp, Inventory,
     InventoryChange, OutboxEntry, ProfileRecord, Removal, Replace, ReportedProfile, TargetName,
     TrustAnchorRecord,
 };
-pub use sql::{Access, DocStore, MemoryStore, PostgresStore, SCHEMA_VERSION, SqliteStore};
 
 use chrono::{DateTime, Utc};
 

@@ -1,7 +1,6 @@
 //! The store's logic, once, over any [`Docs`] backend; the SQLite and
 //! PostgreSQL constructors with their migrations.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
@@ -9,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Digest as _;
 
-use crate::conn::{Docs, MemDocs, PgDocs, SqliteDocs, Table};
+use crate::conn::{Docs, MemDocs, Table};
 use crate::data::{Data, validate_inventory};
 use crate::error::StoreError;
 use crate::records::{
@@ -30,13 +29,9 @@ type R<T> = Result<T, StoreError>;
 /// A store over a document backend.
 #[derive(Debug)]
 pub struct DocStore<D> {
-    docs: D,
+    pub(crate) docs: D,
 }
 
-/// The embedded default: one SQLite file in WAL mode.
-pub type SqliteStore = DocStore<SqliteDocs>;
-/// PostgreSQL, for tenants beyond one machine.
-pub type PostgresStore = DocStore<PgDocs>;
 /// In memory, for tests and embedding.
 pub type MemoryStore = DocStore<MemDocs>;
 
@@ -45,146 +40,6 @@ impl Default for MemoryStore {
         DocStore {
             docs: MemDocs::default(),
         }
-    }
-}
-
-impl SqliteStore {
-    /// Opens (creating if needed) a SQLite database file and migrates it.
-    ///
-    /// # Errors
-    /// SQLite errors; [`StoreError::SchemaTooNew`] for a newer schema.
-    pub fn open(path: impl AsRef<Path>) -> R<Self> {
-        let conn = rusqlite::Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // Large tenants are read whole: map the file and keep a big page cache.
-        conn.pragma_update(None, "mmap_size", 1_i64 << 30)?;
-        conn.pragma_update(None, "cache_size", -131_072_i64)?;
-        let mut docs = SqliteDocs { conn };
-        docs.create_tables()?;
-        let mut store = DocStore { docs };
-        store.migrate()?;
-        Ok(store)
-    }
-}
-
-/// How [`SqliteStore::open_existing`] opens a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Read and write.
-    ReadWrite,
-    /// Read only: works on a read-only file; every write fails.
-    ReadOnly,
-}
-
-impl SqliteStore {
-    /// Opens a provkit database that must already exist: a missing file is
-    /// [`StoreError::Missing`] (nothing is created), a file without the
-    /// provkit tables is [`StoreError::NotProvkit`] (nothing is changed). A
-    /// read-only open reads a read-only file and never migrates.
-    ///
-    /// # Errors
-    /// As above; SQLite errors; [`StoreError::SchemaTooNew`].
-    pub fn open_existing(path: impl AsRef<Path>, access: Access) -> R<Self> {
-        use rusqlite::OpenFlags;
-        let path = path.as_ref();
-        let shown = path.display().to_string();
-        if !path.is_file() {
-            return Err(StoreError::Missing(shown));
-        }
-        let flags = match access {
-            Access::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE,
-            Access::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
-        } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = rusqlite::Connection::open_with_flags(path, flags)?;
-        let is_provkit = conn
-            .query_row("SELECT doc FROM meta WHERE k = 'schema_version'", [], |r| {
-                r.get::<_, String>(0)
-            })
-            .is_ok();
-        if !is_provkit {
-            return Err(StoreError::NotProvkit(shown));
-        }
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.pragma_update(None, "mmap_size", 1_i64 << 30)?;
-        conn.pragma_update(None, "cache_size", -131_072_i64)?;
-        let mut store = DocStore {
-            docs: SqliteDocs { conn },
-        };
-        match access {
-            Access::ReadWrite => {
-                store
-                    .docs
-                    .conn
-                    .pragma_update(None, "synchronous", "NORMAL")?;
-                store.docs.create_tables()?;
-                store.migrate()?;
-            }
-            Access::ReadOnly => {
-                let found = store.schema_version()?;
-                if found > SCHEMA_VERSION {
-                    return Err(StoreError::SchemaTooNew {
-                        found,
-                        known: SCHEMA_VERSION,
-                    });
-                }
-            }
-        }
-        Ok(store)
-    }
-}
-
-impl PostgresStore {
-    /// Connects to a PostgreSQL database that already holds provkit's
-    /// tables ([`StoreError::NotProvkit`] otherwise; nothing is created).
-    ///
-    /// # Errors
-    /// As above; connection errors; [`StoreError::SchemaTooNew`].
-    pub fn connect_existing(url: &str) -> R<Self> {
-        let mut client = postgres::Client::connect(url, postgres::NoTls)?;
-        let is_provkit = client
-            .query_opt("SELECT doc FROM meta WHERE k = 'schema_version'", &[])
-            .ok()
-            .flatten()
-            .is_some();
-        if !is_provkit {
-            return Err(StoreError::NotProvkit(url.to_owned()));
-        }
-        let mut store = DocStore {
-            docs: PgDocs { client },
-        };
-        store.docs.create_tables()?;
-        store.migrate()?;
-        Ok(store)
-    }
-
-    /// Connects to PostgreSQL (`postgres://user@host/db`) and migrates.
-    ///
-    /// # Errors
-    /// Connection errors; [`StoreError::SchemaTooNew`] for a newer schema.
-    pub fn connect(url: &str) -> R<Self> {
-        let client = postgres::Client::connect(url, postgres::NoTls)?;
-        let mut docs = PgDocs { client };
-        docs.create_tables()?;
-        let mut store = DocStore { docs };
-        store.migrate()?;
-        Ok(store)
-    }
-
-    /// Drops every provkit table (for tests against a shared database).
-    ///
-    /// # Errors
-    /// PostgreSQL errors.
-    pub fn reset(url: &str) -> R<()> {
-        let mut client = postgres::Client::connect(url, postgres::NoTls)?;
-        let mut sql = String::new();
-        for t in Table::ALL {
-            sql.push_str(&format!("DROP TABLE IF EXISTS {};", t.name()));
-        }
-        sql.push_str("DROP TABLE IF EXISTS profile_bytes;");
-        client.batch_execute(&sql)?;
-        Ok(())
     }
 }
 
@@ -277,7 +132,8 @@ const TRUST_PREFIX: &str = "trust-anchor\u{1}";
 
 #[allow(private_bounds)] // `Docs` is sealed: the three backends are the crate's own.
 impl<D: Docs> DocStore<D> {
-    fn migrate(&mut self) -> R<()> {
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn migrate(&mut self) -> R<()> {
         self.tx(|d| {
             let found: i64 = match d.get(Table::Meta, "schema_version")? {
                 Some(v) => v

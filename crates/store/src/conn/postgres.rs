@@ -1,0 +1,200 @@
+//! The PostgreSQL backend: the same document tables, COPY for bulk rows.
+
+use postgres::types::ToSql;
+
+use super::{Docs, R, Table, prefix_end};
+use crate::error::StoreError;
+
+/// Rows per multi-row INSERT.
+const BATCH: usize = 500;
+
+/// PostgreSQL through the `postgres` crate.
+pub struct PgDocs {
+    pub(crate) client: postgres::Client,
+}
+
+impl std::fmt::Debug for PgDocs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgDocs")
+    }
+}
+
+/// Upserts rows of two parameters with multi-row INSERT statements of
+/// [`BATCH`] rows: `head` is `INSERT ... VALUES `, `tail` the conflict clause.
+fn multi_insert(
+    client: &mut postgres::Client,
+    head: &str,
+    tail: &str,
+    rows: &[[&(dyn ToSql + Sync); 2]],
+) -> R<()> {
+    for chunk in rows.chunks(BATCH) {
+        let mut sql = String::from(head);
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(chunk.len() * 2);
+        for (i, row) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
+            params.extend_from_slice(row);
+        }
+        sql.push_str(tail);
+        client.execute(&sql, &params)?;
+    }
+    Ok(())
+}
+
+/// From this many rows on, `put_many` goes through COPY into a staging table.
+const COPY_THRESHOLD: usize = 5000;
+
+/// Escapes a value for COPY's text format.
+fn copy_escape(out: &mut Vec<u8>, s: &str) {
+    for b in s.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
+
+impl PgDocs {
+    /// Bulk upsert: COPY into a transaction-local staging table, then one
+    /// INSERT ... ON CONFLICT from it.
+    fn copy_many(&mut self, table: Table, rows: &[(String, String)]) -> R<()> {
+        use std::io::Write as _;
+        self.client.batch_execute(
+            "CREATE TEMP TABLE IF NOT EXISTS provkit_staging (k TEXT COLLATE \"C\", doc TEXT, n BIGINT) ON COMMIT DROP; \
+             TRUNCATE provkit_staging;",
+        )?;
+        let mut buf = Vec::with_capacity(rows.len() * 64);
+        for (n, (k, v)) in rows.iter().enumerate() {
+            copy_escape(&mut buf, k);
+            buf.push(b'\t');
+            copy_escape(&mut buf, v);
+            buf.extend_from_slice(format!("\t{n}\n").as_bytes());
+        }
+        let mut w = self
+            .client
+            .copy_in("COPY provkit_staging (k, doc, n) FROM STDIN")?;
+        w.write_all(&buf)
+            .map_err(|e| StoreError::Invalid(format!("COPY: {e}")))?;
+        w.finish()?;
+        self.client.batch_execute(&format!(
+            "INSERT INTO {t} (k, doc) SELECT DISTINCT ON (k) k, doc FROM provkit_staging ORDER BY k, n DESC \
+             ON CONFLICT (k) DO UPDATE SET doc = excluded.doc",
+            t = table.name()
+        ))?;
+        Ok(())
+    }
+
+    pub(crate) fn create_tables(&mut self) -> R<()> {
+        let mut sql = String::new();
+        for t in Table::ALL {
+            sql.push_str(&format!("CREATE TABLE IF NOT EXISTS {} (k TEXT COLLATE \"C\" PRIMARY KEY, doc TEXT NOT NULL);\n", t.name()));
+        }
+        sql.push_str("CREATE TABLE IF NOT EXISTS profile_bytes (k TEXT COLLATE \"C\" PRIMARY KEY, bytes BYTEA NOT NULL);\n");
+        self.client.batch_execute(&sql)?;
+        Ok(())
+    }
+}
+
+impl Docs for PgDocs {
+    fn begin(&mut self) -> R<()> {
+        self.client.batch_execute("BEGIN")?;
+        Ok(())
+    }
+    fn commit(&mut self) -> R<()> {
+        self.client.batch_execute("COMMIT")?;
+        Ok(())
+    }
+    fn rollback(&mut self) {
+        let _ = self.client.batch_execute("ROLLBACK");
+    }
+    fn get(&mut self, table: Table, key: &str) -> R<Option<String>> {
+        let rows = self.client.query(
+            &format!("SELECT doc FROM {} WHERE k = $1 FOR UPDATE", table.name()),
+            &[&key],
+        )?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+    fn put(&mut self, table: Table, key: &str, doc: &str) -> R<()> {
+        self.client.execute(
+            &format!("INSERT INTO {} (k, doc) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET doc = excluded.doc", table.name()),
+            &[&key, &doc],
+        )?;
+        Ok(())
+    }
+    fn put_many(&mut self, table: Table, rows: &[(String, String)]) -> R<()> {
+        if rows.len() >= COPY_THRESHOLD {
+            return self.copy_many(table, rows);
+        }
+        let params: Vec<[&(dyn ToSql + Sync); 2]> = rows
+            .iter()
+            .map(|(k, v)| [k as &(dyn ToSql + Sync), v])
+            .collect();
+        multi_insert(
+            &mut self.client,
+            &format!("INSERT INTO {} (k, doc) VALUES ", table.name()),
+            " ON CONFLICT (k) DO UPDATE SET doc = excluded.doc",
+            &params,
+        )?;
+        Ok(())
+    }
+
+    fn insert_new(&mut self, table: Table, key: &str, doc: &str) -> R<bool> {
+        let n = self.client.execute(
+            &format!(
+                "INSERT INTO {} (k, doc) VALUES ($1, $2) ON CONFLICT (k) DO NOTHING",
+                table.name()
+            ),
+            &[&key, &doc],
+        )?;
+        Ok(n == 1)
+    }
+    fn delete(&mut self, table: Table, key: &str) -> R<()> {
+        self.client.execute(
+            &format!("DELETE FROM {} WHERE k = $1", table.name()),
+            &[&key],
+        )?;
+        Ok(())
+    }
+    fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>> {
+        let end = prefix_end(prefix);
+        let rows = self.client.query(
+            &format!(
+                "SELECT k, doc FROM {} WHERE k >= $1 AND k < $2 ORDER BY k",
+                table.name()
+            ),
+            &[&prefix, &end],
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+    fn get_bytes(&mut self, key: &str) -> R<Option<Vec<u8>>> {
+        let rows = self
+            .client
+            .query("SELECT bytes FROM profile_bytes WHERE k = $1", &[&key])?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+    fn put_bytes(&mut self, key: &str, bytes: &[u8]) -> R<()> {
+        self.client.execute(
+            "INSERT INTO profile_bytes (k, bytes) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET bytes = excluded.bytes",
+            &[&key, &bytes],
+        )?;
+        Ok(())
+    }
+    fn put_bytes_many(&mut self, rows: &[(String, &[u8])]) -> R<()> {
+        let params: Vec<[&(dyn ToSql + Sync); 2]> = rows
+            .iter()
+            .map(|(k, b)| [k as &(dyn ToSql + Sync), b])
+            .collect();
+        multi_insert(
+            &mut self.client,
+            "INSERT INTO profile_bytes (k, bytes) VALUES ",
+            " ON CONFLICT (k) DO UPDATE SET bytes = excluded.bytes",
+            &params,
+        )?;
+        Ok(())
+    }
+}

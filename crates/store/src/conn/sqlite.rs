@@ -1,0 +1,103 @@
+//! The SQLite backend (the embedded default): document tables in one file.
+
+use super::{Docs, R, Table, prefix_end};
+
+/// SQLite through rusqlite.
+#[derive(Debug)]
+pub struct SqliteDocs {
+    pub(crate) conn: rusqlite::Connection,
+}
+
+impl SqliteDocs {
+    pub(crate) fn create_tables(&mut self) -> R<()> {
+        let mut sql = String::new();
+        for t in Table::ALL {
+            sql.push_str(&format!(
+                "CREATE TABLE IF NOT EXISTS {} (k TEXT PRIMARY KEY, doc TEXT NOT NULL);\n",
+                t.name()
+            ));
+        }
+        sql.push_str(
+            "CREATE TABLE IF NOT EXISTS profile_bytes (k TEXT PRIMARY KEY, bytes BLOB NOT NULL);\n",
+        );
+        self.conn.execute_batch(&sql)?;
+        Ok(())
+    }
+}
+
+impl Docs for SqliteDocs {
+    fn begin(&mut self) -> R<()> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+    fn commit(&mut self) -> R<()> {
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+    fn rollback(&mut self) {
+        let _ = self.conn.execute_batch("ROLLBACK");
+    }
+    fn get(&mut self, table: Table, key: &str) -> R<Option<String>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT doc FROM {} WHERE k = ?1", table.name()))?;
+        let mut rows = st.query([key])?;
+        Ok(match rows.next()? {
+            Some(r) => Some(r.get(0)?),
+            None => None,
+        })
+    }
+    fn put(&mut self, table: Table, key: &str, doc: &str) -> R<()> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "INSERT INTO {} (k, doc) VALUES (?1, ?2) ON CONFLICT (k) DO UPDATE SET doc = excluded.doc",
+            table.name()
+        ))?;
+        st.execute([key, doc])?;
+        Ok(())
+    }
+    fn put_many(&mut self, table: Table, rows: &[(String, String)]) -> R<()> {
+        for (k, v) in rows {
+            self.put(table, k, v)?;
+        }
+        Ok(())
+    }
+    fn insert_new(&mut self, table: Table, key: &str, doc: &str) -> R<bool> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "INSERT INTO {} (k, doc) VALUES (?1, ?2) ON CONFLICT (k) DO NOTHING",
+            table.name()
+        ))?;
+        Ok(st.execute([key, doc])? == 1)
+    }
+    fn delete(&mut self, table: Table, key: &str) -> R<()> {
+        self.conn
+            .execute(&format!("DELETE FROM {} WHERE k = ?1", table.name()), [key])?;
+        Ok(())
+    }
+    fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT k, doc FROM {} WHERE k >= ?1 AND k < ?2 ORDER BY k",
+            table.name()
+        ))?;
+        let rows = st.query_map([prefix, &prefix_end(prefix)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+    fn get_bytes(&mut self, key: &str) -> R<Option<Vec<u8>>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT bytes FROM profile_bytes WHERE k = ?1")?;
+        let mut rows = st.query([key])?;
+        Ok(match rows.next()? {
+            Some(r) => Some(r.get(0)?),
+            None => None,
+        })
+    }
+    fn put_bytes(&mut self, key: &str, bytes: &[u8]) -> R<()> {
+        self.conn.execute(
+            "INSERT INTO profile_bytes (k, bytes) VALUES (?1, ?2) ON CONFLICT (k) DO UPDATE SET bytes = excluded.bytes",
+            rusqlite::params![key, bytes],
+        )?;
+        Ok(())
+    }
+}
