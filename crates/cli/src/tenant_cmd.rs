@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
-use provkit_profile::{Certificate, hex};
-use provkit_store::{Actor, AppRecord, Store, TargetName};
+use provkit_store::{Actor, Store, TargetName};
 
 use crate::output::outln;
 use crate::profile_cmd::Outcome;
@@ -229,18 +228,15 @@ pub(crate) fn app_add(
     certificate: &Path,
 ) -> Result<Outcome> {
     let bytes = crate::output::read_input(certificate)?;
-    let cert = Certificate::from_pem_or_der(&bytes)
-        .with_context(|| format!("{} is not a certificate", certificate.display()))?;
-    let app = AppRecord {
-        bundle_id: bundle_id.into(),
-        version: version.into(),
-        team: cert.subject_ou().unwrap_or_default().into(),
-        profile_uuid: Some(profile.into()),
-        certificate_sha256: hex(&cert.sha256_fingerprint()),
-        certificate_not_after: cert.not_after(),
-        report: None,
-    };
-    store.add_app(&app, &actor())?;
+    let app = provkit_service::import::register_app(
+        store,
+        bundle_id,
+        version,
+        profile,
+        &bytes,
+        &actor(),
+    )?;
+    let profile = app.profile_uuid.unwrap_or_default();
     outln!("app {bundle_id} {version} linked to profile {profile}")?;
     Ok(Outcome::Ok)
 }

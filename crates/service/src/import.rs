@@ -103,3 +103,37 @@ pub fn import_ipa(
         today: codes,
     })
 }
+
+/// Registers an app by its facts: bundle id, version, the profile it was
+/// signed with (UUID or unique prefix) and its signing certificate (PEM or
+/// DER); the team is the certificate's OU. Replaces the same bundle id and
+/// version.
+///
+/// # Errors
+/// [`ServiceError::Store`] with [`provkit_store::StoreError::Invalid`] when
+/// the bytes are not a certificate; [`ServiceError::Unknown`] or
+/// [`ServiceError::Ambiguous`] for the profile.
+pub fn register_app(
+    store: &mut dyn Store,
+    bundle_id: &str,
+    version: &str,
+    profile: &str,
+    certificate: &[u8],
+    actor: &Actor,
+) -> Result<AppRecord, ServiceError> {
+    let cert = provkit_profile::Certificate::from_pem_or_der(certificate).map_err(|e| {
+        provkit_store::StoreError::Invalid(format!("not a certificate (PEM or DER): {e}"))
+    })?;
+    let profile_uuid = crate::names::profile_uuid(store, profile)?;
+    let app = AppRecord {
+        bundle_id: bundle_id.into(),
+        version: version.into(),
+        team: cert.subject_ou().unwrap_or_default().into(),
+        profile_uuid: Some(profile_uuid),
+        certificate_sha256: provkit_profile::hex(&cert.sha256_fingerprint()),
+        certificate_not_after: cert.not_after(),
+        report: None,
+    };
+    store.add_app(&app, actor)?;
+    Ok(app)
+}
