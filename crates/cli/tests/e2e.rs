@@ -13,12 +13,7 @@ const RENEWED: &str = "D3A10000-0000-4000-8000-00000000F1E2";
 const AT: &str = "2026-11-22T12:00:00Z";
 
 fn run(db: &[String], args: &[&str]) -> (i32, String, String) {
-    let all: Vec<&str> = db
-        .iter()
-        .map(String::as_str)
-        .chain(args.iter().copied())
-        .collect();
-    common::provkit(&all)
+    common::provkit_in(db, args)
 }
 
 fn ok(db: &[String], args: &[&str]) -> String {

@@ -20,12 +20,7 @@ fn demo(tag: &str) -> (std::path::PathBuf, Vec<String>) {
 }
 
 fn run(db: &[String], args: &[&str]) -> (i32, String, String) {
-    let all: Vec<&str> = db
-        .iter()
-        .map(String::as_str)
-        .chain(args.iter().copied())
-        .collect();
-    provkit(&all)
+    common::provkit_in(db, args)
 }
 
 #[test]

@@ -2,19 +2,15 @@
 //! within", each certificate once with all its apps, each death date with
 //! its cause, filters by kind, team and app.
 
-use provkit_profile::fixtures::{ProfileSpec, TestCa, signed_profile, utc};
+mod common;
+
+use provkit_profile::fixtures::{ProfileSpec, signed_profile, utc};
 use provkit_service::expiry::{ExpiryFilter, ItemKind, report};
-use provkit_store::{Actor, AppRecord, MemoryStore, Store};
+use provkit_store::{AppRecord, Store};
 
 #[test]
 fn expiring_mixed_dead_and_dying_and_listed_certificates_per_app() {
-    let at = utc(2026, 11, 22);
-    let admin = Actor {
-        name: "admin".into(),
-        at,
-    };
-    let ca = TestCa::rsa();
-    let mut store = MemoryStore::default();
+    let (at, admin, ca, mut store) = common::setup();
     let dead = "0F0F0F0F-0000-4000-8000-000000000001";
     let soon = "0F0F0F0F-0000-4000-8000-000000000002";
     for (uuid, bundle, expiration) in [

@@ -2,18 +2,14 @@
 //! It names the cause: no linked profile, a team mismatch, or an App ID
 //! that does not cover the bundle id.
 
-use provkit_profile::fixtures::{ProfileSpec, TestCa, signed_profile, utc};
-use provkit_store::{Actor, AppRecord, MemoryStore, Store};
+mod common;
+
+use provkit_profile::fixtures::{ProfileSpec, signed_profile};
+use provkit_store::{AppRecord, Store};
 
 #[test]
 fn uncovered_app_did_not_name_its_cause() {
-    let at = utc(2026, 11, 22);
-    let admin = Actor {
-        name: "admin".into(),
-        at,
-    };
-    let ca = TestCa::rsa();
-    let mut store = MemoryStore::default();
+    let (at, admin, ca, mut store) = common::setup();
     let uuid = "0A0A0A0A-0000-4000-8000-000000000001";
     let bytes = signed_profile(
         &ca,

@@ -26,6 +26,16 @@ pub(crate) fn provkit_with(args: &[&str], env: &[(&str, &str)]) -> (i32, String,
     )
 }
 
+/// Runs `provkit` with the `--db ...` arguments `db` before `args`.
+pub(crate) fn provkit_in(db: &[String], args: &[&str]) -> (i32, String, String) {
+    let all: Vec<&str> = db
+        .iter()
+        .map(String::as_str)
+        .chain(args.iter().copied())
+        .collect();
+    provkit(&all)
+}
+
 /// The corpus folder from `PROVKIT_CORPUS`, or `None` (with a notice).
 pub(crate) fn corpus() -> Option<PathBuf> {
     provkit_profile::fixtures::corpus_dir()
