@@ -15,37 +15,12 @@ pub const MIN_PREFIX: usize = 8;
 /// [`ServiceError::Unknown`] when nothing matches;
 /// [`ServiceError::Ambiguous`] when a prefix matches several profiles.
 pub fn profile(t: &Tenant, given: &str) -> Result<ProfileId, ServiceError> {
-    if let Some(id) = t.profile_by_uuid(given) {
-        return Ok(id);
-    }
-    let matches: Vec<usize> = if given.len() >= MIN_PREFIX {
-        t.profiles
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| {
-                p.uuid
-                    .get(..given.len())
-                    .is_some_and(|head| head.eq_ignore_ascii_case(given))
-            })
-            .map(|(i, _)| i)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    match matches.as_slice() {
-        [one] => Ok(ProfileId(u32::try_from(*one).unwrap_or(u32::MAX))),
-        [] => Err(ServiceError::Unknown {
-            kind: "profile",
-            names: vec![given.to_owned()],
-        }),
-        many => Err(ServiceError::Ambiguous {
-            given: given.to_owned(),
-            matches: many.iter().map(|i| t.profiles[*i].uuid.clone()).collect(),
-        }),
-    }
+    let i = resolve(t.profiles.iter().map(|p| p.uuid.as_str()), given)?;
+    Ok(ProfileId(u32::try_from(i).unwrap_or(u32::MAX)))
 }
 
-/// The full UUID of the profile named by `given` (see [`profile`]).
+/// The full UUID of the profile named by `given` (see [`profile`]), from the
+/// stored profile records alone (no tenant snapshot is built).
 ///
 /// # Errors
 /// As [`profile`]; store failures.
@@ -53,7 +28,40 @@ pub fn profile_uuid(
     store: &mut dyn provkit_store::Store,
     given: &str,
 ) -> Result<String, ServiceError> {
-    let t = store.load_tenant()?;
-    let id = profile(&t, given)?;
-    Ok(t.profiles[id.index()].uuid.clone())
+    let records = store.profiles()?;
+    let i = resolve(records.iter().map(|r| r.uuid.as_str()), given)?;
+    Ok(records[i].uuid.clone())
+}
+
+/// The position of the UUID `given` names: an exact match (any case), else
+/// the one UUID it is a prefix of (at least [`MIN_PREFIX`] characters).
+fn resolve<'a>(
+    uuids: impl Iterator<Item = &'a str> + Clone,
+    given: &str,
+) -> Result<usize, ServiceError> {
+    if let Some(i) = uuids.clone().position(|u| u.eq_ignore_ascii_case(given)) {
+        return Ok(i);
+    }
+    let matches: Vec<(usize, &str)> = if given.len() >= MIN_PREFIX {
+        uuids
+            .enumerate()
+            .filter(|(_, u)| {
+                u.get(..given.len())
+                    .is_some_and(|h| h.eq_ignore_ascii_case(given))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    match matches.as_slice() {
+        [(one, _)] => Ok(*one),
+        [] => Err(ServiceError::Unknown {
+            kind: "profile",
+            names: vec![given.to_owned()],
+        }),
+        many => Err(ServiceError::Ambiguous {
+            given: given.to_owned(),
+            matches: many.iter().map(|(_, u)| (*u).to_owned()).collect(),
+        }),
+    }
 }

@@ -155,15 +155,17 @@ impl Value {
     pub(crate) fn check_depth(&self) -> Result<(), super::PlistError> {
         let mut pending: Vec<(&Value, usize)> = vec![(self, 0)];
         while let Some((v, depth)) = pending.pop() {
-            let children: Box<dyn Iterator<Item = &Value>> = match v {
-                Value::Array(a) => Box::new(a.iter()),
-                Value::Dictionary(d) => Box::new(d.entries.iter().map(|(_, v)| v)),
-                _ => continue,
-            };
-            if depth >= super::MAX_DEPTH {
+            let collection = matches!(v, Value::Array(_) | Value::Dictionary(_));
+            if collection && depth >= super::MAX_DEPTH {
                 return Err(super::PlistError::WriteTooDeep);
             }
-            pending.extend(children.map(|c| (c, depth + 1)));
+            match v {
+                Value::Array(a) => pending.extend(a.iter().map(|c| (c, depth + 1))),
+                Value::Dictionary(d) => {
+                    pending.extend(d.entries.iter().map(|(_, c)| (c, depth + 1)));
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
