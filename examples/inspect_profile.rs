@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use provkit::profile::fixtures::{ProfileSpec, TestCa, signed_profile};
-use provkit::profile::{ProvisioningProfile, Severity, TrustAnchors, Verifier, hex};
+use provkit::profile::{ProvisioningProfile, TrustAnchors, Verifier, hex};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -55,12 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if report.valid { "valid" } else { "INVALID" }
     );
     for f in &report.findings {
-        let sev = if f.severity == Severity::Error {
-            "error"
-        } else {
-            "warning"
-        };
-        println!("  {sev} {}: {}", f.code, f.message);
+        println!("  {} {}: {}", f.severity, f.code, f.message);
     }
     println!("  {} days left", p.days_left(at));
     Ok(())

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
-use provkit_profile::{Certificate, ProvisioningProfile, Severity, TrustAnchors, Verifier, hex};
+use provkit_profile::{Certificate, ProvisioningProfile, TrustAnchors, Verifier, hex};
 use serde_json::json;
 
 use crate::output::{Style, rfc3339};
@@ -251,11 +251,7 @@ pub(crate) fn verify(
             let verdict = if report.valid { "valid" } else { "INVALID" };
             outln!("{}: {verdict} at {}", file.display(), style.date(report.at))?;
             for f in &report.findings {
-                let sev = match f.severity {
-                    Severity::Error => "error",
-                    Severity::Warning => "warning",
-                };
-                outln!("  {sev} {}: {}", f.code, f.message)?;
+                outln!("  {} {}: {}", f.severity, f.code, f.message)?;
             }
             if let Some(d) = gate {
                 outln!(

@@ -2,6 +2,7 @@
 //! finding) and SARIF 2.1.0 (one result per finding, the code as rule id).
 
 use provkit_codesign::Report;
+use provkit_profile::Severity;
 use serde_json::json;
 
 /// One verified input: its path and its report, or why it is not an app.
@@ -47,7 +48,7 @@ pub(crate) fn junit(verdicts: &[Verdict]) -> String {
                         place.trim(),
                         f.fix
                     );
-                    if f.severity == "error" {
+                    if f.severity == Severity::Error {
                         s.push_str(&format!(
                             "    <failure type=\"{}\" message=\"{}\">{}</failure>\n",
                             f.code,
@@ -100,7 +101,7 @@ pub(crate) fn sarif(verdicts: &[Verdict]) -> serde_json::Value {
                     };
                     results.push(json!({
                         "ruleId": f.code.as_str(),
-                        "level": if f.severity == "error" { "error" } else { "warning" },
+                        "level": f.severity.as_str(),
                         "message": {"text": format!("{} Fix: {}", f.message, f.fix)},
                         "locations": [{
                             "physicalLocation": {"artifactLocation": {"uri": path}},

@@ -12,7 +12,8 @@ pub const CMS_WRAPPER: u32 = 0xfade_0b01;
 /// The SignedData inside a CMS wrapper blob (8-byte header, BER allowed).
 ///
 /// # Errors
-/// [`CodesignError::Signature`] when the wrapper or the CMS is malformed.
+/// [`CodesignError::Signature`] when the wrapper is malformed,
+/// [`CodesignError::Cms`] (with the CMS reader's byte offset) when the CMS is.
 pub fn signed_data(blob: &[u8], at: &Where) -> Result<SignedData, CodesignError> {
     let bad = |reason: &'static str| CodesignError::Signature {
         at: at.clone(),
@@ -30,7 +31,10 @@ pub fn signed_data(blob: &[u8], at: &Where) -> Result<SignedData, CodesignError>
     let body = blob
         .get(8..len)
         .ok_or(bad("CMS blob length outside the signature"))?;
-    SignedData::from_ber(body).map_err(|_| bad("the CMS signature is malformed"))
+    SignedData::from_ber(body).map_err(|source| CodesignError::Cms {
+        at: at.clone(),
+        source,
+    })
 }
 
 /// When to check the signature: an instant, or its own signingTime.

@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use provkit_profile::plist::{self, Dictionary, Value};
-use provkit_profile::{Certificate, FindingCode, Severity, Verifier, oid_to_string};
+use provkit_profile::oid;
+use provkit_profile::{Certificate, FindingCode, Severity, Verifier};
 
 use crate::blob::{
     CodeDirectory, HashType, SLOT_CODE_DIRECTORY, SLOT_CODE_RESOURCES, SLOT_DER_ENTITLEMENTS,
@@ -15,11 +16,6 @@ use crate::entitlements;
 use crate::error::Where;
 use crate::macho::slices;
 use crate::report::{Code, Finding, SliceInfo};
-
-/// The CMS attribute holding a plist of all truncated cdhashes.
-const OID_CDHASHES_PLIST: &str = "1.2.840.113635.100.9.1";
-/// The CMS attribute holding (algorithm, full cdhash) pairs.
-const OID_CDHASHES_SET: &str = "1.2.840.113635.100.9.2";
 
 /// What the checks of one executable found out, besides findings.
 #[derive(Debug, Default)]
@@ -51,11 +47,11 @@ pub(crate) struct CodeInput<'a> {
     pub standalone: bool,
 }
 
-fn hash_type_oid(t: HashType) -> &'static str {
+fn hash_type_oid(t: HashType) -> &'static [u8] {
     match t {
-        HashType::Sha1 => "1.3.14.3.2.26",
-        HashType::Sha256 | HashType::Sha256Truncated => "2.16.840.1.101.3.4.2.1",
-        HashType::Sha384 => "2.16.840.1.101.3.4.2.2",
+        HashType::Sha1 => oid::SHA1,
+        HashType::Sha256 | HashType::Sha256Truncated => oid::SHA256,
+        HashType::Sha384 => oid::SHA384,
     }
 }
 
@@ -468,8 +464,8 @@ fn check_agility(
     report: &mut dyn FnMut(String),
 ) {
     for attr in signer.attributes() {
-        match attr.oid_string().as_str() {
-            OID_CDHASHES_PLIST => {
+        match attr.oid.as_slice() {
+            oid::APPLE_CDHASHES_PLIST => {
                 let listed = attr
                     .values
                     .first()
@@ -496,27 +492,27 @@ fn check_agility(
                     ));
                 }
             }
-            OID_CDHASHES_SET => {
-                let mut listed: Vec<(String, Vec<u8>)> = Vec::new();
+            oid::APPLE_CDHASHES_SET => {
+                let mut listed: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
                 let mut readable = true;
                 for v in &attr.values {
                     let pair = tlv(v)
                         .filter(|(t, _, _)| *t == 0x30)
                         .and_then(|(_, body, _)| {
-                            let (t1, oid, rest) = tlv(body)?;
+                            let (t1, alg, rest) = tlv(body)?;
                             let (t2, digest, _) = tlv(rest)?;
                             (t1 == 0x06 && t2 == 0x04)
-                                .then(|| (oid_to_string(oid), digest.to_vec()))
+                                .then(|| (alg.to_vec(), digest.to_vec()))
                         });
                     match pair {
                         Some(p) => listed.push(p),
                         None => readable = false,
                     }
                 }
-                let mut expected: Vec<(String, Vec<u8>)> = cds
+                let mut expected: Vec<(Vec<u8>, Vec<u8>)> = cds
                     .iter()
                     .zip(digests)
-                    .map(|((_, cd), d)| (hash_type_oid(cd.hash_type).to_owned(), d.clone()))
+                    .map(|((_, cd), d)| (hash_type_oid(cd.hash_type).to_vec(), d.clone()))
                     .collect();
                 listed.sort();
                 expected.sort();

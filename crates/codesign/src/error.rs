@@ -51,4 +51,14 @@ pub enum CodesignError {
         /// What.
         reason: &'static str,
     },
+    /// The CMS signature in a code signature's wrapper blob is malformed;
+    /// `source` carries the DER reader's byte offset inside the CMS (the
+    /// blob's 8-byte header excluded).
+    #[error("code signature {at}: the CMS signature is malformed: {source}")]
+    Cms {
+        /// Where.
+        at: Where,
+        /// What the CMS reader found, and at which byte.
+        source: provkit_profile::CmsError,
+    },
 }

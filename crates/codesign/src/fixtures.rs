@@ -466,10 +466,9 @@ pub fn build_ipa(
 /// A PKCS#8 `PrivateKeyInfo` wrapping an RSA PKCS#1 key.
 pub fn pkcs8_of_rsa(pkcs1: &[u8]) -> Vec<u8> {
     use provkit_profile::write::{integer, octets, oid, seq};
-    const RSA: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
     seq(&[
         integer(&[0]),
-        seq(&[oid(&RSA), vec![0x05, 0x00]]),
+        seq(&[oid(provkit_profile::oid::RSA_ENCRYPTION), vec![0x05, 0x00]]),
         octets(pkcs1),
     ])
 }

@@ -332,8 +332,8 @@ impl std::fmt::Display for Code {
 pub struct Finding {
     /// Stable code.
     pub code: Code,
-    /// `error` or `warning`.
-    pub severity: &'static str,
+    /// Error or warning (JSON: `error`, `warning`).
+    pub severity: provkit_profile::Severity,
     /// The installd error class (`None` for a warning).
     pub class: Option<&'static str>,
     /// Bundle path inside the archive (`Payload/App.app`, ...).
@@ -356,9 +356,9 @@ impl Finding {
         Finding {
             code,
             severity: if code.is_warning() {
-                "warning"
+                provkit_profile::Severity::Warning
             } else {
-                "error"
+                provkit_profile::Severity::Error
             },
             class: code.class(),
             bundle: bundle.to_owned(),

@@ -928,7 +928,7 @@ fn check_output(input: &Path, output: &Path, overwrite: bool) -> Result<(), Resi
 /// chain names the missing issuer and what to pass.
 fn refusal_reasons(report: &crate::Report, identity: &Identity) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for f in report.findings.iter().filter(|f| f.severity == "error") {
+    for f in report.findings.iter().filter(|f| f.severity == provkit_profile::Severity::Error) {
         let why = match f.code {
             crate::Code::ChainUntrusted => {
                 let issuer = identity.certificate.issuer_cn().unwrap_or("its issuer");

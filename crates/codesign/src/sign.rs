@@ -90,9 +90,9 @@ impl SigningKey {
     fn algorithm(&self) -> Vec<u8> {
         match self {
             // rsaEncryption, NULL
-            SigningKey::Rsa(_) => seq(&[w_oid(&RSA_ENCRYPTION), vec![0x05, 0x00]]),
+            SigningKey::Rsa(_) => seq(&[w_oid(RSA_ENCRYPTION), vec![0x05, 0x00]]),
             // ecdsa-with-SHA256
-            SigningKey::P256(_) => seq(&[w_oid(&ECDSA_SHA256)]),
+            SigningKey::P256(_) => seq(&[w_oid(ECDSA_SHA256)]),
         }
     }
 }
@@ -168,12 +168,9 @@ impl Identity {
     }
 }
 
-const RSA_ENCRYPTION: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-const ECDSA_SHA256: [u8; 8] = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
-const CDHASHES_PLIST: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x63, 0x64, 0x09, 0x01];
-const CDHASHES_SET: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x63, 0x64, 0x09, 0x02];
-const SHA1: [u8; 5] = [0x2b, 0x0e, 0x03, 0x02, 0x1a];
-const SHA256: [u8; 9] = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
+use provkit_profile::oid::{
+    APPLE_CDHASHES_PLIST as CDHASHES_PLIST, APPLE_CDHASHES_SET as CDHASHES_SET, ECDSA_WITH_SHA256 as ECDSA_SHA256, RSA_ENCRYPTION, SHA1, SHA256,
+};
 
 /// A detached CMS SignedData over `cd0` (the slot-0 CodeDirectory) carrying
 /// the cdhashes of every CodeDirectory (`cds`: hash type, raw blob), with
@@ -211,8 +208,8 @@ fn cms(
         .collect();
     pairs.sort();
     let mut attrs = standard_attributes(cd0, DigestAlgorithm::Sha256, signing_time);
-    attrs.push(attribute(&CDHASHES_PLIST, &[octets(&list)]));
-    attrs.push(attribute(&CDHASHES_SET, &pairs));
+    attrs.push(attribute(CDHASHES_PLIST, &[octets(&list)]));
+    attrs.push(attribute(CDHASHES_SET, &pairs));
     attrs.sort();
     let algorithm = id.key.algorithm();
     let chain: Vec<&Certificate> = id.chain.iter().collect();

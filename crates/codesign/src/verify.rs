@@ -105,7 +105,7 @@ pub fn verify_archive(archive: &Archive, opts: &Options<'_>) -> Result<Report, V
         bundles.push(info);
     }
     bundles.reverse();
-    let valid = !findings.iter().any(|f| f.severity == "error");
+    let valid = !findings.iter().any(|f| f.severity == Severity::Error);
     Ok(Report {
         valid,
         bundles,

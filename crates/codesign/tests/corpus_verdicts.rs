@@ -75,7 +75,7 @@ fn every_corpus_ipa_gets_its_stated_verdict() {
         let errors: Vec<_> = report
             .findings
             .iter()
-            .filter(|f| f.severity == "error")
+            .filter(|f| f.severity == provkit_profile::Severity::Error)
             .collect();
         match row["verdict"].as_str() {
             "valid" => assert!(report.valid && errors.is_empty(), "{file}: {errors:#?}"),

@@ -214,7 +214,7 @@ fn extension_without_the_main_binary_flag_is_a_warning_and_resign_sets_it() {
         .collect();
     assert_eq!(warn.len(), 1, "{:#?}", r.findings);
     assert_eq!(warn[0].bundle, "Payload/Demo.app/PlugIns/Share.appex");
-    assert_eq!(warn[0].severity, "warning");
+    assert_eq!(warn[0].severity, provkit_profile::Severity::Warning);
     assert_eq!(warn[0].class, None, "a warning has no installd class");
 
     // The re-signer marks every main executable as Apple's signer does.

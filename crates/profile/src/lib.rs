@@ -38,7 +38,7 @@ pub mod cms;
 mod der;
 mod error;
 mod file;
-mod oid;
+pub mod oid;
 pub mod pem;
 pub mod plist;
 mod profile;

@@ -13,9 +13,11 @@ use crate::signature::{SignatureError, verify_with};
 use crate::trust::{LinkCache, PathError, TrustAnchors, build_path};
 use crate::x509::Certificate;
 
-/// How much a finding matters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+/// How much a finding matters: one type for the profile verifier's and the
+/// app verifier's findings (provkit-codesign uses it too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Severity {
     /// The profile is not valid at the instant (a device would refuse it).
     Error,
@@ -23,6 +25,22 @@ pub enum Severity {
     /// example an expired signing certificate, which Apple's device policy
     /// ignores).
     Warning,
+}
+
+impl Severity {
+    /// The stable lowercase word (`error`, `warning`), as JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warning => "warning",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What a finding is about. The `as_str` codes are stable.

@@ -47,7 +47,7 @@ pub fn import_ipa(
         let codes: Vec<String> = intact
             .findings
             .iter()
-            .filter(|f| f.severity == "error")
+            .filter(|f| f.severity == provkit_profile::Severity::Error)
             .map(|f| format!("{} {}", f.code, f.path.as_deref().unwrap_or(&f.bundle)))
             .filter(|c| seen.insert(c.clone()))
             .collect();
@@ -91,7 +91,7 @@ pub fn import_ipa(
     let mut codes: Vec<String> = today
         .findings
         .iter()
-        .filter(|f| f.severity == "error")
+        .filter(|f| f.severity == provkit_profile::Severity::Error)
         .map(|f| f.code.to_string())
         .collect();
     codes.sort();

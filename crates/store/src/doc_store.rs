@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use provkit_profile::hex;
 use sha2::Digest as _;
 
 use crate::conn::{Docs, MemDocs, Table};
@@ -56,9 +57,6 @@ fn keyed<T: Serialize>(items: &[T], key: impl Fn(&T) -> &String) -> Vec<(String,
     items.iter().map(|x| (key(x).clone(), to_json(x))).collect()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// A new profile version record and its key (`uuid/version`).
 fn new_version(
@@ -595,7 +593,7 @@ impl<D: Docs> Store for DocStore<D> {
     fn add_trust_anchor(&mut self, der: &[u8], actor: &Actor) -> R<TrustAnchorRecord> {
         let cert = provkit_profile::Certificate::from_der(der)
             .map_err(|e| StoreError::Invalid(format!("not a certificate: {e}")))?;
-        let sha256 = provkit_profile::hex(&cert.sha256_fingerprint());
+        let sha256 = hex(&cert.sha256_fingerprint());
         let key = format!("{TRUST_PREFIX}{sha256}");
         self.tx(|d| {
             if let Some(doc) = d.get(Table::Meta, &key)? {

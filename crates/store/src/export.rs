@@ -2,6 +2,7 @@
 //! generated tenant (or another system's export) is loaded into a store.
 
 use provkit_policy::{GroupKind, Intent, Target, Tenant};
+use provkit_profile::hex;
 
 use crate::records::{
     AppRecord, DeviceRecord, GroupRecord, InstalledApp, Inventory, ReportedProfile, TargetName,
@@ -18,9 +19,6 @@ pub struct TenantRecords {
     pub assignments: Vec<(String, Vec<TargetName>, Vec<TargetName>)>,
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 /// The records that, imported with the profiles' signed bytes, give back
 /// `t` (profiles themselves are stored from their bytes).
