@@ -14,7 +14,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use provkit::codesign::fixtures::{
     Arch, BundleSpec, FileContent, build_ipa, developer_identity, filler, text,
 };
-use provkit::codesign::{Options, cms::At, verify_macho, verify_path};
+use provkit::codesign::{At, Options, verify_macho, verify_path};
 use provkit::profile::Verifier;
 use provkit::profile::fixtures::{ProfileSpec, TEST_TEAM, TestCa, signed_profile};
 use sha1::Digest as _;

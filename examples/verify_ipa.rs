@@ -5,7 +5,7 @@
 //! cargo run --release --example verify_ipa -- App.ipa [RFC3339 | signing-time]
 //! ```
 
-use provkit::codesign::{Options, cms::At, verify_path};
+use provkit::codesign::{At, Options, verify_path};
 use provkit::profile::Verifier;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use provkit_codesign::resources::CodeResources;
+use provkit_codesign::seal::CodeResources;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(cr) = CodeResources::parse(data) {

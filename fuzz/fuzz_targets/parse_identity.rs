@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use provkit_codesign::sign::{Identity, SigningKey};
+use provkit_codesign::{Identity, SigningKey};
 
 fuzz_target!(|data: &[u8]| {
     let _ = SigningKey::from_pem_or_der(data);

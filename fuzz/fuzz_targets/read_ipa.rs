@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use provkit_codesign::{Options, archive::Archive, archive::Limits, cms::At, verify_archive};
+use provkit_codesign::{Options, archive::Archive, archive::Limits, At, verify_archive};
 use provkit_profile::Verifier;
 
 fuzz_target!(|data: &[u8]| {

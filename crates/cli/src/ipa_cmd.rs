@@ -5,7 +5,7 @@ use crate::output::outln;
 use std::path::Path;
 
 use anyhow::Result;
-use provkit_codesign::{Options, Report, VerifyError, cms::At as CodeAt, verify_path};
+use provkit_codesign::{At as CodeAt, Options, Report, VerifyError, verify_path};
 use serde_json::json;
 
 use crate::output::Style;
@@ -222,8 +222,8 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 pub(crate) fn resign(args: &ResignArgs<'_>) -> Result<Outcome> {
+    use provkit_codesign::Identity;
     use provkit_codesign::resign::{ResignError, ResignOptions, resign_path};
-    use provkit_codesign::sign::Identity;
     let mut chain = Vec::new();
     for c in args.chain {
         chain.push(
@@ -258,13 +258,11 @@ pub(crate) fn resign(args: &ResignArgs<'_>) -> Result<Outcome> {
     // The output is written only when its own verifier accepts it now.
     let verifier = crate::profile_cmd::verifier(args.anchors, args.no_apple_roots)?;
     let now = chrono::Utc::now();
-    let opts = ResignOptions {
-        entitlements,
-        bundle_id: args.bundle_id.map(str::to_owned),
-        check: Some((&verifier, now)),
-        overwrite: args.force,
-        ..ResignOptions::new(&identity, &profiles, now)
-    };
+    let mut opts = ResignOptions::new(&identity, &profiles, now);
+    opts.entitlements = entitlements;
+    opts.bundle_id = args.bundle_id.map(str::to_owned);
+    opts.check = Some((&verifier, now));
+    opts.overwrite = args.force;
     match resign_path(args.input, args.output, &opts) {
         Ok(done) => {
             for (bundle, id) in &done.signed {

@@ -10,6 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use provkit_profile::plist::{self, Value};
 use serde::Serialize;
 
+use crate::archive::{Archive, ArchiveError, Entry, EntryKind};
+use crate::error::VerifyError;
+use crate::report::{Code, Finding};
+
 /// What a piece of nested (or top-level) code is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -178,5 +182,161 @@ mod tests {
                 ("Watch/W.app", BundleKind::App),
             ]
         );
+    }
+}
+
+/// A piece of code to verify: a bundle or a standalone dylib.
+#[derive(Debug, Clone)]
+pub(crate) struct Unit {
+    /// Path relative to the app root ("" for the app).
+    pub(crate) rel: String,
+    pub(crate) kind: BundleKind,
+}
+
+/// An app opened from its archive: the root bundle's files and folders,
+/// and every nested folder that holds code, with its kind.
+pub(crate) struct App<'a> {
+    pub(crate) archive: &'a Archive,
+    /// `Payload/<Name>.app`.
+    pub(crate) root: String,
+    /// Every non-directory entry under the root, by path relative to it.
+    pub(crate) files: BTreeMap<String, &'a Entry>,
+    /// Every directory under the root (declared or implied).
+    pub(crate) dirs: BTreeSet<String>,
+    /// Every nested folder that holds code, with its kind.
+    pub(crate) bundles: BTreeMap<String, BundleKind>,
+}
+
+/// `dir/name`, either side possibly empty.
+pub(crate) fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_owned()
+    } else if name.is_empty() {
+        dir.to_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+impl<'a> App<'a> {
+    pub(crate) fn locate(archive: &'a Archive) -> Result<Self, VerifyError> {
+        let mut roots = BTreeSet::new();
+        for e in archive.entries() {
+            let mut parts = e.path.splitn(3, '/');
+            if let (Some("Payload"), Some(name)) = (parts.next(), parts.next())
+                && name.ends_with(".app")
+                && (parts.next().is_some() || e.kind == EntryKind::Dir)
+            {
+                roots.insert(name.to_owned());
+            }
+        }
+        let name = match roots.len() {
+            0 => return Err(VerifyError::NotAnApp("no Payload/<Name>.app folder".into())),
+            1 => roots.pop_first().unwrap_or_default(),
+            n => {
+                return Err(VerifyError::NotAnApp(format!(
+                    "{n} apps in Payload/, expected one"
+                )));
+            }
+        };
+        let root = format!("Payload/{name}");
+        let prefix = format!("{root}/");
+        let mut files = BTreeMap::new();
+        let mut dirs = BTreeSet::new();
+        for e in archive.entries() {
+            let Some(rel) = e.path.strip_prefix(&prefix) else {
+                continue;
+            };
+            let mut parent = rel;
+            while let Some((p, _)) = parent.rsplit_once('/') {
+                if !dirs.insert(p.to_owned()) {
+                    break;
+                }
+                parent = p;
+            }
+            if e.kind == EntryKind::Dir {
+                dirs.insert(rel.to_owned());
+            } else {
+                files.insert(rel.to_owned(), e);
+            }
+        }
+        if !files.contains_key("Info.plist") {
+            return Err(VerifyError::NotAnApp(format!("{root} has no Info.plist")));
+        }
+        let bundles = discover(
+            &dirs,
+            |rel| files.get(rel).is_some_and(|e| e.kind == EntryKind::File),
+            |rel, cap| {
+                let e = files.get(rel)?;
+                archive.read(e, cap).ok()
+            },
+        );
+        Ok(App {
+            archive,
+            root,
+            files,
+            dirs,
+            bundles,
+        })
+    }
+
+    /// Every bundle and standalone dylib, deepest first, the app last.
+    pub(crate) fn units(&self) -> Vec<Unit> {
+        let mut units: Vec<Unit> = self
+            .bundles
+            .iter()
+            .map(|(d, kind)| Unit {
+                rel: d.clone(),
+                kind: *kind,
+            })
+            .collect();
+        units.extend(
+            self.files
+                .iter()
+                .filter(|(p, e)| p.ends_with(".dylib") && e.kind == EntryKind::File)
+                .map(|(p, _)| Unit {
+                    rel: p.clone(),
+                    kind: BundleKind::Dylib,
+                }),
+        );
+        units.sort_by_key(|u| std::cmp::Reverse(u.rel.matches('/').count()));
+        units.push(Unit {
+            rel: String::new(),
+            kind: BundleKind::App,
+        });
+        units
+    }
+
+    pub(crate) fn archive_path(&self, rel: &str) -> String {
+        join(&self.root, rel)
+    }
+
+    /// A regular file's bytes by path relative to the app, at most `cap`
+    /// (`None`: absent, or not a regular file).
+    pub(crate) fn read_rel(&self, rel: &str, cap: u64) -> Result<Option<Vec<u8>>, ArchiveError> {
+        match self.files.get(rel) {
+            Some(e) if e.kind == EntryKind::File => self.archive.read(e, cap).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// A regular file's bytes by path relative to the app, a corrupt entry
+    /// reported as a finding (`None`: absent or unreadable).
+    pub(crate) fn read(
+        &self,
+        rel: &str,
+        cap: u64,
+        bundle: &str,
+        out: &mut Vec<Finding>,
+    ) -> Option<Vec<u8>> {
+        match self.read_rel(rel, cap) {
+            Ok(b) => b,
+            Err(err) => {
+                out.push(
+                    Finding::new(Code::ArchiveCorruptEntry, bundle, err.to_string()).path(rel),
+                );
+                None
+            }
+        }
     }
 }

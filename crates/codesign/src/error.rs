@@ -62,3 +62,15 @@ pub enum CodesignError {
         source: provkit_profile::CmsError,
     },
 }
+
+/// Why an input is not readable as an app at all (exit status 2 in the CLI).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The archive could not be read.
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
+    /// No single `Payload/<Name>.app/` with an Info.plist.
+    #[error("not an app: {0}")]
+    NotAnApp(String),
+}

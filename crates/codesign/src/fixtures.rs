@@ -14,9 +14,9 @@ use provkit_profile::Certificate;
 use provkit_profile::fixtures::{KeySource, TestCa, TestCert, key_der};
 use provkit_profile::plist::{self, Dictionary, Value};
 
-use crate::resign::{Sealable, code_resources as seal};
-pub use crate::sign::CodeSpec;
-use crate::sign::{Identity, be, signature, signature_len, u32_of};
+use crate::seal::{Sealable, code_resources as seal};
+pub use crate::signature::sign::CodeSpec;
+use crate::signature::sign::{Identity, be, signature, signature_len, u32_of};
 
 const PAGE: usize = 4096;
 const HEADER_64: usize = 32;

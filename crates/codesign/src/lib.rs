@@ -1,22 +1,24 @@
 //! Verify iOS apps the way the device does, and say exactly why one would
 //! not install.
 //!
-//! Data flows one way: bytes ([`archive`]: a hostile `.ipa` or an unpacked
-//! `.app`) → bundles (the app, every nested `.appex`/`.app`/`.framework`
-//! and `.dylib`, inside-out) → per executable: Mach-O slices ([`slices`]),
-//! SuperBlob and CodeDirectories ([`SuperBlob`], [`CodeDirectory`]), page
-//! hashes, special slots, the CMS over the CodeDirectory ([`cms`], reusing
-//! provkit-profile's CMS and X.509 core) with its hash-agility attributes
-//! and team → the resource seal ([`resources`]) → the embedded profile and
-//! the entitlements ([`entitlements`]) → a [`Report`] of every [`Finding`],
-//! each with a stable [`Code`], its installd error class, where it is and a
-//! one-line fix.
+//! Data flows one way, and the modules follow it: bytes ([`archive`]: a
+//! hostile `.ipa` or an unpacked `.app`) → bundles ([`bundle`]: the app,
+//! every nested `.appex`/`.app`/`.framework`/`.xctest` and `.dylib`, by
+//! [`BundleKind`], inside-out) → per executable: Mach-O slices ([`slices`])
+//! → its signature ([`signature`]: [`SuperBlob`], [`CodeDirectory`], page
+//! hashes, special slots, the CMS over the CodeDirectory reusing
+//! provkit-profile's CMS and X.509 core, hash agility and team) → the
+//! resource seal ([`seal`]) → the embedded profile and the entitlements
+//! ([`entitlements`]) → a [`Report`] of every [`Finding`], each with a
+//! stable [`Code`], its installd error class, where it is and a one-line
+//! fix. With the `sign` feature, [`resign`] runs the other way: a plan
+//! checked whole, then new signatures, seals and profiles inside-out.
 //!
-//! Time is explicit: [`cms::At::Instant`] or each signature's own
-//! [`cms::At::SigningTime`].
+//! Time is explicit: [`At::Instant`] or each signature's own
+//! [`At::SigningTime`].
 //!
 //! ```no_run
-//! use provkit_codesign::{Options, cms::At, verify_path};
+//! use provkit_codesign::{At, Options, verify_path};
 //! use provkit_profile::Verifier;
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let verifier = Verifier::default(); // Apple's roots
@@ -51,31 +53,33 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+// The pipeline, in the order data flows through it.
 pub mod archive;
-mod blob;
 pub mod bundle;
-pub mod cms;
-mod code;
 pub mod entitlements;
+mod macho;
+mod profile_check;
+#[cfg(feature = "sign")]
+pub mod resign;
+pub mod seal;
+pub mod signature;
+mod verify;
+
 mod error;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
-mod macho;
 mod report;
-#[cfg(feature = "sign")]
-pub mod resign;
-pub mod resources;
-#[cfg(feature = "sign")]
-pub mod sign;
-mod verify;
 
-pub use blob::{
+pub use bundle::BundleKind;
+pub use error::{CodesignError, VerifyError, Where};
+pub use macho::{Layout, Slice, arch_name, slices};
+pub use report::{BundleInfo, Code, Finding, ProfileInfo, Report, SliceInfo};
+pub use signature::At;
+pub use signature::blob::{
     CODE_DIRECTORY, CodeDirectory, HashType, SLOT_ALTERNATE, SLOT_CODE_DIRECTORY,
     SLOT_CODE_RESOURCES, SLOT_DER_ENTITLEMENTS, SLOT_ENTITLEMENTS, SLOT_INFO_PLIST,
     SLOT_REQUIREMENTS, SLOT_SIGNATURE, SUPERBLOB, SpecialSlot, SuperBlob,
 };
-pub use bundle::BundleKind;
-pub use error::{CodesignError, Where};
-pub use macho::{Layout, Slice, arch_name, slices};
-pub use report::{BundleInfo, Code, Finding, ProfileInfo, Report, SliceInfo};
-pub use verify::{Options, VerifyError, verify_archive, verify_macho, verify_path};
+#[cfg(feature = "sign")]
+pub use signature::sign::{CodeSpec, Identity, KeyError, SigningKey};
+pub use verify::{Options, verify_archive, verify_macho, verify_path};

@@ -87,15 +87,15 @@ fn executables_match_the_independent_check() {
             let cms = sig
                 .slot(provkit_codesign::SLOT_SIGNATURE)
                 .expect("CMS slot");
-            let sd = provkit_codesign::cms::signed_data(cms, &at).expect("CMS");
+            let sd = provkit_codesign::signature::cms::signed_data(cms, &at).expect("CMS");
             let cd0 = sig
                 .slot(provkit_codesign::SLOT_CODE_DIRECTORY)
                 .expect("slot 0");
-            let (findings, path, when) = provkit_codesign::cms::verify(
+            let (findings, path, when) = provkit_codesign::signature::cms::verify(
                 &verifier,
                 &sd,
                 cd0,
-                provkit_codesign::cms::At::SigningTime,
+                provkit_codesign::At::SigningTime,
             );
             assert!(when.is_some(), "{name}: signingTime");
             let errors: Vec<_> = findings
@@ -111,11 +111,11 @@ fn executables_match_the_independent_check() {
             let mut tampered = cd0.to_vec();
             let last = tampered.len() - 1;
             tampered[last] ^= 1;
-            let (findings, _, _) = provkit_codesign::cms::verify(
+            let (findings, _, _) = provkit_codesign::signature::cms::verify(
                 &verifier,
                 &sd,
                 &tampered,
-                provkit_codesign::cms::At::SigningTime,
+                provkit_codesign::At::SigningTime,
             );
             assert!(
                 findings

@@ -9,7 +9,7 @@ use common::{corpus, rows};
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use provkit_codesign::{Code, Options, Report, VerifyError, cms::At, verify_path};
+use provkit_codesign::{At, Code, Options, Report, VerifyError, verify_path};
 use provkit_profile::{ProvisioningProfile, Verifier};
 
 fn verify(path: &Path, verifier: &Verifier) -> Result<Report, VerifyError> {

@@ -10,7 +10,7 @@ use provkit_codesign::fixtures::{
     Arch, BundleSpec, FileContent, build_ipa, developer_identity, identity,
 };
 use provkit_codesign::{
-    Code, Options, Report, archive::Archive, archive::Limits, cms::At, verify_archive,
+    At, Code, Options, Report, archive::Archive, archive::Limits, verify_archive,
 };
 use provkit_profile::fixtures::{
     KeySource, ProfileSpec, TEST_TEAM, TestCa, signed_profile, udid, utc,
@@ -66,12 +66,7 @@ fn app(ca: &TestCa) -> BundleSpec {
 
 /// Builds the app signed by `id` for `team` (stored entries) and verifies it
 /// at its signing time.
-fn signed(
-    ca: &TestCa,
-    spec: &BundleSpec,
-    team: &str,
-    id: &provkit_codesign::sign::Identity,
-) -> Report {
+fn signed(ca: &TestCa, spec: &BundleSpec, team: &str, id: &provkit_codesign::Identity) -> Report {
     verify(
         ca,
         build_ipa(spec, team, id, |_| false),

@@ -6,8 +6,8 @@ mod common;
 
 use common::{Entries, corpus, read_entries, rows, write_entries};
 use provkit_codesign::{
-    Code, Options, Report, SLOT_DER_ENTITLEMENTS, SLOT_ENTITLEMENTS, SLOT_SIGNATURE, SuperBlob,
-    Where, archive::Archive, archive::Limits, cms::At, slices, verify_archive,
+    At, Code, Options, Report, SLOT_DER_ENTITLEMENTS, SLOT_ENTITLEMENTS, SLOT_SIGNATURE, SuperBlob,
+    Where, archive::Archive, archive::Limits, slices, verify_archive,
 };
 use provkit_profile::Verifier;
 

@@ -9,7 +9,7 @@ use provkit_codesign::fixtures::{
 };
 use provkit_codesign::resign::{ResignOptions, resign_path};
 use provkit_codesign::{
-    BundleKind, Code, Options, Report, archive::Archive, archive::Limits, cms::At, verify_archive,
+    At, BundleKind, Code, Options, Report, archive::Archive, archive::Limits, verify_archive,
 };
 use provkit_profile::Verifier;
 use provkit_profile::fixtures::{TEST_TEAM, TestCa, utc};
@@ -240,4 +240,41 @@ fn extension_without_the_main_binary_flag_is_a_warning_and_resign_sets_it() {
             .all(|s| s.exec_segment_flags.is_some_and(|f| f & 1 == 1));
         assert_eq!(main, b.kind.is_main_binary(), "{} {:?}", b.path, b.slices);
     }
+}
+
+/// Defect: a malformed CMS in a code signature was reported as "the CMS
+/// signature is malformed" with the DER reader's offset thrown away.
+#[test]
+fn malformed_code_signature_cms_keeps_the_byte_offset() {
+    use provkit_codesign::signature::cms::signed_data;
+    use provkit_codesign::{CodesignError, Where};
+    use provkit_profile::{CmsError, DerErrorKind};
+    // ContentInfo (indefinite length) with id-signedData, then a [0] that
+    // claims 5 bytes of which 1 is there.
+    let mut body = vec![0x30, 0x80, 0x06, 0x09];
+    body.extend_from_slice(provkit_profile::oid::SIGNED_DATA);
+    body.extend_from_slice(&[0xa0, 0x05, 0x30]);
+    let mut blob = 0xfade_0b01_u32.to_be_bytes().to_vec();
+    blob.extend_from_slice(&u32::try_from(8 + body.len()).unwrap().to_be_bytes());
+    blob.extend_from_slice(&body);
+    let at = Where {
+        path: Some("Demo".into()),
+        ..Where::default()
+    };
+    let err = signed_data(&blob, &at).expect_err("malformed");
+    let CodesignError::Cms { at: got, source } = &err else {
+        panic!("expected CodesignError::Cms, got {err:?}");
+    };
+    assert_eq!(got, &at);
+    let der = match source {
+        CmsError::NotContentInfo(d) | CmsError::Malformed(d) => d,
+        other => panic!("expected a DER error, got {other:?}"),
+    };
+    assert_eq!(der.kind, DerErrorKind::Truncated, "{err}");
+    assert!(der.offset >= 13, "offset {} inside the [0]", der.offset);
+    assert!(
+        err.to_string().contains("the CMS signature is malformed"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("file Demo"), "{err}");
 }

@@ -13,8 +13,8 @@ use proptest::prelude::*;
 use provkit_codesign::fixtures::{
     BundleSpec, FileContent, build_ipa, developer_identity, filler, identity,
 };
-use provkit_codesign::resign::{ResignError, ResignOptions, resign_path};
-use provkit_codesign::{Options, Report, cms::At, verify_path};
+use provkit_codesign::resign::{ResignError, ResignOptions, ResignRefusal, resign_path};
+use provkit_codesign::{At, Options, Report, verify_path};
 use provkit_profile::Verifier;
 use provkit_profile::fixtures::{KeySource, ProfileSpec, TestCa, signed_profile, utc};
 
@@ -30,10 +30,7 @@ fn verify(ca: &TestCa, path: &Path) -> Report {
     verify_path(path, &Options::new(&verifier, At::SigningTime)).expect("an app")
 }
 
-fn options<'a>(
-    id: &'a provkit_codesign::sign::Identity,
-    profiles: &'a [Vec<u8>],
-) -> ResignOptions<'a> {
+fn options<'a>(id: &'a provkit_codesign::Identity, profiles: &'a [Vec<u8>]) -> ResignOptions<'a> {
     ResignOptions::new(id, profiles, utc(2026, 6, 1))
 }
 
@@ -119,7 +116,8 @@ fn preconditions_refuse_with_reasons() {
     let only_app = vec![wildcard_profile(&ca, "com.example.app")];
     let e = resign_path(&input, &out, &options(&id, &only_app)).expect_err("refused");
     assert!(
-        matches!(&e, ResignError::Refused(r) if r.iter().any(|m| m.contains("no profile covers com.example.app.share"))),
+        matches!(&e, ResignError::Refused(r) if r.iter().any(|m| matches!(m,
+            ResignRefusal::NoProfileCovers { bundle_id, .. } if bundle_id == "com.example.app.share"))),
         "{e}"
     );
     assert!(!out.exists(), "nothing written");
@@ -225,9 +223,9 @@ proptest! {
 
 #[test]
 fn linkedit_grows_when_the_new_signature_does_not_fit() {
+    use provkit_codesign::CodeSpec;
     use provkit_codesign::fixtures::{Arch, signed_macho};
     use provkit_codesign::resign::resign_macho;
-    use provkit_codesign::sign::CodeSpec;
     use provkit_profile::{Dictionary, Value};
     let ca = TestCa::rsa();
     let id = developer_identity(&ca);
@@ -296,9 +294,9 @@ fn an_archive_with_entries_set_aside_is_refused() {
 
 #[test]
 fn hostile_mach_o_headers_give_errors_not_panics() {
+    use provkit_codesign::CodeSpec;
     use provkit_codesign::fixtures::{Arch, signed_macho};
     use provkit_codesign::resign::resign_macho;
-    use provkit_codesign::sign::CodeSpec;
     let ca = TestCa::rsa();
     let id = developer_identity(&ca);
     let spec = CodeSpec {

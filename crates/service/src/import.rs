@@ -3,7 +3,7 @@
 //! or profile: the re-sign and renew work).
 
 use chrono::{DateTime, Utc};
-use provkit_codesign::{Options, archive::Archive, cms::At, verify_archive};
+use provkit_codesign::{At, Options, archive::Archive, verify_archive};
 use provkit_profile::Verifier;
 use provkit_store::{Actor, AppRecord, Store};
 use serde::Serialize;

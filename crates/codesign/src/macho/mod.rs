@@ -4,6 +4,8 @@
 
 use crate::error::{CodesignError, Where};
 
+pub(crate) mod write;
+
 const MH_MAGIC: u32 = 0xfeed_face;
 const MH_MAGIC_64: u32 = 0xfeed_facf;
 const FAT_MAGIC: u32 = 0xcafe_babe;

@@ -1,4 +1,5 @@
-//! `_CodeSignature/CodeResources`: the seal over a bundle's files.
+//! `_CodeSignature/CodeResources`: the seal over a bundle's files, read,
+//! checked against the bundle (`check`) and written ([`code_resources`]).
 //!
 //! Version 2 (`files2`/`rules2`) is used when present, else version 1
 //! (`files`/`rules`). Each rule is a regular expression searched in the
@@ -12,6 +13,11 @@ use provkit_profile::plist::{self, Dictionary, Value};
 use regex::{Regex, RegexBuilder};
 
 use crate::archive::EntryKind;
+
+mod check;
+mod write;
+
+pub use write::{Sealable, code_resources, standard_rules};
 
 /// Largest CodeResources file read.
 pub const MAX_CODE_RESOURCES: u64 = 64 << 20;

@@ -3,19 +3,19 @@
 //! CMS over the CodeDirectory with its hash-agility attributes, and the team.
 
 use chrono::{DateTime, Utc};
-use provkit_profile::plist::{self, Dictionary, Value};
 use provkit_profile::oid;
+use provkit_profile::plist::{self, Dictionary, Value};
 use provkit_profile::{Certificate, FindingCode, Severity, Verifier};
 
-use crate::blob::{
-    CodeDirectory, HashType, SLOT_CODE_DIRECTORY, SLOT_CODE_RESOURCES, SLOT_DER_ENTITLEMENTS,
-    SLOT_ENTITLEMENTS, SLOT_INFO_PLIST, SLOT_REQUIREMENTS, SLOT_SIGNATURE, SpecialSlot, SuperBlob,
-};
-use crate::cms::{At, signed_data};
 use crate::entitlements;
 use crate::error::Where;
 use crate::macho::slices;
 use crate::report::{Code, Finding, SliceInfo};
+use crate::signature::blob::{
+    CodeDirectory, HashType, SLOT_CODE_DIRECTORY, SLOT_CODE_RESOURCES, SLOT_DER_ENTITLEMENTS,
+    SLOT_ENTITLEMENTS, SLOT_INFO_PLIST, SLOT_REQUIREMENTS, SLOT_SIGNATURE, SpecialSlot, SuperBlob,
+};
+use crate::signature::cms::{At, signed_data};
 
 /// What the checks of one executable found out, besides findings.
 #[derive(Debug, Default)]
@@ -501,8 +501,7 @@ fn check_agility(
                         .and_then(|(_, body, _)| {
                             let (t1, alg, rest) = tlv(body)?;
                             let (t2, digest, _) = tlv(rest)?;
-                            (t1 == 0x06 && t2 == 0x04)
-                                .then(|| (alg.to_vec(), digest.to_vec()))
+                            (t1 == 0x06 && t2 == 0x04).then(|| (alg.to_vec(), digest.to_vec()))
                         });
                     match pair {
                         Some(p) => listed.push(p),

@@ -12,9 +12,9 @@ use provkit_profile::{Certificate, DigestAlgorithm};
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 
-use crate::blob::{CODE_DIRECTORY, HashType, SUPERBLOB};
-use crate::cms::CMS_WRAPPER;
 use crate::entitlements::{DER_ENTITLEMENTS, ENTITLEMENTS};
+use crate::signature::blob::{CODE_DIRECTORY, HashType, SUPERBLOB};
+use crate::signature::cms::CMS_WRAPPER;
 
 /// Why an identity could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -169,7 +169,8 @@ impl Identity {
 }
 
 use provkit_profile::oid::{
-    APPLE_CDHASHES_PLIST as CDHASHES_PLIST, APPLE_CDHASHES_SET as CDHASHES_SET, ECDSA_WITH_SHA256 as ECDSA_SHA256, RSA_ENCRYPTION, SHA1, SHA256,
+    APPLE_CDHASHES_PLIST as CDHASHES_PLIST, APPLE_CDHASHES_SET as CDHASHES_SET,
+    ECDSA_WITH_SHA256 as ECDSA_SHA256, RSA_ENCRYPTION, SHA1, SHA256,
 };
 
 /// A detached CMS SignedData over `cd0` (the slot-0 CodeDirectory) carrying
