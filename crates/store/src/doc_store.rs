@@ -4,9 +4,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
+use provkit_profile::hex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use provkit_profile::hex;
 use sha2::Digest as _;
 
 use crate::conn::{Docs, MemDocs, Table};
@@ -18,12 +18,15 @@ use crate::records::{
     Replace, ReportedProfile, TargetName, TrustAnchorRecord,
 };
 use crate::records::{AssignmentChange, AssignmentEdit};
+use crate::schema::{profile_from_doc, profile_to_doc};
 use crate::{ImportBatch, Store};
 
 /// The schema version this program writes. Version 1: document tables
 /// `meta`, `profiles`, `profile_bytes`, `apps`, `users`, `devices`, `groups`,
-/// `assignments`, `outbox`, `notifications`, `audit`.
-pub const SCHEMA_VERSION: i64 = 1;
+/// `assignments`, `outbox`, `notifications`, `audit`. Version 2: profile
+/// documents are the store's own (`schema.rs`), without the engine's
+/// in-memory fields; opening a version-1 database rewrites them.
+pub const SCHEMA_VERSION: i64 = 2;
 
 type R<T> = Result<T, StoreError>;
 
@@ -56,7 +59,6 @@ fn from_json<T: DeserializeOwned>(s: &str) -> R<T> {
 fn keyed<T: Serialize>(items: &[T], key: impl Fn(&T) -> &String) -> Vec<(String, String)> {
     items.iter().map(|x| (key(x).clone(), to_json(x))).collect()
 }
-
 
 /// A new profile version record and its key (`uuid/version`).
 fn new_version(
@@ -145,8 +147,18 @@ impl<D: Docs> DocStore<D> {
                     known: SCHEMA_VERSION,
                 });
             }
-            // Forward-only steps from `found` to SCHEMA_VERSION go here; version 1
+            // Forward-only steps from `found` to SCHEMA_VERSION; version 1
             // is the tables themselves, created above.
+            if (1..2).contains(&found) {
+                // 1 -> 2: profile documents without the engine's in-memory
+                // fields (crate::schema).
+                let rows: Vec<(String, String)> = d
+                    .scan(Table::Profiles, "")?
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), profile_to_doc(&profile_from_doc(v)?))))
+                    .collect::<R<_>>()?;
+                d.put_many(Table::Profiles, &rows)?;
+            }
             if found < SCHEMA_VERSION {
                 d.put(Table::Meta, "schema_version", &SCHEMA_VERSION.to_string())?;
             }
@@ -217,14 +229,14 @@ impl<D: Docs> DocStore<D> {
         let versions = d.scan(Table::Profiles, &format!("{}/", ukey(&facts.uuid)))?;
         let mut last = 0;
         for (_, v) in &versions {
-            let rec: ProfileRecord = from_json(v)?;
+            let rec = profile_from_doc(v)?;
             if rec.sha256 == sha256 {
                 return Ok(rec);
             }
             last = last.max(rec.version);
         }
         let (key, rec) = new_version(facts, last + 1, sha256, actor);
-        d.put(Table::Profiles, &key, &to_json(&rec))?;
+        d.put(Table::Profiles, &key, &profile_to_doc(&rec))?;
         d.put_bytes(&key, bytes)?;
         let after = serde_json::json!({"version": rec.version, "sha256": rec.sha256});
         Self::audit(d, actor, "add-profile", &rec.uuid, None, Some(after))?;
@@ -493,7 +505,13 @@ impl<D: Docs> DocStore<D> {
                 .collect()
         }
         let mut data = Data::default();
-        for rec in decode::<ProfileRecord>(&d.scan(Table::Profiles, "")?)? {
+        let rows = d.scan(Table::Profiles, "")?;
+        let profiles: Vec<ProfileRecord> = rows
+            .par_iter()
+            .with_min_len(1024)
+            .map(|(_, v)| profile_from_doc(v))
+            .collect::<R<_>>()?;
+        for rec in profiles {
             data.profiles.entry(ukey(&rec.uuid)).or_default().push(rec);
         }
         data.apps = decode::<AppRecord>(&d.scan(Table::Apps, "")?)?
@@ -529,7 +547,7 @@ impl<D: Docs> DocStore<D> {
     fn latest_profile(d: &mut D, uuid: &str) -> R<Option<(String, ProfileRecord)>> {
         let versions = d.scan(Table::Profiles, &format!("{}/", ukey(uuid)))?;
         match versions.last() {
-            Some((k, v)) => Ok(Some((k.clone(), from_json(v)?))),
+            Some((k, v)) => Ok(Some((k.clone(), profile_from_doc(v)?))),
             None => Ok(None),
         }
     }
@@ -666,7 +684,7 @@ impl<D: Docs> Store for DocStore<D> {
         self.docs
             .scan(Table::Profiles, &format!("{}/", ukey(uuid)))?
             .iter()
-            .map(|(_, v)| from_json(v))
+            .map(|(_, v)| profile_from_doc(v))
             .collect()
     }
 
@@ -992,7 +1010,7 @@ impl<D: Docs> Store for DocStore<D> {
             let (old_key, mut old) = Self::require_profile(d, old_uuid, "renew")?;
             let (_, new) = Self::require_profile(d, new_uuid, "renew")?;
             old.successor = Some(new.uuid.clone());
-            d.put(Table::Profiles, &old_key, &to_json(&old))?;
+            d.put(Table::Profiles, &old_key, &profile_to_doc(&old))?;
             for (k, v) in d.scan(Table::Apps, "")? {
                 let mut a: AppRecord = from_json(&v)?;
                 if a.profile_uuid
@@ -1031,7 +1049,7 @@ impl<D: Docs> Store for DocStore<D> {
         self.tx(|d| {
             let (key, mut rec) = Self::require_profile(d, uuid, "retire_profile")?;
             rec.retired = true;
-            d.put(Table::Profiles, &key, &to_json(&rec))?;
+            d.put(Table::Profiles, &key, &profile_to_doc(&rec))?;
             Self::audit(d, actor, "delete-profile", &rec.uuid, None, None)
         })
     }
@@ -1163,7 +1181,7 @@ impl<D: Docs> Store for DocStore<D> {
             // Profiles: versions from one scan, rows written in bulk.
             let mut versions: HashMap<String, (i64, HashSet<String>)> = HashMap::new();
             for (_, v) in d.scan(Table::Profiles, "")? {
-                let rec: ProfileRecord = from_json(&v)?;
+                let rec = profile_from_doc(&v)?;
                 let e = versions.entry(ukey(&rec.uuid)).or_default();
                 e.0 = e.0.max(rec.version);
                 e.1.insert(rec.sha256);
@@ -1177,7 +1195,7 @@ impl<D: Docs> Store for DocStore<D> {
                 }
                 e.0 += 1;
                 let (key, rec) = new_version(facts, e.0, sha256, actor);
-                rows.push((key.clone(), to_json(&rec)));
+                rows.push((key.clone(), profile_to_doc(&rec)));
                 blobs.push((key, bytes.as_slice()));
             }
             d.put_many(Table::Profiles, &rows)?;

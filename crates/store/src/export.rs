@@ -19,7 +19,6 @@ pub struct TenantRecords {
     pub assignments: Vec<(String, Vec<TargetName>, Vec<TargetName>)>,
 }
 
-
 /// The records that, imported with the profiles' signed bytes, give back
 /// `t` (profiles themselves are stored from their bytes).
 pub fn records_of(t: &Tenant) -> TenantRecords {

@@ -33,6 +33,7 @@ mod export;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod open;
 mod records;
+mod schema;
 
 pub use doc_store::{DocStore, MemoryStore, SCHEMA_VERSION};
 pub use error::StoreError;

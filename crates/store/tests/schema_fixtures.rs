@@ -8,6 +8,7 @@ use provkit_profile::fixtures::{ProfileSpec, TestCa, signed_profile};
 use provkit_store::*;
 
 const V1: &str = "tests/fixtures/schema-v1.sqlite";
+const V2: &str = "tests/fixtures/schema-v2.sqlite";
 const UUID: &str = "0F1E2D3C-4B5A-4968-8776-655443322110";
 
 fn actor() -> Actor {
@@ -53,13 +54,13 @@ fn write_current_schema_fixture() {
         .expect("checkpoint");
 }
 
-#[test]
-fn schema_v1_fixture_opens_and_reads() {
+/// Opens a copy of a fixture (which migrates it) and reads it back.
+fn opens_and_reads(fixture: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("provkit-schema-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let copy = dir.join("v1.sqlite");
-    std::fs::copy(V1, &copy).expect("copy the fixture (opening migrates it)");
-    let mut store = SqliteStore::open(&copy).expect("a v1 database opens");
+    let copy = dir.join(fixture.rsplit('/').next().expect("name"));
+    std::fs::copy(fixture, &copy).expect("copy the fixture (opening migrates it)");
+    let mut store = SqliteStore::open(&copy).expect("an old database opens");
     assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
     let profiles = store.profiles().expect("profiles");
     assert_eq!(profiles.len(), 1);
@@ -75,4 +76,32 @@ fn schema_v1_fixture_opens_and_reads() {
         ),
         (1, 1, 1, 1)
     );
+    copy
+}
+
+/// The profile documents as stored.
+fn raw_profile_docs(path: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).expect("raw");
+    let mut st = conn.prepare("SELECT doc FROM profiles").expect("query");
+    st.query_map([], |r| r.get(0))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("docs")
+}
+
+#[test]
+fn schema_v1_fixture_opens_and_reads() {
+    let copy = opens_and_reads(V1);
+    // Migrated to version 2: the engine's in-memory fields are gone.
+    for doc in raw_profile_docs(&copy) {
+        assert!(!doc.contains("superseded_by"), "{doc}");
+    }
+}
+
+#[test]
+fn schema_v2_fixture_opens_and_reads() {
+    let copy = opens_and_reads(V2);
+    for doc in raw_profile_docs(&copy) {
+        assert!(!doc.contains("superseded_by"), "{doc}");
+    }
 }
