@@ -217,8 +217,8 @@ fn bench(c: &mut Criterion) {
 /// Re-signing: the large app end to end (read, hash, sign, write), and one
 /// fat Mach-O against `rcodesign sign` on the same file.
 fn resign_bench(c: &mut Criterion) {
+    use provkit::codesign::CodeSpec;
     use provkit::codesign::resign::{ResignOptions, resign_macho, resign_path};
-    use provkit::codesign::sign::CodeSpec;
     let ca = TestCa::rsa();
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("provkit-large.ipa");
     if !path.exists() {
@@ -258,12 +258,11 @@ fn resign_bench(c: &mut Criterion) {
         b.iter(|| resign_path(&path, &out, &opts).expect("re-signed"))
     });
     let (exe, input) = extract(&path, "Payload/Large.app/Large");
-    let spec = CodeSpec {
-        identifier: "com.example.large".into(),
-        team: "PROVKIT01".into(),
-        signing_time: provkit::profile::fixtures::utc(2026, 6, 1),
-        ..CodeSpec::default()
-    };
+    let spec = CodeSpec::new(
+        "com.example.large",
+        "PROVKIT01",
+        provkit::profile::fixtures::utc(2026, 6, 1),
+    );
     g.throughput(Throughput::Bytes(exe.len() as u64));
     g.bench_function("resign_macho_80MB_fat", |b| {
         b.iter(|| resign_macho(&exe, &spec, &id, "Large").expect("signed"));

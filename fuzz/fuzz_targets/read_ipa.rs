@@ -8,22 +8,17 @@ use provkit_profile::Verifier;
 
 fuzz_target!(|data: &[u8]| {
     // Small limits keep each run bounded whatever the archive declares.
-    let limits = Limits {
-        max_entries: 4096,
-        max_entry_size: 16 << 20,
-        max_total_size: 64 << 20,
-        max_ratio: 500,
-        max_read: 16 << 20,
-    };
+    let mut limits = Limits::default();
+    limits.max_entries = 4096;
+    limits.max_entry_size = 16 << 20;
+    limits.max_total_size = 64 << 20;
+    limits.max_ratio = 500;
+    limits.max_read = 16 << 20;
     let Ok(archive) = Archive::from_bytes(data.to_vec(), limits) else {
         return;
     };
     let verifier = Verifier::default();
-    let _ = verify_archive(
-        &archive,
-        &Options {
-            limits,
-            ..Options::new(&verifier, At::SigningTime)
-        },
-    );
+    let mut options = Options::new(&verifier, At::SigningTime);
+    options.limits = limits;
+    let _ = verify_archive(&archive, &options);
 });

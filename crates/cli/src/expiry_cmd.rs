@@ -21,13 +21,6 @@ pub(crate) struct ExpiringArgs<'a> {
     pub(crate) fail_if_any: bool,
 }
 
-fn kind(k: ItemKind) -> &'static str {
-    match k {
-        ItemKind::Profile => "profile",
-        ItemKind::Certificate => "certificate",
-    }
-}
-
 /// Parses `profile` or `certificate`.
 pub(crate) fn parse_kind(s: &str) -> Result<ItemKind> {
     match s {
@@ -73,7 +66,7 @@ pub(crate) fn expiring(
         };
         outln!(
             "  {:<11} {:<36} {}  {}  {:<16} {:>6} device(s)  {}: {}  [{}]",
-            kind(i.kind),
+            i.kind.as_str(),
             truncate(&i.name, 36),
             short(&i.id),
             style.date(i.death),
@@ -170,7 +163,7 @@ fn timeline_svg(rows: &[&ExpiryItem], at: DateTime<Utc>, within_days: i64) -> St
         s.push_str(&format!(
             "<text x=\"10\" y=\"{}\">{}</text><line x1=\"{left}\" y1=\"{y}\" x2=\"{x}\" y2=\"{y}\" stroke=\"{color}\" stroke-width=\"3\"/><circle cx=\"{x}\" cy=\"{y}\" r=\"5\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\" fill=\"#333\">{} device(s)</text>\n",
             y + 4.0,
-            xml_escape(&truncate(&format!("{}: {}", kind(r.kind), r.name), 52)),
+            xml_escape(&truncate(&format!("{}: {}", r.kind.as_str(), r.name), 52)),
             x + 8.0,
             y + 4.0,
             r.devices

@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
-use provkit_store::{Inventory, Store, StoreError};
+use provkit_service::{ServiceError, inventory};
+use provkit_store::{Store, StoreError};
 
 use crate::output::outln;
 use crate::profile_cmd::Outcome;
@@ -18,27 +19,20 @@ pub(crate) fn import(
     dry_run: bool,
     at: DateTime<Utc>,
 ) -> Result<Outcome> {
-    let text = String::from_utf8(crate::output::read_input(file)?)
-        .with_context(|| format!("{} is not UTF-8 text", file.display()))?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let csv = file
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let parsed = if csv {
-        Inventory::from_csv(text)
-    } else {
-        serde_json::from_str(text).map_err(|e| e.to_string())
-    };
-    let inv: Inventory = match parsed {
+    let bytes = crate::output::read_input(file)?;
+    let format = inventory::Format::of_file_name(&file.to_string_lossy());
+    let inv = match inventory::parse(&bytes, format) {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("{}: not an inventory: {e}", file.display());
+            eprintln!("{}: {e}", file.display());
             return Ok(Outcome::Unreadable);
         }
     };
-    let change = match store.apply_inventory(&inv, replace, dry_run, at, &actor()) {
+    let change = match inventory::import(store, &inv, replace, dry_run, at, &actor()) {
         Ok(c) => c,
-        Err(e @ (StoreError::UnknownReference { .. } | StoreError::Invalid(_))) => {
+        Err(ServiceError::Store(
+            e @ (StoreError::UnknownReference { .. } | StoreError::Invalid(_)),
+        )) => {
             eprintln!("{}: {e}", file.display());
             return Ok(Outcome::Unreadable);
         }

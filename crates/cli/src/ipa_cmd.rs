@@ -21,13 +21,9 @@ fn run_verify(
         At::Instant(t) => CodeAt::Instant(t),
         At::SigningTime => CodeAt::SigningTime,
     };
-    verify_path(
-        path,
-        &Options {
-            device,
-            ..Options::new(verifier, at)
-        },
-    )
+    let mut options = Options::new(verifier, at);
+    options.device = device;
+    verify_path(path, &options)
 }
 
 fn unreadable(path: &Path, e: &VerifyError, as_json: bool) -> std::io::Result<Outcome> {

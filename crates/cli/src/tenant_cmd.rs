@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
+use provkit_service::ServiceError;
 use provkit_store::{Actor, Store, TargetName};
 
 use crate::output::outln;
@@ -172,16 +173,10 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The largest tenant `generate` makes: 10 million devices (about 10 GB of
-/// memory while generating).
-const MAX_GENERATED_DEVICES: usize = 10_000_000;
-
-/// Refuses a size `generate` cannot make, before any database is touched.
+/// Refuses a size `generate` cannot make, before any database is touched
+/// (a usage error: exit 3).
 pub(crate) fn check_generate(devices: usize) -> Result<()> {
-    if !(1..=MAX_GENERATED_DEVICES).contains(&devices) {
-        bail!("--devices {devices}: give from 1 to {MAX_GENERATED_DEVICES} devices");
-    }
-    Ok(())
+    provkit_service::generate::check_size(devices).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 pub(crate) fn generate(
@@ -190,33 +185,18 @@ pub(crate) fn generate(
     seed: u64,
     force: bool,
 ) -> Result<Outcome> {
-    check_generate(devices)?;
-    let existing = store.load_tenant()?;
-    if !force && (!existing.profiles.is_empty() || !existing.devices.is_empty()) {
-        bail!(
-            "the database already holds a tenant ({} profiles, {} devices); \
-             use --force to add a generated one to it, or another --db",
-            existing.profiles.len(),
-            existing.devices.len()
-        );
-    }
     let started = std::time::Instant::now();
-    let step = |what: &str| eprintln!("[{:>6.1} s] {what}", started.elapsed().as_secs_f64());
-    step(&format!(
-        "generating a tenant of {devices} devices (seed {seed})"
-    ));
-    let shape = provkit_policy::generate::Shape::scaled(devices);
-    let tenant = provkit_policy::generate::generate(&shape, seed);
-    step(&format!(
-        "signing {} profiles with the test CA",
-        tenant.profiles.len()
-    ));
-    let ca = provkit_profile::fixtures::TestCa::ecdsa();
-    let profiles = provkit_store::sign_profiles(&tenant, &ca);
-    step("importing in one transaction");
-    provkit_store::import_tenant(store, &tenant, &profiles, &ca.developer.cert, &actor())?;
-    step("done");
-    outln!("generated and imported {} (seed {seed})", tenant.summary())?;
+    let mut step = |what: &str| eprintln!("[{:>6.1} s] {what}", started.elapsed().as_secs_f64());
+    let done =
+        provkit_service::generate::generate(store, devices, seed, force, &actor(), &mut step)
+            .map_err(|e| match e {
+                // Sizes and a tenant in the way are usage errors (exit 3).
+                ServiceError::OutOfRange(_) | ServiceError::NotEmpty { .. } => {
+                    anyhow::anyhow!("{e}")
+                }
+                e => e.into(),
+            })?;
+    outln!("generated and imported {} (seed {seed})", done.summary)?;
     Ok(Outcome::Ok)
 }
 
@@ -247,8 +227,7 @@ pub(crate) fn assign(
     edit: &provkit_store::AssignmentEdit,
     at: DateTime<Utc>,
 ) -> Result<Outcome> {
-    let profile = provkit_service::names::profile_uuid(store, profile)?;
-    let c = store.edit_assignments(&profile, edit, at, &actor())?;
+    let c = provkit_service::assign::edit(store, profile, edit, at, &actor())?;
     let show = |inc: &[TargetName], exc: &[TargetName]| {
         let names = |l: &[TargetName]| {
             if l.is_empty() {

@@ -15,6 +15,7 @@ use zip::{CompressionMethod, ZipArchive};
 
 /// Bounds applied to a hostile archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Most entries an archive may list.
     pub max_entries: usize,
@@ -68,6 +69,7 @@ pub struct Entry {
 /// treated as absent, so a verdict never rests on an ambiguous entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Refusal {
     /// A `..` component: the entry would land outside the folder.
     PathTraversal,

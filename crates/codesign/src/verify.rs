@@ -26,6 +26,7 @@ pub(crate) const MAX_SMALL: u64 = 16 << 20;
 
 /// How to verify.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Options<'a> {
     /// Trust anchors and issuer cache (Apple's roots by default).
     pub verifier: &'a Verifier,

@@ -87,14 +87,9 @@ fn claiming(ca: &TestCa, key: &str, value: Value) -> BundleSpec {
 fn verify(ca: &TestCa, ipa: Vec<u8>, at: At, device: Option<&str>) -> Report {
     let verifier = Verifier::new(ca.anchors());
     let archive = Archive::from_bytes(ipa, Limits::default()).expect("zip");
-    verify_archive(
-        &archive,
-        &Options {
-            device,
-            ..Options::new(&verifier, at)
-        },
-    )
-    .expect("an app")
+    let mut options = Options::new(&verifier, at);
+    options.device = device;
+    verify_archive(&archive, &options).expect("an app")
 }
 
 #[test]
@@ -311,14 +306,9 @@ fn an_executable_that_leaves_info_plist_and_resources_unsealed_is_refused() {
     let mut entries = read_entries(&build_ipa(&spec, TEST_TEAM, &id, |_| false));
     // The same executable signed without special slots 1 and 3: both files
     // could then be edited freely.
-    let bare = CodeSpec {
-        identifier: "com.example.app".into(),
-        team: TEST_TEAM.into(),
-        entitlements: spec.entitlements.clone(),
-        main_binary: true,
-        signing_time: utc(2026, 3, 1),
-        ..CodeSpec::default()
-    };
+    let mut bare = CodeSpec::new("com.example.app", TEST_TEAM, utc(2026, 3, 1));
+    bare.entitlements = spec.entitlements.clone();
+    bare.main_binary = true;
     let exe = entries
         .iter_mut()
         .find(|(n, _, _)| n == "Payload/Demo.app/Demo")

@@ -229,12 +229,7 @@ fn linkedit_grows_when_the_new_signature_does_not_fit() {
     use provkit_profile::{Dictionary, Value};
     let ca = TestCa::rsa();
     let id = developer_identity(&ca);
-    let small = CodeSpec {
-        identifier: "com.example.small".into(),
-        team: "PROVKIT01".into(),
-        signing_time: utc(2026, 3, 1),
-        ..CodeSpec::default()
-    };
+    let small = CodeSpec::new("com.example.small", "PROVKIT01", utc(2026, 3, 1));
     let before = signed_macho(&[Arch::Armv7, Arch::Arm64], 100_000, 3, &small, &id);
     let mut big = Dictionary::new();
     for i in 0..300 {
@@ -243,10 +238,8 @@ fn linkedit_grows_when_the_new_signature_does_not_fit() {
             Value::Boolean(true),
         );
     }
-    let large = CodeSpec {
-        entitlements: Some(big),
-        ..small.clone()
-    };
+    let mut large = small.clone();
+    large.entitlements = Some(big);
     let after = resign_macho(&before, &large, &id, "exe").expect("re-signed");
     let sizes = |b: &[u8]| -> Vec<usize> {
         provkit_codesign::slices(b)
@@ -299,12 +292,7 @@ fn hostile_mach_o_headers_give_errors_not_panics() {
     use provkit_codesign::resign::resign_macho;
     let ca = TestCa::rsa();
     let id = developer_identity(&ca);
-    let spec = CodeSpec {
-        identifier: "com.example.h".into(),
-        team: "PROVKIT01".into(),
-        signing_time: utc(2026, 3, 1),
-        ..CodeSpec::default()
-    };
+    let spec = CodeSpec::new("com.example.h", "PROVKIT01", utc(2026, 3, 1));
     let good = signed_macho(&[Arch::Arm64], 2000, 9, &spec, &id);
     // Every byte of the header and load commands, set to a few hostile
     // values: each result is either a Mach-O that still parses or the typed

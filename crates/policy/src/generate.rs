@@ -14,6 +14,7 @@ use crate::model::{
 
 /// How big, and how tangled.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Shape {
     /// Devices.
     pub devices: usize,

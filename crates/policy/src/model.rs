@@ -362,6 +362,7 @@ pub struct Assignment {
 
 /// Thresholds, in days before the death date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Config {
     /// Admin warning stages (default 60, 30, 7, 0).
     pub admin_thresholds_days: Vec<i64>,

@@ -155,11 +155,22 @@ impl std::fmt::Display for FindingCode {
 /// Which signature a finding is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Scope {
     /// The outer CMS signature and the plist.
     Profile,
     /// The nested `DER-Encoded-Profile`.
     DerProfile,
+}
+
+impl Scope {
+    /// The stable kebab-case name (`profile`, `der-profile`), as JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Profile => "profile",
+            Self::DerProfile => "der-profile",
+        }
+    }
 }
 
 /// One problem.

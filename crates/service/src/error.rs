@@ -56,6 +56,23 @@ pub enum ServiceError {
         /// What it matches.
         matches: Vec<String>,
     },
+    /// Bytes that are not an inventory in the format given.
+    #[error("not an inventory: {0}")]
+    NotAnInventory(String),
+    /// A number outside what the operation accepts.
+    #[error("{0}")]
+    OutOfRange(String),
+    /// A store that already holds a tenant, where an empty one is needed.
+    #[error(
+        "the database already holds a tenant ({profiles} profiles, {devices} devices); \
+         use --force to add a generated one to it, or another --db"
+    )]
+    NotEmpty {
+        /// Its profiles.
+        profiles: usize,
+        /// Its devices.
+        devices: usize,
+    },
     /// Names given that the tenant does not know.
     #[error("unknown {kind}: {}", .names.join(", "))]
     Unknown {

@@ -12,11 +12,22 @@ use crate::ServiceError;
 /// What an item is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum ItemKind {
     /// A provisioning profile: renew it.
     Profile,
     /// A signing certificate: re-sign the apps.
     Certificate,
+}
+
+impl ItemKind {
+    /// The stable lowercase word (`profile`, `certificate`), as JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Profile => "profile",
+            Self::Certificate => "certificate",
+        }
+    }
 }
 
 /// One thing that dies.
@@ -46,6 +57,7 @@ pub struct ExpiryItem {
 
 /// Which items to report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExpiryFilter {
     /// Only this kind.
     pub kind: Option<ItemKind>,
@@ -53,6 +65,26 @@ pub struct ExpiryFilter {
     pub team: Option<String>,
     /// Only items that take down an app with this bundle id.
     pub app: Option<String>,
+}
+
+impl ExpiryFilter {
+    /// Only this kind (`None`: both).
+    pub fn with_kind(mut self, kind: Option<ItemKind>) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Only this team (`None`: any).
+    pub fn with_team(mut self, team: Option<String>) -> Self {
+        self.team = team;
+        self
+    }
+
+    /// Only items that take down this app (`None`: any).
+    pub fn with_app(mut self, app: Option<String>) -> Self {
+        self.app = app;
+        self
+    }
 }
 
 /// The report at an instant.

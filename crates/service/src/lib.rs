@@ -42,10 +42,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod assign;
+pub mod audit;
 pub mod catalog;
 mod error;
 pub mod expiry;
+#[cfg(feature = "generate")]
+pub mod generate;
 pub mod import;
+pub mod inventory;
 pub mod lifecycle;
 pub mod names;
 pub mod outbox;

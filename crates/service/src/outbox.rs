@@ -9,6 +9,7 @@ use crate::ServiceError;
 
 /// Which commands to acknowledge.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Acknowledge {
     /// Every command not yet answered.
     AllPending,

@@ -41,7 +41,7 @@ pub fn trust_failures(
         .filter(|f| f.code.breaks_trust())
         .map(|f| match f.scope {
             provkit_profile::Scope::Profile => f.code.to_string(),
-            provkit_profile::Scope::DerProfile => format!("{} (der-profile)", f.code),
+            other => format!("{} ({})", f.code, other.as_str()),
         })
         .collect();
     out.dedup();

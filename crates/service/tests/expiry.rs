@@ -68,24 +68,15 @@ fn expiring_mixed_dead_and_dying_and_listed_certificates_per_app() {
         r.dead_in_use.len() + r.dying.len()
     };
     assert_eq!(
-        only(ExpiryFilter {
-            kind: Some(ItemKind::Certificate),
-            ..ExpiryFilter::default()
-        }),
+        only(ExpiryFilter::default().with_kind(Some(ItemKind::Certificate))),
         1
     );
     assert_eq!(
-        only(ExpiryFilter {
-            app: Some("com.example.b".into()),
-            ..ExpiryFilter::default()
-        }),
+        only(ExpiryFilter::default().with_app(Some("com.example.b".into()))),
         2
     );
     assert_eq!(
-        only(ExpiryFilter {
-            team: Some("OTHERTEAM1".into()),
-            ..ExpiryFilter::default()
-        }),
+        only(ExpiryFilter::default().with_team(Some("OTHERTEAM1".into()))),
         0
     );
 }

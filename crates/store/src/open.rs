@@ -48,6 +48,7 @@ impl SqliteStore {
 /// How [`SqliteStore::open_existing`] opens a file.
 #[cfg(feature = "sqlite")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Access {
     /// Read and write.
     ReadWrite,

@@ -4,6 +4,7 @@
 
 use crate::error::{CodesignError, Where};
 
+#[cfg(feature = "sign")]
 pub(crate) mod write;
 
 const MH_MAGIC: u32 = 0xfeed_face;

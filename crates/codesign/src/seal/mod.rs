@@ -15,8 +15,10 @@ use regex::{Regex, RegexBuilder};
 use crate::archive::EntryKind;
 
 mod check;
+#[cfg(feature = "sign")]
 mod write;
 
+#[cfg(feature = "sign")]
 pub use write::{Sealable, code_resources, standard_rules};
 
 /// Largest CodeResources file read.

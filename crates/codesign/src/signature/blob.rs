@@ -37,6 +37,7 @@ fn be64(b: &[u8], at: usize) -> Option<u64> {
 /// A hash algorithm of a CodeDirectory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum HashType {
     /// 1: SHA-1 (20 bytes).
     Sha1,
@@ -175,6 +176,7 @@ impl<'a> SuperBlob<'a> {
 /// The outcome of a special-slot check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum SpecialSlot {
     /// The digest matches the component.
     Ok,

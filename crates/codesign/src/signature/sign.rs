@@ -33,6 +33,7 @@ pub enum KeyError {
 
 /// A private key.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum SigningKey {
     /// RSA, signing PKCS#1 v1.5 with SHA-256.
     Rsa(RsaKeyPair),
@@ -199,11 +200,7 @@ fn cms(
     let mut pairs: Vec<Vec<u8>> = cds
         .iter()
         .map(|(t, cd)| {
-            let o = if *t == HashType::Sha1 {
-                &SHA1[..]
-            } else {
-                &SHA256[..]
-            };
+            let o = if *t == HashType::Sha1 { SHA1 } else { SHA256 };
             seq(&[w_oid(o), octets(&t.digest(cd))])
         })
         .collect();
@@ -225,6 +222,7 @@ fn cms(
 
 /// What one executable's signature seals.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct CodeSpec {
     /// The CodeDirectory identifier (the bundle id, or a dylib's name).
     pub identifier: String,
@@ -240,6 +238,23 @@ pub struct CodeSpec {
     pub main_binary: bool,
     /// The CMS signingTime.
     pub signing_time: DateTime<Utc>,
+}
+
+impl CodeSpec {
+    /// A signature for `identifier` of `team` at `signing_time`, sealing no
+    /// entitlements, Info.plist or resources, not a main binary.
+    pub fn new(
+        identifier: impl Into<String>,
+        team: impl Into<String>,
+        signing_time: DateTime<Utc>,
+    ) -> Self {
+        CodeSpec {
+            identifier: identifier.into(),
+            team: team.into(),
+            signing_time,
+            ..CodeSpec::default()
+        }
+    }
 }
 
 pub(crate) fn be(v: u32) -> [u8; 4] {

@@ -36,6 +36,7 @@ pub const MAX_DEPTH: usize = 64;
 /// The encoding a plist was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum PlistFormat {
     /// XML (`<?xml ... <plist>`).
     Xml,
