@@ -232,7 +232,9 @@ fn resign_bench(c: &mut Criterion) {
             ..ProfileSpec::default()
         },
     )];
-    let opts = ResignOptions::new(&id, &profiles, provkit::profile::fixtures::utc(2026, 6, 1));
+    let mut opts = ResignOptions::new(&id, &profiles, provkit::profile::fixtures::utc(2026, 6, 1));
+    // Every iteration writes the same output.
+    opts.overwrite = true;
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("provkit-large-resigned.ipa");
     let mut zip = zip::ZipArchive::new(std::fs::File::open(&path).expect("open")).expect("zip");
     let content: u64 = (0..zip.len())

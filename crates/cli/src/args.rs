@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub(crate) use crate::subargs::{
-    AppCommand, InventoryCommand, IpaCommand, ListCommand, ProfileCommand, TrustCommand,
+    AppCommand, InventoryCommand, IpaCommand, ListCommand, ProfileCommand, TokenCommand,
+    TrustCommand,
 };
 
 /// Provisioning profiles and iOS app signatures: inspect, verify, plan.
@@ -85,6 +86,33 @@ pub(crate) enum Command {
         /// the audit log records the override and the findings.
         #[arg(long)]
         allow_untrusted: bool,
+    },
+    /// API tokens for `provkit serve`.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Serve the HTTP API (JSON, bearer tokens) over this database.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Store connections (SQLite readers run side by side; writes
+        /// take turns).
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// Largest request body in bytes (apps excepted).
+        #[arg(long, default_value_t = 16 << 20)]
+        max_body: u64,
+        /// Largest .ipa upload in bytes.
+        #[arg(long, default_value_t = 4 << 30)]
+        max_upload: u64,
+        /// Seconds a request may take before it is answered 408.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// Requests handled at once; the rest wait.
+        #[arg(long, default_value_t = 512)]
+        concurrency: usize,
     },
     /// Trust anchors beside Apple's roots: profiles and apps must chain to one.
     Trust {

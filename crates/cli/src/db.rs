@@ -71,6 +71,18 @@ impl DbArgs {
         self.existing(Access::ReadOnly)
     }
 
+    /// Opens connections to a store that must exist, for reading and
+    /// writing, as many times as asked (the server's pool).
+    pub(crate) fn opener(&self) -> Box<provkit_server::state::Opener> {
+        let (url, path) = (self.url(), self.path());
+        Box::new(move || {
+            Ok(match &url {
+                Some(url) => Box::new(PostgresStore::connect_existing(url)?),
+                None => Box::new(SqliteStore::open_existing(&path, Access::ReadWrite)?),
+            })
+        })
+    }
+
     fn existing(&self, access: Access) -> Result<Box<dyn Store>> {
         Ok(match self.url() {
             Some(url) => Box::new(PostgresStore::connect_existing(&url)?),

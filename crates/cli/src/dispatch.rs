@@ -4,12 +4,12 @@
 use crate::output::outln;
 use crate::{
     catalog_cmd, demo, expiry_cmd, inventory_cmd, ipa_cmd, lifecycle_cmd, output, plan_cmd,
-    profile_cmd, sample_cmd, tenant_cmd, trust_cmd,
+    profile_cmd, sample_cmd, serve_cmd, tenant_cmd, trust_cmd,
 };
 
 use crate::args::{
     AppCommand, Cli, Command, InventoryCommand, IpaCommand, ListCommand, ProfileCommand,
-    TrustCommand,
+    TokenCommand, TrustCommand,
 };
 
 fn targets(names: &[String]) -> Vec<provkit_store::TargetName> {
@@ -127,6 +127,37 @@ pub(crate) fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd:
             paths,
             allow_untrusted,
         } => tenant_cmd::import(db.open()?.as_mut(), &paths, allow_untrusted),
+        Command::Token { command } => match command {
+            TokenCommand::Create {
+                name,
+                role,
+                org_group,
+            } => serve_cmd::create(db.open()?.as_mut(), &name, &role, org_group.as_deref()),
+            TokenCommand::List => serve_cmd::list(db.read()?.as_mut(), style),
+            TokenCommand::Revoke { name } => serve_cmd::revoke(db.open()?.as_mut(), &name),
+        },
+        Command::Serve {
+            listen,
+            connections,
+            max_body,
+            max_upload,
+            timeout,
+            concurrency,
+        } => {
+            let mut limits = provkit_server::Limits::default();
+            limits.max_body_bytes = max_body;
+            limits.max_upload_bytes = max_upload;
+            limits.request_timeout = std::time::Duration::from_secs(timeout);
+            limits.concurrency = concurrency;
+            serve_cmd::serve(
+                db,
+                &serve_cmd::ServeArgs {
+                    listen: &listen,
+                    connections,
+                    limits,
+                },
+            )
+        }
         Command::Trust { command } => match command {
             TrustCommand::Add { cert } => trust_cmd::add(db.open()?.as_mut(), &cert),
             TrustCommand::List => trust_cmd::list(db.read()?.as_mut(), style),

@@ -19,6 +19,7 @@ mod plan_cmd;
 mod profile_cmd;
 mod report_fmt;
 mod sample_cmd;
+mod serve_cmd;
 mod subargs;
 mod tenant_cmd;
 mod trust_cmd;

@@ -52,6 +52,30 @@ pub(crate) enum TrustCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Make an API token for `provkit serve`; it is printed once, only its
+    /// hash is stored; audited.
+    Create {
+        /// A unique name (the audit log's actor for its requests).
+        #[arg(long)]
+        name: String,
+        /// viewer (reads), operator (also assigns, renews, imports), admin (also deletes, manages).
+        #[arg(long)]
+        role: String,
+        /// The organization group it sees (default: the root, Global).
+        #[arg(long)]
+        org_group: Option<String>,
+    },
+    /// Every token: name, role, organization group, created, revoked.
+    List,
+    /// Revoke a token by name; audited.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum AppCommand {
     /// The tenant's apps with their profile and signing certificate.
     List {

@@ -94,6 +94,11 @@ fn output_piped_into_head_panicked() {
         vec!["--db", db, "inventory", "export", "--format", "csv"],
         vec!["--db", db, "inventory", "import", &inventory, "--dry-run"],
         vec!["--db", db, "trust", "list"],
+        vec![
+            "--db", db, "token", "create", "--name", "closed", "--role", "viewer",
+        ],
+        vec!["--db", db, "token", "list"],
+        vec!["--db", db, "token", "revoke", "closed"],
         vec!["--db", db, "trust", "add", &root],
         vec!["--db", db, "import", &profiles_dir],
         vec![

@@ -20,12 +20,15 @@ pub(crate) enum Table {
     Outbox,
     Notifications,
     Audit,
+    /// Commands not yet final, by (device, request, profile): the key that
+    /// keeps a re-plan from queueing the same command twice.
+    Pending,
 }
 
 // The names and the list are for the SQL backends' schemas.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 impl Table {
-    pub(crate) const ALL: [Table; 10] = [
+    pub(crate) const ALL: [Table; 11] = [
         Table::Meta,
         Table::Profiles,
         Table::Apps,
@@ -36,6 +39,7 @@ impl Table {
         Table::Outbox,
         Table::Notifications,
         Table::Audit,
+        Table::Pending,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -50,6 +54,7 @@ impl Table {
             Table::Outbox => "outbox",
             Table::Notifications => "notifications",
             Table::Audit => "audit",
+            Table::Pending => "outbox_pending",
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::error::StoreError;
 use crate::records::{
     Actor, AppRecord, AssignmentRecord, AuditEntry, CommandStatus, DesiredChange, DeviceRecord,
     GroupChange, GroupRecord, Inventory, InventoryChange, OutboxEntry, ProfileRecord, Removal,
-    Replace, ReportedProfile, TargetName, TrustAnchorRecord,
+    Replace, ReportedProfile, TargetName, TokenRecord, TrustAnchorRecord,
 };
 use crate::records::{AssignmentChange, AssignmentEdit};
 use crate::schema::{profile_from_doc, profile_to_doc};
@@ -25,8 +25,11 @@ use crate::{ImportBatch, Store};
 /// `meta`, `profiles`, `profile_bytes`, `apps`, `users`, `devices`, `groups`,
 /// `assignments`, `outbox`, `notifications`, `audit`. Version 2: profile
 /// documents are the store's own (`schema.rs`), without the engine's
-/// in-memory fields; opening a version-1 database rewrites them.
-pub const SCHEMA_VERSION: i64 = 2;
+/// in-memory fields; opening a version-1 database rewrites them. Version
+/// 3: table `outbox_pending`, the pending key (device, request, profile) of
+/// every command not yet final, so that re-planning at another instant
+/// queues nothing twice.
+pub const SCHEMA_VERSION: i64 = 3;
 
 type R<T> = Result<T, StoreError>;
 
@@ -79,6 +82,16 @@ fn new_version(
     (format!("{}/{:010}", ukey(&rec.uuid), rec.version), rec)
 }
 
+/// The pending key of a command: device, request and profile.
+fn pending_key(e: &OutboxEntry) -> String {
+    format!(
+        "{}\u{1}{}\u{1}{}",
+        e.udid,
+        e.request_type,
+        ukey(&e.profile_uuid)
+    )
+}
+
 fn ukey(uuid: &str) -> String {
     uuid.to_ascii_uppercase()
 }
@@ -129,6 +142,8 @@ static AUDIT_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Trust anchors live in the `meta` table under this prefix and their SHA-256.
 const TRUST_PREFIX: &str = "trust-anchor\u{1}";
+/// API tokens live in the `meta` table under this prefix and their name.
+const TOKEN_PREFIX: &str = "api-token\u{1}";
 
 #[allow(private_bounds)] // `Docs` is sealed: the three backends are the crate's own.
 impl<D: Docs> DocStore<D> {
@@ -158,6 +173,15 @@ impl<D: Docs> DocStore<D> {
                     .map(|(k, v)| Ok((k.clone(), profile_to_doc(&profile_from_doc(v)?))))
                     .collect::<R<_>>()?;
                 d.put_many(Table::Profiles, &rows)?;
+            }
+            if (1..3).contains(&found) {
+                // 2 -> 3: the pending keys of commands not yet final.
+                for (_, doc) in d.scan(Table::Outbox, "")? {
+                    let e: OutboxEntry = from_json(&doc)?;
+                    if !matches!(e.status, CommandStatus::Acknowledged | CommandStatus::Error) {
+                        d.insert_new(Table::Pending, &pending_key(&e), &e.command_uuid)?;
+                    }
+                }
             }
             if found < SCHEMA_VERSION {
                 d.put(Table::Meta, "schema_version", &SCHEMA_VERSION.to_string())?;
@@ -491,6 +515,33 @@ impl<D: Docs> DocStore<D> {
             .collect()
     }
 
+    /// Queues a command unless it is in the outbox already or the same
+    /// command (device, request, profile) is still pending under another
+    /// UUID: a re-plan at another instant then queues nothing twice.
+    /// Returns whether it was queued.
+    fn queue_in(d: &mut D, e: &OutboxEntry) -> R<bool> {
+        if d.get(Table::Outbox, &e.command_uuid)?.is_some() {
+            return Ok(false);
+        }
+        let final_state = matches!(e.status, CommandStatus::Acknowledged | CommandStatus::Error);
+        if !final_state && !d.insert_new(Table::Pending, &pending_key(e), &e.command_uuid)? {
+            return Ok(false);
+        }
+        d.insert_new(Table::Outbox, &e.command_uuid, &to_json(e))
+    }
+
+    /// A command that reached a final state (acknowledged, or an error)
+    /// stops holding its pending key.
+    fn settle_in(d: &mut D, e: &OutboxEntry) -> R<()> {
+        if matches!(e.status, CommandStatus::Acknowledged | CommandStatus::Error) {
+            let key = pending_key(e);
+            if d.get(Table::Pending, &key)?.as_deref() == Some(e.command_uuid.as_str()) {
+                d.delete(Table::Pending, &key)?;
+            }
+        }
+        Ok(())
+    }
+
     fn load(&mut self) -> R<Data> {
         Self::load_docs(&mut self.docs)
     }
@@ -672,6 +723,57 @@ impl<D: Docs> Store for DocStore<D> {
                 Some(serde_json::json!({"subject": rec.subject})),
                 None,
             )?;
+            Ok(rec)
+        })
+    }
+
+    fn add_token(&mut self, token: &TokenRecord, actor: &Actor) -> R<()> {
+        if token.name.trim().is_empty() || token.name.chars().any(char::is_control) {
+            return Err(StoreError::Invalid(format!(
+                "token name {:?}: give a non-empty name without control characters",
+                token.name
+            )));
+        }
+        let key = format!("{TOKEN_PREFIX}{}", token.name);
+        self.tx(|d| {
+            if !d.insert_new(Table::Meta, &key, &to_json(token))? {
+                return Err(StoreError::Invalid(format!(
+                    "a token named {:?} exists (names are never reused)",
+                    token.name
+                )));
+            }
+            Self::audit(
+                d,
+                actor,
+                "token-create",
+                &token.name,
+                None,
+                Some(serde_json::json!({"role": token.role, "org_group": token.org_group})),
+            )
+        })
+    }
+
+    fn tokens(&mut self) -> R<Vec<TokenRecord>> {
+        self.scan_docs(Table::Meta, TOKEN_PREFIX)
+    }
+
+    fn revoke_token(&mut self, name: &str, actor: &Actor) -> R<TokenRecord> {
+        let key = format!("{TOKEN_PREFIX}{name}");
+        self.tx(|d| {
+            let doc = d
+                .get(Table::Meta, &key)?
+                .ok_or_else(|| StoreError::UnknownReference {
+                    kind: "token",
+                    name: name.to_owned(),
+                    context: "token revoke".into(),
+                })?;
+            let mut rec: TokenRecord = from_json(&doc)?;
+            if rec.revoked_at.is_some() {
+                return Ok(rec);
+            }
+            rec.revoked_at = Some(actor.at);
+            d.put(Table::Meta, &key, &to_json(&rec))?;
+            Self::audit(d, actor, "token-revoke", name, None, None)?;
             Ok(rec)
         })
     }
@@ -1066,7 +1168,7 @@ impl<D: Docs> Store for DocStore<D> {
     fn enqueue(&mut self, entries: &[OutboxEntry]) -> R<()> {
         self.tx(|d| {
             for e in entries {
-                d.insert_new(Table::Outbox, &e.command_uuid, &to_json(e))?;
+                Self::queue_in(d, e)?;
             }
             Ok(())
         })
@@ -1081,8 +1183,7 @@ impl<D: Docs> Store for DocStore<D> {
         self.tx(|d| {
             let mut commands = 0;
             for e in entries {
-                commands +=
-                    usize::from(d.insert_new(Table::Outbox, &e.command_uuid, &to_json(e))?);
+                commands += usize::from(Self::queue_in(d, e)?);
             }
             let mut logged = 0;
             for (uuid, stage) in stages {
@@ -1120,6 +1221,7 @@ impl<D: Docs> Store for DocStore<D> {
                 e.status = r.status;
                 e.error_chain.clone_from(&r.error_chain);
                 e.updated_at = at;
+                Self::settle_in(d, &e)?;
                 rows.push((r.command_uuid.clone(), to_json(&e)));
             }
             d.put_many(Table::Outbox, &rows)?;
@@ -1156,6 +1258,7 @@ impl<D: Docs> Store for DocStore<D> {
             e.status = status;
             e.error_chain = error_chain.map(str::to_owned);
             e.updated_at = at;
+            Self::settle_in(d, &e)?;
             d.put(Table::Outbox, command_uuid, &to_json(&e))
         })
     }

@@ -48,7 +48,7 @@ pub use records::{
     Actor, AppRecord, AssignmentChange, AssignmentEdit, AssignmentRecord, AuditEntry,
     CommandStatus, DesiredChange, DeviceRecord, GroupChange, GroupRecord, InstalledApp, Inventory,
     InventoryChange, OutboxEntry, ProfileRecord, Removal, Replace, ReportedProfile, TargetName,
-    TrustAnchorRecord,
+    TokenRecord, TrustAnchorRecord,
 };
 
 use chrono::{DateTime, Utc};
@@ -128,6 +128,27 @@ pub trait Store {
         sha256: &str,
         actor: &Actor,
     ) -> Result<TrustAnchorRecord, StoreError>;
+
+    /// Adds an API token record (its hash, never the token); audited.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] when a token of that name exists (revoked
+    /// ones too: names are never reused, so the audit log stays
+    /// unambiguous), or the name is empty.
+    fn add_token(&mut self, token: &TokenRecord, actor: &Actor) -> Result<(), StoreError>;
+
+    /// Every API token record, revoked ones included, by name.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn tokens(&mut self) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Revokes an API token by name at `actor.at`; audited. Revoking a
+    /// revoked token returns it unchanged.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for an unknown name.
+    fn revoke_token(&mut self, name: &str, actor: &Actor) -> Result<TokenRecord, StoreError>;
 
     /// The latest version of every profile, by UUID.
     ///
@@ -271,7 +292,8 @@ pub trait Store {
         reported: &[ReportedProfile],
     ) -> Result<(), StoreError>;
 
-    /// Adds commands to the outbox (existing command UUIDs are left alone).
+    /// Adds commands to the outbox (existing command UUIDs, and commands
+    /// whose device, request and profile are still pending, are left alone).
     ///
     /// # Errors
     /// Backend failures.
@@ -279,8 +301,9 @@ pub trait Store {
 
     /// Queues a plan's commands and logs its notification stages
     /// (profile UUID, stage in days) in one transaction; commands already
-    /// queued and stages already logged are left alone. Returns how many
-    /// commands and stages were new.
+    /// queued, commands whose device, request and profile are still pending
+    /// under another UUID (an earlier plan's), and stages already logged
+    /// are left alone. Returns how many commands and stages were new.
     ///
     /// # Errors
     /// Backend failures (nothing is written).

@@ -398,6 +398,27 @@ pub struct TrustAnchorRecord {
     pub added_at: DateTime<Utc>,
 }
 
+/// An API token: only its hash is kept; the token itself is shown once,
+/// when it is made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// A name unique in the tenant (what the audit log shows as the actor).
+    pub name: String,
+    /// `viewer`, `operator` or `admin`.
+    pub role: String,
+    /// The organization group it is scoped to (a path, `Global` for the
+    /// root).
+    pub org_group: String,
+    /// SHA-256 of the token, hex.
+    pub sha256: String,
+    /// Who made it.
+    pub created_by: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked (a revoked token authenticates nothing).
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
 /// Something to remove from a tenant's inventory or app list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Removal {

@@ -590,11 +590,86 @@ fn inventory_json_is_strict_about_keys_and_lenient_about_dates() {
     assert!(e.to_string().contains("not an RFC 3339 instant"), "{e}");
 }
 
+/// Defect: a command UUID names the instant it was planned at, so planning
+/// again at another instant queued the same install a second time while the
+/// first was still pending. A command whose device, request and profile
+/// are pending is now left alone, until it is acknowledged or fails.
+fn replanning_queued_pending_commands_again(store: &mut dyn Store, backend: &str) {
+    let entry = |uuid: &str, minute: u32| OutboxEntry {
+        command_uuid: uuid.into(),
+        udid: "REPLAN-DEVICE".into(),
+        request_type: "InstallProvisioningProfile".into(),
+        profile_uuid: "replan-profile".into(),
+        status: CommandStatus::Planned,
+        error_chain: None,
+        retries: 0,
+        created_at: Utc.with_ymd_and_hms(2026, 11, 22, 10, minute, 0).unwrap(),
+        updated_at: Utc.with_ymd_and_hms(2026, 11, 22, 10, minute, 0).unwrap(),
+    };
+    let at = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
+    let pending = |store: &mut dyn Store| {
+        store
+            .outbox()
+            .expect("outbox")
+            .into_iter()
+            .filter(|e| e.udid == "REPLAN-DEVICE")
+            .count()
+    };
+    assert_eq!(
+        store
+            .enqueue_plan(&[entry("R-1", 0)], &[], at)
+            .expect("first"),
+        (1, 0),
+        "{backend}"
+    );
+    assert_eq!(
+        store
+            .enqueue_plan(&[entry("R-2", 15)], &[], at)
+            .expect("again"),
+        (0, 0),
+        "{backend}: pending, not queued twice"
+    );
+    store
+        .record_result("R-1", CommandStatus::NotNow, None, at)
+        .expect("not now");
+    assert_eq!(
+        store
+            .enqueue_plan(&[entry("R-3", 30)], &[], at)
+            .expect("not now"),
+        (0, 0),
+        "{backend}: NotNow is still pending"
+    );
+    store
+        .record_result("R-1", CommandStatus::Error, Some("25001"), at)
+        .expect("error");
+    assert_eq!(
+        store
+            .enqueue_plan(&[entry("R-4", 45)], &[], at)
+            .expect("after error"),
+        (1, 0),
+        "{backend}: a failed command may be planned again"
+    );
+    store
+        .record_results(
+            &[CommandResult {
+                command_uuid: "R-4".into(),
+                status: CommandStatus::Acknowledged,
+                error_chain: None,
+            }],
+            &[],
+            at,
+        )
+        .expect("ack");
+    store.enqueue(&[entry("R-5", 50)]).expect("enqueue");
+    assert_eq!(pending(store), 3, "{backend}: R-1, R-4, R-5");
+}
+
 #[test]
 fn memory_backend() {
     conformance(&mut MemoryStore::default(), "memory");
     large_batch(&mut MemoryStore::default(), "memory");
     inventory_import_replaced_group_members(&mut MemoryStore::default(), "memory");
+    replanning_queued_pending_commands_again(&mut MemoryStore::default(), "memory");
 }
 
 fn temp_db(name: &str) -> std::path::PathBuf {
@@ -611,6 +686,7 @@ fn sqlite_backend() {
     conformance(&mut store, "sqlite");
     large_batch(&mut store, "sqlite");
     inventory_import_replaced_group_members(&mut store, "sqlite");
+    replanning_queued_pending_commands_again(&mut store, "sqlite");
     drop(store);
     // Reopening keeps everything and does not migrate again.
     let mut again = SqliteStore::open(&path).expect("reopen");
@@ -634,6 +710,7 @@ fn postgres_backend() {
     conformance(&mut store, "postgres");
     large_batch(&mut store, "postgres");
     inventory_import_replaced_group_members(&mut store, "postgres");
+    replanning_queued_pending_commands_again(&mut store, "postgres");
     assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
 }
 

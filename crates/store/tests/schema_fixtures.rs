@@ -9,6 +9,22 @@ use provkit_store::*;
 
 const V1: &str = "tests/fixtures/schema-v1.sqlite";
 const V2: &str = "tests/fixtures/schema-v2.sqlite";
+const V3: &str = "tests/fixtures/schema-v3.sqlite";
+
+/// A command queued for UDID-1, as the fixtures since version 3 hold.
+fn pending_install(uuid: &str) -> OutboxEntry {
+    OutboxEntry {
+        command_uuid: uuid.into(),
+        udid: "UDID-1".into(),
+        request_type: "InstallProvisioningProfile".into(),
+        profile_uuid: UUID.into(),
+        status: CommandStatus::Planned,
+        error_chain: None,
+        retries: 0,
+        created_at: DateTime::UNIX_EPOCH,
+        updated_at: DateTime::UNIX_EPOCH,
+    }
+}
 const UUID: &str = "0F1E2D3C-4B5A-4968-8776-655443322110";
 
 fn actor() -> Actor {
@@ -47,6 +63,9 @@ fn write_current_schema_fixture() {
     store
         .set_assignments(UUID, &[TargetName::parse("Staff")], &[], &actor())
         .expect("assign");
+    store
+        .enqueue(&[pending_install("FIXTURE-COMMAND-1")])
+        .expect("queue");
     drop(store);
     // Fold the WAL into the file so the fixture is one file.
     let conn = rusqlite::Connection::open(&path).expect("raw");
@@ -96,6 +115,22 @@ fn schema_v1_fixture_opens_and_reads() {
     for doc in raw_profile_docs(&copy) {
         assert!(!doc.contains("superseded_by"), "{doc}");
     }
+}
+
+#[test]
+fn schema_v3_fixture_opens_and_reads() {
+    let copy = opens_and_reads(V3);
+    let mut store = SqliteStore::open(&copy).expect("open");
+    // Its queued command is pending: the same install under another UUID
+    // is not queued again.
+    let queued = store
+        .enqueue_plan(
+            &[pending_install("FIXTURE-COMMAND-2")],
+            &[],
+            DateTime::UNIX_EPOCH,
+        )
+        .expect("enqueue");
+    assert_eq!(queued, (0, 0));
 }
 
 #[test]

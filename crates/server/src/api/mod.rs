@@ -1,0 +1,55 @@
+//! The handlers, one module per resource.
+
+pub(crate) mod apps;
+pub(crate) mod profiles;
+pub(crate) mod tenant;
+
+use serde::Serialize;
+
+use crate::problem::Problem;
+
+/// The most items one page holds.
+pub(crate) const MAX_PAGE: usize = 1000;
+/// Items per page unless asked.
+const DEFAULT_PAGE: usize = 100;
+
+/// One page of a list: the items, and how many there are in all.
+#[derive(Debug, Serialize)]
+pub(crate) struct Page<T> {
+    items: Vec<T>,
+    total: usize,
+    limit: usize,
+    offset: usize,
+}
+
+impl<T> Page<T> {
+    /// Items `offset..offset + limit` of `all`.
+    pub(crate) fn of(
+        all: impl Iterator<Item = T>,
+        limit: Option<usize>,
+        offset: Option<usize>,
+    ) -> Result<Self, Problem> {
+        let limit = limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Problem::bad_request(
+                "invalid-page",
+                format!("limit={limit}: give 1 to {MAX_PAGE}"),
+            ));
+        }
+        let offset = offset.unwrap_or(0);
+        let mut total = 0;
+        let mut items = Vec::new();
+        for (i, x) in all.enumerate() {
+            total += 1;
+            if i >= offset && items.len() < limit {
+                items.push(x);
+            }
+        }
+        Ok(Page {
+            items,
+            total,
+            limit,
+            offset,
+        })
+    }
+}

@@ -1,0 +1,273 @@
+//! `/api/v1/profiles`: upload, list, show, delete, assignments, renew.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use provkit_service::tokens::Role;
+use provkit_service::{assign, catalog, lifecycle, trust};
+use provkit_store::{AssignmentChange, AssignmentEdit, TargetName};
+use serde::{Deserialize, Serialize};
+
+use super::Page;
+use crate::auth::Caller;
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// `GET /api/v1/profiles` filters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    kind: Option<String>,
+    team: Option<String>,
+    /// A substring of the name, UUID or App ID (case-insensitive).
+    q: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<impl IntoResponse, Problem> {
+    caller.require(Role::Viewer)?;
+    let at = state.now();
+    let all = state
+        .run(move |store| Ok(catalog::profiles(store, at)?))
+        .await?;
+    let q = query.q.as_deref().map(str::to_lowercase);
+    let items = all.into_iter().filter(|p| {
+        query.kind.as_deref().is_none_or(|k| p.kind == k)
+            && query.team.as_deref().is_none_or(|t| p.team == t)
+            && q.as_deref().is_none_or(|q| {
+                [&p.name, &p.uuid, &p.app_id]
+                    .iter()
+                    .any(|s| s.to_lowercase().contains(q))
+            })
+    });
+    Ok(Json(Page::of(items, query.limit, query.offset)?))
+}
+
+/// Options of the calls that store a profile's bytes (upload, renew).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TrustQuery {
+    /// Store a profile that fails its trust checks (admin; audited).
+    #[serde(default)]
+    allow_untrusted: bool,
+}
+
+impl TrustQuery {
+    /// An operator stores trusted profiles; overriding trust takes an admin.
+    fn role(&self) -> Role {
+        if self.allow_untrusted {
+            Role::Admin
+        } else {
+            Role::Operator
+        }
+    }
+}
+
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<TrustQuery>,
+    body: Bytes,
+) -> Result<impl IntoResponse, Problem> {
+    caller.require(query.role())?;
+    let at = state.now();
+    let actor = caller.actor(at);
+    let detail = state
+        .run(move |store| {
+            let verifier = trust::tenant_verifier(store)?;
+            let rec =
+                trust::store_profile(store, &body, &verifier, at, &actor, query.allow_untrusted)?;
+            Ok(catalog::profile(store, &rec.uuid, at)?)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(detail)))
+}
+
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(uuid): Path<String>,
+) -> Result<impl IntoResponse, Problem> {
+    caller.require(Role::Viewer)?;
+    let at = state.now();
+    let detail = state
+        .run(move |store| Ok(catalog::profile(store, &uuid, at)?))
+        .await?;
+    Ok(Json(detail))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(uuid): Path<String>,
+) -> Result<impl IntoResponse, Problem> {
+    caller.require(Role::Admin)?;
+    let actor = caller.actor(state.now());
+    state
+        .run(move |store| {
+            let uuid = provkit_service::names::profile_uuid(store, &uuid)?;
+            Ok(lifecycle::delete(store, &uuid, &actor)?)
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Include and exclude targets, as admins write them (`all-users`,
+/// `all-devices`, or a group name).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Targets {
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+}
+
+fn names(t: &[String]) -> Vec<TargetName> {
+    t.iter().map(|s| TargetName::parse(s)).collect()
+}
+
+fn words(t: &[TargetName]) -> Vec<String> {
+    t.iter().map(ToString::to_string).collect()
+}
+
+pub(crate) async fn assignments(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(uuid): Path<String>,
+) -> Result<impl IntoResponse, Problem> {
+    caller.require(Role::Viewer)?;
+    let at = state.now();
+    let detail = state
+        .run(move |store| Ok(catalog::profile(store, &uuid, at)?))
+        .await?;
+    Ok(Json(Targets {
+        include: detail.summary.include,
+        exclude: detail.summary.exclude,
+    }))
+}
+
+/// `PATCH` body: targets to add, or targets to remove.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Patch {
+    #[serde(default)]
+    add: Targets,
+    #[serde(default)]
+    remove: Targets,
+}
+
+/// What an edit changed, targets in the admin's words.
+#[derive(Debug, Serialize)]
+struct Changed {
+    profile_uuid: String,
+    include_before: Vec<String>,
+    exclude_before: Vec<String>,
+    include_after: Vec<String>,
+    exclude_after: Vec<String>,
+    devices_gaining: Vec<String>,
+    devices_losing: Vec<String>,
+}
+
+impl From<AssignmentChange> for Changed {
+    fn from(c: AssignmentChange) -> Self {
+        Changed {
+            include_before: words(&c.include_before),
+            exclude_before: words(&c.exclude_before),
+            include_after: words(&c.include_after),
+            exclude_after: words(&c.exclude_after),
+            profile_uuid: c.profile_uuid,
+            devices_gaining: c.devices_gaining,
+            devices_losing: c.devices_losing,
+        }
+    }
+}
+
+async fn edit(
+    state: AppState,
+    caller: Caller,
+    uuid: String,
+    edit: AssignmentEdit,
+) -> Result<Json<Changed>, Problem> {
+    caller.require(Role::Operator)?;
+    let at = state.now();
+    let actor = caller.actor(at);
+    let change = state
+        .run(move |store| Ok(assign::edit(store, &uuid, &edit, at, &actor)?))
+        .await?;
+    Ok(Json(change.into()))
+}
+
+pub(crate) async fn put_assignments(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(uuid): Path<String>,
+    Json(t): Json<Targets>,
+) -> Result<impl IntoResponse, Problem> {
+    let e = AssignmentEdit::Replace {
+        include: names(&t.include),
+        exclude: names(&t.exclude),
+    };
+    edit(state, caller, uuid, e).await
+}
+
+pub(crate) async fn patch_assignments(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(uuid): Path<String>,
+    Json(p): Json<Patch>,
+) -> Result<impl IntoResponse, Problem> {
+    let empty = |t: &Targets| t.include.is_empty() && t.exclude.is_empty();
+    let e = match (empty(&p.add), empty(&p.remove)) {
+        (false, true) => AssignmentEdit::Add {
+            include: names(&p.add.include),
+            exclude: names(&p.add.exclude),
+        },
+        (true, false) => AssignmentEdit::Remove {
+            include: names(&p.remove.include),
+            exclude: names(&p.remove.exclude),
+        },
+        _ => {
+            return Err(Problem::bad_request(
+                "invalid-edit",
+                "give targets under add or under remove (one edit, one transaction)",
+            ));
+        }
+    };
+    edit(state, caller, uuid, e).await
+}
+
+pub(crate) async fn renew(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(uuid): Path<String>,
+    Query(query): Query<TrustQuery>,
+    body: Bytes,
+) -> Result<impl IntoResponse, Problem> {
+    caller.require(query.role())?;
+    let at = state.now();
+    let actor = caller.actor(at);
+    let renewed = state
+        .run(move |store| {
+            let old = provkit_service::names::profile_uuid(store, &uuid)?;
+            let verifier = trust::tenant_verifier(store)?;
+            Ok(lifecycle::renew(
+                store,
+                &old,
+                &body,
+                &verifier,
+                at,
+                &actor,
+                query.allow_untrusted,
+            )?)
+        })
+        .await?;
+    Ok(Json(renewed))
+}

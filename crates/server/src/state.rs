@@ -1,0 +1,160 @@
+//! What every handler shares: a pool of store connections (the stores are
+//! synchronous, so every call runs on the blocking pool, never on the async
+//! executor), the clock, and the limits.
+
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+use provkit_store::{Store, StoreError};
+
+use crate::problem::Problem;
+
+/// Opens one store connection.
+pub type Opener = dyn Fn() -> Result<Box<dyn Store + Send>, StoreError> + Send + Sync;
+
+/// A fixed set of store connections, handed out one at a time.
+pub struct StorePool {
+    idle: Mutex<Vec<Box<dyn Store + Send>>>,
+    returned: Condvar,
+}
+
+impl std::fmt::Debug for StorePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorePool").finish_non_exhaustive()
+    }
+}
+
+impl StorePool {
+    /// `size` connections from `open` (at least one).
+    ///
+    /// # Errors
+    /// The first connection that does not open.
+    pub fn open(open: &Opener, size: usize) -> Result<Self, StoreError> {
+        let idle = (0..size.max(1))
+            .map(|_| open())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(StorePool {
+            idle: Mutex::new(idle),
+            returned: Condvar::new(),
+        })
+    }
+
+    /// A pool over one store (the memory store, in tests and embedding).
+    pub fn single(store: Box<dyn Store + Send>) -> Self {
+        StorePool {
+            idle: Mutex::new(vec![store]),
+            returned: Condvar::new(),
+        }
+    }
+
+    /// Runs `f` with a connection, waiting for one to be free. Blocking:
+    /// call it from the blocking pool.
+    fn with<T>(&self, f: impl FnOnce(&mut dyn Store) -> T) -> T {
+        let store = {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            loop {
+                if let Some(s) = idle.pop() {
+                    break s;
+                }
+                idle = self
+                    .returned
+                    .wait(idle)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        };
+        // The connection goes back even when `f` panics.
+        struct Back<'a>(&'a StorePool, Option<Box<dyn Store + Send>>);
+        impl Drop for Back<'_> {
+            fn drop(&mut self) {
+                if let Some(s) = self.1.take() {
+                    self.0
+                        .idle
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(s);
+                    self.0.returned.notify_one();
+                }
+            }
+        }
+        let mut back = Back(self, Some(store));
+        match back.1.as_deref_mut() {
+            Some(s) => f(s),
+            None => unreachable!("the connection is held until the guard drops"),
+        }
+    }
+}
+
+impl Drop for StorePool {
+    /// Connections close on a thread of their own: a store may own a
+    /// runtime (the PostgreSQL client does), which must not be dropped on an
+    /// async worker.
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
+        if !idle.is_empty() {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
+    }
+}
+
+/// The clock: the one place the server reads the time.
+pub type Clock = dyn Fn() -> DateTime<Utc> + Send + Sync;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) pool: Arc<StorePool>,
+    pub(crate) clock: Arc<Clock>,
+    pub(crate) limits: crate::Limits,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State over `pool` with the system clock.
+    pub fn new(pool: StorePool, limits: crate::Limits) -> Self {
+        AppState {
+            pool: Arc::new(pool),
+            clock: Arc::new(Utc::now),
+            limits,
+        }
+    }
+
+    /// The same state reading time from `clock` (tests drive time).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by the state's clock.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// Runs a store operation on the blocking pool.
+    ///
+    /// # Errors
+    /// What `f` returns, or a 500 problem when the task panicked.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn Store) -> Result<T, Problem> + Send + 'static,
+    ) -> Result<T, Problem> {
+        let pool = Arc::clone(&self.pool);
+        tokio::task::spawn_blocking(move || pool.with(f))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "store task failed");
+                Err(Problem::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the operation failed; the server log has the details",
+                ))
+            })
+    }
+}
