@@ -113,6 +113,14 @@ pub(crate) enum Command {
         /// Requests handled at once; the rest wait.
         #[arg(long, default_value_t = 512)]
         concurrency: usize,
+        /// Minutes between two plans at most (the scheduler also re-plans
+        /// within seconds of any change).
+        #[arg(long, default_value_t = 15)]
+        replan_every: u64,
+        /// Seconds the scheduler lease lasts unless renewed: another
+        /// process takes over within it when the holder dies.
+        #[arg(long, default_value_t = 30)]
+        lease_ttl: u64,
     },
     /// Trust anchors beside Apple's roots: profiles and apps must chain to one.
     Trust {

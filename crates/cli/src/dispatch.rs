@@ -143,18 +143,24 @@ pub(crate) fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd:
             max_upload,
             timeout,
             concurrency,
+            replan_every,
+            lease_ttl,
         } => {
             let mut limits = provkit_server::Limits::default();
             limits.max_body_bytes = max_body;
             limits.max_upload_bytes = max_upload;
             limits.request_timeout = std::time::Duration::from_secs(timeout);
             limits.concurrency = concurrency;
+            let mut schedule = provkit_server::Schedule::new(serve_cmd::holder()?);
+            schedule.period = std::time::Duration::from_secs(replan_every.max(1) * 60);
+            schedule.lease_ttl = std::time::Duration::from_secs(lease_ttl.max(1));
             serve_cmd::serve(
                 db,
                 &serve_cmd::ServeArgs {
                     listen: &listen,
                     connections,
                     limits,
+                    schedule,
                 },
             )
         }

@@ -15,6 +15,21 @@ pub(crate) struct ServeArgs<'a> {
     pub(crate) listen: &'a str,
     pub(crate) connections: usize,
     pub(crate) limits: provkit_server::Limits,
+    pub(crate) schedule: provkit_server::Schedule,
+}
+
+/// This process's id for the scheduler lease: host, process id and a
+/// random part.
+pub(crate) fn holder() -> Result<String> {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".into());
+    let r = random()?;
+    Ok(format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        provkit_profile::hex(&r[..4])
+    ))
 }
 
 pub(crate) fn serve(db: &crate::db::DbArgs, args: &ServeArgs<'_>) -> Result<Outcome> {
@@ -43,9 +58,10 @@ pub(crate) fn serve(db: &crate::db::DbArgs, args: &ServeArgs<'_>) -> Result<Outc
             "provkit serve: listening on http://{addr} ({})",
             db.describe()
         );
-        provkit_server::serve(
+        provkit_server::run(
             listener,
-            provkit_server::router(state),
+            state,
+            Some(args.schedule.clone()),
             provkit_server::shutdown_signal(),
         )
         .await

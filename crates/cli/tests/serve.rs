@@ -135,3 +135,92 @@ fn tokens_from_the_cli_authenticate_the_served_api() {
     assert_eq!(status.code(), Some(0), "graceful shutdown");
     let _ = drain.join();
 }
+
+/// One `provkit serve` started on `db`, and its stderr lines as they come.
+fn spawn_serve(
+    db: &str,
+    lease_ttl: &str,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_provkit"))
+        .args([
+            "--db",
+            db,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--lease-ttl",
+            lease_ttl,
+        ])
+        .env_remove("PROVKIT_DATABASE_URL")
+        .env_remove("PROVKIT_DB")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Whether a line saying the lease was taken arrives within `secs`.
+fn takes_lease(rx: &std::sync::mpsc::Receiver<String>, secs: u64) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains("scheduler lease: taken") => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+#[test]
+fn a_killed_scheduler_is_replaced_within_the_lease() {
+    let dir = tmp("serve-kill");
+    let db = dir.join("t.db");
+    let (code, _, err) = provkit(&["--db", s(&db), "init"]);
+    assert_eq!(code, 0, "{err}");
+    let mut procs: Vec<_> = (0..3).map(|_| spawn_serve(s(&db), "2")).collect();
+    // Exactly one of the three takes the lease.
+    let leader = (0..3)
+        .find(|&i| takes_lease(&procs[i].1, 6))
+        .expect("one process leads");
+    let mut dead = procs.remove(leader);
+    let killed = Command::new("kill")
+        .args(["-KILL", &dead.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let _ = dead.0.wait();
+    // A survivor takes it once the dead holder's 2 s lease lapses.
+    let t = std::time::Instant::now();
+    let mut took_over = false;
+    while !took_over && t.elapsed() < std::time::Duration::from_secs(8) {
+        took_over = procs
+            .iter()
+            .any(|p| p.1.try_iter().any(|l| l.contains("scheduler lease: taken")));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(took_over, "a survivor took the lease over");
+    let took = t.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "within the lease and a tick: {took:?}"
+    );
+    for (mut c, _) in procs {
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let _ = c.wait();
+    }
+}

@@ -128,6 +128,133 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(id, Ids))
 }
 
+/// The scheduler's settings: re-plan at least every `period`, and within a
+/// renewal tick (a third of `lease_ttl`) of any audited change by any
+/// process; one process at a time holds the lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Schedule {
+    /// The longest between two plans (default 15 minutes).
+    pub period: Duration,
+    /// How long the lease lasts unless renewed (default 30 s): a process
+    /// that dies is replaced within it.
+    pub lease_ttl: Duration,
+    /// This process's id for the lease.
+    pub holder: String,
+}
+
+impl Schedule {
+    /// The defaults for a process called `holder`.
+    pub fn new(holder: impl Into<String>) -> Self {
+        Schedule {
+            period: Duration::from_secs(15 * 60),
+            lease_ttl: Duration::from_secs(30),
+            holder: holder.into(),
+        }
+    }
+}
+
+/// Runs the scheduler until `stop` completes: every third of the lease's
+/// lifetime it takes or renews the lease and, holding it, plans when the
+/// period has passed or the tenant changed; on stop it gives the lease up,
+/// so another process takes over at once.
+pub async fn run_scheduler(
+    state: AppState,
+    schedule: Schedule,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    use provkit_service::schedule;
+    tokio::pin!(stop);
+    let tick = (schedule.lease_ttl / 3).max(Duration::from_millis(100));
+    let ttl = chrono::Duration::from_std(schedule.lease_ttl)
+        .unwrap_or_else(|_| chrono::Duration::seconds(30));
+    let mut last_plan: Option<tokio::time::Instant> = None;
+    let mut seen: Option<String> = None;
+    let mut leader = false;
+    loop {
+        let due = last_plan.is_none_or(|t| t.elapsed() >= schedule.period);
+        let (now, holder, since) = (state.now(), schedule.holder.clone(), seen.clone());
+        let result = state
+            .run(move |store| {
+                Ok(schedule::step(
+                    store,
+                    &holder,
+                    now,
+                    ttl,
+                    due,
+                    since.as_deref(),
+                )?)
+            })
+            .await;
+        match result {
+            Ok(step) => {
+                if step.leader != leader {
+                    tracing::info!(holder = %step.holder, "scheduler lease: {}", if step.leader { "taken" } else { "held elsewhere" });
+                    leader = step.leader;
+                }
+                if step.planned {
+                    last_plan = Some(tokio::time::Instant::now());
+                    seen = step.change;
+                    tracing::info!(
+                        commands = step.commands,
+                        notifications = step.notifications,
+                        "planned and queued"
+                    );
+                }
+            }
+            Err(p) => {
+                tracing::warn!(code = p.code, detail = %p.detail, "scheduler step failed; trying again")
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(tick) => {}
+            () = &mut stop => break,
+        }
+    }
+    if leader {
+        let (now, holder) = (state.now(), schedule.holder.clone());
+        let released = state
+            .run(move |store| {
+                // An expired lease: whoever asks next takes it.
+                Ok(store.lease(schedule::LEASE, &holder, now, now)?)
+            })
+            .await;
+        if let Err(p) = released {
+            tracing::warn!(detail = %p.detail, "could not give the scheduler lease up");
+        }
+    }
+}
+
+/// Serves the API over `state` on `listener` and, with a `schedule`, runs
+/// the scheduler beside it, until `shutdown` completes; then finishes the
+/// requests in flight and gives the scheduler lease up.
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    schedule: Option<Schedule>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let scheduler = schedule.map(|s| {
+        let mut stopped = stopped.clone();
+        tokio::spawn(run_scheduler(state.clone(), s, async move {
+            let _ = stopped.wait_for(|v| *v).await;
+        }))
+    });
+    let served = serve(listener, router(state), async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    })
+    .await;
+    if let Some(s) = scheduler {
+        let _ = s.await;
+    }
+    served
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then finishes the
 /// requests in flight.
 ///

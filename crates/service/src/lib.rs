@@ -55,6 +55,7 @@ pub mod lifecycle;
 pub mod names;
 pub mod outbox;
 pub mod plan;
+pub mod schedule;
 pub mod tokens;
 pub mod trust;
 

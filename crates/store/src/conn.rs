@@ -77,6 +77,8 @@ pub(crate) trait Docs {
     fn delete(&mut self, table: Table, key: &str) -> R<()>;
     /// Every row whose key starts with `prefix`, ordered by key.
     fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>>;
+    /// The greatest key of a table.
+    fn last_key(&mut self, table: Table) -> R<Option<String>>;
     fn get_bytes(&mut self, key: &str) -> R<Option<Vec<u8>>>;
     fn put_bytes(&mut self, key: &str, bytes: &[u8]) -> R<()>;
     fn put_bytes_many(&mut self, rows: &[(String, &[u8])]) -> R<()> {
@@ -136,6 +138,14 @@ impl Docs for MemDocs {
     fn delete(&mut self, table: Table, key: &str) -> R<()> {
         self.tables.remove(&(table, key.to_owned()));
         Ok(())
+    }
+    fn last_key(&mut self, table: Table) -> R<Option<String>> {
+        Ok(self
+            .tables
+            .range((table, String::new())..)
+            .take_while(|((t, _), _)| *t == table)
+            .last()
+            .map(|((_, k), _)| k.clone()))
     }
     fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>> {
         Ok(self

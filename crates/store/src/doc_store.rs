@@ -14,8 +14,8 @@ use crate::data::{Data, validate_inventory};
 use crate::error::StoreError;
 use crate::records::{
     Actor, AppRecord, AssignmentRecord, AuditEntry, CommandStatus, DesiredChange, DeviceRecord,
-    GroupChange, GroupRecord, Inventory, InventoryChange, OutboxEntry, ProfileRecord, Removal,
-    Replace, ReportedProfile, TargetName, TokenRecord, TrustAnchorRecord,
+    GroupChange, GroupRecord, Inventory, InventoryChange, LeaseRecord, OutboxEntry, ProfileRecord,
+    Removal, Replace, ReportedProfile, TargetName, TokenRecord, TrustAnchorRecord,
 };
 use crate::records::{AssignmentChange, AssignmentEdit};
 use crate::schema::{profile_from_doc, profile_to_doc};
@@ -142,6 +142,8 @@ static AUDIT_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Trust anchors live in the `meta` table under this prefix and their SHA-256.
 const TRUST_PREFIX: &str = "trust-anchor\u{1}";
+/// Leases live in the `meta` table under this prefix and their name.
+const LEASE_PREFIX: &str = "lease\u{1}";
 /// API tokens live in the `meta` table under this prefix and their name.
 const TOKEN_PREFIX: &str = "api-token\u{1}";
 
@@ -725,6 +727,42 @@ impl<D: Docs> Store for DocStore<D> {
             )?;
             Ok(rec)
         })
+    }
+
+    fn lease(
+        &mut self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> R<LeaseRecord> {
+        let key = format!("{LEASE_PREFIX}{name}");
+        let mine = LeaseRecord {
+            holder: holder.to_owned(),
+            until,
+        };
+        self.tx(|d| {
+            // A first lease: of two racing inserts one lands, the other
+            // reads the winner's row below (locked for the rest of the
+            // transaction on PostgreSQL, the whole file on SQLite).
+            if d.insert_new(Table::Meta, &key, &to_json(&mine))? {
+                return Ok(mine);
+            }
+            let doc = d
+                .get(Table::Meta, &key)?
+                .ok_or_else(|| StoreError::Corrupt(format!("lease {name} vanished")))?;
+            let current: LeaseRecord = from_json(&doc)?;
+            if current.holder == holder || current.until <= now {
+                d.put(Table::Meta, &key, &to_json(&mine))?;
+                Ok(mine)
+            } else {
+                Ok(current)
+            }
+        })
+    }
+
+    fn last_change(&mut self) -> R<Option<String>> {
+        self.docs.last_key(Table::Audit)
     }
 
     fn add_token(&mut self, token: &TokenRecord, actor: &Actor) -> R<()> {

@@ -47,8 +47,8 @@ pub use open::{Access, SqliteStore};
 pub use records::{
     Actor, AppRecord, AssignmentChange, AssignmentEdit, AssignmentRecord, AuditEntry,
     CommandStatus, DesiredChange, DeviceRecord, GroupChange, GroupRecord, InstalledApp, Inventory,
-    InventoryChange, OutboxEntry, ProfileRecord, Removal, Replace, ReportedProfile, TargetName,
-    TokenRecord, TrustAnchorRecord,
+    InventoryChange, LeaseRecord, OutboxEntry, ProfileRecord, Removal, Replace, ReportedProfile,
+    TargetName, TokenRecord, TrustAnchorRecord,
 };
 
 use chrono::{DateTime, Utc};
@@ -149,6 +149,29 @@ pub trait Store {
     /// # Errors
     /// [`StoreError::UnknownReference`] for an unknown name.
     fn revoke_token(&mut self, name: &str, actor: &Actor) -> Result<TokenRecord, StoreError>;
+
+    /// Takes or renews the lease `name` for `holder` until `until`, when it
+    /// is free, expired at `now`, or held by `holder` already; returns the
+    /// lease as it stands after the call (held by `holder` exactly when the
+    /// call won it). One transaction: of several processes racing for a
+    /// free lease, one wins.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn lease(
+        &mut self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<LeaseRecord, StoreError>;
+
+    /// The key of the newest audit entry: it changes whenever any process
+    /// changes the tenant, so a scheduler can tell that it must re-plan.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn last_change(&mut self) -> Result<Option<String>, StoreError>;
 
     /// The latest version of every profile, by UUID.
     ///

@@ -419,6 +419,16 @@ pub struct TokenRecord {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// Who holds a lease (the scheduler's, so that one process plans at a
+/// time), and until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseRecord {
+    /// The holder's id (host, process and a random part).
+    pub holder: String,
+    /// Held until this instant unless renewed.
+    pub until: DateTime<Utc>,
+}
+
 /// Something to remove from a tenant's inventory or app list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Removal {

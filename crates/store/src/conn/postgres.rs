@@ -160,6 +160,13 @@ impl Docs for PgDocs {
         )?;
         Ok(())
     }
+    fn last_key(&mut self, table: Table) -> R<Option<String>> {
+        let rows = self.client.query(
+            &format!("SELECT k FROM {} ORDER BY k DESC LIMIT 1", table.name()),
+            &[],
+        )?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
     fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>> {
         let end = prefix_end(prefix);
         let rows = self.client.query(

@@ -73,6 +73,17 @@ impl Docs for SqliteDocs {
             .execute(&format!("DELETE FROM {} WHERE k = ?1", table.name()), [key])?;
         Ok(())
     }
+    fn last_key(&mut self, table: Table) -> R<Option<String>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT k FROM {} ORDER BY k DESC LIMIT 1",
+            table.name()
+        ))?;
+        let mut rows = st.query([])?;
+        Ok(match rows.next()? {
+            Some(r) => Some(r.get(0)?),
+            None => None,
+        })
+    }
     fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>> {
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT k, doc FROM {} WHERE k >= ?1 AND k < ?2 ORDER BY k",
