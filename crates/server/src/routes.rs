@@ -163,6 +163,20 @@ pub(crate) const ROUTES: &[Route] = &[
         handler: || patch(profiles::patch_assignments),
     },
     Route {
+        method: "get",
+        path: "/api/v1/profiles/{uuid}/devices",
+        role: Some(Role::Viewer),
+        query: &PAGE,
+        body: Body::None,
+        ok: (
+            200,
+            "a page of devices with their state: pending-install, sent, installed, failed (with the error chain), pending-removal, removed",
+        ),
+        summary: "Per-device status of a profile",
+        upload: false,
+        handler: || get(profiles::devices),
+    },
+    Route {
         method: "post",
         path: "/api/v1/profiles/{uuid}/renew",
         role: Some(Role::Operator),

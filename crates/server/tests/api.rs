@@ -269,6 +269,34 @@ fn scenario(open: &Opener, ca: &TestCa, t: &Tokens, backend: &str) {
         "one edit per call"
     );
 
+    // Per-device status: both desired, nothing queued yet.
+    let r = server.call(
+        "GET",
+        &format!("/api/v1/profiles/{OLD}/devices"),
+        Some(&t.viewer),
+        None,
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let states: Vec<(String, String)> = r.json()["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|d| {
+            (
+                d["udid"].as_str().unwrap_or("").to_owned(),
+                d["state"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("D-ANN".to_owned(), "pending-install".to_owned()),
+            ("D-BOB".to_owned(), "pending-install".to_owned())
+        ]
+    );
+
     // Reads.
     let plan = server.call("GET", "/api/v1/plan", Some(&t.viewer), None, b"");
     assert_eq!(plan.status, 200);

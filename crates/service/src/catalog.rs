@@ -251,3 +251,113 @@ fn node(t: &Tenant, g: GroupId, seen: &mut [bool]) -> GroupNode {
 pub fn export_inventory(store: &mut dyn Store) -> Result<Inventory, ServiceError> {
     Ok(store.inventory()?)
 }
+
+/// Where one device stands with one profile, as Workspace ONE names the
+/// states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum DeviceState {
+    /// Desired, no command queued yet.
+    PendingInstall,
+    /// The install command is queued or was sent, no answer yet (or the
+    /// device said NotNow and it will be sent again).
+    Sent,
+    /// The device reports holding it.
+    Installed,
+    /// The device answered the install with an error.
+    Failed,
+    /// Held but no longer desired: a remove command is due or on its way.
+    PendingRemoval,
+    /// The device acknowledged its removal.
+    Removed,
+}
+
+/// One device's state for a profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct DeviceStatus {
+    /// The device.
+    pub udid: String,
+    /// Its state.
+    pub state: DeviceState,
+    /// Whether the plan wants the device to hold the profile.
+    pub desired: bool,
+    /// The device's error chain, when it failed.
+    pub error_chain: Option<String>,
+    /// When the last command for it changed.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// Every device that should hold the profile, holds it, or has a command
+/// about it, with its state at `at`, by UDID.
+///
+/// # Errors
+/// As [`crate::names::profile`]; store failures.
+pub fn device_status(
+    store: &mut dyn Store,
+    given: &str,
+    at: DateTime<Utc>,
+) -> Result<Vec<DeviceStatus>, ServiceError> {
+    use std::collections::BTreeMap;
+    let t = store.load_tenant()?;
+    let id = crate::names::profile(&t, given)?;
+    let uuid = t.profiles[id.index()].uuid.clone();
+    let engine = Engine::new(t.clone(), at);
+    // (desired, held) per device.
+    let mut devices: BTreeMap<String, (bool, bool)> = BTreeMap::new();
+    for (i, d) in t.devices.iter().enumerate() {
+        let desired = engine
+            .desired(DeviceId(u32::try_from(i).unwrap_or(u32::MAX)))
+            .contains(&id);
+        let held = d
+            .reported
+            .iter()
+            .any(|r| r.uuid.to_string().eq_ignore_ascii_case(&uuid));
+        if desired || held {
+            devices.insert(d.udid.clone(), (desired, held));
+        }
+    }
+    // The newest command per device for this profile.
+    let mut last: BTreeMap<String, provkit_store::OutboxEntry> = BTreeMap::new();
+    for e in store.outbox()? {
+        if !e.profile_uuid.eq_ignore_ascii_case(&uuid) {
+            continue;
+        }
+        devices.entry(e.udid.clone()).or_insert((false, false));
+        match last.get(&e.udid) {
+            Some(l) if l.updated_at >= e.updated_at => {}
+            _ => {
+                last.insert(e.udid.clone(), e);
+            }
+        }
+    }
+    Ok(devices
+        .into_iter()
+        .map(|(udid, (desired, held))| {
+            let cmd = last.get(&udid);
+            let install = cmd.is_some_and(|c| c.request_type == "InstallProvisioningProfile");
+            let status = cmd.map(|c| c.status);
+            use provkit_store::CommandStatus as S;
+            let state = match (desired, held, install, status) {
+                (true, true, _, _) => DeviceState::Installed,
+                (true, false, true, Some(S::Error)) => DeviceState::Failed,
+                (true, false, true, Some(S::Planned | S::Sent | S::NotNow)) => DeviceState::Sent,
+                (true, false, _, _) => DeviceState::PendingInstall,
+                (false, true, _, _) => DeviceState::PendingRemoval,
+                (false, false, false, Some(S::Acknowledged)) => DeviceState::Removed,
+                (false, false, false, _) => DeviceState::PendingRemoval,
+                (false, false, true, _) => DeviceState::Removed,
+            };
+            DeviceStatus {
+                error_chain: cmd
+                    .filter(|c| c.status == S::Error)
+                    .and_then(|c| c.error_chain.clone()),
+                updated_at: cmd.map(|c| c.updated_at),
+                udid,
+                state,
+                desired,
+            }
+        })
+        .collect())
+}

@@ -103,6 +103,28 @@ pub(crate) async fn show(
     Ok(Json(detail))
 }
 
+/// `GET .../devices` pagination.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PageQuery {
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+pub(crate) async fn devices(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(uuid): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<impl IntoResponse, Problem> {
+    caller.require(Role::Viewer)?;
+    let at = state.now();
+    let all = state
+        .run(move |store| Ok(catalog::device_status(store, &uuid, at)?))
+        .await?;
+    Ok(Json(Page::of(all.into_iter(), q.limit, q.offset)?))
+}
+
 pub(crate) async fn delete(
     State(state): State<AppState>,
     caller: Caller,
