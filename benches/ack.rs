@@ -51,6 +51,7 @@ fn prepared(dir: &Path, n: usize) -> PathBuf {
                 user: None,
                 apps: Vec::new(),
                 reported: Vec::new(),
+                org_group: None,
             })
             .collect(),
         ..Inventory::default()

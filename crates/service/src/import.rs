@@ -86,6 +86,7 @@ pub fn import_ipa(
             .and_then(|s| s.signer_not_after)
             .ok_or_else(|| ServiceError::NotAnApp("no signing certificate".into()))?,
         report: serde_json::to_value(&today).ok(),
+        org_group: None,
     };
     store.add_app(&app, actor)?;
     let mut codes: Vec<String> = today
@@ -132,6 +133,7 @@ pub fn register_app(
         profile_uuid: Some(profile_uuid),
         certificate_sha256: provkit_profile::hex(&cert.sha256_fingerprint()),
         certificate_not_after: cert.not_after(),
+        org_group: None,
         report: None,
     };
     store.add_app(&app, actor)?;

@@ -41,6 +41,7 @@ fn expiring_mixed_dead_and_dying_and_listed_certificates_per_app() {
                     certificate_sha256: provkit_profile::hex(&cert.sha256_fingerprint()),
                     certificate_not_after: utc(2026, 12, 30),
                     report: None,
+                    org_group: None,
                 },
                 &admin,
             )

@@ -29,6 +29,7 @@ fn uncovered_app_did_not_name_its_cause() {
         certificate_sha256: provkit_profile::hex(&cert.sha256_fingerprint()),
         certificate_not_after: cert.not_after(),
         report: None,
+        org_group: None,
     };
     for a in [
         app("com.example.app", "OTHERTEAM1", Some(uuid)),

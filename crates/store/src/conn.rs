@@ -61,8 +61,20 @@ impl Table {
 
 type R<T> = Result<T, StoreError>;
 
+/// A connection's organization group: its own, or the root when unset.
+pub(crate) fn scope_or_root(scope: &str) -> &str {
+    if scope.is_empty() {
+        crate::org::ROOT
+    } else {
+        scope
+    }
+}
+
 /// Ordered document tables with transactions.
 pub(crate) trait Docs {
+    /// The organization group the connection acts within.
+    fn scope(&self) -> &str;
+    fn set_scope(&mut self, scope: &str);
     /// Starts a transaction that takes the write lock at once.
     fn begin(&mut self) -> R<()>;
     fn commit(&mut self) -> R<()>;
@@ -95,12 +107,19 @@ type Blobs = BTreeMap<String, Vec<u8>>;
 /// In memory, with copy-on-begin rollback.
 #[derive(Debug, Clone, Default)]
 pub struct MemDocs {
+    scope: String,
     tables: Rows,
     bytes: Blobs,
     saved: Option<Box<(Rows, Blobs)>>,
 }
 
 impl Docs for MemDocs {
+    fn scope(&self) -> &str {
+        scope_or_root(&self.scope)
+    }
+    fn set_scope(&mut self, scope: &str) {
+        scope.clone_into(&mut self.scope);
+    }
     fn begin(&mut self) -> R<()> {
         self.saved = Some(Box::new((self.tables.clone(), self.bytes.clone())));
         Ok(())

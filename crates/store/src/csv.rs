@@ -177,6 +177,7 @@ impl Inventory {
                     user: (!get(2).is_empty()).then(|| get(2).to_owned()),
                     apps: Vec::new(),
                     reported: Vec::new(),
+                    org_group: None,
                 }),
                 "app" => {
                     let i = device(&mut inv, &need(1, "a UDID")?)?;
@@ -213,6 +214,7 @@ impl Inventory {
                         kind,
                         members: Vec::new(),
                         subgroups: Vec::new(),
+                        org_group: None,
                     });
                 }
                 "member" => {

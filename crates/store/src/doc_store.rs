@@ -1,6 +1,7 @@
 //! The store's logic, once, over any [`Docs`] backend; the SQLite and
 //! PostgreSQL constructors with their migrations.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
@@ -14,8 +15,8 @@ use crate::data::{Data, validate_inventory};
 use crate::error::StoreError;
 use crate::records::{
     Actor, AppRecord, AssignmentRecord, AuditEntry, CommandStatus, DesiredChange, DeviceRecord,
-    GroupChange, GroupRecord, Inventory, InventoryChange, LeaseRecord, OutboxEntry, ProfileRecord,
-    Removal, Replace, ReportedProfile, TargetName, TokenRecord, TrustAnchorRecord,
+    GroupChange, GroupRecord, Inventory, InventoryChange, LeaseRecord, OrgGroupRecord, OutboxEntry,
+    ProfileRecord, Removal, Replace, ReportedProfile, TargetName, TokenRecord, TrustAnchorRecord,
 };
 use crate::records::{AssignmentChange, AssignmentEdit};
 use crate::schema::{profile_from_doc, profile_to_doc};
@@ -39,14 +40,19 @@ pub struct DocStore<D> {
     pub(crate) docs: D,
 }
 
+impl<D> DocStore<D> {
+    /// A store over `docs`.
+    pub(crate) fn over(docs: D) -> Self {
+        DocStore { docs }
+    }
+}
+
 /// In memory, for tests and embedding.
 pub type MemoryStore = DocStore<MemDocs>;
 
 impl Default for MemoryStore {
     fn default() -> Self {
-        DocStore {
-            docs: MemDocs::default(),
-        }
+        DocStore::over(MemDocs::default())
     }
 }
 
@@ -68,6 +74,7 @@ fn new_version(
     facts: provkit_policy::ProfileFacts,
     version: i64,
     sha256: String,
+    org_group: Option<String>,
     actor: &Actor,
 ) -> (String, ProfileRecord) {
     let rec = ProfileRecord {
@@ -78,6 +85,7 @@ fn new_version(
         uploaded_at: actor.at,
         successor: None,
         retired: false,
+        org_group,
     };
     (format!("{}/{:010}", ukey(&rec.uuid), rec.version), rec)
 }
@@ -138,10 +146,68 @@ fn unknown_group<'a>(
     Ok(None)
 }
 
+/// Whether an object of group `og` is visible from the connection's scope.
+fn visible<D: Docs>(d: &D, og: Option<&String>) -> bool {
+    crate::org::within(d.scope(), crate::org::of(og))
+}
+
+/// The group a new object lands in: the one it names when that lies
+/// within the scope, else (naming none) the scope itself; `None` for the
+/// root.
+fn place<D: Docs>(d: &D, given: Option<&String>) -> R<Option<String>> {
+    let group = given.map_or(d.scope(), String::as_str);
+    crate::org::validate(group)?;
+    if !crate::org::within(d.scope(), group) {
+        return Err(StoreError::Invalid(format!(
+            "organization group {group:?} lies outside {:?}, where this change is made",
+            d.scope()
+        )));
+    }
+    Ok((group != crate::org::ROOT).then(|| group.to_owned()))
+}
+
+/// Refuses a change only the root may make.
+fn root_only<D: Docs>(d: &D, what: &str) -> R<()> {
+    if d.scope() == crate::org::ROOT {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "{what} is managed at {}, not in {:?}",
+            crate::org::ROOT,
+            d.scope()
+        )))
+    }
+}
+
+/// A user's group, as its document holds it (empty: the root).
+fn user_group(doc: &str) -> Option<String> {
+    (!doc.is_empty() && doc != crate::org::ROOT).then(|| doc.to_owned())
+}
+
+/// An object outside the scope, answered as unknown (existence does not
+/// leak through reads and edits).
+fn hidden(kind: &'static str, name: &str, context: &str) -> StoreError {
+    StoreError::UnknownReference {
+        kind,
+        name: name.to_owned(),
+        context: context.to_owned(),
+    }
+}
+
+/// A name the batch takes that belongs to another organization group.
+fn taken(kind: &str, name: &str) -> StoreError {
+    StoreError::Invalid(format!(
+        "{kind} {name:?} belongs to another organization group"
+    ))
+}
+
 static AUDIT_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Trust anchors live in the `meta` table under this prefix and their SHA-256.
 const TRUST_PREFIX: &str = "trust-anchor\u{1}";
+/// Organization groups live in the `meta` table under this prefix and
+/// their path.
+const ORG_PREFIX: &str = "org-group\u{1}";
 /// Leases live in the `meta` table under this prefix and their name.
 const LEASE_PREFIX: &str = "lease\u{1}";
 /// API tokens live in the `meta` table under this prefix and their name.
@@ -236,6 +302,7 @@ impl<D: Docs> DocStore<D> {
             object: object.into(),
             before,
             after,
+            org_group: (d.scope() != crate::org::ROOT).then(|| d.scope().to_owned()),
         };
         d.put(Table::Audit, &key, &to_json(&entry))
     }
@@ -254,14 +321,25 @@ impl<D: Docs> DocStore<D> {
     ) -> R<ProfileRecord> {
         let versions = d.scan(Table::Profiles, &format!("{}/", ukey(&facts.uuid)))?;
         let mut last = 0;
+        let mut group = None;
         for (_, v) in &versions {
             let rec = profile_from_doc(v)?;
+            if !visible(d, rec.org_group.as_ref()) {
+                return Err(taken("profile", &rec.uuid));
+            }
             if rec.sha256 == sha256 {
                 return Ok(rec);
             }
             last = last.max(rec.version);
+            group = Some(rec.org_group);
         }
-        let (key, rec) = new_version(facts, last + 1, sha256, actor);
+        // A new version stays where the profile is; a new profile lands in
+        // the scope.
+        let group = match group {
+            Some(g) => g,
+            None => place(d, None)?,
+        };
+        let (key, rec) = new_version(facts, last + 1, sha256, group, actor);
         d.put(Table::Profiles, &key, &profile_to_doc(&rec))?;
         d.put_bytes(&key, bytes)?;
         let after = serde_json::json!({"version": rec.version, "sha256": rec.sha256});
@@ -275,8 +353,20 @@ impl<D: Docs> DocStore<D> {
                 Self::require_profile(d, p, &format!("app {}", app.bundle_id))?;
             }
             let key = app_key(&app.bundle_id, &app.version);
-            let before = d
-                .get(Table::Apps, &key)?
+            let stored = d.get(Table::Apps, &key)?;
+            let mut app = app.clone();
+            app.org_group = match &stored {
+                Some(doc) => {
+                    let old: AppRecord = from_json(doc)?;
+                    if !visible(d, old.org_group.as_ref()) {
+                        return Err(taken("app", &format!("{} {}", app.bundle_id, app.version)));
+                    }
+                    old.org_group
+                }
+                None => place(d, app.org_group.as_ref())?,
+            };
+            let app = &app;
+            let before = stored
                 .map(|s| from_json::<serde_json::Value>(&s))
                 .transpose()?;
             d.put(Table::Apps, &key, &to_json(app))?;
@@ -311,7 +401,10 @@ impl<D: Docs> DocStore<D> {
                 .flat_map(|g| &g.members);
             for u in device_users.chain(group_users) {
                 if !batch_users.contains(u.as_str()) && !stored_users.contains_key(u) {
-                    stored_users.insert(u.clone(), d.get(Table::Users, u)?.is_some());
+                    let known = d
+                        .get(Table::Users, u)?
+                        .is_some_and(|g| visible(d, user_group(&g).as_ref()));
+                    stored_users.insert(u.clone(), known);
                 }
             }
             for m in inv
@@ -321,13 +414,22 @@ impl<D: Docs> DocStore<D> {
                 .flat_map(|g| &g.members)
             {
                 if !batch_devices.contains(m.as_str()) && !stored_devices.contains_key(m) {
-                    stored_devices.insert(m.clone(), d.get(Table::Devices, m)?.is_some());
+                    let known = match d.get(Table::Devices, m)? {
+                        Some(doc) => {
+                            visible(d, from_json::<DeviceRecord>(&doc)?.org_group.as_ref())
+                        }
+                        None => false,
+                    };
+                    stored_devices.insert(m.clone(), known);
                 }
             }
             for s in inv.groups.iter().flat_map(|g| &g.subgroups) {
                 if !batch_groups.contains(s.as_str()) && !stored_groups.contains_key(s) {
                     let kind = match d.get(Table::Groups, s)? {
-                        Some(doc) => Some(from_json::<GroupRecord>(&doc)?.kind),
+                        Some(doc) => {
+                            let g = from_json::<GroupRecord>(&doc)?;
+                            visible(d, g.org_group.as_ref()).then_some(g.kind)
+                        }
                         None => None,
                     };
                     stored_groups.insert(s.clone(), kind);
@@ -339,14 +441,31 @@ impl<D: Docs> DocStore<D> {
                 &|x| stored_devices.get(x).copied().unwrap_or(false),
                 &|g| stored_groups.get(g).copied().flatten(),
             )?;
-            let users: Vec<(String, String)> = inv
-                .users
-                .iter()
-                .map(|u| (u.clone(), String::new()))
-                .collect();
+            // Each object lands in its organization group: a stored one
+            // stays where it is (it must be visible), a new one lands in
+            // the group it names within the scope, else in the scope.
+            let mut users: Vec<(String, String)> = Vec::with_capacity(inv.users.len());
+            for u in &inv.users {
+                let group = match d.get(Table::Users, u)? {
+                    Some(doc) if !visible(d, user_group(&doc).as_ref()) => {
+                        return Err(taken("user", u));
+                    }
+                    Some(doc) => user_group(&doc),
+                    None => place(d, None)?,
+                };
+                users.push((u.clone(), group.unwrap_or_default()));
+            }
+            let mut devices = inv.devices.clone();
+            for x in &mut devices {
+                x.org_group = place(d, x.org_group.as_ref())?;
+            }
+            let mut groups = inv.groups.clone();
+            for g in &mut groups {
+                g.org_group = place(d, g.org_group.as_ref())?;
+            }
             d.put_many(Table::Users, &users)?;
-            d.put_many(Table::Devices, &keyed(&inv.devices, |x| &x.udid))?;
-            d.put_many(Table::Groups, &keyed(&inv.groups, |g| &g.name))?;
+            d.put_many(Table::Devices, &keyed(&devices, |x| &x.udid))?;
+            d.put_many(Table::Groups, &keyed(&groups, |g| &g.name))?;
             Self::audit(
                 d,
                 actor,
@@ -370,7 +489,10 @@ impl<D: Docs> DocStore<D> {
         {
             let (_, rec) = Self::require_profile(d, profile_uuid, "set_assignments")?;
             if let Some(g) = unknown_group(include.iter().chain(exclude), |g| {
-                Ok(d.get(Table::Groups, g)?.is_some())
+                Ok(match d.get(Table::Groups, g)? {
+                    Some(doc) => visible(d, from_json::<GroupRecord>(&doc)?.org_group.as_ref()),
+                    None => false,
+                })
             })? {
                 return Err(StoreError::UnknownReference {
                     kind: "group",
@@ -382,6 +504,14 @@ impl<D: Docs> DocStore<D> {
             let old = d.scan(Table::Assignments, &prefix)?;
             let before: Vec<AssignmentRecord> =
                 old.iter().map(|(_, v)| from_json(v)).collect::<R<_>>()?;
+            // A new assignment to everyone, made below the root, would reach
+            // outside the scope (one made at the root may stay).
+            let new_everyone = include.iter().chain(exclude).any(|t| {
+                !matches!(t, TargetName::Group(_)) && !before.iter().any(|b| &b.target == t)
+            });
+            if new_everyone {
+                root_only(d, "assigning to all users or all devices")?;
+            }
             for (k, _) in &old {
                 d.delete(Table::Assignments, k)?;
             }
@@ -407,8 +537,12 @@ impl<D: Docs> DocStore<D> {
         let mut change = InventoryChange::default();
         let mut out = inv.clone();
         for u in &inv.users {
-            if d.get(Table::Users, u)?.is_none() {
-                change.users_added.push(u.clone());
+            match d.get(Table::Users, u)? {
+                None => change.users_added.push(u.clone()),
+                Some(doc) if !visible(d, user_group(&doc).as_ref()) => {
+                    return Err(taken("user", u));
+                }
+                Some(_) => {}
             }
         }
         for dev in &mut out.devices {
@@ -417,6 +551,12 @@ impl<D: Docs> DocStore<D> {
                 continue;
             };
             let stored: DeviceRecord = from_json(&doc)?;
+            if !visible(d, stored.org_group.as_ref()) {
+                return Err(taken("device", &dev.udid));
+            }
+            if dev.org_group.is_none() {
+                dev.org_group.clone_from(&stored.org_group);
+            }
             if !matches!(replace, Replace::Batch) {
                 dev.user = dev.user.take().or_else(|| stored.user.clone());
                 for a in &stored.apps {
@@ -443,6 +583,12 @@ impl<D: Docs> DocStore<D> {
                 ..GroupChange::default()
             };
             if let Some(stored) = stored {
+                if !visible(d, stored.org_group.as_ref()) {
+                    return Err(taken("group", &g.name));
+                }
+                if g.org_group.is_none() {
+                    g.org_group.clone_from(&stored.org_group);
+                }
                 if stored.kind != g.kind {
                     return Err(StoreError::Invalid(format!(
                         "group {:?} is a {} group; the batch defines it as a {} group",
@@ -586,7 +732,35 @@ impl<D: Docs> DocStore<D> {
         data.assignments = decode::<AssignmentRecord>(&d.scan(Table::Assignments, "")?)?
             .into_iter()
             .collect();
+        if d.scope() != crate::org::ROOT {
+            Self::narrow(d, &mut data)?;
+        }
         Ok(data)
+    }
+
+    /// What the connection's scope sees of `data`: its profiles (and their
+    /// assignments), apps, users, devices and groups. References to what
+    /// lies outside (a device's user, a group member) drop out when the
+    /// engine's snapshot is built.
+    fn narrow(d: &mut D, data: &mut Data) -> R<()> {
+        data.profiles.retain(|_, versions| {
+            versions
+                .last()
+                .is_some_and(|p| visible(d, p.org_group.as_ref()))
+        });
+        data.apps.retain(|_, a| visible(d, a.org_group.as_ref()));
+        let users: BTreeMap<String, String> = d.scan(Table::Users, "")?.into_iter().collect();
+        data.users.retain(|u| {
+            users
+                .get(u)
+                .is_some_and(|g| visible(d, user_group(g).as_ref()))
+        });
+        data.devices.retain(|_, x| visible(d, x.org_group.as_ref()));
+        data.groups.retain(|_, g| visible(d, g.org_group.as_ref()));
+        let profiles = &data.profiles;
+        data.assignments
+            .retain(|a| profiles.contains_key(&ukey(&a.profile_uuid)));
+        Ok(())
     }
 
     fn scan_docs<T: DeserializeOwned>(&mut self, table: Table, prefix: &str) -> R<Vec<T>> {
@@ -597,10 +771,14 @@ impl<D: Docs> DocStore<D> {
             .collect()
     }
 
+    /// The latest version of a profile visible from the scope.
     fn latest_profile(d: &mut D, uuid: &str) -> R<Option<(String, ProfileRecord)>> {
         let versions = d.scan(Table::Profiles, &format!("{}/", ukey(uuid)))?;
         match versions.last() {
-            Some((k, v)) => Ok(Some((k.clone(), profile_from_doc(v)?))),
+            Some((k, v)) => {
+                let rec = profile_from_doc(v)?;
+                Ok(visible(d, rec.org_group.as_ref()).then(|| (k.clone(), rec)))
+            }
             None => Ok(None),
         }
     }
@@ -662,6 +840,7 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn add_trust_anchor(&mut self, der: &[u8], actor: &Actor) -> R<TrustAnchorRecord> {
+        root_only(&self.docs, "trust anchors")?;
         let cert = provkit_profile::Certificate::from_der(der)
             .map_err(|e| StoreError::Invalid(format!("not a certificate: {e}")))?;
         let sha256 = hex(&cert.sha256_fingerprint());
@@ -696,6 +875,7 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn remove_trust_anchor(&mut self, sha256: &str, actor: &Actor) -> R<TrustAnchorRecord> {
+        root_only(&self.docs, "trust anchors")?;
         let want = sha256.to_ascii_lowercase();
         self.tx(|d| {
             let rows = if want.len() >= 8 {
@@ -727,6 +907,71 @@ impl<D: Docs> Store for DocStore<D> {
             )?;
             Ok(rec)
         })
+    }
+
+    fn set_scope(&mut self, org_group: &str) {
+        self.docs.set_scope(org_group);
+    }
+
+    fn scope(&self) -> &str {
+        self.docs.scope()
+    }
+
+    fn add_org_group(&mut self, path: &str, actor: &Actor) -> R<Vec<String>> {
+        crate::org::validate(path)?;
+        self.tx(|d| {
+            if !crate::org::within(d.scope(), path) {
+                return Err(StoreError::Invalid(format!(
+                    "organization group {path:?} lies outside {:?}",
+                    d.scope()
+                )));
+            }
+            let mut created = Vec::new();
+            let mut prefix = String::new();
+            for name in path.split('/') {
+                if !prefix.is_empty() {
+                    prefix.push('/');
+                }
+                prefix.push_str(name);
+                if prefix == crate::org::ROOT {
+                    continue;
+                }
+                let rec = OrgGroupRecord {
+                    path: prefix.clone(),
+                    created_by: actor.name.clone(),
+                    created_at: actor.at,
+                };
+                if d.insert_new(
+                    Table::Meta,
+                    &format!("{ORG_PREFIX}{prefix}"),
+                    &to_json(&rec),
+                )? {
+                    created.push(prefix.clone());
+                }
+            }
+            for p in &created {
+                Self::audit(d, actor, "org-group-create", p, None, None)?;
+            }
+            Ok(created)
+        })
+    }
+
+    fn org_groups(&mut self) -> R<Vec<OrgGroupRecord>> {
+        let scope = self.docs.scope().to_owned();
+        let mut all: Vec<OrgGroupRecord> = self.scan_docs(Table::Meta, ORG_PREFIX)?;
+        all.retain(|g| crate::org::within(&scope, &g.path));
+        if !all.iter().any(|g| g.path == scope) {
+            all.insert(
+                0,
+                OrgGroupRecord {
+                    path: scope.clone(),
+                    created_by: String::new(),
+                    created_at: DateTime::UNIX_EPOCH,
+                },
+            );
+        }
+        all.sort_by(|a, b| (a.path != scope, &a.path).cmp(&(b.path != scope, &b.path)));
+        Ok(all)
     }
 
     fn lease(
@@ -772,8 +1017,16 @@ impl<D: Docs> Store for DocStore<D> {
                 token.name
             )));
         }
+        crate::org::validate(&token.org_group)?;
         let key = format!("{TOKEN_PREFIX}{}", token.name);
         self.tx(|d| {
+            if !crate::org::within(d.scope(), &token.org_group) {
+                return Err(StoreError::Invalid(format!(
+                    "a token for {:?} cannot be made from {:?}",
+                    token.org_group,
+                    d.scope()
+                )));
+            }
             if !d.insert_new(Table::Meta, &key, &to_json(token))? {
                 return Err(StoreError::Invalid(format!(
                     "a token named {:?} exists (names are never reused)",
@@ -792,7 +1045,10 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn tokens(&mut self) -> R<Vec<TokenRecord>> {
-        self.scan_docs(Table::Meta, TOKEN_PREFIX)
+        let mut all: Vec<TokenRecord> = self.scan_docs(Table::Meta, TOKEN_PREFIX)?;
+        let scope = self.docs.scope();
+        all.retain(|t| crate::org::within(scope, &t.org_group));
+        Ok(all)
     }
 
     fn revoke_token(&mut self, name: &str, actor: &Actor) -> R<TokenRecord> {
@@ -806,6 +1062,9 @@ impl<D: Docs> Store for DocStore<D> {
                     context: "token revoke".into(),
                 })?;
             let mut rec: TokenRecord = from_json(&doc)?;
+            if !crate::org::within(d.scope(), &rec.org_group) {
+                return Err(hidden("token", name, "token revoke"));
+            }
             if rec.revoked_at.is_some() {
                 return Ok(rec);
             }
@@ -821,11 +1080,16 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn profile_versions(&mut self, uuid: &str) -> R<Vec<ProfileRecord>> {
-        self.docs
+        let all: Vec<ProfileRecord> = self
+            .docs
             .scan(Table::Profiles, &format!("{}/", ukey(uuid)))?
             .iter()
             .map(|(_, v)| profile_from_doc(v))
-            .collect()
+            .collect::<R<_>>()?;
+        let shown = all
+            .last()
+            .is_some_and(|p| visible(&self.docs, p.org_group.as_ref()));
+        Ok(if shown { all } else { Vec::new() })
     }
 
     fn profile_bytes(&mut self, uuid: &str) -> R<Vec<u8>> {
@@ -840,7 +1104,9 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn apps(&mut self) -> R<Vec<AppRecord>> {
-        self.scan_docs(Table::Apps, "")
+        let mut all: Vec<AppRecord> = self.scan_docs(Table::Apps, "")?;
+        all.retain(|a| visible(&self.docs, a.org_group.as_ref()));
+        Ok(all)
     }
 
     fn import_inventory(&mut self, inv: &Inventory, actor: &Actor) -> R<()> {
@@ -894,11 +1160,31 @@ impl<D: Docs> Store for DocStore<D> {
     fn add_member(&mut self, group: &str, member: &str, actor: &Actor) -> R<()> {
         self.tx(|d| {
             let mut g: GroupRecord = Self::require(d, Table::Groups, group, "group", "add_member")?;
+            if !visible(d, g.org_group.as_ref()) {
+                return Err(hidden("group", group, "add_member"));
+            }
             let before = g.clone();
             let (table, kind) = match g.kind {
                 provkit_policy::GroupKind::User => (Table::Users, "user"),
                 provkit_policy::GroupKind::Device => (Table::Devices, "device"),
             };
+            let member_group = |table: Table, doc: &str| -> R<Option<String>> {
+                Ok(match table {
+                    Table::Users => user_group(doc),
+                    Table::Devices => from_json::<DeviceRecord>(doc)?.org_group,
+                    _ => from_json::<GroupRecord>(doc)?.org_group,
+                })
+            };
+            if let Some(doc) = d.get(table, member)?
+                && !visible(d, member_group(table, &doc)?.as_ref())
+            {
+                return Err(hidden(kind, member, &format!("group {group}")));
+            }
+            if let Some(doc) = d.get(Table::Groups, member)?
+                && !visible(d, member_group(Table::Groups, &doc)?.as_ref())
+            {
+                return Err(hidden("group", member, &format!("group {group}")));
+            }
             if d.get(table, member)?.is_some() {
                 if !g.members.iter().any(|m| m == member) {
                     g.members.push(member.to_owned());
@@ -953,6 +1239,15 @@ impl<D: Docs> Store for DocStore<D> {
             let Some(before) = d.get(table, &key)? else {
                 return Err(unknown(kind, &name));
             };
+            let group = match what {
+                Removal::User(_) => user_group(&before),
+                Removal::App { .. } => from_json::<AppRecord>(&before)?.org_group,
+                Removal::Device(_) => from_json::<DeviceRecord>(&before)?.org_group,
+                Removal::Group(_) => from_json::<GroupRecord>(&before)?.org_group,
+            };
+            if !visible(d, group.as_ref()) {
+                return Err(unknown(kind, &name));
+            }
             match what {
                 Removal::User(u) => {
                     let users: Vec<String> = d
@@ -1021,21 +1316,26 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn inventory(&mut self) -> R<Inventory> {
-        let users = self
-            .docs
+        let d = &mut self.docs;
+        let users = d
             .scan(Table::Users, "")?
             .into_iter()
+            .filter(|(_, g)| visible(d, user_group(g).as_ref()))
             .map(|(k, _)| k)
             .collect();
+        let mut devices: Vec<DeviceRecord> = self.scan_docs(Table::Devices, "")?;
+        devices.retain(|x| visible(&self.docs, x.org_group.as_ref()));
         Ok(Inventory {
             users,
-            devices: self.scan_docs(Table::Devices, "")?,
-            groups: self.scan_docs(Table::Groups, "")?,
+            devices,
+            groups: self.groups()?,
         })
     }
 
     fn groups(&mut self) -> R<Vec<GroupRecord>> {
-        self.scan_docs(Table::Groups, "")
+        let mut all: Vec<GroupRecord> = self.scan_docs(Table::Groups, "")?;
+        all.retain(|g| visible(&self.docs, g.org_group.as_ref()));
+        Ok(all)
     }
 
     fn set_assignments(
@@ -1049,7 +1349,28 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn assignments(&mut self) -> R<Vec<AssignmentRecord>> {
-        self.scan_docs(Table::Assignments, "")
+        let mut all: Vec<AssignmentRecord> = self.scan_docs(Table::Assignments, "")?;
+        if self.docs.scope() != crate::org::ROOT {
+            let d = &mut self.docs;
+            let mut seen: BTreeMap<String, bool> = BTreeMap::new();
+            let mut keep = Vec::with_capacity(all.len());
+            for a in all {
+                let key = ukey(&a.profile_uuid);
+                let ok = match seen.get(&key) {
+                    Some(ok) => *ok,
+                    None => {
+                        let ok = Self::latest_profile(d, &a.profile_uuid)?.is_some();
+                        seen.insert(key, ok);
+                        ok
+                    }
+                };
+                if ok {
+                    keep.push(a);
+                }
+            }
+            all = keep;
+        }
+        Ok(all)
     }
 
     fn edit_assignments(
@@ -1195,6 +1516,7 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn record_device_report(&mut self, udid: &str, reported: &[ReportedProfile]) -> R<()> {
+        root_only(&self.docs, "device results")?;
         self.tx(|d| {
             let mut dev: crate::records::DeviceRecord =
                 Self::require(d, Table::Devices, udid, "device", "device report")?;
@@ -1204,6 +1526,7 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn enqueue(&mut self, entries: &[OutboxEntry]) -> R<()> {
+        root_only(&self.docs, "the outbox")?;
         self.tx(|d| {
             for e in entries {
                 Self::queue_in(d, e)?;
@@ -1218,6 +1541,7 @@ impl<D: Docs> Store for DocStore<D> {
         stages: &[(String, i64)],
         at: DateTime<Utc>,
     ) -> R<(usize, usize)> {
+        root_only(&self.docs, "the outbox")?;
         self.tx(|d| {
             let mut commands = 0;
             for e in entries {
@@ -1233,7 +1557,17 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn outbox(&mut self) -> R<Vec<OutboxEntry>> {
-        self.scan_docs(Table::Outbox, "")
+        let mut all: Vec<OutboxEntry> = self.scan_docs(Table::Outbox, "")?;
+        if self.docs.scope() != crate::org::ROOT {
+            let devices: std::collections::BTreeSet<String> = self
+                .inventory()?
+                .devices
+                .into_iter()
+                .map(|x| x.udid)
+                .collect();
+            all.retain(|e| devices.contains(&e.udid));
+        }
+        Ok(all)
     }
 
     fn record_results(
@@ -1242,6 +1576,7 @@ impl<D: Docs> Store for DocStore<D> {
         reports: &[(String, Vec<ReportedProfile>)],
         at: DateTime<Utc>,
     ) -> R<()> {
+        root_only(&self.docs, "device results")?;
         self.tx(|d| {
             let mut rows = Vec::with_capacity(results.len());
             for r in results {
@@ -1281,6 +1616,7 @@ impl<D: Docs> Store for DocStore<D> {
         error_chain: Option<&str>,
         at: DateTime<Utc>,
     ) -> R<()> {
+        root_only(&self.docs, "device results")?;
         self.tx(|d| {
             let doc = d.get(Table::Outbox, command_uuid)?.ok_or_else(|| {
                 StoreError::UnknownReference {
@@ -1302,15 +1638,19 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn mark_notified(&mut self, profile_uuid: &str, stage: i64, at: DateTime<Utc>) -> R<bool> {
+        root_only(&self.docs, "notifications")?;
         let key = format!("{}\u{1}{stage}", ukey(profile_uuid));
         self.tx(|d| d.insert_new(Table::Notifications, &key, &to_json(&at)))
     }
 
     fn audit_log(&mut self) -> R<Vec<AuditEntry>> {
-        self.scan_docs(Table::Audit, "")
+        let mut all: Vec<AuditEntry> = self.scan_docs(Table::Audit, "")?;
+        all.retain(|e| visible(&self.docs, e.org_group.as_ref()));
+        Ok(all)
     }
 
     fn import_batch(&mut self, batch: &ImportBatch, actor: &Actor) -> R<()> {
+        root_only(&self.docs, "bulk import")?;
         use std::collections::{HashMap, HashSet};
         // Parse every profile first: a bad one refuses the batch before any write.
         let prepared: Vec<_> = batch
@@ -1335,7 +1675,7 @@ impl<D: Docs> Store for DocStore<D> {
                     continue;
                 }
                 e.0 += 1;
-                let (key, rec) = new_version(facts, e.0, sha256, actor);
+                let (key, rec) = new_version(facts, e.0, sha256, None, actor);
                 rows.push((key.clone(), profile_to_doc(&rec)));
                 blobs.push((key, bytes.as_slice()));
             }

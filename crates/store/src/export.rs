@@ -33,6 +33,7 @@ pub fn records_of(t: &Tenant) -> TenantRecords {
             certificate_sha256: hex(&a.certificate),
             certificate_not_after: a.certificate_not_after,
             report: None,
+            org_group: None,
         })
         .collect();
     let devices = t
@@ -59,6 +60,7 @@ pub fn records_of(t: &Tenant) -> TenantRecords {
                     managed: r.managed,
                 })
                 .collect(),
+            org_group: None,
         })
         .collect();
     let groups = t
@@ -84,6 +86,7 @@ pub fn records_of(t: &Tenant) -> TenantRecords {
                 .iter()
                 .map(|s| t.groups[s.index()].name.clone())
                 .collect(),
+            org_group: None,
         })
         .collect();
     let mut by_profile: std::collections::BTreeMap<usize, (Vec<TargetName>, Vec<TargetName>)> =

@@ -32,6 +32,7 @@ mod error;
 mod export;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod open;
+pub mod org;
 mod records;
 mod schema;
 
@@ -47,8 +48,8 @@ pub use open::{Access, SqliteStore};
 pub use records::{
     Actor, AppRecord, AssignmentChange, AssignmentEdit, AssignmentRecord, AuditEntry,
     CommandStatus, DesiredChange, DeviceRecord, GroupChange, GroupRecord, InstalledApp, Inventory,
-    InventoryChange, LeaseRecord, OutboxEntry, ProfileRecord, Removal, Replace, ReportedProfile,
-    TargetName, TokenRecord, TrustAnchorRecord,
+    InventoryChange, LeaseRecord, OrgGroupRecord, OutboxEntry, ProfileRecord, Removal, Replace,
+    ReportedProfile, TargetName, TokenRecord, TrustAnchorRecord,
 };
 
 use chrono::{DateTime, Utc};
@@ -128,6 +129,29 @@ pub trait Store {
         sha256: &str,
         actor: &Actor,
     ) -> Result<TrustAnchorRecord, StoreError>;
+
+    /// Acts within the organization group `org_group` from now on: reads
+    /// see that group and its descendants only, new objects land in it,
+    /// and changes to anything outside it are refused as unknown. The
+    /// root (`Global`) sees everything; a new connection starts there.
+    fn set_scope(&mut self, org_group: &str);
+
+    /// The organization group this connection acts within.
+    fn scope(&self) -> &str;
+
+    /// Creates an organization group and any missing parents (each within
+    /// the scope); audited. Returns the paths created (none when it exists).
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] for a path that is not valid or lies outside
+    /// the scope.
+    fn add_org_group(&mut self, path: &str, actor: &Actor) -> Result<Vec<String>, StoreError>;
+
+    /// The organization groups within the scope, the scope first, by path.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn org_groups(&mut self) -> Result<Vec<OrgGroupRecord>, StoreError>;
 
     /// Adds an API token record (its hash, never the token); audited.
     ///

@@ -37,9 +37,12 @@ impl SqliteStore {
         // Large tenants are read whole: map the file and keep a big page cache.
         conn.pragma_update(None, "mmap_size", 1_i64 << 30)?;
         conn.pragma_update(None, "cache_size", -131_072_i64)?;
-        let mut docs = SqliteDocs { conn };
+        let mut docs = SqliteDocs {
+            conn,
+            scope: String::new(),
+        };
         docs.create_tables()?;
-        let mut store = DocStore { docs };
+        let mut store = DocStore::over(docs);
         store.migrate()?;
         Ok(store)
     }
@@ -88,9 +91,10 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.pragma_update(None, "mmap_size", 1_i64 << 30)?;
         conn.pragma_update(None, "cache_size", -131_072_i64)?;
-        let mut store = DocStore {
-            docs: SqliteDocs { conn },
-        };
+        let mut store = DocStore::over(SqliteDocs {
+            conn,
+            scope: String::new(),
+        });
         match access {
             Access::ReadWrite => {
                 store
@@ -131,9 +135,10 @@ impl PostgresStore {
         if !is_provkit {
             return Err(StoreError::NotProvkit(url.to_owned()));
         }
-        let mut store = DocStore {
-            docs: PgDocs { client },
-        };
+        let mut store = DocStore::over(PgDocs {
+            client,
+            scope: String::new(),
+        });
         store.docs.create_tables()?;
         store.migrate()?;
         Ok(store)
@@ -145,9 +150,12 @@ impl PostgresStore {
     /// Connection errors; [`StoreError::SchemaTooNew`] for a newer schema.
     pub fn connect(url: &str) -> R<Self> {
         let client = postgres::Client::connect(url, postgres::NoTls)?;
-        let mut docs = PgDocs { client };
+        let mut docs = PgDocs {
+            client,
+            scope: String::new(),
+        };
         docs.create_tables()?;
-        let mut store = DocStore { docs };
+        let mut store = DocStore::over(docs);
         store.migrate()?;
         Ok(store)
     }

@@ -21,6 +21,10 @@ pub struct ProfileRecord {
     pub successor: Option<String>,
     /// Deleted.
     pub retired: bool,
+    /// The organization group it belongs to (`None`: the root, `Global`;
+    /// in an import batch, the importer's group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_group: Option<String>,
 }
 
 /// An app and what verification found.
@@ -40,6 +44,10 @@ pub struct AppRecord {
     pub certificate_not_after: DateTime<Utc>,
     /// The verification report, as JSON, when there is one.
     pub report: Option<serde_json::Value>,
+    /// The organization group it belongs to (`None`: the root, `Global`;
+    /// in an import batch, the importer's group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_group: Option<String>,
 }
 
 /// An app installed on a device, by bundle id and version.
@@ -111,6 +119,10 @@ pub struct DeviceRecord {
     /// Reported profiles.
     #[serde(default)]
     pub reported: Vec<ReportedProfile>,
+    /// The organization group it belongs to (`None`: the root, `Global`;
+    /// in an import batch, the importer's group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_group: Option<String>,
 }
 
 fn ios() -> String {
@@ -131,6 +143,10 @@ pub struct GroupRecord {
     /// Nested group names.
     #[serde(default)]
     pub subgroups: Vec<String>,
+    /// The organization group it belongs to (`None`: the root, `Global`;
+    /// in an import batch, the importer's group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_group: Option<String>,
 }
 
 /// The inventory import format (JSON): users, devices, groups.
@@ -201,7 +217,8 @@ impl TargetName {
     }
 }
 
-/// One assignment, by names.
+/// One assignment, by names. It belongs to its profile's organization
+/// group.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AssignmentRecord {
     /// Profile UUID.
@@ -266,6 +283,10 @@ pub struct AuditEntry {
     pub before: Option<serde_json::Value>,
     /// After, as JSON.
     pub after: Option<serde_json::Value>,
+    /// The organization group it belongs to (`None`: the root, `Global`;
+    /// in an import batch, the importer's group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_group: Option<String>,
 }
 
 /// Who and when, for the audit log.
@@ -417,6 +438,17 @@ pub struct TokenRecord {
     pub created_at: DateTime<Utc>,
     /// When it was revoked (a revoked token authenticates nothing).
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// An organization group: a path from the root (`Global/EMEA/Benelux`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgGroupRecord {
+    /// The path.
+    pub path: String,
+    /// Who made it.
+    pub created_by: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
 }
 
 /// Who holds a lease (the scheduler's, so that one process plans at a

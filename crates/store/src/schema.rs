@@ -29,6 +29,9 @@ pub(crate) struct ProfileDoc {
     uploaded_at: DateTime<Utc>,
     successor: Option<String>,
     retired: bool,
+    /// The organization group (absent: the root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    org_group: Option<String>,
 }
 
 /// The facts extracted at upload.
@@ -93,6 +96,7 @@ impl From<&ProfileRecord> for ProfileDoc {
             uploaded_at: r.uploaded_at,
             successor: r.successor.clone(),
             retired: r.retired,
+            org_group: r.org_group.clone(),
         }
     }
 }
@@ -133,6 +137,7 @@ impl From<ProfileDoc> for ProfileRecord {
             uploaded_at: d.uploaded_at,
             successor: d.successor,
             retired: d.retired,
+            org_group: d.org_group,
         }
     }
 }

@@ -170,6 +170,7 @@ fn conformance(store: &mut dyn Store, backend: &str) {
         certificate_sha256: provkit_profile::hex(&ca().developer.cert.sha256_fingerprint()),
         certificate_not_after: ca().developer.cert.not_after(),
         report: Some(serde_json::json!({"valid": true, "findings": []})),
+        org_group: None,
     };
     store.add_app(&app, &a).expect("app");
     let mut orphan = app.clone();
@@ -363,6 +364,7 @@ fn large_batch(store: &mut dyn Store, backend: &str) {
                 user: Some(users[i].clone()),
                 apps: vec![],
                 reported: vec![],
+                org_group: None,
             })
             .collect(),
         groups: vec![],
@@ -664,12 +666,126 @@ fn replanning_queued_pending_commands_again(store: &mut dyn Store, backend: &str
     assert_eq!(pending(store), 3, "{backend}: R-1, R-4, R-5");
 }
 
+/// Organization groups: a connection scoped to Benelux sees and changes
+/// Benelux only; DACH objects answer as unknown; EMEA and the root see
+/// both; nothing reaches up or sideways.
+fn organization_groups_isolate(store: &mut dyn Store, backend: &str) {
+    const BNL: &str = "Global/EMEA/Benelux";
+    const DACH: &str = "Global/EMEA/DACH";
+    const P_BNL: &str = "0B0B0B0B-0000-4000-8000-00000000000B";
+    const P_DACH: &str = "0D0D0D0D-0000-4000-8000-00000000000D";
+    let at = actor().at;
+    store.set_scope("Global");
+    assert_eq!(
+        store.add_org_group(BNL, &actor()).expect("create"),
+        ["Global/EMEA", BNL],
+        "{backend}: parents made too"
+    );
+    assert_eq!(store.add_org_group(DACH, &actor()).expect("create"), [DACH]);
+    assert!(store.add_org_group("EMEA/x", &actor()).is_err(), "{backend}: paths start at Global");
+    let inv = |prefix: &str| -> Inventory {
+        serde_json::from_value(serde_json::json!({
+            "users": [format!("{prefix}-user")],
+            "devices": [{"udid": format!("{prefix}-DEVICE"), "user": format!("{prefix}-user")}],
+            "groups": [{"name": format!("{prefix} Sales"), "kind": "user", "members": [format!("{prefix}-user")]}]
+        }))
+        .expect("inventory")
+    };
+    for (scope, prefix, uuid) in [(BNL, "bnl", P_BNL), (DACH, "dach", P_DACH)] {
+        store.set_scope(scope);
+        store
+            .apply_inventory(&inv(prefix), &Replace::Nothing, false, at, &actor())
+            .expect("inventory");
+        let rec = store
+            .add_profile(&profile(uuid, "com.example.app", 2027), &actor())
+            .expect("profile");
+        assert_eq!(rec.org_group.as_deref(), Some(scope), "{backend}");
+        let edit = AssignmentEdit::Add {
+            include: vec![TargetName::parse(&format!("{prefix} Sales"))],
+            exclude: vec![],
+        };
+        store.edit_assignments(uuid, &edit, at, &actor()).expect("assign");
+    }
+    // Benelux sees Benelux.
+    store.set_scope(BNL);
+    let uuids = |store: &mut dyn Store| -> Vec<String> {
+        let mut v: Vec<String> = store
+            .profiles()
+            .expect("profiles")
+            .into_iter()
+            .filter(|p| [P_BNL, P_DACH].contains(&p.uuid.as_str()))
+            .map(|p| p.uuid)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(uuids(store), [P_BNL], "{backend}");
+    assert!(store.profile_versions(P_DACH).expect("versions").is_empty());
+    assert!(matches!(store.profile_bytes(P_DACH), Err(StoreError::UnknownReference { .. })));
+    let t = store.load_tenant().expect("tenant");
+    assert!(t.devices.iter().all(|d| d.udid == "bnl-DEVICE"), "{backend}");
+    assert!(t.groups.iter().all(|g| g.name == "bnl Sales"), "{backend}");
+    assert_eq!(store.inventory().expect("inventory").users, ["bnl-user"]);
+    assert!(store.audit_log().expect("audit").iter().all(|e| e.org_group.as_deref() == Some(BNL)));
+    // DACH objects are unknown to Benelux, for edits too.
+    let edit = AssignmentEdit::Add {
+        include: vec![TargetName::parse("bnl Sales")],
+        exclude: vec![],
+    };
+    assert!(matches!(
+        store.edit_assignments(P_DACH, &edit, at, &actor()),
+        Err(StoreError::UnknownReference { .. })
+    ), "{backend}: a DACH profile");
+    let sideways = AssignmentEdit::Add {
+        include: vec![TargetName::parse("dach Sales")],
+        exclude: vec![],
+    };
+    assert!(matches!(
+        store.edit_assignments(P_BNL, &sideways, at, &actor()),
+        Err(StoreError::UnknownReference { .. })
+    ), "{backend}: a DACH group");
+    let everyone = AssignmentEdit::Add {
+        include: vec![TargetName::AllUsers],
+        exclude: vec![],
+    };
+    assert!(matches!(
+        store.edit_assignments(P_BNL, &everyone, at, &actor()),
+        Err(StoreError::Invalid(_))
+    ), "{backend}: all users reaches outside Benelux");
+    assert!(matches!(
+        store.apply_inventory(&inv("dach"), &Replace::Nothing, false, at, &actor()),
+        Err(StoreError::Invalid(_))
+    ), "{backend}: DACH's device is not Benelux's to change");
+    assert!(matches!(
+        store.add_profile(&profile(P_DACH, "com.example.app", 2028), &actor()),
+        Err(StoreError::Invalid(_))
+    ), "{backend}: nor its profile");
+    assert!(matches!(
+        store.remove(&Removal::Device("dach-DEVICE".into()), &actor()),
+        Err(StoreError::UnknownReference { .. })
+    ));
+    assert!(store.add_org_group("Global/EMEA/DACH/x", &actor()).is_err(), "{backend}: sideways");
+    assert!(store.enqueue(&[]).is_err(), "{backend}: the outbox is the root's");
+    // EMEA and the root see both.
+    for scope in ["Global/EMEA", "Global"] {
+        store.set_scope(scope);
+        assert_eq!(uuids(store), [P_BNL, P_DACH], "{backend}: {scope}");
+    }
+    // Clean up for the suites after this one.
+    store.set_scope("Global");
+    for uuid in [P_BNL, P_DACH] {
+        let none = AssignmentEdit::Replace { include: vec![], exclude: vec![] };
+        store.edit_assignments(uuid, &none, at, &actor()).expect("unassign");
+    }
+}
+
 #[test]
 fn memory_backend() {
     conformance(&mut MemoryStore::default(), "memory");
     large_batch(&mut MemoryStore::default(), "memory");
     inventory_import_replaced_group_members(&mut MemoryStore::default(), "memory");
     replanning_queued_pending_commands_again(&mut MemoryStore::default(), "memory");
+    organization_groups_isolate(&mut MemoryStore::default(), "memory");
 }
 
 fn temp_db(name: &str) -> std::path::PathBuf {
@@ -687,11 +803,12 @@ fn sqlite_backend() {
     large_batch(&mut store, "sqlite");
     inventory_import_replaced_group_members(&mut store, "sqlite");
     replanning_queued_pending_commands_again(&mut store, "sqlite");
+    organization_groups_isolate(&mut store, "sqlite");
     drop(store);
     // Reopening keeps everything and does not migrate again.
     let mut again = SqliteStore::open(&path).expect("reopen");
     assert_eq!(again.schema_version().expect("version"), SCHEMA_VERSION);
-    assert_eq!(again.profiles().expect("profiles").len(), 2);
+    assert_eq!(again.profiles().expect("profiles").len(), 4, "two, and the organization groups suite's two");
 }
 
 #[test]
@@ -711,6 +828,7 @@ fn postgres_backend() {
     large_batch(&mut store, "postgres");
     inventory_import_replaced_group_members(&mut store, "postgres");
     replanning_queued_pending_commands_again(&mut store, "postgres");
+    organization_groups_isolate(&mut store, "postgres");
     assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
 }
 
@@ -740,6 +858,7 @@ fn concurrent_writers_on_one_sqlite_file_lose_no_update() {
             kind: GroupKind::User,
             members: vec![],
             subgroups: vec![],
+            org_group: None,
         }],
         ..Inventory::default()
     };

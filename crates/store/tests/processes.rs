@@ -34,6 +34,7 @@ fn batch(start: usize, n: usize) -> Inventory {
                 user: Some(format!("user{i:07}")),
                 apps: vec![],
                 reported: vec![],
+                org_group: None,
             })
             .collect(),
         groups: vec![],
@@ -100,6 +101,7 @@ fn two_processes_on_one_file_lose_no_update() {
             kind: GroupKind::User,
             members: vec![],
             subgroups: vec![],
+            org_group: None,
         }],
         ..Inventory::default()
     };

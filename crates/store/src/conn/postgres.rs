@@ -11,6 +11,8 @@ const BATCH: usize = 500;
 /// PostgreSQL through the `postgres` crate.
 pub struct PgDocs {
     pub(crate) client: postgres::Client,
+    /// The organization group the connection acts within (empty: the root).
+    pub(crate) scope: String,
 }
 
 impl std::fmt::Debug for PgDocs {
@@ -101,6 +103,12 @@ impl PgDocs {
 }
 
 impl Docs for PgDocs {
+    fn scope(&self) -> &str {
+        crate::conn::scope_or_root(&self.scope)
+    }
+    fn set_scope(&mut self, scope: &str) {
+        scope.clone_into(&mut self.scope);
+    }
     fn begin(&mut self) -> R<()> {
         self.client.batch_execute("BEGIN")?;
         Ok(())

@@ -6,6 +6,8 @@ use super::{Docs, R, Table, prefix_end};
 #[derive(Debug)]
 pub struct SqliteDocs {
     pub(crate) conn: rusqlite::Connection,
+    /// The organization group the connection acts within (empty: the root).
+    pub(crate) scope: String,
 }
 
 impl SqliteDocs {
@@ -26,6 +28,12 @@ impl SqliteDocs {
 }
 
 impl Docs for SqliteDocs {
+    fn scope(&self) -> &str {
+        crate::conn::scope_or_root(&self.scope)
+    }
+    fn set_scope(&mut self, scope: &str) {
+        scope.clone_into(&mut self.scope);
+    }
     fn begin(&mut self) -> R<()> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         Ok(())
