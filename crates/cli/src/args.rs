@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub(crate) use crate::subargs::{
-    AppCommand, InventoryCommand, IpaCommand, ListCommand, ProfileCommand, TokenCommand,
-    TrustCommand,
+    AppCommand, InventoryCommand, IpaCommand, ListCommand, OrgGroupCommand, ProfileCommand,
+    TokenCommand, TrustCommand,
 };
 
 /// Provisioning profiles and iOS app signatures: inspect, verify, plan.
@@ -86,6 +86,12 @@ pub(crate) enum Command {
         /// the audit log records the override and the findings.
         #[arg(long)]
         allow_untrusted: bool,
+    },
+    /// Organization groups: every object belongs to one; a token sees its
+    /// group and the groups below it.
+    OrgGroup {
+        #[command(subcommand)]
+        command: OrgGroupCommand,
     },
     /// API tokens for `provkit serve`.
     Token {

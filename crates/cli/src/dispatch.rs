@@ -8,8 +8,8 @@ use crate::{
 };
 
 use crate::args::{
-    AppCommand, Cli, Command, InventoryCommand, IpaCommand, ListCommand, ProfileCommand,
-    TokenCommand, TrustCommand,
+    AppCommand, Cli, Command, InventoryCommand, IpaCommand, ListCommand, OrgGroupCommand,
+    ProfileCommand, TokenCommand, TrustCommand,
 };
 
 fn targets(names: &[String]) -> Vec<provkit_store::TargetName> {
@@ -127,6 +127,12 @@ pub(crate) fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd:
             paths,
             allow_untrusted,
         } => tenant_cmd::import(db.open()?.as_mut(), &paths, allow_untrusted),
+        Command::OrgGroup { command } => match command {
+            OrgGroupCommand::Create { path } => {
+                serve_cmd::org_group_create(db.open()?.as_mut(), &path)
+            }
+            OrgGroupCommand::List => serve_cmd::org_group_list(db.read()?.as_mut()),
+        },
         Command::Token { command } => match command {
             TokenCommand::Create {
                 name,

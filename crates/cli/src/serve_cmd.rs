@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use provkit_server::state::{AppState, StorePool};
-use provkit_service::tokens::{self, ROOT_ORG_GROUP, Role};
+use provkit_service::tokens::{self, Role};
 use provkit_store::Store;
 
 use crate::output::{Style, outln};
@@ -87,14 +87,6 @@ pub(crate) fn create(
     org_group: Option<&str>,
 ) -> Result<Outcome> {
     let role = Role::parse(role).map_err(|e| anyhow::anyhow!("{e}"))?;
-    // Organization groups below the root are not enforced yet: refuse them
-    // rather than hand out a token that would see more than its group.
-    if let Some(og) = org_group.filter(|g| *g != ROOT_ORG_GROUP) {
-        anyhow::bail!(
-            "--org-group {og}: organization groups below {ROOT_ORG_GROUP} are not supported yet; \
-             a token sees the whole tenant"
-        );
-    }
     let made = tokens::create(store, name, role, org_group, &random()?, &actor())?;
     eprintln!(
         "token {:?} ({}, {}): shown once, keep it now",
@@ -124,5 +116,25 @@ pub(crate) fn list(store: &mut dyn Store, style: Style) -> Result<Outcome> {
 pub(crate) fn revoke(store: &mut dyn Store, name: &str) -> Result<Outcome> {
     let t = tokens::revoke(store, name, &actor())?;
     outln!("revoked token {}", t.name)?;
+    Ok(Outcome::Ok)
+}
+
+pub(crate) fn org_group_create(store: &mut dyn Store, path: &str) -> Result<Outcome> {
+    let made = store.add_org_group(path, &actor())?;
+    if made.is_empty() {
+        outln!("{path} exists")?;
+    }
+    for p in made {
+        outln!("created {p}")?;
+    }
+    Ok(Outcome::Ok)
+}
+
+pub(crate) fn org_group_list(store: &mut dyn Store) -> Result<Outcome> {
+    for g in store.org_groups()? {
+        let depth = g.path.matches('/').count();
+        let name = g.path.rsplit('/').next().unwrap_or(&g.path);
+        outln!("{}{name}  ({})", "  ".repeat(depth), g.path)?;
+    }
     Ok(Outcome::Ok)
 }

@@ -52,6 +52,18 @@ pub(crate) enum TrustCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum OrgGroupCommand {
+    /// Create an organization group and any missing parents, e.g.
+    /// Global/EMEA/Benelux; audited.
+    Create {
+        /// The path from Global.
+        path: String,
+    },
+    /// The organization groups as a tree.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum TokenCommand {
     /// Make an API token for `provkit serve`; it is printed once, only its
     /// hash is stored; audited.

@@ -98,6 +98,8 @@ fn output_piped_into_head_panicked() {
             "--db", db, "token", "create", "--name", "closed", "--role", "viewer",
         ],
         vec!["--db", db, "token", "list"],
+        vec!["--db", db, "org-group", "create", "Global/EMEA"],
+        vec!["--db", db, "org-group", "list"],
         vec!["--db", db, "token", "revoke", "closed"],
         vec!["--db", db, "trust", "add", &root],
         vec!["--db", db, "import", &profiles_dir],

@@ -1,8 +1,7 @@
 //! `provkit token` and `provkit serve` as a user runs them: a token made
 //! on the command line authenticates against the served API (its hash only
-//! in the database), a revoked one does not, `--org-group` below the root is
-//! refused until organization groups are enforced, and SIGTERM stops the
-//! server cleanly.
+//! in the database), a revoked one does not, a token for an organization
+//! group needs the group to exist, and SIGTERM stops the server cleanly.
 
 mod common;
 
@@ -62,8 +61,32 @@ fn tokens_from_the_cli_authenticate_the_served_api() {
         "--org-group",
         "Global/EMEA",
     ]);
-    assert_eq!(code, 3, "{err}");
-    assert!(err.contains("not supported yet"), "{err}");
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("unknown organization group: Global/EMEA"),
+        "{err}"
+    );
+    let (code, out, err) = provkit(&["--db", s(&db), "org-group", "create", "Global/EMEA/Benelux"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "created Global/EMEA\ncreated Global/EMEA/Benelux\n");
+    let (code, _, err) = provkit(&[
+        "--db",
+        s(&db),
+        "token",
+        "create",
+        "--name",
+        "eu",
+        "--role",
+        "viewer",
+        "--org-group",
+        "Global/EMEA",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, tree, _) = provkit(&["--db", s(&db), "org-group", "list"]);
+    assert_eq!(
+        tree,
+        "Global  (Global)\n  EMEA  (Global/EMEA)\n    Benelux  (Global/EMEA/Benelux)\n"
+    );
     let (code, _, err) = provkit(&[
         "--db",
         s(&db),

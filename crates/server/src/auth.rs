@@ -37,6 +37,11 @@ impl Caller {
         }
     }
 
+    /// The organization group the caller acts within.
+    pub fn scope(&self) -> &str {
+        &self.0.org_group
+    }
+
     /// The caller as the actor the audit log records, at `at`.
     pub fn actor(&self, at: chrono::DateTime<chrono::Utc>) -> Actor {
         Actor {
@@ -64,7 +69,7 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(Problem::unauthorized)?
             .to_owned();
         let caller = state
-            .run(move |store| {
+            .run(provkit_store::org::ROOT, move |store| {
                 let all = store.tokens()?;
                 Ok(tokens::authenticate(&all, &presented))
             })

@@ -175,7 +175,7 @@ pub async fn run_scheduler(
         let due = last_plan.is_none_or(|t| t.elapsed() >= schedule.period);
         let (now, holder, since) = (state.now(), schedule.holder.clone(), seen.clone());
         let result = state
-            .run(move |store| {
+            .run(provkit_store::org::ROOT, move |store| {
                 Ok(schedule::step(
                     store,
                     &holder,
@@ -214,7 +214,7 @@ pub async fn run_scheduler(
     if leader {
         let (now, holder) = (state.now(), schedule.holder.clone());
         let released = state
-            .run(move |store| {
+            .run(provkit_store::org::ROOT, move |store| {
                 // An expired lease: whoever asks next takes it.
                 Ok(store.lease(schedule::LEASE, &holder, now, now)?)
             })

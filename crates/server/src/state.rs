@@ -137,24 +137,33 @@ impl AppState {
         (self.clock)()
     }
 
-    /// Runs a store operation on the blocking pool.
+    /// Runs a store operation on the blocking pool, on a connection acting
+    /// within the organization group `scope` (every call names one, so no
+    /// request runs in another's).
     ///
     /// # Errors
     /// What `f` returns, or a 500 problem when the task panicked.
     pub(crate) async fn run<T: Send + 'static>(
         &self,
+        scope: &str,
         f: impl FnOnce(&mut dyn Store) -> Result<T, Problem> + Send + 'static,
     ) -> Result<T, Problem> {
         let pool = Arc::clone(&self.pool);
-        tokio::task::spawn_blocking(move || pool.with(f))
-            .await
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "store task failed");
-                Err(Problem::new(
-                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "the operation failed; the server log has the details",
-                ))
+        let scope = scope.to_owned();
+        tokio::task::spawn_blocking(move || {
+            pool.with(|store| {
+                store.set_scope(&scope);
+                f(store)
             })
+        })
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "store task failed");
+            Err(Problem::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the operation failed; the server log has the details",
+            ))
+        })
     }
 }

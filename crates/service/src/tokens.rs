@@ -79,7 +79,9 @@ pub struct Created {
 /// stores its hash in one audited transaction.
 ///
 /// # Errors
-/// [`ServiceError::Store`] with `Invalid` for a name in use or empty.
+/// [`ServiceError::Unknown`] for an organization group that does not exist
+/// (or lies outside the store's scope); [`ServiceError::Store`] with
+/// `Invalid` for a name in use or empty.
 pub fn create(
     store: &mut dyn Store,
     name: &str,
@@ -88,6 +90,13 @@ pub fn create(
     random: &[u8; 32],
     actor: &Actor,
 ) -> Result<Created, ServiceError> {
+    let group = org_group.unwrap_or(ROOT_ORG_GROUP);
+    if !store.org_groups()?.iter().any(|g| g.path == group) {
+        return Err(ServiceError::Unknown {
+            kind: "organization group",
+            names: vec![group.to_owned()],
+        });
+    }
     let token = token_text(random);
     let record = TokenRecord {
         name: name.to_owned(),

@@ -682,7 +682,10 @@ fn organization_groups_isolate(store: &mut dyn Store, backend: &str) {
         "{backend}: parents made too"
     );
     assert_eq!(store.add_org_group(DACH, &actor()).expect("create"), [DACH]);
-    assert!(store.add_org_group("EMEA/x", &actor()).is_err(), "{backend}: paths start at Global");
+    assert!(
+        store.add_org_group("EMEA/x", &actor()).is_err(),
+        "{backend}: paths start at Global"
+    );
     let inv = |prefix: &str| -> Inventory {
         serde_json::from_value(serde_json::json!({
             "users": [format!("{prefix}-user")],
@@ -704,7 +707,9 @@ fn organization_groups_isolate(store: &mut dyn Store, backend: &str) {
             include: vec![TargetName::parse(&format!("{prefix} Sales"))],
             exclude: vec![],
         };
-        store.edit_assignments(uuid, &edit, at, &actor()).expect("assign");
+        store
+            .edit_assignments(uuid, &edit, at, &actor())
+            .expect("assign");
     }
     // Benelux sees Benelux.
     store.set_scope(BNL);
@@ -721,51 +726,84 @@ fn organization_groups_isolate(store: &mut dyn Store, backend: &str) {
     };
     assert_eq!(uuids(store), [P_BNL], "{backend}");
     assert!(store.profile_versions(P_DACH).expect("versions").is_empty());
-    assert!(matches!(store.profile_bytes(P_DACH), Err(StoreError::UnknownReference { .. })));
+    assert!(matches!(
+        store.profile_bytes(P_DACH),
+        Err(StoreError::UnknownReference { .. })
+    ));
     let t = store.load_tenant().expect("tenant");
-    assert!(t.devices.iter().all(|d| d.udid == "bnl-DEVICE"), "{backend}");
+    assert!(
+        t.devices.iter().all(|d| d.udid == "bnl-DEVICE"),
+        "{backend}"
+    );
     assert!(t.groups.iter().all(|g| g.name == "bnl Sales"), "{backend}");
     assert_eq!(store.inventory().expect("inventory").users, ["bnl-user"]);
-    assert!(store.audit_log().expect("audit").iter().all(|e| e.org_group.as_deref() == Some(BNL)));
+    assert!(
+        store
+            .audit_log()
+            .expect("audit")
+            .iter()
+            .all(|e| e.org_group.as_deref() == Some(BNL))
+    );
     // DACH objects are unknown to Benelux, for edits too.
     let edit = AssignmentEdit::Add {
         include: vec![TargetName::parse("bnl Sales")],
         exclude: vec![],
     };
-    assert!(matches!(
-        store.edit_assignments(P_DACH, &edit, at, &actor()),
-        Err(StoreError::UnknownReference { .. })
-    ), "{backend}: a DACH profile");
+    assert!(
+        matches!(
+            store.edit_assignments(P_DACH, &edit, at, &actor()),
+            Err(StoreError::UnknownReference { .. })
+        ),
+        "{backend}: a DACH profile"
+    );
     let sideways = AssignmentEdit::Add {
         include: vec![TargetName::parse("dach Sales")],
         exclude: vec![],
     };
-    assert!(matches!(
-        store.edit_assignments(P_BNL, &sideways, at, &actor()),
-        Err(StoreError::UnknownReference { .. })
-    ), "{backend}: a DACH group");
+    assert!(
+        matches!(
+            store.edit_assignments(P_BNL, &sideways, at, &actor()),
+            Err(StoreError::UnknownReference { .. })
+        ),
+        "{backend}: a DACH group"
+    );
     let everyone = AssignmentEdit::Add {
         include: vec![TargetName::AllUsers],
         exclude: vec![],
     };
-    assert!(matches!(
-        store.edit_assignments(P_BNL, &everyone, at, &actor()),
-        Err(StoreError::Invalid(_))
-    ), "{backend}: all users reaches outside Benelux");
-    assert!(matches!(
-        store.apply_inventory(&inv("dach"), &Replace::Nothing, false, at, &actor()),
-        Err(StoreError::Invalid(_))
-    ), "{backend}: DACH's device is not Benelux's to change");
-    assert!(matches!(
-        store.add_profile(&profile(P_DACH, "com.example.app", 2028), &actor()),
-        Err(StoreError::Invalid(_))
-    ), "{backend}: nor its profile");
+    assert!(
+        matches!(
+            store.edit_assignments(P_BNL, &everyone, at, &actor()),
+            Err(StoreError::Invalid(_))
+        ),
+        "{backend}: all users reaches outside Benelux"
+    );
+    assert!(
+        matches!(
+            store.apply_inventory(&inv("dach"), &Replace::Nothing, false, at, &actor()),
+            Err(StoreError::Invalid(_))
+        ),
+        "{backend}: DACH's device is not Benelux's to change"
+    );
+    assert!(
+        matches!(
+            store.add_profile(&profile(P_DACH, "com.example.app", 2028), &actor()),
+            Err(StoreError::Invalid(_))
+        ),
+        "{backend}: nor its profile"
+    );
     assert!(matches!(
         store.remove(&Removal::Device("dach-DEVICE".into()), &actor()),
         Err(StoreError::UnknownReference { .. })
     ));
-    assert!(store.add_org_group("Global/EMEA/DACH/x", &actor()).is_err(), "{backend}: sideways");
-    assert!(store.enqueue(&[]).is_err(), "{backend}: the outbox is the root's");
+    assert!(
+        store.add_org_group("Global/EMEA/DACH/x", &actor()).is_err(),
+        "{backend}: sideways"
+    );
+    assert!(
+        store.enqueue(&[]).is_err(),
+        "{backend}: the outbox is the root's"
+    );
     // EMEA and the root see both.
     for scope in ["Global/EMEA", "Global"] {
         store.set_scope(scope);
@@ -774,8 +812,13 @@ fn organization_groups_isolate(store: &mut dyn Store, backend: &str) {
     // Clean up for the suites after this one.
     store.set_scope("Global");
     for uuid in [P_BNL, P_DACH] {
-        let none = AssignmentEdit::Replace { include: vec![], exclude: vec![] };
-        store.edit_assignments(uuid, &none, at, &actor()).expect("unassign");
+        let none = AssignmentEdit::Replace {
+            include: vec![],
+            exclude: vec![],
+        };
+        store
+            .edit_assignments(uuid, &none, at, &actor())
+            .expect("unassign");
     }
 }
 
@@ -808,7 +851,11 @@ fn sqlite_backend() {
     // Reopening keeps everything and does not migrate again.
     let mut again = SqliteStore::open(&path).expect("reopen");
     assert_eq!(again.schema_version().expect("version"), SCHEMA_VERSION);
-    assert_eq!(again.profiles().expect("profiles").len(), 4, "two, and the organization groups suite's two");
+    assert_eq!(
+        again.profiles().expect("profiles").len(),
+        4,
+        "two, and the organization groups suite's two"
+    );
 }
 
 #[test]

@@ -100,7 +100,7 @@ pub(crate) async fn upload(
     let at = state.now();
     let actor = caller.actor(at);
     let app = state
-        .run(move |store| {
+        .run(caller.scope(), move |store| {
             let archive = open(&upload)?;
             let verifier = trust::tenant_verifier(store)?;
             Ok(import::import_ipa(store, &archive, &verifier, at, &actor)?)
@@ -118,7 +118,7 @@ pub(crate) async fn verify(
     let upload = spool(body, state.limits.max_upload_bytes).await?;
     let at = state.now();
     let report = state
-        .run(move |store| {
+        .run(caller.scope(), move |store| {
             let archive = open(&upload)?;
             let verifier = trust::tenant_verifier(store)?;
             verify_archive(&archive, &Options::new(&verifier, At::Instant(at))).map_err(|e| {

@@ -35,7 +35,9 @@ pub(crate) async fn list(
     caller.require(Role::Viewer)?;
     let at = state.now();
     let all = state
-        .run(move |store| Ok(catalog::profiles(store, at)?))
+        .run(caller.scope(), move |store| {
+            Ok(catalog::profiles(store, at)?)
+        })
         .await?;
     let q = query.q.as_deref().map(str::to_lowercase);
     let items = all.into_iter().filter(|p| {
@@ -80,7 +82,7 @@ pub(crate) async fn upload(
     let at = state.now();
     let actor = caller.actor(at);
     let detail = state
-        .run(move |store| {
+        .run(caller.scope(), move |store| {
             let verifier = trust::tenant_verifier(store)?;
             let rec =
                 trust::store_profile(store, &body, &verifier, at, &actor, query.allow_untrusted)?;
@@ -98,7 +100,9 @@ pub(crate) async fn show(
     caller.require(Role::Viewer)?;
     let at = state.now();
     let detail = state
-        .run(move |store| Ok(catalog::profile(store, &uuid, at)?))
+        .run(caller.scope(), move |store| {
+            Ok(catalog::profile(store, &uuid, at)?)
+        })
         .await?;
     Ok(Json(detail))
 }
@@ -120,7 +124,9 @@ pub(crate) async fn devices(
     caller.require(Role::Viewer)?;
     let at = state.now();
     let all = state
-        .run(move |store| Ok(catalog::device_status(store, &uuid, at)?))
+        .run(caller.scope(), move |store| {
+            Ok(catalog::device_status(store, &uuid, at)?)
+        })
         .await?;
     Ok(Json(Page::of(all.into_iter(), q.limit, q.offset)?))
 }
@@ -133,7 +139,7 @@ pub(crate) async fn delete(
     caller.require(Role::Admin)?;
     let actor = caller.actor(state.now());
     state
-        .run(move |store| {
+        .run(caller.scope(), move |store| {
             let uuid = provkit_service::names::profile_uuid(store, &uuid)?;
             Ok(lifecycle::delete(store, &uuid, &actor)?)
         })
@@ -168,7 +174,9 @@ pub(crate) async fn assignments(
     caller.require(Role::Viewer)?;
     let at = state.now();
     let detail = state
-        .run(move |store| Ok(catalog::profile(store, &uuid, at)?))
+        .run(caller.scope(), move |store| {
+            Ok(catalog::profile(store, &uuid, at)?)
+        })
         .await?;
     Ok(Json(Targets {
         include: detail.summary.include,
@@ -222,7 +230,9 @@ async fn edit(
     let at = state.now();
     let actor = caller.actor(at);
     let change = state
-        .run(move |store| Ok(assign::edit(store, &uuid, &edit, at, &actor)?))
+        .run(caller.scope(), move |store| {
+            Ok(assign::edit(store, &uuid, &edit, at, &actor)?)
+        })
         .await?;
     Ok(Json(change.into()))
 }
@@ -277,7 +287,7 @@ pub(crate) async fn renew(
     let at = state.now();
     let actor = caller.actor(at);
     let renewed = state
-        .run(move |store| {
+        .run(caller.scope(), move |store| {
             let old = provkit_service::names::profile_uuid(store, &uuid)?;
             let verifier = trust::tenant_verifier(store)?;
             Ok(lifecycle::renew(

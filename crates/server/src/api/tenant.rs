@@ -24,7 +24,9 @@ pub(crate) async fn get_plan(
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Role::Viewer)?;
     let at = state.now();
-    let view = state.run(move |store| Ok(plan::plan(store, at)?)).await?;
+    let view = state
+        .run(caller.scope(), move |store| Ok(plan::plan(store, at)?))
+        .await?;
     Ok(Json(view))
 }
 
@@ -87,7 +89,9 @@ pub(crate) async fn expiring(
         .with_app(q.app);
     let at = state.now();
     let report = state
-        .run(move |store| Ok(expiry::report(store, at, within, &filter)?))
+        .run(caller.scope(), move |store| {
+            Ok(expiry::report(store, at, within, &filter)?)
+        })
         .await?;
     Ok(Json(report))
 }
@@ -108,7 +112,9 @@ pub(crate) async fn explain(
     caller.require(Role::Viewer)?;
     let at = state.now();
     let explained = state
-        .run(move |store| Ok(lifecycle::explain(store, &udid, &q.profile, at)?))
+        .run(caller.scope(), move |store| {
+            Ok(lifecycle::explain(store, &udid, &q.profile, at)?)
+        })
         .await?;
     Ok(Json(explained))
 }
@@ -127,7 +133,9 @@ pub(crate) async fn audit_log(
     Query(q): Query<AuditQuery>,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Role::Viewer)?;
-    let all = state.run(move |store| Ok(audit::log(store, None)?)).await?;
+    let all = state
+        .run(caller.scope(), move |store| Ok(audit::log(store, None)?))
+        .await?;
     // Newest first.
     Ok(Json(Page::of(all.into_iter().rev(), q.limit, q.offset)?))
 }
@@ -194,7 +202,7 @@ pub(crate) async fn post_inventory(
     let at = state.now();
     let actor = caller.actor(at);
     let change = state
-        .run(move |store| {
+        .run(caller.scope(), move |store| {
             Ok(inventory::import(
                 store, &inv, &replace, q.dry_run, at, &actor,
             )?)
