@@ -127,6 +127,12 @@ pub(crate) enum Command {
         /// process takes over within it when the holder dies.
         #[arg(long, default_value_t = 30)]
         lease_ttl: u64,
+        /// Serve HTTPS with this PEM certificate chain (leaf first).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
     },
     /// Trust anchors beside Apple's roots: profiles and apps must chain to one.
     Trust {

@@ -151,6 +151,8 @@ pub(crate) fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd:
             concurrency,
             replan_every,
             lease_ttl,
+            tls_cert,
+            tls_key,
         } => {
             let mut limits = provkit_server::Limits::default();
             limits.max_body_bytes = max_body;
@@ -167,6 +169,7 @@ pub(crate) fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd:
                     connections,
                     limits,
                     schedule,
+                    tls: tls_cert.zip(tls_key),
                 },
             )
         }

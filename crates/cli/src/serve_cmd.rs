@@ -16,6 +16,8 @@ pub(crate) struct ServeArgs<'a> {
     pub(crate) connections: usize,
     pub(crate) limits: provkit_server::Limits,
     pub(crate) schedule: provkit_server::Schedule,
+    /// PEM certificate chain and key, for HTTPS.
+    pub(crate) tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 /// This process's id for the scheduler lease: host, process id and a
@@ -44,6 +46,10 @@ pub(crate) fn serve(db: &crate::db::DbArgs, args: &ServeArgs<'_>) -> Result<Outc
     let pool = StorePool::open(&*opener, args.connections.max(1))
         .with_context(|| format!("opening {}", db.describe()))?;
     let state = AppState::new(pool, args.limits);
+    let tls = match &args.tls {
+        Some((cert, key)) => Some(provkit_server::tls::server_config(cert, key)?),
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -53,18 +59,21 @@ pub(crate) fn serve(db: &crate::db::DbArgs, args: &ServeArgs<'_>) -> Result<Outc
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
         let addr = listener.local_addr()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(%addr, db = %db.describe(), "provkit serve listening");
         eprintln!(
-            "provkit serve: listening on http://{addr} ({})",
+            "provkit serve: listening on {scheme}://{addr} ({})",
             db.describe()
         );
-        provkit_server::run(
-            listener,
-            state,
-            Some(args.schedule.clone()),
-            provkit_server::shutdown_signal(),
-        )
-        .await
+        let schedule = Some(args.schedule.clone());
+        let stop = provkit_server::shutdown_signal();
+        match tls {
+            Some(config) => {
+                let listener = provkit_server::tls::TlsListener::new(listener, config)?;
+                provkit_server::run(listener, state, schedule, stop).await
+            }
+            None => provkit_server::run(listener, state, schedule, stop).await,
+        }
         .context("serving")
     })?;
     Ok(Outcome::Ok)

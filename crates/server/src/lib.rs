@@ -27,6 +27,7 @@ pub mod auth;
 pub mod problem;
 mod routes;
 pub mod state;
+pub mod tls;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -225,18 +226,23 @@ pub async fn run_scheduler(
     }
 }
 
-/// Serves the API over `state` on `listener` and, with a `schedule`, runs
+/// Serves the API over `state` on `listener` (plain TCP, or a
+/// [`tls::TlsListener`]) and, with a `schedule`, runs
 /// the scheduler beside it, until `shutdown` completes; then finishes the
 /// requests in flight and gives the scheduler lease up.
 ///
 /// # Errors
 /// I/O errors of the listener.
-pub async fn run(
-    listener: tokio::net::TcpListener,
+pub async fn run<L>(
+    listener: L,
     state: AppState,
     schedule: Option<Schedule>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let scheduler = schedule.map(|s| {
         let mut stopped = stopped.clone();
@@ -260,11 +266,15 @@ pub async fn run(
 ///
 /// # Errors
 /// I/O errors of the listener.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
+pub async fn serve<L>(
+    listener: L,
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
