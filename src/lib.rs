@@ -10,6 +10,8 @@
 //! - [`policy`], [`store`]: the assignment and expiry engine, and storage.
 //! - [`service`] (`provkit-service`): every tenant operation as a library
 //!   call over a store.
+//! - [`server`] (`provkit-server`): the HTTP API over the service, as
+//!   `provkit serve` runs it.
 //!
 //! ```
 //! # #[cfg(not(feature = "fixtures"))] fn main() {}
@@ -27,5 +29,6 @@
 pub use provkit_codesign as codesign;
 pub use provkit_policy as policy;
 pub use provkit_profile as profile;
+pub use provkit_server as server;
 pub use provkit_service as service;
 pub use provkit_store as store;

@@ -99,12 +99,36 @@ impl Drop for StorePool {
 /// The clock: the one place the server reads the time.
 pub type Clock = dyn Fn() -> DateTime<Utc> + Send + Sync;
 
+/// The engine over the tenant as an organization group sees it, built once
+/// per change and per minute and shared by every read until then.
+pub(crate) struct Snapshot {
+    /// The tenant's last change when it was built.
+    change: Option<String>,
+    /// The minute (Unix time / 60) it was built in.
+    minute: i64,
+    pub(crate) engine: Arc<provkit_policy::Engine>,
+    /// Every profile summarised, soonest expiry first.
+    pub(crate) summaries: Arc<Vec<provkit_service::catalog::ProfileSummary>>,
+}
+
+/// How many organization groups' snapshots are kept at once.
+const SNAPSHOTS: usize = 4;
+
+/// The snapshots, by organization group, and the lock that lets one build
+/// at a time.
+#[derive(Default)]
+pub(crate) struct Snapshots {
+    by_scope: Mutex<Vec<(String, Arc<Snapshot>)>>,
+    building: tokio::sync::Mutex<()>,
+}
+
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) pool: Arc<StorePool>,
     pub(crate) clock: Arc<Clock>,
     pub(crate) limits: crate::Limits,
+    pub(crate) snapshots: Arc<Snapshots>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -122,6 +146,7 @@ impl AppState {
             pool: Arc::new(pool),
             clock: Arc::new(Utc::now),
             limits,
+            snapshots: Arc::new(Snapshots::default()),
         }
     }
 
@@ -135,6 +160,78 @@ impl AppState {
     /// Now, by the state's clock.
     pub(crate) fn now(&self) -> DateTime<Utc> {
         (self.clock)()
+    }
+
+    /// The engine as the organization group `scope` sees the tenant now:
+    /// the cached one while the tenant has not changed (no audited write by
+    /// any process) and the minute is the same, else built anew (one build
+    /// at a time; the others wait for it and share it).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) async fn snapshot(&self, scope: &str) -> Result<Arc<Snapshot>, Problem> {
+        let now = self.now();
+        let minute = now.timestamp().div_euclid(60);
+        let change = self.run(scope, |store| Ok(store.last_change()?)).await?;
+        let cached = |snapshots: &Snapshots| {
+            snapshots
+                .by_scope
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .find(|(s, snap)| s == scope && snap.change == change && snap.minute == minute)
+                .map(|(_, snap)| Arc::clone(snap))
+        };
+        if let Some(snap) = cached(&self.snapshots) {
+            return Ok(snap);
+        }
+        let _building = self.snapshots.building.lock().await;
+        if let Some(snap) = cached(&self.snapshots) {
+            return Ok(snap);
+        }
+        let built_change = change.clone();
+        let snap = self
+            .run(scope, move |store| {
+                let engine = provkit_policy::Engine::new(store.load_tenant()?, now);
+                let summaries = provkit_service::catalog::profiles_with(&engine);
+                Ok(Snapshot {
+                    change: built_change,
+                    minute,
+                    engine: Arc::new(engine),
+                    summaries: Arc::new(summaries),
+                })
+            })
+            .await?;
+        let snap = Arc::new(snap);
+        let mut all = self
+            .snapshots
+            .by_scope
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        all.retain(|(s, _)| s != scope);
+        all.push((scope.to_owned(), Arc::clone(&snap)));
+        if all.len() > SNAPSHOTS {
+            all.remove(0);
+        }
+        Ok(snap)
+    }
+
+    /// Runs CPU work on the blocking pool, off the async workers.
+    ///
+    /// # Errors
+    /// A 500 problem when the task panicked.
+    pub(crate) async fn compute<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, Problem> + Send + 'static,
+    ) -> Result<T, Problem> {
+        tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "compute task failed");
+            Err(Problem::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the operation failed; the server log has the details",
+            ))
+        })
     }
 
     /// Runs a store operation on the blocking pool, on a connection acting

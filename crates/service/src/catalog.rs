@@ -112,11 +112,14 @@ pub fn profiles(
     store: &mut dyn Store,
     at: DateTime<Utc>,
 ) -> Result<Vec<ProfileSummary>, ServiceError> {
-    let t = store.load_tenant()?;
-    let engine = Engine::new(t.clone(), at);
-    let mut list = summaries(&t, &engine, at);
+    Ok(profiles_with(&Engine::new(store.load_tenant()?, at)))
+}
+
+/// [`profiles`] over an engine already built (a server's snapshot).
+pub fn profiles_with(engine: &Engine) -> Vec<ProfileSummary> {
+    let mut list = summaries(engine.tenant(), engine, engine.at());
     list.sort_by(|a, b| a.expires.cmp(&b.expires).then(a.uuid.cmp(&b.uuid)));
-    Ok(list)
+    list
 }
 
 /// One profile, by UUID or unique prefix, with its versions and devices.
@@ -128,22 +131,62 @@ pub fn profile(
     given: &str,
     at: DateTime<Utc>,
 ) -> Result<ProfileDetail, ServiceError> {
-    let t = store.load_tenant()?;
-    let id = crate::names::profile(&t, given)?;
-    let engine = Engine::new(t.clone(), at);
-    let summary = summaries(&t, &engine, at).swap_remove(id.index());
-    let versions = store
-        .profile_versions(&summary.uuid)?
-        .into_iter()
-        .map(|v| (v.version, v.sha256, v.uploaded_at))
-        .collect();
-    let device_udids = (0..t.devices.len())
+    profile_with(&Engine::new(store.load_tenant()?, at), store, given)
+}
+
+/// [`profile`] over an engine already built (a server's snapshot); the
+/// versions come from the store.
+///
+/// # Errors
+/// As [`profile`].
+pub fn profile_with(
+    engine: &Engine,
+    store: &mut dyn Store,
+    given: &str,
+) -> Result<ProfileDetail, ServiceError> {
+    let (t, at) = (engine.tenant(), engine.at());
+    let id = crate::names::profile(t, given)?;
+    // One pass over the devices: the profile's holders.
+    let device_udids: Vec<String> = (0..t.devices.len())
         .filter(|d| {
             engine
                 .desired(DeviceId(u32::try_from(*d).unwrap_or(u32::MAX)))
                 .contains(&id)
         })
         .map(|d| t.devices[d].udid.clone())
+        .collect();
+    let p = &t.profiles[id.index()];
+    let (mut include, mut exclude) = (Vec::new(), Vec::new());
+    for a in t.assignments.iter().filter(|a| a.profile == id) {
+        match a.intent {
+            Intent::Include => include.push(target(t, &a.target)),
+            Intent::Exclude => exclude.push(target(t, &a.target)),
+        }
+    }
+    let summary = ProfileSummary {
+        uuid: p.uuid.clone(),
+        name: p.name.clone(),
+        kind: p.kind.as_str().to_owned(),
+        team: p.team.clone(),
+        app_id: p.app_id.clone(),
+        expires: p.expires,
+        days_left: provkit_profile::days_left(p.expires, at),
+        apps: t
+            .apps
+            .iter()
+            .filter(|a| a.profile == Some(id))
+            .map(|a| format!("{} {}", a.bundle_id, a.version))
+            .collect(),
+        devices: device_udids.len(),
+        include,
+        exclude,
+        successor: p.superseded_by.map(|s| t.profiles[s.index()].uuid.clone()),
+        retired: p.retired,
+    };
+    let versions = store
+        .profile_versions(&summary.uuid)?
+        .into_iter()
+        .map(|v| (v.version, v.sha256, v.uploaded_at))
         .collect();
     Ok(ProfileDetail {
         summary,
@@ -299,11 +342,23 @@ pub fn device_status(
     given: &str,
     at: DateTime<Utc>,
 ) -> Result<Vec<DeviceStatus>, ServiceError> {
+    device_status_with(&Engine::new(store.load_tenant()?, at), store, given)
+}
+
+/// [`device_status`] over an engine already built (a server's snapshot);
+/// the commands come from the store.
+///
+/// # Errors
+/// As [`device_status`].
+pub fn device_status_with(
+    engine: &Engine,
+    store: &mut dyn Store,
+    given: &str,
+) -> Result<Vec<DeviceStatus>, ServiceError> {
     use std::collections::BTreeMap;
-    let t = store.load_tenant()?;
-    let id = crate::names::profile(&t, given)?;
+    let t = engine.tenant();
+    let id = crate::names::profile(t, given)?;
     let uuid = t.profiles[id.index()].uuid.clone();
-    let engine = Engine::new(t.clone(), at);
     // (desired, held) per device.
     let mut devices: BTreeMap<String, (bool, bool)> = BTreeMap::new();
     for (i, d) in t.devices.iter().enumerate() {

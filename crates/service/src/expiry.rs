@@ -112,8 +112,16 @@ pub fn report(
     within_days: i64,
     filter: &ExpiryFilter,
 ) -> Result<ExpiryReport, ServiceError> {
-    let tenant = store.load_tenant()?;
-    let engine = Engine::new(tenant.clone(), at);
+    Ok(report_with(
+        &Engine::new(store.load_tenant()?, at),
+        within_days,
+        filter,
+    ))
+}
+
+/// [`report`] over an engine already built (a server's snapshot).
+pub fn report_with(engine: &Engine, within_days: i64, filter: &ExpiryFilter) -> ExpiryReport {
+    let (tenant, at) = (engine.tenant(), engine.at());
     let mut holders = vec![0usize; tenant.profiles.len()];
     for d in 0..tenant.devices.len() {
         for p in engine.desired(DeviceId(u32::try_from(d).unwrap_or(u32::MAX))) {
@@ -207,10 +215,10 @@ pub fn report(
     let order = |a: &ExpiryItem, b: &ExpiryItem| a.death.cmp(&b.death).then(a.id.cmp(&b.id));
     dead_in_use.sort_by(order);
     dying.sort_by(order);
-    Ok(ExpiryReport {
+    ExpiryReport {
         at,
         within_days,
         dead_in_use,
         dying,
-    })
+    }
 }

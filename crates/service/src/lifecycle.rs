@@ -166,15 +166,27 @@ pub fn explain(
     profile: &str,
     at: DateTime<Utc>,
 ) -> Result<Explained, ServiceError> {
-    let tenant = store.load_tenant()?;
+    explain_with(&Engine::new(store.load_tenant()?, at), device, profile)
+}
+
+/// [`explain`] over an engine already built (a server's snapshot).
+///
+/// # Errors
+/// As [`explain`].
+pub fn explain_with(
+    engine: &Engine,
+    device: &str,
+    profile: &str,
+) -> Result<Explained, ServiceError> {
+    let tenant = engine.tenant();
     let d = tenant
         .devices
         .iter()
         .position(|x| x.udid.eq_ignore_ascii_case(device))
         .ok_or_else(|| unknown("device", device))?;
-    let p = crate::names::profile(&tenant, profile)?;
+    let p = crate::names::profile(tenant, profile)?;
     let profile = tenant.profiles[p.index()].uuid.clone();
-    let why = Engine::new(tenant, at).explain(DeviceId(u32::try_from(d).unwrap_or(u32::MAX)), p);
+    let why = engine.explain(DeviceId(u32::try_from(d).unwrap_or(u32::MAX)), p);
     Ok(Explained {
         device: device.to_owned(),
         profile,

@@ -124,12 +124,16 @@ pub fn command_uuid(udid: &str, request: &str, profile: &str, at: DateTime<Utc>)
 /// # Errors
 /// Store failures.
 pub fn plan(store: &mut dyn Store, at: DateTime<Utc>) -> Result<PlanView, ServiceError> {
-    let tenant = store.load_tenant()?;
-    let engine = Engine::new(tenant.clone(), at);
+    Ok(plan_with(&Engine::new(store.load_tenant()?, at)))
+}
+
+/// [`plan`] over an engine already built (a server's snapshot).
+pub fn plan_with(engine: &Engine) -> PlanView {
+    let tenant = engine.tenant();
     let plan = engine.plan();
-    let mut v = view(&tenant, &plan);
-    v.warnings.extend(overridden_exclusions(&tenant, &engine));
-    Ok(v)
+    let mut v = view(tenant, &plan);
+    v.warnings.extend(overridden_exclusions(tenant, engine));
+    v
 }
 
 /// Who an exclusion reaches.

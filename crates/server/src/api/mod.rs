@@ -22,6 +22,18 @@ pub(crate) struct Page<T> {
     offset: usize,
 }
 
+impl<T: Clone> Page<&T> {
+    /// The page with its items copied out of what they borrow.
+    pub(crate) fn owned(self) -> Page<T> {
+        Page {
+            items: self.items.into_iter().cloned().collect(),
+            total: self.total,
+            limit: self.limit,
+            offset: self.offset,
+        }
+    }
+}
+
 impl<T> Page<T> {
     /// Items `offset..offset + limit` of `all`.
     pub(crate) fn of(

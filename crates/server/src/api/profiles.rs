@@ -33,14 +33,9 @@ pub(crate) async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Role::Viewer)?;
-    let at = state.now();
-    let all = state
-        .run(caller.scope(), move |store| {
-            Ok(catalog::profiles(store, at)?)
-        })
-        .await?;
+    let snap = state.snapshot(caller.scope()).await?;
     let q = query.q.as_deref().map(str::to_lowercase);
-    let items = all.into_iter().filter(|p| {
+    let items = snap.summaries.iter().filter(|p| {
         query.kind.as_deref().is_none_or(|k| p.kind == k)
             && query.team.as_deref().is_none_or(|t| p.team == t)
             && q.as_deref().is_none_or(|q| {
@@ -49,7 +44,7 @@ pub(crate) async fn list(
                     .any(|s| s.to_lowercase().contains(q))
             })
     });
-    Ok(Json(Page::of(items, query.limit, query.offset)?))
+    Ok(Json(Page::of(items, query.limit, query.offset)?.owned()))
 }
 
 /// Options of the calls that store a profile's bytes (upload, renew).
@@ -98,10 +93,10 @@ pub(crate) async fn show(
     Path(uuid): Path<String>,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Role::Viewer)?;
-    let at = state.now();
+    let snap = state.snapshot(caller.scope()).await?;
     let detail = state
         .run(caller.scope(), move |store| {
-            Ok(catalog::profile(store, &uuid, at)?)
+            Ok(catalog::profile_with(&snap.engine, store, &uuid)?)
         })
         .await?;
     Ok(Json(detail))
@@ -122,10 +117,10 @@ pub(crate) async fn devices(
     Query(q): Query<PageQuery>,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Role::Viewer)?;
-    let at = state.now();
+    let snap = state.snapshot(caller.scope()).await?;
     let all = state
         .run(caller.scope(), move |store| {
-            Ok(catalog::device_status(store, &uuid, at)?)
+            Ok(catalog::device_status_with(&snap.engine, store, &uuid)?)
         })
         .await?;
     Ok(Json(Page::of(all.into_iter(), q.limit, q.offset)?))
@@ -172,10 +167,10 @@ pub(crate) async fn assignments(
     Path(uuid): Path<String>,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Role::Viewer)?;
-    let at = state.now();
+    let snap = state.snapshot(caller.scope()).await?;
     let detail = state
         .run(caller.scope(), move |store| {
-            Ok(catalog::profile(store, &uuid, at)?)
+            Ok(catalog::profile_with(&snap.engine, store, &uuid)?)
         })
         .await?;
     Ok(Json(Targets {

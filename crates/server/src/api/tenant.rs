@@ -23,9 +23,9 @@ pub(crate) async fn get_plan(
     caller: Caller,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Role::Viewer)?;
-    let at = state.now();
+    let snap = state.snapshot(caller.scope()).await?;
     let view = state
-        .run(caller.scope(), move |store| Ok(plan::plan(store, at)?))
+        .compute(move || Ok(plan::plan_with(&snap.engine)))
         .await?;
     Ok(Json(view))
 }
@@ -87,11 +87,9 @@ pub(crate) async fn expiring(
         .with_kind(kind)
         .with_team(q.team)
         .with_app(q.app);
-    let at = state.now();
+    let snap = state.snapshot(caller.scope()).await?;
     let report = state
-        .run(caller.scope(), move |store| {
-            Ok(expiry::report(store, at, within, &filter)?)
-        })
+        .compute(move || Ok(expiry::report_with(&snap.engine, within, &filter)))
         .await?;
     Ok(Json(report))
 }
@@ -110,11 +108,9 @@ pub(crate) async fn explain(
     Query(q): Query<ExplainQuery>,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Role::Viewer)?;
-    let at = state.now();
+    let snap = state.snapshot(caller.scope()).await?;
     let explained = state
-        .run(caller.scope(), move |store| {
-            Ok(lifecycle::explain(store, &udid, &q.profile, at)?)
-        })
+        .compute(move || Ok(lifecycle::explain_with(&snap.engine, &udid, &q.profile)?))
         .await?;
     Ok(Json(explained))
 }
