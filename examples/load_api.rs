@@ -219,7 +219,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         scenario(
             "POST /inventory (one user)",
             addr,
-            clients.min(8),
+            clients.min(2),
             seconds,
             Arc::new(move |c, n| {
                 let body = format!(r#"{{"users": ["load-{c}-{n}"]}}"#).into_bytes();

@@ -107,8 +107,10 @@ pub(crate) struct Snapshot {
     /// The minute (Unix time / 60) it was built in.
     minute: i64,
     pub(crate) engine: Arc<provkit_policy::Engine>,
-    /// Every profile summarised, soonest expiry first.
-    pub(crate) summaries: Arc<Vec<provkit_service::catalog::ProfileSummary>>,
+    /// Every profile summarised, in the tenant's order.
+    pub(crate) summaries: Vec<provkit_service::catalog::ProfileSummary>,
+    /// Indexes into `summaries`, soonest expiry first.
+    pub(crate) by_expiry: Vec<usize>,
 }
 
 /// How many organization groups' snapshots are kept at once.
@@ -193,12 +195,18 @@ impl AppState {
         let snap = self
             .run(scope, move |store| {
                 let engine = provkit_policy::Engine::new(store.load_tenant()?, now);
-                let summaries = provkit_service::catalog::profiles_with(&engine);
+                let summaries = provkit_service::catalog::summaries_of(&engine);
+                let mut by_expiry: Vec<usize> = (0..summaries.len()).collect();
+                by_expiry.sort_by(|&a, &b| {
+                    let (a, b) = (&summaries[a], &summaries[b]);
+                    a.expires.cmp(&b.expires).then(a.uuid.cmp(&b.uuid))
+                });
                 Ok(Snapshot {
                     change: built_change,
                     minute,
                     engine: Arc::new(engine),
-                    summaries: Arc::new(summaries),
+                    summaries,
+                    by_expiry,
                 })
             })
             .await?;

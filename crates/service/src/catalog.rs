@@ -115,6 +115,12 @@ pub fn profiles(
     Ok(profiles_with(&Engine::new(store.load_tenant()?, at)))
 }
 
+/// Every profile summarised over an engine already built, in the tenant's
+/// order (the summary of profile `i` at index `i`).
+pub fn summaries_of(engine: &Engine) -> Vec<ProfileSummary> {
+    summaries(engine.tenant(), engine, engine.at())
+}
+
 /// [`profiles`] over an engine already built (a server's snapshot).
 pub fn profiles_with(engine: &Engine) -> Vec<ProfileSummary> {
     let mut list = summaries(engine.tenant(), engine, engine.at());

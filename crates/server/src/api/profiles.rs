@@ -35,15 +35,19 @@ pub(crate) async fn list(
     caller.require(Role::Viewer)?;
     let snap = state.snapshot(caller.scope()).await?;
     let q = query.q.as_deref().map(str::to_lowercase);
-    let items = snap.summaries.iter().filter(|p| {
-        query.kind.as_deref().is_none_or(|k| p.kind == k)
-            && query.team.as_deref().is_none_or(|t| p.team == t)
-            && q.as_deref().is_none_or(|q| {
-                [&p.name, &p.uuid, &p.app_id]
-                    .iter()
-                    .any(|s| s.to_lowercase().contains(q))
-            })
-    });
+    let items = snap
+        .by_expiry
+        .iter()
+        .map(|&i| &snap.summaries[i])
+        .filter(|p| {
+            query.kind.as_deref().is_none_or(|k| p.kind == k)
+                && query.team.as_deref().is_none_or(|t| p.team == t)
+                && q.as_deref().is_none_or(|q| {
+                    [&p.name, &p.uuid, &p.app_id]
+                        .iter()
+                        .any(|s| s.to_lowercase().contains(q))
+                })
+        });
     Ok(Json(Page::of(items, query.limit, query.offset)?.owned()))
 }
 
@@ -87,19 +91,45 @@ pub(crate) async fn upload(
     Ok((StatusCode::CREATED, Json(detail)))
 }
 
+/// One profile: its summary and its versions (its devices, paginated, at
+/// `.../devices`).
+#[derive(Debug, Serialize)]
+struct ProfileView {
+    #[serde(flatten)]
+    summary: catalog::ProfileSummary,
+    /// Every stored version: (version, SHA-256 of the bytes, uploaded at).
+    versions: Vec<(i64, String, chrono::DateTime<chrono::Utc>)>,
+}
+
+/// The summary of the profile `given` names, from the snapshot.
+async fn summary_of(
+    state: &AppState,
+    caller: &Caller,
+    given: &str,
+) -> Result<catalog::ProfileSummary, Problem> {
+    let snap = state.snapshot(caller.scope()).await?;
+    let id = provkit_service::names::profile(snap.engine.tenant(), given)?;
+    Ok(snap.summaries[id.index()].clone())
+}
+
 pub(crate) async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(uuid): Path<String>,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Role::Viewer)?;
-    let snap = state.snapshot(caller.scope()).await?;
-    let detail = state
+    let summary = summary_of(&state, &caller, &uuid).await?;
+    let uuid = summary.uuid.clone();
+    let versions = state
         .run(caller.scope(), move |store| {
-            Ok(catalog::profile_with(&snap.engine, store, &uuid)?)
+            Ok(store
+                .profile_versions(&uuid)?
+                .into_iter()
+                .map(|v| (v.version, v.sha256, v.uploaded_at))
+                .collect())
         })
         .await?;
-    Ok(Json(detail))
+    Ok(Json(ProfileView { summary, versions }))
 }
 
 /// `GET .../devices` pagination.
@@ -167,15 +197,10 @@ pub(crate) async fn assignments(
     Path(uuid): Path<String>,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Role::Viewer)?;
-    let snap = state.snapshot(caller.scope()).await?;
-    let detail = state
-        .run(caller.scope(), move |store| {
-            Ok(catalog::profile_with(&snap.engine, store, &uuid)?)
-        })
-        .await?;
+    let summary = summary_of(&state, &caller, &uuid).await?;
     Ok(Json(Targets {
-        include: detail.summary.include,
-        exclude: detail.summary.exclude,
+        include: summary.include,
+        exclude: summary.exclude,
     }))
 }
 
