@@ -86,6 +86,12 @@ pub(crate) enum Command {
         /// the audit log records the override and the findings.
         #[arg(long)]
         allow_untrusted: bool,
+        /// The admin's display name for the profile (one profile file only).
+        #[arg(long)]
+        name: Option<String>,
+        /// The admin's description of the profile (one profile file only).
+        #[arg(long)]
+        description: Option<String>,
     },
     /// Organization groups: every object belongs to one; a token sees its
     /// group and the groups below it.
@@ -99,41 +105,7 @@ pub(crate) enum Command {
         command: TokenCommand,
     },
     /// Serve the HTTP API (JSON, bearer tokens) over this database.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: String,
-        /// Store connections (SQLite readers run side by side; writes
-        /// take turns).
-        #[arg(long, default_value_t = 4)]
-        connections: usize,
-        /// Largest request body in bytes (apps excepted).
-        #[arg(long, default_value_t = 16 << 20)]
-        max_body: u64,
-        /// Largest .ipa upload in bytes.
-        #[arg(long, default_value_t = 4 << 30)]
-        max_upload: u64,
-        /// Seconds a request may take before it is answered 408.
-        #[arg(long, default_value_t = 300)]
-        timeout: u64,
-        /// Requests handled at once; the rest wait.
-        #[arg(long, default_value_t = 512)]
-        concurrency: usize,
-        /// Minutes between two plans at most (the scheduler also re-plans
-        /// within seconds of any change).
-        #[arg(long, default_value_t = 15)]
-        replan_every: u64,
-        /// Seconds the scheduler lease lasts unless renewed: another
-        /// process takes over within it when the holder dies.
-        #[arg(long, default_value_t = 30)]
-        lease_ttl: u64,
-        /// Serve HTTPS with this PEM certificate chain (leaf first).
-        #[arg(long, requires = "tls_key")]
-        tls_cert: Option<std::path::PathBuf>,
-        /// The PEM private key of --tls-cert.
-        #[arg(long, requires = "tls_cert")]
-        tls_key: Option<std::path::PathBuf>,
-    },
+    Serve(ServeFlags),
     /// Trust anchors beside Apple's roots: profiles and apps must chain to one.
     Trust {
         #[command(subcommand)]
@@ -283,4 +255,47 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `provkit serve` settings: each flag overrides `--config`, which
+/// overrides the default shown.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeFlags {
+    /// Settings in a TOML file (the same names as these flags, with `_`
+    /// for `-`); flags given here win over it.
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub(crate) listen: Option<String>,
+    /// Store connections (SQLite readers run side by side; writes take
+    /// turns) [default: 4].
+    #[arg(long)]
+    pub(crate) connections: Option<usize>,
+    /// Largest request body in bytes, apps excepted [default: 16 MiB].
+    #[arg(long)]
+    pub(crate) max_body: Option<u64>,
+    /// Largest .ipa upload in bytes [default: 4 GiB].
+    #[arg(long)]
+    pub(crate) max_upload: Option<u64>,
+    /// Seconds a request may take before it is answered 408 [default: 300].
+    #[arg(long)]
+    pub(crate) timeout: Option<u64>,
+    /// Requests handled at once; the rest wait [default: 512].
+    #[arg(long)]
+    pub(crate) concurrency: Option<usize>,
+    /// Minutes between two plans at most; the scheduler also re-plans
+    /// within seconds of any change [default: 15].
+    #[arg(long)]
+    pub(crate) replan_every: Option<u64>,
+    /// Seconds the scheduler lease lasts unless renewed: another process
+    /// takes over within it when the holder dies [default: 30].
+    #[arg(long)]
+    pub(crate) lease_ttl: Option<u64>,
+    /// Serve HTTPS with this PEM certificate chain (leaf first).
+    #[arg(long, requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
 }

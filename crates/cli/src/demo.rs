@@ -155,7 +155,12 @@ pub(crate) fn run(dir: &Path, at: DateTime<Utc>, style: Style) -> Result<Outcome
     outln!("$ provkit {db} trust add {}", root.display())?;
     crate::trust_cmd::add(store, &root)?;
     outln!("\n$ provkit {db} import {}/profiles", dir.display())?;
-    tenant_cmd::import(store, &[dir.join("profiles")], false)?;
+    tenant_cmd::import(
+        store,
+        &[dir.join("profiles")],
+        false,
+        &provkit_store::ProfileLabel::default(),
+    )?;
     outln!("\n$ provkit {db} inventory import {}", inv_path.display())?;
     crate::inventory_cmd::import(
         store,

@@ -126,7 +126,12 @@ pub(crate) fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd:
         Command::Import {
             paths,
             allow_untrusted,
-        } => tenant_cmd::import(db.open()?.as_mut(), &paths, allow_untrusted),
+            name,
+            description,
+        } => {
+            let label = provkit_store::ProfileLabel { name, description };
+            tenant_cmd::import(db.open()?.as_mut(), &paths, allow_untrusted, &label)
+        }
         Command::OrgGroup { command } => match command {
             OrgGroupCommand::Create { path } => {
                 serve_cmd::org_group_create(db.open()?.as_mut(), &path)
@@ -142,34 +147,36 @@ pub(crate) fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd:
             TokenCommand::List => serve_cmd::list(db.read()?.as_mut(), style),
             TokenCommand::Revoke { name } => serve_cmd::revoke(db.open()?.as_mut(), &name),
         },
-        Command::Serve {
-            listen,
-            connections,
-            max_body,
-            max_upload,
-            timeout,
-            concurrency,
-            replan_every,
-            lease_ttl,
-            tls_cert,
-            tls_key,
-        } => {
+        Command::Serve(flags) => {
+            let file = crate::serve_config::load(flags.config.as_deref())?;
+            let db = file.database(db);
             let mut limits = provkit_server::Limits::default();
-            limits.max_body_bytes = max_body;
-            limits.max_upload_bytes = max_upload;
-            limits.request_timeout = std::time::Duration::from_secs(timeout);
-            limits.concurrency = concurrency;
+            limits.max_body_bytes = flags.max_body.or(file.max_body).unwrap_or(16 << 20);
+            limits.max_upload_bytes = flags.max_upload.or(file.max_upload).unwrap_or(4 << 30);
+            limits.request_timeout =
+                std::time::Duration::from_secs(flags.timeout.or(file.timeout).unwrap_or(300));
+            limits.concurrency = flags.concurrency.or(file.concurrency).unwrap_or(512);
             let mut schedule = provkit_server::Schedule::new(serve_cmd::holder()?);
-            schedule.period = std::time::Duration::from_secs(replan_every.max(1) * 60);
-            schedule.lease_ttl = std::time::Duration::from_secs(lease_ttl.max(1));
+            let every = flags.replan_every.or(file.replan_every).unwrap_or(15);
+            schedule.period = std::time::Duration::from_secs(every.max(1) * 60);
+            let ttl = flags.lease_ttl.or(file.lease_ttl).unwrap_or(30);
+            schedule.lease_ttl = std::time::Duration::from_secs(ttl.max(1));
+            let tls = flags
+                .tls_cert
+                .zip(flags.tls_key)
+                .or(file.tls_cert.clone().zip(file.tls_key.clone()));
+            let listen = flags
+                .listen
+                .or(file.listen.clone())
+                .unwrap_or_else(|| "127.0.0.1:8080".into());
             serve_cmd::serve(
-                db,
+                &db,
                 &serve_cmd::ServeArgs {
                     listen: &listen,
-                    connections,
+                    connections: flags.connections.or(file.connections).unwrap_or(4),
                     limits,
                     schedule,
-                    tls: tls_cert.zip(tls_key),
+                    tls,
                 },
             )
         }

@@ -20,6 +20,7 @@ mod profile_cmd;
 mod report_fmt;
 mod sample_cmd;
 mod serve_cmd;
+mod serve_config;
 mod subargs;
 mod tenant_cmd;
 mod trust_cmd;

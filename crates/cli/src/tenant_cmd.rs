@@ -26,6 +26,7 @@ pub(crate) fn import(
     store: &mut dyn Store,
     paths: &[PathBuf],
     allow_untrusted: bool,
+    label: &provkit_store::ProfileLabel,
 ) -> Result<Outcome> {
     let mut files = Vec::new();
     for p in paths {
@@ -33,6 +34,12 @@ pub(crate) fn import(
     }
     files.sort();
     let total = files.len();
+    if !label.is_empty() && total != 1 {
+        return Err(provkit_store::StoreError::Invalid(format!(
+            "--name and --description label one profile; {total} files were given"
+        ))
+        .into());
+    }
     let mut outcome = Outcome::Ok;
     let (mut stored, mut failed) = (0, 0);
     let a = actor();
@@ -49,9 +56,10 @@ pub(crate) fn import(
             _ => std::fs::read(f)
                 .map_err(anyhow::Error::from)
                 .and_then(|bytes| {
-                    provkit_service::trust::store_profile(
+                    provkit_service::trust::store_labeled_profile(
                         store,
                         &bytes,
+                        label,
                         &verifier,
                         a.at,
                         &a,

@@ -159,21 +159,11 @@ fn tokens_from_the_cli_authenticate_the_served_api() {
     let _ = drain.join();
 }
 
-/// One `provkit serve` started on `db`, and its stderr lines as they come.
-fn spawn_serve(
-    db: &str,
-    lease_ttl: &str,
-) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+/// One `provkit serve` started with `args` (after the global flags), and
+/// its stderr lines as they come.
+fn spawn_serve(args: &[&str]) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_provkit"))
-        .args([
-            "--db",
-            db,
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--lease-ttl",
-            lease_ttl,
-        ])
+        .args(args)
         .env_remove("PROVKIT_DATABASE_URL")
         .env_remove("PROVKIT_DB")
         .env("RUST_LOG", "info")
@@ -192,6 +182,22 @@ fn spawn_serve(
         }
     });
     (child, rx)
+}
+
+/// The address a served process says it listens on.
+fn listening(rx: &std::sync::mpsc::Receiver<String>) -> String {
+    loop {
+        let l = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the listening line");
+        if let Some(addr) = l
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+        {
+            return addr.to_owned();
+        }
+    }
 }
 
 /// Whether a line saying the lease was taken arrives within `secs`.
@@ -213,7 +219,33 @@ fn a_killed_scheduler_is_replaced_within_the_lease() {
     let db = dir.join("t.db");
     let (code, _, err) = provkit(&["--db", s(&db), "init"]);
     assert_eq!(code, 0, "{err}");
-    let mut procs: Vec<_> = (0..3).map(|_| spawn_serve(s(&db), "2")).collect();
+    three_processes_one_killed(&["--db", s(&db)]);
+}
+
+#[test]
+fn a_killed_scheduler_is_replaced_within_the_lease_on_postgres() {
+    let Some(url) = std::env::var("PROVKIT_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!("NOTICE: PROVKIT_DATABASE_URL is not set: the PostgreSQL run is skipped");
+        return;
+    };
+    provkit_store::PostgresStore::reset(&url).expect("reset");
+    let (code, _, err) = provkit(&["--database-url", &url, "init"]);
+    assert_eq!(code, 0, "{err}");
+    three_processes_one_killed(&["--database-url", &url]);
+}
+
+/// Three `provkit serve` on one store: exactly one leads; SIGKILL it and a
+/// survivor leads within the lease.
+fn three_processes_one_killed(db: &[&str]) {
+    let args: Vec<&str> = db
+        .iter()
+        .copied()
+        .chain(["serve", "--listen", "127.0.0.1:0", "--lease-ttl", "2"])
+        .collect();
+    let mut procs: Vec<_> = (0..3).map(|_| spawn_serve(&args)).collect();
     // Exactly one of the three takes the lease.
     let leader = (0..3)
         .find(|&i| takes_lease(&procs[i].1, 6))
@@ -246,4 +278,51 @@ fn a_killed_scheduler_is_replaced_within_the_lease() {
             .status();
         let _ = c.wait();
     }
+}
+
+#[test]
+fn serve_takes_its_settings_from_a_config_file_and_flags_win() {
+    let dir = tmp("serve-config");
+    let db = dir.join("from-config.db");
+    let (code, _, err) = provkit(&["--db", s(&db), "init"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = provkit(&[
+        "--db",
+        s(&db),
+        "token",
+        "create",
+        "--name",
+        "cfg",
+        "--role",
+        "viewer",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let token = out
+        .split_whitespace()
+        .find(|w| w.starts_with("pk_"))
+        .expect("token")
+        .to_owned();
+    let config = dir.join("serve.toml");
+    // The database relative to the file; a listen address the flag replaces.
+    std::fs::write(
+        &config,
+        "db = \"from-config.db\"\nlisten = \"127.0.0.1:1\"\nreplan_every = 5\n",
+    )
+    .expect("config");
+    let (mut child, rx) =
+        spawn_serve(&["serve", "--config", s(&config), "--listen", "127.0.0.1:0"]);
+    let addr = listening(&rx);
+    assert_ne!(addr, "127.0.0.1:1", "the flag wins over the file");
+    let (status, body) = get(&addr, "/api/v1/profiles", Some(&token));
+    assert_eq!(status, 200, "the file's database holds the token: {body}");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+
+    // A misspelt setting stops the server before it listens.
+    std::fs::write(&config, "lissen = \"127.0.0.1:0\"\n").expect("config");
+    let (code, _, err) = provkit(&["serve", "--config", s(&config)]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("lissen"), "{err}");
 }

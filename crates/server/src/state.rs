@@ -111,6 +111,8 @@ pub(crate) struct Snapshot {
     pub(crate) summaries: Vec<provkit_service::catalog::ProfileSummary>,
     /// Indexes into `summaries`, soonest expiry first.
     pub(crate) by_expiry: Vec<usize>,
+    /// Devices by upper-cased UDID.
+    pub(crate) devices: std::collections::HashMap<String, provkit_policy::DeviceId>,
 }
 
 /// How many organization groups' snapshots are kept at once.
@@ -195,18 +197,30 @@ impl AppState {
         let snap = self
             .run(scope, move |store| {
                 let engine = provkit_policy::Engine::new(store.load_tenant()?, now);
-                let summaries = provkit_service::catalog::summaries_of(&engine);
+                let mut summaries = provkit_service::catalog::summaries_of(&engine);
+                provkit_service::catalog::label_summaries(&mut summaries, &store.profiles()?);
                 let mut by_expiry: Vec<usize> = (0..summaries.len()).collect();
                 by_expiry.sort_by(|&a, &b| {
                     let (a, b) = (&summaries[a], &summaries[b]);
                     a.expires.cmp(&b.expires).then(a.uuid.cmp(&b.uuid))
                 });
+                let devices = engine
+                    .tenant()
+                    .devices
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| {
+                        let id = provkit_policy::DeviceId(u32::try_from(i).unwrap_or(u32::MAX));
+                        (d.udid.to_ascii_uppercase(), id)
+                    })
+                    .collect();
                 Ok(Snapshot {
                     change: built_change,
                     minute,
                     engine: Arc::new(engine),
                     summaries,
                     by_expiry,
+                    devices,
                 })
             })
             .await?;

@@ -145,9 +145,17 @@ fn scenario(open: &Opener, ca: &TestCa, t: &Tokens, backend: &str) {
     let old = profile(ca, OLD, utc(2027, 1, 15));
     let r = server.call("POST", "/api/v1/profiles", Some(&t.viewer), bin, &old);
     assert_eq!((r.status, r.problem().as_str()), (403, "forbidden"));
-    let r = server.call("POST", "/api/v1/profiles", Some(&t.operator), bin, &old);
+    let r = server.call(
+        "POST",
+        "/api/v1/profiles?name=Sales%20app&description=Signed%20for%20the%20sales%20app",
+        Some(&t.operator),
+        bin,
+        &old,
+    );
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["uuid"], OLD);
+    assert_eq!(r.json()["label"]["name"], "Sales app", "{backend}");
+    assert_eq!(r.json()["label"]["description"], "Signed for the sales app");
     let r = server.call(
         "POST",
         "/api/v1/profiles",
@@ -178,6 +186,35 @@ fn scenario(open: &Opener, ca: &TestCa, t: &Tokens, backend: &str) {
         .call("GET", "/api/v1/profiles", Some(&t.viewer), None, b"")
         .json();
     assert_eq!(list["total"], 1, "refused uploads wrote nothing: {list}");
+    assert_eq!(list["items"][0]["label"]["name"], "Sales app", "{list}");
+
+    // The admin's name and description: operators edit them, viewers may
+    // not, bad ones are refused and change nothing.
+    let path = format!("/api/v1/profiles/{OLD}");
+    let relabel = br#"{"name": "Sales app (2027)", "description": "Renew in December"}"#;
+    let r = server.call("PATCH", &path, Some(&t.viewer), json_ct, relabel);
+    assert_eq!(r.status, 403, "{backend}");
+    let r = server.call("PATCH", &path, Some(&t.operator), json_ct, relabel);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["label"]["name"], "Sales app (2027)");
+    let long = format!(r#"{{"name": "{}"}}"#, "n".repeat(201));
+    let r = server.call("PATCH", &path, Some(&t.operator), json_ct, long.as_bytes());
+    assert_eq!(
+        (r.status, r.problem().as_str()),
+        (422, "invalid"),
+        "{backend}"
+    );
+    let r = server.call(
+        "PATCH",
+        &path,
+        Some(&t.operator),
+        json_ct,
+        br#"{"title": "x"}"#,
+    );
+    assert_eq!(r.status, 422, "unknown fields are refused: {backend}");
+    let shown = server.call("GET", &path, Some(&t.viewer), None, b"").json();
+    assert_eq!(shown["label"]["name"], "Sales app (2027)", "{shown}");
+    assert_eq!(shown["label"]["description"], "Renew in December");
 
     // Inventory: a dry run writes nothing, then the import.
     let inv = json!({
@@ -437,6 +474,7 @@ fn scenario(open: &Opener, ca: &TestCa, t: &Tokens, backend: &str) {
     documented_roles_are_enforced(&server, t, &doc);
     hostile(&server, t, backend);
     apps(&server, t, ca);
+    admin_endpoints(&server, t, ca, backend);
 
     // A revoked token stops working at once.
     {
@@ -453,6 +491,180 @@ fn scenario(open: &Opener, ca: &TestCa, t: &Tokens, backend: &str) {
     }
     let r = server.call("GET", "/api/v1/plan", Some(&t.operator), None, b"");
     assert_eq!(r.status, 401, "{backend}: revoked");
+}
+
+/// Tokens, organization groups and trust anchors over the API: admins
+/// only, secrets never shown after creation, every change audited.
+fn admin_endpoints(server: &Server, t: &Tokens, ca: &TestCa, backend: &str) {
+    let json_ct = Some("application/json");
+    // A token made over the API works at once, is listed without its
+    // secret, and stops working when revoked over the API.
+    let body = br#"{"name": "ci-bot", "role": "viewer"}"#;
+    let r = server.call("POST", "/api/v1/tokens", Some(&t.operator), json_ct, body);
+    assert_eq!(r.status, 403, "{backend}: operators make no tokens");
+    let r = server.call("POST", "/api/v1/tokens", Some(&t.admin), json_ct, body);
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let made = r.json();
+    let bot = made["token"].as_str().expect("token").to_owned();
+    assert!(bot.starts_with("pk_") && bot.len() == 67, "{bot}");
+    assert_eq!(made["org_group"], "Global");
+    let r = server.call("POST", "/api/v1/tokens", Some(&t.admin), json_ct, body);
+    assert_eq!(r.status, 422, "{backend}: the name is taken");
+    let r = server.call(
+        "POST",
+        "/api/v1/tokens",
+        Some(&t.admin),
+        json_ct,
+        br#"{"name": "x", "role": "root"}"#,
+    );
+    assert!(
+        matches!(r.status, 400 | 422),
+        "{backend}: no such role: {}",
+        r.status
+    );
+    assert_eq!(
+        server
+            .call("GET", "/api/v1/profiles", Some(&bot), None, b"")
+            .status,
+        200
+    );
+    let list = server.call("GET", "/api/v1/tokens", Some(&t.admin), None, b"");
+    assert_eq!(list.status, 200);
+    let text = String::from_utf8_lossy(&list.body).into_owned();
+    assert!(
+        text.contains("ci-bot") && !text.contains(&bot[3..]),
+        "{text}"
+    );
+    assert!(!text.contains("sha256"), "no hashes either: {text}");
+    let r = server.call("DELETE", "/api/v1/tokens/ci-bot", Some(&t.admin), None, b"");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.json()["revoked_at"].is_string());
+    assert_eq!(
+        server
+            .call("GET", "/api/v1/profiles", Some(&bot), None, b"")
+            .status,
+        401
+    );
+    let r = server.call("DELETE", "/api/v1/tokens/nobody", Some(&t.admin), None, b"");
+    assert_eq!(r.status, 404, "{backend}");
+
+    // Organization groups: made with their parents, listed, refused when
+    // the path is malformed.
+    let r = server.call(
+        "POST",
+        "/api/v1/org-groups",
+        Some(&t.admin),
+        json_ct,
+        br#"{"path": "Global/APAC/Japan"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.json()["created"],
+        json!(["Global/APAC", "Global/APAC/Japan"])
+    );
+    let r = server.call(
+        "POST",
+        "/api/v1/org-groups",
+        Some(&t.admin),
+        json_ct,
+        br#"{"path": "Global/APAC/Japan"}"#,
+    );
+    assert_eq!((r.status, r.json()["created"].clone()), (200, json!([])));
+    let r = server.call(
+        "POST",
+        "/api/v1/org-groups",
+        Some(&t.admin),
+        json_ct,
+        br#"{"path": "Global/../etc"}"#,
+    );
+    assert_eq!(
+        r.status,
+        422,
+        "{backend}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let groups = server.call("GET", "/api/v1/org-groups", Some(&t.viewer), None, b"");
+    let paths: Vec<String> = groups
+        .json()
+        .as_array()
+        .expect("groups")
+        .iter()
+        .filter_map(|g| g["path"].as_str().map(str::to_owned))
+        .collect();
+    assert!(paths.contains(&"Global/APAC/Japan".to_owned()), "{paths:?}");
+
+    // Trust anchors: listed for viewers; added and removed by admins.
+    let anchors = server
+        .call("GET", "/api/v1/trust-anchors", Some(&t.viewer), None, b"")
+        .json();
+    let fingerprint = anchors[0]["sha256"]
+        .as_str()
+        .expect("the test CA")
+        .to_owned();
+    let other = TestCa::ecdsa();
+    let pem = other.root.cert.der().to_vec();
+    let r = server.call(
+        "POST",
+        "/api/v1/trust-anchors",
+        Some(&t.operator),
+        None,
+        &pem,
+    );
+    assert_eq!(r.status, 403);
+    let r = server.call("POST", "/api/v1/trust-anchors", Some(&t.admin), None, &pem);
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let added = r.json()["sha256"].as_str().expect("sha").to_owned();
+    let r = server.call(
+        "POST",
+        "/api/v1/trust-anchors",
+        Some(&t.admin),
+        None,
+        b"not a certificate",
+    );
+    assert_eq!(r.status, 422, "{backend}");
+    let r = server.call(
+        "DELETE",
+        &format!("/api/v1/trust-anchors/{added}"),
+        Some(&t.admin),
+        None,
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let after = server
+        .call("GET", "/api/v1/trust-anchors", Some(&t.viewer), None, b"")
+        .json();
+    assert_eq!(after.as_array().map(Vec::len), Some(1), "{after}");
+    assert_eq!(after[0]["sha256"], fingerprint.as_str());
+    let _ = ca;
+
+    let log = server
+        .call(
+            "GET",
+            "/api/v1/audit?limit=1000",
+            Some(&t.viewer),
+            None,
+            b"",
+        )
+        .json();
+    let by_admin: Vec<String> = log["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["actor"] == "token:admin")
+        .filter_map(|e| e["action"].as_str().map(str::to_owned))
+        .collect();
+    for action in [
+        "token-create",
+        "token-revoke",
+        "org-group-create",
+        "trust-add",
+        "trust-remove",
+    ] {
+        assert!(
+            by_admin.iter().any(|a| a == action),
+            "{backend}: {action} in {by_admin:?}"
+        );
+    }
 }
 
 /// Every route's documented least role is what the server enforces: a

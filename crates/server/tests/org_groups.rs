@@ -260,4 +260,99 @@ fn scenario(open: &Opener, ca: &TestCa, t: &Tokens, backend: &str) {
         Some(2),
         "{backend}"
     );
+
+    // A Benelux admin manages Benelux's tokens and groups only.
+    let json_ct = Some("application/json");
+    let tokens = server.call("GET", "/api/v1/tokens", Some(&t.bnl_admin), None, b"");
+    let names: Vec<String> = tokens
+        .json()
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .filter_map(|x| x["name"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        names.contains(&"bnl".to_owned()) && !names.contains(&"dach".to_owned()),
+        "{backend}: {names:?}"
+    );
+    let r = server.call(
+        "DELETE",
+        "/api/v1/tokens/dach",
+        Some(&t.bnl_admin),
+        None,
+        b"",
+    );
+    assert_eq!(
+        r.status, 404,
+        "{backend}: DACH's token does not exist for Benelux"
+    );
+    let r = server.call(
+        "POST",
+        "/api/v1/tokens",
+        Some(&t.bnl_admin),
+        json_ct,
+        format!(r#"{{"name": "sneaky", "role": "admin", "org_group": "{DACH}"}}"#).as_bytes(),
+    );
+    assert_eq!(
+        r.status,
+        404,
+        "{backend}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let r = server.call(
+        "POST",
+        "/api/v1/tokens",
+        Some(&t.bnl_admin),
+        json_ct,
+        br#"{"name": "bnl-ci", "role": "viewer"}"#,
+    );
+    assert_eq!(r.status, 201, "{backend}");
+    assert_eq!(
+        r.json()["org_group"],
+        BNL,
+        "a token lands in the caller's group"
+    );
+    let r = server.call(
+        "POST",
+        "/api/v1/org-groups",
+        Some(&t.bnl_admin),
+        json_ct,
+        format!(r#"{{"path": "{DACH}/Vienna"}}"#).as_bytes(),
+    );
+    assert_eq!(r.status, 422, "{backend}: no group made sideways");
+    let r = server.call(
+        "POST",
+        "/api/v1/org-groups",
+        Some(&t.bnl_admin),
+        json_ct,
+        format!(r#"{{"path": "{BNL}/Antwerp"}}"#).as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{backend}");
+    let groups = server
+        .call("GET", "/api/v1/org-groups", Some(&t.bnl_admin), None, b"")
+        .json();
+    let paths: Vec<&str> = groups
+        .as_array()
+        .expect("groups")
+        .iter()
+        .filter_map(|g| g["path"].as_str())
+        .collect();
+    assert!(
+        paths.iter().all(|p| p.starts_with(BNL)),
+        "{backend}: {paths:?}"
+    );
+    // Trust anchors are the root's to change.
+    let r = server.call(
+        "POST",
+        "/api/v1/trust-anchors",
+        Some(&t.bnl_admin),
+        None,
+        TestCa::ecdsa().root.cert.der(),
+    );
+    assert_eq!(
+        r.status,
+        422,
+        "{backend}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
 }

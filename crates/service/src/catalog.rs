@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use provkit_policy::{DeviceId, Engine, GroupId, GroupKind, Intent, Target, Tenant};
-use provkit_store::{Inventory, Store};
+use provkit_store::{Inventory, ProfileLabel, ProfileRecord, Store};
 use serde::Serialize;
 
 use crate::ServiceError;
@@ -38,6 +38,25 @@ pub struct ProfileSummary {
     pub successor: Option<String>,
     /// Deleted.
     pub retired: bool,
+    /// The admin's name and description, when given (see
+    /// [`label_summaries`]).
+    #[serde(skip_serializing_if = "ProfileLabel::is_empty")]
+    pub label: ProfileLabel,
+}
+
+/// Sets each summary's [`ProfileSummary::label`] from the stored records
+/// (the newest version of each UUID, as [`Store::profiles`] lists them).
+pub fn label_summaries(list: &mut [ProfileSummary], records: &[ProfileRecord]) {
+    let labels: std::collections::HashMap<&str, &ProfileLabel> = records
+        .iter()
+        .filter(|r| !r.label.is_empty())
+        .map(|r| (r.uuid.as_str(), &r.label))
+        .collect();
+    for s in list {
+        if let Some(l) = labels.get(s.uuid.as_str()) {
+            s.label = (*l).clone();
+        }
+    }
 }
 
 /// One profile in full.
@@ -100,6 +119,7 @@ fn summaries(t: &Tenant, engine: &Engine, at: DateTime<Utc>) -> Vec<ProfileSumma
             exclude: std::mem::take(&mut exclude[i]),
             successor: p.superseded_by.map(|s| t.profiles[s.index()].uuid.clone()),
             retired: p.retired,
+            label: ProfileLabel::default(),
         })
         .collect()
 }
@@ -112,7 +132,9 @@ pub fn profiles(
     store: &mut dyn Store,
     at: DateTime<Utc>,
 ) -> Result<Vec<ProfileSummary>, ServiceError> {
-    Ok(profiles_with(&Engine::new(store.load_tenant()?, at)))
+    let mut list = profiles_with(&Engine::new(store.load_tenant()?, at));
+    label_summaries(&mut list, &store.profiles()?);
+    Ok(list)
 }
 
 /// Every profile summarised over an engine already built, in the tenant's
@@ -188,9 +210,14 @@ pub fn profile_with(
         exclude,
         successor: p.superseded_by.map(|s| t.profiles[s.index()].uuid.clone()),
         retired: p.retired,
+        label: ProfileLabel::default(),
     };
-    let versions = store
-        .profile_versions(&summary.uuid)?
+    let stored = store.profile_versions(&summary.uuid)?;
+    let mut summary = summary;
+    if let Some(newest) = stored.iter().max_by_key(|v| v.version) {
+        summary.label = newest.label.clone();
+    }
+    let versions = stored
         .into_iter()
         .map(|v| (v.version, v.sha256, v.uploaded_at))
         .collect();

@@ -178,17 +178,45 @@ pub fn explain_with(
     device: &str,
     profile: &str,
 ) -> Result<Explained, ServiceError> {
-    let tenant = engine.tenant();
-    let d = tenant
+    let d = engine
+        .tenant()
         .devices
         .iter()
         .position(|x| x.udid.eq_ignore_ascii_case(device))
         .ok_or_else(|| unknown("device", device))?;
+    let mut out = explain_device(
+        engine,
+        DeviceId(u32::try_from(d).unwrap_or(u32::MAX)),
+        profile,
+    )?;
+    // The device as the caller named it.
+    device.clone_into(&mut out.device);
+    Ok(out)
+}
+
+/// [`explain_with`] for a device already found (a server indexes them by
+/// UDID once per snapshot).
+///
+/// # Errors
+/// [`ServiceError::Unknown`] when the device is not in the engine's tenant
+/// or the profile names none.
+pub fn explain_device(
+    engine: &Engine,
+    device: DeviceId,
+    profile: &str,
+) -> Result<Explained, ServiceError> {
+    let tenant = engine.tenant();
+    let udid = tenant
+        .devices
+        .get(device.index())
+        .ok_or_else(|| unknown("device", &device.0.to_string()))?
+        .udid
+        .clone();
     let p = crate::names::profile(tenant, profile)?;
     let profile = tenant.profiles[p.index()].uuid.clone();
-    let why = engine.explain(DeviceId(u32::try_from(d).unwrap_or(u32::MAX)), p);
+    let why = engine.explain(device, p);
     Ok(Explained {
-        device: device.to_owned(),
+        device: udid,
         profile,
         desired: why.desired,
         steps: why.steps,

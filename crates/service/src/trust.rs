@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use provkit_profile::{Certificate, ProvisioningProfile, TrustAnchors, Verifier};
-use provkit_store::{Actor, ProfileRecord, Store, TrustAnchorRecord};
+use provkit_store::{Actor, ProfileLabel, ProfileRecord, Store, TrustAnchorRecord};
 
 use crate::ServiceError;
 
@@ -64,10 +64,36 @@ pub fn store_profile(
     actor: &Actor,
     allow_untrusted: bool,
 ) -> Result<ProfileRecord, ServiceError> {
+    store_labeled_profile(
+        store,
+        bytes,
+        &ProfileLabel::default(),
+        verifier,
+        at,
+        actor,
+        allow_untrusted,
+    )
+}
+
+/// [`store_profile`] with the admin's name and description (Intune's
+/// form), stored with the profile in the same transaction.
+///
+/// # Errors
+/// As [`store_profile`]; [`provkit_store::StoreError::Invalid`] for a label
+/// [`ProfileLabel::validate`] refuses.
+pub fn store_labeled_profile(
+    store: &mut dyn Store,
+    bytes: &[u8],
+    label: &ProfileLabel,
+    verifier: &Verifier,
+    at: DateTime<Utc>,
+    actor: &Actor,
+    allow_untrusted: bool,
+) -> Result<ProfileRecord, ServiceError> {
     let file = ProvisioningProfile::from_der(bytes).map_err(provkit_store::StoreError::from)?;
     let failures = trust_failures(&file, verifier, at);
     if failures.is_empty() {
-        return Ok(store.add_profile(bytes, actor)?);
+        return Ok(store.add_labeled_profile(bytes, label, None, actor)?);
     }
     if !allow_untrusted {
         return Err(ServiceError::Untrusted {
@@ -75,7 +101,7 @@ pub fn store_profile(
             findings: failures,
         });
     }
-    Ok(store.add_untrusted_profile(bytes, &failures, actor)?)
+    Ok(store.add_labeled_profile(bytes, label, Some(&failures), actor)?)
 }
 
 /// Adds a trust anchor from a certificate in PEM or DER; audited.

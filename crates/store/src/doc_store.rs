@@ -16,7 +16,8 @@ use crate::error::StoreError;
 use crate::records::{
     Actor, AppRecord, AssignmentRecord, AuditEntry, CommandStatus, DesiredChange, DeviceRecord,
     GroupChange, GroupRecord, Inventory, InventoryChange, LeaseRecord, OrgGroupRecord, OutboxEntry,
-    ProfileRecord, Removal, Replace, ReportedProfile, TargetName, TokenRecord, TrustAnchorRecord,
+    ProfileLabel, ProfileRecord, Removal, Replace, ReportedProfile, TargetName, TokenRecord,
+    TrustAnchorRecord,
 };
 use crate::records::{AssignmentChange, AssignmentEdit};
 use crate::schema::{profile_from_doc, profile_to_doc};
@@ -75,6 +76,7 @@ fn new_version(
     version: i64,
     sha256: String,
     org_group: Option<String>,
+    label: ProfileLabel,
     actor: &Actor,
 ) -> (String, ProfileRecord) {
     let rec = ProfileRecord {
@@ -86,6 +88,7 @@ fn new_version(
         successor: None,
         retired: false,
         org_group,
+        label,
     };
     (format!("{}/{:010}", ukey(&rec.uuid), rec.version), rec)
 }
@@ -317,33 +320,65 @@ impl<D: Docs> DocStore<D> {
         d: &mut D,
         bytes: &[u8],
         (facts, sha256): (provkit_policy::ProfileFacts, String),
+        label: &ProfileLabel,
         actor: &Actor,
     ) -> R<ProfileRecord> {
         let versions = d.scan(Table::Profiles, &format!("{}/", ukey(&facts.uuid)))?;
-        let mut last = 0;
-        let mut group = None;
+        let mut newest: Option<ProfileRecord> = None;
         for (_, v) in &versions {
             let rec = profile_from_doc(v)?;
             if !visible(d, rec.org_group.as_ref()) {
                 return Err(taken("profile", &rec.uuid));
             }
             if rec.sha256 == sha256 {
-                return Ok(rec);
+                // The same bytes again: a label given anew relabels it.
+                if label.is_empty() || *label == rec.label {
+                    return Ok(rec);
+                }
+                return Self::label_version_in(d, rec, label, actor);
             }
-            last = last.max(rec.version);
-            group = Some(rec.org_group);
+            if newest.as_ref().is_none_or(|n| n.version < rec.version) {
+                newest = Some(rec);
+            }
         }
-        // A new version stays where the profile is; a new profile lands in
-        // the scope.
-        let group = match group {
-            Some(g) => g,
-            None => place(d, None)?,
+        // A new version stays where the profile is, and keeps its label
+        // unless one is given; a new profile lands in the scope.
+        let (last, group, label) = match newest {
+            Some(n) if label.is_empty() => (n.version, n.org_group, n.label),
+            Some(n) => (n.version, n.org_group, label.clone()),
+            None => (0, place(d, None)?, label.clone()),
         };
-        let (key, rec) = new_version(facts, last + 1, sha256, group, actor);
+        let (key, rec) = new_version(facts, last + 1, sha256, group, label, actor);
         d.put(Table::Profiles, &key, &profile_to_doc(&rec))?;
         d.put_bytes(&key, bytes)?;
-        let after = serde_json::json!({"version": rec.version, "sha256": rec.sha256});
+        let mut after = serde_json::json!({"version": rec.version, "sha256": rec.sha256});
+        if !rec.label.is_empty() {
+            after["label"] = serde_json::json!(rec.label);
+        }
         Self::audit(d, actor, "add-profile", &rec.uuid, None, Some(after))?;
+        Ok(rec)
+    }
+
+    /// Rewrites one version's label; audited with before and after.
+    fn label_version_in(
+        d: &mut D,
+        mut rec: ProfileRecord,
+        label: &ProfileLabel,
+        actor: &Actor,
+    ) -> R<ProfileRecord> {
+        let before = serde_json::json!(rec.label);
+        rec.label = label.clone();
+        let key = format!("{}/{:010}", ukey(&rec.uuid), rec.version);
+        d.put(Table::Profiles, &key, &profile_to_doc(&rec))?;
+        let after = serde_json::json!(rec.label);
+        Self::audit(
+            d,
+            actor,
+            "label-profile",
+            &rec.uuid,
+            Some(before),
+            Some(after),
+        )?;
         Ok(rec)
     }
 
@@ -813,20 +848,20 @@ impl<D: Docs> DocStore<D> {
 
 #[allow(private_bounds)]
 impl<D: Docs> Store for DocStore<D> {
-    fn add_profile(&mut self, bytes: &[u8], actor: &Actor) -> R<ProfileRecord> {
-        let prepared = Self::prepare_profile(bytes)?;
-        self.tx(|d| Self::add_profile_in(d, bytes, prepared, actor))
-    }
-
-    fn add_untrusted_profile(
+    fn add_labeled_profile(
         &mut self,
         bytes: &[u8],
-        findings: &[String],
+        label: &ProfileLabel,
+        untrusted: Option<&[String]>,
         actor: &Actor,
     ) -> R<ProfileRecord> {
+        let label = label.validate()?;
         let prepared = Self::prepare_profile(bytes)?;
         self.tx(|d| {
-            let rec = Self::add_profile_in(d, bytes, prepared, actor)?;
+            let rec = Self::add_profile_in(d, bytes, prepared, &label, actor)?;
+            let Some(findings) = untrusted else {
+                return Ok(rec);
+            };
             Self::audit(
                 d,
                 actor,
@@ -836,6 +871,31 @@ impl<D: Docs> Store for DocStore<D> {
                 Some(serde_json::json!({"version": rec.version, "findings": findings})),
             )?;
             Ok(rec)
+        })
+    }
+
+    fn label_profile(
+        &mut self,
+        uuid: &str,
+        label: &ProfileLabel,
+        actor: &Actor,
+    ) -> R<ProfileRecord> {
+        let label = label.validate()?;
+        self.tx(|d| {
+            let mut newest: Option<ProfileRecord> = None;
+            for (_, v) in d.scan(Table::Profiles, &format!("{}/", ukey(uuid)))? {
+                let rec = profile_from_doc(&v)?;
+                if visible(d, rec.org_group.as_ref())
+                    && newest.as_ref().is_none_or(|n| n.version < rec.version)
+                {
+                    newest = Some(rec);
+                }
+            }
+            let rec = newest.ok_or_else(|| hidden("profile", uuid, "label"))?;
+            if rec.label == label {
+                return Ok(rec);
+            }
+            Self::label_version_in(d, rec, &label, actor)
         })
     }
 
@@ -1675,7 +1735,8 @@ impl<D: Docs> Store for DocStore<D> {
                     continue;
                 }
                 e.0 += 1;
-                let (key, rec) = new_version(facts, e.0, sha256, None, actor);
+                let (key, rec) =
+                    new_version(facts, e.0, sha256, None, ProfileLabel::default(), actor);
                 rows.push((key.clone(), profile_to_doc(&rec)));
                 blobs.push((key, bytes.as_slice()));
             }

@@ -48,8 +48,8 @@ pub use open::{Access, SqliteStore};
 pub use records::{
     Actor, AppRecord, AssignmentChange, AssignmentEdit, AssignmentRecord, AuditEntry,
     CommandStatus, DesiredChange, DeviceRecord, GroupChange, GroupRecord, InstalledApp, Inventory,
-    InventoryChange, LeaseRecord, OrgGroupRecord, OutboxEntry, ProfileRecord, Removal, Replace,
-    ReportedProfile, TargetName, TokenRecord, TrustAnchorRecord,
+    InventoryChange, LeaseRecord, OrgGroupRecord, OutboxEntry, ProfileLabel, ProfileRecord,
+    Removal, Replace, ReportedProfile, TargetName, TokenRecord, TrustAnchorRecord,
 };
 
 use chrono::{DateTime, Utc};
@@ -85,7 +85,9 @@ pub trait Store {
     ///
     /// # Errors
     /// [`StoreError::Profile`] when the bytes do not parse (nothing is written).
-    fn add_profile(&mut self, bytes: &[u8], actor: &Actor) -> Result<ProfileRecord, StoreError>;
+    fn add_profile(&mut self, bytes: &[u8], actor: &Actor) -> Result<ProfileRecord, StoreError> {
+        self.add_labeled_profile(bytes, &ProfileLabel::default(), None, actor)
+    }
 
     /// Stores a profile that failed its trust or integrity checks because
     /// the admin overrode the refusal: the same as [`Store::add_profile`],
@@ -98,6 +100,38 @@ pub trait Store {
         &mut self,
         bytes: &[u8],
         findings: &[String],
+        actor: &Actor,
+    ) -> Result<ProfileRecord, StoreError> {
+        self.add_labeled_profile(bytes, &ProfileLabel::default(), Some(findings), actor)
+    }
+
+    /// [`Store::add_profile`] with the admin's name and description, and,
+    /// when `untrusted` names findings, the override of
+    /// [`Store::add_untrusted_profile`]; one transaction. A new version
+    /// without a label keeps the previous version's; identical bytes with
+    /// another label are relabelled (audited `label-profile`).
+    ///
+    /// # Errors
+    /// As [`Store::add_profile`]; [`StoreError::Invalid`] for a label
+    /// [`ProfileLabel::validate`] refuses.
+    fn add_labeled_profile(
+        &mut self,
+        bytes: &[u8],
+        label: &ProfileLabel,
+        untrusted: Option<&[String]>,
+        actor: &Actor,
+    ) -> Result<ProfileRecord, StoreError>;
+
+    /// Sets the admin's name and description of a profile's newest version
+    /// (empty fields clear them); audited with before and after.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for a profile the scope does not
+    /// see; [`StoreError::Invalid`] as [`ProfileLabel::validate`].
+    fn label_profile(
+        &mut self,
+        uuid: &str,
+        label: &ProfileLabel,
         actor: &Actor,
     ) -> Result<ProfileRecord, StoreError>;
 

@@ -25,6 +25,65 @@ pub struct ProfileRecord {
     /// in an import batch, the importer's group).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_group: Option<String>,
+    /// What the admin called it and said about it on upload.
+    #[serde(default, skip_serializing_if = "ProfileLabel::is_empty")]
+    pub label: ProfileLabel,
+}
+
+/// What an admin calls a profile and says about it (Intune's and
+/// Workspace ONE's Name and Description), apart from the `Name` signed
+/// into the profile itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileLabel {
+    /// A display name (at most 200 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A description (at most 2,000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl ProfileLabel {
+    /// Neither a name nor a description.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.description.is_none()
+    }
+
+    /// Checks the lengths and that neither holds control characters other
+    /// than line breaks in the description; empty strings count as absent.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::Invalid`] naming the field.
+    pub fn validate(&self) -> Result<ProfileLabel, crate::StoreError> {
+        fn field(
+            what: &str,
+            v: Option<&String>,
+            max: usize,
+            breaks: bool,
+        ) -> Result<Option<String>, crate::StoreError> {
+            let Some(v) = v.map(|v| v.trim()).filter(|v| !v.is_empty()) else {
+                return Ok(None);
+            };
+            if v.chars().count() > max {
+                return Err(crate::StoreError::Invalid(format!(
+                    "the profile's {what} is longer than {max} characters"
+                )));
+            }
+            if v.chars()
+                .any(|c| c.is_control() && !(breaks && (c == '\n' || c == '\r')))
+            {
+                return Err(crate::StoreError::Invalid(format!(
+                    "the profile's {what} holds a control character"
+                )));
+            }
+            Ok(Some(v.to_owned()))
+        }
+        Ok(ProfileLabel {
+            name: field("name", self.name.as_ref(), 200, false)?,
+            description: field("description", self.description.as_ref(), 2000, true)?,
+        })
+    }
 }
 
 /// An app and what verification found.

@@ -8,7 +8,9 @@
 //! in `facts`: `superseded_by` (its renewal index, written as `null`; renewal
 //! is the record's `successor`) and `retired` (a copy of the record's own
 //! flag). A version-1 document reads as version 2 (those fields are
-//! ignored); the migration rewrites them.
+//! ignored); the migration rewrites them. The admin's `label` and
+//! `description` are optional fields of version 2: documents written before
+//! them read as having neither.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -32,6 +34,12 @@ pub(crate) struct ProfileDoc {
     /// The organization group (absent: the root).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     org_group: Option<String>,
+    /// The admin's display name (absent: none given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
+    /// The admin's description (absent: none given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
 }
 
 /// The facts extracted at upload.
@@ -97,6 +105,8 @@ impl From<&ProfileRecord> for ProfileDoc {
             successor: r.successor.clone(),
             retired: r.retired,
             org_group: r.org_group.clone(),
+            label: r.label.name.clone(),
+            description: r.label.description.clone(),
         }
     }
 }
@@ -138,6 +148,10 @@ impl From<ProfileDoc> for ProfileRecord {
             successor: d.successor,
             retired: d.retired,
             org_group: d.org_group,
+            label: crate::ProfileLabel {
+                name: d.label,
+                description: d.description,
+            },
         }
     }
 }

@@ -822,6 +822,95 @@ fn organization_groups_isolate(store: &mut dyn Store, backend: &str) {
     }
 }
 
+/// The admin's name and description: stored with the upload in one
+/// transaction, kept by a new version, relabelled with an audit entry,
+/// refused (writing nothing) when too long or holding control characters.
+fn profile_labels(store: &mut dyn Store, backend: &str) {
+    const LABELLED: &str = "CCCCCCCC-3333-4333-8333-33333333333D";
+    let v1 = profile(LABELLED, "com.example.labels", 2027);
+    let label = ProfileLabel {
+        name: Some("  Sales app profile ".into()),
+        description: Some("Renewed every autumn.\nOwner: mobile team".into()),
+    };
+    let rec = store
+        .add_labeled_profile(&v1, &label, None, &actor())
+        .expect("labelled upload");
+    assert_eq!(
+        rec.label.name.as_deref(),
+        Some("Sales app profile"),
+        "{backend}: trimmed"
+    );
+    let listed = store.profiles().expect("profiles");
+    let stored = listed.iter().find(|p| p.uuid == LABELLED).expect("listed");
+    assert_eq!(stored.label, rec.label, "{backend}: the label round-trips");
+
+    // A new version without a label keeps the old one.
+    let v2 = profile(LABELLED, "com.example.labels", 2028);
+    let rec2 = store.add_profile(&v2, &actor()).expect("v2");
+    assert_eq!((rec2.version, &rec2.label), (2, &rec.label), "{backend}");
+
+    // Refused labels write nothing.
+    let audit_before = store.audit_log().expect("audit").len();
+    for bad in ["x".repeat(201), "tab\there".into()] {
+        let l = ProfileLabel {
+            name: Some(bad),
+            description: None,
+        };
+        let e = store
+            .label_profile(LABELLED, &l, &actor())
+            .expect_err("refused");
+        assert!(matches!(e, StoreError::Invalid(_)), "{backend}: {e}");
+        let v3 = profile(LABELLED, "com.example.labels", 2029);
+        assert!(store.add_labeled_profile(&v3, &l, None, &actor()).is_err());
+    }
+    assert_eq!(
+        store.profile_versions(LABELLED).expect("versions").len(),
+        2,
+        "{backend}"
+    );
+    assert_eq!(
+        store.audit_log().expect("audit").len(),
+        audit_before,
+        "{backend}"
+    );
+
+    // Relabelling is audited with before and after; the same label again
+    // changes nothing.
+    let renamed = ProfileLabel {
+        name: Some("Sales (2028)".into()),
+        description: None,
+    };
+    let rec3 = store
+        .label_profile(LABELLED, &renamed, &actor())
+        .expect("relabel");
+    assert_eq!(
+        rec3.label, renamed,
+        "{backend}: an absent description clears it"
+    );
+    store
+        .label_profile(LABELLED, &renamed, &actor())
+        .expect("same again");
+    let audit = store.audit_log().expect("audit");
+    let relabels: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "label-profile" && e.object == LABELLED)
+        .collect();
+    assert_eq!(relabels.len(), 1, "{backend}");
+    assert!(
+        relabels[0]
+            .before
+            .as_ref()
+            .is_some_and(|b| b["name"] == "Sales app profile")
+    );
+    assert!(
+        matches!(
+            store.label_profile("DDDDDDDD-0000-4000-8000-000000000000", &renamed, &actor()),
+            Err(StoreError::UnknownReference { .. })
+        ),
+        "{backend}"
+    );
+}
+
 #[test]
 fn memory_backend() {
     conformance(&mut MemoryStore::default(), "memory");
@@ -829,6 +918,7 @@ fn memory_backend() {
     inventory_import_replaced_group_members(&mut MemoryStore::default(), "memory");
     replanning_queued_pending_commands_again(&mut MemoryStore::default(), "memory");
     organization_groups_isolate(&mut MemoryStore::default(), "memory");
+    profile_labels(&mut MemoryStore::default(), "memory");
 }
 
 fn temp_db(name: &str) -> std::path::PathBuf {
@@ -847,14 +937,15 @@ fn sqlite_backend() {
     inventory_import_replaced_group_members(&mut store, "sqlite");
     replanning_queued_pending_commands_again(&mut store, "sqlite");
     organization_groups_isolate(&mut store, "sqlite");
+    profile_labels(&mut store, "sqlite");
     drop(store);
     // Reopening keeps everything and does not migrate again.
     let mut again = SqliteStore::open(&path).expect("reopen");
     assert_eq!(again.schema_version().expect("version"), SCHEMA_VERSION);
     assert_eq!(
         again.profiles().expect("profiles").len(),
-        4,
-        "two, and the organization groups suite's two"
+        5,
+        "two, the organization groups suite's two and the labels suite's one"
     );
 }
 
@@ -876,6 +967,7 @@ fn postgres_backend() {
     inventory_import_replaced_group_members(&mut store, "postgres");
     replanning_queued_pending_commands_again(&mut store, "postgres");
     organization_groups_isolate(&mut store, "postgres");
+    profile_labels(&mut store, "postgres");
     assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
 }
 

@@ -1,5 +1,6 @@
 //! The handlers, one module per resource.
 
+pub(crate) mod admin;
 pub(crate) mod apps;
 pub(crate) mod profiles;
 pub(crate) mod tenant;

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use provkit_service::tokens::Role;
 use provkit_service::{assign, catalog, lifecycle, trust};
-use provkit_store::{AssignmentChange, AssignmentEdit, TargetName};
+use provkit_store::{AssignmentChange, AssignmentEdit, ProfileLabel, TargetName};
 use serde::{Deserialize, Serialize};
 
 use super::Page;
@@ -60,6 +60,17 @@ pub(crate) struct TrustQuery {
     allow_untrusted: bool,
 }
 
+/// `POST /api/v1/profiles` options: Intune's Name and Description, and the
+/// trust override.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UploadQuery {
+    name: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    allow_untrusted: bool,
+}
+
 impl TrustQuery {
     /// An operator stores trusted profiles; overriding trust takes an admin.
     fn role(&self) -> Role {
@@ -74,21 +85,55 @@ impl TrustQuery {
 pub(crate) async fn upload(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<TrustQuery>,
+    Query(query): Query<UploadQuery>,
     body: Bytes,
 ) -> Result<impl IntoResponse, Problem> {
-    caller.require(query.role())?;
+    let trust = TrustQuery {
+        allow_untrusted: query.allow_untrusted,
+    };
+    caller.require(trust.role())?;
     let at = state.now();
     let actor = caller.actor(at);
+    let label = ProfileLabel {
+        name: query.name,
+        description: query.description,
+    };
     let detail = state
         .run(caller.scope(), move |store| {
             let verifier = trust::tenant_verifier(store)?;
-            let rec =
-                trust::store_profile(store, &body, &verifier, at, &actor, query.allow_untrusted)?;
+            let rec = trust::store_labeled_profile(
+                store,
+                &body,
+                &label,
+                &verifier,
+                at,
+                &actor,
+                trust.allow_untrusted,
+            )?;
             Ok(catalog::profile(store, &rec.uuid, at)?)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(detail)))
+}
+
+/// `PATCH /api/v1/profiles/{uuid}`: the admin's name and description.
+pub(crate) async fn relabel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(uuid): Path<String>,
+    Json(label): Json<ProfileLabel>,
+) -> Result<impl IntoResponse, Problem> {
+    caller.require(Role::Operator)?;
+    let at = state.now();
+    let actor = caller.actor(at);
+    let uuid = summary_of(&state, &caller, &uuid).await?.uuid;
+    let rec = state
+        .run(caller.scope(), move |store| {
+            Ok(store.label_profile(&uuid, &label, &actor)?)
+        })
+        .await?;
+    // The write is audited, so the snapshot is built anew with the label.
+    Ok(Json(view(&state, &caller, &rec.uuid).await?))
 }
 
 /// One profile: its summary and its versions (its devices, paginated, at
@@ -118,7 +163,13 @@ pub(crate) async fn show(
     Path(uuid): Path<String>,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Role::Viewer)?;
-    let summary = summary_of(&state, &caller, &uuid).await?;
+    Ok(Json(view(&state, &caller, &uuid).await?))
+}
+
+/// The profile `given` names: its summary from the snapshot, its versions
+/// from the store.
+async fn view(state: &AppState, caller: &Caller, given: &str) -> Result<ProfileView, Problem> {
+    let summary = summary_of(state, caller, given).await?;
     let uuid = summary.uuid.clone();
     let versions = state
         .run(caller.scope(), move |store| {
@@ -129,7 +180,7 @@ pub(crate) async fn show(
                 .collect())
         })
         .await?;
-    Ok(Json(ProfileView { summary, versions }))
+    Ok(ProfileView { summary, versions })
 }
 
 /// `GET .../devices` pagination.
