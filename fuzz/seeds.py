@@ -143,6 +143,20 @@ def from_corpus(corpus):
     return seeds
 
 
+def mdm_event(answer_plist):
+    """A NanoMDM webhook event carrying a device's answer."""
+    import base64
+    import json
+    return json.dumps({
+        "topic": "mdm.Connect",
+        "event_id": "e1",
+        "acknowledge_event": {
+            "udid": "U", "status": "Error", "command_uuid": "C",
+            "raw_payload": base64.b64encode(answer_plist).decode(),
+        },
+    }).encode()
+
+
 def main():
     out = sys.argv[1]
     seeds = {
@@ -162,6 +176,14 @@ def main():
         "parse_profile": {
             "ber-octets-deep": cms_with_content(ber_octets_nested(7500)),
             "bplist-content": cms_with_content(der(0x04, bplist_nested(2000))),
+        },
+        "parse_mdm_event": {
+            "nanomdm-ack": mdm_event(b"<plist><dict><key>CommandUUID</key><string>C</string>"
+                                     b"<key>Status</key><string>Error</string><key>ErrorChain</key><array><dict>"
+                                     b"<key>ErrorCode</key><integer>25001</integer><key>ErrorDomain</key>"
+                                     b"<string>MCProvisioningProfileErrorDomain</string></dict></array></dict></plist>"),
+            "deep-payload": mdm_event(xml_nested(3000)),
+            "nanomdm-207": b'{"status": {"A": {}, "B": {"command_error": "x"}}, "push_error": "p"}',
         },
         "read_ipa": {
             "deep-info-plist": ipa(

@@ -24,6 +24,7 @@
 
 mod api;
 pub mod auth;
+pub mod delivery;
 pub mod problem;
 mod routes;
 pub mod state;
@@ -142,6 +143,9 @@ pub struct Schedule {
     pub lease_ttl: Duration,
     /// This process's id for the lease.
     pub holder: String,
+    /// The delivery worker beside the scheduler (every process runs one;
+    /// `None`: this process delivers nothing).
+    pub delivery: Option<delivery::Delivery>,
 }
 
 impl Schedule {
@@ -151,6 +155,7 @@ impl Schedule {
             period: Duration::from_secs(15 * 60),
             lease_ttl: Duration::from_secs(30),
             holder: holder.into(),
+            delivery: Some(delivery::Delivery::default()),
         }
     }
 }
@@ -244,6 +249,12 @@ where
     L::Addr: std::fmt::Debug,
 {
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = schedule.as_ref().and_then(|s| s.delivery.clone()).map(|d| {
+        let mut stopped = stopped.clone();
+        tokio::spawn(delivery::run_delivery(state.clone(), d, async move {
+            let _ = stopped.wait_for(|v| *v).await;
+        }))
+    });
     let scheduler = schedule.map(|s| {
         let mut stopped = stopped.clone();
         tokio::spawn(run_scheduler(state.clone(), s, async move {
@@ -257,6 +268,9 @@ where
     .await;
     if let Some(s) = scheduler {
         let _ = s.await;
+    }
+    if let Some(w) = worker {
+        let _ = w.await;
     }
     served
 }

@@ -11,7 +11,7 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use provkit_service::tokens::Role;
 
-use crate::api::{admin, apps, profiles, tenant};
+use crate::api::{admin, apps, mdm, profiles, tenant};
 use crate::auth::Caller;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -390,6 +390,64 @@ pub(crate) const ROUTES: &[Route] = &[
         summary: "Remove a trust anchor by SHA-256 (or a unique prefix of 8 or more)",
         upload: false,
         handler: || delete(admin::anchors_remove),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/mdm-connections",
+        role: Some(Role::Viewer),
+        query: &[],
+        body: Body::None,
+        ok: (
+            200,
+            "the connections of the caller's group and below, with their delivery state; never a key",
+        ),
+        summary: "List MDM connections: due dispatches, devices not pushed, degraded when sends keep failing",
+        upload: false,
+        handler: || get(mdm::list),
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/mdm-connections",
+        role: Some(Role::Admin),
+        query: &[],
+        body: Body::Json,
+        ok: (201, "the connection, without its keys"),
+        summary: "Add an MDM connection: {\"kind\": \"nanomdm|micromdm\", \"url\", \"api_key\", \"webhook_hmac_key\", \"org_group\", \"name\"}",
+        upload: false,
+        handler: || post(mdm::add),
+    },
+    Route {
+        method: "delete",
+        path: "/api/v1/mdm-connections/{name}",
+        role: Some(Role::Admin),
+        query: &[],
+        body: Body::None,
+        ok: (204, "removed"),
+        summary: "Remove an MDM connection",
+        upload: false,
+        handler: || delete(mdm::remove),
+    },
+    Route {
+        method: "post",
+        path: "/webhooks/nanomdm",
+        role: None,
+        query: &[],
+        body: Body::Json,
+        ok: (200, "kept; processed after the answer"),
+        summary: "NanoMDM's webhook: X-Hmac-Signature checked when a connection has a key (401 otherwise), 400 for an unreadable event",
+        upload: false,
+        handler: || post(mdm::nanomdm_webhook),
+    },
+    Route {
+        method: "post",
+        path: "/webhooks/micromdm",
+        role: None,
+        query: &[],
+        body: Body::Json,
+        ok: (200, "kept; processed after the answer"),
+        summary: "MicroMDM's command webhook, as NanoMDM's",
+        upload: false,
+        handler: || post(mdm::micromdm_webhook),
     },
 ];
 

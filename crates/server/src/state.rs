@@ -133,6 +133,8 @@ pub struct AppState {
     pub(crate) clock: Arc<Clock>,
     pub(crate) limits: crate::Limits,
     pub(crate) snapshots: Arc<Snapshots>,
+    /// Wakes the delivery worker (a webhook event arrived).
+    pub(crate) wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -151,6 +153,7 @@ impl AppState {
             clock: Arc::new(Utc::now),
             limits,
             snapshots: Arc::new(Snapshots::default()),
+            wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

@@ -23,12 +23,23 @@ pub(crate) enum Table {
     /// Commands not yet final, by (device, request, profile): the key that
     /// keeps a re-plan from queueing the same command twice.
     Pending,
+    /// Commands planned and not yet handed to an MDM dispatch, by
+    /// (request, profile, device).
+    Undispatched,
+    /// Calls to an MDM server: one CommandUUID for one or more devices.
+    Dispatches,
+    /// Dispatches to send, by (due instant, CommandUUID).
+    DispatchDue,
+    /// Webhook events received, by event id.
+    Inbox,
+    /// Webhook events not yet processed, by (arrival, event id).
+    InboxDue,
 }
 
 // The names and the list are for the SQL backends' schemas.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 impl Table {
-    pub(crate) const ALL: [Table; 11] = [
+    pub(crate) const ALL: [Table; 16] = [
         Table::Meta,
         Table::Profiles,
         Table::Apps,
@@ -40,6 +51,11 @@ impl Table {
         Table::Notifications,
         Table::Audit,
         Table::Pending,
+        Table::Undispatched,
+        Table::Dispatches,
+        Table::DispatchDue,
+        Table::Inbox,
+        Table::InboxDue,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -55,6 +71,11 @@ impl Table {
             Table::Notifications => "notifications",
             Table::Audit => "audit",
             Table::Pending => "outbox_pending",
+            Table::Undispatched => "outbox_undispatched",
+            Table::Dispatches => "dispatches",
+            Table::DispatchDue => "dispatch_due",
+            Table::Inbox => "inbox",
+            Table::InboxDue => "inbox_due",
         }
     }
 }
@@ -89,6 +110,11 @@ pub(crate) trait Docs {
     fn delete(&mut self, table: Table, key: &str) -> R<()>;
     /// Every row whose key starts with `prefix`, ordered by key.
     fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>>;
+    /// Up to `limit` rows with keys below `end`, ordered by key, locked
+    /// until the transaction ends; rows another transaction holds are
+    /// skipped (PostgreSQL's `FOR UPDATE SKIP LOCKED`; SQLite and memory
+    /// have one writer at a time).
+    fn claim_below(&mut self, table: Table, end: &str, limit: usize) -> R<Vec<(String, String)>>;
     /// The greatest key of a table.
     fn last_key(&mut self, table: Table) -> R<Option<String>>;
     fn get_bytes(&mut self, key: &str) -> R<Option<Vec<u8>>>;
@@ -171,6 +197,14 @@ impl Docs for MemDocs {
             .tables
             .range((table, prefix.to_owned())..)
             .take_while(|((t, k), _)| *t == table && k.starts_with(prefix))
+            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .collect())
+    }
+    fn claim_below(&mut self, table: Table, end: &str, limit: usize) -> R<Vec<(String, String)>> {
+        Ok(self
+            .tables
+            .range((table, String::new())..(table, end.to_owned()))
+            .take(limit)
             .map(|((_, k), v)| (k.clone(), v.clone()))
             .collect())
     }

@@ -30,8 +30,13 @@ use crate::{ImportBatch, Store};
 /// in-memory fields; opening a version-1 database rewrites them. Version
 /// 3: table `outbox_pending`, the pending key (device, request, profile) of
 /// every command not yet final, so that re-planning at another instant
-/// queues nothing twice.
-pub const SCHEMA_VERSION: i64 = 3;
+/// queues nothing twice. Version 4: delivery through MDM servers: tables
+/// `outbox_undispatched` (planned commands not yet in a dispatch),
+/// `dispatches` and `dispatch_due`, `inbox` and `inbox_due` (webhook
+/// events), and MDM connections in `meta`.
+pub const SCHEMA_VERSION: i64 = 4;
+
+mod delivery;
 
 type R<T> = Result<T, StoreError>;
 
@@ -251,6 +256,19 @@ impl<D: Docs> DocStore<D> {
                     let e: OutboxEntry = from_json(&doc)?;
                     if !matches!(e.status, CommandStatus::Acknowledged | CommandStatus::Error) {
                         d.insert_new(Table::Pending, &pending_key(&e), &e.command_uuid)?;
+                    }
+                }
+            }
+            if (1..4).contains(&found) {
+                // 3 -> 4: planned commands wait for a dispatch.
+                for (_, doc) in d.scan(Table::Outbox, "")? {
+                    let e: OutboxEntry = from_json(&doc)?;
+                    if e.status == CommandStatus::Planned {
+                        d.put(
+                            Table::Undispatched,
+                            &delivery::undispatched_key(&e),
+                            &e.command_uuid,
+                        )?;
                     }
                 }
             }
@@ -710,6 +728,13 @@ impl<D: Docs> DocStore<D> {
         if !final_state && !d.insert_new(Table::Pending, &pending_key(e), &e.command_uuid)? {
             return Ok(false);
         }
+        if !final_state {
+            d.put(
+                Table::Undispatched,
+                &delivery::undispatched_key(e),
+                &e.command_uuid,
+            )?;
+        }
         d.insert_new(Table::Outbox, &e.command_uuid, &to_json(e))
     }
 
@@ -720,6 +745,10 @@ impl<D: Docs> DocStore<D> {
             let key = pending_key(e);
             if d.get(Table::Pending, &key)?.as_deref() == Some(e.command_uuid.as_str()) {
                 d.delete(Table::Pending, &key)?;
+            }
+            let key = delivery::undispatched_key(e);
+            if d.get(Table::Undispatched, &key)?.as_deref() == Some(e.command_uuid.as_str()) {
+                d.delete(Table::Undispatched, &key)?;
             }
         }
         Ok(())
@@ -1695,6 +1724,78 @@ impl<D: Docs> Store for DocStore<D> {
             Self::settle_in(d, &e)?;
             d.put(Table::Outbox, command_uuid, &to_json(&e))
         })
+    }
+
+    fn add_mdm_connection(&mut self, c: &crate::MdmConnection, actor: &Actor) -> R<()> {
+        self.tx(|d| Self::add_mdm_connection_in(d, c, actor))
+    }
+
+    fn mdm_connections(&mut self) -> R<Vec<crate::MdmConnection>> {
+        Self::mdm_connections_in(&mut self.docs)
+    }
+
+    fn remove_mdm_connection(&mut self, name: &str, actor: &Actor) -> R<crate::MdmConnection> {
+        self.tx(|d| Self::remove_mdm_connection_in(d, name, actor))
+    }
+
+    fn prepare_dispatches(&mut self, at: DateTime<Utc>, max_batch: usize) -> R<usize> {
+        self.tx(|d| Self::prepare_dispatches_in(d, at, max_batch))
+    }
+
+    fn dispatch_command(
+        &mut self,
+        request_type: &str,
+        udids: &[String],
+        at: DateTime<Utc>,
+        max_batch: usize,
+    ) -> R<Vec<String>> {
+        self.tx(|d| Self::dispatch_command_in(d, request_type, udids, at, max_batch))
+    }
+
+    fn claim_dispatches(
+        &mut self,
+        at: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: usize,
+    ) -> R<Vec<crate::Claimed>> {
+        self.tx(|d| Self::claim_dispatches_in(d, at, lease, limit))
+    }
+
+    fn settle_dispatch(
+        &mut self,
+        command_uuid: &str,
+        outcomes: &[(String, crate::SendOutcome)],
+        retry_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> R<()> {
+        self.tx(|d| Self::settle_dispatch_in(d, command_uuid, outcomes, retry_at, at))
+    }
+
+    fn dispatches(&mut self) -> R<Vec<crate::Dispatch>> {
+        root_only(&self.docs, "delivery")?;
+        Self::dispatches_in(&mut self.docs)
+    }
+
+    fn receive_event(&mut self, id: &str, body: &str, at: DateTime<Utc>) -> R<bool> {
+        self.tx(|d| Self::receive_event_in(d, id, body, at))
+    }
+
+    fn take_events(
+        &mut self,
+        at: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: usize,
+    ) -> R<Vec<(String, String)>> {
+        self.tx(|d| Self::take_events_in(d, at, lease, limit))
+    }
+
+    fn record_answers(
+        &mut self,
+        events: &[String],
+        answers: &[crate::DeviceAnswer],
+        at: DateTime<Utc>,
+    ) -> R<crate::AnswerCounts> {
+        self.tx(|d| Self::record_answers_in(d, events, answers, at))
     }
 
     fn mark_notified(&mut self, profile_uuid: &str, stage: i64, at: DateTime<Utc>) -> R<bool> {

@@ -30,6 +30,7 @@ mod data;
 mod doc_store;
 mod error;
 mod export;
+mod mdm;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod open;
 pub mod org;
@@ -41,6 +42,10 @@ pub use error::StoreError;
 #[cfg(feature = "fixtures")]
 pub use export::sign_profiles;
 pub use export::{TenantRecords, import_tenant, records_of};
+pub use mdm::{
+    AnswerCounts, Claimed, ConnectionStatus, DeviceAnswer, Dispatch, DispatchTarget, MdmConnection,
+    MdmKind, SendOutcome, TargetState,
+};
 #[cfg(feature = "postgres")]
 pub use open::PostgresStore;
 #[cfg(feature = "sqlite")]
@@ -427,6 +432,135 @@ pub trait Store {
         reports: &[(String, Vec<ReportedProfile>)],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// Adds an MDM connection serving an organization group within the
+    /// scope (and the groups below it that have none); one per group;
+    /// audited without its keys.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] for a name in use, a group served already,
+    /// a URL that is not http(s) or an empty key;
+    /// [`StoreError::UnknownReference`] for a group outside the scope.
+    fn add_mdm_connection(&mut self, c: &MdmConnection, actor: &Actor) -> Result<(), StoreError>;
+
+    /// The MDM connections of the scope and the groups below it (with
+    /// their keys: the caller decides what it shows).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn mdm_connections(&mut self) -> Result<Vec<MdmConnection>, StoreError>;
+
+    /// Removes an MDM connection; audited.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for one the scope does not see.
+    fn remove_mdm_connection(
+        &mut self,
+        name: &str,
+        actor: &Actor,
+    ) -> Result<MdmConnection, StoreError>;
+
+    /// Groups planned commands whose device an MDM connection serves into
+    /// dispatches (identical commands together, up to `max_batch` devices
+    /// for NanoMDM, one for MicroMDM), due at `at`; one transaction.
+    /// Returns how many commands went into dispatches; the others wait for
+    /// a connection.
+    ///
+    /// # Errors
+    /// Backend failures; [`StoreError::Invalid`] outside the root.
+    fn prepare_dispatches(
+        &mut self,
+        at: DateTime<Utc>,
+        max_batch: usize,
+    ) -> Result<usize, StoreError>;
+
+    /// Dispatches a command of the delivery's own (`ProvisioningProfileList`,
+    /// `ValidateApplications`) to devices; returns the CommandUUIDs made.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for an unknown device.
+    fn dispatch_command(
+        &mut self,
+        request_type: &str,
+        udids: &[String],
+        at: DateTime<Utc>,
+        max_batch: usize,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Claims up to `limit` dispatches due at `at`: each becomes due again
+    /// at `at + lease` unless settled before (a sender that dies leaves
+    /// them to another). On PostgreSQL, rows another claimer holds are
+    /// skipped, so no dispatch is handed out twice at once.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn claim_dispatches(
+        &mut self,
+        at: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: usize,
+    ) -> Result<Vec<Claimed>, StoreError>;
+
+    /// Records what a send came to, per enrollment id: queued devices'
+    /// commands become sent, refused ones fail with the reason, the rest
+    /// are due again at `retry_at` (under a new CommandUUID when part of
+    /// the call went through).
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for an unknown dispatch.
+    fn settle_dispatch(
+        &mut self,
+        command_uuid: &str,
+        outcomes: &[(String, SendOutcome)],
+        retry_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Every dispatch.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn dispatches(&mut self) -> Result<Vec<Dispatch>, StoreError>;
+
+    /// Keeps a webhook event to process; false when its id was received
+    /// already (nothing changes).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn receive_event(
+        &mut self,
+        id: &str,
+        body: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Claims up to `limit` events not yet processed (each due again at
+    /// `at + lease` unless recorded before): (id, body).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn take_events(
+        &mut self,
+        at: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Applies devices' answers and marks `events` processed, in one
+    /// transaction: a command's status (a final one stays final; NotNow
+    /// counts a retry), what an acknowledged install or removal changes in
+    /// the device's list, and a `ProvisioningProfileList` answer as the
+    /// device's list from now on. Audited once (`device-results`) when
+    /// anything changed.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn record_answers(
+        &mut self,
+        events: &[String],
+        answers: &[DeviceAnswer],
+        at: DateTime<Utc>,
+    ) -> Result<AnswerCounts, StoreError>;
 
     /// Records that a stage was notified for a profile; false when it already was.
     ///

@@ -10,6 +10,7 @@ use provkit_store::*;
 const V1: &str = "tests/fixtures/schema-v1.sqlite";
 const V2: &str = "tests/fixtures/schema-v2.sqlite";
 const V3: &str = "tests/fixtures/schema-v3.sqlite";
+const V4: &str = "tests/fixtures/schema-v4.sqlite";
 
 /// A command queued for UDID-1, as the fixtures since version 3 hold.
 fn pending_install(uuid: &str) -> OutboxEntry {
@@ -131,6 +132,50 @@ fn schema_v3_fixture_opens_and_reads() {
         )
         .expect("enqueue");
     assert_eq!(queued, (0, 0));
+    // Migrated to version 4: its planned command waits for a dispatch,
+    // and goes into one once a connection serves the device.
+    delivery_after_migration(&mut store);
+}
+
+/// A connection at the root; the fixture's planned command is dispatched.
+fn delivery_after_migration(store: &mut SqliteStore) {
+    assert_eq!(
+        store
+            .prepare_dispatches(DateTime::UNIX_EPOCH, 200)
+            .expect("none yet"),
+        0
+    );
+    store
+        .add_mdm_connection(
+            &MdmConnection {
+                name: "mdm".into(),
+                kind: MdmKind::NanoMdm,
+                url: "https://mdm.example.com".into(),
+                api_key: "k".into(),
+                webhook_hmac_key: None,
+                org_group: "Global".into(),
+                created_by: "fixture".into(),
+                created_at: DateTime::UNIX_EPOCH,
+            },
+            &actor(),
+        )
+        .expect("connection");
+    assert_eq!(
+        store
+            .prepare_dispatches(DateTime::UNIX_EPOCH, 200)
+            .expect("dispatch"),
+        1
+    );
+    let d = store.dispatches().expect("dispatches");
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].targets[0].row.as_deref(), Some("FIXTURE-COMMAND-1"));
+}
+
+#[test]
+fn schema_v4_fixture_opens_and_reads() {
+    let copy = opens_and_reads(V4);
+    let mut store = SqliteStore::open(&copy).expect("open");
+    delivery_after_migration(&mut store);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod apps;
+pub(crate) mod mdm;
 pub(crate) mod profiles;
 pub(crate) mod tenant;
 

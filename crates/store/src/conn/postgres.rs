@@ -186,6 +186,17 @@ impl Docs for PgDocs {
         )?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
+    fn claim_below(&mut self, table: Table, end: &str, limit: usize) -> R<Vec<(String, String)>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.client.query(
+            &format!(
+                "SELECT k, doc FROM {} WHERE k < $1 ORDER BY k LIMIT $2 FOR UPDATE SKIP LOCKED",
+                table.name()
+            ),
+            &[&end, &limit],
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
     fn get_bytes(&mut self, key: &str) -> R<Option<Vec<u8>>> {
         let rows = self
             .client

@@ -102,6 +102,17 @@ impl Docs for SqliteDocs {
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
+    fn claim_below(&mut self, table: Table, end: &str, limit: usize) -> R<Vec<(String, String)>> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT k, doc FROM {} WHERE k < ?1 ORDER BY k LIMIT ?2",
+            table.name()
+        ))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = st.query_map(rusqlite::params![end, limit], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
     fn get_bytes(&mut self, key: &str) -> R<Option<Vec<u8>>> {
         let mut st = self
             .conn

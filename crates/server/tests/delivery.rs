@@ -1,0 +1,526 @@
+//! Delivery end to end against a NanoMDM double (`tests/nanomdm`), on
+//! SQLite and PostgreSQL: `provkit serve`'s scheduler plans, its delivery
+//! worker sends, simulated devices poll and answer through the signed
+//! webhook, and a renewal runs from `renew` to every device holding the
+//! successor and the old profile removed, make before break, with no
+//! command typed by hand. Faults on the way: a device the server does not
+//! know (refused), the server down for a while (commands wait, then go),
+//! no APNs certificate (queued, the push error kept), NotNow, an error
+//! with its chain, duplicated and reordered events, a forged signature and
+//! a malformed payload. Every (CommandUUID, device) reaches the server at
+//! most once.
+
+mod nanomdm;
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use nanomdm::{NanoMdm, get, post_webhook};
+use provkit_mdm::result::{ChainLink, ListedProfile, answer_plist};
+use provkit_mdm::webhook::{answer_event, sign};
+use provkit_profile::fixtures::{ProfileSpec, TestCa, signed_profile, utc};
+use provkit_server::state::{AppState, Opener, StorePool};
+use provkit_server::{Limits, Schedule};
+use provkit_service::tokens::{self, Role};
+use provkit_store::{
+    Actor, AssignmentEdit, CommandStatus, MdmKind, PostgresStore, Replace, SqliteStore, Store,
+    TargetName,
+};
+
+const OLD: &str = "0E0E0E0E-0000-4000-8000-00000000D001";
+const NEW: &str = "0E0E0E0E-0000-4000-8000-00000000D002";
+const KEY: &str = "api-key-123";
+const HMAC: &str = "webhook-secret";
+
+fn actor() -> Actor {
+    Actor {
+        name: "test".into(),
+        at: Utc::now(),
+    }
+}
+
+fn profile(ca: &TestCa, uuid: &str, year: i32) -> Vec<u8> {
+    signed_profile(
+        ca,
+        &ProfileSpec {
+            uuid: uuid.into(),
+            all_devices: true,
+            devices: None,
+            expiration: utc(year, 1, 15),
+            ..ProfileSpec::default()
+        },
+    )
+}
+
+fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+/// provkit serve (API, scheduler, delivery) on loopback with the real clock.
+struct Provkit {
+    addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Provkit {
+    fn start(open: &Opener) -> Provkit {
+        let pool = StorePool::open(open, 3).expect("pool");
+        let state = AppState::new(pool, Limits::default());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let mut schedule = Schedule::new("delivery-test");
+        schedule.lease_ttl = Duration::from_millis(900);
+        if let Some(d) = schedule.delivery.as_mut() {
+            d.tick = Duration::from_millis(100);
+            d.lease = Duration::from_secs(5);
+        }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let l = tokio::net::TcpListener::from_std(listener).expect("listener");
+                provkit_server::run(l, state, Some(schedule), async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("run");
+            });
+        });
+        Provkit {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Provkit {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The tenant: the test CA trusted, OLD assigned to all devices, devices
+/// D1 and D2 enrolled at the MDM and D3 unknown to it, a connection.
+fn prepare(store: &mut dyn Store, ca: &TestCa, mdm_url: &str) -> String {
+    let a = actor();
+    provkit_service::trust::add_anchor(store, ca.root.cert.der(), &a).expect("anchor");
+    store.add_profile(&profile(ca, OLD, 2027), &a).expect("old");
+    let inv = serde_json::from_value(serde_json::json!({
+        "users": ["ann", "bob", "cy"],
+        "devices": [
+            {"udid": "D1", "user": "ann"},
+            {"udid": "D2", "user": "bob"},
+            {"udid": "D3", "user": "cy"}
+        ]
+    }))
+    .expect("inventory");
+    store
+        .apply_inventory(&inv, &Replace::Nothing, false, a.at, &a)
+        .expect("inventory");
+    let edit = AssignmentEdit::Add {
+        include: vec![TargetName::AllDevices],
+        exclude: vec![],
+    };
+    store
+        .edit_assignments(OLD, &edit, a.at, &a)
+        .expect("assign");
+    provkit_service::delivery::add_connection(
+        store,
+        None,
+        MdmKind::NanoMdm,
+        mdm_url,
+        KEY,
+        Some(HMAC),
+        None,
+        &a,
+    )
+    .expect("connection");
+    tokens::create(store, "viewer", Role::Viewer, None, &[7; 32], &a)
+        .expect("token")
+        .token
+}
+
+/// The outbox rows: (device, request, profile) → status.
+fn outbox(open: &Opener) -> HashMap<(String, String, String), (CommandStatus, Option<String>)> {
+    let mut s = open().expect("open");
+    s.outbox()
+        .expect("outbox")
+        .into_iter()
+        .map(|e| {
+            (
+                (e.udid, e.request_type, e.profile_uuid),
+                (e.status, e.error_chain),
+            )
+        })
+        .collect()
+}
+
+/// A simulated device: what it holds, and the order of what it did.
+#[derive(Default)]
+struct Device {
+    held: BTreeSet<String>,
+    log: Vec<String>,
+}
+
+fn answer(
+    pk: &Provkit,
+    n: &mut usize,
+    udid: &str,
+    uuid: &str,
+    status: &str,
+    chain: &[ChainLink],
+    list: Option<&[ListedProfile]>,
+) -> Vec<u8> {
+    *n += 1;
+    let plist = answer_plist(uuid, udid, status, chain, list);
+    let body = answer_event(&format!("ev-{udid}-{n}"), udid, uuid, status, &plist);
+    let code = post_webhook(
+        pk.addr,
+        "/webhooks/nanomdm",
+        &body,
+        Some(&sign(HMAC.as_bytes(), &body)),
+    );
+    assert_eq!(code, 200, "webhook accepted");
+    body
+}
+
+fn scenario(open: &Opener, backend: &str) {
+    let ca = TestCa::rsa();
+    let mdm = NanoMdm::start(KEY, &["D1", "D2"]);
+    let token = {
+        let mut s = open().expect("open");
+        prepare(s.as_mut(), &ca, &mdm.url())
+    };
+    // The server has no APNs certificate at first: queued, push failed.
+    mdm.with(|s| s.no_apns = true);
+    let pk = Provkit::start(open);
+    let mut n = 0;
+
+    // The scheduler plans three installs; the worker sends them: D1 and
+    // D2 queued, D3 refused by the server (not enrolled there).
+    assert!(
+        eventually(Duration::from_secs(15), || {
+            mdm.with(|s| {
+                s.queues
+                    .values()
+                    .map(std::collections::VecDeque::len)
+                    .sum::<usize>()
+            }) == 2
+        }),
+        "{backend}: installs queued at the server"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            outbox(open)
+                .get(&("D3".into(), "InstallProvisioningProfile".into(), OLD.into()))
+                .is_some_and(|(s, e)| {
+                    *s == CommandStatus::Error
+                        && e.as_deref()
+                            .is_some_and(|e| e.contains("enrollment not found"))
+                })
+        }),
+        "{backend}: D3 refused with the server's reason"
+    );
+    let (_, conns) = get(pk.addr, "/api/v1/mdm-connections", &token);
+    assert_eq!(conns[0]["push_errors"], 2, "{backend}: {conns}");
+    assert!(conns[0].get("api_key").is_none(), "never the key: {conns}");
+    mdm.with(|s| s.no_apns = false);
+
+    // D1 acknowledges (the event arrives twice, then a stale NotNow);
+    // D2 says NotNow first, then acknowledges.
+    let mut devices: HashMap<&str, Device> = HashMap::new();
+    let c1 = mdm.poll("D1").expect("D1's command");
+    assert_eq!(
+        (c1.request_type.as_str(), c1.profile.as_str()),
+        ("InstallProvisioningProfile", OLD)
+    );
+    let body = answer(&pk, &mut n, "D1", &c1.uuid, "Acknowledged", &[], None);
+    assert_eq!(
+        post_webhook(
+            pk.addr,
+            "/webhooks/nanomdm",
+            &body,
+            Some(&sign(HMAC.as_bytes(), &body))
+        ),
+        200,
+        "the same event again is fine"
+    );
+    answer(&pk, &mut n, "D1", &c1.uuid, "NotNow", &[], None);
+    devices.entry("D1").or_default().held.insert(OLD.into());
+    let c2 = mdm.poll("D2").expect("D2's command");
+    answer(&pk, &mut n, "D2", &c2.uuid, "NotNow", &[], None);
+    mdm.not_now("D2", &c2.uuid);
+    assert!(
+        eventually(Duration::from_secs(5), || outbox(open)
+            .get(&("D2".into(), "InstallProvisioningProfile".into(), OLD.into()))
+            .is_some_and(|(s, _)| *s == CommandStatus::NotNow)),
+        "{backend}: NotNow is pending, not failed"
+    );
+    let c2 = mdm.poll("D2").expect("D2's command again");
+    answer(&pk, &mut n, "D2", &c2.uuid, "Acknowledged", &[], None);
+    devices.entry("D2").or_default().held.insert(OLD.into());
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let o = outbox(open);
+            ["D1", "D2"].iter().all(|d| {
+                o.get(&((*d).into(), "InstallProvisioningProfile".into(), OLD.into()))
+                    .is_some_and(|(s, _)| *s == CommandStatus::Acknowledged)
+            })
+        }),
+        "{backend}: both acknowledged; the late NotNow changed nothing"
+    );
+
+    // Forged and malformed events change nothing.
+    let forged = answer_event(
+        "ev-forged",
+        "D1",
+        &c1.uuid,
+        "Error",
+        &answer_plist(&c1.uuid, "D1", "Error", &[], None),
+    );
+    assert_eq!(
+        post_webhook(pk.addr, "/webhooks/nanomdm", &forged, Some("AAAA")),
+        401
+    );
+    assert_eq!(
+        post_webhook(pk.addr, "/webhooks/nanomdm", &forged, None),
+        401
+    );
+    let junk = br#"{"topic": "mdm.Connect", "acknowledge_event": {"udid": "D1", "command_uuid": "X", "raw_payload": "%%"}}"#;
+    assert_eq!(
+        post_webhook(
+            pk.addr,
+            "/webhooks/nanomdm",
+            junk,
+            Some(&sign(HMAC.as_bytes(), junk))
+        ),
+        400
+    );
+    let (_, status) = get(pk.addr, &format!("/api/v1/profiles/{OLD}/devices"), &token);
+    let states: Vec<(String, String)> = status["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|d| {
+            (
+                d["udid"].as_str().unwrap_or("").to_owned(),
+                d["state"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        states.contains(&("D1".into(), "installed".into())),
+        "{backend}: {states:?}"
+    );
+    assert!(
+        states.contains(&("D3".into(), "failed".into())),
+        "{backend}: {states:?}"
+    );
+
+    // The server goes down; the renewal's commands wait, then go.
+    mdm.with(|s| s.down = true);
+    {
+        let mut s = open().expect("open");
+        let verifier = provkit_service::trust::tenant_verifier(s.as_mut()).expect("verifier");
+        provkit_service::lifecycle::renew(
+            s.as_mut(),
+            OLD,
+            &profile(&ca, NEW, 2028),
+            &verifier,
+            Utc::now(),
+            &actor(),
+            false,
+        )
+        .expect("renew");
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || mdm.with(|s| s.refused_down)
+            >= 1),
+        "{backend}: tried while down"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    mdm.with(|s| s.down = false);
+
+    // The devices poll until each holds the successor alone. D1's first
+    // install of the successor fails with an error chain; the plan sends
+    // it again. A removal of the old profile must never come before the
+    // device acknowledged the successor.
+    let mut failed_once = false;
+    let done = eventually(Duration::from_secs(40), || {
+        for udid in ["D1", "D2"] {
+            while let Some(c) = mdm.poll(udid) {
+                let dev = devices.entry(udid).or_default();
+                match c.request_type.as_str() {
+                    "InstallProvisioningProfile" if udid == "D1" && !failed_once => {
+                        failed_once = true;
+                        let chain = [ChainLink {
+                            domain: "MCProvisioningProfileErrorDomain".into(),
+                            code: 25001,
+                            description: "The profile cannot be installed.".into(),
+                        }];
+                        answer(&pk, &mut n, udid, &c.uuid, "Error", &chain, None);
+                        dev.log.push(format!("error {}", c.profile));
+                    }
+                    "InstallProvisioningProfile" => {
+                        answer(&pk, &mut n, udid, &c.uuid, "Acknowledged", &[], None);
+                        dev.held.insert(c.profile.clone());
+                        dev.log.push(format!("install {}", c.profile));
+                    }
+                    "RemoveProvisioningProfile" => {
+                        assert!(
+                            dev.held.contains(NEW) || c.profile == NEW,
+                            "{backend}: {udid} told to remove {} before it held the successor: {:?}",
+                            c.profile,
+                            dev.log
+                        );
+                        answer(&pk, &mut n, udid, &c.uuid, "Acknowledged", &[], None);
+                        dev.held.remove(&c.profile);
+                        dev.log.push(format!("remove {}", c.profile));
+                    }
+                    other => panic!("unexpected {other}"),
+                }
+            }
+        }
+        ["D1", "D2"].iter().all(|d| {
+            devices
+                .get(d)
+                .is_some_and(|x| x.held == BTreeSet::from([NEW.to_owned()]))
+        })
+    });
+    assert!(
+        done,
+        "{backend}: every device holds the successor alone: {:?}",
+        devices.iter().map(|(k, v)| (k, &v.log)).collect::<Vec<_>>()
+    );
+    assert!(failed_once);
+    eprintln!(
+        "{backend}: device logs {:?}",
+        devices.iter().map(|(k, v)| (k, &v.log)).collect::<Vec<_>>()
+    );
+
+    // The failure was shown with its chain before the retry went through.
+    {
+        let mut s = open().expect("open");
+        let audit = s.audit_log().expect("audit");
+        assert!(
+            audit.iter().any(|e| e.action == "device-results"),
+            "{backend}: results audited"
+        );
+        let errors: Vec<_> = s
+            .outbox()
+            .expect("outbox")
+            .into_iter()
+            .filter(|e| e.udid == "D1" && e.status == CommandStatus::Error)
+            .collect();
+        assert!(
+            errors.iter().any(|e| e
+                .error_chain
+                .as_deref()
+                .is_some_and(|c| c.contains("25001"))),
+            "{backend}: {errors:?}"
+        );
+    }
+
+    // Reconcile: ask D1 for its list; what it reports is what it holds.
+    {
+        let mut s = open().expect("open");
+        let made = s
+            .dispatch_command("ProvisioningProfileList", &["D1".into()], Utc::now(), 200)
+            .expect("list");
+        assert_eq!(made.len(), 1);
+    }
+    let mut listed = None;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            if let Some(c) = mdm.poll("D1") {
+                assert_eq!(c.request_type, "ProvisioningProfileList");
+                let list = [ListedProfile {
+                    name: "Renewed".into(),
+                    uuid: NEW.into(),
+                    expires: None,
+                }];
+                answer(&pk, &mut n, "D1", &c.uuid, "Acknowledged", &[], Some(&list));
+                listed = Some(c.uuid);
+            }
+            listed.is_some()
+        }),
+        "{backend}: the list command arrived"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let mut s = open().expect("open");
+            let inv = s.inventory().expect("inventory");
+            inv.devices
+                .iter()
+                .find(|d| d.udid == "D1")
+                .is_some_and(|d| {
+                    d.reported.len() == 1
+                        && d.reported[0].uuid == NEW
+                        && d.reported[0].expires == utc(2028, 1, 15)
+                })
+        }),
+        "{backend}: the list replaced what D1 reports, with the stored expiry"
+    );
+
+    // Nothing reached the server twice.
+    let twice: Vec<_> = mdm
+        .enqueue_counts()
+        .into_iter()
+        .filter(|(_, c)| *c > 1)
+        .collect();
+    assert!(twice.is_empty(), "{backend}: enqueued twice: {twice:?}");
+    drop(pk);
+}
+
+#[test]
+fn delivery_over_sqlite() {
+    let dir = std::env::temp_dir().join(format!("provkit-delivery-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("t.db");
+    drop(SqliteStore::open(&path).expect("create"));
+    let open: Box<Opener> = Box::new(move || {
+        Ok(Box::new(SqliteStore::open_existing(
+            &path,
+            provkit_store::Access::ReadWrite,
+        )?))
+    });
+    scenario(&open, "sqlite");
+}
+
+#[test]
+fn delivery_over_postgres() {
+    let Some(url) = std::env::var("PROVKIT_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!(
+            "NOTICE: PROVKIT_DATABASE_URL is not set: the PostgreSQL delivery run is skipped"
+        );
+        return;
+    };
+    PostgresStore::reset(&url).expect("reset");
+    drop(PostgresStore::connect(&url).expect("create"));
+    let open: Box<Opener> = Box::new(move || Ok(Box::new(PostgresStore::connect_existing(&url)?)));
+    scenario(&open, "postgres");
+}

@@ -1,0 +1,289 @@
+//! Delivery through MDM servers, without I/O: the command a dispatch
+//! sends, what a server's answer means for each device, when to try again,
+//! and the devices' answers read from webhook events. A sender (in
+//! provkit, `provkit-server`'s worker) does the HTTP between these calls.
+
+use chrono::{DateTime, Duration, Utc};
+use provkit_mdm::command::Command;
+use provkit_mdm::result::Status;
+use provkit_mdm::webhook::Event;
+use provkit_mdm::{Outcome, micromdm, nanomdm};
+use provkit_store::{
+    Actor, Claimed, CommandStatus, DeviceAnswer, MdmConnection, MdmKind, ReportedProfile,
+    SendOutcome, Store,
+};
+use sha2::{Digest, Sha256};
+
+use crate::ServiceError;
+
+/// Adds an MDM connection for `org_group` (the caller's scope when
+/// `None`), named `name` (the group's path when `None`).
+///
+/// # Errors
+/// As [`Store::add_mdm_connection`].
+#[allow(clippy::too_many_arguments)]
+pub fn add_connection(
+    store: &mut dyn Store,
+    name: Option<&str>,
+    kind: MdmKind,
+    url: &str,
+    api_key: &str,
+    webhook_hmac_key: Option<&str>,
+    org_group: Option<&str>,
+    actor: &Actor,
+) -> Result<MdmConnection, ServiceError> {
+    let group = org_group.unwrap_or(store.scope()).to_owned();
+    let c = MdmConnection {
+        name: name.map_or_else(|| group.clone(), str::to_owned),
+        kind,
+        url: url.trim_end_matches('/').to_owned(),
+        api_key: api_key.to_owned(),
+        webhook_hmac_key: webhook_hmac_key.map(str::to_owned),
+        org_group: group,
+        created_by: actor.name.clone(),
+        created_at: actor.at,
+    };
+    store.add_mdm_connection(&c, actor)?;
+    Ok(c)
+}
+
+/// The Apple command a claimed dispatch sends.
+///
+/// # Errors
+/// [`ServiceError::Unknown`] for an install whose profile bytes are gone,
+/// or a request type provkit does not send.
+pub fn command_of(c: &Claimed) -> Result<Command, ServiceError> {
+    let d = &c.dispatch;
+    Ok(match d.request_type.as_str() {
+        "InstallProvisioningProfile" => Command::InstallProvisioningProfile {
+            profile: c.profile.clone().ok_or_else(|| ServiceError::Unknown {
+                kind: "profile",
+                names: vec![d.profile_uuid.clone()],
+            })?,
+        },
+        "RemoveProvisioningProfile" => Command::RemoveProvisioningProfile {
+            uuid: d.profile_uuid.clone(),
+        },
+        "ProvisioningProfileList" => Command::ProvisioningProfileList { managed_only: true },
+        "ValidateApplications" => Command::ValidateApplications {
+            identifiers: Vec::new(),
+        },
+        other => {
+            return Err(ServiceError::Unknown {
+                kind: "request type",
+                names: vec![other.to_owned()],
+            });
+        }
+    })
+}
+
+/// One HTTP request a sender makes: method, path (after the connection's
+/// URL), headers and body, and the enrollment ids it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// `PUT` or `POST`.
+    pub method: &'static str,
+    /// The path.
+    pub path: String,
+    /// `Content-Type`.
+    pub content_type: &'static str,
+    /// `Authorization`.
+    pub authorization: String,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The enrollment ids it goes to.
+    pub ids: Vec<String>,
+}
+
+/// The requests that send a claimed dispatch: one NanoMDM call for all its
+/// devices, or one MicroMDM call per device, all under its CommandUUID.
+///
+/// # Errors
+/// As [`command_of`]; an enrollment id that cannot travel in a URL.
+pub fn requests_of(c: &Claimed) -> Result<Vec<Request>, ServiceError> {
+    let command = command_of(c)?;
+    let uuid = &c.dispatch.command_uuid;
+    let ids: Vec<&str> = c
+        .dispatch
+        .targets
+        .iter()
+        .map(|t| t.enrollment_id.as_str())
+        .collect();
+    let bad = |e: provkit_mdm::MdmError| {
+        ServiceError::Store(provkit_store::StoreError::Invalid(e.to_string()))
+    };
+    Ok(match c.connection.kind {
+        MdmKind::NanoMdm => vec![Request {
+            method: "PUT",
+            path: nanomdm::enqueue_path(&ids).map_err(bad)?,
+            content_type: "application/x-apple-aspen-mdm",
+            authorization: nanomdm::basic_auth(&c.connection.api_key),
+            body: command.to_plist(uuid).map_err(bad)?,
+            ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+        }],
+        MdmKind::MicroMdm => ids
+            .iter()
+            .map(|id| {
+                Ok(Request {
+                    method: "POST",
+                    path: micromdm::COMMANDS_PATH.into(),
+                    content_type: "application/json",
+                    authorization: micromdm::basic_auth(&c.connection.api_key),
+                    body: micromdm::command_json(id, &command, uuid).map_err(bad)?,
+                    ids: vec![(*id).to_owned()],
+                })
+            })
+            .collect::<Result<_, ServiceError>>()?,
+    })
+}
+
+/// What an answer (HTTP status and body; `None` when no answer came)
+/// means for each id of `request`.
+pub fn outcomes_of(
+    kind: MdmKind,
+    request: &Request,
+    answer: Option<(u16, &[u8])>,
+) -> Vec<(String, SendOutcome)> {
+    let Some((status, body)) = answer else {
+        return request
+            .ids
+            .iter()
+            .map(|id| {
+                (
+                    id.clone(),
+                    SendOutcome::Retry("no answer from the server".into()),
+                )
+            })
+            .collect();
+    };
+    let ids: Vec<&str> = request.ids.iter().map(String::as_str).collect();
+    let read = match kind {
+        MdmKind::MicroMdm => ids
+            .iter()
+            .map(|id| (*id, micromdm::read_answer(status, body)))
+            .collect(),
+        MdmKind::NanoMdm => nanomdm::read_answer(status, body, &ids),
+    };
+    read.into_iter()
+        .map(|(id, o)| {
+            let o = match o {
+                Outcome::Queued { push_error } => SendOutcome::Queued(push_error),
+                Outcome::Refused { error } => SendOutcome::Refused(error),
+                Outcome::Retry { error } => SendOutcome::Retry(error),
+                _ => SendOutcome::Retry("an answer this version cannot read".into()),
+            };
+            (id.to_owned(), o)
+        })
+        .collect()
+}
+
+/// When a dispatch tried `attempts` times is due again: exponential from
+/// 2 s, at most 15 minutes, with up to a fifth of jitter drawn from the
+/// CommandUUID (so many failing dispatches spread out, and the same one
+/// always waits the same).
+pub fn retry_at(command_uuid: &str, attempts: u32, at: DateTime<Utc>) -> DateTime<Utc> {
+    let base = 2_i64.saturating_pow(attempts.min(20)).min(900);
+    let h = Sha256::digest(command_uuid.as_bytes());
+    let jitter = i64::from(u16::from_be_bytes([h[0], h[1]])) * base * 200 / 65_535;
+    at + Duration::milliseconds(base * 1000 + jitter)
+}
+
+/// A webhook event that could not be read, by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The event id.
+    pub id: String,
+    /// Why.
+    pub error: String,
+}
+
+/// The devices' answers in events `(id, body)` as the store records them;
+/// events that carry none (idle check-ins, other topics) answer nothing,
+/// unreadable ones are returned apart (they are processed too: recorded
+/// as read, so they do not come back).
+pub fn answers_of(events: &[(String, String)]) -> (Vec<DeviceAnswer>, Vec<Unreadable>) {
+    let mut answers = Vec::new();
+    let mut bad = Vec::new();
+    for (id, body) in events {
+        let event = match Event::parse(body.as_bytes()) {
+            Ok(e) => e,
+            Err(e) => {
+                bad.push(Unreadable {
+                    id: id.clone(),
+                    error: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let Some(a) = event.answer else { continue };
+        let status = match a.result.status {
+            Status::Acknowledged => CommandStatus::Acknowledged,
+            Status::Error | Status::CommandFormatError => CommandStatus::Error,
+            Status::NotNow => CommandStatus::NotNow,
+            Status::Idle => continue,
+        };
+        let error_chain = match a.result.status {
+            Status::CommandFormatError => Some(a.result.error_text().unwrap_or_else(|| {
+                "CommandFormatError: the device could not read the command".into()
+            })),
+            _ => a.result.error_text(),
+        };
+        let profiles = a.result.profiles.map(|list| {
+            list.into_iter()
+                .map(|p| ReportedProfile {
+                    uuid: p.uuid,
+                    // Unknown: the store fills in the profile's own.
+                    expires: p.expires.unwrap_or(DateTime::UNIX_EPOCH),
+                    managed: true,
+                })
+                .collect()
+        });
+        answers.push(DeviceAnswer {
+            command_uuid: a.command_uuid,
+            udid: a.udid,
+            status,
+            error_chain,
+            profiles,
+        });
+    }
+    (answers, bad)
+}
+
+/// The id an event is kept under: the server's `event_id`, else the
+/// SHA-256 of its body (so the same event twice is one event).
+pub fn event_id(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        event_id: Option<String>,
+    }
+    serde_json::from_slice::<Id>(body)
+        .ok()
+        .and_then(|i| i.event_id)
+        .filter(|e| !e.is_empty() && e.len() <= 200)
+        .map_or_else(
+            || format!("sha256:{}", provkit_profile::hex(&Sha256::digest(body))),
+            |e| format!("id:{e}"),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_fifteen_minutes_with_jitter() {
+        let at = DateTime::UNIX_EPOCH;
+        let first = retry_at("A", 1, at) - at;
+        assert!(first >= Duration::seconds(2) && first <= Duration::milliseconds(2400));
+        let late = retry_at("A", 30, at) - at;
+        assert!(late >= Duration::seconds(900) && late <= Duration::seconds(1080));
+        assert_eq!(retry_at("A", 3, at), retry_at("A", 3, at));
+    }
+
+    #[test]
+    fn the_same_event_body_gets_the_same_id() {
+        assert_eq!(event_id(br#"{"event_id": "e1"}"#), "id:e1");
+        assert_eq!(event_id(b"{}"), event_id(b"{}"));
+        assert_ne!(event_id(b"{}"), event_id(b"{ }"));
+    }
+}

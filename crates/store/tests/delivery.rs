@@ -1,0 +1,383 @@
+//! Delivery in the store, on memory, SQLite and PostgreSQL: planned
+//! commands grouped into dispatches, claims handed out once among
+//! concurrent senders, what a send came to per device, and devices'
+//! answers applied once (a final status stays final).
+
+use chrono::{DateTime, Duration, Utc};
+use provkit_profile::fixtures::{ProfileSpec, TestCa, signed_profile, utc};
+use provkit_store::*;
+
+const UUID: &str = "0F1E2D3C-4B5A-4968-8776-6554433221AA";
+
+fn at() -> DateTime<Utc> {
+    utc(2026, 12, 5)
+}
+
+fn actor() -> Actor {
+    Actor {
+        name: "test".into(),
+        at: at(),
+    }
+}
+
+fn connection(name: &str, og: &str) -> MdmConnection {
+    MdmConnection {
+        name: name.into(),
+        kind: MdmKind::NanoMdm,
+        url: "https://mdm.example.com".into(),
+        api_key: "k".into(),
+        webhook_hmac_key: None,
+        org_group: og.into(),
+        created_by: "test".into(),
+        created_at: at(),
+    }
+}
+
+/// `n` devices, a profile, an install queued for each; a root connection.
+fn tenant(store: &mut dyn Store, n: usize) {
+    let ca = TestCa::rsa();
+    store
+        .add_profile(
+            &signed_profile(
+                &ca,
+                &ProfileSpec {
+                    uuid: UUID.into(),
+                    ..ProfileSpec::default()
+                },
+            ),
+            &actor(),
+        )
+        .expect("profile");
+    let devices: Vec<serde_json::Value> = (0..n)
+        .map(|i| serde_json::json!({"udid": format!("D{i:05}")}))
+        .collect();
+    let inv: Inventory =
+        serde_json::from_value(serde_json::json!({"devices": devices})).expect("inventory");
+    store.import_inventory(&inv, &actor()).expect("inventory");
+    let rows: Vec<OutboxEntry> = (0..n)
+        .map(|i| OutboxEntry {
+            command_uuid: format!("ROW-{i:05}"),
+            udid: format!("D{i:05}"),
+            request_type: "InstallProvisioningProfile".into(),
+            profile_uuid: UUID.into(),
+            status: CommandStatus::Planned,
+            error_chain: None,
+            retries: 0,
+            created_at: at(),
+            updated_at: at(),
+        })
+        .collect();
+    store.enqueue(&rows).expect("enqueue");
+    store
+        .add_mdm_connection(&connection("root", "Global"), &actor())
+        .expect("connection");
+}
+
+fn status_of(store: &mut dyn Store, row: &str) -> (CommandStatus, Option<String>) {
+    let e = store
+        .outbox()
+        .expect("outbox")
+        .into_iter()
+        .find(|e| e.command_uuid == row)
+        .expect("row");
+    (e.status, e.error_chain)
+}
+
+fn semantics(store: &mut dyn Store, backend: &str) {
+    tenant(store, 5);
+    // Identical commands go together, up to the batch.
+    assert_eq!(store.prepare_dispatches(at(), 2).expect("prepare"), 5);
+    assert_eq!(
+        store.prepare_dispatches(at(), 2).expect("again"),
+        0,
+        "{backend}: once"
+    );
+    let mut all = store.dispatches().expect("dispatches");
+    all.sort_by(|a, b| a.targets[0].udid.cmp(&b.targets[0].udid));
+    assert_eq!(
+        all.iter().map(|d| d.targets.len()).collect::<Vec<_>>(),
+        [2, 2, 1],
+        "{backend}"
+    );
+    // Nothing is due before its time; claimed once until the lease lapses.
+    assert!(
+        store
+            .claim_dispatches(at() - Duration::seconds(1), Duration::minutes(1), 10)
+            .expect("early")
+            .is_empty()
+    );
+    let claimed = store
+        .claim_dispatches(at(), Duration::minutes(1), 10)
+        .expect("claim");
+    assert_eq!(claimed.len(), 3, "{backend}");
+    assert!(
+        claimed
+            .iter()
+            .all(|c| c.profile.as_ref().is_some_and(|p| !p.is_empty())),
+        "{backend}: the bytes come along"
+    );
+    assert!(
+        store
+            .claim_dispatches(at() + Duration::seconds(30), Duration::minutes(1), 10)
+            .expect("held")
+            .is_empty()
+    );
+    let first = &claimed
+        .iter()
+        .find(|c| c.dispatch.targets[0].udid == "D00000")
+        .expect("D0's")
+        .dispatch;
+    // Part of a call went through: the rest go again under a new UUID.
+    store
+        .settle_dispatch(
+            &first.command_uuid,
+            &[
+                ("D00000".into(), SendOutcome::Queued(Some("no APNs".into()))),
+                ("D00001".into(), SendOutcome::Retry("timeout".into())),
+            ],
+            at() + Duration::seconds(2),
+            at(),
+        )
+        .expect("settle");
+    assert_eq!(
+        status_of(store, "ROW-00000").0,
+        CommandStatus::Sent,
+        "{backend}"
+    );
+    assert_eq!(
+        status_of(store, "ROW-00001").0,
+        CommandStatus::Planned,
+        "{backend}"
+    );
+    let again = store
+        .claim_dispatches(at() + Duration::seconds(3), Duration::minutes(1), 10)
+        .expect("retry");
+    assert_eq!(again.len(), 1, "{backend}");
+    assert_ne!(
+        again[0].dispatch.command_uuid, first.command_uuid,
+        "{backend}: a new CommandUUID"
+    );
+    assert_eq!(again[0].dispatch.targets.len(), 1);
+    // Nothing went through: the same UUID again later.
+    let second = &claimed
+        .iter()
+        .find(|c| c.dispatch.targets[0].udid == "D00002")
+        .expect("D2's")
+        .dispatch;
+    store
+        .settle_dispatch(
+            &second.command_uuid,
+            &[
+                ("D00002".into(), SendOutcome::Retry("503".into())),
+                (
+                    "D00003".into(),
+                    SendOutcome::Refused("enrollment not found".into()),
+                ),
+            ],
+            at() + Duration::seconds(2),
+            at(),
+        )
+        .expect("settle");
+    let (s, e) = status_of(store, "ROW-00003");
+    assert_eq!(s, CommandStatus::Error, "{backend}");
+    assert!(
+        e.is_some_and(|e| e.contains("enrollment not found")),
+        "{backend}"
+    );
+
+    // Answers: by the dispatch's UUID and the device; final stays final.
+    let uuid = first.command_uuid.clone();
+    let ack = DeviceAnswer {
+        command_uuid: uuid.clone(),
+        udid: "D00000".into(),
+        status: CommandStatus::Acknowledged,
+        error_chain: None,
+        profiles: None,
+    };
+    let late = DeviceAnswer {
+        status: CommandStatus::NotNow,
+        ..ack.clone()
+    };
+    let stranger = DeviceAnswer {
+        command_uuid: "NOPE".into(),
+        ..ack.clone()
+    };
+    assert!(store.receive_event("e1", "{}", at()).expect("keep"));
+    assert!(
+        !store.receive_event("e1", "{}", at()).expect("again"),
+        "{backend}: the same event once"
+    );
+    let taken = store
+        .take_events(at(), Duration::minutes(1), 10)
+        .expect("take");
+    assert_eq!(taken.len(), 1);
+    assert!(
+        store
+            .take_events(at(), Duration::minutes(1), 10)
+            .expect("held")
+            .is_empty()
+    );
+    let counts = store
+        .record_answers(
+            &["e1".into()],
+            &[ack.clone(), ack.clone(), late, stranger],
+            at(),
+        )
+        .expect("answers");
+    assert_eq!(
+        (counts.applied, counts.unchanged, counts.unknown),
+        (1, 2, 1),
+        "{backend}"
+    );
+    assert_eq!(status_of(store, "ROW-00000").0, CommandStatus::Acknowledged);
+    assert!(
+        store
+            .take_events(at() + Duration::hours(1), Duration::minutes(1), 10)
+            .expect("done")
+            .is_empty(),
+        "{backend}: processed once"
+    );
+    let dev = store
+        .inventory()
+        .expect("inv")
+        .devices
+        .into_iter()
+        .find(|d| d.udid == "D00000")
+        .expect("D0");
+    assert_eq!(
+        dev.reported.len(),
+        1,
+        "{backend}: an acknowledged install is held"
+    );
+}
+
+fn connections_are_scoped(store: &mut dyn Store, backend: &str) {
+    store
+        .add_org_group("Global/EMEA/Benelux", &actor())
+        .expect("og");
+    store
+        .add_org_group("Global/EMEA/DACH", &actor())
+        .expect("og");
+    store.set_scope("Global/EMEA/Benelux");
+    store
+        .add_mdm_connection(&connection("bnl", "Global/EMEA/Benelux"), &actor())
+        .expect("own group");
+    assert!(
+        store
+            .add_mdm_connection(&connection("dach", "Global/EMEA/DACH"), &actor())
+            .is_err(),
+        "{backend}: sideways"
+    );
+    assert!(
+        store
+            .add_mdm_connection(&connection("bnl2", "Global/EMEA/Benelux"), &actor())
+            .is_err(),
+        "{backend}: one per group"
+    );
+    let names: Vec<String> = store
+        .mdm_connections()
+        .expect("list")
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["bnl"], "{backend}");
+    assert!(
+        store.remove_mdm_connection("root", &actor()).is_err(),
+        "{backend}: the root's is unknown here"
+    );
+    store.set_scope("Global");
+    assert!(store.prepare_dispatches(at(), 10).is_ok());
+    store.set_scope("Global/EMEA/Benelux");
+    assert!(
+        store.prepare_dispatches(at(), 10).is_err(),
+        "{backend}: delivery is the root's"
+    );
+    store.set_scope("Global");
+}
+
+/// Three senders claim at once; every dispatch is handed out exactly once.
+fn concurrent_claims(open: &(dyn Fn() -> Box<dyn Store + Send> + Sync), backend: &str) {
+    let mut store = open();
+    tenant(store.as_mut(), 600);
+    assert_eq!(store.prepare_dispatches(at(), 10).expect("prepare"), 600);
+    let got: Vec<Vec<String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    let mut st = open();
+                    loop {
+                        let c = st
+                            .claim_dispatches(at(), Duration::hours(1), 3)
+                            .expect("claim");
+                        if c.is_empty() {
+                            break;
+                        }
+                        mine.extend(c.into_iter().map(|c| c.dispatch.command_uuid));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("sender"))
+            .collect()
+    });
+    let mut all: Vec<String> = got.into_iter().flatten().collect();
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(
+        (n, all.len()),
+        (60, 60),
+        "{backend}: each of 60 dispatches claimed once"
+    );
+}
+
+#[test]
+fn memory_delivery() {
+    let mut s = MemoryStore::default();
+    semantics(&mut s, "memory");
+    connections_are_scoped(&mut s, "memory");
+}
+
+#[test]
+fn sqlite_delivery() {
+    let dir = std::env::temp_dir().join(format!("provkit-store-delivery-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut s = SqliteStore::open(dir.join("a.db")).expect("open");
+    semantics(&mut s, "sqlite");
+    connections_are_scoped(&mut s, "sqlite");
+    let path = dir.join("b.db");
+    drop(SqliteStore::open(&path).expect("create"));
+    concurrent_claims(
+        &|| Box::new(SqliteStore::open_existing(&path, Access::ReadWrite).expect("open")),
+        "sqlite",
+    );
+}
+
+#[test]
+fn postgres_delivery() {
+    let Some(url) = std::env::var("PROVKIT_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!(
+            "NOTICE: PROVKIT_DATABASE_URL is not set: the PostgreSQL delivery run is skipped"
+        );
+        return;
+    };
+    PostgresStore::reset(&url).expect("reset");
+    let mut s = PostgresStore::connect(&url).expect("connect");
+    semantics(&mut s, "postgres");
+    connections_are_scoped(&mut s, "postgres");
+    drop(s);
+    PostgresStore::reset(&url).expect("reset");
+    drop(PostgresStore::connect(&url).expect("create"));
+    concurrent_claims(
+        &|| Box::new(PostgresStore::connect_existing(&url).expect("connect")),
+        "postgres",
+    );
+}
