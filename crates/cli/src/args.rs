@@ -99,6 +99,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: OrgGroupCommand,
     },
+    /// MDM servers (NanoMDM, MicroMDM) that deliver to devices.
+    Mdm {
+        #[command(subcommand)]
+        command: crate::mdm_cmd::MdmCommand,
+    },
     /// API tokens for `provkit serve`.
     Token {
         #[command(subcommand)]

@@ -14,6 +14,7 @@ mod expiry_cmd;
 mod inventory_cmd;
 mod ipa_cmd;
 mod lifecycle_cmd;
+mod mdm_cmd;
 mod output;
 mod plan_cmd;
 mod profile_cmd;
