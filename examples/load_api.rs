@@ -14,55 +14,13 @@ use provkit::server::state::{AppState, Opener, StorePool};
 use provkit::server::{Limits, router};
 use provkit::service::tokens::{self, Role};
 use provkit::store::{Access, Actor, SqliteStore, Store};
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+
+#[path = "support/http.rs"]
+mod http;
+use http::Client;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// One keep-alive connection: sends a request, reads the answer whole.
-struct Client {
-    stream: BufReader<tokio::net::TcpStream>,
-}
-
-impl Client {
-    async fn connect(addr: std::net::SocketAddr) -> std::io::Result<Self> {
-        let tcp = tokio::net::TcpStream::connect(addr).await?;
-        tcp.set_nodelay(true)?;
-        Ok(Client {
-            stream: BufReader::new(tcp),
-        })
-    }
-
-    /// The status of one request.
-    async fn send(&mut self, head: &str, body: &[u8]) -> std::io::Result<u16> {
-        let s = self.stream.get_mut();
-        s.write_all(head.as_bytes()).await?;
-        s.write_all(body).await?;
-        let mut status = 0;
-        let mut length = 0usize;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if self.stream.read_line(&mut line).await? == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some(code) = l.strip_prefix("HTTP/1.1 ") {
-                status = code.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
-            } else if let Some((k, v)) = l.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0u8; length];
-        self.stream.read_exact(&mut body).await?;
-        Ok(status)
-    }
-}
 
 /// Runs `clients` clients for `seconds`, each sending `request(client, n)`;
 /// prints the figures.

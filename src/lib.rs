@@ -27,6 +27,7 @@
 #![deny(missing_docs)]
 
 pub use provkit_codesign as codesign;
+pub use provkit_mdm as mdm;
 pub use provkit_policy as policy;
 pub use provkit_profile as profile;
 pub use provkit_server as server;

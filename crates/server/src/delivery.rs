@@ -45,7 +45,7 @@ impl Default for Delivery {
             concurrency: 16,
             timeout: Duration::from_secs(30),
             batch: provkit_mdm::MAX_BATCH,
-            events: 1000,
+            events: 5000,
         }
     }
 }
@@ -178,7 +178,7 @@ pub async fn round(
             for u in &unreadable {
                 tracing::warn!(event = %u.id, error = %u.error, "webhook event unreadable; skipped");
             }
-            let ids: Vec<String> = taken.into_iter().map(|(id, _)| id).collect();
+            let ids: Vec<String> = taken.into_iter().map(|(handle, _)| handle).collect();
             let counts = store.record_answers(&ids, &answers, now)?;
             tracing::debug!(?counts, "device answers recorded");
             Ok(ids.len())

@@ -126,6 +126,11 @@ pub(crate) struct Snapshots {
     building: tokio::sync::Mutex<()>,
 }
 
+/// The webhook keys as last read: when, and (kind, key) per connection
+/// that has one.
+pub(crate) type WebhookKeys =
+    Mutex<Option<(std::time::Instant, Vec<(provkit_store::MdmKind, String)>)>>;
+
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
@@ -135,6 +140,10 @@ pub struct AppState {
     pub(crate) snapshots: Arc<Snapshots>,
     /// Wakes the delivery worker (a webhook event arrived).
     pub(crate) wake: Arc<tokio::sync::Notify>,
+    /// The connections' webhook keys by kind, and when they were read.
+    pub(crate) webhook_keys: Arc<WebhookKeys>,
+    /// The webhook receivers' group commit, started with the first event.
+    pub(crate) inbox: Arc<std::sync::OnceLock<crate::api::mdm::InboxWriter>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -154,6 +163,8 @@ impl AppState {
             limits,
             snapshots: Arc::new(Snapshots::default()),
             wake: Arc::new(tokio::sync::Notify::new()),
+            inbox: Arc::new(std::sync::OnceLock::new()),
+            webhook_keys: Arc::new(Mutex::new(None)),
         }
     }
 

@@ -108,6 +108,27 @@ pub(crate) trait Docs {
     /// Inserts unless the key exists; true when inserted.
     fn insert_new(&mut self, table: Table, key: &str, doc: &str) -> R<bool>;
     fn delete(&mut self, table: Table, key: &str) -> R<()>;
+    /// The documents of `keys` that exist, locked as [`Docs::get`] locks.
+    fn get_many(
+        &mut self,
+        table: Table,
+        keys: &[String],
+    ) -> R<std::collections::HashMap<String, String>> {
+        let mut out = std::collections::HashMap::with_capacity(keys.len());
+        for k in keys {
+            if let Some(v) = self.get(table, k)? {
+                out.insert(k.clone(), v);
+            }
+        }
+        Ok(out)
+    }
+    /// Deletes every key of `keys` (absent ones are fine).
+    fn delete_many(&mut self, table: Table, keys: &[String]) -> R<()> {
+        for k in keys {
+            self.delete(table, k)?;
+        }
+        Ok(())
+    }
     /// Every row whose key starts with `prefix`, ordered by key.
     fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>>;
     /// Up to `limit` rows with keys below `end`, ordered by key, locked

@@ -716,26 +716,40 @@ impl<D: Docs> DocStore<D> {
             .collect()
     }
 
-    /// Queues a command unless it is in the outbox already or the same
-    /// command (device, request, profile) is still pending under another
-    /// UUID: a re-plan at another instant then queues nothing twice.
-    /// Returns whether it was queued.
-    fn queue_in(d: &mut D, e: &OutboxEntry) -> R<bool> {
-        if d.get(Table::Outbox, &e.command_uuid)?.is_some() {
-            return Ok(false);
+    /// Queues commands, each unless it is in the outbox already or the
+    /// same command (device, request, profile) is still pending under
+    /// another UUID (an earlier plan's, or an earlier one of `entries`): a
+    /// re-plan at another instant then queues nothing twice. A few
+    /// statements whatever the number. Returns how many were queued.
+    fn queue_many(d: &mut D, entries: &[OutboxEntry]) -> R<usize> {
+        let uuids: Vec<String> = entries.iter().map(|e| e.command_uuid.clone()).collect();
+        let stored = d.get_many(Table::Outbox, &uuids)?;
+        let keys: Vec<String> = entries.iter().map(pending_key).collect();
+        let pending = d.get_many(Table::Pending, &keys)?;
+        let (mut seen_uuid, mut seen_key) = (
+            std::collections::HashSet::new(),
+            std::collections::HashSet::new(),
+        );
+        let (mut rows, mut held, mut waiting) = (Vec::new(), Vec::new(), Vec::new());
+        for (e, key) in entries.iter().zip(keys) {
+            if stored.contains_key(&e.command_uuid) || !seen_uuid.insert(e.command_uuid.clone()) {
+                continue;
+            }
+            let final_state =
+                matches!(e.status, CommandStatus::Acknowledged | CommandStatus::Error);
+            if !final_state {
+                if pending.contains_key(&key) || !seen_key.insert(key.clone()) {
+                    continue;
+                }
+                held.push((key, e.command_uuid.clone()));
+                waiting.push((delivery::undispatched_key(e), e.command_uuid.clone()));
+            }
+            rows.push((e.command_uuid.clone(), to_json(e)));
         }
-        let final_state = matches!(e.status, CommandStatus::Acknowledged | CommandStatus::Error);
-        if !final_state && !d.insert_new(Table::Pending, &pending_key(e), &e.command_uuid)? {
-            return Ok(false);
-        }
-        if !final_state {
-            d.put(
-                Table::Undispatched,
-                &delivery::undispatched_key(e),
-                &e.command_uuid,
-            )?;
-        }
-        d.insert_new(Table::Outbox, &e.command_uuid, &to_json(e))
+        d.put_many(Table::Pending, &held)?;
+        d.put_many(Table::Undispatched, &waiting)?;
+        d.put_many(Table::Outbox, &rows)?;
+        Ok(rows.len())
     }
 
     /// A command that reached a final state (acknowledged, or an error)
@@ -1616,12 +1630,7 @@ impl<D: Docs> Store for DocStore<D> {
 
     fn enqueue(&mut self, entries: &[OutboxEntry]) -> R<()> {
         root_only(&self.docs, "the outbox")?;
-        self.tx(|d| {
-            for e in entries {
-                Self::queue_in(d, e)?;
-            }
-            Ok(())
-        })
+        self.tx(|d| Self::queue_many(d, entries).map(drop))
     }
 
     fn enqueue_plan(
@@ -1632,10 +1641,7 @@ impl<D: Docs> Store for DocStore<D> {
     ) -> R<(usize, usize)> {
         root_only(&self.docs, "the outbox")?;
         self.tx(|d| {
-            let mut commands = 0;
-            for e in entries {
-                commands += usize::from(Self::queue_in(d, e)?);
-            }
+            let commands = Self::queue_many(d, entries)?;
             let mut logged = 0;
             for (uuid, stage) in stages {
                 let key = format!("{}\u{1}{stage}", ukey(uuid));
@@ -1777,7 +1783,13 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn receive_event(&mut self, id: &str, body: &str, at: DateTime<Utc>) -> R<bool> {
-        self.tx(|d| Self::receive_event_in(d, id, body, at))
+        let fresh =
+            self.tx(|d| Self::receive_events_in(d, &[(id.to_owned(), body.to_owned())], at))?;
+        Ok(fresh.first().copied().unwrap_or(false))
+    }
+
+    fn receive_events(&mut self, events: &[(String, String)], at: DateTime<Utc>) -> R<Vec<bool>> {
+        self.tx(|d| Self::receive_events_in(d, events, at))
     }
 
     fn take_events(

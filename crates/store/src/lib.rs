@@ -534,8 +534,21 @@ pub trait Store {
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
+    /// [`Store::receive_event`] for many events in one transaction (a
+    /// receiver commits a group of webhook deliveries at once); per event,
+    /// whether it was new.
+    ///
+    /// # Errors
+    /// Backend failures (nothing is kept).
+    fn receive_events(
+        &mut self,
+        events: &[(String, String)],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError>;
+
     /// Claims up to `limit` events not yet processed (each due again at
-    /// `at + lease` unless recorded before): (id, body).
+    /// `at + lease` unless recorded before): (handle, body), the handle
+    /// what [`Store::record_answers`] takes to mark it processed.
     ///
     /// # Errors
     /// Backend failures.
@@ -546,7 +559,8 @@ pub trait Store {
         limit: usize,
     ) -> Result<Vec<(String, String)>, StoreError>;
 
-    /// Applies devices' answers and marks `events` processed, in one
+    /// Applies devices' answers and marks `events` (handles from
+    /// [`Store::take_events`]) processed, in one
     /// transaction: a command's status (a final one stays final; NotNow
     /// counts a retry), what an acknowledged install or removal changes in
     /// the device's list, and a `ProvisioningProfileList` answer as the

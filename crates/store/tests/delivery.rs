@@ -219,7 +219,7 @@ fn semantics(store: &mut dyn Store, backend: &str) {
     );
     let counts = store
         .record_answers(
-            &["e1".into()],
+            &[taken[0].0.clone()],
             &[ack.clone(), ack.clone(), late, stranger],
             at(),
         )

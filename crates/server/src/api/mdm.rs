@@ -162,16 +162,7 @@ async fn authentic(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(), Problem> {
-    let conns = state
-        .run(provkit_store::org::ROOT, |store| {
-            Ok(store.mdm_connections()?)
-        })
-        .await?;
-    let keys: Vec<String> = conns
-        .into_iter()
-        .filter(|c| c.kind == kind)
-        .filter_map(|c| c.webhook_hmac_key)
-        .collect();
+    let keys = webhook_keys(state, kind).await?;
     if keys.is_empty() {
         return Ok(());
     }
@@ -192,6 +183,49 @@ async fn authentic(
     }
 }
 
+/// How long the webhook keys are taken from memory before the store is
+/// asked again (a key added or removed counts within this).
+const KEYS_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The webhook keys of `kind`'s connections, read at most every
+/// [`KEYS_FOR`].
+async fn webhook_keys(state: &AppState, kind: MdmKind) -> Result<Vec<String>, Problem> {
+    {
+        let cached = state
+            .webhook_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((when, conns)) = cached.as_ref()
+            && when.elapsed() < KEYS_FOR
+        {
+            return Ok(of_kind(conns, kind));
+        }
+    }
+    let conns: Vec<(MdmKind, String)> = state
+        .run(provkit_store::org::ROOT, |store| {
+            Ok(store.mdm_connections()?)
+        })
+        .await?
+        .into_iter()
+        .filter_map(|c| Some((c.kind, c.webhook_hmac_key?)))
+        .collect();
+    let keys = of_kind(&conns, kind);
+    *state
+        .webhook_keys
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+        Some((std::time::Instant::now(), conns));
+    Ok(keys)
+}
+
+fn of_kind(conns: &[(MdmKind, String)], kind: MdmKind) -> Vec<String> {
+    conns
+        .iter()
+        .filter(|(k, _)| *k == kind)
+        .map(|(_, key)| key.clone())
+        .collect()
+}
+
 async fn receive(
     state: AppState,
     kind: MdmKind,
@@ -207,16 +241,79 @@ async fn receive(
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| Problem::bad_request("invalid-event", "the body is not UTF-8"))?;
     let id = provkit_service::delivery::event_id(&body);
-    let at = state.now();
-    let fresh = state
-        .run(provkit_store::org::ROOT, move |store| {
-            Ok(store.receive_event(&id, &text, at)?)
-        })
-        .await?;
+    let writer = state
+        .inbox
+        .get_or_init(|| InboxWriter::start(state.clone()));
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    writer
+        .0
+        .send((id, text, reply))
+        .await
+        .map_err(|_| Problem::unavailable("the event writer stopped"))?;
+    let fresh = answer
+        .await
+        .map_err(|_| Problem::unavailable("the event writer stopped"))??;
     if fresh {
         state.wake.notify_one();
     }
     Ok(StatusCode::OK)
+}
+
+/// An event waiting to be kept, and where to say whether it was new.
+type Waiting = (
+    String,
+    String,
+    tokio::sync::oneshot::Sender<Result<bool, Problem>>,
+);
+
+/// Keeps webhook events in groups: every event that arrived while the
+/// previous group was being written goes into the next transaction, and
+/// each receiver answers once its group is committed (durable before the
+/// 200, one commit for many deliveries).
+pub(crate) struct InboxWriter(tokio::sync::mpsc::Sender<Waiting>);
+
+/// The most events one transaction keeps.
+const GROUP: usize = 512;
+
+impl InboxWriter {
+    fn start(state: AppState) -> InboxWriter {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Waiting>(GROUP * 4);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut group = vec![first];
+                while group.len() < GROUP {
+                    match rx.try_recv() {
+                        Ok(w) => group.push(w),
+                        Err(_) => break,
+                    }
+                }
+                let events: Vec<(String, String)> = group
+                    .iter()
+                    .map(|(id, body, _)| (id.clone(), body.clone()))
+                    .collect();
+                let at = state.now();
+                let kept = state
+                    .run(provkit_store::org::ROOT, move |store| {
+                        Ok(store.receive_events(&events, at)?)
+                    })
+                    .await;
+                match kept {
+                    Ok(fresh) => {
+                        for ((_, _, reply), f) in group.into_iter().zip(fresh) {
+                            let _ = reply.send(Ok(f));
+                        }
+                    }
+                    Err(p) => {
+                        tracing::warn!(detail = %p.detail, "webhook events not kept");
+                        for (_, _, reply) in group {
+                            let _ = reply.send(Err(p.clone()));
+                        }
+                    }
+                }
+            }
+        });
+        InboxWriter(tx)
+    }
 }
 
 pub(crate) async fn nanomdm_webhook(

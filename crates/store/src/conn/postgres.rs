@@ -161,6 +161,33 @@ impl Docs for PgDocs {
         )?;
         Ok(n == 1)
     }
+    fn get_many(
+        &mut self,
+        table: Table,
+        keys: &[String],
+    ) -> R<std::collections::HashMap<String, String>> {
+        let mut out = std::collections::HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH * 2) {
+            let rows = self.client.query(
+                &format!(
+                    "SELECT k, doc FROM {} WHERE k = ANY($1) ORDER BY k FOR UPDATE",
+                    table.name()
+                ),
+                &[&chunk],
+            )?;
+            out.extend(rows.iter().map(|r| (r.get(0), r.get(1))));
+        }
+        Ok(out)
+    }
+    fn delete_many(&mut self, table: Table, keys: &[String]) -> R<()> {
+        for chunk in keys.chunks(BATCH * 2) {
+            self.client.execute(
+                &format!("DELETE FROM {} WHERE k = ANY($1)", table.name()),
+                &[&chunk],
+            )?;
+        }
+        Ok(())
+    }
     fn delete(&mut self, table: Table, key: &str) -> R<()> {
         self.client.execute(
             &format!("DELETE FROM {} WHERE k = $1", table.name()),

@@ -19,6 +19,13 @@ use crate::mdm::{
 };
 use crate::records::{Actor, CommandStatus, DeviceRecord, OutboxEntry, ReportedProfile};
 
+/// A webhook event as kept.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct InboxDoc {
+    received_at: DateTime<Utc>,
+    body: String,
+}
+
 /// MDM connections live in `meta` under this prefix and their name.
 const MDM_PREFIX: &str = "mdm\u{1}";
 
@@ -61,6 +68,30 @@ fn derived_uuid(seed: &str) -> String {
 
 fn final_status(s: CommandStatus) -> bool {
     matches!(s, CommandStatus::Acknowledged | CommandStatus::Error)
+}
+
+/// Sets a row's status unless it is final already (a final status stays
+/// final; a late "sent" never overrides what the device said); true when
+/// it changed.
+fn apply(
+    e: &mut OutboxEntry,
+    status: CommandStatus,
+    error_chain: Option<&str>,
+    at: DateTime<Utc>,
+) -> bool {
+    if final_status(e.status) || (e.status == status && status != CommandStatus::NotNow) {
+        return false;
+    }
+    if status == CommandStatus::Sent && e.status == CommandStatus::NotNow {
+        return false;
+    }
+    if status == CommandStatus::NotNow {
+        e.retries += 1;
+    }
+    e.status = status;
+    e.error_chain = error_chain.map(str::to_owned);
+    e.updated_at = at;
+    true
 }
 
 /// The connection serving organization group `og`: its own, else the
@@ -221,33 +252,34 @@ impl<D: Docs> DocStore<D> {
         }
         // (connection, request, profile) → (device, row), in key order.
         let mut groups: BTreeMap<(String, String, String), Vec<(String, String)>> = BTreeMap::new();
-        let mut served: HashMap<String, Option<String>> = HashMap::new();
+        let undispatched = d.scan(Table::Undispatched, "")?;
+        // The devices' groups, read at once.
+        let mut udids: Vec<String> = undispatched
+            .iter()
+            .filter_map(|(k, _)| k.rsplit('\u{1}').next().map(str::to_owned))
+            .collect();
+        udids.sort();
+        udids.dedup();
+        let mut served: HashMap<String, String> = HashMap::new();
+        for (udid, doc) in d.get_many(Table::Devices, &udids)? {
+            let dev: DeviceRecord = from_json(&doc)?;
+            if let Some(c) = serving(&conns, crate::org::of(dev.org_group.as_ref())) {
+                served.insert(udid, c.name.clone());
+            }
+        }
         let mut taken = Vec::new();
-        for (key, row) in d.scan(Table::Undispatched, "")? {
+        for (key, row) in undispatched {
             let mut parts = key.splitn(3, '\u{1}');
             let (Some(request), Some(profile), Some(udid)) =
                 (parts.next(), parts.next(), parts.next())
             else {
                 return Err(StoreError::Corrupt(format!("undispatched key {key:?}")));
             };
-            let conn = match served.get(udid) {
-                Some(c) => c.clone(),
-                None => {
-                    let c = match d.get(Table::Devices, udid)? {
-                        Some(doc) => {
-                            let dev: DeviceRecord = from_json(&doc)?;
-                            serving(&conns, crate::org::of(dev.org_group.as_ref()))
-                                .map(|c| c.name.clone())
-                        }
-                        None => None,
-                    };
-                    served.insert(udid.to_owned(), c.clone());
-                    c
-                }
+            let Some(conn) = served.get(udid) else {
+                continue;
             };
-            let Some(conn) = conn else { continue };
             groups
-                .entry((conn, request.to_owned(), profile.to_owned()))
+                .entry((conn.clone(), request.to_owned(), profile.to_owned()))
                 .or_default()
                 .push((udid.to_owned(), row));
             taken.push(key);
@@ -276,9 +308,7 @@ impl<D: Docs> DocStore<D> {
                 dispatched += chunk.len();
             }
         }
-        for key in taken {
-            d.delete(Table::Undispatched, &key)?;
-        }
+        d.delete_many(Table::Undispatched, &taken)?;
         Ok(dispatched)
     }
 
@@ -387,35 +417,51 @@ impl<D: Docs> DocStore<D> {
         Ok(out)
     }
 
-    /// Sets an outbox row's status unless it is final already; true when
-    /// it changed.
-    fn set_row(
+    /// Reads the outbox rows `keys` at once, into `rows`.
+    fn load_rows(d: &mut D, keys: Vec<String>, rows: &mut HashMap<String, OutboxEntry>) -> R<()> {
+        let missing: Vec<String> = keys.into_iter().filter(|k| !rows.contains_key(k)).collect();
+        for (k, doc) in d.get_many(Table::Outbox, &missing)? {
+            rows.insert(k, from_json(&doc)?);
+        }
+        Ok(())
+    }
+
+    /// Writes the rows that changed, and frees the pending and undispatched
+    /// keys of those that became final; a few statements whatever their
+    /// number.
+    fn store_rows(
         d: &mut D,
-        row: &str,
-        status: CommandStatus,
-        error_chain: Option<&str>,
-        at: DateTime<Utc>,
-    ) -> R<Option<OutboxEntry>> {
-        let Some(doc) = d.get(Table::Outbox, row)? else {
-            return Ok(None);
-        };
-        let mut e: OutboxEntry = from_json(&doc)?;
-        if final_status(e.status) || (e.status == status && status != CommandStatus::NotNow) {
-            return Ok(None);
+        rows: &HashMap<String, OutboxEntry>,
+        changed: &std::collections::BTreeSet<String>,
+    ) -> R<()> {
+        let mut docs = Vec::with_capacity(changed.len());
+        let (mut pending, mut undispatched) = (Vec::new(), Vec::new());
+        for k in changed {
+            let e = &rows[k];
+            docs.push((k.clone(), to_json(e)));
+            if final_status(e.status) {
+                pending.push((super::pending_key(e), k.clone()));
+                undispatched.push((undispatched_key(e), k.clone()));
+            }
         }
-        // A late "sent" never overrides what the device said.
-        if status == CommandStatus::Sent && e.status == CommandStatus::NotNow {
-            return Ok(None);
+        d.put_many(Table::Outbox, &docs)?;
+        for (table, keys) in [
+            (Table::Pending, pending),
+            (Table::Undispatched, undispatched),
+        ] {
+            if keys.is_empty() {
+                continue;
+            }
+            let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+            let held = d.get_many(table, &names)?;
+            let gone: Vec<String> = keys
+                .into_iter()
+                .filter(|(k, row)| held.get(k) == Some(row))
+                .map(|(k, _)| k)
+                .collect();
+            d.delete_many(table, &gone)?;
         }
-        if status == CommandStatus::NotNow {
-            e.retries += 1;
-        }
-        e.status = status;
-        e.error_chain = error_chain.map(str::to_owned);
-        e.updated_at = at;
-        Self::settle_in(d, &e)?;
-        d.put(Table::Outbox, row, &to_json(&e))?;
-        Ok(Some(e))
+        Ok(())
     }
 
     pub(super) fn settle_dispatch_in(
@@ -435,6 +481,17 @@ impl<D: Docs> DocStore<D> {
         }
         let by_id: HashMap<&str, &SendOutcome> =
             outcomes.iter().map(|(id, o)| (id.as_str(), o)).collect();
+        let mut rows = HashMap::new();
+        let keys = disp.targets.iter().filter_map(|t| t.row.clone()).collect();
+        Self::load_rows(d, keys, &mut rows)?;
+        let mut changed = std::collections::BTreeSet::new();
+        let mut set = |row: &Option<String>, status, why: Option<&str>| {
+            if let Some(e) = row.as_ref().and_then(|r| rows.get_mut(r))
+                && apply(e, status, why, at)
+            {
+                changed.insert(e.command_uuid.clone());
+            }
+        };
         let mut retry = Vec::new();
         for t in disp
             .targets
@@ -447,17 +504,13 @@ impl<D: Docs> DocStore<D> {
                     if push.is_some() {
                         disp.push_error.clone_from(push);
                     }
-                    if let Some(row) = &t.row {
-                        Self::set_row(d, row, CommandStatus::Sent, None, at)?;
-                    }
+                    set(&t.row, CommandStatus::Sent, None);
                 }
                 Some(SendOutcome::Refused(e)) => {
                     t.state = TargetState::Refused;
                     disp.last_error = Some(e.clone());
-                    if let Some(row) = &t.row {
-                        let why = format!("the MDM server refused the command: {e}");
-                        Self::set_row(d, row, CommandStatus::Error, Some(&why), at)?;
-                    }
+                    let why = format!("the MDM server refused the command: {e}");
+                    set(&t.row, CommandStatus::Error, Some(&why));
                 }
                 Some(SendOutcome::Retry(e)) => {
                     disp.last_error = Some(e.clone());
@@ -469,6 +522,7 @@ impl<D: Docs> DocStore<D> {
                 }
             }
         }
+        Self::store_rows(d, &rows, &changed)?;
         disp.updated_at = at;
         let some_went = disp.targets.iter().any(|t| t.state != TargetState::Due);
         if retry.is_empty() {
@@ -493,14 +547,30 @@ impl<D: Docs> DocStore<D> {
         Self::put_dispatch(d, &disp)
     }
 
-    pub(super) fn receive_event_in(d: &mut D, id: &str, body: &str, at: DateTime<Utc>) -> R<bool> {
-        let key = due_key(at, id);
-        let doc = serde_json::json!({"received_at": at, "body": body, "due": key});
-        if !d.insert_new(Table::Inbox, id, &doc.to_string())? {
-            return Ok(false);
+    pub(super) fn receive_events_in(
+        d: &mut D,
+        events: &[(String, String)],
+        at: DateTime<Utc>,
+    ) -> R<Vec<bool>> {
+        let ids: Vec<String> = events.iter().map(|(id, _)| id.clone()).collect();
+        let known = d.get_many(Table::Inbox, &ids)?;
+        let mut seen = std::collections::HashSet::new();
+        let (mut fresh, mut docs, mut due) = (Vec::new(), Vec::new(), Vec::new());
+        for (id, body) in events {
+            let new = !known.contains_key(id) && seen.insert(id.clone());
+            fresh.push(new);
+            if new {
+                let doc = InboxDoc {
+                    received_at: at,
+                    body: body.clone(),
+                };
+                docs.push((id.clone(), to_json(&doc)));
+                due.push((due_key(at, id), id.clone()));
+            }
         }
-        d.put(Table::InboxDue, &key, id)?;
-        Ok(true)
+        d.put_many(Table::Inbox, &docs)?;
+        d.put_many(Table::InboxDue, &due)?;
+        Ok(fresh)
     }
 
     pub(super) fn take_events_in(
@@ -510,19 +580,22 @@ impl<D: Docs> DocStore<D> {
         limit: usize,
     ) -> R<Vec<(String, String)>> {
         root_only(d, "delivery")?;
-        let mut out = Vec::new();
-        for (key, id) in d.claim_below(Table::InboxDue, &due_end(at), limit)? {
-            d.delete(Table::InboxDue, &key)?;
-            let Some(doc) = d.get(Table::Inbox, &id)? else {
-                continue;
-            };
-            let mut v: serde_json::Value = from_json(&doc)?;
+        let claimed = d.claim_below(Table::InboxDue, &due_end(at), limit)?;
+        let old: Vec<String> = claimed.iter().map(|(k, _)| k.clone()).collect();
+        let ids: Vec<String> = claimed.into_iter().map(|(_, id)| id).collect();
+        d.delete_many(Table::InboxDue, &old)?;
+        let kept = d.get_many(Table::Inbox, &ids)?;
+        let (mut out, mut due) = (Vec::new(), Vec::new());
+        for id in ids {
+            let Some(doc) = kept.get(&id) else { continue };
+            let v: InboxDoc = from_json(doc)?;
+            // Due again when the lease lapses, unless recorded before; the
+            // new due key is the handle that records it.
             let again = due_key(at + lease, &id);
-            d.put(Table::InboxDue, &again, &id)?;
-            v["due"] = again.into();
-            d.put(Table::Inbox, &id, &v.to_string())?;
-            out.push((id, v["body"].as_str().unwrap_or_default().to_owned()));
+            due.push((again.clone(), id));
+            out.push((again, v.body));
         }
+        d.put_many(Table::InboxDue, &due)?;
         Ok(out)
     }
 
@@ -543,26 +616,55 @@ impl<D: Docs> DocStore<D> {
     ) -> R<AnswerCounts> {
         root_only(d, "device results")?;
         let mut counts = AnswerCounts::default();
-        let mut devices: BTreeMap<String, DeviceRecord> = BTreeMap::new();
+        // Everything the batch touches, read in a few statements.
+        let mut uuids: Vec<String> = answers.iter().map(|a| a.command_uuid.clone()).collect();
+        uuids.sort();
+        uuids.dedup();
+        let mut dispatches: HashMap<String, Dispatch> = HashMap::new();
+        for (k, doc) in d.get_many(Table::Dispatches, &uuids)? {
+            dispatches.insert(k, from_json(&doc)?);
+        }
+        let mut row_keys: Vec<String> = Vec::new();
+        for a in answers {
+            match dispatches.get(&a.command_uuid) {
+                Some(disp) => row_keys.extend(disp.targets.iter().filter_map(|t| t.row.clone())),
+                None => row_keys.push(a.command_uuid.clone()),
+            }
+        }
+        row_keys.sort();
+        row_keys.dedup();
+        let mut rows = HashMap::new();
+        Self::load_rows(d, row_keys, &mut rows)?;
+        let mut udids: Vec<String> = answers.iter().map(|a| a.udid.clone()).collect();
+        udids.sort();
+        udids.dedup();
+        let mut devices: HashMap<String, DeviceRecord> = HashMap::new();
+        for (k, doc) in d.get_many(Table::Devices, &udids)? {
+            devices.insert(k, from_json(&doc)?);
+        }
+        let mut expiries: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
+        let (mut changed_rows, mut changed_devices) = (
+            std::collections::BTreeSet::new(),
+            std::collections::BTreeSet::new(),
+        );
         for a in answers {
             // The outbox row answered: a dispatch's device, or a row sent
             // under its own UUID.
-            let (row, request) = match d.get(Table::Dispatches, &a.command_uuid)? {
-                Some(doc) => {
-                    let disp: Dispatch = from_json(&doc)?;
+            let (row, request) = match dispatches.get(&a.command_uuid) {
+                Some(disp) => {
                     let t = disp.targets.iter().find(|t| {
                         t.udid.eq_ignore_ascii_case(&a.udid)
                             || t.enrollment_id.eq_ignore_ascii_case(&a.udid)
                     });
                     match t {
-                        Some(t) => (t.row.clone(), disp.request_type),
+                        Some(t) => (t.row.clone(), disp.request_type.clone()),
                         None => {
                             counts.unknown += 1;
                             continue;
                         }
                     }
                 }
-                None if d.get(Table::Outbox, &a.command_uuid)?.is_some() => {
+                None if rows.contains_key(&a.command_uuid) => {
                     (Some(a.command_uuid.clone()), String::new())
                 }
                 None => {
@@ -570,27 +672,29 @@ impl<D: Docs> DocStore<D> {
                     continue;
                 }
             };
-            let dev = match devices.get_mut(&a.udid) {
-                Some(dev) => Some(dev),
-                None => match d.get(Table::Devices, &a.udid)? {
-                    Some(doc) => Some(devices.entry(a.udid.clone()).or_insert(from_json(&doc)?)),
-                    None => None,
-                },
-            };
-            let Some(dev) = dev else {
+            let Some(dev) = devices.get_mut(&a.udid) else {
                 counts.unknown += 1;
                 continue;
             };
             let mut changed = false;
-            if let Some(row) = &row
-                && let Some(e) = Self::set_row(d, row, a.status, a.error_chain.as_deref(), at)?
+            if let Some(e) = row.as_ref().and_then(|r| rows.get_mut(r))
+                && apply(e, a.status, a.error_chain.as_deref(), at)
             {
                 changed = true;
+                changed_rows.insert(e.command_uuid.clone());
                 if a.status == CommandStatus::Acknowledged {
                     let uuid = ukey(&e.profile_uuid);
                     dev.reported.retain(|r| ukey(&r.uuid) != uuid);
+                    let expires = match expiries.get(&uuid) {
+                        Some(t) => *t,
+                        None => {
+                            let t = Self::expiry_of(d, &e.profile_uuid)?;
+                            expiries.insert(uuid.clone(), t);
+                            t
+                        }
+                    };
                     if e.request_type == "InstallProvisioningProfile"
-                        && let Some(expires) = Self::expiry_of(d, &e.profile_uuid)?
+                        && let Some(expires) = expires
                     {
                         dev.reported.push(ReportedProfile {
                             uuid: e.profile_uuid.clone(),
@@ -619,25 +723,21 @@ impl<D: Docs> DocStore<D> {
                 }
             }
             if changed {
+                changed_devices.insert(a.udid.clone());
                 counts.applied += 1;
             } else {
                 counts.unchanged += 1;
             }
         }
-        let rows: Vec<(String, String)> =
-            devices.into_iter().map(|(k, v)| (k, to_json(&v))).collect();
-        d.put_many(Table::Devices, &rows)?;
-        for id in events {
-            if let Some(doc) = d.get(Table::Inbox, id)? {
-                let mut v: serde_json::Value = from_json(&doc)?;
-                if let Some(due) = v["due"].as_str() {
-                    d.delete(Table::InboxDue, due)?;
-                }
-                v["due"] = serde_json::Value::Null;
-                v["processed_at"] = serde_json::json!(at);
-                d.put(Table::Inbox, id, &v.to_string())?;
-            }
-        }
+        Self::store_rows(d, &rows, &changed_rows)?;
+        let docs: Vec<(String, String)> = changed_devices
+            .iter()
+            .map(|k| (k.clone(), to_json(&devices[k])))
+            .collect();
+        d.put_many(Table::Devices, &docs)?;
+        // The events are processed: out of the due list (kept, so the
+        // same event id arriving again changes nothing).
+        d.delete_many(Table::InboxDue, events)?;
         if counts.applied > 0 {
             let actor = Actor {
                 name: "mdm".into(),
