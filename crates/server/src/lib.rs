@@ -146,6 +146,12 @@ pub struct Schedule {
     /// The delivery worker beside the scheduler (every process runs one;
     /// `None`: this process delivers nothing).
     pub delivery: Option<delivery::Delivery>,
+    /// Asking devices for their profile lists (the lease holder does,
+    /// every `reconcile_every`): unanswered commands, and everyone once a
+    /// period.
+    pub reconcile: provkit_service::delivery::Reconcile,
+    /// How often the holder reconciles (default a minute).
+    pub reconcile_every: Duration,
 }
 
 impl Schedule {
@@ -156,6 +162,8 @@ impl Schedule {
             lease_ttl: Duration::from_secs(30),
             holder: holder.into(),
             delivery: Some(delivery::Delivery::default()),
+            reconcile: provkit_service::delivery::Reconcile::default(),
+            reconcile_every: Duration::from_secs(60),
         }
     }
 }
@@ -177,6 +185,8 @@ pub async fn run_scheduler(
     let mut last_plan: Option<tokio::time::Instant> = None;
     let mut seen: Option<String> = None;
     let mut leader = false;
+    // Reconciled up to this instant (set when the lease is taken).
+    let mut reconciled: Option<(chrono::DateTime<chrono::Utc>, tokio::time::Instant)> = None;
     loop {
         let due = last_plan.is_none_or(|t| t.elapsed() >= schedule.period);
         let (now, holder, since) = (state.now(), schedule.holder.clone(), seen.clone());
@@ -194,6 +204,36 @@ pub async fn run_scheduler(
             .await;
         match result {
             Ok(step) => {
+                if !step.leader {
+                    reconciled = None;
+                }
+                if step.leader && reconciled.is_none() {
+                    reconciled = Some((now, tokio::time::Instant::now()));
+                }
+                if let Some((since, when)) = reconciled
+                    && step.leader
+                    && when.elapsed() >= schedule.reconcile_every
+                {
+                    let cfg = schedule.reconcile;
+                    let asked = state
+                        .run(provkit_store::org::ROOT, move |store| {
+                            Ok(provkit_service::delivery::reconcile(
+                                store, since, now, &cfg,
+                            )?)
+                        })
+                        .await;
+                    match asked {
+                        Ok(n) => {
+                            reconciled = Some((now, tokio::time::Instant::now()));
+                            if n > 0 {
+                                tracing::info!(devices = n, "asked for profile lists");
+                            }
+                        }
+                        Err(p) => {
+                            tracing::warn!(detail = %p.detail, "reconciling failed; trying again")
+                        }
+                    }
+                }
                 if step.leader != leader {
                     tracing::info!(holder = %step.holder, "scheduler lease: {}", if step.leader { "taken" } else { "held elsewhere" });
                     leader = step.leader;

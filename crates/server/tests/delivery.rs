@@ -144,6 +144,17 @@ fn prepare(store: &mut dyn Store, ca: &TestCa, mdm_url: &str) -> String {
     store
         .edit_assignments(OLD, &edit, a.at, &a)
         .expect("assign");
+    let app = provkit_store::AppRecord {
+        bundle_id: "com.example.sales".into(),
+        version: "1.0".into(),
+        team: "TEAMID1234".into(),
+        profile_uuid: Some(OLD.into()),
+        certificate_sha256: "00".repeat(32),
+        certificate_not_after: utc(2029, 1, 1),
+        report: None,
+        org_group: None,
+    };
+    store.add_app(&app, &a).expect("app");
     provkit_service::delivery::add_connection(
         store,
         None,
@@ -397,6 +408,14 @@ fn scenario(open: &Opener, backend: &str) {
                         dev.held.remove(&c.profile);
                         dev.log.push(format!("remove {}", c.profile));
                     }
+                    "ValidateApplications" => {
+                        assert!(
+                            dev.held.contains(NEW),
+                            "{backend}: validate after the successor"
+                        );
+                        answer(&pk, &mut n, udid, &c.uuid, "Acknowledged", &[], None);
+                        dev.log.push("validate".into());
+                    }
                     other => panic!("unexpected {other}"),
                 }
             }
@@ -413,6 +432,22 @@ fn scenario(open: &Opener, backend: &str) {
         devices.iter().map(|(k, v)| (k, &v.log)).collect::<Vec<_>>()
     );
     assert!(failed_once);
+    // Each device re-validated the app that shares the renewed profile.
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            for udid in ["D1", "D2"] {
+                if let Some(c) = mdm.poll(udid) {
+                    assert_eq!(c.request_type, "ValidateApplications", "{backend}");
+                    answer(&pk, &mut n, udid, &c.uuid, "Acknowledged", &[], None);
+                    devices.entry(udid).or_default().log.push("validate".into());
+                }
+            }
+            ["D1", "D2"]
+                .iter()
+                .all(|d| devices[d].log.iter().any(|l| l == "validate"))
+        }),
+        "{backend}: ValidateApplications after the renewal"
+    );
     eprintln!(
         "{backend}: device logs {:?}",
         devices.iter().map(|(k, v)| (k, &v.log)).collect::<Vec<_>>()
@@ -494,18 +529,22 @@ fn scenario(open: &Opener, backend: &str) {
 
 #[test]
 fn delivery_over_sqlite() {
-    let dir = std::env::temp_dir().join(format!("provkit-delivery-{}", std::process::id()));
+    scenario(&sqlite("delivery"), "sqlite");
+}
+
+/// A new SQLite file under the temporary folder, and how to open it.
+fn sqlite(name: &str) -> Box<Opener> {
+    let dir = std::env::temp_dir().join(format!("provkit-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let path = dir.join("t.db");
     drop(SqliteStore::open(&path).expect("create"));
-    let open: Box<Opener> = Box::new(move || {
+    Box::new(move || {
         Ok(Box::new(SqliteStore::open_existing(
             &path,
             provkit_store::Access::ReadWrite,
         )?))
-    });
-    scenario(&open, "sqlite");
+    })
 }
 
 #[test]
@@ -523,4 +562,121 @@ fn delivery_over_postgres() {
     drop(PostgresStore::connect(&url).expect("create"));
     let open: Box<Opener> = Box::new(move || Ok(Box::new(PostgresStore::connect_existing(&url)?)));
     scenario(&open, "postgres");
+}
+
+/// A sender dies mid-batch (its task aborted while NanoMDM holds the
+/// answers, as SIGKILL would leave it: claims made, commands queued at the
+/// server, nothing recorded); a new process takes the claims over once
+/// their lease lapses and sends again under the same CommandUUIDs: every
+/// command ends sent, and none reached the server twice.
+fn dies_mid_batch(open: &Opener, backend: &str) {
+    let ca = TestCa::rsa();
+    let udids: Vec<String> = (0..450).map(|i| format!("K{i:04}")).collect();
+    let ids: Vec<&str> = udids.iter().map(String::as_str).collect();
+    let mdm = NanoMdm::start(KEY, &ids);
+    {
+        let mut s = open().expect("open");
+        let a = actor();
+        prepare(s.as_mut(), &ca, &mdm.url());
+        let devices: Vec<serde_json::Value> = udids
+            .iter()
+            .map(|u| serde_json::json!({"udid": u}))
+            .collect();
+        let inv = serde_json::from_value(serde_json::json!({"devices": devices})).expect("inv");
+        s.apply_inventory(&inv, &Replace::Nothing, false, a.at, &a)
+            .expect("inventory");
+        let plan = provkit_service::plan::plan_and_enqueue(s.as_mut(), a.at, a.at).expect("plan");
+        assert!(plan.commands.len() >= 450, "{backend}");
+    }
+    let mut cfg = provkit_server::delivery::Delivery::default();
+    cfg.lease = Duration::from_secs(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
+    // The first process: its answers held back, killed once the server
+    // has queued the first call.
+    mdm.with(|s| s.delay = Duration::from_secs(30));
+    rt.block_on(async {
+        let pool = StorePool::open(open, 2).expect("pool");
+        let state = AppState::new(pool, Limits::default());
+        let client = reqwest::Client::new();
+        let cfg2 = cfg.clone();
+        let task = tokio::spawn(async move {
+            let _ = provkit_server::delivery::round(&state, &client, &cfg2).await;
+        });
+        let start = Instant::now();
+        while mdm.with(|s| s.enqueued.len()) < 200 && start.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        task.abort();
+        let _ = task.await;
+    });
+    let before = mdm.with(|s| s.enqueued.len());
+    assert!(
+        before >= 200,
+        "{backend}: the dead process got calls through: {before}"
+    );
+    {
+        let mut s = open().expect("open");
+        let sent = s
+            .outbox()
+            .expect("outbox")
+            .iter()
+            .filter(|e| e.status == CommandStatus::Sent)
+            .count();
+        assert_eq!(sent, 0, "{backend}: the dead process recorded nothing");
+    }
+    // The next process, after the lease.
+    mdm.with(|s| s.delay = Duration::ZERO);
+    std::thread::sleep(Duration::from_millis(1100));
+    rt.block_on(async {
+        let pool = StorePool::open(open, 2).expect("pool");
+        let state = AppState::new(pool, Limits::default());
+        let client = reqwest::Client::new();
+        let start = Instant::now();
+        loop {
+            provkit_server::delivery::round(&state, &client, &cfg)
+                .await
+                .expect("round");
+            let o = open().expect("open").outbox().expect("outbox");
+            if o.iter().all(|e| e.status != CommandStatus::Planned)
+                || start.elapsed() > Duration::from_secs(20)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let o = open().expect("open").outbox().expect("outbox");
+    let planned: Vec<_> = o
+        .iter()
+        .filter(|e| e.status == CommandStatus::Planned)
+        .collect();
+    assert!(planned.is_empty(), "{backend}: lost {}", planned.len());
+    let twice: Vec<_> = mdm
+        .enqueue_counts()
+        .into_iter()
+        .filter(|(_, c)| *c > 1)
+        .collect();
+    assert!(twice.is_empty(), "{backend}: enqueued twice: {twice:?}");
+    let queued = mdm.with(|s| s.enqueued.len());
+    // (D1 to D3 are not enrolled there: their refusal was in the answer
+    // the dead process lost, and "command already exists" covers the whole
+    // call, so they count as sent until reconciliation asks them.)
+    let sent = o
+        .iter()
+        .filter(|e| e.udid.starts_with('K') && e.status == CommandStatus::Sent)
+        .count();
+    assert_eq!(
+        (queued, sent),
+        (450, 450),
+        "{backend}: each enrolled device's install queued once and recorded sent"
+    );
+}
+
+#[test]
+fn a_sender_that_dies_mid_batch_loses_nothing_over_sqlite() {
+    dies_mid_batch(&sqlite("delivery-kill"), "sqlite");
 }

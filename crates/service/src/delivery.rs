@@ -66,7 +66,7 @@ pub fn command_of(c: &Claimed) -> Result<Command, ServiceError> {
         },
         "ProvisioningProfileList" => Command::ProvisioningProfileList { managed_only: true },
         "ValidateApplications" => Command::ValidateApplications {
-            identifiers: Vec::new(),
+            identifiers: d.identifiers.clone(),
         },
         other => {
             return Err(ServiceError::Unknown {
@@ -285,5 +285,109 @@ mod tests {
         assert_eq!(event_id(br#"{"event_id": "e1"}"#), "id:e1");
         assert_eq!(event_id(b"{}"), event_id(b"{}"));
         assert_ne!(event_id(b"{}"), event_id(b"{ }"));
+    }
+}
+
+/// When devices are asked for their profile lists again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Reconcile {
+    /// A command sent and unanswered this long: ask the device what it
+    /// holds (NanoMDM never retries a webhook, so an answer can be lost).
+    pub unanswered_after: Duration,
+    /// Every device is asked once per period, spread over it.
+    pub relist_every: Duration,
+}
+
+impl Default for Reconcile {
+    fn default() -> Self {
+        Reconcile {
+            unanswered_after: Duration::hours(1),
+            relist_every: Duration::days(1),
+        }
+    }
+}
+
+/// Whether `udid`'s turn in the re-listing period falls in `(since, at]`:
+/// each device has a fixed offset in the period, drawn from its UDID, so
+/// the period's requests spread evenly and each device is asked once.
+pub fn relist_due(udid: &str, since: DateTime<Utc>, at: DateTime<Utc>, every: Duration) -> bool {
+    let period = every.num_milliseconds().max(1);
+    let h = Sha256::digest(udid.as_bytes());
+    let offset = i64::try_from(
+        u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]])
+            % period.unsigned_abs(),
+    )
+    .unwrap_or(0);
+    // The turn at or before `at`.
+    let t = at.timestamp_millis();
+    let turn = t - (t - offset).rem_euclid(period);
+    turn > since.timestamp_millis()
+}
+
+/// Asks for `ProvisioningProfileList` the devices whose command went
+/// unanswered past [`Reconcile::unanswered_after`] within `(since, at]`,
+/// and those whose re-listing turn falls in it; returns how many devices
+/// were asked. Their answers replace what each reports.
+///
+/// # Errors
+/// Store failures.
+pub fn reconcile(
+    store: &mut dyn Store,
+    since: DateTime<Utc>,
+    at: DateTime<Utc>,
+    cfg: &Reconcile,
+) -> Result<usize, ServiceError> {
+    let mut ask = std::collections::BTreeSet::new();
+    for e in store.outbox()? {
+        let quiet_from = e.updated_at + cfg.unanswered_after;
+        if e.status == CommandStatus::Sent && quiet_from > since && quiet_from <= at {
+            ask.insert(e.udid);
+        }
+    }
+    for d in store.inventory()?.devices {
+        if relist_due(&d.udid, since, at, cfg.relist_every) {
+            ask.insert(d.udid);
+        }
+    }
+    let udids: Vec<String> = ask.into_iter().collect();
+    if udids.is_empty() {
+        return Ok(0);
+    }
+    store.dispatch_command(
+        "ProvisioningProfileList",
+        &udids,
+        at,
+        provkit_mdm::MAX_BATCH,
+    )?;
+    Ok(udids.len())
+}
+
+#[cfg(test)]
+mod reconcile_tests {
+    use super::*;
+
+    #[test]
+    fn every_device_is_relisted_once_a_period_spread_over_it() {
+        let every = Duration::hours(24);
+        let start = DateTime::UNIX_EPOCH + Duration::days(20_000);
+        let udids: Vec<String> = (0..2400).map(|i| format!("UDID-{i}")).collect();
+        let mut per_hour = Vec::new();
+        let mut asked = std::collections::HashMap::new();
+        for h in 0..24 {
+            let (since, at) = (start + Duration::hours(h), start + Duration::hours(h + 1));
+            let n = udids
+                .iter()
+                .filter(|u| relist_due(u, since, at, every))
+                .inspect(|u| *asked.entry((*u).clone()).or_insert(0) += 1)
+                .count();
+            per_hour.push(n);
+        }
+        assert_eq!(asked.len(), 2400);
+        assert!(asked.values().all(|&n| n == 1), "once each");
+        assert!(
+            per_hour.iter().all(|&n| (50..=150).contains(&n)),
+            "spread: {per_hour:?}"
+        );
     }
 }

@@ -1755,7 +1755,7 @@ impl<D: Docs> Store for DocStore<D> {
         at: DateTime<Utc>,
         max_batch: usize,
     ) -> R<Vec<String>> {
-        self.tx(|d| Self::dispatch_command_in(d, request_type, udids, at, max_batch))
+        self.tx(|d| Self::dispatch_command_in(d, request_type, udids, at, max_batch, &[]))
     }
 
     fn claim_dispatches(

@@ -59,6 +59,10 @@ pub use records::{
 
 use chrono::{DateTime, Utc};
 
+/// The most devices in one dispatch the store makes on its own (a
+/// `ValidateApplications` after a renewal).
+pub const MAX_DISPATCH: usize = 200;
+
 /// Everything [`Store::import_batch`] takes at once.
 #[derive(Debug, Clone, Default)]
 pub struct ImportBatch {

@@ -110,6 +110,9 @@ pub struct Dispatch {
     pub last_error: Option<String>,
     /// The last push failure (queued, the device not woken).
     pub push_error: Option<String>,
+    /// For `ValidateApplications`: the bundle identifiers to re-validate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identifiers: Vec<String>,
     /// Made.
     pub created_at: DateTime<Utc>,
     /// Last change.

@@ -43,6 +43,9 @@ pub(crate) struct Inner {
     pub(crate) enqueued: Vec<(String, String)>,
     /// Calls answered 503 while down.
     pub(crate) refused_down: usize,
+    /// How long an answer waits after the command is queued (a slow
+    /// server, or a network that loses the answer).
+    pub(crate) delay: std::time::Duration,
 }
 
 /// The double: its address and state.
@@ -79,7 +82,15 @@ async fn enqueue(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, String) {
-    let mut s = state.lock().expect("double state");
+    let (answer, delay) = {
+        let mut s = state.lock().expect("double state");
+        (enqueue_now(&mut s, &ids, &headers, &body), s.delay)
+    };
+    tokio::time::sleep(delay).await;
+    answer
+}
+
+fn enqueue_now(s: &mut Inner, ids: &str, headers: &HeaderMap, body: &[u8]) -> (StatusCode, String) {
     let auth = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -91,7 +102,7 @@ async fn enqueue(
         s.refused_down += 1;
         return (StatusCode::SERVICE_UNAVAILABLE, "down\n".into());
     }
-    let Some((uuid, rt, profile)) = read_command(&body) else {
+    let Some((uuid, rt, profile)) = read_command(body) else {
         return (StatusCode::BAD_REQUEST, "bad command\n".into());
     };
     if s.commands.contains_key(&uuid) {

@@ -133,6 +133,7 @@ fn new_dispatch(
         due: Some(at),
         last_error: None,
         push_error: None,
+        identifiers: Vec::new(),
         created_at: at,
         updated_at: at,
     }
@@ -318,6 +319,7 @@ impl<D: Docs> DocStore<D> {
         udids: &[String],
         at: DateTime<Utc>,
         max_batch: usize,
+        identifiers: &[String],
     ) -> R<Vec<String>> {
         root_only(d, "delivery")?;
         let conns = Self::connections_by_group(d)?;
@@ -341,7 +343,7 @@ impl<D: Docs> DocStore<D> {
                     at.timestamp_millis(),
                     chunk[0]
                 );
-                let disp = new_dispatch(
+                let mut disp = new_dispatch(
                     derived_uuid(&seed),
                     &conn,
                     request_type,
@@ -349,6 +351,7 @@ impl<D: Docs> DocStore<D> {
                     chunk.iter().map(|u| (u.clone(), None)),
                     at,
                 );
+                disp.identifiers = identifiers.to_vec();
                 if d.get(Table::Dispatches, &disp.command_uuid)?.is_none() {
                     Self::put_dispatch(d, &disp)?;
                     made.push(disp.command_uuid);
@@ -643,6 +646,8 @@ impl<D: Docs> DocStore<D> {
             devices.insert(k, from_json(&doc)?);
         }
         let mut expiries: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
+        // Devices that acknowledged installing each profile, this batch.
+        let mut installed: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let (mut changed_rows, mut changed_devices) = (
             std::collections::BTreeSet::new(),
             std::collections::BTreeSet::new(),
@@ -693,6 +698,12 @@ impl<D: Docs> DocStore<D> {
                             t
                         }
                     };
+                    if e.request_type == "InstallProvisioningProfile" {
+                        installed
+                            .entry(uuid.clone())
+                            .or_default()
+                            .push(a.udid.clone());
+                    }
                     if e.request_type == "InstallProvisioningProfile"
                         && let Some(expires) = expires
                     {
@@ -730,6 +741,7 @@ impl<D: Docs> DocStore<D> {
             }
         }
         Self::store_rows(d, &rows, &changed_rows)?;
+        Self::validate_after_renewal(d, &installed, at)?;
         let docs: Vec<(String, String)> = changed_devices
             .iter()
             .map(|k| (k.clone(), to_json(&devices[k])))
@@ -753,6 +765,63 @@ impl<D: Docs> DocStore<D> {
             )?;
         }
         Ok(counts)
+    }
+
+    /// After devices acknowledge a renewal's successor, asks them to
+    /// re-validate the apps that share it (`ValidateApplications` with
+    /// their bundle identifiers), so they need not wait for a launch.
+    fn validate_after_renewal(
+        d: &mut D,
+        installed: &BTreeMap<String, Vec<String>>,
+        at: DateTime<Utc>,
+    ) -> R<()> {
+        if installed.is_empty() {
+            return Ok(());
+        }
+        let mut renewed: HashMap<String, Vec<String>> = HashMap::new();
+        for (_, doc) in d.scan(Table::Profiles, "")? {
+            let p = crate::schema::profile_from_doc(&doc)?;
+            if let Some(s) = p.successor.as_deref().map(ukey)
+                && installed.contains_key(&s)
+            {
+                renewed.entry(s).or_default().push(ukey(&p.uuid));
+            }
+        }
+        if renewed.is_empty() {
+            return Ok(());
+        }
+        let apps: Vec<crate::records::AppRecord> = d
+            .scan(Table::Apps, "")?
+            .iter()
+            .map(|(_, v)| from_json(v))
+            .collect::<R<_>>()?;
+        for (new, olds) in renewed {
+            let mut ids: Vec<String> = apps
+                .iter()
+                .filter(|a| {
+                    a.profile_uuid
+                        .as_deref()
+                        .map(ukey)
+                        .is_some_and(|p| p == new || olds.contains(&p))
+                })
+                .map(|a| a.bundle_id.clone())
+                .collect();
+            ids.sort();
+            ids.dedup();
+            if ids.is_empty() {
+                continue;
+            }
+            let devices = &installed[&new];
+            Self::dispatch_command_in(
+                d,
+                "ValidateApplications",
+                devices,
+                at,
+                crate::MAX_DISPATCH,
+                &ids,
+            )?;
+        }
+        Ok(())
     }
 
     pub(super) fn dispatches_in(d: &mut D) -> R<Vec<Dispatch>> {
