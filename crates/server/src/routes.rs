@@ -252,9 +252,18 @@ pub(crate) const ROUTES: &[Route] = &[
         method: "get",
         path: "/api/v1/plan",
         role: Some(Role::Viewer),
-        query: &[],
+        query: &[
+            (
+                "limit",
+                "commands and user notices per page, 1 to 1000 (default 1000)",
+            ),
+            ("offset", "commands and user notices to skip"),
+        ],
         body: Body::None,
-        ok: (200, "commands, notifications, blockers and warnings"),
+        ok: (
+            200,
+            "a page of the commands and user notices (with their totals), the notifications, blockers and warnings",
+        ),
         summary: "The plan now",
         upload: false,
         handler: || get(tenant::get_plan),

@@ -344,6 +344,22 @@ fn scenario(open: &Opener, ca: &TestCa, t: &Tokens, backend: &str) {
         .filter(|c| c["request_type"] == "InstallProvisioningProfile")
         .count();
     assert_eq!(installs, 2, "ann and bob, not the CEO");
+    // Paged: one command a page, the total beside it.
+    let total = plan.json()["commands_total"].as_u64().expect("total");
+    let page = server
+        .call(
+            "GET",
+            "/api/v1/plan?limit=1&offset=1",
+            Some(&t.viewer),
+            None,
+            b"",
+        )
+        .json();
+    assert_eq!(page["commands"].as_array().map(Vec::len), Some(1), "{page}");
+    assert_eq!(page["commands"][0], plan.json()["commands"][1]);
+    assert_eq!(page["commands_total"].as_u64(), Some(total));
+    let r = server.call("GET", "/api/v1/plan?limit=0", Some(&t.viewer), None, b"");
+    assert_eq!((r.status, r.problem().as_str()), (400, "invalid-page"));
     let r = server.call(
         "GET",
         "/api/v1/expiring?within=60d",

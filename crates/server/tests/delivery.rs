@@ -13,6 +13,7 @@
 mod nanomdm;
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -679,4 +680,121 @@ fn dies_mid_batch(open: &Opener, backend: &str) {
 #[test]
 fn a_sender_that_dies_mid_batch_loses_nothing_over_sqlite() {
     dies_mid_batch(&sqlite("delivery-kill"), "sqlite");
+}
+
+/// MicroMDM: one JSON command per device under our CommandUUID (the
+/// profile as base64), HTTP Basic `micromdm:<key>`, 201 when queued; its
+/// command webhook feeds the same answers back.
+#[test]
+fn micromdm_commands_and_webhook() {
+    use axum::extract::State;
+    type Seen = Arc<Mutex<Vec<serde_json::Value>>>;
+    let seen: Seen = Arc::default();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new()
+        .route(
+            "/v1/commands",
+            axum::routing::post(
+                |State(seen): State<Seen>, headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+                    if auth != provkit_mdm::micromdm::basic_auth(KEY) {
+                        return (axum::http::StatusCode::UNAUTHORIZED, String::new());
+                    }
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    if v["udid"] == "D3" {
+                        return (axum::http::StatusCode::BAD_REQUEST, "unknown device".into());
+                    }
+                    let answer = serde_json::json!({"payload": {"command_uuid": v["command_uuid"], "command": {"request_type": v["request_type"]}}});
+                    seen.lock().expect("seen").push(v);
+                    (axum::http::StatusCode::CREATED, answer.to_string())
+                },
+            ),
+        )
+        .with_state(Arc::clone(&seen));
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(listener).expect("listener");
+            axum::serve(l, app).await.expect("serve");
+        });
+    });
+    let open = sqlite("delivery-micromdm");
+    let ca = TestCa::rsa();
+    {
+        let mut s = open().expect("open");
+        prepare(s.as_mut(), &ca, "http://unused.invalid");
+        let a = actor();
+        s.remove_mdm_connection("Global", &a)
+            .expect("remove the NanoMDM one");
+        provkit_service::delivery::add_connection(
+            s.as_mut(),
+            Some("micro"),
+            MdmKind::MicroMdm,
+            &format!("http://{addr}"),
+            KEY,
+            Some(HMAC),
+            None,
+            &a,
+        )
+        .expect("connection");
+    }
+    let pk = Provkit::start(&open);
+    assert!(
+        eventually(Duration::from_secs(15), || seen.lock().expect("seen").len()
+            == 2),
+        "one call per device"
+    );
+    let calls = seen.lock().expect("seen").clone();
+    let uuids: BTreeSet<&str> = calls
+        .iter()
+        .filter_map(|c| c["command_uuid"].as_str())
+        .collect();
+    assert_eq!(uuids.len(), 2, "a CommandUUID each: {calls:?}");
+    assert!(calls.iter().all(|c| {
+        c["request_type"] == "InstallProvisioningProfile"
+            && c["provisioning_profile"]
+                .as_str()
+                .is_some_and(|p| p.len() > 100)
+    }));
+    assert!(
+        eventually(Duration::from_secs(5), || outbox(open.as_ref())
+            .get(&("D3".into(), "InstallProvisioningProfile".into(), OLD.into()))
+            .is_some_and(|(s, _)| *s == CommandStatus::Error)),
+        "a 400 is a refusal"
+    );
+    // The answers come back through MicroMDM's webhook.
+    let mut n = 0;
+    for c in &calls {
+        let (udid, uuid) = (
+            c["udid"].as_str().expect("udid"),
+            c["command_uuid"].as_str().expect("uuid"),
+        );
+        let plist = answer_plist(uuid, udid, "Acknowledged", &[], None);
+        let body = answer_event(&format!("m-{n}"), udid, uuid, "Acknowledged", &plist);
+        n += 1;
+        assert_eq!(
+            post_webhook(
+                pk.addr,
+                "/webhooks/micromdm",
+                &body,
+                Some(&sign(HMAC.as_bytes(), &body))
+            ),
+            200
+        );
+    }
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let o = outbox(open.as_ref());
+            ["D1", "D2"].iter().all(|d| {
+                o.get(&((*d).into(), "InstallProvisioningProfile".into(), OLD.into()))
+                    .is_some_and(|(s, _)| *s == CommandStatus::Acknowledged)
+            })
+        }),
+        "acknowledged through MicroMDM's webhook"
+    );
 }

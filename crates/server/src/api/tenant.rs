@@ -11,23 +11,71 @@ use provkit_service::inventory::{self, Format};
 use provkit_service::tokens::Role;
 use provkit_service::{audit, expiry, lifecycle, plan};
 use provkit_store::Replace;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::Page;
 use crate::auth::Caller;
 use crate::problem::Problem;
 use crate::state::AppState;
 
+/// `GET /api/v1/plan` pagination: of the commands and the device-user
+/// notices (the lists that grow with the devices).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PlanQuery {
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// A page of the plan: everything but the commands and user notices whole,
+/// those paged, with their totals.
+#[derive(Debug, Serialize)]
+struct PlanPage {
+    #[serde(flatten)]
+    view: plan::PlanView,
+    commands_total: usize,
+    user_notices_total: usize,
+    limit: usize,
+    offset: usize,
+}
+
 pub(crate) async fn get_plan(
     State(state): State<AppState>,
     caller: Caller,
+    Query(q): Query<PlanQuery>,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Role::Viewer)?;
+    let limit = q.limit.unwrap_or(super::MAX_PAGE);
+    if !(1..=super::MAX_PAGE).contains(&limit) {
+        return Err(Problem::bad_request(
+            "invalid-page",
+            format!("limit={limit}: give 1 to {}", super::MAX_PAGE),
+        ));
+    }
+    let offset = q.offset.unwrap_or(0);
     let snap = state.snapshot(caller.scope()).await?;
-    let view = state
-        .compute(move || Ok(plan::plan_with(&snap.engine)))
+    let page = state
+        .compute(move || {
+            let mut view = plan::plan_with(&snap.engine);
+            let (commands_total, user_notices_total) =
+                (view.commands.len(), view.user_notices.len());
+            view.commands = view.commands.into_iter().skip(offset).take(limit).collect();
+            view.user_notices = view
+                .user_notices
+                .into_iter()
+                .skip(offset)
+                .take(limit)
+                .collect();
+            Ok(PlanPage {
+                view,
+                commands_total,
+                user_notices_total,
+                limit,
+                offset,
+            })
+        })
         .await?;
-    Ok(Json(view))
+    Ok(Json(page))
 }
 
 /// `GET /api/v1/expiring` options.
