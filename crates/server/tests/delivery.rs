@@ -768,15 +768,13 @@ fn micromdm_commands_and_webhook() {
         "a 400 is a refusal"
     );
     // The answers come back through MicroMDM's webhook.
-    let mut n = 0;
-    for c in &calls {
+    for (n, c) in calls.iter().enumerate() {
         let (udid, uuid) = (
             c["udid"].as_str().expect("udid"),
             c["command_uuid"].as_str().expect("uuid"),
         );
         let plist = answer_plist(uuid, udid, "Acknowledged", &[], None);
         let body = answer_event(&format!("m-{n}"), udid, uuid, "Acknowledged", &plist);
-        n += 1;
         assert_eq!(
             post_webhook(
                 pk.addr,
