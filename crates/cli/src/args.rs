@@ -104,6 +104,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: crate::mdm_cmd::MdmCommand,
     },
+    /// Notification channels: signed webhooks, Slack, Teams.
+    Notify {
+        #[command(subcommand)]
+        command: crate::notify_cmd::NotifyCommand,
+    },
     /// API tokens for `provkit serve`.
     Token {
         #[command(subcommand)]

@@ -139,6 +139,7 @@ pub(crate) fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd:
             OrgGroupCommand::List => serve_cmd::org_group_list(db.read()?.as_mut()),
         },
         Command::Mdm { command } => crate::mdm_cmd::run(db, command),
+        Command::Notify { command } => crate::notify_cmd::run(db, command),
         Command::Token { command } => match command {
             TokenCommand::Create {
                 name,

@@ -15,6 +15,7 @@ mod inventory_cmd;
 mod ipa_cmd;
 mod lifecycle_cmd;
 mod mdm_cmd;
+mod notify_cmd;
 mod output;
 mod plan_cmd;
 mod profile_cmd;

@@ -43,7 +43,7 @@ pub(crate) enum MdmCommand {
 }
 
 /// A variable's value, required non-empty.
-fn secret(var: &str) -> Result<String> {
+pub(crate) fn secret(var: &str) -> Result<String> {
     std::env::var(var)
         .ok()
         .filter(|v| !v.is_empty())

@@ -59,6 +59,8 @@ pub struct Round {
     pub sent: usize,
     /// Webhook events processed.
     pub events: usize,
+    /// Notification messages sent (or tried).
+    pub notices: usize,
 }
 
 /// Sends one request; the status and body, or `None` when no answer came.
@@ -184,11 +186,82 @@ pub async fn round(
             Ok(ids.len())
         })
         .await?;
+    let notices = notify(state, client, cfg, now, lease).await?;
     Ok(Round {
         prepared,
         sent,
         events: processed,
+        notices,
     })
+}
+
+/// Sends the notification messages due: each channel's message once; a
+/// failure is kept with its reason and tried again with backoff.
+async fn notify(
+    state: &AppState,
+    client: &reqwest::Client,
+    cfg: &Delivery,
+    now: chrono::DateTime<chrono::Utc>,
+    lease: chrono::Duration,
+) -> Result<usize, crate::problem::Problem> {
+    let limit = cfg.claim;
+    let claimed = state
+        .run(provkit_store::org::ROOT, move |store| {
+            Ok(store.claim_notices(now, lease, limit)?)
+        })
+        .await?;
+    let n = claimed.len();
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in claimed {
+        let (state, client) = (state.clone(), client.clone());
+        tasks.spawn(async move {
+            let outcome = send_notice(&client, &c, now).await;
+            if let Err(e) = &outcome {
+                tracing::warn!(channel = %c.channel.name, error = %e, "notification not delivered; will retry");
+            }
+            let retry = delivery::retry_at(&c.delivery.event_id, c.delivery.attempts, now);
+            let d = c.delivery;
+            let settled = state
+                .run(provkit_store::org::ROOT, move |store| {
+                    Ok(store.settle_notice(&d, outcome, retry, now)?)
+                })
+                .await;
+            if let Err(p) = settled {
+                tracing::warn!(detail = %p.detail, "could not record a notification's outcome");
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    Ok(n)
+}
+
+/// One message to its channel: `Ok` on a 2xx answer.
+async fn send_notice(
+    client: &reqwest::Client,
+    c: &provkit_store::ClaimedNotice,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), String> {
+    let m =
+        provkit_service::notify::message(&c.channel, &c.delivery.event_id, &c.delivery.facts, now)
+            .map_err(|e| e.to_string())?;
+    let mut req = client
+        .post(&m.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(m.body);
+    for (k, v) in m.headers {
+        req = req.header(k, v);
+    }
+    let answer = req.send().await.map_err(|e| format!("unreachable: {e}"))?;
+    let status = answer.status();
+    if status.is_success() {
+        Ok(())
+    } else {
+        let body = answer.text().await.unwrap_or_default();
+        Err(format!(
+            "HTTP {status}: {}",
+            body.chars().take(200).collect::<String>()
+        ))
+    }
 }
 
 /// Runs rounds until `stop`: at once while there is work, else every
@@ -221,7 +294,7 @@ pub async fn run_delivery(
                         "delivery round"
                     );
                 }
-                r.sent > 0 || r.events > 0
+                r.sent > 0 || r.events > 0 || r.notices > 0
             }
             Err(p) => {
                 tracing::warn!(code = p.code, detail = %p.detail, "delivery round failed; trying again");

@@ -11,7 +11,7 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use provkit_service::tokens::Role;
 
-use crate::api::{admin, apps, mdm, profiles, tenant};
+use crate::api::{admin, apps, mdm, notify, profiles, tenant};
 use crate::auth::Caller;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -435,6 +435,56 @@ pub(crate) const ROUTES: &[Route] = &[
         summary: "Remove an MDM connection",
         upload: false,
         handler: || delete(mdm::remove),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/notify-channels",
+        role: Some(Role::Viewer),
+        query: &[],
+        body: Body::None,
+        ok: (
+            200,
+            "the channels of the caller's group and below, with their pending messages and last failure; never a secret",
+        ),
+        summary: "List notification channels",
+        upload: false,
+        handler: || get(notify::list),
+    },
+    Route {
+        method: "post",
+        path: "/api/v1/notify-channels",
+        role: Some(Role::Admin),
+        query: &[],
+        body: Body::Json,
+        ok: (201, "the channel, without its secret"),
+        summary: "Add a channel: {\"name\", \"kind\": \"webhook|slack|teams\", \"url\", \"secret\", \"to\", \"org_group\"}",
+        upload: false,
+        handler: || post(notify::add),
+    },
+    Route {
+        method: "delete",
+        path: "/api/v1/notify-channels/{name}",
+        role: Some(Role::Admin),
+        query: &[],
+        body: Body::None,
+        ok: (204, "removed"),
+        summary: "Remove a notification channel",
+        upload: false,
+        handler: || delete(notify::remove),
+    },
+    Route {
+        method: "get",
+        path: "/api/v1/calendar.ics",
+        role: Some(Role::Viewer),
+        query: &[],
+        body: Body::None,
+        ok: (
+            200,
+            "an iCalendar feed: an event per profile's death date, reminders at the admin stages",
+        ),
+        summary: "The expiry calendar of the caller's organization group",
+        upload: false,
+        handler: || get(notify::calendar),
     },
     Route {
         method: "post",

@@ -54,6 +54,7 @@ pub mod import;
 pub mod inventory;
 pub mod lifecycle;
 pub mod names;
+pub mod notify;
 pub mod outbox;
 pub mod plan;
 pub mod schedule;

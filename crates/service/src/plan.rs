@@ -250,7 +250,9 @@ pub fn plan_and_enqueue(
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<PlanView, ServiceError> {
-    let view = plan(store, at)?;
+    let engine = Engine::new(store.load_tenant()?, at);
+    let view = plan_with(&engine);
+    let stages = engine.tenant().config.admin_thresholds_days.clone();
     let entries: Vec<OutboxEntry> = view
         .commands
         .iter()
@@ -266,12 +268,17 @@ pub fn plan_and_enqueue(
             updated_at: now,
         })
         .collect();
-    let stages: Vec<(String, i64)> = view
+    let logged: Vec<(String, i64)> = view
         .notifications
         .iter()
         .map(|n| (n.profile.clone(), n.stage_days))
         .collect();
-    store.enqueue_plan(&entries, &stages, now)?;
+    store.enqueue_plan(&entries, &logged, now)?;
+    // Each channel's message for each stage, made once.
+    let notices = crate::notify::notices_of(store, &view, &stages)?;
+    if !notices.is_empty() {
+        store.queue_notices(&notices, now)?;
+    }
     Ok(view)
 }
 

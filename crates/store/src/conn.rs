@@ -34,12 +34,16 @@ pub(crate) enum Table {
     Inbox,
     /// Webhook events not yet processed, by (arrival, event id).
     InboxDue,
+    /// Notification messages, one per (item, stage, channel).
+    NoticeOut,
+    /// Messages to send, by (due instant, key).
+    NoticeDue,
 }
 
 // The names and the list are for the SQL backends' schemas.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 impl Table {
-    pub(crate) const ALL: [Table; 16] = [
+    pub(crate) const ALL: [Table; 18] = [
         Table::Meta,
         Table::Profiles,
         Table::Apps,
@@ -56,6 +60,8 @@ impl Table {
         Table::DispatchDue,
         Table::Inbox,
         Table::InboxDue,
+        Table::NoticeOut,
+        Table::NoticeDue,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -76,6 +82,8 @@ impl Table {
             Table::DispatchDue => "dispatch_due",
             Table::Inbox => "inbox",
             Table::InboxDue => "inbox_due",
+            Table::NoticeOut => "notice_out",
+            Table::NoticeDue => "notice_due",
         }
     }
 }

@@ -37,6 +37,7 @@ use crate::{ImportBatch, Store};
 pub const SCHEMA_VERSION: i64 = 4;
 
 mod delivery;
+mod notify;
 
 type R<T> = Result<T, StoreError>;
 
@@ -1808,6 +1809,45 @@ impl<D: Docs> Store for DocStore<D> {
         at: DateTime<Utc>,
     ) -> R<crate::AnswerCounts> {
         self.tx(|d| Self::record_answers_in(d, events, answers, at))
+    }
+
+    fn add_channel(&mut self, c: &crate::Channel, actor: &Actor) -> R<()> {
+        self.tx(|d| Self::add_channel_in(d, c, actor))
+    }
+
+    fn channels(&mut self) -> R<Vec<crate::Channel>> {
+        Self::channels_in(&mut self.docs)
+    }
+
+    fn remove_channel(&mut self, name: &str, actor: &Actor) -> R<crate::Channel> {
+        self.tx(|d| Self::remove_channel_in(d, name, actor))
+    }
+
+    fn queue_notices(&mut self, notices: &[crate::Notice], at: DateTime<Utc>) -> R<usize> {
+        self.tx(|d| Self::queue_notices_in(d, notices, at))
+    }
+
+    fn claim_notices(
+        &mut self,
+        at: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: usize,
+    ) -> R<Vec<crate::ClaimedNotice>> {
+        self.tx(|d| Self::claim_notices_in(d, at, lease, limit))
+    }
+
+    fn settle_notice(
+        &mut self,
+        n: &crate::NoticeDelivery,
+        outcome: Result<(), String>,
+        retry_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> R<()> {
+        self.tx(|d| Self::settle_notice_in(d, n, outcome, retry_at, at))
+    }
+
+    fn notices(&mut self) -> R<Vec<crate::NoticeDelivery>> {
+        Self::notices_in(&mut self.docs)
     }
 
     fn mark_notified(&mut self, profile_uuid: &str, stage: i64, at: DateTime<Utc>) -> R<bool> {

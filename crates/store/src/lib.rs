@@ -31,6 +31,7 @@ mod doc_store;
 mod error;
 mod export;
 mod mdm;
+mod notify;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod open;
 pub mod org;
@@ -46,6 +47,7 @@ pub use mdm::{
     AnswerCounts, Claimed, ConnectionStatus, DeviceAnswer, Dispatch, DispatchTarget, MdmConnection,
     MdmKind, SendOutcome, TargetState,
 };
+pub use notify::{Channel, ChannelKind, ClaimedNotice, Notice, NoticeDelivery};
 #[cfg(feature = "postgres")]
 pub use open::PostgresStore;
 #[cfg(feature = "sqlite")]
@@ -579,6 +581,68 @@ pub trait Store {
         answers: &[DeviceAnswer],
         at: DateTime<Utc>,
     ) -> Result<AnswerCounts, StoreError>;
+
+    /// Adds a notification channel for an organization group within the
+    /// scope; audited without its secret.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] for a name in use or a URL that does not
+    /// suit the kind; [`StoreError::UnknownReference`] for a group outside
+    /// the scope.
+    fn add_channel(&mut self, c: &Channel, actor: &Actor) -> Result<(), StoreError>;
+
+    /// The channels of the scope and below (with their secrets: the caller
+    /// decides what it shows).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn channels(&mut self) -> Result<Vec<Channel>, StoreError>;
+
+    /// Removes a channel; audited.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for one the scope does not see.
+    fn remove_channel(&mut self, name: &str, actor: &Actor) -> Result<Channel, StoreError>;
+
+    /// Makes one message per notice and channel reaching the notice's
+    /// group, unless made before (each (item, stage, channel) once, across
+    /// calls, restarts and processes); returns how many were made.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn queue_notices(&mut self, notices: &[Notice], at: DateTime<Utc>)
+    -> Result<usize, StoreError>;
+
+    /// Claims up to `limit` messages due at `at`, each due again at `at +
+    /// lease` unless settled (skipping rows another claimer holds).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn claim_notices(
+        &mut self,
+        at: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: usize,
+    ) -> Result<Vec<ClaimedNotice>, StoreError>;
+
+    /// Records a send: sent, or failed (due again at `retry_at`, the
+    /// failure audited as `notify-failed`).
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for an unknown message.
+    fn settle_notice(
+        &mut self,
+        n: &NoticeDelivery,
+        outcome: Result<(), String>,
+        retry_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Every message, sent or not.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn notices(&mut self) -> Result<Vec<NoticeDelivery>, StoreError>;
 
     /// Records that a stage was notified for a profile; false when it already was.
     ///

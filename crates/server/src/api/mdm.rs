@@ -143,14 +143,10 @@ pub(crate) async fn remove(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, Problem> {
-    caller.require(Role::Admin)?;
-    let actor = caller.actor(state.now());
-    state
-        .run(caller.scope(), move |store| {
-            Ok(store.remove_mdm_connection(&name, &actor)?)
-        })
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    super::remove_named(&state, &caller, name, |store, name, actor| {
+        store.remove_mdm_connection(name, actor)
+    })
+    .await
 }
 
 /// Checks the signature against the keys of `kind`'s connections: with no

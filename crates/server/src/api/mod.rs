@@ -3,6 +3,7 @@
 pub(crate) mod admin;
 pub(crate) mod apps;
 pub(crate) mod mdm;
+pub(crate) mod notify;
 pub(crate) mod profiles;
 pub(crate) mod tenant;
 
@@ -66,4 +67,26 @@ impl<T> Page<T> {
             offset,
         })
     }
+}
+
+/// An admin's removal of a named thing (a connection, a channel) within
+/// the caller's organization group: 204, or the store's refusal.
+pub(crate) async fn remove_named<T: Send + 'static>(
+    state: &crate::state::AppState,
+    caller: &crate::auth::Caller,
+    name: String,
+    remove: fn(
+        &mut dyn provkit_store::Store,
+        &str,
+        &provkit_store::Actor,
+    ) -> Result<T, provkit_store::StoreError>,
+) -> Result<axum::http::StatusCode, Problem> {
+    caller.require(provkit_service::tokens::Role::Admin)?;
+    let actor = caller.actor(state.now());
+    state
+        .run(caller.scope(), move |store| {
+            Ok(remove(store, &name, &actor)?)
+        })
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

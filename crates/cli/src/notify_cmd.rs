@@ -1,0 +1,147 @@
+//! `provkit notify`: the channels warnings go to. Secrets come from the
+//! environment and are stored to be used, never printed again.
+
+use anyhow::Result;
+use clap::Subcommand;
+use provkit_store::ChannelKind;
+
+use crate::output::outln;
+use crate::profile_cmd::Outcome;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NotifyCommand {
+    /// Add a channel for an organization group's items (and those below
+    /// it); audited.
+    Add {
+        /// webhook (signed JSON), slack or teams.
+        #[arg(long)]
+        kind: String,
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        /// Where it posts.
+        #[arg(long)]
+        url: String,
+        /// The environment variable holding the signing secret (webhook).
+        #[arg(long)]
+        secret_env: Option<String>,
+        /// An email address (SMTP; repeatable).
+        #[arg(long)]
+        to: Vec<String>,
+        /// The organization group (default: Global).
+        #[arg(long)]
+        org_group: Option<String>,
+    },
+    /// The channels, without their secrets.
+    List,
+    /// Remove a channel; audited.
+    Remove {
+        /// Its name.
+        name: String,
+    },
+    /// Send one sample message through a channel now.
+    Test {
+        /// Its name.
+        name: String,
+    },
+}
+
+pub(crate) fn run(db: &crate::db::DbArgs, command: NotifyCommand) -> Result<Outcome> {
+    let a = crate::tenant_cmd::actor();
+    match command {
+        NotifyCommand::Add {
+            kind,
+            name,
+            url,
+            secret_env,
+            to,
+            org_group,
+        } => {
+            let kind = ChannelKind::parse(&kind).ok_or_else(|| {
+                provkit_store::StoreError::Invalid(format!(
+                    "--kind {kind}: give webhook, slack, teams or smtp"
+                ))
+            })?;
+            let secret = secret_env
+                .as_deref()
+                .map(crate::mdm_cmd::secret)
+                .transpose()?;
+            let c = provkit_service::notify::add_channel(
+                db.open()?.as_mut(),
+                &name,
+                kind,
+                &url,
+                secret.as_deref(),
+                &to,
+                org_group.as_deref(),
+                &a,
+            )?;
+            outln!("added {} ({}) for {}", c.name, c.kind.as_str(), c.org_group)?;
+        }
+        NotifyCommand::List => {
+            for c in db.read()?.channels()? {
+                outln!(
+                    "{}  {}  {}  {}{}",
+                    c.name,
+                    c.kind.as_str(),
+                    c.url,
+                    c.org_group,
+                    if c.secret.is_some() { "  signed" } else { "" }
+                )?;
+            }
+        }
+        NotifyCommand::Remove { name } => {
+            let c = db.open()?.remove_channel(&name, &a)?;
+            outln!("removed {}", c.name)?;
+        }
+        NotifyCommand::Test { name } => {
+            let c = db
+                .read()?
+                .channels()?
+                .into_iter()
+                .find(|c| c.name == name)
+                .ok_or_else(|| provkit_store::StoreError::UnknownReference {
+                    kind: "channel",
+                    name: name.clone(),
+                    context: "notify test".into(),
+                })?;
+            let at = chrono::Utc::now();
+            let facts = provkit_service::notify::sample_facts(at);
+            let m = provkit_service::notify::message(
+                &c,
+                &format!("test-{}", at.timestamp()),
+                &facts,
+                at,
+            )?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let status = runtime.block_on(async {
+                let mut req = reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(15))
+                    .build()?
+                    .post(&m.url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(m.body);
+                for (k, v) in m.headers {
+                    req = req.header(k, v);
+                }
+                Ok::<_, reqwest::Error>(req.send().await?.status())
+            });
+            match status {
+                Ok(s) if s.is_success() => {
+                    outln!("sent a sample to {} (HTTP {})", c.name, s.as_u16())?
+                }
+                Ok(s) => {
+                    outln!("{}: the receiver answered HTTP {}", c.name, s.as_u16())?;
+                    return Ok(Outcome::Invalid);
+                }
+                Err(e) => {
+                    outln!("{}: not delivered: {e}", c.name)?;
+                    return Ok(Outcome::Invalid);
+                }
+            }
+        }
+    }
+    Ok(Outcome::Ok)
+}

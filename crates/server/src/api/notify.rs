@@ -1,0 +1,235 @@
+//! Notification channels (`/api/v1/notify-channels`) and the calendar feed
+//! (`/api/v1/calendar.ics`): an event per death date, with reminders at the
+//! admin stages, for the caller's organization group.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use provkit_service::tokens::Role;
+use provkit_store::ChannelKind;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Caller;
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// A channel as the API shows it: never its secret.
+#[derive(Debug, Serialize)]
+struct ChannelView {
+    name: String,
+    kind: &'static str,
+    url: String,
+    to: Vec<String>,
+    org_group: String,
+    signed: bool,
+    created_by: String,
+    created_at: DateTime<Utc>,
+    /// Messages waiting (failed at least once, or not yet sent).
+    pending: usize,
+    /// The last failure among them.
+    last_error: Option<String>,
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, Problem> {
+    caller.require(Role::Viewer)?;
+    let channels = state
+        .run(caller.scope(), |store| Ok(store.channels()?))
+        .await?;
+    let notices = state
+        .run(provkit_store::org::ROOT, |store| Ok(store.notices()?))
+        .await?;
+    let views: Vec<ChannelView> = channels
+        .into_iter()
+        .map(|c| {
+            let waiting: Vec<_> = notices
+                .iter()
+                .filter(|n| n.channel == c.name && n.sent_at.is_none())
+                .collect();
+            ChannelView {
+                pending: waiting.len(),
+                last_error: waiting.iter().find_map(|n| n.last_error.clone()),
+                name: c.name,
+                kind: c.kind.as_str(),
+                url: c.url,
+                to: c.to,
+                org_group: c.org_group,
+                signed: c.secret.is_some(),
+                created_by: c.created_by,
+                created_at: c.created_at,
+            }
+        })
+        .collect();
+    Ok(Json(views))
+}
+
+/// `POST /api/v1/notify-channels`: the secret travels once, here.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewChannel {
+    name: String,
+    kind: String,
+    url: String,
+    secret: Option<String>,
+    #[serde(default)]
+    to: Vec<String>,
+    org_group: Option<String>,
+}
+
+pub(crate) async fn add(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(new): Json<NewChannel>,
+) -> Result<impl IntoResponse, Problem> {
+    caller.require(Role::Admin)?;
+    let kind = ChannelKind::parse(&new.kind).ok_or_else(|| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("kind {:?}: give webhook, slack, teams or smtp", new.kind),
+        )
+    })?;
+    let actor = caller.actor(state.now());
+    let c = state
+        .run(caller.scope(), move |store| {
+            Ok(provkit_service::notify::add_channel(
+                store,
+                &new.name,
+                kind,
+                &new.url,
+                new.secret.as_deref(),
+                &new.to,
+                new.org_group.as_deref(),
+                &actor,
+            )?)
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({
+            "name": c.name, "kind": c.kind.as_str(), "url": c.url, "org_group": c.org_group,
+            "signed": c.secret.is_some(),
+        })),
+    ))
+}
+
+pub(crate) async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, Problem> {
+    super::remove_named(&state, &caller, name, |store, name, actor| {
+        store.remove_channel(name, actor)
+    })
+    .await
+}
+
+/// Escapes a text value (RFC 5545 section 3.3.11).
+fn ics_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            ';' => out.push_str("\\;"),
+            ',' => out.push_str("\\,"),
+            '\n' => out.push_str("\\n"),
+            '\r' => {}
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Folds a content line at 75 octets (RFC 5545 section 3.1).
+fn fold(line: &str, out: &mut String) {
+    let mut width = 0;
+    for c in line.chars() {
+        if width + c.len_utf8() > 75 {
+            out.push_str("\r\n ");
+            width = 1;
+        }
+        out.push(c);
+        width += c.len_utf8();
+    }
+    out.push_str("\r\n");
+}
+
+pub(crate) async fn calendar(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, Problem> {
+    caller.require(Role::Viewer)?;
+    let snap = state.snapshot(caller.scope()).await?;
+    let stages = snap.engine.tenant().config.admin_thresholds_days.clone();
+    let stamp = state.now().format("%Y%m%dT%H%M%SZ").to_string();
+    let mut out = String::new();
+    for l in [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//provkit//expiry calendar//EN",
+        "CALSCALE:GREGORIAN",
+        "X-WR-CALNAME:provkit: what dies when",
+    ] {
+        fold(l, &mut out);
+    }
+    for &i in &snap.by_expiry {
+        let p = &snap.summaries[i];
+        if p.retired || p.successor.is_some() {
+            continue;
+        }
+        let day = p.expires.format("%Y%m%d").to_string();
+        let next = (p.expires + chrono::Duration::days(1))
+            .format("%Y%m%d")
+            .to_string();
+        let title = p.label.name.clone().unwrap_or_else(|| p.name.clone());
+        fold("BEGIN:VEVENT", &mut out);
+        fold(&format!("UID:{}@provkit", p.uuid), &mut out);
+        fold(&format!("DTSTAMP:{stamp}"), &mut out);
+        fold(&format!("DTSTART;VALUE=DATE:{day}"), &mut out);
+        fold(&format!("DTEND;VALUE=DATE:{next}"), &mut out);
+        fold(
+            &format!(
+                "SUMMARY:{}",
+                ics_text(&format!("Profile {title} expires: renew it"))
+            ),
+            &mut out,
+        );
+        let description = format!(
+            "UUID {}, team {}, app ID {}. Apps: {}. Devices: {}.",
+            p.uuid,
+            p.team,
+            p.app_id,
+            if p.apps.is_empty() {
+                "none".into()
+            } else {
+                p.apps.join(", ")
+            },
+            p.devices
+        );
+        fold(&format!("DESCRIPTION:{}", ics_text(&description)), &mut out);
+        for s in &stages {
+            fold("BEGIN:VALARM", &mut out);
+            fold("ACTION:DISPLAY", &mut out);
+            fold(&format!("TRIGGER:-P{}D", s.max(&0)), &mut out);
+            fold(
+                &format!(
+                    "DESCRIPTION:{}",
+                    ics_text(&format!("{title}: {s} days left"))
+                ),
+                &mut out,
+            );
+            fold("END:VALARM", &mut out);
+        }
+        fold("END:VEVENT", &mut out);
+    }
+    fold("END:VCALENDAR", &mut out);
+    Ok((
+        [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
+        out,
+    ))
+}

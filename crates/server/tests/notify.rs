@@ -1,0 +1,459 @@
+//! Notifications through real HTTP receivers on loopback (a signed JSON
+//! webhook and a Slack-shaped one), a tenant driven through time: each
+//! stage once per channel; planning again and a restart send nothing
+//! twice; downtime across two stages sends the later one once, naming the
+//! one skipped; a failing receiver gets its message once it recovers, the
+//! failure audited; three senders on one database send each message once.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use provkit_profile::fixtures::{ProfileSpec, TestCa, signed_profile, utc};
+use provkit_server::Limits;
+use provkit_server::delivery::{Delivery, round};
+use provkit_server::state::{AppState, Opener, StorePool};
+use provkit_store::{
+    Actor, AssignmentEdit, ChannelKind, PostgresStore, Replace, SqliteStore, Store, TargetName,
+};
+
+const UUID: &str = "0E0E0E0E-0000-4000-8000-00000000A001";
+const SECRET: &str = "hook-secret";
+
+/// What a receiver got: (path, signature header, body).
+type Got = Arc<Mutex<Vec<(String, Option<String>, serde_json::Value)>>>;
+
+/// Receivers on loopback: `/hook` and `/slack`; they answer 500 while
+/// `failing` is set.
+fn receivers(failing: Arc<Mutex<bool>>) -> (String, Got) {
+    let got: Got = Arc::default();
+    let g = Arc::clone(&got);
+    let app = axum::Router::new().route(
+        "/{path}",
+        axum::routing::post(
+            move |axum::extract::Path(path): axum::extract::Path<String>,
+                  headers: axum::http::HeaderMap,
+                  body: axum::body::Bytes| {
+                let (g, failing) = (Arc::clone(&g), Arc::clone(&failing));
+                async move {
+                    if *failing.lock().expect("flag") {
+                        return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    let sig = headers
+                        .get(provkit_service::notify::SIGNATURE_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    if path == "hook"
+                        && !sig.as_deref().is_some_and(|s| {
+                            provkit_service::notify::signature_ok(
+                                SECRET,
+                                &body,
+                                s,
+                                Utc::now(),
+                                chrono::Duration::days(3650 * 3),
+                            )
+                        })
+                    {
+                        return axum::http::StatusCode::UNAUTHORIZED;
+                    }
+                    let v = serde_json::from_slice(&body).unwrap_or_default();
+                    g.lock().expect("got").push((path, sig, v));
+                    axum::http::StatusCode::OK
+                }
+            },
+        ),
+    );
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.set_nonblocking(true).expect("nonblocking");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(l).expect("listener");
+            axum::serve(l, app).await.expect("serve");
+        });
+    });
+    (format!("http://{addr}"), got)
+}
+
+fn death() -> DateTime<Utc> {
+    utc(2027, 6, 1)
+}
+
+fn prepare(store: &mut dyn Store, base: &str) {
+    let a = Actor {
+        name: "t".into(),
+        at: utc(2026, 12, 1),
+    };
+    let ca = TestCa::rsa();
+    provkit_service::trust::add_anchor(store, ca.root.cert.der(), &a).expect("anchor");
+    let bytes = signed_profile(
+        &ca,
+        &ProfileSpec {
+            uuid: UUID.into(),
+            all_devices: true,
+            devices: None,
+            expiration: death(),
+            ..ProfileSpec::default()
+        },
+    );
+    store.add_profile(&bytes, &a).expect("profile");
+    let inv = serde_json::from_value(
+        serde_json::json!({"users": ["ann"], "devices": [{"udid": "D1", "user": "ann"}]}),
+    )
+    .expect("inv");
+    store
+        .apply_inventory(&inv, &Replace::Nothing, false, a.at, &a)
+        .expect("inventory");
+    let edit = AssignmentEdit::Add {
+        include: vec![TargetName::AllUsers],
+        exclude: vec![],
+    };
+    store
+        .edit_assignments(UUID, &edit, a.at, &a)
+        .expect("assign");
+    provkit_service::notify::add_channel(
+        store,
+        "ops-hook",
+        ChannelKind::Webhook,
+        &format!("{base}/hook"),
+        Some(SECRET),
+        &[],
+        None,
+        &a,
+    )
+    .expect("webhook");
+    provkit_service::notify::add_channel(
+        store,
+        "ops-slack",
+        ChannelKind::Slack,
+        &format!("{base}/slack"),
+        None,
+        &[],
+        None,
+        &a,
+    )
+    .expect("slack");
+    // A receiver that is not there: its messages fail and wait; the
+    // others are not held up.
+    provkit_service::notify::add_channel(
+        store,
+        "gone",
+        ChannelKind::Slack,
+        "http://127.0.0.1:9/nobody",
+        None,
+        &[],
+        None,
+        &a,
+    )
+    .expect("unreachable");
+    assert!(
+        provkit_service::notify::add_channel(
+            store,
+            "mail",
+            ChannelKind::Smtp,
+            "smtp://127.0.0.1:25",
+            None,
+            &[],
+            None,
+            &a,
+        )
+        .is_err(),
+        "SMTP is refused until it can be sent"
+    );
+}
+
+/// A sender process: its own pool, the shared clock.
+fn sender(open: &Opener, clock: &Arc<Mutex<DateTime<Utc>>>) -> AppState {
+    let c = Arc::clone(clock);
+    AppState::new(StorePool::open(open, 2).expect("pool"), Limits::default())
+        .with_clock(Arc::new(move || *c.lock().expect("clock")))
+}
+
+/// Plans at the clock's instant (the scheduler's work), then runs rounds
+/// of every sender at once until none has anything to send.
+fn tick(
+    open: &Opener,
+    clock: &Arc<Mutex<DateTime<Utc>>>,
+    senders: &[AppState],
+    rt: &tokio::runtime::Runtime,
+) {
+    let at = *clock.lock().expect("clock");
+    provkit_service::plan::plan_and_enqueue(open().expect("open").as_mut(), at, at).expect("plan");
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        loop {
+            let mut set = tokio::task::JoinSet::new();
+            for s in senders {
+                let (s, client) = (s.clone(), client.clone());
+                set.spawn(async move { round(&s, &client, &Delivery::default()).await });
+            }
+            let mut busy = false;
+            while let Some(r) = set.join_next().await {
+                busy |= r.expect("task").expect("round").notices > 0;
+            }
+            if !busy {
+                break;
+            }
+        }
+    });
+}
+
+fn scenario(open: &Opener, backend: &str, processes: usize) {
+    let failing = Arc::new(Mutex::new(false));
+    let (base, got) = receivers(Arc::clone(&failing));
+    prepare(open().expect("open").as_mut(), &base);
+    let clock = Arc::new(Mutex::new(death() - chrono::Duration::days(61)));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
+    let senders: Vec<AppState> = (0..processes).map(|_| sender(open, &clock)).collect();
+    let count = |path: &str| {
+        got.lock()
+            .expect("got")
+            .iter()
+            .filter(|(p, _, _)| p == path)
+            .count()
+    };
+
+    tick(open, &clock, &senders, &rt);
+    assert_eq!(
+        count("hook") + count("slack"),
+        0,
+        "{backend}: nothing due at 61 days"
+    );
+
+    *clock.lock().expect("clock") = death() - chrono::Duration::days(59);
+    tick(open, &clock, &senders, &rt);
+    assert_eq!(
+        (count("hook"), count("slack")),
+        (1, 1),
+        "{backend}: the 60-day stage, once each"
+    );
+    {
+        let g = got.lock().expect("got");
+        let (_, sig, v) = g.iter().find(|(p, _, _)| p == "hook").expect("hook");
+        assert!(sig.is_some(), "signed");
+        assert_eq!(v["stage"], 60);
+        assert_eq!(v["uuid"], UUID);
+        assert_eq!(v["action"], "renew");
+        assert_eq!(v["org_group"], "Global");
+        assert_eq!(v["skipped_stages"], serde_json::json!([]));
+        let (_, _, s) = g.iter().find(|(p, _, _)| p == "slack").expect("slack");
+        assert!(
+            s["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("dies in 59 days")),
+            "{s}"
+        );
+    }
+    // Planning again, and a restart (new senders), send nothing twice.
+    tick(open, &clock, &senders, &rt);
+    let restarted: Vec<AppState> = (0..processes).map(|_| sender(open, &clock)).collect();
+    tick(open, &clock, &restarted, &rt);
+    assert_eq!(
+        (count("hook"), count("slack")),
+        (1, 1),
+        "{backend}: once across restarts"
+    );
+
+    // Down across the 30-day stage: at 6 days only the 7-day one goes,
+    // naming the 30-day one as skipped.
+    *clock.lock().expect("clock") = death() - chrono::Duration::days(6);
+    tick(open, &clock, &restarted, &rt);
+    assert_eq!((count("hook"), count("slack")), (2, 2), "{backend}");
+    {
+        let g = got.lock().expect("got");
+        let last = g.iter().rev().find(|(p, _, _)| p == "hook").expect("hook");
+        assert_eq!(last.2["stage"], 7, "{backend}");
+        assert_eq!(
+            last.2["skipped_stages"],
+            serde_json::json!([30]),
+            "{backend}"
+        );
+    }
+
+    // A failing receiver: the failure is kept and audited, the message
+    // goes once it recovers.
+    *failing.lock().expect("flag") = true;
+    *clock.lock().expect("clock") = death() + chrono::Duration::hours(1);
+    tick(open, &clock, &restarted, &rt);
+    assert_eq!((count("hook"), count("slack")), (2, 2));
+    let mut s = open().expect("open");
+    assert!(
+        s.audit_log()
+            .expect("audit")
+            .iter()
+            .any(|e| e.action == "notify-failed"),
+        "{backend}: the failure is audited"
+    );
+    let pending: Vec<_> = s
+        .notices()
+        .expect("notices")
+        .into_iter()
+        .filter(|n| n.sent_at.is_none() && n.channel != "gone")
+        .collect();
+    assert_eq!(pending.len(), 2, "{backend}");
+    assert!(
+        pending
+            .iter()
+            .all(|n| n.last_error.as_deref().is_some_and(|e| e.contains("500")))
+    );
+    *failing.lock().expect("flag") = false;
+    *clock.lock().expect("clock") = death() + chrono::Duration::hours(2);
+    tick(open, &clock, &restarted, &rt);
+    assert_eq!(
+        (count("hook"), count("slack")),
+        (3, 3),
+        "{backend}: delivered after recovery"
+    );
+
+    // Each message once at the receivers.
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (_, _, v) in got.lock().expect("got").iter() {
+        if let Some(id) = v["event_id"].as_str() {
+            *seen.entry(id.to_owned()).or_insert(0) += 1;
+        }
+    }
+    assert!(seen.values().all(|&n| n == 1), "{backend}: {seen:?}");
+    let gone: Vec<_> = open()
+        .expect("open")
+        .notices()
+        .expect("notices")
+        .into_iter()
+        .filter(|n| n.channel == "gone")
+        .collect();
+    assert!(
+        !gone.is_empty()
+            && gone.iter().all(|n| n.sent_at.is_none()
+                && n.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("unreachable"))),
+        "{backend}: the unreachable channel's messages wait with the reason: {gone:?}"
+    );
+    std::thread::sleep(Duration::from_millis(10));
+}
+
+#[test]
+fn notifications_over_sqlite() {
+    let dir = std::env::temp_dir().join(format!("provkit-notify-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("t.db");
+    drop(SqliteStore::open(&path).expect("create"));
+    let open: Box<Opener> = Box::new(move || {
+        Ok(Box::new(SqliteStore::open_existing(
+            &path,
+            provkit_store::Access::ReadWrite,
+        )?))
+    });
+    scenario(&open, "sqlite", 1);
+}
+
+#[test]
+fn notifications_from_three_senders_over_postgres() {
+    let Some(url) = std::env::var("PROVKIT_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!(
+            "NOTICE: PROVKIT_DATABASE_URL is not set: the PostgreSQL notification run is skipped"
+        );
+        return;
+    };
+    PostgresStore::reset(&url).expect("reset");
+    drop(PostgresStore::connect(&url).expect("create"));
+    let open: Box<Opener> = Box::new(move || Ok(Box::new(PostgresStore::connect_existing(&url)?)));
+    scenario(&open, "postgres", 3);
+}
+
+/// Channels through the API (never a secret back), and the calendar feed
+/// read by a real iCalendar parser: the profile's death date with a
+/// reminder at each admin stage.
+#[test]
+fn channels_api_and_calendar_feed() {
+    let dir = std::env::temp_dir().join(format!("provkit-notify-api-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("t.db");
+    let token = {
+        let mut s = SqliteStore::open(&path).expect("create");
+        prepare(&mut s, "http://127.0.0.1:9");
+        let a = Actor {
+            name: "t".into(),
+            at: utc(2026, 12, 1),
+        };
+        provkit_service::tokens::create(
+            &mut s,
+            "admin",
+            provkit_service::tokens::Role::Admin,
+            None,
+            &[9; 32],
+            &a,
+        )
+        .expect("token")
+        .token
+    };
+    let p = path.clone();
+    let open: Box<Opener> = Box::new(move || {
+        Ok(Box::new(SqliteStore::open_existing(
+            &p,
+            provkit_store::Access::ReadWrite,
+        )?))
+    });
+    let server = common::Server::start(&open, 2, Limits::default(), utc(2026, 12, 5));
+    let json = Some("application/json");
+    let r = server.call(
+        "POST",
+        "/api/v1/notify-channels",
+        Some(&token),
+        json,
+        br#"{"name": "teams", "kind": "teams", "url": "https://example.invalid/workflow", "secret": null}"#,
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let r = server.call("GET", "/api/v1/notify-channels", Some(&token), None, b"");
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    assert!(
+        text.contains("\"ops-hook\"") && text.contains("\"teams\"") && !text.contains(SECRET),
+        "{text}"
+    );
+    let r = server.call("GET", "/api/v1/calendar.ics", Some(&token), None, b"");
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-type")
+            .is_some_and(|c| c.starts_with("text/calendar"))
+    );
+    let mut cals = ical::IcalParser::new(std::io::BufReader::new(r.body.as_slice()));
+    let cal = cals.next().expect("a calendar").expect("parses");
+    assert_eq!(cal.events.len(), 1);
+    let e = &cal.events[0];
+    let prop = |name: &str| {
+        e.properties
+            .iter()
+            .find(|p| p.name == name)
+            .and_then(|p| p.value.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(prop("DTSTART"), "20270601");
+    assert_eq!(prop("UID"), format!("{UUID}@provkit"));
+    assert!(prop("SUMMARY").contains("expires"));
+    let triggers: Vec<String> = e
+        .alarms
+        .iter()
+        .filter_map(|a| {
+            a.properties
+                .iter()
+                .find(|p| p.name == "TRIGGER")
+                .and_then(|p| p.value.clone())
+        })
+        .collect();
+    assert_eq!(triggers, ["-P60D", "-P30D", "-P7D", "-P0D"]);
+}

@@ -1,0 +1,340 @@
+//! Notifications, without I/O: the notices a plan makes due (one per
+//! profile and stage, with the facts people act on), and each channel's
+//! message for them: a signed JSON webhook with a stable schema, a Slack
+//! message, a Teams card. A sender (in provkit, `provkit-server`'s worker)
+//! does the HTTP; the store makes each (item, stage, channel) once.
+
+use chrono::{DateTime, Utc};
+use provkit_store::{Actor, Channel, ChannelKind, Notice, Store};
+use ring::hmac;
+
+use crate::ServiceError;
+use crate::plan::PlanView;
+
+/// The header that carries a webhook's signature:
+/// `t=UNIX_SECONDS,v1=HEX(HMAC-SHA256(secret, "t.body"))`.
+pub const SIGNATURE_HEADER: &str = "X-Provkit-Signature";
+
+/// Adds a channel for `org_group` (the caller's scope when `None`).
+///
+/// # Errors
+/// As [`Store::add_channel`]; SMTP channels are refused for now (their
+/// sender is not built yet), so nothing is queued that cannot go.
+#[allow(clippy::too_many_arguments)]
+pub fn add_channel(
+    store: &mut dyn Store,
+    name: &str,
+    kind: ChannelKind,
+    url: &str,
+    secret: Option<&str>,
+    to: &[String],
+    org_group: Option<&str>,
+    actor: &Actor,
+) -> Result<Channel, ServiceError> {
+    if kind == ChannelKind::Smtp {
+        return Err(provkit_store::StoreError::Invalid(
+            "SMTP channels are not available yet; use webhook, slack or teams".into(),
+        )
+        .into());
+    }
+    if kind == ChannelKind::Webhook && secret.is_none() {
+        return Err(provkit_store::StoreError::Invalid(
+            "a webhook channel signs its messages: give it a secret".into(),
+        )
+        .into());
+    }
+    let c = Channel {
+        name: name.to_owned(),
+        kind,
+        url: url.to_owned(),
+        secret: secret.map(str::to_owned),
+        to: to.to_vec(),
+        org_group: org_group.unwrap_or(store.scope()).to_owned(),
+        created_by: actor.name.clone(),
+        created_at: actor.at,
+    };
+    store.add_channel(&c, actor)?;
+    Ok(c)
+}
+
+/// The notices a plan makes due: one per profile notification, with the
+/// facts of the webhook schema.
+///
+/// # Errors
+/// Store failures (the profiles' groups and teams are read).
+pub fn notices_of(
+    store: &mut dyn Store,
+    view: &PlanView,
+    stages: &[i64],
+) -> Result<Vec<Notice>, ServiceError> {
+    if view.notifications.is_empty() {
+        return Ok(Vec::new());
+    }
+    let profiles: std::collections::HashMap<String, provkit_store::ProfileRecord> = store
+        .profiles()?
+        .into_iter()
+        .map(|p| (p.uuid.to_ascii_uppercase(), p))
+        .collect();
+    Ok(view
+        .notifications
+        .iter()
+        .map(|n| {
+            let rec = profiles.get(&n.profile.to_ascii_uppercase());
+            let org_group =
+                provkit_store::org::of(rec.and_then(|r| r.org_group.as_ref())).to_owned();
+            let certificate = n.cause.starts_with("certificate");
+            let facts = serde_json::json!({
+                "schema": "provkit.notification/1",
+                "org_group": org_group,
+                "item_kind": "profile",
+                "name": n.name,
+                "uuid": n.profile,
+                "team": rec.map(|r| r.facts.team.clone()).unwrap_or_default(),
+                "death": n.death,
+                "days_left": n.days_left,
+                "stage": n.stage_days,
+                "cause": n.cause,
+                "action": if certificate { "re-sign" } else { "renew" },
+                "apps": n.apps,
+                "devices": n.devices,
+                "links": {"profile": format!("/profiles/{}", n.profile)},
+            });
+            Notice {
+                item: n.profile.clone(),
+                org_group,
+                stage: n.stage_days,
+                stages: stages.to_vec(),
+                facts,
+            }
+        })
+        .collect())
+}
+
+/// One HTTP request a channel's message is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The channel's URL.
+    pub url: String,
+    /// Extra headers (the signature).
+    pub headers: Vec<(&'static str, String)>,
+    /// The JSON body.
+    pub body: Vec<u8>,
+}
+
+/// A readable line: what dies when, why, and what to do.
+fn line(facts: &serde_json::Value) -> String {
+    let s = |k: &str| facts[k].as_str().unwrap_or_default().to_owned();
+    let days = facts["days_left"].as_i64().unwrap_or_default();
+    let when = if days <= 0 {
+        "has expired".to_owned()
+    } else {
+        format!("dies in {days} days")
+    };
+    format!(
+        "Profile {} ({}, team {}) {when} ({}): {}. Action: {}. Apps: {}. Devices: {}.",
+        s("name"),
+        s("uuid"),
+        s("team"),
+        s("death"),
+        s("cause"),
+        s("action"),
+        facts["apps"]
+            .as_array()
+            .map(|a| a
+                .iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(", "))
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| "none".into()),
+        facts["devices"].as_u64().unwrap_or_default(),
+    )
+}
+
+/// The signature header value for `body` at `at`.
+pub fn sign(secret: &str, body: &[u8], at: DateTime<Utc>) -> String {
+    let t = at.timestamp();
+    let mut signed = format!("{t}.").into_bytes();
+    signed.extend_from_slice(body);
+    let tag = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()),
+        &signed,
+    );
+    format!("t={t},v1={}", provkit_profile::hex(tag.as_ref()))
+}
+
+/// Whether `header` signs `body` with `secret`, made within `tolerance` of
+/// `now` (a receiver's check: forgeries and replays refused).
+pub fn signature_ok(
+    secret: &str,
+    body: &[u8],
+    header: &str,
+    now: DateTime<Utc>,
+    tolerance: chrono::Duration,
+) -> bool {
+    let mut t = None;
+    let mut v1 = None;
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", x)) => t = x.parse::<i64>().ok(),
+            Some(("v1", x)) => v1 = Some(x.to_owned()),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(v1)) = (t, v1) else {
+        return false;
+    };
+    if (now.timestamp() - t).abs() > tolerance.num_seconds() {
+        return false;
+    }
+    let Some(tag) = (0..v1.len() / 2)
+        .map(|i| u8::from_str_radix(v1.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()
+    else {
+        return false;
+    };
+    let mut signed = format!("{t}.").into_bytes();
+    signed.extend_from_slice(body);
+    hmac::verify(
+        &hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()),
+        &signed,
+        &tag,
+    )
+    .is_ok()
+}
+
+/// The message a channel sends for a delivery's facts, at `at`.
+///
+/// # Errors
+/// [`ServiceError::Store`] with `Invalid` for a channel kind this version
+/// cannot send (SMTP).
+pub fn message(
+    channel: &Channel,
+    event_id: &str,
+    facts: &serde_json::Value,
+    at: DateTime<Utc>,
+) -> Result<Message, ServiceError> {
+    let text = line(facts);
+    let (body, headers) = match channel.kind {
+        ChannelKind::Webhook => {
+            let mut f = facts.clone();
+            f["event_id"] = event_id.into();
+            f["sent_at"] = serde_json::json!(at);
+            let body = f.to_string().into_bytes();
+            let sig = sign(channel.secret.as_deref().unwrap_or_default(), &body, at);
+            (body, vec![(SIGNATURE_HEADER, sig)])
+        }
+        ChannelKind::Slack => (
+            serde_json::json!({"text": format!(":warning: {text}")})
+                .to_string()
+                .into_bytes(),
+            Vec::new(),
+        ),
+        ChannelKind::Teams => (
+            serde_json::json!({
+                "@type": "MessageCard",
+                "@context": "https://schema.org/extensions",
+                "summary": format!("Profile {} {}", facts["name"].as_str().unwrap_or_default(), facts["action"].as_str().unwrap_or_default()),
+                "themeColor": if facts["days_left"].as_i64().unwrap_or(0) <= 7 { "D70000" } else { "FFA500" },
+                "title": format!("provkit: {} days left", facts["days_left"]),
+                "text": text,
+            })
+            .to_string()
+            .into_bytes(),
+            Vec::new(),
+        ),
+        ChannelKind::Smtp => {
+            return Err(provkit_store::StoreError::Invalid(
+                "SMTP delivery is not available yet".into(),
+            )
+            .into());
+        }
+    };
+    Ok(Message {
+        url: channel.url.clone(),
+        headers,
+        body,
+    })
+}
+
+/// A sample message's facts, for `provkit notify test`.
+pub fn sample_facts(at: DateTime<Utc>) -> serde_json::Value {
+    serde_json::json!({
+        "schema": "provkit.notification/1",
+        "org_group": "Global",
+        "item_kind": "profile",
+        "name": "Sample profile (a test of this channel)",
+        "uuid": "00000000-0000-4000-8000-000000000000",
+        "team": "TEAMID1234",
+        "death": at + chrono::Duration::days(30),
+        "days_left": 30,
+        "stage": 30,
+        "cause": "profile expires",
+        "action": "renew",
+        "apps": ["com.example.app 1.0"],
+        "devices": 1,
+        "links": {},
+        "skipped_stages": [],
+        "test": true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_refuses_forgeries_and_replays() {
+        let at = DateTime::UNIX_EPOCH + chrono::Duration::days(20_000);
+        let body = br#"{"stage": 30}"#;
+        let h = sign("s3cret", body, at);
+        let five = chrono::Duration::minutes(5);
+        assert!(signature_ok("s3cret", body, &h, at, five));
+        assert!(!signature_ok("other", body, &h, at, five), "wrong key");
+        assert!(
+            !signature_ok("s3cret", br#"{"stage": 7}"#, &h, at, five),
+            "changed body"
+        );
+        assert!(
+            !signature_ok("s3cret", body, &h, at + chrono::Duration::hours(1), five),
+            "replayed later"
+        );
+        assert!(!signature_ok("s3cret", body, "t=1,v1=zz", at, five));
+    }
+
+    #[test]
+    fn messages_read_as_messages() {
+        let at = DateTime::UNIX_EPOCH;
+        let facts = sample_facts(at);
+        let c = |kind| Channel {
+            name: "c".into(),
+            kind,
+            url: "https://example.invalid/hook".into(),
+            secret: Some("k".into()),
+            to: Vec::new(),
+            org_group: "Global".into(),
+            created_by: "t".into(),
+            created_at: at,
+        };
+        let slack = message(&c(ChannelKind::Slack), "e", &facts, at).expect("slack");
+        let v: serde_json::Value = serde_json::from_slice(&slack.body).expect("json");
+        assert!(
+            v["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("dies in 30 days") && t.contains("renew"))
+        );
+        let teams = message(&c(ChannelKind::Teams), "e", &facts, at).expect("teams");
+        let v: serde_json::Value = serde_json::from_slice(&teams.body).expect("json");
+        assert_eq!(v["@type"], "MessageCard");
+        let hook = message(&c(ChannelKind::Webhook), "e-1", &facts, at).expect("webhook");
+        let v: serde_json::Value = serde_json::from_slice(&hook.body).expect("json");
+        assert_eq!(v["event_id"], "e-1");
+        assert!(signature_ok(
+            "k",
+            &hook.body,
+            &hook.headers[0].1,
+            at,
+            chrono::Duration::minutes(5)
+        ));
+    }
+}
