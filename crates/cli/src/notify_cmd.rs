@@ -107,15 +107,28 @@ pub(crate) fn run(db: &crate::db::DbArgs, command: NotifyCommand) -> Result<Outc
                 })?;
             let at = chrono::Utc::now();
             let facts = provkit_service::notify::sample_facts(at);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            if c.kind == ChannelKind::Smtp {
+                let sent = runtime.block_on(provkit_server::delivery::send_email(&c, &facts));
+                return match sent {
+                    Ok(()) => {
+                        outln!("sent a sample to {} ({})", c.name, c.to.join(", "))?;
+                        Ok(Outcome::Ok)
+                    }
+                    Err(e) => {
+                        outln!("{}: not delivered: {e}", c.name)?;
+                        Ok(Outcome::Invalid)
+                    }
+                };
+            }
             let m = provkit_service::notify::message(
                 &c,
                 &format!("test-{}", at.timestamp()),
                 &facts,
                 at,
             )?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
             let status = runtime.block_on(async {
                 let mut req = reqwest::Client::builder()
                     .timeout(std::time::Duration::from_secs(15))

@@ -235,12 +235,20 @@ async fn notify(
     Ok(n)
 }
 
-/// One message to its channel: `Ok` on a 2xx answer.
-async fn send_notice(
+/// One message to its channel: `Ok` on a 2xx answer, or once the SMTP
+/// server took the mail.
+///
+/// # Errors
+/// What went wrong (unreachable, TLS, a non-2xx answer, SMTP's refusal),
+/// as text for the message's `last_error`.
+pub async fn send_notice(
     client: &reqwest::Client,
     c: &provkit_store::ClaimedNotice,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), String> {
+    if c.channel.kind == provkit_store::ChannelKind::Smtp {
+        return send_email(&c.channel, &c.delivery.facts).await;
+    }
     let m =
         provkit_service::notify::message(&c.channel, &c.delivery.event_id, &c.delivery.facts, now)
             .map_err(|e| e.to_string())?;
@@ -314,4 +322,55 @@ pub async fn run_delivery(
             () = &mut stop => break,
         }
     }
+}
+
+/// Sends a delivery's email to the channel's addresses over SMTP (STARTTLS
+/// when offered on `smtp://`, TLS from the start on `smtps://`, the secret
+/// as the password), within 30 s.
+///
+/// # Errors
+/// What went wrong, as text for the delivery's `last_error`.
+pub async fn send_email(
+    channel: &provkit_store::Channel,
+    facts: &serde_json::Value,
+) -> Result<(), String> {
+    use lettre::message::{Mailbox, MultiPart};
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::transport::smtp::client::{Tls, TlsParameters};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+    let target = provkit_service::notify::smtp_target(&channel.url).map_err(|e| e.to_string())?;
+    let mail = provkit_service::notify::email(facts);
+    let from: Mailbox = target
+        .from
+        .parse()
+        .map_err(|e| format!("from {:?}: {e}", target.from))?;
+    let mut builder = lettre::Message::builder().from(from).subject(mail.subject);
+    for to in &channel.to {
+        builder = builder.to(to.parse().map_err(|e| format!("to {to:?}: {e}"))?);
+    }
+    let message = builder
+        .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))
+        .map_err(|e| format!("the message: {e}"))?;
+    let tls = TlsParameters::new(target.host.clone()).map_err(|e| format!("TLS: {e}"))?;
+    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&target.host)
+        .port(target.port)
+        .timeout(Some(Duration::from_secs(30)))
+        .tls(if target.implicit_tls {
+            Tls::Wrapper(tls)
+        } else {
+            Tls::Opportunistic(tls)
+        });
+    if let Some(user) = target.user {
+        transport = transport.credentials(Credentials::new(
+            user,
+            channel.secret.clone().unwrap_or_default(),
+        ));
+    }
+    transport
+        .build()
+        .send(message)
+        .await
+        .map(drop)
+        .map_err(|e| format!("SMTP {}:{}: {e}", target.host, target.port))
 }

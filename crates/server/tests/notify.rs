@@ -457,3 +457,127 @@ fn channels_api_and_calendar_feed() {
         .collect();
     assert_eq!(triggers, ["-P60D", "-P30D", "-P7D", "-P0D"]);
 }
+
+/// An SMTP channel through a real SMTP server (aiosmtpd, which prints what
+/// it receives): the 60-day stage arrives once, to every address, as plain
+/// text and HTML with the same facts.
+#[test]
+fn email_through_a_real_smtp_server() {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "NOTICE: aiosmtpd is not installed (pip install aiosmtpd): the SMTP run is skipped"
+        );
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut smtpd = std::process::Command::new("python3")
+        .args([
+            "-u",
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("aiosmtpd");
+    let out = smtpd.stdout.take().expect("stdout");
+    let received = Arc::new(Mutex::new(String::new()));
+    let r = Arc::clone(&received);
+    std::thread::spawn(move || {
+        use std::io::Read as _;
+        let mut out = out;
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            r.lock()
+                .expect("received")
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    // Wait for it to listen.
+    let up = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "aiosmtpd listens");
+
+    let dir = std::env::temp_dir().join(format!("provkit-notify-smtp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("t.db");
+    {
+        let mut s = SqliteStore::open(&path).expect("create");
+        prepare(&mut s, "http://127.0.0.1:9");
+        let a = Actor {
+            name: "t".into(),
+            at: utc(2026, 12, 1),
+        };
+        for name in ["ops-hook", "ops-slack", "gone"] {
+            s.remove_channel(name, &a).expect("remove");
+        }
+        provkit_service::notify::add_channel(
+            &mut s,
+            "mail",
+            ChannelKind::Smtp,
+            &format!("smtp://127.0.0.1:{port}?from=provkit@example.com"),
+            None,
+            &["mobile-team@example.com".into(), "ops@example.com".into()],
+            None,
+            &a,
+        )
+        .expect("smtp channel");
+    }
+    let p = path.clone();
+    let open: Box<Opener> = Box::new(move || {
+        Ok(Box::new(SqliteStore::open_existing(
+            &p,
+            provkit_store::Access::ReadWrite,
+        )?))
+    });
+    let clock = Arc::new(Mutex::new(death() - chrono::Duration::days(59)));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
+    let senders = vec![sender(&open, &clock)];
+    tick(&open, &clock, &senders, &rt);
+    tick(&open, &clock, &senders, &rt);
+    let arrived = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        received.lock().expect("received").contains("END MESSAGE")
+    });
+    let _ = smtpd.kill();
+    let _ = smtpd.wait();
+    let text = received.lock().expect("received").clone();
+    assert!(arrived, "a message arrived: {text}");
+    assert_eq!(text.matches("MESSAGE FOLLOWS").count(), 1, "once: {text}");
+    assert!(
+        text.contains("Subject: [provkit]") && text.contains("dies in 59 days"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mobile-team@example.com") && text.contains("ops@example.com"),
+        "{text}"
+    );
+    assert!(
+        text.contains("text/plain") && text.contains("text/html"),
+        "{text}"
+    );
+    assert!(text.contains(UUID), "{text}");
+    let sent = open().expect("open").notices().expect("notices");
+    assert!(sent.iter().all(|n| n.sent_at.is_some()), "{sent:?}");
+}

@@ -18,8 +18,8 @@ pub const SIGNATURE_HEADER: &str = "X-Provkit-Signature";
 /// Adds a channel for `org_group` (the caller's scope when `None`).
 ///
 /// # Errors
-/// As [`Store::add_channel`]; SMTP channels are refused for now (their
-/// sender is not built yet), so nothing is queued that cannot go.
+/// As [`Store::add_channel`]; a webhook without a secret, or an SMTP
+/// channel without addresses or with a URL [`smtp_target`] refuses.
 #[allow(clippy::too_many_arguments)]
 pub fn add_channel(
     store: &mut dyn Store,
@@ -32,10 +32,13 @@ pub fn add_channel(
     actor: &Actor,
 ) -> Result<Channel, ServiceError> {
     if kind == ChannelKind::Smtp {
-        return Err(provkit_store::StoreError::Invalid(
-            "SMTP channels are not available yet; use webhook, slack or teams".into(),
-        )
-        .into());
+        if to.is_empty() {
+            return Err(provkit_store::StoreError::Invalid(
+                "an SMTP channel needs at least one --to address".into(),
+            )
+            .into());
+        }
+        smtp_target(url)?;
     }
     if kind == ChannelKind::Webhook && secret.is_none() {
         return Err(provkit_store::StoreError::Invalid(
@@ -255,6 +258,138 @@ pub fn message(
         headers,
         body,
     })
+}
+
+/// Where an SMTP channel sends: `smtp://host:port` (STARTTLS when the
+/// server offers it) or `smtps://user@host:port` (TLS from the start, the
+/// password the channel's secret); `?from=ADDRESS` sets the sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpTarget {
+    /// TLS from the start.
+    pub implicit_tls: bool,
+    /// The user to authenticate as, when given.
+    pub user: Option<String>,
+    /// The host.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// The sender address.
+    pub from: String,
+}
+
+/// Reads an SMTP channel's URL.
+///
+/// # Errors
+/// [`provkit_store::StoreError::Invalid`] naming what is wrong.
+pub fn smtp_target(url: &str) -> Result<SmtpTarget, ServiceError> {
+    let bad = |why: &str| -> ServiceError {
+        provkit_store::StoreError::Invalid(format!("SMTP URL {url:?}: {why}")).into()
+    };
+    let (implicit_tls, rest) = if let Some(r) = url.strip_prefix("smtps://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("smtp://") {
+        (false, r)
+    } else {
+        return Err(bad("give smtp:// or smtps://"));
+    };
+    let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let authority = authority.trim_end_matches('/');
+    let (user, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u.to_owned()), h),
+        None => (None, authority),
+    };
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>()
+                .map_err(|_| bad("the port is not a number"))?,
+        ),
+        None => (hostport, if implicit_tls { 465 } else { 25 }),
+    };
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("no host"));
+    }
+    let from = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("from="))
+        .map_or_else(|| "provkit@localhost".to_owned(), str::to_owned);
+    if !from.contains('@') {
+        return Err(bad("from= is not an address"));
+    }
+    Ok(SmtpTarget {
+        implicit_tls,
+        user,
+        host: host.to_owned(),
+        port,
+        from,
+    })
+}
+
+/// An email's subject, plain text and HTML, with the same facts as the
+/// other channels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    /// The subject.
+    pub subject: String,
+    /// The plain-text body.
+    pub text: String,
+    /// The HTML body.
+    pub html: String,
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The email for a delivery's facts.
+pub fn email(facts: &serde_json::Value) -> Email {
+    let name = facts["name"].as_str().unwrap_or_default();
+    let days = facts["days_left"].as_i64().unwrap_or_default();
+    let action = facts["action"].as_str().unwrap_or_default();
+    let subject = if days <= 0 {
+        format!("[provkit] {name} has expired: {action}")
+    } else {
+        format!("[provkit] {name} dies in {days} days: {action}")
+    };
+    let text = line(facts);
+    let rows: Vec<(&str, String)> = vec![
+        ("Profile", name.to_owned()),
+        (
+            "UUID",
+            facts["uuid"].as_str().unwrap_or_default().to_owned(),
+        ),
+        (
+            "Team",
+            facts["team"].as_str().unwrap_or_default().to_owned(),
+        ),
+        (
+            "Dies",
+            facts["death"].as_str().unwrap_or_default().to_owned(),
+        ),
+        ("Days left", days.to_string()),
+        (
+            "Cause",
+            facts["cause"].as_str().unwrap_or_default().to_owned(),
+        ),
+        ("Action", action.to_owned()),
+        ("Devices", facts["devices"].to_string()),
+    ];
+    let mut html = String::from("<html><body><h2>provkit</h2><table>");
+    for (k, v) in rows {
+        html.push_str(&format!(
+            "<tr><th align=\"left\">{k}</th><td>{}</td></tr>",
+            html_escape(&v)
+        ));
+    }
+    html.push_str("</table></body></html>");
+    Email {
+        subject,
+        text: format!("{text}\n"),
+        html,
+    }
 }
 
 /// A sample message's facts, for `provkit notify test`.
