@@ -105,7 +105,8 @@ fn prepare(store: &mut dyn Store, base: &str) {
     );
     store.add_profile(&bytes, &a).expect("profile");
     let inv = serde_json::from_value(
-        serde_json::json!({"users": ["ann"], "devices": [{"udid": "D1", "user": "ann"}]}),
+        serde_json::json!({"users": ["ann"], "devices": [{"udid": "D1", "user": "ann",
+            "apps": [{"bundle_id": "com.example.field", "version": "2.0"}]}]}),
     )
     .expect("inv");
     store
@@ -118,6 +119,17 @@ fn prepare(store: &mut dyn Store, base: &str) {
     store
         .edit_assignments(UUID, &edit, a.at, &a)
         .expect("assign");
+    let app = provkit_store::AppRecord {
+        bundle_id: "com.example.field".into(),
+        version: "2.0".into(),
+        team: "TEAMID1234".into(),
+        profile_uuid: Some(UUID.into()),
+        certificate_sha256: "00".repeat(32),
+        certificate_not_after: utc(2029, 1, 1),
+        report: None,
+        org_group: None,
+    };
+    store.add_app(&app, &a).expect("app");
     provkit_service::notify::add_channel(
         store,
         "ops-hook",
@@ -216,12 +228,21 @@ fn scenario(open: &Opener, backend: &str, processes: usize) {
         .build()
         .expect("rt");
     let senders: Vec<AppState> = (0..processes).map(|_| sender(open, &clock)).collect();
+    // Admin messages per receiver (device users' notices counted apart).
     let count = |path: &str| {
         got.lock()
             .expect("got")
             .iter()
-            .filter(|(p, _, _)| p == path)
+            .filter(|(p, _, v)| p == path && v["item_kind"] != "device-user")
             .count()
+    };
+    let user_notices = || {
+        got.lock()
+            .expect("got")
+            .iter()
+            .filter(|(_, _, v)| v["item_kind"] == "device-user")
+            .map(|(p, _, v)| (p.clone(), v.clone()))
+            .collect::<Vec<_>>()
     };
 
     tick(open, &clock, &senders, &rt);
@@ -280,6 +301,24 @@ fn scenario(open: &Opener, backend: &str, processes: usize) {
             "{backend}"
         );
     }
+    // The device user's notice (30 days): once, to the webhook only,
+    // naming user, device and app.
+    let users = user_notices();
+    assert_eq!(users.len(), 1, "{backend}: {users:?}");
+    assert_eq!(users[0].0, "hook");
+    assert_eq!(
+        (
+            &users[0].1["user"],
+            &users[0].1["device"],
+            &users[0].1["app"]
+        ),
+        (
+            &serde_json::json!("ann"),
+            &serde_json::json!("D1"),
+            &serde_json::json!("com.example.field 2.0")
+        ),
+        "{backend}"
+    );
 
     // A failing receiver: the failure is kept and audited, the message
     // goes once it recovers.

@@ -61,7 +61,8 @@ pub fn add_channel(
 }
 
 /// The notices a plan makes due: one per profile notification, with the
-/// facts of the webhook schema.
+/// facts of the webhook schema, and one per device user's notice (user,
+/// device, app; webhooks only, at `user_stage` days).
 ///
 /// # Errors
 /// Store failures (the profiles' groups and teams are read).
@@ -69,8 +70,9 @@ pub fn notices_of(
     store: &mut dyn Store,
     view: &PlanView,
     stages: &[i64],
+    user_stage: i64,
 ) -> Result<Vec<Notice>, ServiceError> {
-    if view.notifications.is_empty() {
+    if view.notifications.is_empty() && view.user_notices.is_empty() {
         return Ok(Vec::new());
     }
     let profiles: std::collections::HashMap<String, provkit_store::ProfileRecord> = store
@@ -108,8 +110,32 @@ pub fn notices_of(
                 stage: n.stage_days,
                 stages: stages.to_vec(),
                 facts,
+                only: None,
             }
         })
+        .chain(view.user_notices.iter().map(|u| {
+            // The device user's notice: one per (device, app), to webhooks.
+            let facts = serde_json::json!({
+                "schema": "provkit.notification/1",
+                "org_group": provkit_store::org::ROOT,
+                "item_kind": "device-user",
+                "user": u.user,
+                "device": u.device,
+                "app": u.app,
+                "death": u.death,
+                "days_left": provkit_profile::days_left(u.death, view.at),
+                "stage": user_stage,
+                "action": "update the app or keep the device in reach of the MDM",
+            });
+            Notice {
+                item: format!("user:{}:{}", u.device, u.app),
+                org_group: provkit_store::org::ROOT.to_owned(),
+                stage: user_stage,
+                stages: Vec::new(),
+                facts,
+                only: Some(ChannelKind::Webhook),
+            }
+        }))
         .collect())
 }
 

@@ -76,6 +76,9 @@ pub struct Notice {
     pub stages: Vec<i64>,
     /// The facts (the webhook's schema), as JSON.
     pub facts: serde_json::Value,
+    /// Only channels of this kind hear of it (a device user's notice goes
+    /// to webhooks, for the organisation's own portal or bot).
+    pub only: Option<ChannelKind>,
 }
 
 /// One message to send: an item's stage through one channel.

@@ -104,10 +104,9 @@ impl<D: Docs> DocStore<D> {
             .collect::<R<_>>()?;
         let mut made = 0;
         for n in notices {
-            for c in channels
-                .iter()
-                .filter(|c| crate::org::within(&c.org_group, &n.org_group))
-            {
+            for c in channels.iter().filter(|c| {
+                crate::org::within(&c.org_group, &n.org_group) && n.only.is_none_or(|k| k == c.kind)
+            }) {
                 let key = out_key(&n.item, n.stage, &c.name);
                 if d.get(Table::NoticeOut, &key)?.is_some() {
                     continue;
