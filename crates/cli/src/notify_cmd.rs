@@ -31,6 +31,17 @@ pub(crate) enum NotifyCommand {
         /// The organization group (default: Global).
         #[arg(long)]
         org_group: Option<String>,
+        /// The message text, with `{name}`, `{days_left}`, `{death}`,
+        /// `{action}`, ... as variables (Slack, Teams, email).
+        #[arg(long)]
+        template: Option<String>,
+    },
+    /// Set a channel's message template, or clear it (no TEXT); audited.
+    Template {
+        /// The channel.
+        name: String,
+        /// The template.
+        text: Option<String>,
     },
     /// The channels, without their secrets.
     List,
@@ -56,6 +67,7 @@ pub(crate) fn run(db: &crate::db::DbArgs, command: NotifyCommand) -> Result<Outc
             secret_env,
             to,
             org_group,
+            template,
         } => {
             let kind = ChannelKind::parse(&kind).ok_or_else(|| {
                 provkit_store::StoreError::Invalid(format!(
@@ -71,12 +83,21 @@ pub(crate) fn run(db: &crate::db::DbArgs, command: NotifyCommand) -> Result<Outc
                 &name,
                 kind,
                 &url,
-                secret.as_deref(),
-                &to,
-                org_group.as_deref(),
+                &provkit_service::notify::ChannelOptions::default()
+                    .secret(secret.as_deref())
+                    .to(&to)
+                    .org_group(org_group.as_deref())
+                    .template(template.as_deref()),
                 &a,
             )?;
             outln!("added {} ({}) for {}", c.name, c.kind.as_str(), c.org_group)?;
+        }
+        NotifyCommand::Template { name, text } => {
+            provkit_service::notify::set_template(db.open()?.as_mut(), &name, text.as_deref(), &a)?;
+            outln!(
+                "{name}: template {}",
+                if text.is_some() { "set" } else { "cleared" }
+            )?;
         }
         NotifyCommand::List => {
             for c in db.read()?.channels()? {

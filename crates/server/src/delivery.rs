@@ -340,7 +340,7 @@ pub async fn send_email(
     use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
     let target = provkit_service::notify::smtp_target(&channel.url).map_err(|e| e.to_string())?;
-    let mail = provkit_service::notify::email(facts);
+    let mail = provkit_service::notify::email(channel, facts);
     let from: Mailbox = target
         .from
         .parse()

@@ -135,9 +135,10 @@ fn prepare(store: &mut dyn Store, base: &str) {
         "ops-hook",
         ChannelKind::Webhook,
         &format!("{base}/hook"),
-        Some(SECRET),
-        &[],
-        None,
+        &provkit_service::notify::ChannelOptions::default()
+            .secret(Some(SECRET))
+            .to(&[])
+            .org_group(None),
         &a,
     )
     .expect("webhook");
@@ -146,9 +147,10 @@ fn prepare(store: &mut dyn Store, base: &str) {
         "ops-slack",
         ChannelKind::Slack,
         &format!("{base}/slack"),
-        None,
-        &[],
-        None,
+        &provkit_service::notify::ChannelOptions::default()
+            .secret(None)
+            .to(&[])
+            .org_group(None),
         &a,
     )
     .expect("slack");
@@ -159,9 +161,10 @@ fn prepare(store: &mut dyn Store, base: &str) {
         "gone",
         ChannelKind::Slack,
         "http://127.0.0.1:9/nobody",
-        None,
-        &[],
-        None,
+        &provkit_service::notify::ChannelOptions::default()
+            .secret(None)
+            .to(&[])
+            .org_group(None),
         &a,
     )
     .expect("unreachable");
@@ -171,9 +174,10 @@ fn prepare(store: &mut dyn Store, base: &str) {
             "mail",
             ChannelKind::Smtp,
             "smtp://127.0.0.1:25",
-            None,
-            &[],
-            None,
+            &provkit_service::notify::ChannelOptions::default()
+                .secret(None)
+                .to(&[])
+                .org_group(None),
             &a,
         )
         .is_err(),
@@ -293,7 +297,11 @@ fn scenario(open: &Opener, backend: &str, processes: usize) {
     assert_eq!((count("hook"), count("slack")), (2, 2), "{backend}");
     {
         let g = got.lock().expect("got");
-        let last = g.iter().rev().find(|(p, _, _)| p == "hook").expect("hook");
+        let last = g
+            .iter()
+            .rev()
+            .find(|(p, _, v)| p == "hook" && v["item_kind"] != "device-user")
+            .expect("hook");
         assert_eq!(last.2["stage"], 7, "{backend}");
         assert_eq!(
             last.2["skipped_stages"],
@@ -572,9 +580,10 @@ fn email_through_a_real_smtp_server() {
             "mail",
             ChannelKind::Smtp,
             &format!("smtp://127.0.0.1:{port}?from=provkit@example.com"),
-            None,
-            &["mobile-team@example.com".into(), "ops@example.com".into()],
-            None,
+            &provkit_service::notify::ChannelOptions::default()
+                .secret(None)
+                .to(&["mobile-team@example.com".into(), "ops@example.com".into()])
+                .org_group(None),
             &a,
         )
         .expect("smtp channel");

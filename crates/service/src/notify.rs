@@ -15,22 +15,68 @@ use crate::plan::PlanView;
 /// `t=UNIX_SECONDS,v1=HEX(HMAC-SHA256(secret, "t.body"))`.
 pub const SIGNATURE_HEADER: &str = "X-Provkit-Signature";
 
+/// What [`add_channel`] makes, beside its name, kind and URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChannelOptions {
+    /// The signing key (webhook) or password (smtps).
+    pub secret: Option<String>,
+    /// Email addresses.
+    pub to: Vec<String>,
+    /// The organization group (the caller's scope when `None`).
+    pub org_group: Option<String>,
+    /// The message template ([`TEMPLATE_VARIABLES`]).
+    pub template: Option<String>,
+}
+
+impl ChannelOptions {
+    /// With this secret.
+    #[must_use]
+    pub fn secret(mut self, secret: Option<&str>) -> Self {
+        self.secret = secret.map(str::to_owned);
+        self
+    }
+
+    /// To these addresses.
+    #[must_use]
+    pub fn to(mut self, to: &[String]) -> Self {
+        self.to = to.to_vec();
+        self
+    }
+
+    /// For this organization group.
+    #[must_use]
+    pub fn org_group(mut self, org_group: Option<&str>) -> Self {
+        self.org_group = org_group.map(str::to_owned);
+        self
+    }
+
+    /// With this template.
+    #[must_use]
+    pub fn template(mut self, template: Option<&str>) -> Self {
+        self.template = template.map(str::to_owned);
+        self
+    }
+}
+
 /// Adds a channel for `org_group` (the caller's scope when `None`).
 ///
 /// # Errors
-/// As [`Store::add_channel`]; a webhook without a secret, or an SMTP
-/// channel without addresses or with a URL [`smtp_target`] refuses.
-#[allow(clippy::too_many_arguments)]
+/// As [`Store::add_channel`]; a webhook without a secret, an SMTP
+/// channel without addresses or with a URL [`smtp_target`] refuses, a
+/// template [`check_template`] refuses.
 pub fn add_channel(
     store: &mut dyn Store,
     name: &str,
     kind: ChannelKind,
     url: &str,
-    secret: Option<&str>,
-    to: &[String],
-    org_group: Option<&str>,
+    options: &ChannelOptions,
     actor: &Actor,
 ) -> Result<Channel, ServiceError> {
+    let (secret, to) = (options.secret.as_deref(), options.to.as_slice());
+    if let Some(t) = &options.template {
+        check_template(t)?;
+    }
     if kind == ChannelKind::Smtp {
         if to.is_empty() {
             return Err(provkit_store::StoreError::Invalid(
@@ -52,12 +98,104 @@ pub fn add_channel(
         url: url.to_owned(),
         secret: secret.map(str::to_owned),
         to: to.to_vec(),
-        org_group: org_group.unwrap_or(store.scope()).to_owned(),
+        org_group: options
+            .org_group
+            .clone()
+            .unwrap_or_else(|| store.scope().to_owned()),
+        template: options.template.clone(),
         created_by: actor.name.clone(),
         created_at: actor.at,
     };
     store.add_channel(&c, actor)?;
     Ok(c)
+}
+
+/// The variables a template may use.
+pub const TEMPLATE_VARIABLES: &[&str] = &[
+    "name",
+    "uuid",
+    "team",
+    "death",
+    "days_left",
+    "stage",
+    "skipped_stages",
+    "cause",
+    "action",
+    "apps",
+    "devices",
+    "org_group",
+    "item_kind",
+    "user",
+    "device",
+    "app",
+];
+
+/// Checks a template: every `{variable}` one of [`TEMPLATE_VARIABLES`],
+/// braces balanced, at most 4,000 characters.
+///
+/// # Errors
+/// [`provkit_store::StoreError::Invalid`] naming the first problem.
+pub fn check_template(template: &str) -> Result<(), ServiceError> {
+    let bad = |why: String| -> ServiceError {
+        provkit_store::StoreError::Invalid(format!("template: {why}")).into()
+    };
+    if template.chars().count() > 4000 {
+        return Err(bad("longer than 4,000 characters".into()));
+    }
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| bad(format!("an unclosed {{ at {:?}", &rest[open..])))?;
+        let var = &after[..close];
+        if !TEMPLATE_VARIABLES.contains(&var) {
+            return Err(bad(format!(
+                "unknown variable {{{var}}}; known: {}",
+                TEMPLATE_VARIABLES.join(", ")
+            )));
+        }
+        rest = &after[close + 1..];
+    }
+    if rest.contains('}') {
+        return Err(bad("a } without its {".into()));
+    }
+    Ok(())
+}
+
+/// A template with its variables replaced by the facts.
+pub fn render(template: &str, facts: &serde_json::Value) -> String {
+    let mut out = template.to_owned();
+    for var in TEMPLATE_VARIABLES {
+        let value = match &facts[*var] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
+                .collect::<Vec<_>>()
+                .join(", "),
+            other => other.to_string(),
+        };
+        out = out.replace(&format!("{{{var}}}"), &value);
+    }
+    out
+}
+
+/// Sets a channel's template (checked first; `None` clears it); audited.
+///
+/// # Errors
+/// As [`check_template`]; [`Store::set_channel_template`]'s refusals.
+pub fn set_template(
+    store: &mut dyn Store,
+    channel: &str,
+    template: Option<&str>,
+    actor: &Actor,
+) -> Result<(), ServiceError> {
+    if let Some(t) = template {
+        check_template(t)?;
+    }
+    Ok(store.set_channel_template(channel, template, actor)?)
 }
 
 /// The notices a plan makes due: one per profile notification, with the
@@ -243,7 +381,7 @@ pub fn message(
     facts: &serde_json::Value,
     at: DateTime<Utc>,
 ) -> Result<Message, ServiceError> {
-    let text = line(facts);
+    let text = text_of(channel, facts);
     let (body, headers) = match channel.kind {
         ChannelKind::Webhook => {
             let mut f = facts.clone();
@@ -370,8 +508,17 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The email for a delivery's facts.
-pub fn email(facts: &serde_json::Value) -> Email {
+/// A message's text: the channel's template, else the standard line.
+pub fn text_of(channel: &Channel, facts: &serde_json::Value) -> String {
+    channel
+        .template
+        .as_deref()
+        .map_or_else(|| line(facts), |t| render(t, facts))
+}
+
+/// The email for a delivery's facts (its text from the channel's template
+/// when it has one).
+pub fn email(channel: &Channel, facts: &serde_json::Value) -> Email {
     let name = facts["name"].as_str().unwrap_or_default();
     let days = facts["days_left"].as_i64().unwrap_or_default();
     let action = facts["action"].as_str().unwrap_or_default();
@@ -380,7 +527,7 @@ pub fn email(facts: &serde_json::Value) -> Email {
     } else {
         format!("[provkit] {name} dies in {days} days: {action}")
     };
-    let text = line(facts);
+    let text = text_of(channel, facts);
     let rows: Vec<(&str, String)> = vec![
         ("Profile", name.to_owned()),
         (
@@ -474,6 +621,7 @@ mod tests {
             secret: Some("k".into()),
             to: Vec::new(),
             org_group: "Global".into(),
+            template: None,
             created_by: "t".into(),
             created_at: at,
         };
@@ -497,5 +645,40 @@ mod tests {
             at,
             chrono::Duration::minutes(5)
         ));
+    }
+
+    #[test]
+    fn templates_take_the_facts_and_refuse_unknown_variables() {
+        let at = DateTime::UNIX_EPOCH;
+        let facts = sample_facts(at);
+        assert!(check_template("{name} dies in {days_left} days: {action}").is_ok());
+        assert!(check_template("{nmae}").is_err(), "a misspelt variable");
+        assert!(check_template("{name").is_err());
+        assert!(check_template("name}").is_err());
+        assert_eq!(
+            render("{name}: {days_left} days, apps {apps}", &facts),
+            "Sample profile (a test of this channel): 30 days, apps com.example.app 1.0"
+        );
+        let mut c = Channel {
+            name: "c".into(),
+            kind: ChannelKind::Slack,
+            url: "https://example.invalid".into(),
+            secret: None,
+            to: Vec::new(),
+            org_group: "Global".into(),
+            template: Some("Renew {name} by {death}".into()),
+            created_by: "t".into(),
+            created_at: at,
+        };
+        let m = message(&c, "e", &facts, at).expect("slack");
+        let v: serde_json::Value = serde_json::from_slice(&m.body).expect("json");
+        assert!(
+            v["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("Renew Sample profile")),
+            "{v}"
+        );
+        c.kind = ChannelKind::Smtp;
+        assert!(email(&c, &facts).text.starts_with("Renew Sample profile"));
     }
 }

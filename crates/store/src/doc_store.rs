@@ -1819,6 +1819,10 @@ impl<D: Docs> Store for DocStore<D> {
         Self::channels_in(&mut self.docs)
     }
 
+    fn set_channel_template(&mut self, name: &str, template: Option<&str>, actor: &Actor) -> R<()> {
+        self.tx(|d| Self::set_channel_template_in(d, name, template, actor))
+    }
+
     fn remove_channel(&mut self, name: &str, actor: &Actor) -> R<crate::Channel> {
         self.tx(|d| Self::remove_channel_in(d, name, actor))
     }

@@ -598,6 +598,17 @@ pub trait Store {
     /// Backend failures.
     fn channels(&mut self) -> Result<Vec<Channel>, StoreError>;
 
+    /// Sets or clears a channel's message template; audited.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for a channel the scope does not see.
+    fn set_channel_template(
+        &mut self,
+        name: &str,
+        template: Option<&str>,
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
+
     /// Removes a channel; audited.
     ///
     /// # Errors

@@ -57,6 +57,10 @@ pub struct Channel {
     pub to: Vec<String>,
     /// The organization group whose items (and those below it) it hears of.
     pub org_group: String,
+    /// The message text with the facts as `{name}`-style variables (Slack,
+    /// Teams and email; the webhook's JSON is the schema itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
     /// Who added it.
     pub created_by: String,
     /// When.

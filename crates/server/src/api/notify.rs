@@ -78,6 +78,7 @@ pub(crate) struct NewChannel {
     #[serde(default)]
     to: Vec<String>,
     org_group: Option<String>,
+    template: Option<String>,
 }
 
 pub(crate) async fn add(
@@ -101,9 +102,11 @@ pub(crate) async fn add(
                 &new.name,
                 kind,
                 &new.url,
-                new.secret.as_deref(),
-                &new.to,
-                new.org_group.as_deref(),
+                &provkit_service::notify::ChannelOptions::default()
+                    .secret(new.secret.as_deref())
+                    .to(&new.to)
+                    .org_group(new.org_group.as_deref())
+                    .template(new.template.as_deref()),
                 &actor,
             )?)
         })

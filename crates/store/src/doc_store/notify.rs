@@ -78,6 +78,33 @@ impl<D: Docs> DocStore<D> {
         Ok(out)
     }
 
+    pub(super) fn set_channel_template_in(
+        d: &mut D,
+        name: &str,
+        template: Option<&str>,
+        actor: &Actor,
+    ) -> R<()> {
+        let key = format!("{CHANNEL_PREFIX}{name}");
+        let mut c: Channel = match d.get(Table::Meta, &key)? {
+            Some(doc) => from_json(&doc)?,
+            None => return Err(hidden("channel", name, "notify template")),
+        };
+        if !crate::org::within(d.scope(), &c.org_group) {
+            return Err(hidden("channel", name, "notify template"));
+        }
+        let before = serde_json::json!(c.template);
+        c.template = template.map(str::to_owned);
+        d.put(Table::Meta, &key, &to_json(&c))?;
+        Self::audit(
+            d,
+            actor,
+            "notify-template",
+            name,
+            Some(before),
+            Some(serde_json::json!(c.template)),
+        )
+    }
+
     pub(super) fn remove_channel_in(d: &mut D, name: &str, actor: &Actor) -> R<Channel> {
         let key = format!("{CHANNEL_PREFIX}{name}");
         let c: Channel = match d.get(Table::Meta, &key)? {
