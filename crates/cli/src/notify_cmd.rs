@@ -43,6 +43,18 @@ pub(crate) enum NotifyCommand {
         /// The template.
         text: Option<String>,
     },
+    /// A profile's own admin stages, or none at all; with neither flag it
+    /// goes back to the tenant's stages; audited.
+    Profile {
+        /// The profile (UUID or a unique prefix of 8 or more).
+        profile: String,
+        /// No admin messages for it.
+        #[arg(long, conflicts_with = "stages")]
+        off: bool,
+        /// Its own stages in days, e.g. 90,30,7.
+        #[arg(long, value_delimiter = ',')]
+        stages: Option<Vec<i64>>,
+    },
     /// The channels, without their secrets.
     List,
     /// Remove a channel; audited.
@@ -97,6 +109,26 @@ pub(crate) fn run(db: &crate::db::DbArgs, command: NotifyCommand) -> Result<Outc
             outln!(
                 "{name}: template {}",
                 if text.is_some() { "set" } else { "cleared" }
+            )?;
+        }
+        NotifyCommand::Profile {
+            profile,
+            off,
+            stages,
+        } => {
+            let mut store = db.open()?;
+            let t = store.load_tenant()?;
+            let id = provkit_service::names::profile(&t, &profile)?;
+            let uuid = t.profiles[id.index()].uuid.clone();
+            let settings = provkit_store::NotifySettings { off, stages };
+            store.set_notify_settings(&uuid, &settings, &a)?;
+            outln!(
+                "{uuid}: {}",
+                match (&settings.off, &settings.stages) {
+                    (true, _) => "no admin messages".to_owned(),
+                    (false, Some(s)) => format!("its own stages {s:?}"),
+                    (false, None) => "the tenant's stages".to_owned(),
+                }
             )?;
         }
         NotifyCommand::List => {

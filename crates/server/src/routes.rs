@@ -473,6 +473,17 @@ pub(crate) const ROUTES: &[Route] = &[
         handler: || delete(notify::remove),
     },
     Route {
+        method: "put",
+        path: "/api/v1/profiles/{uuid}/notifications",
+        role: Some(Role::Operator),
+        query: &[],
+        body: Body::Json,
+        ok: (200, "the settings as stored"),
+        summary: "A profile's own notification stages or off: {\"stages\": [90, 30, 7]} or {\"off\": true}; {} for the tenant's",
+        upload: false,
+        handler: || put(notify::settings),
+    },
+    Route {
         method: "get",
         path: "/api/v1/calendar.ics",
         role: Some(Role::Viewer),

@@ -198,19 +198,28 @@ pub fn set_template(
     Ok(store.set_channel_template(channel, template, actor)?)
 }
 
-/// The notices a plan makes due: one per profile notification, with the
-/// facts of the webhook schema, and one per device user's notice (user,
-/// device, app; webhooks only, at `user_stage` days).
+/// The notices a plan over `engine` makes due: one per profile
+/// notification at the tenant's stages, or at the profile's own stages
+/// when it has them, none for a profile switched off (its settings from
+/// [`Store::notify_settings`]); and one per device user's notice (user,
+/// device, app; webhooks only, at the tenant's user-notice stage).
 ///
 /// # Errors
-/// Store failures (the profiles' groups and teams are read).
+/// Store failures (the profiles' groups, teams and settings are read).
 pub fn notices_of(
     store: &mut dyn Store,
+    engine: &provkit_policy::Engine,
     view: &PlanView,
-    stages: &[i64],
-    user_stage: i64,
 ) -> Result<Vec<Notice>, ServiceError> {
-    if view.notifications.is_empty() && view.user_notices.is_empty() {
+    let config = &engine.tenant().config;
+    let (stages, user_stage) = (
+        config.admin_thresholds_days.clone(),
+        config.user_notice_days,
+    );
+    let settings: std::collections::HashMap<String, provkit_store::NotifySettings> =
+        store.notify_settings()?.into_iter().collect();
+    let own_stages = settings.values().any(|s| !s.off && s.stages.is_some());
+    if view.notifications.is_empty() && view.user_notices.is_empty() && !own_stages {
         return Ok(Vec::new());
     }
     let profiles: std::collections::HashMap<String, provkit_store::ProfileRecord> = store
@@ -218,63 +227,122 @@ pub fn notices_of(
         .into_iter()
         .map(|p| (p.uuid.to_ascii_uppercase(), p))
         .collect();
-    Ok(view
-        .notifications
-        .iter()
-        .map(|n| {
-            let rec = profiles.get(&n.profile.to_ascii_uppercase());
-            let org_group =
-                provkit_store::org::of(rec.and_then(|r| r.org_group.as_ref())).to_owned();
-            let certificate = n.cause.starts_with("certificate");
-            let facts = serde_json::json!({
-                "schema": "provkit.notification/1",
-                "org_group": org_group,
-                "item_kind": "profile",
-                "name": n.name,
-                "uuid": n.profile,
-                "team": rec.map(|r| r.facts.team.clone()).unwrap_or_default(),
-                "death": n.death,
-                "days_left": n.days_left,
-                "stage": n.stage_days,
-                "cause": n.cause,
-                "action": if certificate { "re-sign" } else { "renew" },
-                "apps": n.apps,
-                "devices": n.devices,
-                "links": {"profile": format!("/profiles/{}", n.profile)},
-            });
-            Notice {
-                item: n.profile.clone(),
-                org_group,
-                stage: n.stage_days,
-                stages: stages.to_vec(),
-                facts,
-                only: None,
-            }
-        })
-        .chain(view.user_notices.iter().map(|u| {
-            // The device user's notice: one per (device, app), to webhooks.
-            let facts = serde_json::json!({
-                "schema": "provkit.notification/1",
-                "org_group": provkit_store::org::ROOT,
-                "item_kind": "device-user",
-                "user": u.user,
-                "device": u.device,
-                "app": u.app,
-                "death": u.death,
-                "days_left": provkit_profile::days_left(u.death, view.at),
-                "stage": user_stage,
-                "action": "update the app or keep the device in reach of the MDM",
-            });
-            Notice {
-                item: format!("user:{}:{}", u.device, u.app),
-                org_group: provkit_store::org::ROOT.to_owned(),
-                stage: user_stage,
-                stages: Vec::new(),
-                facts,
-                only: Some(ChannelKind::Webhook),
-            }
-        }))
-        .collect())
+    let group_of = |uuid: &str| {
+        let rec = profiles.get(&uuid.to_ascii_uppercase());
+        (
+            provkit_store::org::of(rec.and_then(|r| r.org_group.as_ref())).to_owned(),
+            rec.map(|r| r.facts.team.clone()).unwrap_or_default(),
+        )
+    };
+    let profile_notice = |uuid: &str,
+                          name: &str,
+                          stage: i64,
+                          death: DateTime<Utc>,
+                          cause: &str,
+                          days_left: i64,
+                          apps: &[String],
+                          devices: usize,
+                          all: &[i64]| {
+        let (org_group, team) = group_of(uuid);
+        let certificate = cause.starts_with("certificate");
+        let facts = serde_json::json!({
+            "schema": "provkit.notification/1",
+            "org_group": org_group,
+            "item_kind": "profile",
+            "name": name,
+            "uuid": uuid,
+            "team": team,
+            "death": death,
+            "days_left": days_left,
+            "stage": stage,
+            "cause": cause,
+            "action": if certificate { "re-sign" } else { "renew" },
+            "apps": apps,
+            "devices": devices,
+            "links": {"profile": format!("/profiles/{uuid}")},
+        });
+        Notice {
+            item: uuid.to_owned(),
+            org_group,
+            stage,
+            stages: all.to_vec(),
+            facts,
+            only: None,
+        }
+    };
+    let mut out = Vec::new();
+    for n in &view.notifications {
+        if settings
+            .get(&n.profile.to_ascii_uppercase())
+            .is_some_and(|s| s.off || s.stages.is_some())
+        {
+            continue;
+        }
+        out.push(profile_notice(
+            &n.profile,
+            &n.name,
+            n.stage_days,
+            n.death,
+            n.cause,
+            n.days_left,
+            &n.apps,
+            n.devices,
+            &stages,
+        ));
+    }
+    if own_stages {
+        let summaries = crate::catalog::summaries_of(engine);
+        for p in summaries
+            .iter()
+            .filter(|p| !p.retired && p.successor.is_none())
+        {
+            let Some(own) = settings
+                .get(&p.uuid.to_ascii_uppercase())
+                .filter(|s| !s.off)
+                .and_then(|s| s.stages.as_ref())
+            else {
+                continue;
+            };
+            let Some(stage) = own.iter().copied().filter(|&s| p.days_left <= s).min() else {
+                continue;
+            };
+            out.push(profile_notice(
+                &p.uuid,
+                &p.name,
+                stage,
+                p.expires,
+                "profile expires",
+                p.days_left,
+                &p.apps,
+                p.devices,
+                own,
+            ));
+        }
+    }
+    for u in &view.user_notices {
+        // The device user's notice: one per (device, app), to webhooks.
+        let facts = serde_json::json!({
+            "schema": "provkit.notification/1",
+            "org_group": provkit_store::org::ROOT,
+            "item_kind": "device-user",
+            "user": u.user,
+            "device": u.device,
+            "app": u.app,
+            "death": u.death,
+            "days_left": provkit_profile::days_left(u.death, view.at),
+            "stage": user_stage,
+            "action": "update the app or keep the device in reach of the MDM",
+        });
+        out.push(Notice {
+            item: format!("user:{}:{}", u.device, u.app),
+            org_group: provkit_store::org::ROOT.to_owned(),
+            stage: user_stage,
+            stages: Vec::new(),
+            facts,
+            only: Some(ChannelKind::Webhook),
+        });
+    }
+    Ok(out)
 }
 
 /// One HTTP request a channel's message is.

@@ -252,8 +252,6 @@ pub fn plan_and_enqueue(
 ) -> Result<PlanView, ServiceError> {
     let engine = Engine::new(store.load_tenant()?, at);
     let view = plan_with(&engine);
-    let stages = engine.tenant().config.admin_thresholds_days.clone();
-    let user_stage = engine.tenant().config.user_notice_days;
     let entries: Vec<OutboxEntry> = view
         .commands
         .iter()
@@ -276,7 +274,7 @@ pub fn plan_and_enqueue(
         .collect();
     store.enqueue_plan(&entries, &logged, now)?;
     // Each channel's message for each stage, made once.
-    let notices = crate::notify::notices_of(store, &view, &stages, user_stage)?;
+    let notices = crate::notify::notices_of(store, &engine, &view)?;
     if !notices.is_empty() {
         store.queue_notices(&notices, now)?;
     }

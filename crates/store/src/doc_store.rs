@@ -1823,6 +1823,19 @@ impl<D: Docs> Store for DocStore<D> {
         self.tx(|d| Self::set_channel_template_in(d, name, template, actor))
     }
 
+    fn set_notify_settings(
+        &mut self,
+        profile_uuid: &str,
+        settings: &crate::NotifySettings,
+        actor: &Actor,
+    ) -> R<()> {
+        self.tx(|d| Self::set_notify_settings_in(d, profile_uuid, settings, actor))
+    }
+
+    fn notify_settings(&mut self) -> R<Vec<(String, crate::NotifySettings)>> {
+        Self::notify_settings_in(&mut self.docs)
+    }
+
     fn remove_channel(&mut self, name: &str, actor: &Actor) -> R<crate::Channel> {
         self.tx(|d| Self::remove_channel_in(d, name, actor))
     }

@@ -47,7 +47,7 @@ pub use mdm::{
     AnswerCounts, Claimed, ConnectionStatus, DeviceAnswer, Dispatch, DispatchTarget, MdmConnection,
     MdmKind, SendOutcome, TargetState,
 };
-pub use notify::{Channel, ChannelKind, ClaimedNotice, Notice, NoticeDelivery};
+pub use notify::{Channel, ChannelKind, ClaimedNotice, Notice, NoticeDelivery, NotifySettings};
 #[cfg(feature = "postgres")]
 pub use open::PostgresStore;
 #[cfg(feature = "sqlite")]
@@ -608,6 +608,25 @@ pub trait Store {
         template: Option<&str>,
         actor: &Actor,
     ) -> Result<(), StoreError>;
+
+    /// Sets a profile's own notification settings (the default settings
+    /// clear them); audited with before and after.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for a profile the scope does not
+    /// see; [`StoreError::Invalid`] for stages outside 0 to 3,650 days.
+    fn set_notify_settings(
+        &mut self,
+        profile_uuid: &str,
+        settings: &NotifySettings,
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
+
+    /// Every profile's own notification settings, by UUID (upper case).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn notify_settings(&mut self) -> Result<Vec<(String, NotifySettings)>, StoreError>;
 
     /// Removes a channel; audited.
     ///

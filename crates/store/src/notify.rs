@@ -117,3 +117,15 @@ pub struct ClaimedNotice {
     /// Its channel.
     pub channel: Channel,
 }
+
+/// An item's own notification settings, over the tenant's stages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySettings {
+    /// No admin messages for it at all.
+    #[serde(default)]
+    pub off: bool,
+    /// Its own admin stages, in days before death (none: the tenant's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<Vec<i64>>,
+}

@@ -131,6 +131,28 @@ pub(crate) async fn remove(
     .await
 }
 
+/// `PUT /api/v1/profiles/{uuid}/notifications`: the profile's own
+/// stages, or off; `{}` goes back to the tenant's.
+pub(crate) async fn settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(uuid): Path<String>,
+    Json(settings): Json<provkit_store::NotifySettings>,
+) -> Result<impl IntoResponse, Problem> {
+    caller.require(Role::Operator)?;
+    let actor = caller.actor(state.now());
+    let shown = settings.clone();
+    state
+        .run(caller.scope(), move |store| {
+            let t = store.load_tenant()?;
+            let id = provkit_service::names::profile(&t, &uuid)?;
+            let full = t.profiles[id.index()].uuid.clone();
+            Ok(store.set_notify_settings(&full, &settings, &actor)?)
+        })
+        .await?;
+    Ok(Json(shown))
+}
+
 /// Escapes a text value (RFC 5545 section 3.3.11).
 fn ics_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

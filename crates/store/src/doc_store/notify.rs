@@ -14,6 +14,10 @@ use crate::records::Actor;
 /// Channels live in `meta` under this prefix and their name.
 const CHANNEL_PREFIX: &str = "notify\u{1}";
 
+/// Profiles' own notification settings live in `meta` under this prefix
+/// and the UUID.
+const SETTINGS_PREFIX: &str = "notify-item\u{1}";
+
 /// A message's key: item, stage (sortable), channel.
 fn out_key(item: &str, stage: i64, channel: &str) -> String {
     format!("{}\u{1}{:+06}\u{1}{channel}", ukey(item), stage)
@@ -103,6 +107,57 @@ impl<D: Docs> DocStore<D> {
             Some(before),
             Some(serde_json::json!(c.template)),
         )
+    }
+
+    pub(super) fn set_notify_settings_in(
+        d: &mut D,
+        uuid: &str,
+        settings: &crate::NotifySettings,
+        actor: &Actor,
+    ) -> R<()> {
+        if let Some(stages) = &settings.stages
+            && (stages.is_empty() || stages.iter().any(|s| !(0..=3650).contains(s)))
+        {
+            return Err(StoreError::Invalid(
+                "stages: give one or more days from 0 to 3,650".into(),
+            ));
+        }
+        // The profile must be one the scope sees.
+        let visible_version = d
+            .scan(Table::Profiles, &format!("{}/", ukey(uuid)))?
+            .iter()
+            .map(|(_, v)| crate::schema::profile_from_doc(v))
+            .collect::<R<Vec<_>>>()?
+            .into_iter()
+            .any(|p| crate::org::within(d.scope(), crate::org::of(p.org_group.as_ref())));
+        if !visible_version {
+            return Err(hidden("profile", uuid, "notification settings"));
+        }
+        let key = format!("{SETTINGS_PREFIX}{}", ukey(uuid));
+        let before = d
+            .get(Table::Meta, &key)?
+            .map(|v| from_json::<serde_json::Value>(&v))
+            .transpose()?;
+        if *settings == crate::NotifySettings::default() {
+            d.delete(Table::Meta, &key)?;
+        } else {
+            d.put(Table::Meta, &key, &to_json(settings))?;
+        }
+        Self::audit(
+            d,
+            actor,
+            "notify-settings",
+            uuid,
+            before,
+            Some(serde_json::json!(settings)),
+        )
+    }
+
+    pub(super) fn notify_settings_in(d: &mut D) -> R<Vec<(String, crate::NotifySettings)>> {
+        d.scan(Table::Meta, SETTINGS_PREFIX)?
+            .iter()
+            .map(|(k, v)| Ok((k[SETTINGS_PREFIX.len()..].to_owned(), from_json(v)?)))
+            .collect()
     }
 
     pub(super) fn remove_channel_in(d: &mut D, name: &str, actor: &Actor) -> R<Channel> {
