@@ -150,7 +150,8 @@ pub struct Schedule {
     /// every `reconcile_every`): unanswered commands, and everyone once a
     /// period.
     pub reconcile: provkit_service::delivery::Reconcile,
-    /// How often the holder reconciles (default a minute).
+    /// How often the holder reconciles (default five minutes; each pass
+    /// reads the outbox and the devices whole).
     pub reconcile_every: Duration,
 }
 
@@ -163,7 +164,7 @@ impl Schedule {
             holder: holder.into(),
             delivery: Some(delivery::Delivery::default()),
             reconcile: provkit_service::delivery::Reconcile::default(),
-            reconcile_every: Duration::from_secs(60),
+            reconcile_every: Duration::from_secs(300),
         }
     }
 }
