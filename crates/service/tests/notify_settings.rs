@@ -46,7 +46,9 @@ fn own_stages_and_the_off_switch() {
             include: vec![TargetName::AllDevices],
             exclude: vec![],
         };
-        store.edit_assignments(uuid, &edit, at(), &a).expect("assign");
+        store
+            .edit_assignments(uuid, &edit, at(), &a)
+            .expect("assign");
     }
     add_channel(
         &mut store,
