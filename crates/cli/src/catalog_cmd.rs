@@ -236,3 +236,33 @@ pub(crate) fn remove(store: &mut dyn Store, what: &provkit_store::Removal) -> Re
     }
     Ok(Outcome::Ok)
 }
+
+/// `provkit profile devices`: each device's state with the profile.
+pub(crate) fn device_status(
+    store: &mut dyn Store,
+    given: &str,
+    json: bool,
+    style: Style,
+) -> Result<Outcome> {
+    let rows = catalog::device_status(store, given, Utc::now())?;
+    if json {
+        outln!("{}", serde_json::to_string(&rows)?)?;
+        return Ok(Outcome::Ok);
+    }
+    for d in &rows {
+        let state = serde_json::to_value(d.state)?;
+        outln!(
+            "{}  {}{}{}",
+            d.udid,
+            state.as_str().unwrap_or_default(),
+            d.updated_at
+                .map(|t| format!("  since {}", style.date(t)))
+                .unwrap_or_default(),
+            d.error_chain
+                .as_deref()
+                .map(|e| format!("  {}", e.replace('\n', " / ")))
+                .unwrap_or_default()
+        )?;
+    }
+    Ok(Outcome::Ok)
+}

@@ -39,6 +39,9 @@ pub(crate) fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd:
             ProfileCommand::Show { profile, json } => {
                 catalog_cmd::profile(db.read()?.as_mut(), &profile, json, style)
             }
+            ProfileCommand::Devices { profile, json } => {
+                catalog_cmd::device_status(db.read()?.as_mut(), &profile, json, style)
+            }
             ProfileCommand::Inspect { json, files } => profile_cmd::inspect(&files, json, style),
             ProfileCommand::Verify {
                 at,

@@ -218,6 +218,16 @@ pub(crate) enum ProfileCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Where each device stands with a profile: pending-install, sent,
+    /// installed, failed (with the device's error chain), pending-removal,
+    /// removed.
+    Devices {
+        /// Profile UUID or a unique prefix of 8 or more characters.
+        profile: String,
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print what a profile file holds.
     Inspect {
         /// One JSON object per line.

@@ -113,8 +113,26 @@ fn workflow(db: &[String], dir: &Path) {
     let mut want = vec![install(0, FIELD), install(4, FIELD)];
     want.sort();
     assert_eq!(first, want);
+    // Per device: sent until acknowledged, then installed.
+    let status = ok(db, &["profile", "devices", FIELD]);
+    assert!(
+        status.contains(&format!("{}  sent", u(0))) && status.contains(&format!("{}  sent", u(4))),
+        "{status}"
+    );
     ok(db, &["ack"]);
     assert!(commands(db).is_empty(), "acknowledged: nothing left to do");
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(db, &["profile", "devices", FIELD, "--json"])).expect("json");
+    let states: Vec<&str> = status
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["state"].as_str())
+        .collect();
+    assert!(
+        !states.is_empty() && states.iter().all(|s| *s == "installed"),
+        "{status}"
+    );
 
     // Renewal: the successor goes to every device running the field app or assigned it.
     let renewed = ok(
