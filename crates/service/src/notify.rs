@@ -85,6 +85,12 @@ pub fn add_channel(
             .into());
         }
         smtp_target(url)?;
+        if let Some(bad) = to.iter().find(|a| !looks_like_address(a)) {
+            return Err(provkit_store::StoreError::Invalid(format!(
+                "--to {bad:?} is not an email address"
+            ))
+            .into());
+        }
     }
     if kind == ChannelKind::Webhook && secret.is_none() {
         return Err(provkit_store::StoreError::Invalid(
@@ -509,6 +515,18 @@ pub struct SmtpTarget {
     pub from: String,
 }
 
+/// `local@domain`, at most 254 characters, nothing blank or controlling:
+/// enough to refuse a typo when the channel is added, not a full RFC 5322
+/// parser (the SMTP library parses it again when it sends).
+fn looks_like_address(a: &str) -> bool {
+    a.len() <= 254
+        && !a
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+        && a.split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@'))
+}
+
 /// Reads an SMTP channel's URL.
 ///
 /// # Errors
@@ -748,5 +766,29 @@ mod tests {
         );
         c.kind = ChannelKind::Smtp;
         assert!(email(&c, &facts).text.starts_with("Renew Sample profile"));
+    }
+
+    #[test]
+    fn an_smtp_channel_with_a_bad_address_is_refused_when_added() {
+        let mut store = provkit_store::MemoryStore::default();
+        let a = Actor {
+            name: "t".into(),
+            at: DateTime::UNIX_EPOCH,
+        };
+        let url = "smtp://127.0.0.1:25";
+        for bad in [
+            "ops",
+            "ops@localhost",
+            "a b@example.com",
+            "<ops@example.com>",
+        ] {
+            let o = ChannelOptions::default().to(&[bad.to_owned()]);
+            assert!(
+                add_channel(&mut store, "m", ChannelKind::Smtp, url, &o, &a).is_err(),
+                "{bad}"
+            );
+        }
+        let o = ChannelOptions::default().to(&["ops@example.com".to_owned()]);
+        assert!(add_channel(&mut store, "m", ChannelKind::Smtp, url, &o, &a).is_ok());
     }
 }

@@ -230,13 +230,13 @@ async fn receive(
 ) -> Result<StatusCode, Problem> {
     authentic(&state, kind, &headers, &body).await?;
     // Read now, so a malformed event is refused while the sender listens.
-    if let Err(e) = provkit_mdm::webhook::Event::parse(&body) {
+    let event = provkit_mdm::webhook::Event::parse(&body).map_err(|e| {
         tracing::warn!(error = %e, "webhook event refused");
-        return Err(Problem::bad_request("invalid-event", e.to_string()));
-    }
+        Problem::bad_request("invalid-event", e.to_string())
+    })?;
+    let id = provkit_service::delivery::event_id(&event, &body);
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| Problem::bad_request("invalid-event", "the body is not UTF-8"))?;
-    let id = provkit_service::delivery::event_id(&body);
     let writer = state
         .inbox
         .get_or_init(|| InboxWriter::start(state.clone()));

@@ -16,6 +16,19 @@ pub(crate) const MAX_PAGE: usize = 1000;
 /// Items per page unless asked.
 const DEFAULT_PAGE: usize = 100;
 
+/// A page size as asked (`default` when not), checked: 1 to [`MAX_PAGE`].
+pub(crate) fn page_limit(limit: Option<usize>, default: usize) -> Result<usize, Problem> {
+    let limit = limit.unwrap_or(default);
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(Problem::bad_request(
+            "invalid-page",
+            format!("limit={limit}: give 1 to {MAX_PAGE}"),
+        ))
+    }
+}
+
 /// One page of a list: the items, and how many there are in all.
 #[derive(Debug, Serialize)]
 pub(crate) struct Page<T> {
@@ -44,13 +57,7 @@ impl<T> Page<T> {
         limit: Option<usize>,
         offset: Option<usize>,
     ) -> Result<Self, Problem> {
-        let limit = limit.unwrap_or(DEFAULT_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(Problem::bad_request(
-                "invalid-page",
-                format!("limit={limit}: give 1 to {MAX_PAGE}"),
-            ));
-        }
+        let limit = page_limit(limit, DEFAULT_PAGE)?;
         let offset = offset.unwrap_or(0);
         let mut total = 0;
         let mut items = Vec::new();

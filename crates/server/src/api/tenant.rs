@@ -45,13 +45,7 @@ pub(crate) async fn get_plan(
     Query(q): Query<PlanQuery>,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Role::Viewer)?;
-    let limit = q.limit.unwrap_or(super::MAX_PAGE);
-    if !(1..=super::MAX_PAGE).contains(&limit) {
-        return Err(Problem::bad_request(
-            "invalid-page",
-            format!("limit={limit}: give 1 to {}", super::MAX_PAGE),
-        ));
-    }
+    let limit = super::page_limit(q.limit, super::MAX_PAGE)?;
     let offset = q.offset.unwrap_or(0);
     let snap = state.snapshot(caller.scope()).await?;
     let page = state

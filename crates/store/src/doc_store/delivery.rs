@@ -42,13 +42,35 @@ pub(super) fn undispatched_key(e: &OutboxEntry) -> String {
 
 /// A due key: the instant in milliseconds, zero-padded so keys sort by
 /// time, then the id.
-fn due_key(at: DateTime<Utc>, id: &str) -> String {
+pub(super) fn due_key(at: DateTime<Utc>, id: &str) -> String {
     format!("{:020}\u{1}{id}", at.timestamp_millis().max(0))
 }
 
 /// The first key after every due key at or before `at`.
 fn due_end(at: DateTime<Utc>) -> String {
     format!("{:020}\u{2}", at.timestamp_millis().max(0))
+}
+
+/// Claims up to `limit` ids due at `at` in a due table (rows `due key →
+/// id`: dispatches, messages, webhook events), moving each to `at + lease`
+/// so it comes due again unless settled before (a claimer that dies loses
+/// nothing); (id, its new due key), in due order.
+pub(super) fn claim_due<D: Docs>(
+    d: &mut D,
+    table: Table,
+    at: DateTime<Utc>,
+    lease: Duration,
+    limit: usize,
+) -> R<Vec<(String, String)>> {
+    let claimed = d.claim_below(table, &due_end(at), limit)?;
+    let old: Vec<String> = claimed.iter().map(|(k, _)| k.clone()).collect();
+    d.delete_many(table, &old)?;
+    let moved: Vec<(String, String)> = claimed
+        .into_iter()
+        .map(|(_, id)| (due_key(at + lease, &id), id))
+        .collect();
+    d.put_many(table, &moved)?;
+    Ok(moved.into_iter().map(|(k, id)| (id, k)).collect())
 }
 
 /// A CommandUUID derived from `seed` (unique per dispatch): the same seed
@@ -236,7 +258,11 @@ impl<D: Docs> DocStore<D> {
     fn put_dispatch(d: &mut D, disp: &Dispatch) -> R<()> {
         d.put(Table::Dispatches, &disp.command_uuid, &to_json(disp))?;
         if let Some(due) = disp.due {
-            d.put(Table::DispatchDue, &due_key(due, &disp.command_uuid), "")?;
+            d.put(
+                Table::DispatchDue,
+                &due_key(due, &disp.command_uuid),
+                &disp.command_uuid,
+            )?;
         }
         Ok(())
     }
@@ -370,22 +396,16 @@ impl<D: Docs> DocStore<D> {
         root_only(d, "delivery")?;
         let mut out = Vec::new();
         let mut bytes_of: HashMap<String, Option<Vec<u8>>> = HashMap::new();
-        for (key, _) in d.claim_below(Table::DispatchDue, &due_end(at), limit)? {
-            d.delete(Table::DispatchDue, &key)?;
-            let Some(uuid) = key.split('\u{1}').nth(1) else {
-                continue;
-            };
-            let Some(doc) = d.get(Table::Dispatches, uuid)? else {
+        for (uuid, _) in claim_due(d, Table::DispatchDue, at, lease, limit)? {
+            let Some(doc) = d.get(Table::Dispatches, &uuid)? else {
                 continue;
             };
             let mut disp: Dispatch = from_json(&doc)?;
             // Due again when the lease lapses, in case this sender dies.
-            let until = at + lease;
-            disp.due = Some(until);
+            disp.due = Some(at + lease);
             disp.attempts += 1;
             disp.updated_at = at;
             d.put(Table::Dispatches, &disp.command_uuid, &to_json(&disp))?;
-            d.put(Table::DispatchDue, &due_key(until, &disp.command_uuid), "")?;
             let Some(conn) = d.get(Table::Meta, &format!("{MDM_PREFIX}{}", disp.connection))?
             else {
                 continue;
@@ -583,22 +603,17 @@ impl<D: Docs> DocStore<D> {
         limit: usize,
     ) -> R<Vec<(String, String)>> {
         root_only(d, "delivery")?;
-        let claimed = d.claim_below(Table::InboxDue, &due_end(at), limit)?;
-        let old: Vec<String> = claimed.iter().map(|(k, _)| k.clone()).collect();
-        let ids: Vec<String> = claimed.into_iter().map(|(_, id)| id).collect();
-        d.delete_many(Table::InboxDue, &old)?;
+        // Due again when the lease lapses, unless recorded before; the new
+        // due key is the handle that records it.
+        let claimed = claim_due(d, Table::InboxDue, at, lease, limit)?;
+        let ids: Vec<String> = claimed.iter().map(|(id, _)| id.clone()).collect();
         let kept = d.get_many(Table::Inbox, &ids)?;
-        let (mut out, mut due) = (Vec::new(), Vec::new());
-        for id in ids {
+        let mut out = Vec::with_capacity(claimed.len());
+        for (id, handle) in claimed {
             let Some(doc) = kept.get(&id) else { continue };
             let v: InboxDoc = from_json(doc)?;
-            // Due again when the lease lapses, unless recorded before; the
-            // new due key is the handle that records it.
-            let again = due_key(at + lease, &id);
-            due.push((again.clone(), id));
-            out.push((again, v.body));
+            out.push((handle, v.body));
         }
-        d.put_many(Table::InboxDue, &due)?;
         Ok(out)
     }
 

@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::delivery::due_key;
 use super::{DocStore, R, from_json, hidden, root_only, to_json, ukey};
 use crate::conn::{Docs, Table};
 use crate::error::StoreError;
@@ -21,14 +22,6 @@ const SETTINGS_PREFIX: &str = "notify-item\u{1}";
 /// A message's key: item, stage (sortable), channel.
 fn out_key(item: &str, stage: i64, channel: &str) -> String {
     format!("{}\u{1}{:+06}\u{1}{channel}", ukey(item), stage)
-}
-
-fn due_key(at: DateTime<Utc>, key: &str) -> String {
-    format!("{:020}\u{1}{key}", at.timestamp_millis().max(0))
-}
-
-fn due_end(at: DateTime<Utc>) -> String {
-    format!("{:020}\u{2}", at.timestamp_millis().max(0))
 }
 
 #[allow(private_bounds)]
@@ -232,17 +225,14 @@ impl<D: Docs> DocStore<D> {
     ) -> R<Vec<ClaimedNotice>> {
         root_only(d, "notifications")?;
         let mut out = Vec::new();
-        for (due, key) in d.claim_below(Table::NoticeDue, &due_end(at), limit)? {
-            d.delete(Table::NoticeDue, &due)?;
+        for (key, _) in super::delivery::claim_due(d, Table::NoticeDue, at, lease, limit)? {
             let Some(doc) = d.get(Table::NoticeOut, &key)? else {
                 continue;
             };
             let mut n: NoticeDelivery = from_json(&doc)?;
-            let until = at + lease;
-            n.due = Some(until);
+            n.due = Some(at + lease);
             n.attempts += 1;
             d.put(Table::NoticeOut, &key, &to_json(&n))?;
-            d.put(Table::NoticeDue, &due_key(until, &key), &key)?;
             let Some(c) = d.get(Table::Meta, &format!("{CHANNEL_PREFIX}{}", n.channel))? else {
                 continue;
             };
