@@ -23,3 +23,18 @@ pub fn edit(
     let uuid = names::profile_uuid(store, profile)?;
     Ok(store.edit_assignments(&uuid, edit, at, actor)?)
 }
+
+/// What [`edit`] would change at `at`, written nowhere: the targets before
+/// and after and the devices that would gain or lose the profile.
+///
+/// # Errors
+/// As [`edit`].
+pub fn preview(
+    store: &mut dyn Store,
+    profile: &str,
+    edit: &AssignmentEdit,
+    at: DateTime<Utc>,
+) -> Result<AssignmentChange, ServiceError> {
+    let uuid = names::profile_uuid(store, profile)?;
+    Ok(store.preview_assignments(&uuid, edit, at)?)
+}

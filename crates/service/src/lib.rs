@@ -45,6 +45,7 @@
 pub mod assign;
 pub mod audit;
 pub mod catalog;
+pub mod console;
 pub mod delivery;
 mod error;
 pub mod expiry;

@@ -221,6 +221,10 @@ const ORG_PREFIX: &str = "org-group\u{1}";
 const LEASE_PREFIX: &str = "lease\u{1}";
 /// API tokens live in the `meta` table under this prefix and their name.
 const TOKEN_PREFIX: &str = "api-token\u{1}";
+/// Console users, by name.
+const CONSOLE_USER_PREFIX: &str = "console-user\u{1}";
+/// Console sessions, by the SHA-256 of their cookie.
+const SESSION_PREFIX: &str = "console-session\u{1}";
 
 #[allow(private_bounds)] // `Docs` is sealed: the three backends are the crate's own.
 impl<D: Docs> DocStore<D> {
@@ -287,6 +291,100 @@ impl<D: Docs> DocStore<D> {
     pub fn schema_version(&mut self) -> R<i64> {
         let v = self.docs.get(Table::Meta, "schema_version")?;
         Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    /// An assignment edit within a transaction the caller holds.
+    fn edit_assignments_in(
+        d: &mut D,
+        profile_uuid: &str,
+        edit: &AssignmentEdit,
+        at: DateTime<Utc>,
+        actor: &Actor,
+    ) -> R<AssignmentChange> {
+        {
+            let (_, rec) = Self::require_profile(d, profile_uuid, "edit_assignments")?;
+            let prefix = format!("{}\u{1}", ukey(&rec.uuid));
+            let stored: Vec<AssignmentRecord> = d
+                .scan(Table::Assignments, &prefix)?
+                .iter()
+                .map(|(_, v)| from_json(v))
+                .collect::<R<_>>()?;
+            let side = |inc: bool| -> Vec<TargetName> {
+                stored
+                    .iter()
+                    .filter(|a| a.include == inc)
+                    .map(|a| a.target.clone())
+                    .collect()
+            };
+            let (include_before, exclude_before) = (side(true), side(false));
+            let (mut include, mut exclude) = (include_before.clone(), exclude_before.clone());
+            match edit {
+                AssignmentEdit::Add {
+                    include: i,
+                    exclude: e,
+                } => {
+                    if i.is_empty() && e.is_empty() {
+                        return Err(StoreError::Invalid(
+                            "name a target to add (a group, all-users or all-devices)".into(),
+                        ));
+                    }
+                    for (list, new) in [(&mut include, i), (&mut exclude, e)] {
+                        for t in new {
+                            if !list.contains(t) {
+                                list.push(t.clone());
+                            }
+                        }
+                    }
+                }
+                AssignmentEdit::Remove {
+                    include: i,
+                    exclude: e,
+                } => {
+                    if i.is_empty() && e.is_empty() {
+                        return Err(StoreError::Invalid("name a target to remove".into()));
+                    }
+                    for (list, gone, how) in
+                        [(&mut include, i, "included"), (&mut exclude, e, "excluded")]
+                    {
+                        for t in gone {
+                            let Some(pos) = list.iter().position(|x| x == t) else {
+                                return Err(StoreError::Invalid(format!(
+                                    "{t} is not {how} in the assignments of {}",
+                                    rec.uuid
+                                )));
+                            };
+                            list.remove(pos);
+                        }
+                    }
+                }
+                AssignmentEdit::Replace {
+                    include: i,
+                    exclude: e,
+                } => {
+                    include.clone_from(i);
+                    exclude.clone_from(e);
+                }
+            }
+            let desired = |d: &mut D| -> R<std::collections::BTreeSet<String>> {
+                Ok(Self::desired_by_device(&Self::load_docs(d)?, at)
+                    .into_iter()
+                    .filter(|(_, set)| set.iter().any(|u| u.eq_ignore_ascii_case(&rec.uuid)))
+                    .map(|(udid, _)| udid)
+                    .collect())
+            };
+            let before = desired(d)?;
+            Self::set_assignments_in(d, &rec.uuid, &include, &exclude, actor)?;
+            let after = desired(d)?;
+            Ok(AssignmentChange {
+                profile_uuid: rec.uuid.clone(),
+                include_before,
+                exclude_before,
+                include_after: include,
+                exclude_after: exclude,
+                devices_gaining: after.difference(&before).cloned().collect(),
+                devices_losing: before.difference(&after).cloned().collect(),
+            })
+        }
     }
 
     fn tx<T>(&mut self, f: impl FnOnce(&mut D) -> R<T>) -> R<T> {
@@ -1484,90 +1582,116 @@ impl<D: Docs> Store for DocStore<D> {
         at: DateTime<Utc>,
         actor: &Actor,
     ) -> R<AssignmentChange> {
+        self.tx(|d| Self::edit_assignments_in(d, profile_uuid, edit, at, actor))
+    }
+
+    fn preview_assignments(
+        &mut self,
+        profile_uuid: &str,
+        edit: &AssignmentEdit,
+        at: DateTime<Utc>,
+    ) -> R<AssignmentChange> {
+        let actor = Actor {
+            name: "preview".into(),
+            at,
+        };
+        self.docs.begin()?;
+        let change = Self::edit_assignments_in(&mut self.docs, profile_uuid, edit, at, &actor);
+        // Never committed: the preview writes nothing.
+        self.docs.rollback();
+        change
+    }
+
+    fn add_console_user(&mut self, user: &crate::ConsoleUser, actor: &Actor) -> R<()> {
+        if user.name.trim().is_empty() || user.name.chars().any(char::is_control) {
+            return Err(StoreError::Invalid(format!(
+                "console user {:?}: give a non-empty name without control characters",
+                user.name
+            )));
+        }
+        crate::org::validate(&user.org_group)?;
+        let key = format!("{CONSOLE_USER_PREFIX}{}", user.name);
         self.tx(|d| {
-            let (_, rec) = Self::require_profile(d, profile_uuid, "edit_assignments")?;
-            let prefix = format!("{}\u{1}", ukey(&rec.uuid));
-            let stored: Vec<AssignmentRecord> = d
-                .scan(Table::Assignments, &prefix)?
-                .iter()
-                .map(|(_, v)| from_json(v))
-                .collect::<R<_>>()?;
-            let side = |inc: bool| -> Vec<TargetName> {
-                stored
-                    .iter()
-                    .filter(|a| a.include == inc)
-                    .map(|a| a.target.clone())
-                    .collect()
-            };
-            let (include_before, exclude_before) = (side(true), side(false));
-            let (mut include, mut exclude) = (include_before.clone(), exclude_before.clone());
-            match edit {
-                AssignmentEdit::Add {
-                    include: i,
-                    exclude: e,
-                } => {
-                    if i.is_empty() && e.is_empty() {
-                        return Err(StoreError::Invalid(
-                            "name a target to add (a group, all-users or all-devices)".into(),
-                        ));
-                    }
-                    for (list, new) in [(&mut include, i), (&mut exclude, e)] {
-                        for t in new {
-                            if !list.contains(t) {
-                                list.push(t.clone());
-                            }
-                        }
-                    }
-                }
-                AssignmentEdit::Remove {
-                    include: i,
-                    exclude: e,
-                } => {
-                    if i.is_empty() && e.is_empty() {
-                        return Err(StoreError::Invalid("name a target to remove".into()));
-                    }
-                    for (list, gone, how) in
-                        [(&mut include, i, "included"), (&mut exclude, e, "excluded")]
-                    {
-                        for t in gone {
-                            let Some(pos) = list.iter().position(|x| x == t) else {
-                                return Err(StoreError::Invalid(format!(
-                                    "{t} is not {how} in the assignments of {}",
-                                    rec.uuid
-                                )));
-                            };
-                            list.remove(pos);
-                        }
-                    }
-                }
-                AssignmentEdit::Replace {
-                    include: i,
-                    exclude: e,
-                } => {
-                    include.clone_from(i);
-                    exclude.clone_from(e);
+            if !crate::org::within(d.scope(), &user.org_group) {
+                return Err(StoreError::Invalid(format!(
+                    "a console user in {:?} cannot be made from {:?}",
+                    user.org_group,
+                    d.scope()
+                )));
+            }
+            let known: Vec<String> = d
+                .scan(Table::Meta, ORG_PREFIX)?
+                .into_iter()
+                .map(|(k, _)| k[ORG_PREFIX.len()..].to_owned())
+                .collect();
+            if user.org_group != crate::org::ROOT && !known.contains(&user.org_group) {
+                return Err(StoreError::UnknownReference {
+                    kind: "organization group",
+                    name: user.org_group.clone(),
+                    context: "console-user create".into(),
+                });
+            }
+            if !d.insert_new(Table::Meta, &key, &to_json(user))? {
+                return Err(StoreError::Invalid(format!(
+                    "a console user named {:?} exists",
+                    user.name
+                )));
+            }
+            Self::audit(
+                d,
+                actor,
+                "console-user-create",
+                &user.name,
+                None,
+                Some(serde_json::json!({"role": user.role, "org_group": user.org_group})),
+            )
+        })
+    }
+
+    fn console_users(&mut self) -> R<Vec<crate::ConsoleUser>> {
+        let mut all: Vec<crate::ConsoleUser> = self.scan_docs(Table::Meta, CONSOLE_USER_PREFIX)?;
+        let scope = self.docs.scope();
+        all.retain(|u| crate::org::within(scope, &u.org_group));
+        Ok(all)
+    }
+
+    fn remove_console_user(&mut self, name: &str, actor: &Actor) -> R<crate::ConsoleUser> {
+        let key = format!("{CONSOLE_USER_PREFIX}{name}");
+        self.tx(|d| {
+            let gone = || hidden("console user", name, "console-user remove");
+            let doc = d.get(Table::Meta, &key)?.ok_or_else(gone)?;
+            let user: crate::ConsoleUser = from_json(&doc)?;
+            if !crate::org::within(d.scope(), &user.org_group) {
+                return Err(gone());
+            }
+            d.delete(Table::Meta, &key)?;
+            for (k, v) in d.scan(Table::Meta, SESSION_PREFIX)? {
+                let s: crate::Session = from_json(&v)?;
+                if s.user == user.name {
+                    d.delete(Table::Meta, &k)?;
                 }
             }
-            let desired = |d: &mut D| -> R<std::collections::BTreeSet<String>> {
-                Ok(Self::desired_by_device(&Self::load_docs(d)?, at)
-                    .into_iter()
-                    .filter(|(_, set)| set.iter().any(|u| u.eq_ignore_ascii_case(&rec.uuid)))
-                    .map(|(udid, _)| udid)
-                    .collect())
-            };
-            let before = desired(d)?;
-            Self::set_assignments_in(d, &rec.uuid, &include, &exclude, actor)?;
-            let after = desired(d)?;
-            Ok(AssignmentChange {
-                profile_uuid: rec.uuid.clone(),
-                include_before,
-                exclude_before,
-                include_after: include,
-                exclude_after: exclude,
-                devices_gaining: after.difference(&before).cloned().collect(),
-                devices_losing: before.difference(&after).cloned().collect(),
-            })
+            Self::audit(d, actor, "console-user-remove", name, None, None)?;
+            Ok(user)
         })
+    }
+
+    fn put_session(&mut self, session: &crate::Session) -> R<()> {
+        let key = format!("{SESSION_PREFIX}{}", session.id_sha256);
+        self.tx(|d| d.put(Table::Meta, &key, &to_json(session)))
+    }
+
+    fn session(&mut self, id_sha256: &str) -> R<Option<crate::Session>> {
+        let key = format!("{SESSION_PREFIX}{id_sha256}");
+        self.docs
+            .get(Table::Meta, &key)?
+            .map(|v| from_json(&v))
+            .transpose()
+    }
+
+    fn end_session(&mut self, id_sha256: &str) -> R<()> {
+        let key = format!("{SESSION_PREFIX}{id_sha256}");
+        self.tx(|d| d.delete(Table::Meta, &key).map(|_| ()))
     }
 
     fn renew(&mut self, old_uuid: &str, new_uuid: &str, actor: &Actor) -> R<()> {

@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 
 mod conn;
+mod console;
 mod csv;
 mod data;
 mod doc_store;
@@ -38,6 +39,7 @@ pub mod org;
 mod records;
 mod schema;
 
+pub use console::{ConsoleUser, Session};
 pub use doc_store::{DocStore, MemoryStore, SCHEMA_VERSION};
 pub use error::StoreError;
 #[cfg(feature = "fixtures")]
@@ -703,4 +705,55 @@ pub trait Store {
     /// # Errors
     /// Backend failures or a corrupt record.
     fn load_tenant(&mut self) -> Result<provkit_policy::Tenant, StoreError>;
+
+    /// What [`Store::edit_assignments`] would change, computed in a
+    /// transaction that is rolled back: nothing is written or audited.
+    ///
+    /// # Errors
+    /// As [`Store::edit_assignments`].
+    fn preview_assignments(
+        &mut self,
+        profile_uuid: &str,
+        edit: &AssignmentEdit,
+        at: DateTime<Utc>,
+    ) -> Result<AssignmentChange, StoreError>;
+
+    /// Adds a console user (its password hash); audited.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] when a user of that name exists, the name is
+    /// empty, or its group lies outside the scope.
+    fn add_console_user(&mut self, user: &ConsoleUser, actor: &Actor) -> Result<(), StoreError>;
+
+    /// The console users within the scope, by name.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn console_users(&mut self) -> Result<Vec<ConsoleUser>, StoreError>;
+
+    /// Removes a console user and ends its sessions; audited.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for a name unknown within the scope.
+    fn remove_console_user(&mut self, name: &str, actor: &Actor)
+    -> Result<ConsoleUser, StoreError>;
+
+    /// Stores a session (a new one, or one whose group changed). Not
+    /// audited: signing in is not a change to the tenant.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn put_session(&mut self, session: &Session) -> Result<(), StoreError>;
+
+    /// The session whose cookie hashes to `id_sha256`, whatever the scope.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn session(&mut self, id_sha256: &str) -> Result<Option<Session>, StoreError>;
+
+    /// Ends a session (signing out); ending an unknown one does nothing.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn end_session(&mut self, id_sha256: &str) -> Result<(), StoreError>;
 }
