@@ -61,6 +61,13 @@ pub(crate) enum Command {
         /// The instant to plan at (RFC 3339; default now).
         #[arg(long)]
         at: Option<String>,
+        /// Then serve the web console over the demo tenant, with a console
+        /// user whose sign-in is printed.
+        #[arg(long)]
+        serve: bool,
+        /// Where the console listens with --serve.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
     },
     /// Create the database (SQLite by default) and apply migrations.
     Init,
@@ -108,6 +115,11 @@ pub(crate) enum Command {
     Notify {
         #[command(subcommand)]
         command: crate::notify_cmd::NotifyCommand,
+    },
+    /// Console users for `provkit serve`'s web console (password sign-in).
+    ConsoleUser {
+        #[command(subcommand)]
+        command: crate::subargs::ConsoleUserCommand,
     },
     /// API tokens for `provkit serve`.
     Token {

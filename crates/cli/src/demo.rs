@@ -222,3 +222,39 @@ pub(crate) fn run(dir: &Path, at: DateTime<Utc>, style: Style) -> Result<Outcome
     )?;
     Ok(Outcome::Ok)
 }
+
+/// `provkit demo --serve`: the demo tenant's console on `listen`, with an
+/// admin console user whose password is drawn now and printed once.
+pub(crate) fn serve(dir: &Path, listen: &str) -> Result<Outcome> {
+    let db_path = dir.join("provkit.db");
+    let password = provkit_profile::hex(&crate::serve_cmd::random::<12>()?);
+    {
+        let mut store = provkit_store::SqliteStore::open(&db_path)?;
+        provkit_service::console::create_user(
+            &mut store,
+            "admin",
+            provkit_service::tokens::Role::Admin,
+            None,
+            &password,
+            &crate::serve_cmd::random()?,
+            &tenant_cmd::actor(),
+        )?;
+    }
+    outln!(
+        "\n== The console: open http://{listen}/console/ and sign in as admin with password {password}\n   (Ctrl-C stops it.)"
+    )?;
+    let db = crate::db::DbArgs {
+        db: Some(db_path),
+        database_url: None,
+    };
+    crate::serve_cmd::serve(
+        &db,
+        &crate::serve_cmd::ServeArgs {
+            listen,
+            connections: 4,
+            limits: provkit_server::Limits::default(),
+            schedule: provkit_server::Schedule::new(crate::serve_cmd::holder()?),
+            tls: None,
+        },
+    )
+}

@@ -112,7 +112,19 @@ pub(crate) fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd:
                 no_apple_roots: trust.no_apple_roots,
             }),
         },
-        Command::Demo { dir, at } => demo::run(&dir, instant(at.as_deref())?, style),
+        Command::Demo {
+            dir,
+            at,
+            serve,
+            listen,
+        } => {
+            let outcome = demo::run(&dir, instant(at.as_deref())?, style)?;
+            if serve {
+                demo::serve(&dir, &listen)
+            } else {
+                Ok(outcome)
+            }
+        }
         Command::Init => {
             db.create()?;
             outln!("ready: {}", db.describe())?;
@@ -143,6 +155,26 @@ pub(crate) fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd:
         },
         Command::Mdm { command } => crate::mdm_cmd::run(db, command),
         Command::Notify { command } => crate::notify_cmd::run(db, command),
+        Command::ConsoleUser { command } => match command {
+            crate::subargs::ConsoleUserCommand::Create {
+                name,
+                role,
+                org_group,
+                password_env,
+            } => serve_cmd::console_user_create(
+                db.open()?.as_mut(),
+                &name,
+                &role,
+                org_group.as_deref(),
+                &password_env,
+            ),
+            crate::subargs::ConsoleUserCommand::List => {
+                serve_cmd::console_user_list(db.read()?.as_mut(), style)
+            }
+            crate::subargs::ConsoleUserCommand::Remove { name } => {
+                serve_cmd::console_user_remove(db.open()?.as_mut(), &name)
+            }
+        },
         Command::Token { command } => match command {
             TokenCommand::Create {
                 name,

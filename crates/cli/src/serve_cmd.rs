@@ -26,11 +26,11 @@ pub(crate) fn holder() -> Result<String> {
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "host".into());
-    let r = random()?;
+    let r = random::<4>()?;
     Ok(format!(
         "{host}-{}-{}",
         std::process::id(),
-        provkit_profile::hex(&r[..4])
+        provkit_profile::hex(&r)
     ))
 }
 
@@ -45,11 +45,11 @@ pub(crate) fn serve(db: &crate::db::DbArgs, args: &ServeArgs<'_>) -> Result<Outc
     let opener = db.opener();
     let pool = StorePool::open(&*opener, args.connections.max(1))
         .with_context(|| format!("opening {}", db.describe()))?;
-    let state = AppState::new(pool, args.limits);
     let tls = match &args.tls {
         Some((cert, key)) => Some(provkit_server::tls::server_config(cert, key)?),
         None => None,
     };
+    let state = AppState::new(pool, args.limits).with_secure_cookies(tls.is_some());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -79,10 +79,10 @@ pub(crate) fn serve(db: &crate::db::DbArgs, args: &ServeArgs<'_>) -> Result<Outc
     Ok(Outcome::Ok)
 }
 
-/// 32 bytes from the operating system's generator.
-fn random() -> Result<[u8; 32]> {
+/// Bytes from the operating system's generator.
+pub(crate) fn random<const N: usize>() -> Result<[u8; N]> {
     use ring::rand::SecureRandom as _;
-    let mut b = [0u8; 32];
+    let mut b = [0u8; N];
     ring::rand::SystemRandom::new()
         .fill(&mut b)
         .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
@@ -145,5 +145,53 @@ pub(crate) fn org_group_list(store: &mut dyn Store) -> Result<Outcome> {
         let name = g.path.rsplit('/').next().unwrap_or(&g.path);
         outln!("{}{name}  ({})", "  ".repeat(depth), g.path)?;
     }
+    Ok(Outcome::Ok)
+}
+
+pub(crate) fn console_user_create(
+    store: &mut dyn Store,
+    name: &str,
+    role: &str,
+    org_group: Option<&str>,
+    password_env: &str,
+) -> Result<Outcome> {
+    let role = Role::parse(role).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let password = std::env::var(password_env)
+        .with_context(|| format!("reading the password from ${password_env}"))?;
+    let user = provkit_service::console::create_user(
+        store,
+        name,
+        role,
+        org_group,
+        &password,
+        &random()?,
+        &actor(),
+    )?;
+    outln!(
+        "console user {} ({}, {}) created",
+        user.name,
+        user.role,
+        user.org_group
+    )?;
+    Ok(Outcome::Ok)
+}
+
+pub(crate) fn console_user_list(store: &mut dyn Store, style: Style) -> Result<Outcome> {
+    for u in store.console_users()? {
+        outln!(
+            "{}  {}  {}  created by {} at {}",
+            u.name,
+            u.role,
+            u.org_group,
+            u.created_by,
+            style.date(u.created_at)
+        )?;
+    }
+    Ok(Outcome::Ok)
+}
+
+pub(crate) fn console_user_remove(store: &mut dyn Store, name: &str) -> Result<Outcome> {
+    let u = store.remove_console_user(name, &actor())?;
+    outln!("removed console user {} and ended their sessions", u.name)?;
     Ok(Outcome::Ok)
 }

@@ -88,6 +88,32 @@ pub(crate) enum TokenCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum ConsoleUserCommand {
+    /// Make a console user; the password comes from an environment
+    /// variable and is stored only as its argon2id hash; audited.
+    Create {
+        /// A unique name (what the user signs in with).
+        name: String,
+        /// viewer (reads), operator (also assigns, renews, uploads), admin (also deletes).
+        #[arg(long)]
+        role: String,
+        /// The organization group the user sees (default: the root, Global).
+        #[arg(long)]
+        org_group: Option<String>,
+        /// The environment variable that holds the password (10 characters or more).
+        #[arg(long)]
+        password_env: String,
+    },
+    /// Every console user: name, role, organization group, created.
+    List,
+    /// Remove a console user and end their sessions; audited.
+    Remove {
+        /// The user's name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum AppCommand {
     /// The tenant's apps with their profile and signing certificate.
     List {

@@ -44,8 +44,9 @@ impl Caller {
 
     /// The caller as the actor the audit log records, at `at`.
     pub fn actor(&self, at: chrono::DateTime<chrono::Utc>) -> Actor {
+        let kind = if self.0.console { "console" } else { "token" };
         Actor {
-            name: format!("token:{}", self.0.name),
+            name: format!("{kind}:{}", self.0.name),
             at,
         }
     }

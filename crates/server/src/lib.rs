@@ -17,6 +17,10 @@
 //! # }
 //! ```
 //!
+//! The web console is served beside the API under `/console/`: pages for
+//! console users (see `provkit_service::console`), over the same service
+//! calls and the same role and organization-group checks.
+//!
 //! Run it with [`serve`] on a bound listener; it stops on SIGINT or SIGTERM
 //! after the requests in flight finish.
 #![forbid(unsafe_code)]
@@ -24,6 +28,7 @@
 
 mod api;
 pub mod auth;
+mod console;
 pub mod delivery;
 pub mod problem;
 mod routes;
@@ -110,6 +115,7 @@ pub fn router(state: AppState) -> Router {
     let limits = state.limits;
     let id = HeaderName::from_static("x-request-id");
     routes::router(&state)
+        .merge(console::router(limits))
         .fallback(not_found)
         .with_state(state)
         .layer(ConcurrencyLimitLayer::new(limits.concurrency.max(1)))

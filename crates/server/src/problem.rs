@@ -187,7 +187,11 @@ pub(crate) async fn normalize(response: Response) -> Response {
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+        .is_some_and(|v| {
+            let v = v.as_bytes();
+            // Problems already, and the console's pages that say what went wrong.
+            v.starts_with(b"application/problem+json") || v.starts_with(b"text/html")
+        });
     if is_problem {
         return response;
     }

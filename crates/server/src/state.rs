@@ -144,6 +144,8 @@ pub struct AppState {
     pub(crate) webhook_keys: Arc<WebhookKeys>,
     /// The webhook receivers' group commit, started with the first event.
     pub(crate) inbox: Arc<std::sync::OnceLock<crate::api::mdm::InboxWriter>>,
+    /// Console cookies carry `Secure` (the server speaks TLS).
+    pub(crate) secure_cookies: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -165,7 +167,16 @@ impl AppState {
             wake: Arc::new(tokio::sync::Notify::new()),
             inbox: Arc::new(std::sync::OnceLock::new()),
             webhook_keys: Arc::new(Mutex::new(None)),
+            secure_cookies: false,
         }
+    }
+
+    /// The same state with console cookies marked `Secure`: set it when
+    /// the server speaks TLS.
+    #[must_use]
+    pub fn with_secure_cookies(mut self, secure: bool) -> Self {
+        self.secure_cookies = secure;
+        self
     }
 
     /// The same state reading time from `clock` (tests drive time).

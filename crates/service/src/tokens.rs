@@ -141,6 +141,20 @@ pub struct Caller {
     pub role: Role,
     /// Its organization group.
     pub org_group: String,
+    /// A console user signed in with a password, not an API token.
+    pub console: bool,
+}
+
+impl Caller {
+    /// A console user's session acting as `role` within `org_group`.
+    pub fn console_user(name: &str, role: Role, org_group: &str) -> Self {
+        Caller {
+            name: name.to_owned(),
+            role,
+            org_group: org_group.to_owned(),
+            console: true,
+        }
+    }
 }
 
 /// The caller a presented token identifies, if it is one of `tokens` and
@@ -158,6 +172,7 @@ pub fn authenticate(tokens: &[TokenRecord], presented: &str) -> Option<Caller> {
         name: rec.name.clone(),
         role: Role::parse(&rec.role).ok()?,
         org_group: rec.org_group.clone(),
+        console: false,
     })
 }
 

@@ -24,7 +24,7 @@ use crate::state::AppState;
 static UPLOADS: AtomicU64 = AtomicU64::new(0);
 
 /// A spooled upload, removed when dropped.
-struct Upload(PathBuf);
+pub(crate) struct Upload(PathBuf);
 
 impl Drop for Upload {
     fn drop(&mut self) {
@@ -32,11 +32,22 @@ impl Drop for Upload {
     }
 }
 
+impl Upload {
+    /// A new temporary path, not yet created.
+    pub(crate) fn fresh() -> Self {
+        let n = UPLOADS.fetch_add(1, Ordering::Relaxed);
+        Upload(std::env::temp_dir().join(format!("provkit-upload-{}-{n}.ipa", std::process::id())))
+    }
+
+    /// Where it is.
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
 /// Streams `body` into a new temporary file of at most `max` bytes.
 async fn spool(body: Body, max: u64) -> Result<Upload, Problem> {
-    let n = UPLOADS.fetch_add(1, Ordering::Relaxed);
-    let path = std::env::temp_dir().join(format!("provkit-upload-{}-{n}.ipa", std::process::id()));
-    let upload = Upload(path);
+    let upload = Upload::fresh();
     let internal = |e: std::io::Error| {
         tracing::error!(error = %e, "spooling an upload");
         Problem::new(
@@ -80,7 +91,7 @@ async fn spool(body: Body, max: u64) -> Result<Upload, Problem> {
     Ok(upload)
 }
 
-fn open(upload: &Upload) -> Result<Archive, Problem> {
+pub(crate) fn open(upload: &Upload) -> Result<Archive, Problem> {
     Archive::open(&upload.0, Limits::default()).map_err(|e| {
         Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,

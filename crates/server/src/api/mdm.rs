@@ -22,21 +22,21 @@ const DEGRADED_AFTER: u32 = 3;
 
 /// A connection as the API shows it: never its keys.
 #[derive(Debug, Serialize)]
-struct ConnectionView {
-    name: String,
-    kind: &'static str,
-    url: String,
-    org_group: String,
-    webhook_signed: bool,
-    created_by: String,
-    created_at: DateTime<Utc>,
+pub(crate) struct ConnectionView {
+    pub(crate) name: String,
+    pub(crate) kind: &'static str,
+    pub(crate) url: String,
+    pub(crate) org_group: String,
+    pub(crate) webhook_signed: bool,
+    pub(crate) created_by: String,
+    pub(crate) created_at: DateTime<Utc>,
     /// Dispatches waiting to go.
-    due: usize,
+    pub(crate) due: usize,
     /// Devices whose command the server queued but never got pushed.
-    push_errors: usize,
+    pub(crate) push_errors: usize,
     /// Failing again and again: its commands stay due.
-    degraded: bool,
-    last_error: Option<String>,
+    pub(crate) degraded: bool,
+    pub(crate) last_error: Option<String>,
 }
 
 pub(crate) async fn list(
@@ -44,6 +44,15 @@ pub(crate) async fn list(
     caller: Caller,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Role::Viewer)?;
+    Ok(Json(views(&state, &caller).await?))
+}
+
+/// The connections within the caller's scope, with their delivery status
+/// (the API's list and the console's settings page).
+pub(crate) async fn views(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<ConnectionView>, Problem> {
     let conns = state
         .run(caller.scope(), |store| Ok(store.mdm_connections()?))
         .await?;
@@ -86,7 +95,7 @@ pub(crate) async fn list(
             }
         })
         .collect();
-    Ok(Json(views))
+    Ok(views)
 }
 
 /// `POST /api/v1/mdm-connections`: the keys travel once, here.

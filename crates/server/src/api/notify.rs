@@ -17,19 +17,19 @@ use crate::state::AppState;
 
 /// A channel as the API shows it: never its secret.
 #[derive(Debug, Serialize)]
-struct ChannelView {
-    name: String,
-    kind: &'static str,
-    url: String,
-    to: Vec<String>,
-    org_group: String,
-    signed: bool,
-    created_by: String,
-    created_at: DateTime<Utc>,
+pub(crate) struct ChannelView {
+    pub(crate) name: String,
+    pub(crate) kind: &'static str,
+    pub(crate) url: String,
+    pub(crate) to: Vec<String>,
+    pub(crate) org_group: String,
+    pub(crate) signed: bool,
+    pub(crate) created_by: String,
+    pub(crate) created_at: DateTime<Utc>,
     /// Messages waiting (failed at least once, or not yet sent).
-    pending: usize,
+    pub(crate) pending: usize,
     /// The last failure among them.
-    last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
 }
 
 pub(crate) async fn list(
@@ -37,6 +37,12 @@ pub(crate) async fn list(
     caller: Caller,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Role::Viewer)?;
+    Ok(Json(views(&state, &caller).await?))
+}
+
+/// The channels within the caller's scope, with what waits on each (the
+/// API's list and the console's settings page).
+pub(crate) async fn views(state: &AppState, caller: &Caller) -> Result<Vec<ChannelView>, Problem> {
     let channels = state
         .run(caller.scope(), |store| Ok(store.channels()?))
         .await?;
@@ -64,7 +70,7 @@ pub(crate) async fn list(
             }
         })
         .collect();
-    Ok(Json(views))
+    Ok(views)
 }
 
 /// `POST /api/v1/notify-channels`: the secret travels once, here.

@@ -1,0 +1,874 @@
+//! The web console: sign-in, sessions, CSRF and organization-group scope
+//! over plain HTTP (always), and the admin's workflows in a real browser
+//! (Debian's chromium driven through chromedriver over WebDriver) when
+//! chromedriver is installed, as `.ci/run` installs it. The browser run
+//! takes the screenshots in `docs/console/`.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::{Response, Server};
+use provkit_profile::fixtures::{ProfileSpec, TestCa, signed_profile, utc};
+use provkit_server::Limits;
+use provkit_server::state::Opener;
+use provkit_service::tokens::Role;
+use provkit_store::{Actor, ProfileLabel, SqliteStore, Store};
+use serde_json::json;
+
+const BNL: &str = "Global/EMEA/Benelux";
+const DACH: &str = "Global/EMEA/DACH";
+const P_FIELD: &str = "F1E1D000-0000-4000-8000-0000000000F1";
+const P_FIELD2: &str = "F1E1D000-0000-4000-8000-0000000000F2";
+const P_DACH: &str = "DAC40000-0000-4000-8000-0000000000D1";
+const PASSWORD: &str = "benelux admin secret";
+const GLOBAL_PASSWORD: &str = "global admin secret";
+
+fn at() -> DateTime<Utc> {
+    utc(2026, 11, 22)
+}
+
+fn field_profile(ca: &TestCa, uuid: &str, expires: DateTime<Utc>) -> Vec<u8> {
+    signed_profile(
+        ca,
+        &ProfileSpec {
+            name: "Field Service In House".into(),
+            uuid: uuid.into(),
+            bundle_id: "com.example.field".into(),
+            all_devices: true,
+            devices: None,
+            creation: at() - chrono::Duration::days(300),
+            expiration: expires,
+            ..ProfileSpec::default()
+        },
+    )
+}
+
+/// A tenant with Benelux and DACH groups, a DACH profile, the Benelux
+/// inventory (alice, bob the executive, carol) and its console admin, and
+/// an API token to compare the console with the plan.
+fn prepare(path: &std::path::Path, ca: &TestCa) -> String {
+    let mut store = SqliteStore::open(path).expect("create");
+    let cli = Actor {
+        name: "cli".into(),
+        at: at(),
+    };
+    provkit_service::trust::add_anchor(&mut store, ca.root.cert.der(), &cli).expect("anchor");
+    store.add_org_group(BNL, &cli).expect("og");
+    store.add_org_group(DACH, &cli).expect("og");
+    provkit_service::console::create_user(
+        &mut store,
+        "bnl-admin",
+        Role::Admin,
+        Some(BNL),
+        PASSWORD,
+        &[9; 16],
+        &cli,
+    )
+    .expect("console user");
+    provkit_service::console::create_user(
+        &mut store,
+        "global-admin",
+        Role::Admin,
+        None,
+        GLOBAL_PASSWORD,
+        &[8; 16],
+        &cli,
+    )
+    .expect("console user");
+    store.set_scope(DACH);
+    let dach = signed_profile(
+        ca,
+        &ProfileSpec {
+            name: "DACH Secret Profile".into(),
+            uuid: P_DACH.into(),
+            all_devices: true,
+            devices: None,
+            ..ProfileSpec::default()
+        },
+    );
+    let verifier = provkit_service::trust::tenant_verifier(&mut store).expect("verifier");
+    provkit_service::trust::store_labeled_profile(
+        &mut store,
+        &dach,
+        &ProfileLabel::default(),
+        &verifier,
+        at(),
+        &cli,
+        false,
+    )
+    .expect("dach profile");
+    store.set_scope(provkit_store::org::ROOT);
+    provkit_service::tokens::create(
+        &mut store,
+        "global-viewer",
+        Role::Viewer,
+        None,
+        &[4; 32],
+        &cli,
+    )
+    .expect("token")
+    .token
+}
+
+fn inventory() -> String {
+    json!({
+        "users": ["alice", "bob", "carol"],
+        "devices": [
+            {"udid": "BNL-ALICE-IPAD", "user": "alice"},
+            {"udid": "BNL-BOB-IPHONE", "user": "bob"},
+            {"udid": "BNL-CAROL-IPHONE", "user": "carol"}
+        ],
+        "groups": [{"name": "Executives", "kind": "user", "members": ["bob"]}]
+    })
+    .to_string()
+}
+
+fn start(dir_name: &str) -> (Server, TestCa, String, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("provkit-{dir_name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("t.db");
+    let ca = TestCa::rsa();
+    let token = prepare(&path, &ca);
+    let p2 = path.clone();
+    let open: Box<Opener> = Box::new(move || {
+        Ok(Box::new(SqliteStore::open_existing(
+            &p2,
+            provkit_store::Access::ReadWrite,
+        )?))
+    });
+    let server = Server::start(&open, 2, Limits::default(), at());
+    (server, ca, token, dir)
+}
+
+// ---- plain HTTP ------------------------------------------------------
+
+fn header_cookie(r: &Response, name: &str) -> Option<String> {
+    r.headers
+        .iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.clone())
+        .find(|v| v.starts_with(&format!("{name}=")))
+}
+
+fn get(server: &Server, path: &str, cookie: &str) -> Response {
+    server.raw(
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n",
+            server.addr
+        )
+        .as_bytes(),
+    )
+}
+
+fn post_form(server: &Server, path: &str, cookie: &str, form: &str) -> Response {
+    server.raw(
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            server.addr,
+            form.len()
+        )
+        .as_bytes(),
+    )
+}
+
+fn text(r: &Response) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+/// The value of the first `name="csrf"` field of a page.
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    page[at..at + 64].to_owned()
+}
+
+/// Signs in over HTTP; returns the session cookie pair.
+fn sign_in(server: &Server, password: &str) -> Result<String, Response> {
+    let page = server.call("GET", "/console/sign-in", None, None, b"");
+    let pre = header_cookie(&page, "pk_signin").expect("pre-session cookie");
+    let pre = pre.split(';').next().expect("pair").to_owned();
+    let token = csrf_of(&text(&page));
+    let form = format!(
+        "csrf={token}&next=%2Fconsole%2Fprofiles&name=bnl-admin&password={}",
+        password.replace(' ', "+")
+    );
+    let r = post_form(server, "/console/sign-in", &pre, &form);
+    if r.status != 303 {
+        return Err(r);
+    }
+    let c = header_cookie(&r, "pk_session").expect("session cookie");
+    assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax"), "{c}");
+    assert_eq!(r.header("location"), Some("/console/profiles"));
+    Ok(c.split(';').next().expect("pair").to_owned())
+}
+
+#[test]
+fn console_sessions_csrf_and_scope_over_http() {
+    let (server, ca, _token, dir) = start("console-http");
+    // Not signed in: every page sends the browser to sign in.
+    let r = get(&server, "/console/profiles", "");
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.header("location"),
+        Some("/console/sign-in?next=/console/profiles")
+    );
+    // A wrong password, and a sign-in form without its double-submit cookie.
+    assert_eq!(
+        sign_in(&server, "not the password").map_err(|r| r.status),
+        Err(401)
+    );
+    let r = post_form(
+        &server,
+        "/console/sign-in",
+        "",
+        &format!(
+            "csrf={}&name=bnl-admin&password={}",
+            "a".repeat(64),
+            PASSWORD.replace(' ', "+")
+        ),
+    );
+    assert_eq!(r.status, 403, "{}", text(&r));
+    let cookie = sign_in(&server, PASSWORD).expect("signed in");
+
+    // Upload through the console form (multipart) in the Benelux group.
+    let page = text(&get(&server, "/console/profiles/new", &cookie));
+    let csrf = csrf_of(&page);
+    let bytes = field_profile(&ca, P_FIELD, at() + chrono::Duration::days(40));
+    let boundary = "XyZbOuNdArY";
+    let mut body = Vec::new();
+    for (k, v) in [
+        ("csrf", csrf.as_str()),
+        ("name", "Field app"),
+        ("description", "the field technicians' app"),
+    ] {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.mobileprovision\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+    body.extend_from_slice(&bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut req = format!(
+        "POST /console/profiles HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        server.addr,
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    let r = server.raw(&req);
+    assert_eq!(r.status, 303, "{}", text(&r));
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/console/profiles/{P_FIELD}?note=created").as_str())
+    );
+    let page = text(&get(
+        &server,
+        &format!("/console/profiles/{P_FIELD}"),
+        &cookie,
+    ));
+    assert!(
+        page.contains("Field app") && page.contains("expires in 40 days"),
+        "{page}"
+    );
+
+    // CSRF: the delete form without its token, or with another's, is
+    // refused and deletes nothing.
+    for form in [String::new(), format!("csrf={}", "0".repeat(64))] {
+        let r = post_form(
+            &server,
+            &format!("/console/profiles/{P_FIELD}/delete"),
+            &cookie,
+            &form,
+        );
+        assert_eq!(r.status, 403, "{}", text(&r));
+        assert!(text(&r).contains("csrf"));
+    }
+    assert_eq!(
+        get(&server, &format!("/console/profiles/{P_FIELD}"), &cookie).status,
+        200
+    );
+
+    // Scope: the Benelux admin sees no DACH profile, in the table, the CSV
+    // or by its URL (404, as for one that does not exist); nor a group above.
+    let list = text(&get(&server, "/console/profiles", &cookie));
+    assert!(
+        list.contains("Field app") && !list.contains("DACH Secret"),
+        "{list}"
+    );
+    let csv = get(&server, "/console/profiles.csv", &cookie);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    let csv = text(&csv);
+    assert!(
+        csv.starts_with("name,uuid,kind,team,app_id,expires,days_left,"),
+        "{csv}"
+    );
+    assert!(csv.contains(P_FIELD) && !csv.contains(P_DACH), "{csv}");
+    let r = get(&server, &format!("/console/profiles/{P_DACH}"), &cookie);
+    assert_eq!(r.status, 404);
+    let r = get(
+        &server,
+        &format!(
+            "/console/profiles/{}",
+            "00000000-0000-4000-8000-000000000000"
+        ),
+        &cookie,
+    );
+    assert_eq!(r.status, 404);
+    for above_or_beside in ["Global%2FEMEA%2FDACH", "Global"] {
+        let form = format!("csrf={csrf}&org_group={above_or_beside}");
+        let r = post_form(&server, "/console/org-group", &cookie, &form);
+        assert_eq!(r.status, 404, "{}", text(&r));
+    }
+
+    // Signing out ends the session on the server, not only in the browser.
+    let r = post_form(
+        &server,
+        "/console/sign-out",
+        &cookie,
+        &format!("csrf={csrf}"),
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(get(&server, "/console/profiles", &cookie).status, 303);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+// ---- the browser -----------------------------------------------------
+
+/// chromedriver on a free port, stopped when dropped.
+struct Driver(Child, u16);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn chromedriver() -> Option<Driver> {
+    let bin = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let child = Command::new(bin)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver(child, port);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(driver);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("chromedriver did not listen on {port}");
+}
+
+#[test]
+fn console_workflows_in_chromium() {
+    let Some(driver) = chromedriver() else {
+        assert!(
+            std::env::var_os("PROVKIT_REQUIRE_BROWSER").is_none(),
+            "PROVKIT_REQUIRE_BROWSER is set but chromedriver is not installed"
+        );
+        eprintln!(
+            "NOTICE: chromedriver is not installed (apt-get install chromium chromium-driver): the browser test is skipped"
+        );
+        return;
+    };
+    let (server, ca, token, dir) = start("console-browser");
+    let r = server.call(
+        "POST",
+        "/api/v1/inventory",
+        Some(&bnl_operator(&server, &dir)),
+        Some("application/json"),
+        inventory().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(browse(&server, &driver, &ca, &token, &dir));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// An operator token for the Benelux group (the inventory import).
+fn bnl_operator(_server: &Server, dir: &std::path::Path) -> String {
+    let mut store = SqliteStore::open_existing(dir.join("t.db"), provkit_store::Access::ReadWrite)
+        .expect("open");
+    let cli = Actor {
+        name: "cli".into(),
+        at: at(),
+    };
+    provkit_service::tokens::create(
+        &mut store,
+        "bnl-operator",
+        Role::Operator,
+        Some(BNL),
+        &[5; 32],
+        &cli,
+    )
+    .expect("token")
+    .token
+}
+
+async fn sign_in_as(c: &fantoccini::Client, name: &str, password: &str) {
+    use fantoccini::Locator;
+    c.wait()
+        .for_element(Locator::Id("name"))
+        .await
+        .expect("the sign-in form")
+        .send_keys(name)
+        .await
+        .expect("type");
+    c.find(Locator::Id("password"))
+        .await
+        .expect("pw")
+        .send_keys(password)
+        .await
+        .expect("type");
+    c.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
+    c.wait()
+        .for_element(Locator::XPath("//main/h1[.='Dashboard']"))
+        .await
+        .expect("the dashboard");
+}
+
+async fn browse(server: &Server, driver: &Driver, ca: &TestCa, token: &str, dir: &std::path::Path) {
+    use fantoccini::{ClientBuilder, Locator};
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"]}),
+    );
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.1))
+        .await
+        .expect("a WebDriver session");
+    let base = format!("http://{}", server.addr);
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/console");
+    std::fs::create_dir_all(&shots).expect("screenshot folder");
+    let shot = |name: &'static str| {
+        let c = c.clone();
+        let path = shots.join(format!("{name}.png"));
+        async move {
+            let png = c.screenshot().await.expect("screenshot");
+            std::fs::write(&path, png).expect("write screenshot");
+        }
+    };
+
+    // Sign in (sent there from the dashboard).
+    c.goto(&format!("{base}/console/")).await.expect("goto");
+    assert!(
+        c.current_url()
+            .await
+            .expect("url")
+            .as_str()
+            .contains("/console/sign-in")
+    );
+    shot("sign-in").await;
+    sign_in_as(&c, "global-admin", GLOBAL_PASSWORD).await;
+
+    // Create a profile by upload, with a name and a description.
+    let file = dir.join("field.mobileprovision");
+    std::fs::write(
+        &file,
+        field_profile(ca, P_FIELD, at() + chrono::Duration::days(40)),
+    )
+    .expect("file");
+    c.goto(&format!("{base}/console/profiles"))
+        .await
+        .expect("goto");
+    c.find(Locator::LinkText("Create profile"))
+        .await
+        .expect("link")
+        .click()
+        .await
+        .expect("click");
+    c.find(Locator::Id("profile-name"))
+        .await
+        .expect("name")
+        .send_keys("Field app")
+        .await
+        .expect("type");
+    c.find(Locator::Id("profile-description"))
+        .await
+        .expect("desc")
+        .send_keys("The field technicians' app")
+        .await
+        .expect("type");
+    c.find(Locator::Id("profile-file"))
+        .await
+        .expect("file")
+        .send_keys(&file.display().to_string())
+        .await
+        .expect("attach");
+    c.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
+    let note = c
+        .wait()
+        .for_element(Locator::Css("div.note"))
+        .await
+        .expect("note")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(note, "Profile created.");
+    let page = c.source().await.expect("source");
+    assert!(page.contains("expires in 40 days"), "{page}");
+
+    // Link an app to it: an IPA that embeds the profile, verified and stored.
+    let ipa = {
+        use provkit_codesign::fixtures::{BundleSpec, build_ipa, developer_identity};
+        let mut app = BundleSpec::new("Field.app", "com.example.field");
+        app.profile = Some(field_profile(
+            ca,
+            P_FIELD,
+            at() + chrono::Duration::days(40),
+        ));
+        build_ipa(
+            &app,
+            provkit_profile::fixtures::TEST_TEAM,
+            &developer_identity(ca),
+            |_| false,
+        )
+    };
+    let ipa_path = dir.join("field.ipa");
+    std::fs::write(&ipa_path, ipa).expect("ipa");
+    c.goto(&format!("{base}/console/apps")).await.expect("goto");
+    c.find(Locator::Id("ipa-file"))
+        .await
+        .expect("file")
+        .send_keys(&ipa_path.display().to_string())
+        .await
+        .expect("attach");
+    c.find(Locator::Id("ipa-link"))
+        .await
+        .expect("link")
+        .click()
+        .await
+        .expect("tick");
+    c.find(Locator::Id("ipa-button"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
+    let linked = c
+        .wait()
+        .for_element(Locator::Id("linked"))
+        .await
+        .expect("linked")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        linked.contains("com.example.field") && linked.contains(P_FIELD),
+        "{linked}"
+    );
+    shot("apps").await;
+
+    // Assign: All users, but not the Executives; the preview's count is
+    // what the plan then gives.
+    c.goto(&format!("{base}/console/profiles/{P_FIELD}"))
+        .await
+        .expect("goto");
+    c.find(Locator::Css("input[name=include][value=all-users]"))
+        .await
+        .expect("all users")
+        .click()
+        .await
+        .expect("tick");
+    c.find(Locator::Css("input[name=exclude][value=Executives]"))
+        .await
+        .expect("executives")
+        .click()
+        .await
+        .expect("tick");
+    c.find(Locator::Id("preview-button"))
+        .await
+        .expect("preview")
+        .click()
+        .await
+        .expect("click");
+    if c.wait().for_element(Locator::Id("gaining")).await.is_err() {
+        let page = c.source().await.expect("source");
+        panic!("no preview: {}", &page[page.find("<main").unwrap_or(0)..]);
+    }
+    let gaining: usize = c
+        .wait()
+        .for_element(Locator::Id("gaining"))
+        .await
+        .expect("gaining")
+        .text()
+        .await
+        .expect("text")
+        .parse()
+        .expect("a count");
+    assert_eq!(gaining, 2, "alice's and carol's devices, not bob's");
+    c.execute(
+        "document.getElementById('assignments').scrollIntoView();",
+        vec![],
+    )
+    .await
+    .expect("scroll");
+    shot("profile-preview").await;
+    // The preview saved nothing.
+    let r = server.call(
+        "GET",
+        &format!("/api/v1/profiles/{P_FIELD}/assignments"),
+        Some(token),
+        None,
+        b"",
+    );
+    assert_eq!(r.json()["include"], json!([]));
+    // The editor kept the ticks across the preview; save.
+    c.find(Locator::Id("save-button"))
+        .await
+        .expect("save")
+        .click()
+        .await
+        .expect("click");
+    let note = c
+        .wait()
+        .for_element(Locator::Css("div.note"))
+        .await
+        .expect("note")
+        .text()
+        .await
+        .expect("text");
+    assert!(note.starts_with("Assignments saved"), "{note}");
+    let r = server.call(
+        "GET",
+        &format!("/api/v1/profiles/{P_FIELD}/devices"),
+        Some(token),
+        None,
+        b"",
+    );
+    let planned: Vec<String> = r.json()["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|d| d["desired"] == true)
+        .map(|d| d["udid"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(planned.len(), gaining, "{planned:?}");
+    assert!(!planned.contains(&"BNL-BOB-IPHONE".to_owned()));
+
+    // Renew by upload for every app that shares it: the app moves.
+    let successor = dir.join("field-renewed.mobileprovision");
+    std::fs::write(
+        &successor,
+        field_profile(ca, P_FIELD2, at() + chrono::Duration::days(400)),
+    )
+    .expect("file");
+    c.find(Locator::Id("renew-file"))
+        .await
+        .expect("file")
+        .send_keys(&successor.display().to_string())
+        .await
+        .expect("attach");
+    c.find(Locator::Id("renew-button"))
+        .await
+        .expect("renew")
+        .click()
+        .await
+        .expect("click");
+    c.wait()
+        .for_element(Locator::XPath(
+            "//div[@class='note' and starts-with(., 'Renewed')]",
+        ))
+        .await
+        .expect("renewed");
+    let url = c.current_url().await.expect("url");
+    assert!(url.as_str().contains(P_FIELD2), "{url}");
+    let apps = c
+        .find(Locator::Id("apps"))
+        .await
+        .expect("apps")
+        .text()
+        .await
+        .expect("text");
+    assert!(apps.contains("com.example.field"), "{apps}");
+    shot("profile").await;
+    c.goto(&format!("{base}/console/profiles/{P_FIELD}"))
+        .await
+        .expect("goto");
+    let old = c.source().await.expect("source");
+    assert!(
+        old.contains("Renewed by") && !old.contains("id=\"apps\""),
+        "the app left the old profile"
+    );
+
+    // Delete a profile in use: refused, with the guard's reasons.
+    c.goto(&format!("{base}/console/profiles/{P_FIELD2}"))
+        .await
+        .expect("goto");
+    c.find(Locator::Id("delete-button"))
+        .await
+        .expect("delete")
+        .click()
+        .await
+        .expect("click");
+    c.accept_alert().await.expect("confirm the deletion");
+    let err = c
+        .wait()
+        .for_element(Locator::Id("error"))
+        .await
+        .expect("error")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        err.contains("in use") && err.contains("com.example.field"),
+        "{err}"
+    );
+    shot("profile-delete-refused").await;
+
+    // A device's "why": alice's iPad gets the renewed profile through All users.
+    c.goto(&format!("{base}/console/devices"))
+        .await
+        .expect("goto");
+    c.find(Locator::Id("device-q"))
+        .await
+        .expect("q")
+        .send_keys("alice")
+        .await
+        .expect("type");
+    c.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .expect("search")
+        .click()
+        .await
+        .expect("click");
+    let results = url::Url::parse(&format!("{base}/console/devices?q=alice")).expect("url");
+    c.wait()
+        .for_url(&results)
+        .await
+        .expect("the search's results");
+    c.find(Locator::LinkText("BNL-ALICE-IPAD"))
+        .await
+        .expect("device")
+        .click()
+        .await
+        .expect("click");
+    c.wait()
+        .for_element(Locator::LinkText("why"))
+        .await
+        .expect("why")
+        .click()
+        .await
+        .expect("click");
+    let steps = c
+        .wait()
+        .for_element(Locator::Id("why-steps"))
+        .await
+        .expect("steps")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        steps.to_lowercase().contains("all users") || steps.contains("all-users"),
+        "{steps}"
+    );
+    shot("device-why").await;
+
+    // CSV export, fetched by the page with the session's cookie.
+    c.goto(&format!("{base}/console/profiles"))
+        .await
+        .expect("goto");
+    shot("profiles").await;
+    let csv = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; fetch('/console/profiles.csv').then(r => r.text()).then(done);",
+            vec![],
+        )
+        .await
+        .expect("csv");
+    let csv = csv.as_str().expect("text");
+    assert!(
+        csv.starts_with("name,uuid,") && csv.contains(P_FIELD2),
+        "{csv}"
+    );
+
+    // The Benelux admin sees no DACH profile and is refused its URL.
+    assert!(
+        c.source().await.expect("source").contains("DACH Secret"),
+        "Global sees DACH"
+    );
+    c.goto(&format!("{base}/console/")).await.expect("goto");
+    shot("dashboard").await;
+    c.find(Locator::XPath("//button[.='Sign out']"))
+        .await
+        .expect("sign out")
+        .click()
+        .await
+        .expect("click");
+    sign_in_as(&c, "bnl-admin", PASSWORD).await;
+    c.goto(&format!("{base}/console/profiles"))
+        .await
+        .expect("goto");
+    let list = c.source().await.expect("source");
+    assert!(
+        !list.contains("DACH Secret") && !list.contains(P_DACH),
+        "{list}"
+    );
+    let options = c
+        .find(Locator::Id("org-group"))
+        .await
+        .expect("switcher")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        !options.contains("DACH") && !options.contains("Global\n"),
+        "{options}"
+    );
+    c.goto(&format!("{base}/console/profiles/{P_DACH}"))
+        .await
+        .expect("goto");
+    let h1 = c
+        .find(Locator::Css("main h1"))
+        .await
+        .expect("h1")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(h1, "Not found");
+
+    // CSRF: a form posted without its token is refused.
+    c.goto(&format!("{base}/console/audit"))
+        .await
+        .expect("goto");
+    c.execute(
+        "const f = document.createElement('form'); f.method = 'post'; f.action = '/console/org-group'; document.body.appendChild(f); f.submit();",
+        vec![],
+    )
+    .await
+    .expect("post");
+    c.wait()
+        .for_element(Locator::XPath("//main/h1[.='Not allowed']"))
+        .await
+        .expect("refused");
+
+    c.close().await.expect("close");
+}
