@@ -113,7 +113,44 @@ pub(crate) struct Snapshot {
     pub(crate) by_expiry: Vec<usize>,
     /// Devices by upper-cased UDID.
     pub(crate) devices: std::collections::HashMap<String, provkit_policy::DeviceId>,
+    /// The outbox indexed by device and profile (see [`AppState::commands`]).
+    commands: tokio::sync::Mutex<Option<Commands>>,
+    /// A background rebuild of `commands` is under way.
+    rebuilding: Arc<std::sync::atomic::AtomicBool>,
+    /// Per profile, the devices that want or hold it (made when first
+    /// asked).
+    holders: std::sync::OnceLock<provkit_service::catalog::Holders>,
+    /// What dies within 60 days (made when first asked).
+    expiry60: std::sync::OnceLock<provkit_service::expiry::ExpiryReport>,
 }
+
+impl Snapshot {
+    /// Per profile, the devices that want or hold it.
+    pub(crate) fn holders(&self) -> &provkit_service::catalog::Holders {
+        self.holders
+            .get_or_init(|| provkit_service::catalog::Holders::build(&self.engine))
+    }
+
+    /// What dies within 60 days, every kind (the dashboard's report).
+    pub(crate) fn expiry60(&self) -> &provkit_service::expiry::ExpiryReport {
+        self.expiry60.get_or_init(|| {
+            let all = provkit_service::expiry::ExpiryFilter::default();
+            provkit_service::expiry::report_with(&self.engine, 60, &all)
+        })
+    }
+}
+
+/// An index of the outbox, when it was read and how long that took.
+#[derive(Clone)]
+struct Commands {
+    index: Arc<provkit_service::catalog::CommandIndex>,
+    read_at: std::time::Instant,
+    cost: std::time::Duration,
+}
+
+/// An outbox read faster than this is read again for every request that
+/// needs it: small tenants see every answer at once.
+const CHEAP_INDEX: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// How many organization groups' snapshots are kept at once.
 const SNAPSHOTS: usize = 4;
@@ -123,7 +160,7 @@ const SNAPSHOTS: usize = 4;
 #[derive(Default)]
 pub(crate) struct Snapshots {
     by_scope: Mutex<Vec<(String, Arc<Snapshot>)>>,
-    building: tokio::sync::Mutex<()>,
+    building: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The webhook keys as last read: when, and (kind, key) per connection
@@ -194,7 +231,10 @@ impl AppState {
     /// The engine as the organization group `scope` sees the tenant now:
     /// the cached one while the tenant has not changed (no audited write by
     /// any process) and the minute is the same, else built anew (one build
-    /// at a time; the others wait for it and share it).
+    /// at a time; the others wait for it and share it). When only the
+    /// minute has turned, the last one is answered while a new one is built
+    /// in the background, so a read never waits for the clock; after a
+    /// change every read waits for the new one.
     ///
     /// # Errors
     /// Store failures.
@@ -202,22 +242,49 @@ impl AppState {
         let now = self.now();
         let minute = now.timestamp().div_euclid(60);
         let change = self.run(scope, |store| Ok(store.last_change()?)).await?;
-        let cached = |snapshots: &Snapshots| {
+        let find = |snapshots: &Snapshots, same_minute: bool| {
             snapshots
                 .by_scope
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .iter()
-                .find(|(s, snap)| s == scope && snap.change == change && snap.minute == minute)
+                .find(|(s, snap)| {
+                    s == scope && snap.change == change && (!same_minute || snap.minute == minute)
+                })
                 .map(|(_, snap)| Arc::clone(snap))
         };
-        if let Some(snap) = cached(&self.snapshots) {
+        if let Some(snap) = find(&self.snapshots, true) {
             return Ok(snap);
+        }
+        if let Some(stale) = find(&self.snapshots, false) {
+            // Only the minute turned: rebuild unless another request is.
+            if let Ok(guard) = Arc::clone(&self.snapshots.building).try_lock_owned() {
+                let (state, scope) = (self.clone(), scope.to_owned());
+                tokio::spawn(async move {
+                    let _building = guard;
+                    if let Err(p) = state.build(&scope, change, minute, now).await {
+                        tracing::warn!(detail = %p.detail, "rebuilding a snapshot failed");
+                    }
+                });
+            }
+            return Ok(stale);
         }
         let _building = self.snapshots.building.lock().await;
-        if let Some(snap) = cached(&self.snapshots) {
+        if let Some(snap) = find(&self.snapshots, true) {
             return Ok(snap);
         }
+        self.build(scope, change, minute, now).await
+    }
+
+    /// Builds and keeps the snapshot of `scope` (the caller holds the
+    /// building lock).
+    async fn build(
+        &self,
+        scope: &str,
+        change: Option<String>,
+        minute: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<Snapshot>, Problem> {
         let built_change = change.clone();
         let snap = self
             .run(scope, move |store| {
@@ -246,6 +313,10 @@ impl AppState {
                     summaries,
                     by_expiry,
                     devices,
+                    commands: tokio::sync::Mutex::new(None),
+                    rebuilding: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                    holders: std::sync::OnceLock::new(),
+                    expiry60: std::sync::OnceLock::new(),
                 })
             })
             .await?;
@@ -261,6 +332,63 @@ impl AppState {
             all.remove(0);
         }
         Ok(snap)
+    }
+
+    /// The outbox of `snap`'s tenant indexed by device and profile. When
+    /// reading the outbox is cheap (under 20 ms) it is read for every
+    /// request, so answers show at once; else the last index is answered
+    /// while it is younger than ten times its cost (at least 15 s) and
+    /// re-read in the background after that, so a page never waits for
+    /// the outbox of a large tenant twice and the reading takes at most a
+    /// tenth of a core.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) async fn commands(
+        &self,
+        scope: &str,
+        snap: &Arc<Snapshot>,
+    ) -> Result<Arc<provkit_service::catalog::CommandIndex>, Problem> {
+        use std::sync::atomic::Ordering;
+        let mut held = snap.commands.lock().await;
+        if let Some(c) = held.as_ref().filter(|c| c.cost >= CHEAP_INDEX) {
+            let ttl = (c.cost * 10).max(std::time::Duration::from_secs(15));
+            if c.read_at.elapsed() >= ttl && !snap.rebuilding.swap(true, Ordering::AcqRel) {
+                let (state, scope, snap) = (self.clone(), scope.to_owned(), Arc::clone(snap));
+                tokio::spawn(async move {
+                    match state.read_commands(&scope, &snap).await {
+                        Ok(fresh) => *snap.commands.lock().await = Some(fresh),
+                        Err(p) => {
+                            tracing::warn!(detail = %p.detail, "re-reading the outbox failed")
+                        }
+                    }
+                    snap.rebuilding.store(false, Ordering::Release);
+                });
+            }
+            return Ok(Arc::clone(&c.index));
+        }
+        let fresh = self.read_commands(scope, snap).await?;
+        let index = Arc::clone(&fresh.index);
+        *held = Some(fresh);
+        Ok(index)
+    }
+
+    async fn read_commands(&self, scope: &str, snap: &Arc<Snapshot>) -> Result<Commands, Problem> {
+        let s = Arc::clone(snap);
+        let started = std::time::Instant::now();
+        let index = self
+            .run(scope, move |store| {
+                let entries = store.outbox()?;
+                Ok(provkit_service::catalog::CommandIndex::build(
+                    &s.engine, entries,
+                ))
+            })
+            .await?;
+        Ok(Commands {
+            index: Arc::new(index),
+            read_at: std::time::Instant::now(),
+            cost: started.elapsed(),
+        })
     }
 
     /// Runs CPU work on the blocking pool, off the async workers.

@@ -324,6 +324,42 @@ fn console_sessions_csrf_and_scope_over_http() {
         assert_eq!(r.status, 404, "{}", text(&r));
     }
 
+    // Settings: a channel added with its secret, which no page shows
+    // again; without the token nothing is added; then removed.
+    let secret = "whsec-console-test-0123456789";
+    let add = format!(
+        "name=ops-hook&kind=webhook&url=http%3A%2F%2F127.0.0.1%3A9%2Fhook&secret={secret}&org_group=Global%2FEMEA%2FBenelux"
+    );
+    let r = post_form(&server, "/console/settings/channels", &cookie, &add);
+    assert_eq!(r.status, 403, "{}", text(&r));
+    let r = post_form(
+        &server,
+        "/console/settings/channels",
+        &cookie,
+        &format!("csrf={csrf}&{add}"),
+    );
+    assert_eq!(r.status, 303, "{}", text(&r));
+    let page = text(&get(&server, "/console/settings", &cookie));
+    assert!(
+        page.contains("ops-hook") && !page.contains(secret),
+        "{page}"
+    );
+    let r = post_form(
+        &server,
+        "/console/settings/channels",
+        &cookie,
+        &format!("csrf={csrf}&name=bad&kind=webhook&url=http%3A%2F%2Fx"),
+    );
+    assert_eq!(r.status, 422, "a webhook without a secret: {}", text(&r));
+    let r = post_form(
+        &server,
+        "/console/settings/channels/remove",
+        &cookie,
+        &format!("csrf={csrf}&name=ops-hook"),
+    );
+    assert_eq!(r.status, 303, "{}", text(&r));
+    assert!(!text(&get(&server, "/console/settings", &cookie)).contains("ops-hook"));
+
     // Signing out ends the session on the server, not only in the browser.
     let r = post_form(
         &server,
@@ -815,6 +851,14 @@ async fn browse(server: &Server, driver: &Driver, ca: &TestCa, token: &str, dir:
         c.source().await.expect("source").contains("DACH Secret"),
         "Global sees DACH"
     );
+    c.goto(&format!("{base}/console/settings"))
+        .await
+        .expect("goto");
+    shot("settings").await;
+    c.goto(&format!("{base}/console/groups"))
+        .await
+        .expect("goto");
+    shot("groups").await;
     c.goto(&format!("{base}/console/")).await.expect("goto");
     shot("dashboard").await;
     c.find(Locator::XPath("//button[.='Sign out']"))

@@ -3,8 +3,8 @@
 //! users; groups as a tree; and the inventory exported in the import form.
 
 use chrono::{DateTime, Utc};
-use provkit_policy::{DeviceId, Engine, GroupId, GroupKind, Intent, Target, Tenant};
-use provkit_store::{Inventory, ProfileLabel, ProfileRecord, Store};
+use provkit_policy::{DeviceId, Engine, GroupId, GroupKind, Intent, ProfileId, Target, Tenant};
+use provkit_store::{Inventory, OutboxEntry, ProfileLabel, ProfileRecord, Store};
 use serde::Serialize;
 
 use crate::ServiceError;
@@ -250,26 +250,94 @@ pub struct GroupNode {
 /// # Errors
 /// Store failures.
 pub fn group_tree(store: &mut dyn Store) -> Result<Vec<GroupNode>, ServiceError> {
-    let t = store.load_tenant()?;
+    Ok(group_tree_of(&store.load_tenant()?))
+}
+
+/// [`group_tree`] over a tenant already loaded (a server's snapshot).
+pub fn group_tree_of(t: &Tenant) -> Vec<GroupNode> {
+    let contained = contained_groups(t);
+    let mut seen = vec![false; t.groups.len()];
+    let mut roots = Vec::new();
+    let ids = (0..t.groups.len()).map(|i| GroupId(u32::try_from(i).unwrap_or(u32::MAX)));
+    // Roots first (in no other group), then whatever only a cycle reaches.
+    for g in ids.clone().filter(|g| !contained[g.index()]) {
+        roots.push(node(t, g, &mut seen));
+    }
+    for g in ids {
+        if !seen[g.index()] {
+            roots.push(node(t, g, &mut seen));
+        }
+    }
+    roots
+}
+
+/// Which groups some other group contains.
+fn contained_groups(t: &Tenant) -> Vec<bool> {
     let mut contained = vec![false; t.groups.len()];
     for g in &t.groups {
         for s in &g.subgroups {
             contained[s.index()] = true;
         }
     }
+    contained
+}
+
+/// One line of [`group_outline`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct GroupLine {
+    /// Nesting depth (0 for a root).
+    pub depth: usize,
+    /// The group's name.
+    pub name: String,
+    /// Users or devices.
+    pub kind: GroupKind,
+    /// How many direct members it has.
+    pub members: usize,
+    /// Already shown above (nested twice, or in a cycle): not expanded again.
+    pub repeated: bool,
+}
+
+/// The forest of [`group_tree_of`] as lines in display order, with member
+/// counts instead of member names: what a page of a million-device tenant
+/// can afford. Built without recursion.
+pub fn group_outline(t: &Tenant) -> Vec<GroupLine> {
+    let contained = contained_groups(t);
     let mut seen = vec![false; t.groups.len()];
-    let mut roots = Vec::new();
+    let mut lines = Vec::new();
     let ids = (0..t.groups.len()).map(|i| GroupId(u32::try_from(i).unwrap_or(u32::MAX)));
-    // Roots first (in no other group), then whatever only a cycle reaches.
-    for g in ids.clone().filter(|g| !contained[g.index()]) {
-        roots.push(node(&t, g, &mut seen));
-    }
-    for g in ids {
-        if !seen[g.index()] {
-            roots.push(node(&t, g, &mut seen));
+    let roots: Vec<GroupId> = ids
+        .clone()
+        .filter(|g| !contained[g.index()])
+        .chain(ids)
+        .collect();
+    for root in roots {
+        if seen[root.index()] {
+            continue;
+        }
+        seen[root.index()] = true;
+        let mut stack = vec![(root, 0usize, false)];
+        while let Some((g, depth, repeated)) = stack.pop() {
+            let grp = &t.groups[g.index()];
+            lines.push(GroupLine {
+                depth,
+                name: grp.name.clone(),
+                kind: grp.kind,
+                members: grp.users.len() + grp.devices.len(),
+                repeated,
+            });
+            if repeated {
+                continue;
+            }
+            // Pushed in reverse, so the first subgroup is shown first.
+            for s in grp.subgroups.iter().rev() {
+                let again = seen[s.index()];
+                seen[s.index()] = true;
+                stack.push((*s, depth + 1, again));
+            }
         }
     }
-    Ok(roots)
+    lines
 }
 
 /// Builds the tree below `g` without recursion depth beyond the group
@@ -388,64 +456,322 @@ pub fn device_status_with(
     store: &mut dyn Store,
     given: &str,
 ) -> Result<Vec<DeviceStatus>, ServiceError> {
+    let t = engine.tenant();
+    let id = crate::names::profile(t, given)?;
+    let uuid = &t.profiles[id.index()].uuid;
+    let mine = store
+        .outbox()?
+        .into_iter()
+        .filter(|e| e.profile_uuid.eq_ignore_ascii_case(uuid));
+    let index = CommandIndex::build(engine, mine);
+    device_status_indexed(engine, &index, &Holders::build(engine), given)
+}
+
+/// [`device_status`] over an engine, its [`CommandIndex`] and its
+/// [`Holders`], all built already (a server's snapshot): no store read,
+/// and only the devices that want or hold the profile are visited.
+///
+/// # Errors
+/// As [`crate::names::profile`].
+pub fn device_status_indexed(
+    engine: &Engine,
+    index: &CommandIndex,
+    holders: &Holders,
+    given: &str,
+) -> Result<Vec<DeviceStatus>, ServiceError> {
     use std::collections::BTreeMap;
     let t = engine.tenant();
     let id = crate::names::profile(t, given)?;
     let uuid = t.profiles[id.index()].uuid.clone();
-    // (desired, held) per device.
-    let mut devices: BTreeMap<String, (bool, bool)> = BTreeMap::new();
-    for (i, d) in t.devices.iter().enumerate() {
-        let desired = engine
-            .desired(DeviceId(u32::try_from(i).unwrap_or(u32::MAX)))
-            .contains(&id);
-        let held = d
+    // (desired, held, newest command) per device, by UDID.
+    let mut devices: BTreeMap<&str, (bool, bool, Option<&CommandFact>)> = BTreeMap::new();
+    for &d in holders.of(id) {
+        let device = &t.devices[d.index()];
+        let desired = engine.desired(d).contains(&id);
+        let held = device
             .reported
             .iter()
             .any(|r| r.uuid.to_string().eq_ignore_ascii_case(&uuid));
-        if desired || held {
-            devices.insert(d.udid.clone(), (desired, held));
-        }
+        devices.insert(&device.udid, (desired, held, None));
     }
-    // The newest command per device for this profile.
-    let mut last: BTreeMap<String, provkit_store::OutboxEntry> = BTreeMap::new();
-    for e in store.outbox()? {
-        if !e.profile_uuid.eq_ignore_ascii_case(&uuid) {
-            continue;
-        }
-        devices.entry(e.udid.clone()).or_insert((false, false));
-        match last.get(&e.udid) {
-            Some(l) if l.updated_at >= e.updated_at => {}
-            _ => {
-                last.insert(e.udid.clone(), e);
-            }
-        }
+    for f in index.of_profile(id) {
+        devices
+            .entry(&t.devices[f.device.index()].udid)
+            .or_insert((false, false, None))
+            .2 = Some(f);
     }
     Ok(devices
         .into_iter()
-        .map(|(udid, (desired, held))| {
-            let cmd = last.get(&udid);
-            let install = cmd.is_some_and(|c| c.request_type == "InstallProvisioningProfile");
-            let status = cmd.map(|c| c.status);
-            use provkit_store::CommandStatus as S;
-            let state = match (desired, held, install, status) {
-                (true, true, _, _) => DeviceState::Installed,
-                (true, false, true, Some(S::Error)) => DeviceState::Failed,
-                (true, false, true, Some(S::Planned | S::Sent | S::NotNow)) => DeviceState::Sent,
-                (true, false, _, _) => DeviceState::PendingInstall,
-                (false, true, _, _) => DeviceState::PendingRemoval,
-                (false, false, false, Some(S::Acknowledged)) => DeviceState::Removed,
-                (false, false, false, _) => DeviceState::PendingRemoval,
-                (false, false, true, _) => DeviceState::Removed,
-            };
-            DeviceStatus {
-                error_chain: cmd
-                    .filter(|c| c.status == S::Error)
-                    .and_then(|c| c.error_chain.clone()),
-                updated_at: cmd.map(|c| c.updated_at),
-                udid,
-                state,
-                desired,
-            }
-        })
+        .map(|(udid, (desired, held, cmd))| status_of(udid, desired, held, cmd))
         .collect())
+}
+
+/// One page of a profile's device statuses, and the counts over all of
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct StatusPage {
+    /// The statuses of devices `offset..offset + limit`, in the tenant's
+    /// device order.
+    pub items: Vec<DeviceStatus>,
+    /// How many devices want it, hold it, or have a command about it.
+    pub total: usize,
+    /// How many of them failed to install it.
+    pub failed: usize,
+}
+
+/// The same devices and states as [`device_status_indexed`], one page at a
+/// time in the tenant's device order: only the page's devices get a
+/// status built, so a profile on a million devices costs a sort of its
+/// device ids, not a million statuses.
+///
+/// # Errors
+/// As [`crate::names::profile`].
+pub fn device_status_page(
+    engine: &Engine,
+    index: &CommandIndex,
+    holders: &Holders,
+    given: &str,
+    offset: usize,
+    limit: usize,
+) -> Result<StatusPage, ServiceError> {
+    let t = engine.tenant();
+    let id = crate::names::profile(t, given)?;
+    let uuid = &t.profiles[id.index()].uuid;
+    let held = |d: DeviceId| {
+        t.devices[d.index()]
+            .reported
+            .iter()
+            .any(|r| r.uuid.to_string().eq_ignore_ascii_case(uuid))
+    };
+    let mut ids: Vec<DeviceId> = holders.of(id).to_vec();
+    ids.extend(index.of_profile(id).map(|f| f.device));
+    ids.sort_unstable();
+    ids.dedup();
+    let failed = index
+        .of_profile(id)
+        .filter(|f| f.install && f.status == provkit_store::CommandStatus::Error)
+        .filter(|f| engine.desired(f.device).contains(&id) && !held(f.device))
+        .count();
+    let items = ids
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|&d| {
+            let cmd = index.of_device(d).find(|f| f.profile == id);
+            status_of(
+                &t.devices[d.index()].udid,
+                engine.desired(d).contains(&id),
+                held(d),
+                cmd,
+            )
+        })
+        .collect();
+    Ok(StatusPage {
+        items,
+        total: ids.len(),
+        failed,
+    })
+}
+
+/// A device's state for a profile from whether the plan wants it there,
+/// whether the device reports it, and the newest command about it.
+fn status_of(udid: &str, desired: bool, held: bool, cmd: Option<&CommandFact>) -> DeviceStatus {
+    use provkit_store::CommandStatus as S;
+    let install = cmd.is_some_and(|c| c.install);
+    let state = match (desired, held, install, cmd.map(|c| c.status)) {
+        (true, true, _, _) => DeviceState::Installed,
+        (true, false, true, Some(S::Error)) => DeviceState::Failed,
+        (true, false, true, Some(S::Planned | S::Sent | S::NotNow)) => DeviceState::Sent,
+        (true, false, _, _) => DeviceState::PendingInstall,
+        (false, true, _, _) => DeviceState::PendingRemoval,
+        (false, false, false, Some(S::Acknowledged)) => DeviceState::Removed,
+        (false, false, false, _) => DeviceState::PendingRemoval,
+        (false, false, true, _) => DeviceState::Removed,
+    };
+    DeviceStatus {
+        error_chain: cmd
+            .filter(|c| c.status == S::Error)
+            .and_then(|c| c.error_chain.as_deref().map(str::to_owned)),
+        updated_at: cmd.map(|c| c.updated_at),
+        udid: udid.to_owned(),
+        state,
+        desired,
+    }
+}
+
+/// Per profile, the devices that should hold it or report holding it.
+#[derive(Debug, Clone, Default)]
+pub struct Holders(Vec<Vec<DeviceId>>);
+
+impl Holders {
+    /// Reads every device's desired and reported profiles once.
+    pub fn build(engine: &Engine) -> Self {
+        let t = engine.tenant();
+        let by_uuid: std::collections::HashMap<u128, ProfileId> = t
+            .profiles
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let id = ProfileId(u32::try_from(i).ok()?);
+                Some((provkit_policy::Uuid::parse(&p.uuid)?.value(), id))
+            })
+            .collect();
+        let mut by: Vec<Vec<DeviceId>> = vec![Vec::new(); t.profiles.len()];
+        for (i, d) in t.devices.iter().enumerate() {
+            let id = DeviceId(u32::try_from(i).unwrap_or(u32::MAX));
+            let desired = engine.desired(id);
+            for p in desired {
+                by[p.index()].push(id);
+            }
+            for r in &d.reported {
+                if let Some(&p) = by_uuid.get(&r.uuid.value())
+                    && !desired.contains(&p)
+                {
+                    by[p.index()].push(id);
+                }
+            }
+        }
+        Holders(by)
+    }
+
+    /// The devices that want or hold `profile`.
+    pub fn of(&self, profile: ProfileId) -> &[DeviceId] {
+        self.0.get(profile.index()).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The newest command for one device and one profile, compact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CommandFact {
+    /// The device.
+    pub device: DeviceId,
+    /// The profile.
+    pub profile: ProfileId,
+    /// `InstallProvisioningProfile` (else a removal or a list).
+    pub install: bool,
+    /// Where it is.
+    pub status: provkit_store::CommandStatus,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// The device's error chain, when it failed.
+    pub error_chain: Option<Box<str>>,
+}
+
+/// The outbox as pages read it: the newest command per device and profile
+/// of an engine's tenant, found by device or by profile. Commands for
+/// devices or profiles the tenant does not hold (another organization
+/// group's) are left out.
+#[derive(Debug, Clone, Default)]
+pub struct CommandIndex {
+    facts: Vec<CommandFact>,
+    /// Devices whose newest install of some profile failed.
+    failed: usize,
+    by_device: std::collections::HashMap<DeviceId, Vec<u32>>,
+    by_profile: std::collections::HashMap<ProfileId, Vec<u32>>,
+}
+
+impl CommandIndex {
+    /// Indexes `entries` over `engine`'s tenant, keeping the newest command
+    /// per device and profile.
+    pub fn build(engine: &Engine, entries: impl IntoIterator<Item = OutboxEntry>) -> Self {
+        use std::collections::HashMap;
+        let t = engine.tenant();
+        let devices: HashMap<String, DeviceId> = t
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let id = DeviceId(u32::try_from(i).unwrap_or(u32::MAX));
+                (d.udid.to_ascii_uppercase(), id)
+            })
+            .collect();
+        let profiles: HashMap<String, ProfileId> = t
+            .profiles
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let id = ProfileId(u32::try_from(i).unwrap_or(u32::MAX));
+                (p.uuid.to_ascii_uppercase(), id)
+            })
+            .collect();
+        let mut newest: HashMap<(DeviceId, ProfileId), CommandFact> = HashMap::new();
+        for e in entries {
+            let (Some(&device), Some(&profile)) = (
+                devices.get(&e.udid.to_ascii_uppercase()),
+                profiles.get(&e.profile_uuid.to_ascii_uppercase()),
+            ) else {
+                continue;
+            };
+            if newest
+                .get(&(device, profile))
+                .is_some_and(|f| f.updated_at > e.updated_at)
+            {
+                continue;
+            }
+            newest.insert(
+                (device, profile),
+                CommandFact {
+                    device,
+                    profile,
+                    install: e.request_type == "InstallProvisioningProfile",
+                    status: e.status,
+                    updated_at: e.updated_at,
+                    error_chain: e.error_chain.map(String::into_boxed_str),
+                },
+            );
+        }
+        let mut index = CommandIndex::default();
+        for (_, f) in newest {
+            let n = u32::try_from(index.facts.len()).unwrap_or(u32::MAX);
+            index.by_device.entry(f.device).or_default().push(n);
+            index.by_profile.entry(f.profile).or_default().push(n);
+            index.facts.push(f);
+        }
+        index.failed = index
+            .by_device
+            .values()
+            .filter(|ns| {
+                ns.iter().any(|&n| {
+                    let f = &index.facts[n as usize];
+                    f.install && f.status == provkit_store::CommandStatus::Error
+                })
+            })
+            .count();
+        index
+    }
+
+    /// The newest command per profile for `device`.
+    pub fn of_device(&self, device: DeviceId) -> impl Iterator<Item = &CommandFact> {
+        self.by_device
+            .get(&device)
+            .into_iter()
+            .flatten()
+            .map(|&n| &self.facts[n as usize])
+    }
+
+    /// The newest command per device for `profile`.
+    pub fn of_profile(&self, profile: ProfileId) -> impl Iterator<Item = &CommandFact> {
+        self.by_profile
+            .get(&profile)
+            .into_iter()
+            .flatten()
+            .map(|&n| &self.facts[n as usize])
+    }
+
+    /// How many devices' newest install of some profile failed.
+    pub fn failed_devices(&self) -> usize {
+        self.failed
+    }
+
+    /// How many (device, profile) pairs it holds.
+    pub fn len(&self) -> usize {
+        self.facts.len()
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.facts.is_empty()
+    }
 }

@@ -3,7 +3,9 @@
 //! chain, pending removal.
 
 use provkit_profile::fixtures::{ProfileSpec, TestCa, signed_profile, utc};
-use provkit_service::catalog::{DeviceState, device_status};
+use provkit_service::catalog::{
+    CommandIndex, DeviceState, Holders, device_status, device_status_indexed, device_status_page,
+};
 use provkit_service::plan::plan_and_enqueue;
 use provkit_store::{
     Actor, AssignmentEdit, CommandResult, CommandStatus, MemoryStore, Replace, ReportedProfile,
@@ -111,6 +113,19 @@ fn device_states_follow_the_commands_and_reports() {
             .as_deref()
             .is_some_and(|e| e.contains("25001"))
     );
+    // The server's path (an outbox index and the holders, built once per
+    // snapshot) gives the same statuses, and counts the one failed device.
+    let engine = provkit_policy::Engine::new(store.load_tenant().expect("tenant"), at);
+    let index = CommandIndex::build(&engine, store.outbox().expect("outbox"));
+    assert_eq!(index.failed_devices(), 1);
+    assert_eq!(index.len(), 3);
+    let indexed = device_status_indexed(&engine, &index, &Holders::build(&engine), &rec.uuid)
+        .expect("status");
+    assert_eq!(indexed, all);
+    let holders = Holders::build(&engine);
+    let page = device_status_page(&engine, &index, &holders, &rec.uuid, 1, 5).expect("page");
+    assert_eq!((page.total, page.failed), (3, 1));
+    assert_eq!(page.items, all[1..]);
     // Unassigned: the device holding it has it pending removal.
     let none = AssignmentEdit::Replace {
         include: vec![],
@@ -121,4 +136,44 @@ fn device_states_follow_the_commands_and_reports() {
         .expect("unassign");
     let got = states(&mut store);
     assert_eq!(got[0], ("DA".to_owned(), DeviceState::PendingRemoval));
+}
+
+#[test]
+fn group_outline_shows_every_group_once_and_stops_at_a_cycle() {
+    use provkit_service::catalog::group_outline;
+    let at = utc(2026, 11, 22);
+    let admin = Actor {
+        name: "admin".into(),
+        at,
+    };
+    let mut store = MemoryStore::default();
+    let inv = serde_json::from_str(
+        r#"{"users": ["carol", "dave"], "devices": [{"udid": "K1"}],
+            "groups": [
+              {"name": "Sales", "kind": "user", "members": ["carol"], "subgroups": ["Sales EU"]},
+              {"name": "Sales EU", "kind": "user", "members": ["dave"], "subgroups": ["Sales"]},
+              {"name": "Kiosks", "kind": "device", "members": ["K1"]}
+            ]}"#,
+    )
+    .expect("inventory");
+    store
+        .apply_inventory(&inv, &Replace::Nothing, false, at, &admin)
+        .expect("inventory");
+    let lines = group_outline(&store.load_tenant().expect("tenant"));
+    let shown: Vec<(&str, usize, usize, bool)> = lines
+        .iter()
+        .map(|l| (l.name.as_str(), l.depth, l.members, l.repeated))
+        .collect();
+    for name in ["Sales", "Sales EU", "Kiosks"] {
+        assert_eq!(
+            shown.iter().filter(|l| l.0 == name && !l.3).count(),
+            1,
+            "{name} expanded once: {shown:?}"
+        );
+    }
+    // The cycle closes with one line marked repeated, two levels down.
+    let repeated: Vec<_> = shown.iter().filter(|l| l.3).collect();
+    assert_eq!(repeated.len(), 1, "{shown:?}");
+    assert_eq!(repeated[0].1, 2, "{shown:?}");
+    assert!(shown.contains(&("Kiosks", 0, 1, false)), "{shown:?}");
 }

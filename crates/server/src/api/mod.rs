@@ -14,7 +14,7 @@ use crate::problem::Problem;
 /// The most items one page holds.
 pub(crate) const MAX_PAGE: usize = 1000;
 /// Items per page unless asked.
-const DEFAULT_PAGE: usize = 100;
+pub(crate) const DEFAULT_PAGE: usize = 100;
 
 /// A page size as asked (`default` when not), checked: 1 to [`MAX_PAGE`].
 pub(crate) fn page_limit(limit: Option<usize>, default: usize) -> Result<usize, Problem> {
@@ -51,6 +51,16 @@ impl<T: Clone> Page<&T> {
 }
 
 impl<T> Page<T> {
+    /// A page cut already: its items, out of `total`.
+    pub(crate) fn cut(items: Vec<T>, total: usize, limit: usize, offset: usize) -> Self {
+        Page {
+            items,
+            total,
+            limit,
+            offset,
+        }
+    }
+
     /// Items `offset..offset + limit` of `all`.
     pub(crate) fn of(
         all: impl Iterator<Item = T>,

@@ -198,13 +198,24 @@ pub(crate) async fn devices(
     Query(q): Query<PageQuery>,
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Role::Viewer)?;
+    let limit = super::page_limit(q.limit, super::DEFAULT_PAGE)?;
+    let offset = q.offset.unwrap_or(0);
     let snap = state.snapshot(caller.scope()).await?;
-    let all = state
-        .run(caller.scope(), move |store| {
-            Ok(catalog::device_status_with(&snap.engine, store, &uuid)?)
+    let index = state.commands(caller.scope(), &snap).await?;
+    let page = state
+        .compute(move || {
+            let h = snap.holders();
+            Ok(catalog::device_status_page(
+                &snap.engine,
+                &index,
+                h,
+                &uuid,
+                offset,
+                limit,
+            )?)
         })
         .await?;
-    Ok(Json(Page::of(all.into_iter(), q.limit, q.offset)?))
+    Ok(Json(Page::cut(page.items, page.total, limit, offset)))
 }
 
 pub(crate) async fn delete(

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, Query, State};
 use maud::html;
 use provkit_policy::DeviceId;
+use provkit_service::catalog::CommandFact;
 use provkit_service::lifecycle;
 use provkit_service::tokens::Role;
 use serde::Deserialize;
@@ -103,26 +104,12 @@ pub(crate) async fn show(
     let t = snap.engine.tenant();
     let d = &t.devices[id.index()];
     let udid = d.udid.clone();
-    let u2 = udid.clone();
+    let index = state.commands(console.scope(), &snap).await?;
     // The newest command per profile for this device.
-    let commands = state
-        .run(console.scope(), move |store| {
-            let mut newest: BTreeMap<String, provkit_store::OutboxEntry> = BTreeMap::new();
-            for e in store.outbox()? {
-                if !e.udid.eq_ignore_ascii_case(&u2) {
-                    continue;
-                }
-                let key = e.profile_uuid.to_ascii_uppercase();
-                if newest
-                    .get(&key)
-                    .is_none_or(|n| n.updated_at <= e.updated_at)
-                {
-                    newest.insert(key, e);
-                }
-            }
-            Ok(newest)
-        })
-        .await?;
+    let commands: BTreeMap<String, &CommandFact> = index
+        .of_device(id)
+        .map(|f| (t.profiles[f.profile.index()].uuid.to_ascii_uppercase(), f))
+        .collect();
     let desired: Vec<&provkit_policy::ProfileFacts> = snap
         .engine
         .desired(id)
@@ -146,15 +133,10 @@ pub(crate) async fn show(
         }
         None => None,
     };
-    let mut rows: Vec<(
-        String,
-        String,
-        &'static str,
-        Option<&provkit_store::OutboxEntry>,
-    )> = Vec::new();
+    let mut rows: Vec<(String, String, &'static str, Option<&CommandFact>)> = Vec::new();
     for p in &desired {
         let key = p.uuid.to_ascii_uppercase();
-        let cmd = commands.get(&key);
+        let cmd = commands.get(&key).copied();
         let state_word = if reported.contains(&key) {
             "installed"
         } else {
@@ -177,7 +159,7 @@ pub(crate) async fn show(
                 key.clone(),
                 name,
                 "installed, not desired",
-                commands.get(&key),
+                commands.get(&key).copied(),
             ));
         }
     }
@@ -197,7 +179,7 @@ pub(crate) async fn show(
                     td { a href={"/console/profiles/" (uuid)} { (name) } }
                     td.mono { (uuid) }
                     td { (word) }
-                    td { @if let Some(c) = cmd { (c.request_type) " " (format!("{:?}", c.status).to_lowercase()) " " (c.updated_at.format("%Y-%m-%d %H:%M")) } }
+                    td { @if let Some(c) = cmd { (if c.install { "install" } else { "remove" }) " " (format!("{:?}", c.status).to_lowercase()) " " (c.updated_at.format("%Y-%m-%d %H:%M")) } }
                     td { @if let Some(e) = cmd.and_then(|c| c.error_chain.as_deref()) { span.days-red { (e) } } }
                     td { a href={"/console/devices/" (udid) "?profile=" (uuid) "#why"} { "why" } }
                 }

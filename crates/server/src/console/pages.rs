@@ -5,56 +5,31 @@ use std::collections::{BTreeMap, BTreeSet};
 use axum::extract::{Query, State};
 use chrono::{Datelike as _, Months};
 use maud::{Markup, html};
-use provkit_service::catalog::{self, GroupNode};
-use provkit_service::expiry::{self, ExpiryFilter, ItemKind};
+use provkit_service::catalog;
+use provkit_service::expiry::ItemKind;
 use provkit_service::tokens::Role;
 use serde::Deserialize;
 
 use super::layout::{self, date, days_class};
+use super::session::FormData;
 use super::{Console, Out};
 use crate::api;
 use crate::state::AppState;
-
-/// Devices whose newest install command failed, from the outbox.
-fn failed_devices(store: &mut dyn provkit_store::Store) -> Result<usize, crate::problem::Problem> {
-    let mut newest: BTreeMap<(String, String), (chrono::DateTime<chrono::Utc>, bool)> =
-        BTreeMap::new();
-    for e in store.outbox()? {
-        if e.request_type != "InstallProvisioningProfile" {
-            continue;
-        }
-        let failed = e.status == provkit_store::CommandStatus::Error;
-        let key = (e.udid, e.profile_uuid.to_ascii_uppercase());
-        match newest.get(&key) {
-            Some((at, _)) if *at >= e.updated_at => {}
-            _ => {
-                newest.insert(key, (e.updated_at, failed));
-            }
-        }
-    }
-    Ok(newest
-        .into_iter()
-        .filter(|(_, (_, failed))| *failed)
-        .map(|((udid, _), _)| udid)
-        .collect::<BTreeSet<_>>()
-        .len())
-}
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
 
 pub(crate) async fn dashboard(State(state): State<AppState>, console: Console) -> Out {
     console.require(Role::Viewer)?;
     let snap = state.snapshot(console.scope()).await?;
     let at = state.now();
+    // Made once per snapshot, on the blocking pool.
     let s2 = std::sync::Arc::clone(&snap);
-    let report = state
-        .compute(move || {
-            Ok(expiry::report_with(
-                &s2.engine,
-                60,
-                &ExpiryFilter::default(),
-            ))
-        })
-        .await?;
-    let failed = state.run(console.scope(), failed_devices).await?;
+    state.compute(move || Ok(s2.expiry60().dying.len())).await?;
+    let report = snap.expiry60();
+    let failed = state
+        .commands(console.scope(), &snap)
+        .await?
+        .failed_devices();
     let conns = api::mdm::views(&state, &console.caller).await?;
     let channels = api::notify::views(&state, &console.caller).await?;
     let live: Vec<_> = snap.summaries.iter().filter(|p| !p.retired).collect();
@@ -158,25 +133,11 @@ pub(crate) async fn dashboard(State(state): State<AppState>, console: Console) -
     Ok(layout::page(Some(&console), "Dashboard", "/console/", body))
 }
 
-fn tree(nodes: &[GroupNode]) -> Markup {
-    html! {
-        ul.tree {
-            @for n in nodes {
-                li {
-                    strong { (n.name) } " "
-                    span.muted { "(" (format!("{:?}", n.kind).to_lowercase()) ", " (n.members.len()) " members)" }
-                    @if n.repeated { " " span.muted { "(shown above)" } }
-                    @if !n.subgroups.is_empty() { (tree(&n.subgroups)) }
-                }
-            }
-        }
-    }
-}
-
 pub(crate) async fn groups(State(state): State<AppState>, console: Console) -> Out {
     console.require(Role::Viewer)?;
-    let nodes = state
-        .run(console.scope(), |store| Ok(catalog::group_tree(store)?))
+    let snap = state.snapshot(console.scope()).await?;
+    let lines = state
+        .compute(move || Ok(catalog::group_outline(snap.engine.tenant())))
         .await?;
     let orgs = console.groups.clone();
     let body = html! {
@@ -184,7 +145,17 @@ pub(crate) async fn groups(State(state): State<AppState>, console: Console) -> O
         h2 { "Organization groups" }
         ul.tree { @for g in &orgs { li { (g) } } }
         h2 { "User and device groups" }
-        @if nodes.is_empty() { p { "No groups yet: import an inventory." } } @else { (tree(&nodes)) }
+        @if lines.is_empty() { p { "No groups yet: import an inventory." } } @else {
+            ul.outline aria-label="Groups, nested groups indented under the group that holds them" {
+                @for l in &lines {
+                    li style={"margin-left:" (l.depth.min(24) * 18) "px"} {
+                        strong { (l.name) } " "
+                        span.muted { "(" (format!("{:?}", l.kind).to_lowercase()) ", " (l.members) " direct members)" }
+                        @if l.repeated { " " span.muted { "(shown above)" } }
+                    }
+                }
+            }
+        }
     };
     Ok(layout::page(
         Some(&console),
@@ -238,18 +209,57 @@ pub(crate) async fn audit(
     ))
 }
 
-pub(crate) async fn settings(State(state): State<AppState>, console: Console) -> Out {
+#[derive(Debug, Deserialize)]
+pub(crate) struct SettingsQuery {
+    note: Option<String>,
+}
+
+pub(crate) async fn settings(
+    State(state): State<AppState>,
+    console: Console,
+    Query(q): Query<SettingsQuery>,
+) -> Out {
     console.require(Role::Viewer)?;
-    let conns = api::mdm::views(&state, &console.caller).await?;
-    let channels = api::notify::views(&state, &console.caller).await?;
+    let note = match q.note.as_deref() {
+        Some("added") => Some("Added."),
+        Some("removed") => Some("Removed."),
+        _ => None,
+    };
+    render_settings(&state, &console, note, None, StatusCode::OK).await
+}
+
+async fn render_settings(
+    state: &AppState,
+    console: &Console,
+    note: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Out {
+    let conns = api::mdm::views(state, &console.caller).await?;
+    let channels = api::notify::views(state, &console.caller).await?;
     let snap = state.snapshot(console.scope()).await?;
     let config = snap.engine.tenant().config.clone();
+    let admin = console.caller.0.role >= Role::Admin;
+    let csrf = console.session.csrf.clone();
+    let remove = |what: &str, name: &str| -> Markup {
+        html! {
+            @if admin {
+                form method="post" action={"/console/settings/" (what) "/remove"} data-confirm={"Remove " (name) "?"} {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="name" value=(name);
+                    button.secondary type="submit" { "Remove" }
+                }
+            }
+        }
+    };
     let body = html! {
         h1 { "Settings" }
+        @if let Some(n) = note { div.note role="status" { (n) } }
+        @if let Some(e) = error { div.error role="alert" { (e) } }
         p.muted { "Keys and secrets are write-only: they are set with " span.mono { "provkit mdm add" } " and " span.mono { "provkit notify add" } " (or the API) and never shown again." }
         h2 { "MDM connections" }
         div.scroll { table {
-            thead { tr { th { "Name" } th { "Kind" } th { "URL" } th { "Group" } th { "Webhook signed" } th.num { "Due" } th.num { "Push errors" } th { "Status" } } }
+            thead { tr { th { "Name" } th { "Kind" } th { "URL" } th { "Group" } th { "Webhook signed" } th.num { "Due" } th.num { "Push errors" } th { "Status" } th { } } }
             tbody {
                 @for c in &conns {
                     tr {
@@ -257,14 +267,15 @@ pub(crate) async fn settings(State(state): State<AppState>, console: Console) ->
                         td { @if c.webhook_signed { "yes" } @else { "no" } }
                         td.num { (c.due) } td.num { (c.push_errors) }
                         td { @if c.degraded { span.days-red { "degraded" } " " (c.last_error.as_deref().unwrap_or("")) } @else { "ok" } }
+                        td { (remove("mdm", &c.name)) }
                     }
                 }
-                @if conns.is_empty() { tr { td colspan="8" { "None." } } }
+                @if conns.is_empty() { tr { td colspan="9" { "None." } } }
             }
         } }
         h2 { "Notification channels" }
         div.scroll { table {
-            thead { tr { th { "Name" } th { "Kind" } th { "URL" } th { "To" } th { "Group" } th { "Signed" } th.num { "Waiting" } th { "Last error" } } }
+            thead { tr { th { "Name" } th { "Kind" } th { "URL" } th { "To" } th { "Group" } th { "Signed" } th.num { "Waiting" } th { "Last error" } th { } } }
             tbody {
                 @for c in &channels {
                     tr {
@@ -272,11 +283,40 @@ pub(crate) async fn settings(State(state): State<AppState>, console: Console) ->
                         td { @if c.signed { "yes" } @else { "no" } }
                         td.num { (c.pending) }
                         td { @if let Some(e) = &c.last_error { span.days-red { (e) } } }
+                        td { (remove("channels", &c.name)) }
                     }
                 }
-                @if channels.is_empty() { tr { td colspan="8" { "None." } } }
+                @if channels.is_empty() { tr { td colspan="9" { "None." } } }
             }
         } }
+        @if admin {
+            details {
+                summary { "Add an MDM connection" }
+                form.stack method="post" action="/console/settings/mdm" autocomplete="off" {
+                    input type="hidden" name="csrf" value=(console.session.csrf);
+                    label { "Name (default: the organization group)" input type="text" name="name"; }
+                    label { "Kind" select name="kind" { option value="nanomdm" { "NanoMDM" } option value="micromdm" { "MicroMDM" } } }
+                    label { "URL" input type="text" name="url" required placeholder="https://mdm.example.com"; }
+                    label { "API key (write-only)" input type="password" name="api_key" required autocomplete="new-password"; }
+                    label { "Webhook HMAC key (write-only, optional)" input type="password" name="webhook_hmac_key" autocomplete="new-password"; }
+                    label { "Organization group" select name="org_group" { @for g in &console.groups { option value=(g) selected[*g == console.scope()] { (g) } } } }
+                    div { button type="submit" { "Add connection" } }
+                }
+            }
+            details {
+                summary { "Add a notification channel" }
+                form.stack method="post" action="/console/settings/channels" autocomplete="off" {
+                    input type="hidden" name="csrf" value=(console.session.csrf);
+                    label { "Name" input type="text" name="name" required; }
+                    label { "Kind" select name="kind" { @for k in ["webhook", "slack", "teams", "smtp"] { option value=(k) { (k) } } } }
+                    label { "URL (smtp://host:port or smtps://user@host:port for email)" input type="text" name="url" required; }
+                    label { "Secret: the webhook's signing key or the SMTP password (write-only)" input type="password" name="secret" autocomplete="new-password"; }
+                    label { "Email addresses (comma-separated, SMTP only)" input type="text" name="to"; }
+                    label { "Organization group" select name="org_group" { @for g in &console.groups { option value=(g) selected[*g == console.scope()] { (g) } } } }
+                    div { button type="submit" { "Add channel" } }
+                }
+            }
+        }
         h2 { "Thresholds" }
         dl.facts {
             dt { "Admin notices" } dd { (config.admin_thresholds_days.iter().map(|d| format!("{d} days")).collect::<Vec<_>>().join(", ")) " before a death date" }
@@ -284,12 +324,152 @@ pub(crate) async fn settings(State(state): State<AppState>, console: Console) ->
         }
         p.muted { "Thresholds come from the server's configuration file (" span.mono { "provkit serve --config" } "); per-profile stages are set on each profile's notifications." }
     };
-    Ok(layout::page(
-        Some(&console),
-        "Settings",
-        "/console/settings",
-        body,
-    ))
+    let page = layout::page(Some(console), "Settings", "/console/settings", body);
+    Ok((status, page).into_response())
+}
+
+/// A settings form's outcome: back to the settings with a note, or the
+/// settings again with the refusal.
+async fn settled<T>(
+    state: &AppState,
+    console: &Console,
+    done: Result<T, crate::problem::Problem>,
+    note: &str,
+) -> Out {
+    match done {
+        Ok(_) => Ok(
+            axum::response::Redirect::to(&format!("/console/settings?note={note}")).into_response(),
+        ),
+        Err(p) => render_settings(state, console, None, Some(&p.detail), p.status).await,
+    }
+}
+
+fn field(form: &FormData, key: &str) -> Option<String> {
+    form.get(key)
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+pub(crate) async fn add_mdm(
+    State(state): State<AppState>,
+    console: Console,
+    axum::Form(form): axum::Form<FormData>,
+) -> Out {
+    console.require(Role::Admin)?;
+    console.check_csrf(&form)?;
+    let actor = console.caller.actor(state.now());
+    let kind = provkit_store::MdmKind::parse(form.get("kind").unwrap_or_default());
+    let done = match kind {
+        None => Err(crate::problem::Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "give NanoMDM or MicroMDM",
+        )),
+        Some(kind) => {
+            state
+                .run(console.scope(), move |store| {
+                    let (name, url, key) = (
+                        field(&form, "name"),
+                        field(&form, "url").unwrap_or_default(),
+                        field(&form, "api_key").unwrap_or_default(),
+                    );
+                    Ok(provkit_service::delivery::add_connection(
+                        store,
+                        name.as_deref(),
+                        kind,
+                        &url,
+                        &key,
+                        field(&form, "webhook_hmac_key").as_deref(),
+                        field(&form, "org_group").as_deref(),
+                        &actor,
+                    )?)
+                })
+                .await
+        }
+    };
+    settled(&state, &console, done, "added").await
+}
+
+pub(crate) async fn add_channel(
+    State(state): State<AppState>,
+    console: Console,
+    axum::Form(form): axum::Form<FormData>,
+) -> Out {
+    console.require(Role::Admin)?;
+    console.check_csrf(&form)?;
+    let actor = console.caller.actor(state.now());
+    let kind = provkit_store::ChannelKind::parse(form.get("kind").unwrap_or_default());
+    let done = match kind {
+        None => Err(crate::problem::Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "give webhook, slack, teams or smtp",
+        )),
+        Some(kind) => {
+            state
+                .run(console.scope(), move |store| {
+                    let to: Vec<String> = field(&form, "to")
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|a| !a.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    let options = provkit_service::notify::ChannelOptions::default()
+                        .secret(field(&form, "secret").as_deref())
+                        .to(&to)
+                        .org_group(field(&form, "org_group").as_deref());
+                    let (name, url) = (
+                        field(&form, "name").unwrap_or_default(),
+                        field(&form, "url").unwrap_or_default(),
+                    );
+                    Ok(provkit_service::notify::add_channel(
+                        store, &name, kind, &url, &options, &actor,
+                    )?)
+                })
+                .await
+        }
+    };
+    settled(&state, &console, done, "added").await
+}
+
+/// Removes the connection or channel the form names, as the API's DELETE
+/// does (an admin's, within the group).
+async fn remove_named<T: Send + 'static>(
+    state: AppState,
+    console: Console,
+    form: FormData,
+    remove: fn(
+        &mut dyn provkit_store::Store,
+        &str,
+        &provkit_store::Actor,
+    ) -> Result<T, provkit_store::StoreError>,
+) -> Out {
+    console.require(Role::Admin)?;
+    console.check_csrf(&form)?;
+    let name = form.get("name").unwrap_or_default().to_owned();
+    let done = api::remove_named(&state, &console.caller, name, remove).await;
+    settled(&state, &console, done, "removed").await
+}
+
+pub(crate) async fn remove_mdm(
+    State(state): State<AppState>,
+    console: Console,
+    axum::Form(form): axum::Form<FormData>,
+) -> Out {
+    remove_named(state, console, form, |s, n, a| {
+        s.remove_mdm_connection(n, a)
+    })
+    .await
+}
+
+pub(crate) async fn remove_channel(
+    State(state): State<AppState>,
+    console: Console,
+    axum::Form(form): axum::Form<FormData>,
+) -> Out {
+    remove_named(state, console, form, |s, n, a| s.remove_channel(n, a)).await
 }
 
 /// Days-left cell, shared with the profile pages.

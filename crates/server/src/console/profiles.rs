@@ -6,7 +6,7 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
 use maud::{Markup, html};
-use provkit_service::catalog::{DeviceState, ProfileSummary};
+use provkit_service::catalog::ProfileSummary;
 use provkit_service::tokens::Role;
 use provkit_service::{assign, catalog, lifecycle, trust};
 use provkit_store::{AssignmentChange, AssignmentEdit, ProfileLabel, TargetName};
@@ -438,12 +438,20 @@ async fn page(
     let p = snap.summaries[id.index()].clone();
     let facts = &t.profiles[id.index()];
     let uuid = p.uuid.clone();
+    let index = state.commands(console.scope(), &snap).await?;
     let (u2, s2) = (uuid.clone(), std::sync::Arc::clone(&snap));
-    let (versions, devices) = state
+    let devices = state
+        .compute(move || {
+            let h = s2.holders();
+            Ok(catalog::device_status_page(
+                &s2.engine, &index, h, &u2, offset, PAGE,
+            )?)
+        })
+        .await?;
+    let u2 = uuid.clone();
+    let versions = state
         .run(console.scope(), move |store| {
-            let versions = store.profile_versions(&u2)?;
-            let devices = catalog::device_status_with(&s2.engine, store, &u2)?;
-            Ok((versions, devices))
+            Ok(store.profile_versions(&u2)?)
         })
         .await?;
     let label = versions.last().map(|v| v.label.clone()).unwrap_or_default();
@@ -461,10 +469,7 @@ async fn page(
     } else {
         &[]
     };
-    let failed = devices
-        .iter()
-        .filter(|d| d.state == DeviceState::Failed)
-        .count();
+    let failed = devices.failed;
     let target_box = |side: &str, chosen: &[String]| -> Markup {
         html! {
             fieldset {
@@ -533,11 +538,11 @@ async fn page(
             }
         }
         h2 id="devices" { "Devices" }
-        p.muted { (devices.len()) " devices want, hold or were sent this profile; " (failed) " failed." }
-        (layout::pager(&format!("/console/profiles/{uuid}"), offset, PAGE, devices.len()))
+        p.muted { (devices.total) " devices want, hold or were sent this profile; " (failed) " failed." }
+        (layout::pager(&format!("/console/profiles/{uuid}"), offset, PAGE, devices.total))
         div.scroll { table id="device-status" {
             thead { tr { th { "Device" } th { "State" } th { "Desired" } th { "Updated" } th { "Error chain" } } }
-            tbody { @for d in devices.iter().skip(offset).take(PAGE) {
+            tbody { @for d in &devices.items {
                 tr {
                     td.mono { a href={"/console/devices/" (d.udid) "?profile=" (uuid)} { (d.udid) } }
                     td { (serde_json::to_value(d.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()) }

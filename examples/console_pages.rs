@@ -1,0 +1,135 @@
+//! How long the web console's pages take on a generated tenant: the
+//! tenant in SQLite with its plan queued (so the outbox holds a command per
+//! planned install, as after a first plan), `provkit serve`'s router in
+//! this process on loopback, one signed-in console admin, and each page
+//! requested one after another on one keep-alive connection: the first
+//! request (which may build the shared snapshot) and then p50, p99 and the
+//! slowest of the rest.
+//!
+//! `cargo run --release --features fixtures --example console_pages -- [DEVICES] [REQUESTS]`
+//! (defaults 100000, 20).
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use provkit::server::state::{AppState, Opener, StorePool};
+use provkit::server::{Limits, router};
+use provkit::service::tokens::Role;
+use provkit::store::{Access, Actor, SqliteStore};
+
+#[path = "support/http.rs"]
+mod http;
+use http::Client;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let devices: usize = args.next().map_or(Ok(100_000), |a| a.parse())?;
+    let requests: usize = args.next().map_or(Ok(20), |a| a.parse())?;
+
+    let dir = std::env::temp_dir().join(format!("provkit-pages-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("pages.db");
+    let now = Utc::now();
+    let actor = Actor {
+        name: "pages".into(),
+        at: now,
+    };
+    let started = Instant::now();
+    let (cookie, profile, udid) = {
+        let mut store = SqliteStore::open(&path)?;
+        provkit::service::generate::generate(&mut store, devices, 1, false, &actor, &mut |s| {
+            eprintln!("[{:>6.1} s] {s}", started.elapsed().as_secs_f64());
+        })?;
+        let view = provkit::service::plan::plan_and_enqueue(&mut store, now, now)?;
+        eprintln!(
+            "[{:>6.1} s] plan queued: {} commands",
+            started.elapsed().as_secs_f64(),
+            view.commands.len()
+        );
+        provkit::service::console::create_user(
+            &mut store,
+            "admin",
+            Role::Admin,
+            None,
+            "pages admin password",
+            &[1; 16],
+            &actor,
+        )?;
+        let (cookie, _) = provkit::service::console::sign_in(
+            &mut store,
+            "admin",
+            "pages admin password",
+            &[2; 64],
+            now,
+        )?
+        .ok_or("sign-in refused")?;
+        // The profile with the most devices, and a device that has it.
+        let first = view.commands.first().ok_or("an empty plan")?;
+        (cookie, first.profile_uuid.clone(), first.udid.clone())
+    };
+    let p = path.clone();
+    let open: Box<Opener> =
+        Box::new(move || Ok(Box::new(SqliteStore::open_existing(&p, Access::ReadWrite)?)));
+    let state = AppState::new(StorePool::open(&*open, 4)?, Limits::default());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(provkit::server::serve(listener, router(state), std::future::pending()));
+        let mut c = Client::connect(addr).await?;
+        let prefix = &udid[..6];
+        let pages = [
+            "/console/".to_owned(),
+            "/console/profiles".to_owned(),
+            "/console/profiles?sort=name&dir=desc&q=enterprise".to_owned(),
+            format!("/console/profiles/{profile}"),
+            format!("/console/profiles/{profile}?offset=500"),
+            "/console/devices".to_owned(),
+            format!("/console/devices?q={prefix}"),
+            format!("/console/devices/{udid}"),
+            format!("/console/devices/{udid}?profile={profile}"),
+            "/console/apps".to_owned(),
+            "/console/groups".to_owned(),
+            "/console/audit".to_owned(),
+            "/console/settings".to_owned(),
+            "/console/profiles.csv".to_owned(),
+        ];
+        println!("{devices} devices; {requests} requests per page after the first");
+        println!("{:<58} {:>10} {:>9} {:>9} {:>9}", "page", "first", "p50", "p99", "max");
+        for page in &pages {
+            let head = format!(
+                "GET {page} HTTP/1.1\r\nHost: pages\r\nCookie: pk_session={cookie}\r\nConnection: keep-alive\r\n\r\n"
+            );
+            let t = Instant::now();
+            let status = c.send(&head, b"").await?;
+            let first = t.elapsed();
+            assert_eq!(status, 200, "{page}");
+            let mut lat: Vec<Duration> = Vec::with_capacity(requests);
+            for _ in 0..requests {
+                let t = Instant::now();
+                let status = c.send(&head, b"").await?;
+                lat.push(t.elapsed());
+                assert_eq!(status, 200, "{page}");
+            }
+            lat.sort();
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            let pct = |p: usize| lat.get((lat.len() * p / 100).min(lat.len().saturating_sub(1))).copied().unwrap_or_default();
+            println!(
+                "{:<58} {:>8.1}ms {:>7.1}ms {:>7.1}ms {:>7.1}ms",
+                page.replace(&profile, "{uuid}").replace(&udid, "{udid}"),
+                ms(first),
+                ms(pct(50)),
+                ms(pct(99)),
+                ms(lat.last().copied().unwrap_or_default())
+            );
+        }
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
