@@ -544,10 +544,22 @@ pub fn device_status_page(
             .iter()
             .any(|r| r.uuid.to_string().eq_ignore_ascii_case(uuid))
     };
-    let mut ids: Vec<DeviceId> = holders.of(id).to_vec();
-    ids.extend(index.of_profile(id).map(|f| f.device));
-    ids.sort_unstable();
-    ids.dedup();
+    // Both lists are in device order: merge them.
+    let (a, mut b) = (
+        holders.of(id),
+        index.of_profile(id).map(|f| f.device).peekable(),
+    );
+    let mut ids: Vec<DeviceId> = Vec::with_capacity(a.len());
+    for &d in a {
+        while let Some(&x) = b.peek().filter(|&&x| x <= d) {
+            if x < d {
+                ids.push(x);
+            }
+            b.next();
+        }
+        ids.push(d);
+    }
+    ids.extend(b);
     let failed = index
         .of_profile(id)
         .filter(|f| f.install && f.status == provkit_store::CommandStatus::Error)
@@ -625,8 +637,10 @@ impl Holders {
                 by[p.index()].push(id);
             }
             for r in &d.reported {
+                // Once per device, though it report the profile twice.
                 if let Some(&p) = by_uuid.get(&r.uuid.value())
                     && !desired.contains(&p)
+                    && by[p.index()].last() != Some(&id)
                 {
                     by[p.index()].push(id);
                 }
@@ -729,6 +743,12 @@ impl CommandIndex {
             index.by_profile.entry(f.profile).or_default().push(n);
             index.facts.push(f);
         }
+        // Each profile's facts in device order: a page merges them with
+        // the holders (in device order too) without sorting.
+        let facts = &index.facts;
+        for list in index.by_profile.values_mut() {
+            list.sort_unstable_by_key(|&n| facts[n as usize].device);
+        }
         index.failed = index
             .by_device
             .values()
@@ -751,7 +771,7 @@ impl CommandIndex {
             .map(|&n| &self.facts[n as usize])
     }
 
-    /// The newest command per device for `profile`.
+    /// The newest command per device for `profile`, in device order.
     pub fn of_profile(&self, profile: ProfileId) -> impl Iterator<Item = &CommandFact> {
         self.by_profile
             .get(&profile)
