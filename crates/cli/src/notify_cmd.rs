@@ -55,6 +55,16 @@ pub(crate) enum NotifyCommand {
         #[arg(long, value_delimiter = ',')]
         stages: Option<Vec<i64>>,
     },
+    /// The tenant's stages: the admin stages and the device-user notice,
+    /// in days before a death date (shown when no flag is given); audited.
+    Stages {
+        /// Admin stages, e.g. 60,30,7,0.
+        #[arg(long, value_delimiter = ',')]
+        admin: Option<Vec<i64>>,
+        /// The device users' notice, e.g. 30.
+        #[arg(long)]
+        user: Option<i64>,
+    },
     /// The channels, without their secrets.
     List,
     /// Remove a channel; audited.
@@ -129,6 +139,25 @@ pub(crate) fn run(db: &crate::db::DbArgs, command: NotifyCommand) -> Result<Outc
                     (false, Some(s)) => format!("its own stages {s:?}"),
                     (false, None) => "the tenant's stages".to_owned(),
                 }
+            )?;
+        }
+        NotifyCommand::Stages { admin, user } => {
+            let mut store = db.open()?;
+            let mut stages = store.load_tenant()?.config;
+            if admin.is_some() || user.is_some() {
+                if let Some(a) = admin {
+                    stages.admin_thresholds_days = a;
+                }
+                if let Some(u) = user {
+                    stages.user_notice_days = u;
+                }
+                store.set_notice_stages(&stages, &a)?;
+                stages = store.load_tenant()?.config;
+            }
+            outln!(
+                "admin stages {:?} days; device users {} days",
+                stages.admin_thresholds_days,
+                stages.user_notice_days
             )?;
         }
         NotifyCommand::List => {

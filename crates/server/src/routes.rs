@@ -474,6 +474,20 @@ pub(crate) const ROUTES: &[Route] = &[
     },
     Route {
         method: "put",
+        path: "/api/v1/notify-stages",
+        role: Some(Role::Admin),
+        query: &[],
+        body: Body::Json,
+        ok: (
+            200,
+            "the stages as stored (admin stages sorted, most days first)",
+        ),
+        summary: "The tenant's notice stages: {\"admin_thresholds_days\": [60, 30, 7, 0], \"user_notice_days\": 30} (an admin at the root group)",
+        upload: false,
+        handler: || put(notify::stages),
+    },
+    Route {
+        method: "put",
         path: "/api/v1/profiles/{uuid}/notifications",
         role: Some(Role::Operator),
         query: &[],

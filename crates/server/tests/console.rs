@@ -185,14 +185,19 @@ fn csrf_of(page: &str) -> String {
     page[at..at + 64].to_owned()
 }
 
-/// Signs in over HTTP; returns the session cookie pair.
+/// Signs the Benelux admin in over HTTP; the session cookie pair.
 fn sign_in(server: &Server, password: &str) -> Result<String, Response> {
+    sign_in_named(server, "bnl-admin", password)
+}
+
+/// Signs `name` in over HTTP; returns the session cookie pair.
+fn sign_in_named(server: &Server, name: &str, password: &str) -> Result<String, Response> {
     let page = server.call("GET", "/console/sign-in", None, None, b"");
     let pre = header_cookie(&page, "pk_signin").expect("pre-session cookie");
     let pre = pre.split(';').next().expect("pair").to_owned();
     let token = csrf_of(&text(&page));
     let form = format!(
-        "csrf={token}&next=%2Fconsole%2Fprofiles&name=bnl-admin&password={}",
+        "csrf={token}&next=%2Fconsole%2Fprofiles&name={name}&password={}",
         password.replace(' ', "+")
     );
     let r = post_form(server, "/console/sign-in", &pre, &form);
@@ -207,7 +212,7 @@ fn sign_in(server: &Server, password: &str) -> Result<String, Response> {
 
 #[test]
 fn console_sessions_csrf_and_scope_over_http() {
-    let (server, ca, _token, dir) = start("console-http");
+    let (server, ca, token, dir) = start("console-http");
     // Not signed in: every page sends the browser to sign in.
     let r = get(&server, "/console/profiles", "");
     assert_eq!(r.status, 303);
@@ -359,6 +364,44 @@ fn console_sessions_csrf_and_scope_over_http() {
     );
     assert_eq!(r.status, 303, "{}", text(&r));
     assert!(!text(&get(&server, "/console/settings", &cookie)).contains("ops-hook"));
+
+    // Notice stages are the tenant's: a Benelux admin cannot set them; a
+    // Global admin can, and the plan uses them at once.
+    let stages = format!("csrf={csrf}&admin=90%2C+30&user=14");
+    let r = post_form(&server, "/console/settings/stages", &cookie, &stages);
+    assert_eq!(r.status, 422, "{}", text(&r));
+    assert!(
+        text(&r).contains("notice stages are the tenant&#39;s")
+            || text(&r).contains("notice stages are the tenant")
+    );
+    let global = sign_in_named(&server, "global-admin", GLOBAL_PASSWORD).expect("signed in");
+    let gcsrf = csrf_of(&text(&get(&server, "/console/settings", &global)));
+    let r = post_form(
+        &server,
+        "/console/settings/stages",
+        &global,
+        &format!("csrf={gcsrf}&admin=0%2C7%2Cx&user=14"),
+    );
+    assert_eq!(r.status, 422, "not a number: {}", text(&r));
+    let r = post_form(
+        &server,
+        "/console/settings/stages",
+        &global,
+        &format!("csrf={gcsrf}&admin=90%2C+30&user=14"),
+    );
+    assert_eq!(r.status, 303, "{}", text(&r));
+    let page = text(&get(&server, "/console/settings", &global));
+    assert!(
+        page.contains("value=\"90, 30\"") && page.contains("value=\"14\""),
+        "{page}"
+    );
+    let ics = text(&server.call("GET", "/api/v1/calendar.ics", Some(&token), None, b""));
+    assert!(
+        ics.contains("TRIGGER:-P90D")
+            && ics.contains("TRIGGER:-P30D")
+            && !ics.contains("TRIGGER:-P60D"),
+        "the calendar's reminders follow the new stages: {ics}"
+    );
 
     // Signing out ends the session on the server, not only in the browser.
     let r = post_form(

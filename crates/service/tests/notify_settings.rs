@@ -127,3 +127,38 @@ fn own_stages_and_the_off_switch() {
             >= 3
     );
 }
+
+#[test]
+fn tenant_notice_stages_are_checked_sorted_audited_and_reach_the_engine() {
+    use provkit_store::{Actor, MemoryStore, Store};
+    let at = provkit_profile::fixtures::utc(2026, 11, 22);
+    let admin = Actor {
+        name: "admin".into(),
+        at,
+    };
+    let mut store = MemoryStore::default();
+    let mut stages = store.load_tenant().expect("tenant").config;
+    assert_eq!(stages.admin_thresholds_days, [60, 30, 7, 0], "the defaults");
+    for bad in [vec![], vec![7, 7], vec![30, 5000], vec![-1]] {
+        stages.admin_thresholds_days = bad.clone();
+        assert!(store.set_notice_stages(&stages, &admin).is_err(), "{bad:?}");
+    }
+    stages.admin_thresholds_days = vec![30, 90, 0];
+    stages.user_notice_days = 14;
+    store.set_notice_stages(&stages, &admin).expect("set");
+    let got = store.load_tenant().expect("tenant").config;
+    assert_eq!(got.admin_thresholds_days, [90, 30, 0]);
+    assert_eq!(got.user_notice_days, 14);
+    let log = store.audit_log().expect("audit");
+    assert_eq!(
+        log.iter().filter(|e| e.action == "notice-stages").count(),
+        1,
+        "only the accepted change"
+    );
+    store.add_org_group("Global/EMEA", &admin).expect("og");
+    store.set_scope("Global/EMEA");
+    assert!(
+        store.set_notice_stages(&stages, &admin).is_err(),
+        "below the root"
+    );
+}

@@ -25,6 +25,8 @@ pub(crate) struct Data {
     pub(crate) devices: BTreeMap<String, DeviceRecord>,
     pub(crate) groups: BTreeMap<String, GroupRecord>,
     pub(crate) assignments: BTreeSet<AssignmentRecord>,
+    /// The tenant's notice stages, when set (else the defaults).
+    pub(crate) config: Option<Config>,
 }
 
 fn id<T>(i: usize, f: fn(u32) -> T) -> T {
@@ -185,7 +187,7 @@ impl Data {
     /// ids, names and UDIDs, so the same contents give the same tenant.
     pub(crate) fn to_tenant(&self) -> Tenant {
         let mut t = Tenant {
-            config: Config::default(),
+            config: self.config.clone().unwrap_or_default(),
             ..Tenant::default()
         };
         let mut profile_ids: BTreeMap<String, ProfileId> = BTreeMap::new();

@@ -221,6 +221,8 @@ const ORG_PREFIX: &str = "org-group\u{1}";
 const LEASE_PREFIX: &str = "lease\u{1}";
 /// API tokens live in the `meta` table under this prefix and their name.
 const TOKEN_PREFIX: &str = "api-token\u{1}";
+/// The tenant's notice stages.
+const STAGES_KEY: &str = "notice-stages";
 /// Console users, by name.
 const CONSOLE_USER_PREFIX: &str = "console-user\u{1}";
 /// Console sessions, by the SHA-256 of their cookie.
@@ -909,6 +911,10 @@ impl<D: Docs> DocStore<D> {
         data.assignments = decode::<AssignmentRecord>(&d.scan(Table::Assignments, "")?)?
             .into_iter()
             .collect();
+        data.config = d
+            .get(Table::Meta, STAGES_KEY)?
+            .map(|v| from_json(&v))
+            .transpose()?;
         if d.scope() != crate::org::ROOT {
             Self::narrow(d, &mut data)?;
         }
@@ -1583,6 +1589,53 @@ impl<D: Docs> Store for DocStore<D> {
         actor: &Actor,
     ) -> R<AssignmentChange> {
         self.tx(|d| Self::edit_assignments_in(d, profile_uuid, edit, at, actor))
+    }
+
+    fn set_notice_stages(&mut self, stages: &provkit_policy::Config, actor: &Actor) -> R<()> {
+        let bad = |why: String| Err(StoreError::Invalid(why));
+        if stages.admin_thresholds_days.is_empty() {
+            return bad("give at least one admin stage".into());
+        }
+        let in_range = |d: i64| (0..=3650).contains(&d);
+        if let Some(d) = stages
+            .admin_thresholds_days
+            .iter()
+            .chain([&stages.user_notice_days])
+            .find(|d| !in_range(**d))
+        {
+            return bad(format!("stage {d}: give 0 to 3650 days"));
+        }
+        let mut sorted = stages.admin_thresholds_days.clone();
+        sorted.sort_unstable_by(|a, b| b.cmp(a));
+        sorted.dedup();
+        if sorted.len() != stages.admin_thresholds_days.len() {
+            return bad("each admin stage once".into());
+        }
+        let mut stored = stages.clone();
+        stored.admin_thresholds_days = sorted;
+        self.tx(|d| {
+            if d.scope() != crate::org::ROOT {
+                return Err(StoreError::Invalid(format!(
+                    "notice stages are the tenant's: set them at {}, not in {:?}",
+                    crate::org::ROOT,
+                    d.scope()
+                )));
+            }
+            let before: provkit_policy::Config = d
+                .get(Table::Meta, STAGES_KEY)?
+                .map(|v| from_json(&v))
+                .transpose()?
+                .unwrap_or_default();
+            d.put(Table::Meta, STAGES_KEY, &to_json(&stored))?;
+            Self::audit(
+                d,
+                actor,
+                "notice-stages",
+                crate::org::ROOT,
+                Some(serde_json::to_value(&before).unwrap_or_default()),
+                Some(serde_json::to_value(&stored).unwrap_or_default()),
+            )
+        })
     }
 
     fn preview_assignments(

@@ -706,6 +706,19 @@ pub trait Store {
     /// Backend failures or a corrupt record.
     fn load_tenant(&mut self) -> Result<provkit_policy::Tenant, StoreError>;
 
+    /// Sets the tenant's notice stages (admin stages, the device-user
+    /// notice), which [`Store::load_tenant`] gives the engine from then on;
+    /// audited with before and after. Only at the root group.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] for no admin stage, a stage outside 0 to
+    /// 3650 days, a stage given twice, or a scope below the root.
+    fn set_notice_stages(
+        &mut self,
+        stages: &provkit_policy::Config,
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
+
     /// What [`Store::edit_assignments`] would change, computed in a
     /// transaction that is rolled back: nothing is written or audited.
     ///

@@ -264,3 +264,21 @@ pub(crate) async fn calendar(
         out,
     ))
 }
+
+/// `PUT /api/v1/notify-stages`: the tenant's admin stages and device-user
+/// notice.
+pub(crate) async fn stages(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(stages): Json<provkit_policy::Config>,
+) -> Result<impl IntoResponse, Problem> {
+    caller.require(Role::Admin)?;
+    let actor = caller.actor(state.now());
+    let stored = state
+        .run(caller.scope(), move |store| {
+            store.set_notice_stages(&stages, &actor)?;
+            Ok(store.load_tenant()?.config)
+        })
+        .await?;
+    Ok(Json(stored))
+}

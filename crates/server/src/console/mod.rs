@@ -64,6 +64,7 @@ pub(crate) fn router(limits: crate::Limits) -> Router<AppState> {
         .route("/console/groups", get(pages::groups))
         .route("/console/audit", get(pages::audit))
         .route("/console/settings", get(pages::settings))
+        .route("/console/settings/stages", post(pages::set_stages))
         .route("/console/settings/mdm", post(pages::add_mdm))
         .route("/console/settings/mdm/remove", post(pages::remove_mdm))
         .route("/console/settings/channels", post(pages::add_channel))

@@ -223,6 +223,7 @@ pub(crate) async fn settings(
     let note = match q.note.as_deref() {
         Some("added") => Some("Added."),
         Some("removed") => Some("Removed."),
+        Some("saved") => Some("Saved."),
         _ => None,
     };
     render_settings(&state, &console, note, None, StatusCode::OK).await
@@ -256,7 +257,7 @@ async fn render_settings(
         h1 { "Settings" }
         @if let Some(n) = note { div.note role="status" { (n) } }
         @if let Some(e) = error { div.error role="alert" { (e) } }
-        p.muted { "Keys and secrets are write-only: they are set with " span.mono { "provkit mdm add" } " and " span.mono { "provkit notify add" } " (or the API) and never shown again." }
+        p.muted { "Keys and secrets are write-only: entered once (here, with " span.mono { "provkit mdm add" } " or " span.mono { "provkit notify add" } ", or through the API) and never shown again." }
         h2 { "MDM connections" }
         div.scroll { table {
             thead { tr { th { "Name" } th { "Kind" } th { "URL" } th { "Group" } th { "Webhook signed" } th.num { "Due" } th.num { "Push errors" } th { "Status" } th { } } }
@@ -322,7 +323,15 @@ async fn render_settings(
             dt { "Admin notices" } dd { (config.admin_thresholds_days.iter().map(|d| format!("{d} days")).collect::<Vec<_>>().join(", ")) " before a death date" }
             dt { "Device-user notice" } dd { (config.user_notice_days) " days before" }
         }
-        p.muted { "Thresholds come from the server's configuration file (" span.mono { "provkit serve --config" } "); per-profile stages are set on each profile's notifications." }
+        @if admin && console.scope() == provkit_store::org::ROOT {
+            form.inline method="post" action="/console/settings/stages" {
+                input type="hidden" name="csrf" value=(console.session.csrf);
+                label { "Admin stages (days, comma-separated)" input type="text" name="admin" id="stages-admin" value=(config.admin_thresholds_days.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")); }
+                label { "Device-user notice (days)" input type="text" name="user" id="stages-user" value=(config.user_notice_days); }
+                button type="submit" { "Save stages" }
+            }
+        }
+        p.muted { "The tenant's stages (set here at the root group, with " span.mono { "provkit notify stages" } " or " span.mono { "PUT /api/v1/notify-stages" } "); a profile may have its own or none (" span.mono { "provkit notify profile" } ")." }
     };
     let page = layout::page(Some(console), "Settings", "/console/settings", body);
     Ok((status, page).into_response())
@@ -351,14 +360,56 @@ fn field(form: &FormData, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+pub(crate) async fn set_stages(
+    State(state): State<AppState>,
+    console: Console,
+    axum::Form(form): axum::Form<FormData>,
+) -> Out {
+    let actor = console.admin_form(&form, state.now())?;
+    let days = |key: &str| -> Result<Vec<i64>, crate::problem::Problem> {
+        form.get(key)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| {
+                d.parse().map_err(|_| {
+                    crate::problem::Problem::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid",
+                        format!("{d:?} is not a number of days"),
+                    )
+                })
+            })
+            .collect()
+    };
+    let done = match (days("admin"), days("user")) {
+        (Ok(admin), Ok(user)) if user.len() == 1 => {
+            state
+                .run(console.scope(), move |store| {
+                    let mut stages = store.load_tenant()?.config;
+                    stages.admin_thresholds_days = admin;
+                    stages.user_notice_days = user[0];
+                    Ok(store.set_notice_stages(&stages, &actor)?)
+                })
+                .await
+        }
+        (Err(p), _) | (_, Err(p)) => Err(p),
+        _ => Err(crate::problem::Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "give one number of days for the device users' notice",
+        )),
+    };
+    settled(&state, &console, done, "saved").await
+}
+
 pub(crate) async fn add_mdm(
     State(state): State<AppState>,
     console: Console,
     axum::Form(form): axum::Form<FormData>,
 ) -> Out {
-    console.require(Role::Admin)?;
-    console.check_csrf(&form)?;
-    let actor = console.caller.actor(state.now());
+    let actor = console.admin_form(&form, state.now())?;
     let kind = provkit_store::MdmKind::parse(form.get("kind").unwrap_or_default());
     let done = match kind {
         None => Err(crate::problem::Problem::new(
@@ -396,9 +447,7 @@ pub(crate) async fn add_channel(
     console: Console,
     axum::Form(form): axum::Form<FormData>,
 ) -> Out {
-    console.require(Role::Admin)?;
-    console.check_csrf(&form)?;
-    let actor = console.caller.actor(state.now());
+    let actor = console.admin_form(&form, state.now())?;
     let kind = provkit_store::ChannelKind::parse(form.get("kind").unwrap_or_default());
     let done = match kind {
         None => Err(crate::problem::Problem::new(

@@ -55,6 +55,18 @@ impl Console {
         }
     }
 
+    /// An admin's form: the role and the CSRF token checked, the actor
+    /// the audit log records at `at`.
+    pub(crate) fn admin_form(
+        &self,
+        form: &FormData,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<provkit_store::Actor, Failure> {
+        self.require(Role::Admin)?;
+        self.check_csrf(form)?;
+        Ok(self.caller.actor(at))
+    }
+
     /// `p` as a page within this session's layout.
     pub(crate) fn fail(&self, p: Problem) -> Failure {
         Failure::Page(Box::new((p, Some(self.clone()))))
