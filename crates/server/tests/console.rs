@@ -788,6 +788,15 @@ async fn browse(server: &Server, driver: &Driver, ca: &TestCa, token: &str, dir:
         .await
         .expect("text");
     assert!(apps.contains("com.example.field"), "{apps}");
+    // The admin's name and description went on with the successor.
+    let h1 = c
+        .find(Locator::Css("main h1"))
+        .await
+        .expect("h1")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(h1, "Field app");
     shot("profile").await;
     c.goto(&format!("{base}/console/profiles/{P_FIELD}"))
         .await

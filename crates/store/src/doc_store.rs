@@ -1750,7 +1750,12 @@ impl<D: Docs> Store for DocStore<D> {
     fn renew(&mut self, old_uuid: &str, new_uuid: &str, actor: &Actor) -> R<()> {
         self.tx(|d| {
             let (old_key, mut old) = Self::require_profile(d, old_uuid, "renew")?;
-            let (_, new) = Self::require_profile(d, new_uuid, "renew")?;
+            let (_, mut new) = Self::require_profile(d, new_uuid, "renew")?;
+            // The admin's name and description go on with the successor
+            // unless it came with its own.
+            if new.label.is_empty() && !old.label.is_empty() {
+                new = Self::label_version_in(d, new, &old.label, actor)?;
+            }
             old.successor = Some(new.uuid.clone());
             d.put(Table::Profiles, &old_key, &profile_to_doc(&old))?;
             for (k, v) in d.scan(Table::Apps, "")? {

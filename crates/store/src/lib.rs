@@ -364,7 +364,9 @@ pub trait Store {
         actor: &Actor,
     ) -> Result<AssignmentChange, StoreError>;
 
-    /// Records that `new` renews `old`: apps and assignments move to `new`.
+    /// Records that `new` renews `old`: apps and assignments move to `new`,
+    /// and so does the admin's label when `new` has none of its own; one
+    /// transaction.
     ///
     /// # Errors
     /// [`StoreError::UnknownReference`] for an unknown UUID.
