@@ -500,6 +500,16 @@ fn bnl_operator(_server: &Server, dir: &std::path::Path) -> String {
     .token
 }
 
+/// The text of the element `at` finds on the page now.
+async fn text_of(c: &fantoccini::Client, at: fantoccini::Locator<'_>) -> String {
+    c.find(at)
+        .await
+        .expect("the element")
+        .text()
+        .await
+        .expect("its text")
+}
+
 async fn sign_in_as(c: &fantoccini::Client, name: &str, password: &str) {
     use fantoccini::Locator;
     c.wait()
@@ -780,22 +790,10 @@ async fn browse(server: &Server, driver: &Driver, ca: &TestCa, token: &str, dir:
         .expect("renewed");
     let url = c.current_url().await.expect("url");
     assert!(url.as_str().contains(P_FIELD2), "{url}");
-    let apps = c
-        .find(Locator::Id("apps"))
-        .await
-        .expect("apps")
-        .text()
-        .await
-        .expect("text");
+    let apps = text_of(&c, Locator::Id("apps")).await;
     assert!(apps.contains("com.example.field"), "{apps}");
     // The admin's name and description went on with the successor.
-    let h1 = c
-        .find(Locator::Css("main h1"))
-        .await
-        .expect("h1")
-        .text()
-        .await
-        .expect("text");
+    let h1 = text_of(&c, Locator::Css("main h1")).await;
     assert_eq!(h1, "Field app");
     shot("profile").await;
     c.goto(&format!("{base}/console/profiles/{P_FIELD}"))
@@ -928,13 +926,7 @@ async fn browse(server: &Server, driver: &Driver, ca: &TestCa, token: &str, dir:
         !list.contains("DACH Secret") && !list.contains(P_DACH),
         "{list}"
     );
-    let options = c
-        .find(Locator::Id("org-group"))
-        .await
-        .expect("switcher")
-        .text()
-        .await
-        .expect("text");
+    let options = text_of(&c, Locator::Id("org-group")).await;
     assert!(
         !options.contains("DACH") && !options.contains("Global\n"),
         "{options}"
@@ -942,13 +934,7 @@ async fn browse(server: &Server, driver: &Driver, ca: &TestCa, token: &str, dir:
     c.goto(&format!("{base}/console/profiles/{P_DACH}"))
         .await
         .expect("goto");
-    let h1 = c
-        .find(Locator::Css("main h1"))
-        .await
-        .expect("h1")
-        .text()
-        .await
-        .expect("text");
+    let h1 = text_of(&c, Locator::Css("main h1")).await;
     assert_eq!(h1, "Not found");
 
     // CSRF: a form posted without its token is refused.
