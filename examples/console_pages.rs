@@ -15,7 +15,7 @@ use chrono::Utc;
 use provkit::server::state::{AppState, Opener, StorePool};
 use provkit::server::{Limits, router};
 use provkit::service::tokens::Role;
-use provkit::store::{Access, Actor, SqliteStore};
+use provkit::store::{Access, Actor, SqliteStore, Store};
 
 #[path = "support/http.rs"]
 mod http;
@@ -70,7 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let first = view.commands.first().ok_or("an empty plan")?;
         (cookie, first.profile_uuid.clone(), first.udid.clone())
     };
-    let p = path.clone();
+    let (p, path) = (path.clone(), path);
     let open: Box<Opener> =
         Box::new(move || Ok(Box::new(SqliteStore::open_existing(&p, Access::ReadWrite)?)));
     let state = AppState::new(StorePool::open(&*open, 4)?, Limits::default());
@@ -126,6 +126,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ms(pct(50)),
                 ms(pct(99)),
                 ms(lat.last().copied().unwrap_or_default())
+            );
+        }
+        // An audited change (a profile relabelled from another
+        // connection): the next page waits for a new snapshot; the outbox
+        // index goes on with it instead of being read again.
+        {
+            let mut store = SqliteStore::open_existing(&path, Access::ReadWrite)?;
+            let label = provkit::store::ProfileLabel {
+                name: Some("relabelled".into()),
+                description: None,
+            };
+            store.label_profile(&profile, &label, &actor)?;
+        }
+        for page in [format!("/console/profiles/{profile}"), "/console/".to_owned()] {
+            let head = format!(
+                "GET {page} HTTP/1.1\r\nHost: pages\r\nCookie: pk_session={cookie}\r\nConnection: keep-alive\r\n\r\n"
+            );
+            let t = Instant::now();
+            let status = c.send(&head, b"").await?;
+            assert_eq!(status, 200, "{page}");
+            println!(
+                "after a change, first request {:<28} {:>8.1}ms",
+                page.replace(&profile, "{uuid}"),
+                t.elapsed().as_secs_f64() * 1e3
             );
         }
         Ok::<_, Box<dyn std::error::Error>>(())

@@ -286,9 +286,33 @@ impl AppState {
         now: DateTime<Utc>,
     ) -> Result<Arc<Snapshot>, Problem> {
         let built_change = change.clone();
+        // The last snapshot's outbox index, when it was costly to read, goes
+        // on with this one (moved to its ids) instead of being read again.
+        let previous = self
+            .snapshots
+            .by_scope
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(s, _)| s == scope)
+            .map(|(_, snap)| Arc::clone(snap));
+        let carried = match &previous {
+            Some(p) => p
+                .commands
+                .lock()
+                .await
+                .clone()
+                .filter(|c| c.cost >= CHEAP_INDEX)
+                .map(|c| (Arc::clone(&p.engine), c)),
+            None => None,
+        };
         let snap = self
             .run(scope, move |store| {
                 let engine = provkit_policy::Engine::new(store.load_tenant()?, now);
+                let commands = carried.map(|(old, c)| Commands {
+                    index: Arc::new(c.index.remap(&old, &engine)),
+                    ..c
+                });
                 let mut summaries = provkit_service::catalog::summaries_of(&engine);
                 provkit_service::catalog::label_summaries(&mut summaries, &store.profiles()?);
                 let mut by_expiry: Vec<usize> = (0..summaries.len()).collect();
@@ -313,7 +337,7 @@ impl AppState {
                     summaries,
                     by_expiry,
                     devices,
-                    commands: tokio::sync::Mutex::new(None),
+                    commands: tokio::sync::Mutex::new(commands),
                     rebuilding: Arc::new(std::sync::atomic::AtomicBool::new(false)),
                     holders: std::sync::OnceLock::new(),
                     expiry60: std::sync::OnceLock::new(),

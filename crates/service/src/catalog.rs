@@ -655,6 +655,18 @@ impl Holders {
     }
 }
 
+/// Profiles by upper-cased UUID.
+fn profile_ids(t: &Tenant) -> std::collections::HashMap<String, ProfileId> {
+    t.profiles
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let id = ProfileId(u32::try_from(i).unwrap_or(u32::MAX));
+            (p.uuid.to_ascii_uppercase(), id)
+        })
+        .collect()
+}
+
 /// The newest command for one device and one profile, compact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -701,15 +713,7 @@ impl CommandIndex {
                 (d.udid.to_ascii_uppercase(), id)
             })
             .collect();
-        let profiles: HashMap<String, ProfileId> = t
-            .profiles
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let id = ProfileId(u32::try_from(i).unwrap_or(u32::MAX));
-                (p.uuid.to_ascii_uppercase(), id)
-            })
-            .collect();
+        let profiles = profile_ids(t);
         let mut newest: HashMap<(DeviceId, ProfileId), CommandFact> = HashMap::new();
         for e in entries {
             let (Some(&device), Some(&profile)) = (
@@ -736,8 +740,55 @@ impl CommandIndex {
                 },
             );
         }
+        Self::of_facts(newest.into_values())
+    }
+
+    /// The same commands over another engine's tenant (the next snapshot
+    /// after a change): each fact moved to the device and profile of the
+    /// same UDID and UUID there, dropped when `new` lacks either. Cheaper
+    /// than reading the outbox again; exactly as fresh as `self`.
+    pub fn remap(&self, old: &Engine, new: &Engine) -> Self {
+        use std::collections::HashMap;
+        let (o, n) = (old.tenant(), new.tenant());
+        let devices: HashMap<&str, DeviceId> = n
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                (
+                    d.udid.as_str(),
+                    DeviceId(u32::try_from(i).unwrap_or(u32::MAX)),
+                )
+            })
+            .collect();
+        let profiles = profile_ids(n);
+        let device_map: Vec<Option<DeviceId>> = o
+            .devices
+            .iter()
+            .map(|d| devices.get(d.udid.as_str()).copied())
+            .collect();
+        let profile_map: Vec<Option<ProfileId>> = o
+            .profiles
+            .iter()
+            .map(|p| profiles.get(&p.uuid.to_ascii_uppercase()).copied())
+            .collect();
+        let facts = self.facts.iter().filter_map(|f| {
+            let device = (*device_map.get(f.device.index())?)?;
+            let profile = (*profile_map.get(f.profile.index())?)?;
+            Some(CommandFact {
+                device,
+                profile,
+                ..f.clone()
+            })
+        });
+        Self::of_facts(facts)
+    }
+
+    /// The index over facts that are each the newest for their device and
+    /// profile.
+    fn of_facts(facts: impl Iterator<Item = CommandFact>) -> Self {
         let mut index = CommandIndex::default();
-        for (_, f) in newest {
+        for f in facts {
             let n = u32::try_from(index.facts.len()).unwrap_or(u32::MAX);
             index.by_device.entry(f.device).or_default().push(n);
             index.by_profile.entry(f.profile).or_default().push(n);

@@ -126,6 +126,25 @@ fn device_states_follow_the_commands_and_reports() {
     let page = device_status_page(&engine, &index, &holders, &rec.uuid, 1, 5).expect("page");
     assert_eq!((page.total, page.failed), (3, 1));
     assert_eq!(page.items, all[1..]);
+    // regression guard for the carried index: after a change that shifts
+    // every device id (a device sorting first), the old index moved to the
+    // new tenant's ids answers as one read afresh.
+    let inv2 =
+        serde_json::from_str(r#"{"users": ["a0"], "devices": [{"udid": "D0", "user": "a0"}]}"#)
+            .expect("inventory");
+    store
+        .apply_inventory(&inv2, &Replace::Nothing, false, at, &admin)
+        .expect("inventory");
+    let engine2 = provkit_policy::Engine::new(store.load_tenant().expect("tenant"), at);
+    assert_eq!(engine2.tenant().devices[0].udid, "D0", "ids shifted");
+    let moved = index.remap(&engine, &engine2);
+    let fresh = CommandIndex::build(&engine2, store.outbox().expect("outbox"));
+    let holders2 = Holders::build(&engine2);
+    let page_of = |i: &CommandIndex| {
+        device_status_page(&engine2, i, &holders2, &rec.uuid, 0, 10).expect("page")
+    };
+    assert_eq!(page_of(&moved), page_of(&fresh));
+    assert_eq!((moved.len(), moved.failed_devices()), (3, 1));
     // Unassigned: the device holding it has it pending removal.
     let none = AssignmentEdit::Replace {
         include: vec![],
