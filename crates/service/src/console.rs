@@ -99,7 +99,7 @@ pub fn cookie_hash(cookie: &str) -> String {
 
 /// Signs `name` in when `password` is theirs: a new session of
 /// [`SESSION_TTL`] from `at`, its cookie and CSRF token made from the 64
-/// random bytes of `random`. Returns the cookie (shown to the browser
+/// random bytes of `random`; sessions expired by `at` are removed. Returns the cookie (shown to the browser
 /// only) and the session; `None` for a wrong name or password, which take
 /// the same time.
 ///
@@ -121,6 +121,8 @@ pub fn sign_in(
     let Some(user) = user.filter(|_| ok) else {
         return Ok(None);
     };
+    // Expired sessions authenticate nothing; each sign-in clears them out.
+    store.purge_sessions(at)?;
     let (cookie_bytes, csrf_bytes) = random.split_at(32);
     let cookie = hex(cookie_bytes);
     let session = Session {
@@ -296,5 +298,43 @@ mod tests {
         ));
         sign_out(&mut store, &cookie).expect("ended");
         assert!(session(&mut store, &cookie, at()).expect("ran").is_none());
+    }
+
+    #[test]
+    fn expired_sessions_were_never_removed() {
+        let mut store = MemoryStore::default();
+        let actor = Actor {
+            name: "t".into(),
+            at: at(),
+        };
+        create_user(
+            &mut store,
+            "ana",
+            Role::Viewer,
+            None,
+            "a long enough secret",
+            &[3; 16],
+            &actor,
+        )
+        .expect("created");
+        let (old, _) = sign_in(&mut store, "ana", "a long enough secret", &[1; 64], at())
+            .expect("ran")
+            .expect("signed in");
+        let live = cookie_hash(&old);
+        assert!(store.session(&live).expect("ran").is_some());
+        // A wrong password later removes nothing; a sign-in after the first
+        // session expired removes it from the store.
+        let later = at() + SESSION_TTL + Duration::minutes(1);
+        assert!(
+            sign_in(&mut store, "ana", "wrong", &[2; 64], later)
+                .expect("ran")
+                .is_none()
+        );
+        assert!(store.session(&live).expect("ran").is_some());
+        let (new, _) = sign_in(&mut store, "ana", "a long enough secret", &[3; 64], later)
+            .expect("ran")
+            .expect("signed in");
+        assert!(store.session(&live).expect("ran").is_none());
+        assert!(session(&mut store, &new, later).expect("ran").is_some());
     }
 }

@@ -1742,6 +1742,20 @@ impl<D: Docs> Store for DocStore<D> {
             .transpose()
     }
 
+    fn purge_sessions(&mut self, at: DateTime<Utc>) -> R<usize> {
+        self.tx(|d| {
+            let mut gone = 0;
+            for (k, v) in d.scan(Table::Meta, SESSION_PREFIX)? {
+                let s: crate::Session = from_json(&v)?;
+                if s.expires_at <= at {
+                    d.delete(Table::Meta, &k)?;
+                    gone += 1;
+                }
+            }
+            Ok(gone)
+        })
+    }
+
     fn end_session(&mut self, id_sha256: &str) -> R<()> {
         let key = format!("{SESSION_PREFIX}{id_sha256}");
         self.tx(|d| d.delete(Table::Meta, &key).map(|_| ()))

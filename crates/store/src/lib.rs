@@ -766,6 +766,12 @@ pub trait Store {
     /// Backend failures.
     fn session(&mut self, id_sha256: &str) -> Result<Option<Session>, StoreError>;
 
+    /// Removes every session that expired before `at`; returns how many.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn purge_sessions(&mut self, at: DateTime<Utc>) -> Result<usize, StoreError>;
+
     /// Ends a session (signing out); ending an unknown one does nothing.
     ///
     /// # Errors
