@@ -205,8 +205,8 @@ mod tests {
         DateTime::UNIX_EPOCH + Duration::days(20_000)
     }
 
-    #[test]
-    fn passwords_are_kept_only_as_argon2id_hashes() {
+    /// A store with one viewer, ana, and the actor that made her.
+    fn with_ana() -> (MemoryStore, Actor, ConsoleUser) {
         let mut store = MemoryStore::default();
         let actor = Actor {
             name: "t".into(),
@@ -222,6 +222,12 @@ mod tests {
             &actor,
         )
         .expect("created");
+        (store, actor, u)
+    }
+
+    #[test]
+    fn passwords_are_kept_only_as_argon2id_hashes() {
+        let (mut store, actor, u) = with_ana();
         assert!(u.password_hash.starts_with("$argon2id$"));
         assert!(!u.password_hash.contains("a long enough secret"));
         assert!(matches!(
@@ -302,21 +308,7 @@ mod tests {
 
     #[test]
     fn expired_sessions_were_never_removed() {
-        let mut store = MemoryStore::default();
-        let actor = Actor {
-            name: "t".into(),
-            at: at(),
-        };
-        create_user(
-            &mut store,
-            "ana",
-            Role::Viewer,
-            None,
-            "a long enough secret",
-            &[3; 16],
-            &actor,
-        )
-        .expect("created");
+        let (mut store, _, _) = with_ana();
         let (old, _) = sign_in(&mut store, "ana", "a long enough secret", &[1; 64], at())
             .expect("ran")
             .expect("signed in");
