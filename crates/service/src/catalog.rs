@@ -469,7 +469,9 @@ pub fn device_status_with(
 
 /// [`device_status`] over an engine, its [`CommandIndex`] and its
 /// [`Holders`], all built already (a server's snapshot): no store read,
-/// and only the devices that want or hold the profile are visited.
+/// and only the devices that want or hold the profile are visited; every
+/// device in the tenant's order (by UDID), as one whole
+/// [`device_status_page`].
 ///
 /// # Errors
 /// As [`crate::names::profile`].
@@ -479,31 +481,7 @@ pub fn device_status_indexed(
     holders: &Holders,
     given: &str,
 ) -> Result<Vec<DeviceStatus>, ServiceError> {
-    use std::collections::BTreeMap;
-    let t = engine.tenant();
-    let id = crate::names::profile(t, given)?;
-    let uuid = t.profiles[id.index()].uuid.clone();
-    // (desired, held, newest command) per device, by UDID.
-    let mut devices: BTreeMap<&str, (bool, bool, Option<&CommandFact>)> = BTreeMap::new();
-    for &d in holders.of(id) {
-        let device = &t.devices[d.index()];
-        let desired = engine.desired(d).contains(&id);
-        let held = device
-            .reported
-            .iter()
-            .any(|r| r.uuid.to_string().eq_ignore_ascii_case(&uuid));
-        devices.insert(&device.udid, (desired, held, None));
-    }
-    for f in index.of_profile(id) {
-        devices
-            .entry(&t.devices[f.device.index()].udid)
-            .or_insert((false, false, None))
-            .2 = Some(f);
-    }
-    Ok(devices
-        .into_iter()
-        .map(|(udid, (desired, held, cmd))| status_of(udid, desired, held, cmd))
-        .collect())
+    Ok(device_status_page(engine, index, holders, given, 0, usize::MAX)?.items)
 }
 
 /// One page of a profile's device statuses, and the counts over all of

@@ -365,7 +365,7 @@ pub(crate) async fn set_stages(
     console: Console,
     axum::Form(form): axum::Form<FormData>,
 ) -> Out {
-    let actor = console.admin_form(&form, state.now())?;
+    let actor = console.form_as(Role::Admin, &form, state.now())?;
     let days = |key: &str| -> Result<Vec<i64>, crate::problem::Problem> {
         form.get(key)
             .unwrap_or_default()
@@ -409,7 +409,7 @@ pub(crate) async fn add_mdm(
     console: Console,
     axum::Form(form): axum::Form<FormData>,
 ) -> Out {
-    let actor = console.admin_form(&form, state.now())?;
+    let actor = console.form_as(Role::Admin, &form, state.now())?;
     let kind = provkit_store::MdmKind::parse(form.get("kind").unwrap_or_default());
     let done = match kind {
         None => Err(crate::problem::Problem::new(
@@ -447,7 +447,7 @@ pub(crate) async fn add_channel(
     console: Console,
     axum::Form(form): axum::Form<FormData>,
 ) -> Out {
-    let actor = console.admin_form(&form, state.now())?;
+    let actor = console.form_as(Role::Admin, &form, state.now())?;
     let kind = provkit_store::ChannelKind::parse(form.get("kind").unwrap_or_default());
     let done = match kind {
         None => Err(crate::problem::Problem::new(

@@ -599,15 +599,13 @@ pub(crate) async fn assignments(
     Path(uuid): Path<String>,
     axum::Form(form): axum::Form<FormData>,
 ) -> Out {
-    console.require(Role::Operator)?;
-    console.check_csrf(&form)?;
+    let at = state.now();
+    let actor = console.form_as(Role::Operator, &form, at)?;
     let (include, exclude) = (form.all("include"), form.all("exclude"));
     let edit = AssignmentEdit::Replace {
         include: include.iter().map(|s| TargetName::parse(s)).collect(),
         exclude: exclude.iter().map(|s| TargetName::parse(s)).collect(),
     };
-    let at = state.now();
-    let actor = console.caller.actor(at);
     let save = form.get("action") == Some("save");
     let u2 = uuid.clone();
     let result = state
@@ -698,9 +696,7 @@ pub(crate) async fn delete(
     Path(uuid): Path<String>,
     axum::Form(form): axum::Form<FormData>,
 ) -> Out {
-    console.require(Role::Admin)?;
-    console.check_csrf(&form)?;
-    let actor = console.caller.actor(state.now());
+    let actor = console.form_as(Role::Admin, &form, state.now())?;
     let u2 = uuid.clone();
     let deleted = state
         .run(console.scope(), move |store| {

@@ -55,14 +55,15 @@ impl Console {
         }
     }
 
-    /// An admin's form: the role and the CSRF token checked, the actor
-    /// the audit log records at `at`.
-    pub(crate) fn admin_form(
+    /// A form that needs `role`: the role and the CSRF token checked, the
+    /// actor the audit log records at `at`.
+    pub(crate) fn form_as(
         &self,
+        role: Role,
         form: &FormData,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<provkit_store::Actor, Failure> {
-        self.require(Role::Admin)?;
+        self.require(role)?;
         self.check_csrf(form)?;
         Ok(self.caller.actor(at))
     }
