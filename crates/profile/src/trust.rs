@@ -2,11 +2,13 @@
 //!
 //! Anchors come from the crate (Apple Root CA, Apple Root CA - G2 and - G3,
 //! embedded) or from the caller, never from the file being verified;
-//! intermediates come from the file. Verified issuer links are cached,
-//! because the same two or three intermediates sign every profile.
+//! intermediates come from the file. Verified issuer links are cached once
+//! per process, because the same two or three intermediates sign every
+//! profile: a link's verdict depends only on the two certificates' bytes, so
+//! every verifier shares it, and a new verifier starts warm.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use crate::signature::{SignatureError, verify_issued_by};
 use crate::x509::Certificate;
@@ -29,13 +31,18 @@ pub struct TrustAnchors {
 }
 
 impl TrustAnchors {
-    /// Apple Root CA (2006), Apple Root CA - G2 and Apple Root CA - G3.
+    /// Apple Root CA (2006), Apple Root CA - G2 and Apple Root CA - G3
+    /// (parsed once per process; each call clones them).
     pub fn apple() -> Self {
-        let anchors = [APPLE_ROOT_CA, APPLE_ROOT_CA_G2, APPLE_ROOT_CA_G3]
-            .into_iter()
-            .filter_map(|der| Certificate::from_der(der).ok())
-            .collect();
-        TrustAnchors { anchors }
+        static APPLE: LazyLock<Vec<Certificate>> = LazyLock::new(|| {
+            [APPLE_ROOT_CA, APPLE_ROOT_CA_G2, APPLE_ROOT_CA_G3]
+                .into_iter()
+                .filter_map(|der| Certificate::from_der(der).ok())
+                .collect()
+        });
+        TrustAnchors {
+            anchors: APPLE.clone(),
+        }
     }
 
     /// No anchors: add your own with [`TrustAnchors::add`].
@@ -84,7 +91,7 @@ pub(crate) const MAX_SIGNATURE_CHECKS: usize = 100;
 
 /// Caches issuer links that verified (or failed): key is the child's DER
 /// followed by the issuer's public key, so a cached verdict can only be
-/// reused for exactly the same bytes.
+/// reused for exactly the same bytes. One per process ([`LinkCache::shared`]).
 #[derive(Debug, Default)]
 pub(crate) struct LinkCache {
     links: Mutex<HashMap<LinkKey, Result<(), SignatureError>>>,
@@ -104,7 +111,24 @@ impl std::hash::Hash for LinkKey {
     }
 }
 
+/// The process's link cache.
+static SHARED: LazyLock<LinkCache> = LazyLock::new(LinkCache::default);
+
 impl LinkCache {
+    /// The cache every verifier in this process shares.
+    pub(crate) fn shared() -> &'static LinkCache {
+        &SHARED
+    }
+
+    /// Forgets every link, so the next verification in this process is as
+    /// cold as the first (for benchmarks).
+    pub(crate) fn clear(&self) {
+        self.links
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     pub(crate) fn check(
         &self,
         child: &Certificate,

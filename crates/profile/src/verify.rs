@@ -223,12 +223,12 @@ impl Report {
     }
 }
 
-/// Verifies profiles against a set of trust anchors, caching issuer links.
-/// Share one across threads and calls.
+/// Verifies profiles against a set of trust anchors. Issuer links that
+/// verified are cached once per process, so a new verifier is as fast as an
+/// old one; share one across threads and calls, or make one per call.
 #[derive(Debug)]
 pub struct Verifier {
     anchors: TrustAnchors,
-    cache: LinkCache,
 }
 
 impl Default for Verifier {
@@ -266,10 +266,15 @@ impl Sink {
 impl Verifier {
     /// A verifier trusting these anchors.
     pub fn new(anchors: TrustAnchors) -> Self {
-        Verifier {
-            anchors,
-            cache: LinkCache::default(),
-        }
+        Verifier { anchors }
+    }
+
+    /// Forgets the process's cached issuer links, so the next verification
+    /// pays every signature check as the first one in a fresh process does.
+    /// For benchmarks of cold verification; never needed for correctness.
+    #[doc(hidden)]
+    pub fn forget_cached_links() {
+        LinkCache::shared().clear();
     }
 
     /// The anchors in use.
@@ -485,7 +490,7 @@ impl Verifier {
         at: DateTime<Utc>,
         sink: &mut Sink,
     ) -> Vec<PathEntry> {
-        let (path, outcome) = build_path(leaf, pool, &self.anchors, &self.cache);
+        let (path, outcome) = build_path(leaf, pool, &self.anchors, LinkCache::shared());
         match outcome {
             Ok(()) => {}
             Err(PathError::NoIssuer) => {
