@@ -1,14 +1,19 @@
-//! Acknowledging queued commands on SQLite at two queue sizes in the same
-//! run: the cost per command must not grow with the queue.
+//! Enqueueing and acknowledging commands on SQLite at several queue sizes
+//! in the same run: the cost per command must not grow with the queue.
 //!
 //! ```text
 //! cargo bench --features fixtures --bench ack
 //! ```
-//! Each size has as many devices as commands (one install each); every
-//! iteration starts from a copy of the same prepared database file.
+//! Each size has as many devices as queued commands (one install each).
+//! `ack/sqlite/N`: every pending command acknowledged, every iteration from a
+//! copy of the same prepared file. `outbox-1000/.../N`: 1,000 new commands
+//! (a second profile for a window of devices that moves each iteration)
+//! enqueued, then acknowledged by their UUIDs, beside a queue of N pending
+//! commands that stays; only the named step is timed.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use provkit::profile::fixtures::{ProfileSpec, TestCa, signed_profile, utc};
@@ -21,6 +26,9 @@ use provkit::store::{
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PROFILE: &str = "ACAC0000-0000-4000-8000-000000000001";
+const SECOND: &str = "ACAC0000-0000-4000-8000-000000000002";
+/// Commands per step in the `outbox-1000` group.
+const STEP: usize = 1000;
 
 /// A database with `n` devices and `n` queued installs.
 fn prepared(dir: &Path, n: usize) -> PathBuf {
@@ -33,16 +41,18 @@ fn prepared(dir: &Path, n: usize) -> PathBuf {
         at,
     };
     let ca = TestCa::rsa();
-    let bytes = signed_profile(
-        &ca,
-        &ProfileSpec {
-            uuid: PROFILE.into(),
-            all_devices: true,
-            devices: None,
-            ..ProfileSpec::default()
-        },
-    );
-    store.add_profile(&bytes, &admin).expect("profile");
+    for uuid in [PROFILE, SECOND] {
+        let bytes = signed_profile(
+            &ca,
+            &ProfileSpec {
+                uuid: uuid.into(),
+                all_devices: true,
+                devices: None,
+                ..ProfileSpec::default()
+            },
+        );
+        store.add_profile(&bytes, &admin).expect("profile");
+    }
     let inv = Inventory {
         devices: (0..n)
             .map(|i| DeviceRecord {
@@ -100,7 +110,75 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
+
+    // 1,000 commands at a time beside queues of growing size.
+    let mut g = c.benchmark_group("outbox-1000");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(STEP as u64));
+    for n in [10_000usize, 100_000, 1_000_000] {
+        let path = prepared(&dir, n);
+        let mut store = SqliteStore::open(&path).expect("open");
+        let mut round = 0usize;
+        let mut next_batch = || {
+            round += 1;
+            batch(round, n)
+        };
+        g.bench_function(format!("enqueue/{n}"), |b| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    let entries = next_batch();
+                    let t = Instant::now();
+                    store.enqueue(black_box(&entries)).expect("enqueue");
+                    spent += t.elapsed();
+                    let ids: Vec<String> = entries.into_iter().map(|e| e.command_uuid).collect();
+                    acknowledge(&mut store, &Acknowledge::Only(ids), utc(2026, 11, 23))
+                        .expect("ack");
+                }
+                spent
+            });
+        });
+        g.bench_function(format!("ack-by-id/{n}"), |b| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    let entries = next_batch();
+                    store.enqueue(&entries).expect("enqueue");
+                    let ids: Vec<String> = entries.into_iter().map(|e| e.command_uuid).collect();
+                    let t = Instant::now();
+                    let done = acknowledge(&mut store, &Acknowledge::Only(ids), utc(2026, 11, 23))
+                        .expect("ack");
+                    spent += t.elapsed();
+                    assert_eq!(done.commands, STEP);
+                }
+                spent
+            });
+        });
+    }
+    g.finish();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The `round`th batch of [`STEP`] installs of the second profile, for a
+/// window of devices that moves each round (within `n` devices).
+fn batch(round: usize, n: usize) -> Vec<OutboxEntry> {
+    let at = utc(2026, 11, 22);
+    (0..STEP)
+        .map(|i| {
+            let device = (round * STEP + i) % n;
+            OutboxEntry {
+                command_uuid: format!("D{round:07}-0000-4000-8000-{i:012}"),
+                udid: format!("DEV-{device:07}"),
+                request_type: "InstallProvisioningProfile".into(),
+                profile_uuid: SECOND.into(),
+                status: CommandStatus::Planned,
+                error_chain: None,
+                retries: 0,
+                created_at: at,
+                updated_at: at,
+            }
+        })
+        .collect()
 }
 
 criterion_group!(benches, bench);

@@ -853,6 +853,122 @@ impl<D: Docs> DocStore<D> {
         Ok(rows.len())
     }
 
+    /// [`Store::acknowledge_commands`] inside a transaction.
+    fn acknowledge_in(
+        d: &mut D,
+        which: Option<&[String]>,
+        at: DateTime<Utc>,
+    ) -> R<crate::Acknowledgement> {
+        use std::collections::{HashMap, HashSet};
+        // The commands' keys: as asked (an exact key first, then its
+        // upper-case form), or every pending command's.
+        let mut keys: Vec<String> = Vec::new();
+        let mut unknown = Vec::new();
+        match which {
+            Some(ids) => {
+                let exact = d.get_many(Table::Outbox, ids)?;
+                let missing: Vec<String> = ids
+                    .iter()
+                    .filter(|id| !exact.contains_key(*id))
+                    .map(|id| ukey(id))
+                    .collect();
+                let upper = d.get_many(Table::Outbox, &missing)?;
+                let mut seen = HashSet::new();
+                for id in ids {
+                    let key = if exact.contains_key(id) {
+                        id.clone()
+                    } else if upper.contains_key(&ukey(id)) {
+                        ukey(id)
+                    } else {
+                        unknown.push(id.clone());
+                        continue;
+                    };
+                    if seen.insert(key.clone()) {
+                        keys.push(key);
+                    }
+                }
+                if !unknown.is_empty() {
+                    return Ok(crate::Acknowledgement {
+                        unknown,
+                        ..Default::default()
+                    });
+                }
+            }
+            None => {
+                let mut seen = HashSet::new();
+                for (_, id) in d.scan(Table::Pending, "")? {
+                    if seen.insert(id.clone()) {
+                        keys.push(id);
+                    }
+                }
+            }
+        }
+        let docs = d.get_many(Table::Outbox, &keys)?;
+        let mut entries = Vec::with_capacity(keys.len());
+        for k in &keys {
+            let Some(doc) = docs.get(k) else { continue };
+            let e: OutboxEntry = from_json(doc)?;
+            if matches!(
+                e.status,
+                CommandStatus::Planned | CommandStatus::Sent | CommandStatus::NotNow
+            ) {
+                entries.push(e);
+            }
+        }
+        drop(docs);
+        let udids: Vec<String> = entries
+            .iter()
+            .map(|e| e.udid.clone())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut devices: HashMap<String, crate::records::DeviceRecord> = HashMap::new();
+        for (udid, doc) in d.get_many(Table::Devices, &udids)? {
+            devices.insert(udid, from_json(&doc)?);
+        }
+        let mut expiry: HashMap<String, Option<(String, DateTime<Utc>)>> = HashMap::new();
+        let mut changed = HashSet::new();
+        let mut rows = Vec::with_capacity(entries.len());
+        for mut e in entries {
+            let Some(dev) = devices.get_mut(&e.udid) else {
+                continue;
+            };
+            let uuid = ukey(&e.profile_uuid);
+            dev.reported.retain(|r| !r.uuid.eq_ignore_ascii_case(&uuid));
+            if e.request_type == "InstallProvisioningProfile" {
+                if !expiry.contains_key(&uuid) {
+                    let found = Self::latest_profile(d, &uuid)?
+                        .map(|(_, rec)| (rec.facts.uuid, rec.facts.expires));
+                    expiry.insert(uuid.clone(), found);
+                }
+                if let Some(Some((stored_uuid, expires))) = expiry.get(&uuid) {
+                    dev.reported.push(ReportedProfile {
+                        uuid: stored_uuid.clone(),
+                        expires: *expires,
+                        managed: true,
+                    });
+                }
+            }
+            changed.insert(e.udid.clone());
+            e.status = CommandStatus::Acknowledged;
+            e.error_chain = None;
+            e.updated_at = at;
+            Self::settle_in(d, &e)?;
+            rows.push((e.command_uuid.clone(), to_json(&e)));
+        }
+        d.put_many(Table::Outbox, &rows)?;
+        let device_rows: Vec<(String, String)> = changed
+            .iter()
+            .filter_map(|u| devices.get(u).map(|dev| (u.clone(), to_json(dev))))
+            .collect();
+        d.put_many(Table::Devices, &device_rows)?;
+        Ok(crate::Acknowledgement {
+            commands: rows.len(),
+            devices: device_rows.len(),
+            unknown,
+        })
+    }
+
     /// A command that reached a final state (acknowledged, or an error)
     /// stops holding its pending key.
     fn settle_in(d: &mut D, e: &OutboxEntry) -> R<()> {
@@ -1906,6 +2022,15 @@ impl<D: Docs> Store for DocStore<D> {
             }
             d.put_many(Table::Devices, &devices)
         })
+    }
+
+    fn acknowledge_commands(
+        &mut self,
+        which: Option<&[String]>,
+        at: DateTime<Utc>,
+    ) -> R<crate::Acknowledgement> {
+        root_only(&self.docs, "device results")?;
+        self.tx(|d| Self::acknowledge_in(d, which, at))
     }
 
     fn record_result(

@@ -80,6 +80,18 @@ pub struct ImportBatch {
     pub assignments: Vec<(String, Vec<TargetName>, Vec<TargetName>)>,
 }
 
+/// What [`Store::acknowledge_commands`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Acknowledgement {
+    /// Commands acknowledged.
+    pub commands: usize,
+    /// Devices whose reported profiles changed.
+    pub devices: usize,
+    /// Command UUIDs asked for that the outbox does not hold (when any is,
+    /// nothing was written).
+    pub unknown: Vec<String>,
+}
+
 /// One command's outcome, for [`Store::record_results`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandResult {
@@ -442,6 +454,25 @@ pub trait Store {
         reports: &[(String, Vec<ReportedProfile>)],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// Acknowledges pending commands as their devices would, in one
+    /// transaction: each becomes `Acknowledged`, and its device's reported
+    /// profiles change as the command says (an install adds the profile with
+    /// its expiry, a removal takes it away). `None` takes every pending
+    /// command, read from the pending index; `Some(ids)` those commands
+    /// (UUIDs compared without regard to case), skipping any already
+    /// answered. Commands of devices no longer in the inventory are left as
+    /// they are. The cost per command does not grow with the queue: every
+    /// row is read and written by its key.
+    ///
+    /// # Errors
+    /// Backend failures. Unknown UUIDs are not an error: they are listed in
+    /// the answer, and nothing is written.
+    fn acknowledge_commands(
+        &mut self,
+        which: Option<&[String]>,
+        at: DateTime<Utc>,
+    ) -> Result<Acknowledgement, StoreError>;
 
     /// Adds an MDM connection serving an organization group within the
     /// scope (and the groups below it that have none); one per group;
