@@ -9,7 +9,9 @@
 //! copy of the same prepared file. `outbox-1000/.../N`: 1,000 new commands
 //! (a second profile for a window of devices that moves each iteration)
 //! enqueued, then acknowledged by their UUIDs, beside a queue of N pending
-//! commands that stays; only the named step is timed.
+//! commands that stays; only the named step is timed. Command UUIDs are
+//! made as the planner makes them (hashes), so rows are reached in random
+//! key order, as a device's answers reach them.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use provkit::profile::fixtures::{ProfileSpec, TestCa, signed_profile, utc};
 use provkit::service::outbox::{Acknowledge, acknowledge};
+use provkit::service::plan::command_uuid;
 use provkit::store::{
     Actor, CommandStatus, DeviceRecord, Inventory, OutboxEntry, SqliteStore, Store,
 };
@@ -27,6 +30,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PROFILE: &str = "ACAC0000-0000-4000-8000-000000000001";
 const SECOND: &str = "ACAC0000-0000-4000-8000-000000000002";
+const INSTALL: &str = "InstallProvisioningProfile";
 /// Commands per step in the `outbox-1000` group.
 const STEP: usize = 1000;
 
@@ -69,7 +73,7 @@ fn prepared(dir: &Path, n: usize) -> PathBuf {
     store.import_inventory(&inv, &admin).expect("inventory");
     let entries: Vec<OutboxEntry> = (0..n)
         .map(|i| OutboxEntry {
-            command_uuid: format!("C0000000-0000-4000-8000-{i:012}"),
+            command_uuid: command_uuid(&format!("DEV-{i:07}"), INSTALL, PROFILE, at),
             udid: format!("DEV-{i:07}"),
             request_type: "InstallProvisioningProfile".into(),
             profile_uuid: PROFILE.into(),
@@ -89,7 +93,7 @@ fn bench(c: &mut Criterion) {
     std::fs::create_dir_all(&dir).expect("dir");
     let mut g = c.benchmark_group("ack");
     g.sample_size(10);
-    for n in [10_000usize, 100_000] {
+    for n in [10_000usize, 100_000, 1_000_000] {
         let template = prepared(&dir, n);
         let copy = dir.join(format!("run-{n}.db"));
         g.throughput(Throughput::Elements(n as u64));
@@ -166,10 +170,17 @@ fn batch(round: usize, n: usize) -> Vec<OutboxEntry> {
     (0..STEP)
         .map(|i| {
             let device = (round * STEP + i) % n;
+            let udid = format!("DEV-{device:07}");
             OutboxEntry {
-                command_uuid: format!("D{round:07}-0000-4000-8000-{i:012}"),
-                udid: format!("DEV-{device:07}"),
-                request_type: "InstallProvisioningProfile".into(),
+                command_uuid: command_uuid(
+                    &udid,
+                    INSTALL,
+                    SECOND,
+                    utc(2026, 11, 22)
+                        + chrono::Duration::seconds(i64::try_from(round).unwrap_or(0)),
+                ),
+                udid,
+                request_type: INSTALL.into(),
                 profile_uuid: SECOND.into(),
                 status: CommandStatus::Planned,
                 error_chain: None,

@@ -104,11 +104,24 @@ pub struct PlanView {
     pub warnings: Vec<IssueView>,
 }
 
-/// A deterministic command UUID for (device, request, profile, instant).
+/// A deterministic command UUID for (device, request, profile, instant),
+/// laid out as RFC 9562's version 7: the instant's Unix milliseconds in the
+/// first 48 bits, then the version and variant, then bits of a SHA-256 of
+/// the four. The same command planned at the same instant gets the same
+/// UUID (a retry never enqueues twice), and the commands of one plan sort
+/// after every earlier plan's, so a store's key index takes a plan's rows
+/// at its right edge instead of on a random page each.
 pub fn command_uuid(udid: &str, request: &str, profile: &str, at: DateTime<Utc>) -> String {
     let h =
         sha2::Sha256::digest(format!("{udid}|{request}|{profile}|{}", at.timestamp()).as_bytes());
-    let x = provkit_profile::hex(&h[..16]).to_uppercase();
+    // Milliseconds since 1970 in 48 bits (instants before 1970 count as 0).
+    let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0) & ((1 << 48) - 1);
+    let mut b = [0u8; 16];
+    b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    b[6..].copy_from_slice(&h[..10]);
+    b[6] = 0x70 | (b[6] & 0x0f);
+    b[8] = 0x80 | (b[8] & 0x3f);
+    let x = provkit_profile::hex(&b).to_uppercase();
     format!(
         "{}-{}-{}-{}-{}",
         &x[..8],
@@ -483,5 +496,37 @@ pub fn view(t: &Tenant, plan: &Plan) -> PlanView {
             .collect(),
         blockers: plan.blockers.iter().map(|b| blocker(t, b)).collect(),
         warnings: plan.warnings.iter().map(|w| warning(t, w)).collect(),
+    }
+}
+
+#[cfg(test)]
+mod command_uuid_tests {
+    use super::command_uuid;
+    use chrono::TimeZone as _;
+
+    /// Command UUIDs are RFC 9562 version 7: the same inputs give the same
+    /// UUID, a later plan's UUIDs sort after an earlier one's (regression:
+    /// hash-random UUIDs put each enqueued row on a random index page,
+    /// 26 µs a command on SQLite), and each device gets its own.
+    #[test]
+    fn random_command_uuids_scattered_the_outbox_index() {
+        let at = chrono::Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap();
+        let later = at + chrono::Duration::seconds(1);
+        let install = "InstallProvisioningProfile";
+        let p = "ACAC0000-0000-4000-8000-000000000001";
+        let a = command_uuid("D1", install, p, at);
+        assert_eq!(a, command_uuid("D1", install, p, at));
+        assert_ne!(a, command_uuid("D2", install, p, at));
+        assert_ne!(a, command_uuid("D1", "RemoveProvisioningProfile", p, at));
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "7", "version 7: {a}");
+        assert!(matches!(&a[19..20], "8" | "9" | "A" | "B"), "variant: {a}");
+        // 2026-12-05T12:00:00Z is 1796472000000 ms: 0x01A2_4613_4E00.
+        assert_eq!(&a[..13], "01A24613-4E00", "{a}");
+        for d in ["D1", "D2", "D3", "ZZ"] {
+            assert!(command_uuid(d, install, p, later) > command_uuid("D1", install, p, at));
+        }
+        let before_1970 = chrono::Utc.with_ymd_and_hms(1960, 1, 1, 0, 0, 0).unwrap();
+        assert!(command_uuid("D1", install, p, before_1970).starts_with("00000000-0000-7"));
     }
 }

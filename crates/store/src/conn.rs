@@ -116,6 +116,13 @@ pub(crate) trait Docs {
     /// Inserts unless the key exists; true when inserted.
     fn insert_new(&mut self, table: Table, key: &str, doc: &str) -> R<bool>;
     fn delete(&mut self, table: Table, key: &str) -> R<()>;
+    /// Deletes `key` if its document is exactly `doc`.
+    fn delete_if(&mut self, table: Table, key: &str, doc: &str) -> R<()> {
+        if self.get(table, key)?.as_deref() == Some(doc) {
+            self.delete(table, key)?;
+        }
+        Ok(())
+    }
     /// The documents of `keys` that exist, locked as [`Docs::get`] locks.
     fn get_many(
         &mut self,

@@ -864,20 +864,20 @@ impl<D: Docs> DocStore<D> {
         // upper-case form), or every pending command's.
         let mut keys: Vec<String> = Vec::new();
         let mut unknown = Vec::new();
-        match which {
+        let docs = match which {
             Some(ids) => {
-                let exact = d.get_many(Table::Outbox, ids)?;
+                let mut docs = d.get_many(Table::Outbox, ids)?;
                 let missing: Vec<String> = ids
                     .iter()
-                    .filter(|id| !exact.contains_key(*id))
+                    .filter(|id| !docs.contains_key(*id))
                     .map(|id| ukey(id))
                     .collect();
-                let upper = d.get_many(Table::Outbox, &missing)?;
+                docs.extend(d.get_many(Table::Outbox, &missing)?);
                 let mut seen = HashSet::new();
                 for id in ids {
-                    let key = if exact.contains_key(id) {
+                    let key = if docs.contains_key(id) {
                         id.clone()
-                    } else if upper.contains_key(&ukey(id)) {
+                    } else if docs.contains_key(&ukey(id)) {
                         ukey(id)
                     } else {
                         unknown.push(id.clone());
@@ -893,6 +893,7 @@ impl<D: Docs> DocStore<D> {
                         ..Default::default()
                     });
                 }
+                docs
             }
             None => {
                 let mut seen = HashSet::new();
@@ -901,9 +902,9 @@ impl<D: Docs> DocStore<D> {
                         keys.push(id);
                     }
                 }
+                d.get_many(Table::Outbox, &keys)?
             }
-        }
-        let docs = d.get_many(Table::Outbox, &keys)?;
+        };
         let mut entries = Vec::with_capacity(keys.len());
         for k in &keys {
             let Some(doc) = docs.get(k) else { continue };
@@ -973,14 +974,12 @@ impl<D: Docs> DocStore<D> {
     /// stops holding its pending key.
     fn settle_in(d: &mut D, e: &OutboxEntry) -> R<()> {
         if matches!(e.status, CommandStatus::Acknowledged | CommandStatus::Error) {
-            let key = pending_key(e);
-            if d.get(Table::Pending, &key)?.as_deref() == Some(e.command_uuid.as_str()) {
-                d.delete(Table::Pending, &key)?;
-            }
-            let key = delivery::undispatched_key(e);
-            if d.get(Table::Undispatched, &key)?.as_deref() == Some(e.command_uuid.as_str()) {
-                d.delete(Table::Undispatched, &key)?;
-            }
+            d.delete_if(Table::Pending, &pending_key(e), &e.command_uuid)?;
+            d.delete_if(
+                Table::Undispatched,
+                &delivery::undispatched_key(e),
+                &e.command_uuid,
+            )?;
         }
         Ok(())
     }
