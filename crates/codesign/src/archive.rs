@@ -171,6 +171,13 @@ fn read_at(f: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
 
 /// Size of the chunks content is streamed in.
 const CHUNK: usize = 256 * 1024;
+
+/// Deflated entries whose stated inflated size is at most this are inflated
+/// whole by libdeflate (faster than a streaming inflater, but it needs the
+/// whole input and output in memory) when streamed; larger ones stream
+/// through zlib-rs in [`CHUNK`]s. Entries read whole are inflated whole at
+/// any size, since their bytes are held anyway.
+const WHOLE_INFLATE_MAX: u64 = 16 << 20;
 /// Longest symlink target read from an archive.
 const MAX_LINK: u64 = 4096;
 
@@ -605,6 +612,18 @@ impl Archive {
         cap: u64,
         size: u64,
     ) -> Result<Vec<u8>, ArchiveError> {
+        let bad = |reason: String| ArchiveError::Entry {
+            path: path.to_owned(),
+            reason,
+        };
+        let whole = match &self.backing {
+            Backing::Zip(z) => inflate_whole(&mut z.clone(), index, cap, u64::MAX),
+            Backing::Memory(z) => inflate_whole(&mut z.clone(), index, cap, u64::MAX),
+            Backing::Dir(_) => return Err(bad("not an archive entry".into())),
+        };
+        if let Some(out) = whole.map_err(bad)? {
+            return Ok(out);
+        }
         let mut out = Vec::with_capacity(usize::try_from(size.min(cap)).unwrap_or(0));
         self.stream_index(index, path, cap, &mut |chunk| out.extend_from_slice(chunk))?;
         Ok(out)
@@ -685,14 +704,68 @@ fn unreachable_meta() -> zip::result::ZipResult<Meta> {
     Err(zip::result::ZipError::FileNotFound)
 }
 
+/// Inflates a deflated entry of at most `whole_max` stated bytes in one
+/// call to libdeflate: its stored bytes are read whole, inflated into a
+/// buffer of exactly the stated size, which must be filled exactly, and
+/// checked against the stated CRC-32. `None` for a stored entry or one
+/// above `whole_max`: those stream.
+fn inflate_whole<R: Read + Seek>(
+    zip: &mut ZipArchive<R>,
+    index: usize,
+    cap: u64,
+    whole_max: u64,
+) -> Result<Option<Vec<u8>>, String> {
+    let raw = zip.by_index_raw(index).map_err(|e| e.to_string())?;
+    let declared = raw.size();
+    if raw.compression() != CompressionMethod::Deflated || declared > whole_max {
+        return Ok(None);
+    }
+    if declared > cap {
+        return Err(format!("{declared} bytes, more than the {cap}-byte limit"));
+    }
+    let (crc, stored) = (raw.crc32(), raw.compressed_size());
+    let (Ok(out_len), Ok(in_len)) = (usize::try_from(declared), usize::try_from(stored)) else {
+        return Ok(None);
+    };
+    // The reader's limits bound `stored` through the inflate ratio, and it
+    // cannot run past the archive's end.
+    let mut input = Vec::with_capacity(in_len.min(out_len.saturating_add(1 << 16)));
+    raw.take(stored)
+        .read_to_end(&mut input)
+        .map_err(|e| e.to_string())?;
+    let mut out = vec![0u8; out_len];
+    let got = libdeflater::Decompressor::new()
+        .deflate_decompress(&input, &mut out)
+        .map_err(|e| match e {
+            libdeflater::DecompressionError::InsufficientSpace => {
+                "more bytes than the declared size".to_owned()
+            }
+            libdeflater::DecompressionError::BadData => "corrupt deflate data".to_owned(),
+        })?;
+    if got != out_len {
+        return Err(format!("{got} bytes where {declared} were declared"));
+    }
+    if libdeflater::crc32(&out) != crc {
+        return Err(
+            "CRC-32 mismatch: the inflated bytes are not the ones the archive states".to_owned(),
+        );
+    }
+    Ok(Some(out))
+}
+
 /// Inflates entry `index` into `sink`, at most `cap` bytes; the entry must
-/// yield exactly its declared size (the zip crate checks the CRC at the end).
+/// yield exactly its declared size and match its CRC. Small deflated
+/// entries go through [`inflate_whole`], the rest stream.
 fn pump<R: Read + Seek>(
     mut zip: ZipArchive<R>,
     index: usize,
     cap: u64,
     sink: &mut dyn FnMut(&[u8]),
 ) -> Result<(), String> {
+    if let Some(whole) = inflate_whole(&mut zip, index, cap, WHOLE_INFLATE_MAX)? {
+        whole.chunks(CHUNK).for_each(&mut *sink);
+        return Ok(());
+    }
     let file = zip.by_index(index).map_err(|e| e.to_string())?;
     let declared = file.size();
     if declared > cap {
@@ -762,6 +835,92 @@ mod tests {
         );
     }
 
+    /// A zip of one deflated text entry and its content.
+    fn deflated_text() -> (Vec<u8>, Vec<u8>) {
+        let body: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| format!("line {} of {}\n", i % 977, i % 13).into_bytes())
+            .collect();
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        w.start_file("Payload/A.app/www/a.js", opts).unwrap();
+        std::io::Write::write_all(&mut w, &body).unwrap();
+        (w.finish().unwrap().into_inner(), body)
+    }
+
+    /// Reads the only entry whole and streamed.
+    fn both_ways(bytes: Vec<u8>) -> (Result<Vec<u8>, String>, Result<Vec<u8>, String>) {
+        let a = Archive::from_bytes(bytes, Limits::default()).unwrap();
+        let e = a.entries()[0].clone();
+        let whole = a.read(&e, u64::MAX).map_err(|e| e.to_string());
+        let mut out = Vec::new();
+        let streamed = a
+            .stream(&e, &mut |c| out.extend_from_slice(c))
+            .map(|()| out)
+            .map_err(|e| e.to_string());
+        (whole, streamed)
+    }
+
+    /// Calls `edit` with the bytes from offset `at_local` of every local
+    /// header and `at_central` of every central one.
+    fn each_header(bytes: &mut [u8], at_local: usize, at_central: usize, edit: impl Fn(&mut [u8])) {
+        for i in 0..bytes.len().saturating_sub(4) {
+            let at = match &bytes[i..i + 4] {
+                b"PK\x03\x04" => i + at_local,
+                b"PK\x01\x02" => i + at_central,
+                _ => continue,
+            };
+            edit(&mut bytes[at..]);
+        }
+    }
+
+    /// Entries inflated whole by libdeflate keep every check the streaming
+    /// inflater makes: the content, the exact stated size and the CRC.
+    #[test]
+    fn whole_entry_inflate_checks_size_and_crc() {
+        let (good, body) = deflated_text();
+        let (whole, streamed) = both_ways(good.clone());
+        assert_eq!(whole.as_deref(), Ok(body.as_slice()));
+        assert_eq!(streamed.as_deref(), Ok(body.as_slice()));
+
+        let data_start = |bytes: &[u8]| {
+            let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+            usize::try_from(z.by_index(0).unwrap().data_start().unwrap()).unwrap()
+        };
+        // Compressed bytes flipped in the middle.
+        let mut corrupt = good.clone();
+        let at = data_start(&good) + 500;
+        corrupt[at] ^= 0x55;
+        let (whole, streamed) = both_ways(corrupt);
+        assert!(
+            whole.is_err() && streamed.is_err(),
+            "{whole:?} {streamed:?}"
+        );
+
+        // A CRC that does not match (local header offset 14, central 16).
+        let mut crc = good.clone();
+        each_header(&mut crc, 14, 16, |field| field[0] ^= 1);
+        let (whole, streamed) = both_ways(crc);
+        assert!(whole.unwrap_err().contains("CRC-32"));
+        assert!(streamed.unwrap_err().contains("CRC-32"));
+
+        // A stated size one byte short, and one byte long (local offset
+        // 22, central 24; 32-bit little-endian).
+        for delta in [-1i64, 1] {
+            let mut lie = good.clone();
+            each_header(&mut lie, 22, 24, |field| {
+                let size = u32::from_le_bytes(field[..4].try_into().unwrap());
+                let new = u32::try_from(i64::from(size) + delta).unwrap();
+                field[..4].copy_from_slice(&new.to_le_bytes());
+            });
+            let (whole, streamed) = both_ways(lie);
+            assert!(
+                whole.is_err() && streamed.is_err(),
+                "{delta}: {whole:?} {streamed:?}"
+            );
+        }
+    }
+
     /// A stored zip of `names`, each holding its own name (or `big` zero bytes, deflated).
     fn zip_of(names: &[&str], big: usize) -> Vec<u8> {
         let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -786,17 +945,9 @@ mod tests {
     /// Patches a 16-bit field of every local (`at_local`) and central
     /// (`at_central`) header.
     fn patch(bytes: &mut [u8], at_local: usize, at_central: usize, value: u16) {
-        for i in 0..bytes.len().saturating_sub(4) {
-            let sig = &bytes[i..i + 4];
-            let at = if sig == b"PK\x03\x04" {
-                i + at_local
-            } else if sig == b"PK\x01\x02" {
-                i + at_central
-            } else {
-                continue;
-            };
-            bytes[at..at + 2].copy_from_slice(&value.to_le_bytes());
-        }
+        each_header(bytes, at_local, at_central, |field| {
+            field[..2].copy_from_slice(&value.to_le_bytes());
+        });
     }
 
     fn refusals(bytes: Vec<u8>) -> Vec<Refusal> {

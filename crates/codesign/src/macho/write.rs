@@ -114,52 +114,67 @@ pub(crate) fn fat_kind(file: &[u8]) -> Option<bool> {
     }
 }
 
-/// A fat file rebuilt around new slices (in the order of its slice table),
-/// each at its table's alignment (at most 2^16), the table's offsets and
-/// sizes rewritten.
+/// Where each slice of a fat file goes when slice `i`, now at
+/// `slices[i].0`, becomes `slices[i].1` bytes long: in the order of the
+/// slice table, each at its table alignment (at most 2^16), never before
+/// its old offset, so a file can be rewritten in place from its last slice
+/// to its first. Returns the new offsets.
 ///
 /// # Errors
-/// A file whose table is shorter than `slices`, or offsets the 32-bit
-/// table cannot hold.
-pub(crate) fn assemble_fat(
+/// A slice table shorter than the slices, or a table field out of range.
+pub(crate) fn fat_offsets(
     file: &[u8],
     wide: bool,
-    slices: &[Vec<u8>],
-) -> Result<Vec<u8>, &'static str> {
+    slices: &[(usize, usize)],
+) -> Result<Vec<usize>, &'static str> {
     let entry = if wide { FAT_ARCH_64 } else { FAT_ARCH };
     let table_end = FAT_HEADER + entry * slices.len();
-    let mut out = file
-        .get(..table_end)
-        .ok_or("the fat header is shorter than its slice table")?
-        .to_vec();
+    if file.len() < table_end {
+        return Err("the fat header is shorter than its slice table");
+    }
     let mut offsets = Vec::with_capacity(slices.len());
-    let mut off = out.len();
-    for (i, n) in slices.iter().enumerate() {
+    let mut end = table_end;
+    for (i, &(old, len)) in slices.iter().enumerate() {
+        let at = FAT_HEADER + i * entry;
+        let align_at = if wide { at + 24 } else { at + 16 };
+        let align = u32_at(file, align_at, true).ok_or("fat table")?.min(16);
+        let a = 1usize << align;
+        let off = end.max(old).div_ceil(a) * a;
+        offsets.push(off);
+        end = off.checked_add(len).ok_or("fat file too large")?;
+    }
+    Ok(offsets)
+}
+
+/// Writes each slice's offset and size into the fat table, and zeroes the
+/// bytes between the table and the first slice and between slices.
+///
+/// # Errors
+/// An offset or size beyond a 32-bit table's range.
+pub(crate) fn set_fat_table(
+    file: &mut [u8],
+    wide: bool,
+    slices: &[(usize, usize)],
+) -> Result<(), &'static str> {
+    let entry = if wide { FAT_ARCH_64 } else { FAT_ARCH };
+    let mut end = FAT_HEADER + entry * slices.len();
+    for (i, &(off, len)) in slices.iter().enumerate() {
         let at = FAT_HEADER + i * entry;
         // fat_arch: cputype, cpusubtype, offset, size, align (32-bit fields);
         // fat_arch_64: cputype, cpusubtype, offset, size (64-bit), align.
-        let align_at = if wide { at + 24 } else { at + 16 };
-        let align = u32_at(&out, align_at, true).ok_or("fat table")?.min(16);
-        let a = 1usize << align;
-        off = off.div_ceil(a) * a;
         if wide {
-            out[at + 8..at + 16].copy_from_slice(&(off as u64).to_be_bytes());
-            out[at + 16..at + 24].copy_from_slice(&(n.len() as u64).to_be_bytes());
+            file[at + 8..at + 16].copy_from_slice(&(off as u64).to_be_bytes());
+            file[at + 16..at + 24].copy_from_slice(&(len as u64).to_be_bytes());
         } else {
             let o = u32::try_from(off).map_err(|_| "fat file too large")?;
-            let l = u32::try_from(n.len()).map_err(|_| "slice too large")?;
-            out[at + 8..at + 12].copy_from_slice(&o.to_be_bytes());
-            out[at + 12..at + 16].copy_from_slice(&l.to_be_bytes());
+            let l = u32::try_from(len).map_err(|_| "slice too large")?;
+            file[at + 8..at + 12].copy_from_slice(&o.to_be_bytes());
+            file[at + 12..at + 16].copy_from_slice(&l.to_be_bytes());
         }
-        offsets.push(off);
-        off += n.len();
+        file.get_mut(end..off).ok_or("fat table")?.fill(0);
+        end = off + len;
     }
-    for (o, n) in offsets.into_iter().zip(slices) {
-        let len = out.len();
-        out.resize(o.max(len), 0);
-        out.extend_from_slice(n);
-    }
-    Ok(out)
+    Ok(())
 }
 
 fn put32(b: &mut [u8], at: usize, v: u32) {

@@ -14,7 +14,7 @@ use crate::bundle::{App, BundleKind, join};
 use crate::entitlements::{parse_blob, value_allowed};
 use crate::error::Where;
 use crate::macho::slices;
-use crate::macho::write::{SignatureFields, assemble_fat, fat_kind};
+use crate::macho::write::{SignatureFields, fat_kind, fat_offsets, set_fat_table};
 use crate::seal::{Sealable, code_resources, outside_seal};
 use crate::signature::blob::{SLOT_ENTITLEMENTS, SuperBlob};
 use crate::signature::sign::{CodeSpec, Identity, signature, signature_len};
@@ -33,7 +33,7 @@ pub(super) fn apply(plan: &Plan<'_>, opts: &ResignOptions<'_>) -> Result<Resigne
         let u = &step.unit;
         let path = app.archive_path(&u.rel);
         if u.kind == BundleKind::Dylib {
-            let bytes = current(app, &out, &u.rel)?;
+            let bytes = take_current(app, &mut out, &u.rel)?;
             let name = u.rel.rsplit('/').next().unwrap_or(&u.rel);
             let spec = CodeSpec {
                 identifier: name.strip_suffix(".dylib").unwrap_or(name).to_owned(),
@@ -41,7 +41,7 @@ pub(super) fn apply(plan: &Plan<'_>, opts: &ResignOptions<'_>) -> Result<Resigne
                 signing_time: opts.signing_time,
                 ..CodeSpec::default()
             };
-            let new = resign_macho(&bytes, &spec, id, &path)?;
+            let new = resign_macho_owned(bytes, &spec, id, &path)?;
             out.files.insert(path.clone(), new);
             out.signed.push((path, spec.identifier));
             continue;
@@ -68,7 +68,7 @@ pub(super) fn apply(plan: &Plan<'_>, opts: &ResignOptions<'_>) -> Result<Resigne
                 .insert(app.archive_path(&inner("Info.plist")), b.clone());
             b
         };
-        let exe_bytes = current(app, &out, &inner(&exe))?;
+        let exe_bytes = take_current(app, &mut out, &inner(&exe))?;
         let mut entitlements = None;
         if let Some(k) = step.profile {
             let c = &plan.candidates[k];
@@ -99,46 +99,58 @@ pub(super) fn apply(plan: &Plan<'_>, opts: &ResignOptions<'_>) -> Result<Resigne
             main_binary: true,
             signing_time: opts.signing_time,
         };
-        let new = resign_macho(&exe_bytes, &spec, id, &app.archive_path(&inner(&exe)))?;
+        let new = resign_macho_owned(exe_bytes, &spec, id, &app.archive_path(&inner(&exe)))?;
         out.files.insert(app.archive_path(&inner(&exe)), new);
         out.signed.push((path, bid.clone()));
     }
     Ok(out)
 }
 
-/// Re-signs one thin slice (as [`slices`] read it); returns its new bytes.
-fn resign_slice(
+/// One slice's re-signing, planned while the file is still borrowed.
+struct SlicePlan {
+    /// Where the slice starts now.
+    offset: usize,
+    /// The code limit: where its signature starts.
+    dataoff: usize,
+    /// The signature's room now, and the room it gets.
+    old_size: usize,
+    new_size: usize,
+    fields: SignatureFields,
+    exec: (u64, u64),
+    spec: CodeSpec,
+}
+
+/// Plans one thin slice (as [`slices`] read it): its spec and the room its
+/// new signature needs.
+fn plan_slice(
     slice: &crate::macho::Slice<'_>,
     spec: &CodeSpec,
     id: &Identity,
-    path: &str,
-) -> Result<Vec<u8>, ResignError> {
-    let bad = |reason: &str| ResignError::Macho {
-        path: path.to_owned(),
-        reason: reason.to_owned(),
-    };
+) -> Result<SlicePlan, ResignError> {
     let layout = &slice.layout;
-    let fields = SignatureFields::of(layout).map_err(bad)?;
+    let fields = SignatureFields::of(layout).map_err(|r| ResignError::Macho {
+        path: String::new(),
+        reason: r.to_owned(),
+    })?;
     let dataoff = slice.signature_offset;
-    let datasize = slice.signature.map_or(0, <[u8]>::len);
+    let old_size = slice.signature.map_or(0, <[u8]>::len);
     let exec = layout.text.unwrap_or((0, 0));
     let mut spec = spec.clone();
     spec.main_binary = spec.main_binary && layout.filetype == 2;
+    if spec.info_plist.is_none() {
+        spec.info_plist = slice.info_plist.map(<[u8]>::to_vec);
+    }
     let code = &slice.data[..dataoff];
     let need = (signature_len(code, &spec, id, exec)? + 512).div_ceil(16) * 16;
-    let new_size = need.max(datasize);
-    let mut out = code.to_vec();
-    if new_size != datasize {
-        // Grow LC_CODE_SIGNATURE and __LINKEDIT to hold it.
-        fields.set_size(&mut out, dataoff, new_size).map_err(bad)?;
-    }
-    let sig = signature(&out, &spec, id, exec)?;
-    if sig.len() > new_size {
-        return Err(bad("the signature outgrew its reserve"));
-    }
-    out.extend_from_slice(&sig);
-    out.resize(dataoff + new_size, 0);
-    Ok(out)
+    Ok(SlicePlan {
+        offset: slice.offset,
+        dataoff,
+        old_size,
+        new_size: need.max(old_size),
+        fields,
+        exec,
+        spec,
+    })
 }
 
 /// Re-signs a Mach-O file (thin or fat); for a standalone file without a
@@ -152,23 +164,82 @@ pub fn resign_macho(
     id: &Identity,
     path: &str,
 ) -> Result<Vec<u8>, ResignError> {
-    let bad = |reason: String| ResignError::Macho {
+    resign_macho_owned(file.to_vec(), spec, id, path)
+}
+
+/// [`resign_macho`] in the file's own buffer: each slice's code moves to
+/// its new place (last slice first, never backwards, so nothing is read
+/// after it is overwritten), its size fields are set, and its signature is
+/// computed there and written after it. Memory is the file plus the growth
+/// of its signatures.
+pub(crate) fn resign_macho_owned(
+    mut file: Vec<u8>,
+    spec: &CodeSpec,
+    id: &Identity,
+    path: &str,
+) -> Result<Vec<u8>, ResignError> {
+    let bad = |reason: &str| ResignError::Macho {
         path: path.to_owned(),
-        reason,
+        reason: reason.to_owned(),
     };
-    let list = slices(file).map_err(|e| bad(e.to_string()))?;
-    let per_slice = |s: &crate::macho::Slice<'_>| {
-        let mut spec = spec.clone();
-        if spec.info_plist.is_none() {
-            spec.info_plist = s.info_plist.map(<[u8]>::to_vec);
+    let plans = {
+        let list = slices(&file).map_err(|e| bad(&e.to_string()))?;
+        list.iter()
+            .map(|s| {
+                plan_slice(s, spec, id).map_err(|e| match e {
+                    ResignError::Macho { reason, .. } => bad(&reason),
+                    other => other,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let wide = fat_kind(&file);
+    let to = match wide {
+        None => vec![0],
+        Some(w) => {
+            let sizes: Vec<(usize, usize)> = plans
+                .iter()
+                .map(|p| (p.offset, p.dataoff + p.new_size))
+                .collect();
+            fat_offsets(&file, w, &sizes).map_err(bad)?
         }
-        resign_slice(s, &spec, id, path)
     };
-    let Some(wide) = fat_kind(file) else {
-        return per_slice(&list[0]);
-    };
-    let news = list.iter().map(per_slice).collect::<Result<Vec<_>, _>>()?;
-    assemble_fat(file, wide, &news).map_err(|r| bad(r.to_owned()))
+    let total = plans
+        .iter()
+        .zip(&to)
+        .map(|(p, t)| t + p.dataoff + p.new_size)
+        .max()
+        .unwrap_or(0);
+    if total > file.len() {
+        file.resize(total, 0);
+    }
+    for (p, &at) in plans.iter().zip(&to).rev() {
+        file.copy_within(p.offset..p.offset + p.dataoff, at);
+        let code = &mut file[at..at + p.dataoff];
+        if p.new_size != p.old_size {
+            // Grow LC_CODE_SIGNATURE and __LINKEDIT to hold it.
+            p.fields
+                .set_size(code, p.dataoff, p.new_size)
+                .map_err(bad)?;
+        }
+        let sig = signature(&file[at..at + p.dataoff], &p.spec, id, p.exec)?;
+        if sig.len() > p.new_size {
+            return Err(bad("the signature outgrew its reserve"));
+        }
+        let room = &mut file[at + p.dataoff..at + p.dataoff + p.new_size];
+        room[..sig.len()].copy_from_slice(&sig);
+        room[sig.len()..].fill(0);
+    }
+    if let Some(w) = wide {
+        let placed: Vec<(usize, usize)> = plans
+            .iter()
+            .zip(&to)
+            .map(|(p, &t)| (t, p.dataoff + p.new_size))
+            .collect();
+        set_fat_table(&mut file, w, &placed).map_err(bad)?;
+    }
+    file.truncate(total);
+    Ok(file)
 }
 
 /// The entitlements a bundle gets: `claimed` restricted to what the profile
@@ -252,6 +323,15 @@ fn claimed_entitlements(exe: &[u8]) -> Dictionary {
 }
 
 /// A file's current bytes: re-signed already, or from the archive.
+/// A file about to be rewritten: taken out of the re-signed files (where an
+/// inner step wrote it), else read from the archive.
+fn take_current(app: &App<'_>, out: &mut Resigned, rel: &str) -> Result<Vec<u8>, ResignError> {
+    if let Some(b) = out.files.remove(&app.archive_path(rel)) {
+        return Ok(b);
+    }
+    current(app, out, rel)
+}
+
 fn current(app: &App<'_>, out: &Resigned, rel: &str) -> Result<Vec<u8>, ResignError> {
     if let Some(b) = out.files.get(&app.archive_path(rel)) {
         return Ok(b.clone());
