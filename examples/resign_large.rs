@@ -5,8 +5,13 @@
 //! ```text
 //! cargo bench --features fixtures --bench codesign   # writes target/tmp/provkit-large.ipa
 //! /usr/bin/time -v cargo run --release --features fixtures --example resign_large -- \
-//!     target/tmp/provkit-large.ipa /tmp/resigned.ipa
+//!     target/tmp/provkit-large.ipa /tmp/resigned.ipa [DIR]
 //! ```
+//!
+//! With `DIR`, the identity and the profile are also written there
+//! (`cert.pem`, `key.pem`, `chain.pem` with the test CA's intermediate and
+//! root, `profile.mobileprovision`), so another signer can re-sign the same
+//! app with the same inputs for a comparison.
 
 use std::time::Instant;
 
@@ -31,6 +36,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..ProfileSpec::default()
         },
     )];
+    if let Some(dir) = args.next() {
+        use provkit::codesign::fixtures::pkcs8_of_rsa;
+        use provkit::profile::fixtures::{KeySource, key_der};
+        use provkit::profile::pem::encode as pem;
+        let dir = std::path::Path::new(&dir);
+        std::fs::create_dir_all(dir)?;
+        let key = key_der(KeySource::RsaDeveloper).ok_or("no developer key")?;
+        std::fs::write(
+            dir.join("cert.pem"),
+            pem("CERTIFICATE", ca.developer.cert.der()),
+        )?;
+        std::fs::write(dir.join("key.pem"), pem("PRIVATE KEY", &pkcs8_of_rsa(key)))?;
+        let chain = pem("CERTIFICATE", ca.intermediate.cert.der())
+            + &pem("CERTIFICATE", ca.root.cert.der());
+        std::fs::write(dir.join("chain.pem"), chain)?;
+        std::fs::write(dir.join("profile.mobileprovision"), &profiles[0])?;
+    }
     let mut opts = ResignOptions::new(&id, &profiles, utc(2026, 6, 1));
     opts.overwrite = true;
     let t = Instant::now();

@@ -593,7 +593,8 @@ impl Archive {
             });
         }
         if let Some(p) = self.dir_path(entry) {
-            let mut out = Vec::new();
+            let len = usize::try_from(entry.size).unwrap_or(0);
+            let mut out = Vec::with_capacity(len.saturating_add(read_slack(len)));
             File::open(&p)
                 .and_then(|f| f.take(cap + 1).read_to_end(&mut out))
                 .map_err(|e| ArchiveError::Entry {
@@ -616,15 +617,24 @@ impl Archive {
             path: path.to_owned(),
             reason,
         };
+        let len = usize::try_from(size.min(cap)).unwrap_or(0);
+        let (mut input, mut out) = (Vec::new(), Vec::new());
+        let limits = (cap, u64::MAX);
+        let slack = read_slack(len);
         let whole = match &self.backing {
-            Backing::Zip(z) => inflate_whole(&mut z.clone(), index, cap, u64::MAX),
-            Backing::Memory(z) => inflate_whole(&mut z.clone(), index, cap, u64::MAX),
+            Backing::Zip(z) => {
+                inflate_whole(&mut z.clone(), index, limits, &mut input, &mut out, slack)
+            }
+            Backing::Memory(z) => {
+                inflate_whole(&mut z.clone(), index, limits, &mut input, &mut out, slack)
+            }
             Backing::Dir(_) => return Err(bad("not an archive entry".into())),
         };
-        if let Some(out) = whole.map_err(bad)? {
+        if whole.map_err(bad)? {
             return Ok(out);
         }
-        let mut out = Vec::with_capacity(usize::try_from(size.min(cap)).unwrap_or(0));
+        drop(input);
+        let mut out = Vec::with_capacity(len.saturating_add(read_slack(len)));
         self.stream_index(index, path, cap, &mut |chunk| out.extend_from_slice(chunk))?;
         Ok(out)
     }
@@ -705,37 +715,44 @@ fn unreachable_meta() -> zip::result::ZipResult<Meta> {
 }
 
 /// Inflates a deflated entry of at most `whole_max` stated bytes in one
-/// call to libdeflate: its stored bytes are read whole, inflated into a
-/// buffer of exactly the stated size, which must be filled exactly, and
-/// checked against the stated CRC-32. `None` for a stored entry or one
-/// above `whole_max`: those stream.
+/// call to libdeflate: its stored bytes are read whole into `input`, and
+/// inflated into `out`, sized to exactly the stated size (with `slack` bytes
+/// of spare capacity), which must be filled exactly and match the stated
+/// CRC-32. `false` for a stored entry or one above `whole_max`: those
+/// stream, and neither buffer is touched.
 fn inflate_whole<R: Read + Seek>(
     zip: &mut ZipArchive<R>,
     index: usize,
-    cap: u64,
-    whole_max: u64,
-) -> Result<Option<Vec<u8>>, String> {
+    limits: (u64, u64),
+    input: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+    slack: usize,
+) -> Result<bool, String> {
+    let (cap, whole_max) = limits;
     let raw = zip.by_index_raw(index).map_err(|e| e.to_string())?;
     let declared = raw.size();
     if raw.compression() != CompressionMethod::Deflated || declared > whole_max {
-        return Ok(None);
+        return Ok(false);
     }
     if declared > cap {
         return Err(format!("{declared} bytes, more than the {cap}-byte limit"));
     }
     let (crc, stored) = (raw.crc32(), raw.compressed_size());
     let (Ok(out_len), Ok(in_len)) = (usize::try_from(declared), usize::try_from(stored)) else {
-        return Ok(None);
+        return Ok(false);
     };
     // The reader's limits bound `stored` through the inflate ratio, and it
     // cannot run past the archive's end.
-    let mut input = Vec::with_capacity(in_len.min(out_len.saturating_add(1 << 16)));
+    input.clear();
+    input.reserve(in_len.min(out_len.saturating_add(1 << 16)));
     raw.take(stored)
-        .read_to_end(&mut input)
+        .read_to_end(input)
         .map_err(|e| e.to_string())?;
-    let mut out = vec![0u8; out_len];
+    out.clear();
+    out.reserve(out_len.saturating_add(slack));
+    out.resize(out_len, 0);
     let got = libdeflater::Decompressor::new()
-        .deflate_decompress(&input, &mut out)
+        .deflate_decompress(input, out)
         .map_err(|e| match e {
             libdeflater::DecompressionError::InsufficientSpace => {
                 "more bytes than the declared size".to_owned()
@@ -745,12 +762,26 @@ fn inflate_whole<R: Read + Seek>(
     if got != out_len {
         return Err(format!("{got} bytes where {declared} were declared"));
     }
-    if libdeflater::crc32(&out) != crc {
+    if libdeflater::crc32(out) != crc {
         return Err(
             "CRC-32 mismatch: the inflated bytes are not the ones the archive states".to_owned(),
         );
     }
-    Ok(Some(out))
+    Ok(true)
+}
+
+/// Spare capacity for an entry read whole: room for a re-signed
+/// executable's larger signature without moving its bytes.
+fn read_slack(size: usize) -> usize {
+    size / 32 + (64 << 10)
+}
+
+std::thread_local! {
+    /// Each thread's input and output buffers for [`inflate_whole`] when
+    /// streaming: reused from entry to entry instead of faulting in fresh
+    /// memory for each (at most [`WHOLE_INFLATE_MAX`] of output a thread).
+    static WHOLE_BUFFERS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Inflates entry `index` into `sink`, at most `cap` bytes; the entry must
@@ -762,8 +793,27 @@ fn pump<R: Read + Seek>(
     cap: u64,
     sink: &mut dyn FnMut(&[u8]),
 ) -> Result<(), String> {
-    if let Some(whole) = inflate_whole(&mut zip, index, cap, WHOLE_INFLATE_MAX)? {
-        whole.chunks(CHUNK).for_each(&mut *sink);
+    let limits = (cap, WHOLE_INFLATE_MAX);
+    let done = WHOLE_BUFFERS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buffers) => {
+            let (input, out) = &mut *buffers;
+            let done = inflate_whole(&mut zip, index, limits, input, out, 0)?;
+            if done {
+                out.chunks(CHUNK).for_each(&mut *sink);
+            }
+            Ok::<_, String>(done)
+        }
+        // A sink that streams another entry on this thread: fresh buffers.
+        Err(_) => {
+            let (mut input, mut out) = (Vec::new(), Vec::new());
+            let done = inflate_whole(&mut zip, index, limits, &mut input, &mut out, 0)?;
+            if done {
+                out.chunks(CHUNK).for_each(&mut *sink);
+            }
+            Ok(done)
+        }
+    })?;
+    if done {
         return Ok(());
     }
     let file = zip.by_index(index).map_err(|e| e.to_string())?;
