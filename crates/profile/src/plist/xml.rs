@@ -272,9 +272,9 @@ impl<'a> Parser<'a> {
             b"date" => {
                 let at = self.pos;
                 let text = if empty {
-                    String::new()
+                    std::borrow::Cow::Borrowed("")
                 } else {
-                    self.text(b"date")?
+                    self.text_ref(b"date")?
                 };
                 parse_plist_date(text.trim())
                     .map(Value::Date)
@@ -286,9 +286,9 @@ impl<'a> Parser<'a> {
             b"integer" => {
                 let at = self.pos;
                 let text = if empty {
-                    String::new()
+                    std::borrow::Cow::Borrowed("")
                 } else {
-                    self.text(b"integer")?
+                    self.text_ref(b"integer")?
                 };
                 let t = text.trim();
                 let parsed = if let Some(hex) = t.strip_prefix("0x") {
@@ -307,9 +307,9 @@ impl<'a> Parser<'a> {
             b"real" => {
                 let at = self.pos;
                 let text = if empty {
-                    String::new()
+                    std::borrow::Cow::Borrowed("")
                 } else {
-                    self.text(b"real")?
+                    self.text_ref(b"real")?
                 };
                 text.trim()
                     .parse::<f64>()
@@ -325,6 +325,25 @@ impl<'a> Parser<'a> {
 
     /// Reads character data up to `</name>`, decoding entities and CDATA.
     fn text(&mut self, name: &[u8]) -> R<String> {
+        self.text_ref(name).map(std::borrow::Cow::into_owned)
+    }
+
+    /// [`Parser::text`] borrowed from the document when the text is plain
+    /// (no entity, CDATA or comment), as nearly all text is.
+    fn text_ref(&mut self, name: &[u8]) -> R<std::borrow::Cow<'a, str>> {
+        let start = self.pos;
+        if let Some(stop) = memchr::memchr2(b'<', b'&', &self.b[start..])
+            && self.b[start + stop] == b'<'
+            && self.b.get(start + stop + 1) == Some(&b'/')
+        {
+            self.pos = start + stop;
+            self.close_tag(name)?;
+            return Ok(std::borrow::Cow::Borrowed(&self.s[start..start + stop]));
+        }
+        self.text_decoded(name).map(std::borrow::Cow::Owned)
+    }
+
+    fn text_decoded(&mut self, name: &[u8]) -> R<String> {
         let mut out = String::new();
         loop {
             let start = self.pos;
