@@ -1,5 +1,6 @@
 //! Import a generated tenant into SQLite and PostgreSQL side by side, load
-//! it back into the engine's snapshot, and report times and sizes on disk.
+//! it back into the engine's snapshot, and report times and sizes on disk;
+//! then, on SQLite, an inventory upload that adds one user.
 //!
 //! ```text
 //! PROVKIT_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
@@ -70,6 +71,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let loaded = sqlite.load_tenant()?;
     let load = started.elapsed();
     check(&tenant, &loaded);
+    // An inventory upload that adds one user, as `POST /api/v1/inventory`
+    // makes it: merged, written, and every device's desired profiles
+    // compared before and after.
+    let one_user: provkit::store::Inventory =
+        serde_json::from_value(serde_json::json!({ "users": ["new.user@example.com"] }))?;
+    let started = Instant::now();
+    let change = provkit::service::inventory::import(
+        &mut sqlite,
+        &one_user,
+        &provkit::store::Replace::Nothing,
+        false,
+        shape.around,
+        &actor,
+    )?;
+    let upload = started.elapsed();
+    assert_eq!(change.users_added.len(), 1);
     drop(sqlite);
     let size: u64 = ["", "-wal"]
         .iter()
@@ -77,7 +94,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|m| m.len())
         .sum();
     println!(
-        "SQLite:     import {import:?}, load {load:?} ({} devices), {:.1} MB on disk",
+        "SQLite:     import {import:?}, load {load:?} ({} devices), {:.1} MB on disk; an inventory upload of one user {upload:?}",
         loaded.devices.len(),
         size as f64 / 1e6
     );

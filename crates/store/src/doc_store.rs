@@ -109,6 +109,43 @@ fn pending_key(e: &OutboxEntry) -> String {
     )
 }
 
+/// Devices (by UDID) and their desired profiles as [`UuidTable`] numbers.
+type Desired = Vec<(String, Vec<u32>)>;
+
+/// Profile UUIDs (as stored) numbered in the order first seen, both ways:
+/// comparing a million devices' desired sets as numbers instead of strings.
+#[derive(Default)]
+struct UuidTable {
+    ids: std::collections::HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl UuidTable {
+    fn id(&mut self, uuid: &str) -> u32 {
+        if let Some(&i) = self.ids.get(uuid) {
+            return i;
+        }
+        let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.ids.insert(uuid.to_owned(), i);
+        self.names.push(uuid.to_owned());
+        i
+    }
+
+    /// The numbers of the UUIDs equal to `uuid` but for case.
+    fn matching(&self, uuid: &str) -> Vec<u32> {
+        self.names
+            .iter()
+            .zip(0u32..)
+            .filter(|(n, _)| n.eq_ignore_ascii_case(uuid))
+            .map(|(_, i)| i)
+            .collect()
+    }
+
+    fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", String::as_str)
+    }
+}
+
 fn ukey(uuid: &str) -> String {
     uuid.to_ascii_uppercase()
 }
@@ -367,10 +404,13 @@ impl<D: Docs> DocStore<D> {
                     exclude.clone_from(e);
                 }
             }
-            let desired = |d: &mut D| -> R<std::collections::BTreeSet<String>> {
-                Ok(Self::desired_by_device(&Self::load_docs(d)?, at)
+            let mut uuids = UuidTable::default();
+            let mut desired = |d: &mut D| -> R<std::collections::BTreeSet<String>> {
+                let all = Self::desired_by_device(&Self::load_docs(d)?, at, &mut uuids);
+                let hit = uuids.matching(&rec.uuid);
+                Ok(all
                     .into_iter()
-                    .filter(|(_, set)| set.iter().any(|u| u.eq_ignore_ascii_case(&rec.uuid)))
+                    .filter(|(_, set)| set.iter().any(|u| hit.contains(u)))
                     .map(|(udid, _)| udid)
                     .collect())
             };
@@ -797,22 +837,21 @@ impl<D: Docs> DocStore<D> {
     }
 
     /// Each device's desired profile UUIDs at `at`, by UDID.
-    fn desired_by_device(
-        data: &Data,
-        at: DateTime<Utc>,
-    ) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
-        let tenant = data.to_tenant();
-        let engine = provkit_policy::Engine::new(tenant, at);
+    /// Each device's desired profiles at `at`, as sorted numbers from
+    /// `uuids`, in the tenant's device order.
+    fn desired_by_device(data: &Data, at: DateTime<Utc>, uuids: &mut UuidTable) -> Desired {
+        let engine = provkit_policy::Engine::new(data.to_tenant(), at);
         let t = engine.tenant();
-        (0..t.devices.len())
-            .map(|i| {
+        let ids: Vec<u32> = t.profiles.iter().map(|p| uuids.id(&p.uuid)).collect();
+        t.devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
                 let id = provkit_policy::DeviceId(u32::try_from(i).unwrap_or(u32::MAX));
-                let set = engine
-                    .desired(id)
-                    .iter()
-                    .map(|p| t.profiles[p.index()].uuid.clone())
-                    .collect();
-                (t.devices[i].udid.clone(), set)
+                let mut set: Vec<u32> = engine.desired(id).iter().map(|p| ids[p.index()]).collect();
+                set.sort_unstable();
+                set.dedup();
+                (d.udid.clone(), set)
             })
             .collect()
     }
@@ -1450,21 +1489,33 @@ impl<D: Docs> Store for DocStore<D> {
         self.docs.begin()?;
         let result = (|| {
             let d = &mut self.docs;
-            let before = Self::desired_by_device(&Self::load_docs(d)?, at);
+            let mut uuids = UuidTable::default();
+            let before: std::collections::HashMap<String, Vec<u32>> =
+                Self::desired_by_device(&Self::load_docs(d)?, at, &mut uuids)
+                    .into_iter()
+                    .collect();
             let (merged, mut change) = Self::merge_in(d, inv, replace)?;
             Self::import_inventory_in(d, &merged, actor)?;
-            let after = Self::desired_by_device(&Self::load_docs(d)?, at);
-            let empty = std::collections::BTreeSet::new();
-            for (udid, now) in &after {
-                let was = before.get(udid).unwrap_or(&empty);
-                if was != now {
+            let after = Self::desired_by_device(&Self::load_docs(d)?, at, &mut uuids);
+            for (udid, now) in after {
+                let was = before.get(&udid).map_or(&[][..], Vec::as_slice);
+                if was != now.as_slice() {
+                    let names = |ids: Vec<u32>| -> Vec<String> {
+                        let mut v: Vec<String> =
+                            ids.into_iter().map(|i| uuids.name(i).to_owned()).collect();
+                        v.sort();
+                        v
+                    };
+                    let gained = now.iter().filter(|p| !was.contains(p)).copied().collect();
+                    let lost = was.iter().filter(|p| !now.contains(p)).copied().collect();
                     change.desired.push(DesiredChange {
-                        udid: udid.clone(),
-                        gained: now.difference(was).cloned().collect(),
-                        lost: was.difference(now).cloned().collect(),
+                        udid,
+                        gained: names(gained),
+                        lost: names(lost),
                     });
                 }
             }
+            change.desired.sort_by(|a, b| a.udid.cmp(&b.udid));
             Ok(change)
         })();
         match result {
