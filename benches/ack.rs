@@ -93,7 +93,9 @@ fn bench(c: &mut Criterion) {
     std::fs::create_dir_all(&dir).expect("dir");
     let mut g = c.benchmark_group("ack");
     g.sample_size(10);
-    for n in [10_000usize, 100_000, 1_000_000] {
+    // One transaction per iteration: at 1M commands (33 s, 33 µs a command
+    // on 2026-12-05) its write-ahead log outgrows the page cache.
+    for n in [10_000usize, 100_000] {
         let template = prepared(&dir, n);
         let copy = dir.join(format!("run-{n}.db"));
         g.throughput(Throughput::Elements(n as u64));
