@@ -66,6 +66,7 @@ fn prepared(dir: &Path, n: usize) -> PathBuf {
                 apps: Vec::new(),
                 reported: Vec::new(),
                 org_group: None,
+                enrollment_id: None,
             })
             .collect(),
         ..Inventory::default()

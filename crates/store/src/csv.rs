@@ -6,6 +6,7 @@
 //! record,a,b,c
 //! user,alice,,
 //! device,00008110-000A1B2C3D4E5F60,alice,iOS
+//! enrollment,00008110-000A1B2C3D4E5F60,8A2F0C51-ENROLLMENT,
 //! app,00008110-000A1B2C3D4E5F60,com.example.app,1.0
 //! reported,00008110-000A1B2C3D4E5F60,5D1AB0E1-7C3B-4F1E-9A55-0123456789AB,2027-01-15T00:00:00Z
 //! group,Sales,user,
@@ -14,7 +15,8 @@
 //! ```
 //!
 //! `device` takes the UDID, the primary user (may be empty) and the platform
-//! (default iOS); `app` and `reported` refer to a device listed earlier;
+//! (default iOS); `enrollment` (the id the MDM server knows the device by,
+//! when not its UDID), `app` and `reported` refer to a device listed earlier;
 //! `group` takes the name and `user` or `device`; `member` and `subgroup`
 //! refer to a group listed earlier. A header row starting with `record` is
 //! skipped. Fields may be quoted (`"a, b"`, `""` for a quote).
@@ -97,6 +99,9 @@ impl Inventory {
                 d.user.as_deref().unwrap_or(""),
                 &d.platform,
             ])?;
+            if let Some(e) = &d.enrollment_id {
+                row(["enrollment", &d.udid, e, ""])?;
+            }
             for a in &d.apps {
                 row(["app", &d.udid, &a.bundle_id, &a.version])?;
             }
@@ -178,7 +183,12 @@ impl Inventory {
                     apps: Vec::new(),
                     reported: Vec::new(),
                     org_group: None,
+                    enrollment_id: None,
                 }),
+                "enrollment" => {
+                    let i = device(&mut inv, &need(1, "a UDID")?)?;
+                    inv.devices[i].enrollment_id = Some(need(2, "an enrollment id")?);
+                }
                 "app" => {
                     let i = device(&mut inv, &need(1, "a UDID")?)?;
                     let app = InstalledApp {

@@ -99,6 +99,21 @@ fn check_names(inv: &Inventory) -> Result<(), StoreError> {
 }
 
 /// Checks that an inventory refers only to names it or the store defines.
+/// An enrollment id travels in MDM servers' URL paths and comma-separated
+/// id lists: 1 to 255 printable ASCII characters, none of them a space,
+/// `,`, `/`, `?`, `#` or `%`.
+fn check_enrollment_id(udid: &str, id: &str) -> Result<(), StoreError> {
+    let bad = id
+        .chars()
+        .find(|c| !c.is_ascii_graphic() || matches!(c, ',' | '/' | '?' | '#' | '%'));
+    if id.is_empty() || id.len() > 255 || bad.is_some() {
+        return Err(StoreError::Invalid(format!(
+            "device {udid}: enrollment id {id:?} must be 1 to 255 printable ASCII characters without spaces, ',', '/', '?', '#' or '%'"
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn validate_inventory(
     inv: &Inventory,
     known_users: &dyn Fn(&str) -> bool,
@@ -113,7 +128,17 @@ pub(crate) fn validate_inventory(
         .iter()
         .map(|g| (g.name.as_str(), g.kind))
         .collect();
+    let mut enrollments: BTreeMap<&str, &str> = BTreeMap::new();
     for d in &inv.devices {
+        if let Some(e) = &d.enrollment_id {
+            check_enrollment_id(&d.udid, e)?;
+            if let Some(other) = enrollments.insert(e.as_str(), d.udid.as_str()) {
+                return Err(StoreError::Invalid(format!(
+                    "devices {other} and {} have the same enrollment id {e:?}",
+                    d.udid
+                )));
+            }
+        }
         if let Some(u) = &d.user
             && !users.contains(u.as_str())
             && !known_users(u)

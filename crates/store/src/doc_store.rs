@@ -752,6 +752,9 @@ impl<D: Docs> DocStore<D> {
                 dev.org_group.clone_from(&stored.org_group);
             }
             if !matches!(replace, Replace::Batch) {
+                if dev.enrollment_id.is_none() {
+                    dev.enrollment_id.clone_from(&stored.enrollment_id);
+                }
                 dev.user = dev.user.take().or_else(|| stored.user.clone());
                 for a in &stored.apps {
                     if !dev.apps.contains(a) {

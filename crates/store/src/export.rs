@@ -61,6 +61,7 @@ pub fn records_of(t: &Tenant) -> TenantRecords {
                 })
                 .collect(),
             org_group: None,
+            enrollment_id: None,
         })
         .collect();
     let groups = t

@@ -182,6 +182,18 @@ pub struct DeviceRecord {
     /// in an import batch, the importer's group).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_group: Option<String>,
+    /// The id its MDM server knows it by, when that is not its UDID (a User
+    /// Enrollment's EnrollmentID); commands go to it and answers naming it
+    /// are the device's. `None`: the UDID (in an import batch: as stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrollment_id: Option<String>,
+}
+
+impl DeviceRecord {
+    /// The id its MDM server knows it by: its enrollment id, else its UDID.
+    pub fn enrollment(&self) -> &str {
+        self.enrollment_id.as_deref().unwrap_or(&self.udid)
+    }
 }
 
 fn ios() -> String {

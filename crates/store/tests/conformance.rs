@@ -365,6 +365,7 @@ fn large_batch(store: &mut dyn Store, backend: &str) {
                 apps: vec![],
                 reported: vec![],
                 org_group: None,
+                enrollment_id: None,
             })
             .collect(),
         groups: vec![],

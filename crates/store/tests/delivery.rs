@@ -335,11 +335,114 @@ fn concurrent_claims(open: &(dyn Fn() -> Box<dyn Store + Send> + Sync), backend:
     );
 }
 
+/// A device its MDM server knows by an enrollment id (a User Enrollment):
+/// commands go to that id, an answer naming it is the device's, a merge
+/// keeps it, and ids that cannot travel in a URL path are refused
+/// (regression: every device was reached by its UDID).
+fn devices_reached_only_by_udid(store: &mut dyn Store, backend: &str) {
+    tenant(store, 2);
+    let with_id: Inventory = serde_json::from_value(serde_json::json!({
+        "devices": [{"udid": "D00001", "enrollment_id": "ENR-0001"}]
+    }))
+    .expect("inventory");
+    store
+        .apply_inventory(&with_id, &Replace::Nothing, false, at(), &actor())
+        .expect("enrollment id");
+    // A later batch without the field keeps it.
+    let without: Inventory =
+        serde_json::from_value(serde_json::json!({"devices": [{"udid": "D00001"}]}))
+            .expect("inventory");
+    store
+        .apply_inventory(&without, &Replace::Nothing, false, at(), &actor())
+        .expect("merge");
+    for bad in ["", "a,b", "a/b", "a b", "é"] {
+        let inv: Inventory = serde_json::from_value(serde_json::json!({
+            "devices": [{"udid": "D00000", "enrollment_id": bad}]
+        }))
+        .expect("inventory");
+        assert!(
+            store
+                .apply_inventory(&inv, &Replace::Nothing, false, at(), &actor())
+                .is_err(),
+            "{backend}: {bad:?} is refused"
+        );
+    }
+    store.prepare_dispatches(at(), 10).expect("prepare");
+    let claimed = store
+        .claim_dispatches(at(), Duration::minutes(1), 10)
+        .expect("claim");
+    let targets: Vec<(String, String)> = claimed
+        .iter()
+        .flat_map(|c| c.dispatch.targets.iter())
+        .map(|t| (t.udid.clone(), t.enrollment_id.clone()))
+        .collect();
+    assert!(
+        targets.contains(&("D00001".into(), "ENR-0001".into())),
+        "{backend}: {targets:?}"
+    );
+    assert!(
+        targets.contains(&("D00000".into(), "D00000".into())),
+        "{backend}: {targets:?}"
+    );
+    let disp = &claimed
+        .iter()
+        .find(|c| c.dispatch.targets.iter().any(|t| t.udid == "D00001"))
+        .expect("D1's")
+        .dispatch;
+    store
+        .settle_dispatch(
+            &disp.command_uuid,
+            &disp
+                .targets
+                .iter()
+                .map(|t| (t.enrollment_id.clone(), SendOutcome::Queued(None)))
+                .collect::<Vec<_>>(),
+            at() + Duration::seconds(2),
+            at(),
+        )
+        .expect("settle");
+    // The server's answer names the enrollment id only.
+    let counts = store
+        .record_answers(
+            &[],
+            &[DeviceAnswer {
+                command_uuid: disp.command_uuid.clone(),
+                udid: "ENR-0001".into(),
+                status: CommandStatus::Acknowledged,
+                error_chain: None,
+                profiles: None,
+            }],
+            at(),
+        )
+        .expect("answers");
+    assert_eq!((counts.applied, counts.unknown), (1, 0), "{backend}");
+    assert_eq!(
+        status_of(store, "ROW-00001").0,
+        CommandStatus::Acknowledged,
+        "{backend}"
+    );
+    let dev = store
+        .inventory()
+        .expect("inv")
+        .devices
+        .into_iter()
+        .find(|d| d.udid == "D00001")
+        .expect("D1");
+    assert_eq!(dev.enrollment_id.as_deref(), Some("ENR-0001"), "{backend}");
+    assert_eq!(dev.reported.len(), 1, "{backend}: the install is held");
+    // The CSV form carries it both ways.
+    let inv = store.inventory().expect("inv");
+    let csv = inv.to_csv().expect("csv");
+    assert!(csv.contains("enrollment,D00001,ENR-0001,"), "{csv}");
+    assert_eq!(Inventory::from_csv(&csv).expect("read back"), inv);
+}
+
 #[test]
 fn memory_delivery() {
     let mut s = MemoryStore::default();
     semantics(&mut s, "memory");
     connections_are_scoped(&mut s, "memory");
+    devices_reached_only_by_udid(&mut MemoryStore::default(), "memory");
 }
 
 #[test]
@@ -350,6 +453,10 @@ fn sqlite_delivery() {
     let mut s = SqliteStore::open(dir.join("a.db")).expect("open");
     semantics(&mut s, "sqlite");
     connections_are_scoped(&mut s, "sqlite");
+    devices_reached_only_by_udid(
+        &mut SqliteStore::open(dir.join("c.db")).expect("open"),
+        "sqlite",
+    );
     let path = dir.join("b.db");
     drop(SqliteStore::open(&path).expect("create"));
     concurrent_claims(
@@ -374,6 +481,11 @@ fn postgres_delivery() {
     semantics(&mut s, "postgres");
     connections_are_scoped(&mut s, "postgres");
     drop(s);
+    PostgresStore::reset(&url).expect("reset");
+    devices_reached_only_by_udid(
+        &mut PostgresStore::connect(&url).expect("connect"),
+        "postgres",
+    );
     PostgresStore::reset(&url).expect("reset");
     drop(PostgresStore::connect(&url).expect("create"));
     concurrent_claims(

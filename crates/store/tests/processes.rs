@@ -35,6 +35,7 @@ fn batch(start: usize, n: usize) -> Inventory {
                 apps: vec![],
                 reported: vec![],
                 org_group: None,
+                enrollment_id: None,
             })
             .collect(),
         groups: vec![],

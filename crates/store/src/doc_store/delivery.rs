@@ -128,14 +128,14 @@ fn serving<'a>(conns: &'a HashMap<String, MdmConnection>, og: &str) -> Option<&'
     }
 }
 
-/// A dispatch due at `at` for these (device, outbox row) pairs, each
-/// device reached by its UDID.
+/// A dispatch due at `at` for these (UDID, enrollment id, outbox row)
+/// triples, each device reached by its enrollment id.
 fn new_dispatch(
     command_uuid: String,
     connection: &str,
     request_type: &str,
     profile_uuid: &str,
-    devices: impl Iterator<Item = (String, Option<String>)>,
+    devices: impl Iterator<Item = (String, String, Option<String>)>,
     at: DateTime<Utc>,
 ) -> Dispatch {
     Dispatch {
@@ -144,8 +144,8 @@ fn new_dispatch(
         request_type: request_type.to_owned(),
         profile_uuid: profile_uuid.to_owned(),
         targets: devices
-            .map(|(udid, row)| DispatchTarget {
-                enrollment_id: udid.clone(),
+            .map(|(udid, enrollment_id, row)| DispatchTarget {
+                enrollment_id,
                 udid,
                 row,
                 state: TargetState::Due,
@@ -277,8 +277,10 @@ impl<D: Docs> DocStore<D> {
         if conns.is_empty() {
             return Ok(0);
         }
-        // (connection, request, profile) → (device, row), in key order.
-        let mut groups: BTreeMap<(String, String, String), Vec<(String, String)>> = BTreeMap::new();
+        // (connection, request, profile) → (device, enrollment id, row), in
+        // key order.
+        type Targets = Vec<(String, String, String)>;
+        let mut groups: BTreeMap<(String, String, String), Targets> = BTreeMap::new();
         let undispatched = d.scan(Table::Undispatched, "")?;
         // The devices' groups, read at once.
         let mut udids: Vec<String> = undispatched
@@ -287,11 +289,11 @@ impl<D: Docs> DocStore<D> {
             .collect();
         udids.sort();
         udids.dedup();
-        let mut served: HashMap<String, String> = HashMap::new();
+        let mut served: HashMap<String, (String, String)> = HashMap::new();
         for (udid, doc) in d.get_many(Table::Devices, &udids)? {
             let dev: DeviceRecord = from_json(&doc)?;
             if let Some(c) = serving(&conns, crate::org::of(dev.org_group.as_ref())) {
-                served.insert(udid, c.name.clone());
+                served.insert(udid, (c.name.clone(), dev.enrollment().to_owned()));
             }
         }
         let mut taken = Vec::new();
@@ -302,13 +304,13 @@ impl<D: Docs> DocStore<D> {
             else {
                 return Err(StoreError::Corrupt(format!("undispatched key {key:?}")));
             };
-            let Some(conn) = served.get(udid) else {
+            let Some((conn, enrollment)) = served.get(udid) else {
                 continue;
             };
             groups
                 .entry((conn.clone(), request.to_owned(), profile.to_owned()))
                 .or_default()
-                .push((udid.to_owned(), row));
+                .push((udid.to_owned(), enrollment.clone(), row));
             taken.push(key);
         }
         let kinds: HashMap<&str, MdmKind> =
@@ -322,13 +324,13 @@ impl<D: Docs> DocStore<D> {
             };
             for chunk in devices.chunks(size) {
                 let disp = new_dispatch(
-                    derived_uuid(&chunk[0].1),
+                    derived_uuid(&chunk[0].2),
                     &conn,
                     &request,
                     &profile,
                     chunk
                         .iter()
-                        .map(|(udid, row)| (udid.clone(), Some(row.clone()))),
+                        .map(|(udid, enr, row)| (udid.clone(), enr.clone(), Some(row.clone()))),
                     at,
                 );
                 Self::put_dispatch(d, &disp)?;
@@ -349,13 +351,17 @@ impl<D: Docs> DocStore<D> {
     ) -> R<Vec<String>> {
         root_only(d, "delivery")?;
         let conns = Self::connections_by_group(d)?;
-        let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut groups: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
         for udid in udids {
             let dev: DeviceRecord = Self::require(d, Table::Devices, udid, "device", request_type)?;
             let Some(c) = serving(&conns, crate::org::of(dev.org_group.as_ref())) else {
                 continue;
             };
-            groups.entry(c.name.clone()).or_default().push(dev.udid);
+            let enrollment = dev.enrollment().to_owned();
+            groups
+                .entry(c.name.clone())
+                .or_default()
+                .push((dev.udid, enrollment));
         }
         let mut made = Vec::new();
         for (conn, devices) in groups {
@@ -367,14 +373,14 @@ impl<D: Docs> DocStore<D> {
                 let seed = format!(
                     "{request_type}\u{1}{}\u{1}{}",
                     at.timestamp_millis(),
-                    chunk[0]
+                    chunk[0].0
                 );
                 let mut disp = new_dispatch(
                     derived_uuid(&seed),
                     &conn,
                     request_type,
                     "",
-                    chunk.iter().map(|u| (u.clone(), None)),
+                    chunk.iter().map(|(u, e)| (u.clone(), e.clone(), None)),
                     at,
                 );
                 disp.identifiers = identifiers.to_vec();
@@ -653,7 +659,14 @@ impl<D: Docs> DocStore<D> {
         row_keys.dedup();
         let mut rows = HashMap::new();
         Self::load_rows(d, row_keys, &mut rows)?;
+        // The devices: as the answers name them, and as the dispatches
+        // answered name them (an answer may name a device by its enrollment id).
         let mut udids: Vec<String> = answers.iter().map(|a| a.udid.clone()).collect();
+        udids.extend(
+            dispatches
+                .values()
+                .flat_map(|disp| disp.targets.iter().map(|t| t.udid.clone())),
+        );
         udids.sort();
         udids.dedup();
         let mut devices: HashMap<String, DeviceRecord> = HashMap::new();
@@ -670,14 +683,14 @@ impl<D: Docs> DocStore<D> {
         for a in answers {
             // The outbox row answered: a dispatch's device, or a row sent
             // under its own UUID.
-            let (row, request) = match dispatches.get(&a.command_uuid) {
+            let (row, request, device) = match dispatches.get(&a.command_uuid) {
                 Some(disp) => {
                     let t = disp.targets.iter().find(|t| {
                         t.udid.eq_ignore_ascii_case(&a.udid)
                             || t.enrollment_id.eq_ignore_ascii_case(&a.udid)
                     });
                     match t {
-                        Some(t) => (t.row.clone(), disp.request_type.clone()),
+                        Some(t) => (t.row.clone(), disp.request_type.clone(), t.udid.clone()),
                         None => {
                             counts.unknown += 1;
                             continue;
@@ -685,14 +698,14 @@ impl<D: Docs> DocStore<D> {
                     }
                 }
                 None if rows.contains_key(&a.command_uuid) => {
-                    (Some(a.command_uuid.clone()), String::new())
+                    (Some(a.command_uuid.clone()), String::new(), a.udid.clone())
                 }
                 None => {
                     counts.unknown += 1;
                     continue;
                 }
             };
-            let Some(dev) = devices.get_mut(&a.udid) else {
+            let Some(dev) = devices.get_mut(&device) else {
                 counts.unknown += 1;
                 continue;
             };
@@ -717,7 +730,7 @@ impl<D: Docs> DocStore<D> {
                         installed
                             .entry(uuid.clone())
                             .or_default()
-                            .push(a.udid.clone());
+                            .push(device.clone());
                     }
                     if e.request_type == "InstallProvisioningProfile"
                         && let Some(expires) = expires
@@ -749,7 +762,7 @@ impl<D: Docs> DocStore<D> {
                 }
             }
             if changed {
-                changed_devices.insert(a.udid.clone());
+                changed_devices.insert(device.clone());
                 counts.applied += 1;
             } else {
                 counts.unchanged += 1;
