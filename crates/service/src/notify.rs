@@ -208,7 +208,8 @@ pub fn set_template(
 /// notification at the tenant's stages, or at the profile's own stages
 /// when it has them, none for a profile switched off (its settings from
 /// [`Store::notify_settings`]); and one per device user's notice (user,
-/// device, app; webhooks only, at the tenant's user-notice stage).
+/// device, app; webhooks only, at the tenant's user-notice stage), for the
+/// device's organization group, so its channels and those above it get it.
 ///
 /// # Errors
 /// Store failures (the profiles' groups, teams and settings are read).
@@ -325,11 +326,27 @@ pub fn notices_of(
             ));
         }
     }
+    // Each device user's notice goes to the device's organization group (so
+    // to the channels there and above it).
+    let mut udids: Vec<String> = view.user_notices.iter().map(|u| u.device.clone()).collect();
+    udids.sort();
+    udids.dedup();
+    let device_group: std::collections::HashMap<String, String> = store
+        .devices_of(&udids)?
+        .into_iter()
+        .map(|d| {
+            let og = provkit_store::org::of(d.org_group.as_ref()).to_owned();
+            (d.udid, og)
+        })
+        .collect();
     for u in &view.user_notices {
         // The device user's notice: one per (device, app), to webhooks.
+        let org_group = device_group
+            .get(&u.device)
+            .map_or(provkit_store::org::ROOT, String::as_str);
         let facts = serde_json::json!({
             "schema": "provkit.notification/1",
-            "org_group": provkit_store::org::ROOT,
+            "org_group": org_group,
             "item_kind": "device-user",
             "user": u.user,
             "device": u.device,
@@ -341,7 +358,7 @@ pub fn notices_of(
         });
         out.push(Notice {
             item: format!("user:{}:{}", u.device, u.app),
-            org_group: provkit_store::org::ROOT.to_owned(),
+            org_group: org_group.to_owned(),
             stage: user_stage,
             stages: Vec::new(),
             facts,

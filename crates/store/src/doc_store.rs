@@ -1692,6 +1692,20 @@ impl<D: Docs> Store for DocStore<D> {
         })
     }
 
+    fn devices_of(&mut self, udids: &[String]) -> R<Vec<DeviceRecord>> {
+        let mut docs = self.docs.get_many(Table::Devices, udids)?;
+        let mut out = Vec::with_capacity(docs.len());
+        for u in udids {
+            if let Some(doc) = docs.remove(u) {
+                let dev: DeviceRecord = from_json(&doc)?;
+                if visible(&self.docs, dev.org_group.as_ref()) {
+                    out.push(dev);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn inventory(&mut self) -> R<Inventory> {
         let d = &mut self.docs;
         let users = d

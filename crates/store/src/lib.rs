@@ -320,6 +320,13 @@ pub trait Store {
     /// Backend failures or a corrupt record.
     fn inventory(&mut self) -> Result<Inventory, StoreError>;
 
+    /// The stored records of these devices that the scope sees, by key
+    /// (absent and hidden ones are left out), in the order asked.
+    ///
+    /// # Errors
+    /// Backend failures or a corrupt record.
+    fn devices_of(&mut self, udids: &[String]) -> Result<Vec<DeviceRecord>, StoreError>;
+
     /// Removes an app, a device, a user or a group in one transaction,
     /// taking it out of every group that lists it; audited. Returns the
     /// groups it was taken out of.
