@@ -1,6 +1,7 @@
 //! Import a generated tenant into SQLite and PostgreSQL side by side, load
 //! it back into the engine's snapshot, and report times and sizes on disk;
-//! then, on SQLite, an inventory upload that adds one user.
+//! then, on SQLite, an inventory upload that adds one user and the
+//! console's preview of an assignment.
 //!
 //! ```text
 //! PROVKIT_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
@@ -87,6 +88,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let upload = started.elapsed();
     assert_eq!(change.users_added.len(), 1);
+    // The console's assignment preview: one profile gains All devices,
+    // computed in a transaction that is rolled back.
+    let profile = sqlite
+        .profiles()?
+        .into_iter()
+        .next()
+        .ok_or("no profile")?
+        .uuid;
+    let edit = provkit::store::AssignmentEdit::Add {
+        include: vec![provkit::store::TargetName::AllDevices],
+        exclude: vec![],
+    };
+    let started = Instant::now();
+    let preview = provkit::service::assign::preview(&mut sqlite, &profile, &edit, shape.around)?;
+    let preview_took = started.elapsed();
     drop(sqlite);
     let size: u64 = ["", "-wal"]
         .iter()
@@ -94,9 +110,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|m| m.len())
         .sum();
     println!(
-        "SQLite:     import {import:?}, load {load:?} ({} devices), {:.1} MB on disk; an inventory upload of one user {upload:?}",
+        "SQLite:     import {import:?}, load {load:?} ({} devices), {:.1} MB on disk; an inventory upload of one user {upload:?}; an assignment preview {preview_took:?} ({} devices would gain the profile)",
         loaded.devices.len(),
-        size as f64 / 1e6
+        size as f64 / 1e6,
+        preview.devices_gaining.len()
     );
     std::fs::remove_dir_all(&dir)?;
 
