@@ -793,25 +793,20 @@ fn pump<R: Read + Seek>(
     cap: u64,
     sink: &mut dyn FnMut(&[u8]),
 ) -> Result<(), String> {
-    let limits = (cap, WHOLE_INFLATE_MAX);
+    let mut whole = |input: &mut Vec<u8>, out: &mut Vec<u8>| -> Result<bool, String> {
+        let done = inflate_whole(&mut zip, index, (cap, WHOLE_INFLATE_MAX), input, out, 0)?;
+        if done {
+            out.chunks(CHUNK).for_each(&mut *sink);
+        }
+        Ok(done)
+    };
     let done = WHOLE_BUFFERS.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buffers) => {
             let (input, out) = &mut *buffers;
-            let done = inflate_whole(&mut zip, index, limits, input, out, 0)?;
-            if done {
-                out.chunks(CHUNK).for_each(&mut *sink);
-            }
-            Ok::<_, String>(done)
+            whole(input, out)
         }
         // A sink that streams another entry on this thread: fresh buffers.
-        Err(_) => {
-            let (mut input, mut out) = (Vec::new(), Vec::new());
-            let done = inflate_whole(&mut zip, index, limits, &mut input, &mut out, 0)?;
-            if done {
-                out.chunks(CHUNK).for_each(&mut *sink);
-            }
-            Ok(done)
-        }
+        Err(_) => whole(&mut Vec::new(), &mut Vec::new()),
     })?;
     if done {
         return Ok(());
