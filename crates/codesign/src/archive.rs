@@ -771,9 +771,10 @@ fn inflate_whole<R: Read + Seek>(
 }
 
 /// Spare capacity for an entry read whole: room for a re-signed
-/// executable's larger signature without moving its bytes.
+/// executable's larger signature without moving its bytes (a small file
+/// that outgrows it is cheap to move).
 fn read_slack(size: usize) -> usize {
-    size / 32 + (64 << 10)
+    size / 32
 }
 
 std::thread_local! {

@@ -633,6 +633,18 @@ impl Holders {
     }
 }
 
+/// Devices by upper-cased UDID.
+fn device_ids(t: &Tenant) -> std::collections::HashMap<String, DeviceId> {
+    t.devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let id = DeviceId(u32::try_from(i).unwrap_or(u32::MAX));
+            (d.udid.to_ascii_uppercase(), id)
+        })
+        .collect()
+}
+
 /// Profiles by upper-cased UUID.
 fn profile_ids(t: &Tenant) -> std::collections::HashMap<String, ProfileId> {
     t.profiles
@@ -682,15 +694,7 @@ impl CommandIndex {
     pub fn build(engine: &Engine, entries: impl IntoIterator<Item = OutboxEntry>) -> Self {
         use std::collections::HashMap;
         let t = engine.tenant();
-        let devices: HashMap<String, DeviceId> = t
-            .devices
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                let id = DeviceId(u32::try_from(i).unwrap_or(u32::MAX));
-                (d.udid.to_ascii_uppercase(), id)
-            })
-            .collect();
+        let devices = device_ids(t);
         let profiles = profile_ids(t);
         let mut newest: HashMap<(DeviceId, ProfileId), CommandFact> = HashMap::new();
         for e in entries {
@@ -726,24 +730,13 @@ impl CommandIndex {
     /// same UDID and UUID there, dropped when `new` lacks either. Cheaper
     /// than reading the outbox again; exactly as fresh as `self`.
     pub fn remap(&self, old: &Engine, new: &Engine) -> Self {
-        use std::collections::HashMap;
         let (o, n) = (old.tenant(), new.tenant());
-        let devices: HashMap<&str, DeviceId> = n
-            .devices
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                (
-                    d.udid.as_str(),
-                    DeviceId(u32::try_from(i).unwrap_or(u32::MAX)),
-                )
-            })
-            .collect();
+        let devices = device_ids(n);
         let profiles = profile_ids(n);
         let device_map: Vec<Option<DeviceId>> = o
             .devices
             .iter()
-            .map(|d| devices.get(d.udid.as_str()).copied())
+            .map(|d| devices.get(&d.udid.to_ascii_uppercase()).copied())
             .collect();
         let profile_map: Vec<Option<ProfileId>> = o
             .profiles

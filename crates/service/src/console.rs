@@ -99,9 +99,9 @@ pub fn cookie_hash(cookie: &str) -> String {
 
 /// Signs `name` in when `password` is theirs: a new session of
 /// [`SESSION_TTL`] from `at`, its cookie and CSRF token made from the 64
-/// random bytes of `random`; sessions expired by `at` are removed. Returns the cookie (shown to the browser
-/// only) and the session; `None` for a wrong name or password, which take
-/// the same time.
+/// random bytes of `random`; sessions expired by `at` are removed. Returns
+/// the cookie (shown to the browser only) and the session; `None` for a
+/// wrong name or password, which take the same time.
 ///
 /// # Errors
 /// [`ServiceError::Store`] on a backend failure.

@@ -977,21 +977,16 @@ impl<D: Docs> DocStore<D> {
                 continue;
             };
             let uuid = ukey(&e.profile_uuid);
-            dev.reported.retain(|r| !r.uuid.eq_ignore_ascii_case(&uuid));
-            if e.request_type == "InstallProvisioningProfile" {
-                if !expiry.contains_key(&uuid) {
+            let held = match expiry.get(&uuid) {
+                Some(found) => found.clone(),
+                None => {
                     let found = Self::latest_profile(d, &uuid)?
                         .map(|(_, rec)| (rec.facts.uuid, rec.facts.expires));
-                    expiry.insert(uuid.clone(), found);
+                    expiry.insert(uuid, found.clone());
+                    found
                 }
-                if let Some(Some((stored_uuid, expires))) = expiry.get(&uuid) {
-                    dev.reported.push(ReportedProfile {
-                        uuid: stored_uuid.clone(),
-                        expires: *expires,
-                        managed: true,
-                    });
-                }
-            }
+            };
+            delivery::hold_after_ack(&mut dev.reported, &e, held);
             changed.insert(e.udid.clone());
             e.status = CommandStatus::Acknowledged;
             e.error_chain = None;

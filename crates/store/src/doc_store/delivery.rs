@@ -116,6 +116,26 @@ fn apply(
     true
 }
 
+/// What a device holds once it acknowledged `e`: the profile taken out,
+/// and for an install put back as `held` (its UUID as stored and its
+/// expiry; nothing when the store does not know the profile).
+pub(super) fn hold_after_ack(
+    reported: &mut Vec<ReportedProfile>,
+    e: &OutboxEntry,
+    held: Option<(String, DateTime<Utc>)>,
+) {
+    reported.retain(|r| !r.uuid.eq_ignore_ascii_case(&e.profile_uuid));
+    if e.request_type == "InstallProvisioningProfile"
+        && let Some((uuid, expires)) = held
+    {
+        reported.push(ReportedProfile {
+            uuid,
+            expires,
+            managed: true,
+        });
+    }
+}
+
 /// The connection serving organization group `og`: its own, else the
 /// nearest ancestor's.
 fn serving<'a>(conns: &'a HashMap<String, MdmConnection>, og: &str) -> Option<&'a MdmConnection> {
@@ -717,7 +737,6 @@ impl<D: Docs> DocStore<D> {
                 changed_rows.insert(e.command_uuid.clone());
                 if a.status == CommandStatus::Acknowledged {
                     let uuid = ukey(&e.profile_uuid);
-                    dev.reported.retain(|r| ukey(&r.uuid) != uuid);
                     let expires = match expiries.get(&uuid) {
                         Some(t) => *t,
                         None => {
@@ -732,15 +751,8 @@ impl<D: Docs> DocStore<D> {
                             .or_default()
                             .push(device.clone());
                     }
-                    if e.request_type == "InstallProvisioningProfile"
-                        && let Some(expires) = expires
-                    {
-                        dev.reported.push(ReportedProfile {
-                            uuid: e.profile_uuid.clone(),
-                            expires,
-                            managed: true,
-                        });
-                    }
+                    let held = expires.map(|t| (e.profile_uuid.clone(), t));
+                    hold_after_ack(&mut dev.reported, e, held);
                 }
             }
             if let Some(list) = &a.profiles
