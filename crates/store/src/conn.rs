@@ -38,12 +38,14 @@ pub(crate) enum Table {
     NoticeOut,
     /// Messages to send, by (due instant, key).
     NoticeDue,
+    /// Users' email addresses, by user name.
+    UserEmails,
 }
 
 // The names and the list are for the SQL backends' schemas.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 impl Table {
-    pub(crate) const ALL: [Table; 18] = [
+    pub(crate) const ALL: [Table; 19] = [
         Table::Meta,
         Table::Profiles,
         Table::Apps,
@@ -62,6 +64,7 @@ impl Table {
         Table::InboxDue,
         Table::NoticeOut,
         Table::NoticeDue,
+        Table::UserEmails,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -84,6 +87,7 @@ impl Table {
             Table::InboxDue => "inbox_due",
             Table::NoticeOut => "notice_out",
             Table::NoticeDue => "notice_due",
+            Table::UserEmails => "user_emails",
         }
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! ```csv
 //! record,a,b,c
-//! user,alice,,
+//! user,alice,alice@example.com,
 //! device,00008110-000A1B2C3D4E5F60,alice,iOS
 //! enrollment,00008110-000A1B2C3D4E5F60,8A2F0C51-ENROLLMENT,
 //! app,00008110-000A1B2C3D4E5F60,com.example.app,1.0
@@ -14,6 +14,7 @@
 //! subgroup,Sales,Sales EU,
 //! ```
 //!
+//! `user` takes the name and, optionally, the user's email address;
 //! `device` takes the UDID, the primary user (may be empty) and the platform
 //! (default iOS); `enrollment` (the id the MDM server knows the device by,
 //! when not its UDID), `app` and `reported` refer to a device listed earlier;
@@ -90,7 +91,8 @@ impl Inventory {
             Ok(())
         };
         for u in &self.users {
-            row(["user", u, "", ""])?;
+            let email = self.emails.get(u).map_or("", String::as_str);
+            row(["user", u, email, ""])?;
         }
         for d in &self.devices {
             row([
@@ -171,7 +173,13 @@ impl Inventory {
             };
             match get(0) {
                 "record" if n == 0 => {}
-                "user" => inv.users.push(need(1, "a name")?),
+                "user" => {
+                    let name = need(1, "a name")?;
+                    if !get(2).is_empty() {
+                        inv.emails.insert(name.clone(), get(2).to_owned());
+                    }
+                    inv.users.push(name);
+                }
                 "device" => inv.devices.push(DeviceRecord {
                     udid: need(1, "a UDID")?,
                     platform: if get(3).is_empty() {
@@ -250,11 +258,13 @@ mod tests {
 
     #[test]
     fn reads_every_record() {
-        let text = "record,a,b,c\nuser,alice,,\nuser,\"bob, jr\",,\ndevice,U1,alice,\napp,U1,com.example.app,1.0\n\
+        let text = "record,a,b,c\nuser,alice,alice@example.com,\nuser,\"bob, jr\",,\ndevice,U1,alice,\napp,U1,com.example.app,1.0\n\
                     reported,U1,P1,2027-01-15T00:00:00Z\ngroup,Sales,user,\nmember,Sales,alice,\nsubgroup,Sales,Sales EU,\n\
                     group,Sales EU,user,\n";
         let inv = Inventory::from_csv(text).unwrap();
         assert_eq!(inv.users, ["alice", "bob, jr"]);
+        assert_eq!(inv.emails.len(), 1);
+        assert_eq!(inv.emails["alice"], "alice@example.com");
         assert_eq!(inv.devices[0].platform, "iOS");
         assert_eq!(inv.devices[0].user.as_deref(), Some("alice"));
         assert_eq!(inv.devices[0].apps[0].version, "1.0");

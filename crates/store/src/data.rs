@@ -114,6 +114,36 @@ fn check_enrollment_id(udid: &str, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A user's email address: `local@domain`, at most 254 characters, one
+/// `@`, a dotted domain, and nothing a mail header or an address list
+/// would read as a separator (spaces, control characters, `<>()[],;:"\\`).
+pub(crate) fn check_email(user: &str, address: &str) -> Result<(), StoreError> {
+    let bad = |why: &str| {
+        Err(StoreError::Invalid(format!(
+            "emails[{user:?}]: {address:?} is not an email address ({why})"
+        )))
+    };
+    if address.len() > 254 {
+        return bad("longer than 254 characters");
+    }
+    if let Some(c) = address
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\"\\".contains(*c))
+    {
+        return bad(&format!("it holds {c:?}"));
+    }
+    let Some((local, domain)) = address.split_once('@') else {
+        return bad("no @");
+    };
+    if local.is_empty() || domain.contains('@') {
+        return bad("give one name before a single @");
+    }
+    if !domain.contains('.') || domain.split('.').any(str::is_empty) {
+        return bad("the domain needs dotted, non-empty labels");
+    }
+    Ok(())
+}
+
 pub(crate) fn validate_inventory(
     inv: &Inventory,
     known_users: &dyn Fn(&str) -> bool,
@@ -128,6 +158,18 @@ pub(crate) fn validate_inventory(
         .iter()
         .map(|g| (g.name.as_str(), g.kind))
         .collect();
+    for (u, address) in &inv.emails {
+        if !users.contains(u.as_str()) && !known_users(u) {
+            return Err(StoreError::UnknownReference {
+                kind: "user",
+                name: u.clone(),
+                context: "emails".into(),
+            });
+        }
+        if !address.is_empty() {
+            check_email(u, address)?;
+        }
+    }
     let mut enrollments: BTreeMap<&str, &str> = BTreeMap::new();
     for d in &inv.devices {
         if let Some(e) = &d.enrollment_id {

@@ -593,7 +593,7 @@ impl<D: Docs> DocStore<D> {
                 .iter()
                 .filter(|g| g.kind == provkit_policy::GroupKind::User)
                 .flat_map(|g| &g.members);
-            for u in device_users.chain(group_users) {
+            for u in device_users.chain(group_users).chain(inv.emails.keys()) {
                 if !batch_users.contains(u.as_str()) && !stored_users.contains_key(u) {
                     let known = d
                         .get(Table::Users, u)?
@@ -658,6 +658,13 @@ impl<D: Docs> DocStore<D> {
                 g.org_group = place(d, g.org_group.as_ref())?;
             }
             d.put_many(Table::Users, &users)?;
+            for (u, address) in &inv.emails {
+                if address.is_empty() {
+                    d.delete(Table::UserEmails, u)?;
+                } else {
+                    d.put(Table::UserEmails, u, address)?;
+                }
+            }
             d.put_many(Table::Devices, &keyed(&devices, |x| &x.udid))?;
             d.put_many(Table::Groups, &keyed(&groups, |g| &g.name))?;
             Self::audit(
@@ -1675,6 +1682,9 @@ impl<D: Docs> Store for DocStore<D> {
                 d.put_many(Table::Groups, &rows)?;
             }
             d.delete(table, &key)?;
+            if let Removal::User(u) = what {
+                d.delete(Table::UserEmails, u)?;
+            }
             Self::audit(
                 d,
                 actor,
@@ -1703,11 +1713,17 @@ impl<D: Docs> Store for DocStore<D> {
 
     fn inventory(&mut self) -> R<Inventory> {
         let d = &mut self.docs;
-        let users = d
+        let users: Vec<String> = d
             .scan(Table::Users, "")?
             .into_iter()
             .filter(|(_, g)| visible(d, user_group(g).as_ref()))
             .map(|(k, _)| k)
+            .collect();
+        let shown: std::collections::HashSet<&str> = users.iter().map(String::as_str).collect();
+        let emails = d
+            .scan(Table::UserEmails, "")?
+            .into_iter()
+            .filter(|(u, _)| shown.contains(u.as_str()))
             .collect();
         let mut devices: Vec<DeviceRecord> = self.scan_docs(Table::Devices, "")?;
         devices.retain(|x| visible(&self.docs, x.org_group.as_ref()));
@@ -1715,7 +1731,25 @@ impl<D: Docs> Store for DocStore<D> {
             users,
             devices,
             groups: self.groups()?,
+            emails,
         })
+    }
+
+    fn user_emails(&mut self, users: &[String]) -> R<Vec<(String, String)>> {
+        let d = &mut self.docs;
+        let mut out = Vec::new();
+        for u in users {
+            let Some(group) = d.get(Table::Users, u)? else {
+                continue;
+            };
+            if !visible(d, user_group(&group).as_ref()) {
+                continue;
+            }
+            if let Some(address) = d.get(Table::UserEmails, u)? {
+                out.push((u.clone(), address));
+            }
+        }
+        Ok(out)
     }
 
     fn groups(&mut self) -> R<Vec<GroupRecord>> {
@@ -2224,6 +2258,19 @@ impl<D: Docs> Store for DocStore<D> {
 
     fn notify_settings(&mut self) -> R<Vec<(String, crate::NotifySettings)>> {
         Self::notify_settings_in(&mut self.docs)
+    }
+
+    fn set_app_notify_settings(
+        &mut self,
+        bundle_id: &str,
+        settings: &crate::NotifySettings,
+        actor: &Actor,
+    ) -> R<()> {
+        self.tx(|d| Self::set_app_notify_settings_in(d, bundle_id, settings, actor))
+    }
+
+    fn app_notify_settings(&mut self) -> R<Vec<(String, crate::NotifySettings)>> {
+        Self::app_notify_settings_in(&mut self.docs)
     }
 
     fn remove_channel(&mut self, name: &str, actor: &Actor) -> R<crate::Channel> {

@@ -111,6 +111,8 @@ pub fn records_of(t: &Tenant) -> TenantRecords {
             users: t.users.iter().map(|u| u.name.clone()).collect(),
             devices,
             groups,
+            // The engine's tenant holds no addresses.
+            emails: std::collections::BTreeMap::new(),
         },
         apps,
         assignments: by_profile

@@ -320,6 +320,14 @@ pub trait Store {
     /// Backend failures or a corrupt record.
     fn inventory(&mut self) -> Result<Inventory, StoreError>;
 
+    /// The email addresses of these users the scope sees and the inventory
+    /// knows an address for, as (user, address); for the device users'
+    /// notices.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn user_emails(&mut self, users: &[String]) -> Result<Vec<(String, String)>, StoreError>;
+
     /// The stored records of these devices that the scope sees, by key
     /// (absent and hidden ones are left out), in the order asked.
     ///
@@ -656,7 +664,8 @@ pub trait Store {
     ///
     /// # Errors
     /// [`StoreError::UnknownReference`] for a profile the scope does not
-    /// see; [`StoreError::Invalid`] for stages outside 0 to 3,650 days.
+    /// see; [`StoreError::Invalid`] for stages outside 0 to 3,650 days or
+    /// a user stage (an app's setting).
     fn set_notify_settings(
         &mut self,
         profile_uuid: &str,
@@ -669,6 +678,29 @@ pub trait Store {
     /// # Errors
     /// Backend failures.
     fn notify_settings(&mut self) -> Result<Vec<(String, NotifySettings)>, StoreError>;
+
+    /// Sets an app's own notification settings (every version of the
+    /// bundle; the default settings clear them): `off` silences its device
+    /// users' notices and takes it out of its profiles' messages, `stages`
+    /// are the admin stages of the profiles it uses (a profile's own
+    /// settings come first), `user_stage` its device users' stage. Audited
+    /// with before and after.
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for an app the scope does not see;
+    /// [`StoreError::Invalid`] for stages outside 0 to 3,650 days.
+    fn set_app_notify_settings(
+        &mut self,
+        bundle_id: &str,
+        settings: &NotifySettings,
+        actor: &Actor,
+    ) -> Result<(), StoreError>;
+
+    /// Every app's own notification settings, by bundle identifier.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn app_notify_settings(&mut self) -> Result<Vec<(String, NotifySettings)>, StoreError>;
 
     /// Removes a channel; audited.
     ///

@@ -128,4 +128,29 @@ pub struct NotifySettings {
     /// Its own admin stages, in days before death (none: the tenant's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stages: Option<Vec<i64>>,
+    /// An app's own device-user notice stage, in days before the app dies
+    /// (none: the tenant's); apps only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_stage: Option<i64>,
+}
+
+impl std::fmt::Display for NotifySettings {
+    /// One line: `no messages`, or whose admin stages and, when set, the
+    /// device users' stage.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.off {
+            return f.write_str("no messages");
+        }
+        match &self.stages {
+            Some(st) => {
+                let days: Vec<String> = st.iter().map(ToString::to_string).collect();
+                write!(f, "its own admin stages {} days", days.join(", "))?;
+            }
+            None => f.write_str("the tenant's admin stages")?,
+        }
+        if let Some(u) = self.user_stage {
+            write!(f, "; device users at {u} days")?;
+        }
+        Ok(())
+    }
 }

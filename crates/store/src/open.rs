@@ -105,6 +105,7 @@ impl SqliteStore {
                 store.migrate()?;
             }
             Access::ReadOnly => {
+                store.docs.stand_in_for_missing_tables()?;
                 let found = store.schema_version()?;
                 if found > SCHEMA_VERSION {
                     return Err(StoreError::SchemaTooNew {

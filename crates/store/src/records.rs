@@ -225,6 +225,7 @@ pub struct GroupRecord {
 /// ```json
 /// {
 ///   "users": ["alice", "bob"],
+///   "emails": {"alice": "alice@example.com"},
 ///   "devices": [{"udid": "00008110-...", "user": "alice",
 ///                "apps": [{"bundle_id": "com.example.app", "version": "1.0"}],
 ///                "reported": [{"uuid": "...", "expires": "2027-01-01T00:00:00Z", "managed": true}]}],
@@ -243,6 +244,11 @@ pub struct Inventory {
     /// Groups.
     #[serde(default)]
     pub groups: Vec<GroupRecord>,
+    /// Users' email addresses, by user name, for the device users' notices
+    /// (`user,NAME,ADDRESS,` in CSV). A batch sets the addresses it names
+    /// and leaves the others; an empty address removes the stored one.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub emails: std::collections::BTreeMap<String, String>,
 }
 
 /// What an assignment targets, by name.

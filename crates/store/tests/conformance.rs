@@ -369,6 +369,7 @@ fn large_batch(store: &mut dyn Store, backend: &str) {
             })
             .collect(),
         groups: vec![],
+        emails: Default::default(),
     };
     store.import_inventory(&inv, &actor()).expect("bulk import");
     let t = store.load_tenant().expect("load");
@@ -912,6 +913,110 @@ fn profile_labels(store: &mut dyn Store, backend: &str) {
     );
 }
 
+/// Users' email addresses: set by a batch (JSON or CSV), kept by a batch
+/// that does not name them, cleared by an empty one, gone with the user;
+/// a bad address or an unknown user writes nothing.
+fn user_email_addresses(store: &mut dyn Store, backend: &str) {
+    let a = actor();
+    let batch = |v: serde_json::Value| -> Inventory { serde_json::from_value(v).expect("batch") };
+    store
+        .import_inventory(
+            &batch(serde_json::json!({
+                "users": ["erin", "finn"],
+                "emails": {"erin": "erin@example.com"}
+            })),
+            &a,
+        )
+        .expect("import");
+    let names = vec!["erin".to_owned(), "finn".to_owned(), "nobody".to_owned()];
+    assert_eq!(
+        store.user_emails(&names).expect("emails"),
+        [("erin".to_owned(), "erin@example.com".to_owned())],
+        "{backend}"
+    );
+    // Exported and read back, as JSON and as CSV.
+    let inv = store.inventory().expect("inventory");
+    assert_eq!(
+        inv.emails.get("erin").map(String::as_str),
+        Some("erin@example.com"),
+        "{backend}"
+    );
+    // (Only this suite's users: others' names may not fit a CSV row.)
+    let mine = Inventory {
+        users: inv
+            .users
+            .iter()
+            .filter(|u| ["erin", "finn"].contains(&u.as_str()))
+            .cloned()
+            .collect(),
+        emails: inv.emails.clone(),
+        ..Inventory::default()
+    };
+    let csv = mine.to_csv().expect("csv");
+    assert!(
+        csv.contains("user,erin,erin@example.com,"),
+        "{backend}: {csv}"
+    );
+    assert_eq!(
+        Inventory::from_csv(&csv).expect("read back").emails,
+        inv.emails
+    );
+    // Refused, and nothing written: a bad address, an unknown user.
+    for (bad, why) in [
+        (
+            serde_json::json!({"emails": {"finn": "finn at example.com"}}),
+            "no @",
+        ),
+        (
+            serde_json::json!({"emails": {"finn": "finn@example.com, boss@example.com"}}),
+            "a list",
+        ),
+        (
+            serde_json::json!({"emails": {"finn": "finn@localhost"}}),
+            "no dot",
+        ),
+        (
+            serde_json::json!({"emails": {"zed": "zed@example.com"}}),
+            "unknown user",
+        ),
+    ] {
+        assert!(
+            store.import_inventory(&batch(bad), &a).is_err(),
+            "{backend}: {why}"
+        );
+    }
+    assert_eq!(
+        store.user_emails(&names).expect("emails").len(),
+        1,
+        "{backend}"
+    );
+    // A batch without addresses keeps them; a new one sets; "" clears.
+    store
+        .import_inventory(&batch(serde_json::json!({"users": ["erin"]})), &a)
+        .expect("kept");
+    store
+        .import_inventory(
+            &batch(serde_json::json!({"emails": {"finn": "finn@example.com", "erin": ""}})),
+            &a,
+        )
+        .expect("set and clear");
+    assert_eq!(
+        store.user_emails(&names).expect("emails"),
+        [("finn".to_owned(), "finn@example.com".to_owned())],
+        "{backend}"
+    );
+    store
+        .remove(&Removal::User("finn".into()), &a)
+        .expect("remove finn");
+    store
+        .import_inventory(&batch(serde_json::json!({"users": ["finn"]})), &a)
+        .expect("finn again");
+    assert!(
+        store.user_emails(&names).expect("emails").is_empty(),
+        "{backend}: a removed user's address went with the user"
+    );
+}
+
 #[test]
 fn memory_backend() {
     conformance(&mut MemoryStore::default(), "memory");
@@ -920,6 +1025,7 @@ fn memory_backend() {
     replanning_queued_pending_commands_again(&mut MemoryStore::default(), "memory");
     organization_groups_isolate(&mut MemoryStore::default(), "memory");
     profile_labels(&mut MemoryStore::default(), "memory");
+    user_email_addresses(&mut MemoryStore::default(), "memory");
 }
 
 fn temp_db(name: &str) -> std::path::PathBuf {
@@ -939,6 +1045,7 @@ fn sqlite_backend() {
     replanning_queued_pending_commands_again(&mut store, "sqlite");
     organization_groups_isolate(&mut store, "sqlite");
     profile_labels(&mut store, "sqlite");
+    user_email_addresses(&mut store, "sqlite");
     drop(store);
     // Reopening keeps everything and does not migrate again.
     let mut again = SqliteStore::open(&path).expect("reopen");
@@ -969,6 +1076,7 @@ fn postgres_backend() {
     replanning_queued_pending_commands_again(&mut store, "postgres");
     organization_groups_isolate(&mut store, "postgres");
     profile_labels(&mut store, "postgres");
+    user_email_addresses(&mut store, "postgres");
     assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
 }
 

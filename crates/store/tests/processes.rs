@@ -39,6 +39,7 @@ fn batch(start: usize, n: usize) -> Inventory {
             })
             .collect(),
         groups: vec![],
+        emails: Default::default(),
     }
 }
 

@@ -185,3 +185,35 @@ fn schema_v2_fixture_opens_and_reads() {
         assert!(!doc.contains("superseded_by"), "{doc}");
     }
 }
+
+/// A read-only open never migrates, so a file written before the users'
+/// email table existed has none: reads must still answer (regression: the
+/// inventory read failed with "no such table" on such a file).
+#[test]
+fn read_only_open_of_an_older_file_missed_new_tables() {
+    let dir = std::env::temp_dir().join(format!("provkit-schema-ro-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let copy = dir.join("schema-v4.sqlite");
+    std::fs::copy(V4, &copy).expect("copy");
+    let mut store = SqliteStore::open_existing(&copy, Access::ReadOnly).expect("read-only open");
+    let inv = store.inventory().expect("the inventory reads");
+    assert_eq!(inv.users.len(), 1);
+    assert!(inv.emails.is_empty());
+    assert!(
+        store
+            .user_emails(&inv.users)
+            .expect("no addresses")
+            .is_empty()
+    );
+    drop(store);
+    // Nothing was written to the file.
+    let conn = rusqlite::Connection::open(&copy).expect("raw");
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'user_emails'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(tables, 0, "the stand-in table is temporary");
+}

@@ -25,6 +25,26 @@ impl SqliteDocs {
         self.conn.execute_batch(&sql)?;
         Ok(())
     }
+
+    /// On a read-only connection to a file written before a table existed,
+    /// an empty temporary table of that name stands in for it (reads find
+    /// nothing there, as a read-write open would have created it empty).
+    pub(crate) fn stand_in_for_missing_tables(&mut self) -> R<()> {
+        for t in Table::ALL {
+            let present: i64 = self.conn.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [t.name()],
+                |r| r.get(0),
+            )?;
+            if present == 0 {
+                self.conn.execute_batch(&format!(
+                    "CREATE TEMP TABLE IF NOT EXISTS {} (k TEXT PRIMARY KEY, doc TEXT NOT NULL);",
+                    t.name()
+                ))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Docs for SqliteDocs {

@@ -19,6 +19,29 @@ const CHANNEL_PREFIX: &str = "notify\u{1}";
 /// and the UUID.
 const SETTINGS_PREFIX: &str = "notify-item\u{1}";
 
+/// Apps' own notification settings live in `meta` under this prefix and
+/// the bundle identifier.
+const APP_SETTINGS_PREFIX: &str = "notify-app\u{1}";
+
+/// Stages are whole days from 0 to ten years.
+fn check_stages(settings: &crate::NotifySettings) -> R<()> {
+    if let Some(stages) = &settings.stages
+        && (stages.is_empty() || stages.iter().any(|s| !(0..=3650).contains(s)))
+    {
+        return Err(StoreError::Invalid(
+            "stages: give one or more days from 0 to 3,650".into(),
+        ));
+    }
+    if let Some(s) = settings.user_stage
+        && !(0..=3650).contains(&s)
+    {
+        return Err(StoreError::Invalid(
+            "user stage: give days from 0 to 3,650".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// A message's key: item, stage (sortable), channel.
 fn out_key(item: &str, stage: i64, channel: &str) -> String {
     format!("{}\u{1}{:+06}\u{1}{channel}", ukey(item), stage)
@@ -108,11 +131,10 @@ impl<D: Docs> DocStore<D> {
         settings: &crate::NotifySettings,
         actor: &Actor,
     ) -> R<()> {
-        if let Some(stages) = &settings.stages
-            && (stages.is_empty() || stages.iter().any(|s| !(0..=3650).contains(s)))
-        {
+        check_stages(settings)?;
+        if settings.user_stage.is_some() {
             return Err(StoreError::Invalid(
-                "stages: give one or more days from 0 to 3,650".into(),
+                "user stage: device users hear of apps; set it on the app".into(),
             ));
         }
         // The profile must be one the scope sees.
@@ -127,23 +149,64 @@ impl<D: Docs> DocStore<D> {
             return Err(hidden("profile", uuid, "notification settings"));
         }
         let key = format!("{SETTINGS_PREFIX}{}", ukey(uuid));
+        Self::put_settings(d, &key, uuid, settings, actor)
+    }
+
+    /// Stores (or, for the default, clears) one item's settings under
+    /// `key`; audited with before and after.
+    fn put_settings(
+        d: &mut D,
+        key: &str,
+        item: &str,
+        settings: &crate::NotifySettings,
+        actor: &Actor,
+    ) -> R<()> {
         let before = d
-            .get(Table::Meta, &key)?
+            .get(Table::Meta, key)?
             .map(|v| from_json::<serde_json::Value>(&v))
             .transpose()?;
         if *settings == crate::NotifySettings::default() {
-            d.delete(Table::Meta, &key)?;
+            d.delete(Table::Meta, key)?;
         } else {
-            d.put(Table::Meta, &key, &to_json(settings))?;
+            d.put(Table::Meta, key, &to_json(settings))?;
         }
         Self::audit(
             d,
             actor,
             "notify-settings",
-            uuid,
+            item,
             before,
             Some(serde_json::json!(settings)),
         )
+    }
+
+    pub(super) fn set_app_notify_settings_in(
+        d: &mut D,
+        bundle_id: &str,
+        settings: &crate::NotifySettings,
+        actor: &Actor,
+    ) -> R<()> {
+        check_stages(settings)?;
+        // Some version of the app must be one the scope sees.
+        let visible_version = d
+            .scan(Table::Apps, &format!("{bundle_id}\u{1}"))?
+            .iter()
+            .map(|(_, v)| from_json::<crate::AppRecord>(v))
+            .collect::<R<Vec<_>>>()?
+            .into_iter()
+            .any(|a| crate::org::within(d.scope(), crate::org::of(a.org_group.as_ref())));
+        if !visible_version {
+            return Err(hidden("app", bundle_id, "notification settings"));
+        }
+        let key = format!("{APP_SETTINGS_PREFIX}{bundle_id}");
+        Self::put_settings(d, &key, &format!("app:{bundle_id}"), settings, actor)
+    }
+
+    pub(super) fn app_notify_settings_in(d: &mut D) -> R<Vec<(String, crate::NotifySettings)>> {
+        d.scan(Table::Meta, APP_SETTINGS_PREFIX)?
+            .iter()
+            .map(|(k, v)| Ok((k[APP_SETTINGS_PREFIX.len()..].to_owned(), from_json(v)?)))
+            .collect()
     }
 
     pub(super) fn notify_settings_in(d: &mut D) -> R<Vec<(String, crate::NotifySettings)>> {
