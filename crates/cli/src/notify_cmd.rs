@@ -55,6 +55,23 @@ pub(crate) enum NotifyCommand {
         #[arg(long, value_delimiter = ',')]
         stages: Option<Vec<i64>>,
     },
+    /// An app's own settings (every version of the bundle): off, or its
+    /// own admin stages for the profiles it uses and its own device-user
+    /// stage; with no flag it goes back to the tenant's; audited.
+    App {
+        /// The bundle identifier.
+        bundle_id: String,
+        /// No messages for it: no device-user notices, and its profiles'
+        /// messages leave it out (none when all their apps are off).
+        #[arg(long, conflicts_with_all = ["stages", "user_stage"])]
+        off: bool,
+        /// Admin stages in days for the profiles it uses, e.g. 90,30,7.
+        #[arg(long, value_delimiter = ',')]
+        stages: Option<Vec<i64>>,
+        /// Its device users' notice, in days before it dies.
+        #[arg(long)]
+        user_stage: Option<i64>,
+    },
     /// The tenant's stages: the admin stages and the device-user notice,
     /// in days before a death date (shown when no flag is given); audited.
     Stages {
@@ -130,16 +147,28 @@ pub(crate) fn run(db: &crate::db::DbArgs, command: NotifyCommand) -> Result<Outc
             let t = store.load_tenant()?;
             let id = provkit_service::names::profile(&t, &profile)?;
             let uuid = t.profiles[id.index()].uuid.clone();
-            let settings = provkit_store::NotifySettings { off, stages };
+            let settings = provkit_store::NotifySettings {
+                off,
+                stages,
+                user_stage: None,
+            };
             store.set_notify_settings(&uuid, &settings, &a)?;
-            outln!(
-                "{uuid}: {}",
-                match (&settings.off, &settings.stages) {
-                    (true, _) => "no admin messages".to_owned(),
-                    (false, Some(s)) => format!("its own stages {s:?}"),
-                    (false, None) => "the tenant's stages".to_owned(),
-                }
-            )?;
+            outln!("{uuid}: {settings}")?;
+        }
+        NotifyCommand::App {
+            bundle_id,
+            off,
+            stages,
+            user_stage,
+        } => {
+            let settings = provkit_store::NotifySettings {
+                off,
+                stages,
+                user_stage,
+            };
+            db.open()?
+                .set_app_notify_settings(&bundle_id, &settings, &a)?;
+            outln!("{bundle_id}: {settings}")?;
         }
         NotifyCommand::Stages { admin, user } => {
             let mut store = db.open()?;

@@ -324,7 +324,8 @@ pub async fn run_delivery(
     }
 }
 
-/// Sends a delivery's email to the channel's addresses over SMTP (STARTTLS
+/// Sends a delivery's email to the channel's addresses (a device user's
+/// notice: to that user alone) over SMTP (STARTTLS
 /// when offered on `smtp://`, TLS from the start on `smtps://`, the secret
 /// as the password), within 30 s.
 ///
@@ -346,7 +347,11 @@ pub async fn send_email(
         .parse()
         .map_err(|e| format!("from {:?}: {e}", target.from))?;
     let mut builder = lettre::Message::builder().from(from).subject(mail.subject);
-    for to in &channel.to {
+    let to = provkit_service::notify::recipients(channel, facts);
+    if to.is_empty() {
+        return Err("no address to send to".into());
+    }
+    for to in &to {
         builder = builder.to(to.parse().map_err(|e| format!("to {to:?}: {e}"))?);
     }
     let message = builder

@@ -498,6 +498,17 @@ pub(crate) const ROUTES: &[Route] = &[
         handler: || put(notify::settings),
     },
     Route {
+        method: "put",
+        path: "/api/v1/apps/{bundle_id}/notifications",
+        role: Some(Role::Operator),
+        query: &[],
+        body: Body::Json,
+        ok: (200, "the settings as stored"),
+        summary: "An app's own notification settings, for every version: {\"off\": true}, or {\"stages\": [90, 30], \"user_stage\": 45} (admin stages for the profiles it uses, its device users' stage); {} for the tenant's",
+        upload: false,
+        handler: || put(notify::app_settings),
+    },
+    Route {
         method: "get",
         path: "/api/v1/calendar.ics",
         role: Some(Role::Viewer),

@@ -403,6 +403,42 @@ fn console_sessions_csrf_and_scope_over_http() {
         "the calendar's reminders follow the new stages: {ics}"
     );
 
+    // A profile's own notification settings, from its page: the form
+    // needs its token, "own" needs stages, the saved ones are shown; a
+    // Benelux admin does not reach a DACH profile's; an app nobody sees
+    // is not found.
+    let url = format!("/console/profiles/{P_DACH}/notifications");
+    assert_eq!(post_form(&server, &url, &global, "mode=off").status, 403);
+    let r = post_form(
+        &server,
+        &url,
+        &global,
+        &format!("csrf={gcsrf}&mode=own&stages="),
+    );
+    assert_eq!(r.status, 422, "{}", text(&r));
+    let r = post_form(
+        &server,
+        &url,
+        &global,
+        &format!("csrf={gcsrf}&mode=own&stages=90%2C+14"),
+    );
+    assert_eq!(r.status, 303, "{}", text(&r));
+    let page = text(&get(
+        &server,
+        &format!("/console/profiles/{P_DACH}"),
+        &global,
+    ));
+    assert!(page.contains("its own admin stages 90, 14 days"), "{page}");
+    let r = post_form(&server, &url, &cookie, &format!("csrf={csrf}&mode=off"));
+    assert_eq!(r.status, 404, "{}", text(&r));
+    let r = post_form(
+        &server,
+        "/console/apps/notifications",
+        &global,
+        &format!("csrf={gcsrf}&bundle_id=com.example.none&mode=off"),
+    );
+    assert_eq!(r.status, 404, "{}", text(&r));
+
     // Signing out ends the session on the server, not only in the browser.
     let r = post_form(
         &server,
@@ -675,6 +711,31 @@ async fn browse(server: &Server, driver: &Driver, ca: &TestCa, token: &str, dir:
         "{linked}"
     );
     shot("apps").await;
+    // The app's own device-user notice, 45 days, from the same page.
+    c.find(Locator::Id("notify-own"))
+        .await
+        .expect("own")
+        .click()
+        .await
+        .expect("choose");
+    c.find(Locator::Id("notify-user-stage"))
+        .await
+        .expect("user stage")
+        .send_keys("45")
+        .await
+        .expect("type");
+    c.find(Locator::Id("notify-button"))
+        .await
+        .expect("save")
+        .click()
+        .await
+        .expect("click");
+    c.wait()
+        .for_element(Locator::XPath(
+            "//td[contains(., 'device users at 45 days')]",
+        ))
+        .await
+        .expect("the app's settings are shown");
 
     // Assign: All users, but not the Executives; the preview's count is
     // what the plan then gives.

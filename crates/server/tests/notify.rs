@@ -575,6 +575,10 @@ fn email_through_a_real_smtp_server() {
         for name in ["ops-hook", "ops-slack", "gone"] {
             s.remove_channel(name, &a).expect("remove");
         }
+        let emails =
+            serde_json::from_value(serde_json::json!({"emails": {"ann": "ann@example.com"}}))
+                .expect("emails");
+        s.import_inventory(&emails, &a).expect("ann's address");
         provkit_service::notify::add_channel(
             &mut s,
             "mail",
@@ -608,8 +612,6 @@ fn email_through_a_real_smtp_server() {
         std::thread::sleep(Duration::from_millis(50));
         received.lock().expect("received").contains("END MESSAGE")
     });
-    let _ = smtpd.kill();
-    let _ = smtpd.wait();
     let text = received.lock().expect("received").clone();
     assert!(arrived, "a message arrived: {text}");
     assert_eq!(text.matches("MESSAGE FOLLOWS").count(), 1, "once: {text}");
@@ -628,4 +630,55 @@ fn email_through_a_real_smtp_server() {
     assert!(text.contains(UUID), "{text}");
     let sent = open().expect("open").notices().expect("notices");
     assert!(sent.iter().all(|n| n.sent_at.is_some()), "{sent:?}");
+
+    // 29 days out: the admins' 30-day stage, and ann's device-user notice
+    // by email, to her address alone.
+    *clock.lock().expect("clock") = death() - chrono::Duration::days(29);
+    tick(&open, &clock, &senders, &rt);
+    tick(&open, &clock, &senders, &rt);
+    let arrived = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        received
+            .lock()
+            .expect("received")
+            .matches("END MESSAGE")
+            .count()
+            >= 3
+    });
+    let _ = smtpd.kill();
+    let _ = smtpd.wait();
+    let text = received.lock().expect("received").clone();
+    assert!(arrived, "three messages arrived: {text}");
+    // Each message with quoted-printable soft breaks and folded header
+    // lines joined again.
+    let messages: Vec<String> = text
+        .split("MESSAGE FOLLOWS")
+        .skip(1)
+        .map(|m| {
+            m.replace("\r\n", "\n")
+                .replace("=\n", "")
+                .replace("\n ", " ")
+        })
+        .collect();
+    assert_eq!(messages.len(), 3, "{text}");
+    let to_ann: Vec<&String> = messages
+        .iter()
+        .filter(|m| m.contains("on your device"))
+        .collect();
+    assert_eq!(to_ann.len(), 1, "one device-user email: {text}");
+    let rcpt: Vec<&str> = to_ann[0].lines().filter(|l| l.starts_with("To:")).collect();
+    assert_eq!(rcpt, ["To: ann@example.com"], "{}", to_ann[0]);
+    assert!(
+        to_ann[0].contains("com.example.field 2.0") && to_ann[0].contains("D1"),
+        "{}",
+        to_ann[0]
+    );
+    let sent = open().expect("open").notices().expect("notices");
+    assert_eq!(
+        sent.iter()
+            .filter(|n| n.item.starts_with("user:") && n.channel == "mail")
+            .count(),
+        1,
+        "{sent:?}"
+    );
 }

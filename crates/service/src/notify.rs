@@ -205,11 +205,14 @@ pub fn set_template(
 }
 
 /// The notices a plan over `engine` makes due: one per profile
-/// notification at the tenant's stages, or at the profile's own stages
-/// when it has them, none for a profile switched off (its settings from
-/// [`Store::notify_settings`]); and one per device user's notice (user,
-/// device, app; webhooks only, at the tenant's user-notice stage), for the
-/// device's organization group, so its channels and those above it get it.
+/// notification at the tenant's stages, or at its own stages when it has
+/// them (else the union of its apps' own stages), none for a profile
+/// switched off or whose apps are all switched off (settings from
+/// [`Store::notify_settings`] and [`Store::app_notify_settings`]); and one
+/// per device user's notice (user, device, app) at the app's user stage or
+/// the tenant's, for the device's organization group, so its channels and
+/// those above it get it: to webhooks always, and by email to the user
+/// when the inventory knows the address ([`Store::user_emails`]).
 ///
 /// # Errors
 /// Store failures (the profiles' groups, teams and settings are read).
@@ -218,18 +221,60 @@ pub fn notices_of(
     engine: &provkit_policy::Engine,
     view: &PlanView,
 ) -> Result<Vec<Notice>, ServiceError> {
-    let config = &engine.tenant().config;
+    use std::collections::HashMap;
+    let t = engine.tenant();
     let (stages, user_stage) = (
-        config.admin_thresholds_days.clone(),
-        config.user_notice_days,
+        t.config.admin_thresholds_days.clone(),
+        t.config.user_notice_days,
     );
-    let settings: std::collections::HashMap<String, provkit_store::NotifySettings> =
+    let settings: HashMap<String, provkit_store::NotifySettings> =
         store.notify_settings()?.into_iter().collect();
-    let own_stages = settings.values().any(|s| !s.off && s.stages.is_some());
-    if view.notifications.is_empty() && view.user_notices.is_empty() && !own_stages {
+    let app_settings: HashMap<String, provkit_store::NotifySettings> =
+        store.app_notify_settings()?.into_iter().collect();
+    let own_stages = settings
+        .values()
+        .chain(app_settings.values())
+        .any(|s| !s.off && s.stages.is_some());
+    let later_users = app_settings
+        .values()
+        .any(|s| !s.off && s.user_stage.is_some_and(|d| d > user_stage));
+    if view.notifications.is_empty() && view.user_notices.is_empty() && !own_stages && !later_users
+    {
         return Ok(Vec::new());
     }
-    let profiles: std::collections::HashMap<String, provkit_store::ProfileRecord> = store
+    // Apps are named `bundle-id version`; their settings go by bundle.
+    let app_setting = |app: &str| app_settings.get(app.split(' ').next().unwrap_or(app));
+    let app_on = |app: &&String| !app_setting(app).is_some_and(|s| s.off);
+    // A profile's stages: None when nothing is to be sent for it,
+    // Some(None) for the tenant's, Some(Some(own)) for its own or its
+    // apps' own.
+    let profile_stages = |uuid: &str, apps: &[String]| -> Option<Option<Vec<i64>>> {
+        if let Some(s) = settings.get(&uuid.to_ascii_uppercase()) {
+            if s.off {
+                return None;
+            }
+            if s.stages.is_some() {
+                return Some(s.stages.clone());
+            }
+        }
+        let on: Vec<&String> = apps.iter().filter(app_on).collect();
+        if !apps.is_empty() && on.is_empty() {
+            return None;
+        }
+        let mut own: Vec<i64> = on
+            .iter()
+            .filter_map(|a| app_setting(a).and_then(|s| s.stages.as_ref()))
+            .flatten()
+            .copied()
+            .collect();
+        if own.is_empty() {
+            return Some(None);
+        }
+        own.sort_unstable_by(|a, b| b.cmp(a));
+        own.dedup();
+        Some(Some(own))
+    };
+    let profiles: HashMap<String, provkit_store::ProfileRecord> = store
         .profiles()?
         .into_iter()
         .map(|p| (p.uuid.to_ascii_uppercase(), p))
@@ -252,6 +297,7 @@ pub fn notices_of(
                           all: &[i64]| {
         let (org_group, team) = group_of(uuid);
         let certificate = cause.starts_with("certificate");
+        let apps: Vec<&String> = apps.iter().filter(app_on).collect();
         let facts = serde_json::json!({
             "schema": "provkit.notification/1",
             "org_group": org_group,
@@ -279,10 +325,7 @@ pub fn notices_of(
     };
     let mut out = Vec::new();
     for n in &view.notifications {
-        if settings
-            .get(&n.profile.to_ascii_uppercase())
-            .is_some_and(|s| s.off || s.stages.is_some())
-        {
+        if profile_stages(&n.profile, &n.apps) != Some(None) {
             continue;
         }
         out.push(profile_notice(
@@ -303,11 +346,7 @@ pub fn notices_of(
             .iter()
             .filter(|p| !p.retired && p.successor.is_none())
         {
-            let Some(own) = settings
-                .get(&p.uuid.to_ascii_uppercase())
-                .filter(|s| !s.off)
-                .and_then(|s| s.stages.as_ref())
-            else {
+            let Some(Some(own)) = profile_stages(&p.uuid, &p.apps) else {
                 continue;
             };
             let Some(stage) = own.iter().copied().filter(|&s| p.days_left <= s).min() else {
@@ -322,16 +361,70 @@ pub fn notices_of(
                 p.days_left,
                 &p.apps,
                 p.devices,
-                own,
+                &own,
             ));
+        }
+    }
+    // Device users' notices: (user, device, app, death, stage), at the
+    // app's own stage or the tenant's; none for an app switched off.
+    let mut users: Vec<(String, String, String, DateTime<Utc>, i64)> = Vec::new();
+    for u in &view.user_notices {
+        let own = app_setting(&u.app);
+        if own.is_some_and(|s| s.off) {
+            continue;
+        }
+        let stage = own.and_then(|s| s.user_stage).unwrap_or(user_stage);
+        if provkit_profile::days_left(u.death, view.at) <= stage {
+            users.push((
+                u.user.clone(),
+                u.device.clone(),
+                u.app.clone(),
+                u.death,
+                stage,
+            ));
+        }
+    }
+    if later_users {
+        // The plan lists device users' notices from the tenant's stage on;
+        // apps with an earlier stage of their own add theirs from it.
+        let later: Vec<Option<i64>> = t
+            .apps
+            .iter()
+            .map(|a| {
+                app_settings
+                    .get(&a.bundle_id)
+                    .filter(|s| !s.off)
+                    .and_then(|s| s.user_stage)
+                    .filter(|&d| d > user_stage)
+            })
+            .collect();
+        for d in &t.devices {
+            let Some(user) = d.user else { continue };
+            for &app in &d.apps {
+                let Some(stage) = later[app.index()] else {
+                    continue;
+                };
+                let death = t.app_death(app);
+                let left = provkit_profile::days_left(death, view.at);
+                if left <= stage && left > user_stage {
+                    let a = &t.apps[app.index()];
+                    users.push((
+                        t.users[user.index()].name.clone(),
+                        d.udid.clone(),
+                        format!("{} {}", a.bundle_id, a.version),
+                        death,
+                        stage,
+                    ));
+                }
+            }
         }
     }
     // Each device user's notice goes to the device's organization group (so
     // to the channels there and above it).
-    let mut udids: Vec<String> = view.user_notices.iter().map(|u| u.device.clone()).collect();
+    let mut udids: Vec<String> = users.iter().map(|u| u.1.clone()).collect();
     udids.sort();
     udids.dedup();
-    let device_group: std::collections::HashMap<String, String> = store
+    let device_group: HashMap<String, String> = store
         .devices_of(&udids)?
         .into_iter()
         .map(|d| {
@@ -339,31 +432,46 @@ pub fn notices_of(
             (d.udid, og)
         })
         .collect();
-    for u in &view.user_notices {
-        // The device user's notice: one per (device, app), to webhooks.
+    let mut names: Vec<String> = users.iter().map(|u| u.0.clone()).collect();
+    names.sort();
+    names.dedup();
+    let emails: HashMap<String, String> = store.user_emails(&names)?.into_iter().collect();
+    for (user, device, app, death, stage) in users {
         let org_group = device_group
-            .get(&u.device)
+            .get(&device)
             .map_or(provkit_store::org::ROOT, String::as_str);
-        let facts = serde_json::json!({
+        let email = emails.get(&user);
+        let mut facts = serde_json::json!({
             "schema": "provkit.notification/1",
             "org_group": org_group,
             "item_kind": "device-user",
-            "user": u.user,
-            "device": u.device,
-            "app": u.app,
-            "death": u.death,
-            "days_left": provkit_profile::days_left(u.death, view.at),
-            "stage": user_stage,
+            "user": user,
+            "device": device,
+            "app": app,
+            "death": death,
+            "days_left": provkit_profile::days_left(death, view.at),
+            "stage": stage,
             "action": "update the app or keep the device in reach of the MDM",
         });
-        out.push(Notice {
-            item: format!("user:{}:{}", u.device, u.app),
+        if let Some(address) = email {
+            facts["email"] = serde_json::json!(address);
+        }
+        let notice = Notice {
+            item: format!("user:{device}:{app}"),
             org_group: org_group.to_owned(),
-            stage: user_stage,
+            stage,
             stages: Vec::new(),
             facts,
             only: Some(ChannelKind::Webhook),
-        });
+        };
+        if email.is_some() {
+            // The same notice by email, to the user alone.
+            out.push(Notice {
+                only: Some(ChannelKind::Smtp),
+                ..notice.clone()
+            });
+        }
+        out.push(notice);
     }
     Ok(out)
 }
@@ -388,6 +496,16 @@ fn line(facts: &serde_json::Value) -> String {
     } else {
         format!("dies in {days} days")
     };
+    if is_device_user(facts) {
+        return format!(
+            "{} on device {} (user {}) {when} ({}). Action: {}.",
+            s("app"),
+            s("device"),
+            s("user"),
+            s("death"),
+            s("action"),
+        );
+    }
     format!(
         "Profile {} ({}, team {}) {when} ({}): {}. Action: {}. Apps: {}. Devices: {}.",
         s("name"),
@@ -619,40 +737,75 @@ pub fn text_of(channel: &Channel, facts: &serde_json::Value) -> String {
         .map_or_else(|| line(facts), |t| render(t, facts))
 }
 
+/// Whether the facts are a device user's notice (else an item's).
+fn is_device_user(facts: &serde_json::Value) -> bool {
+    facts["item_kind"] == "device-user"
+}
+
+/// Whom a delivery's email goes to: the device user alone for a device
+/// user's notice (none when the facts carry no address), else the
+/// channel's list.
+pub fn recipients(channel: &Channel, facts: &serde_json::Value) -> Vec<String> {
+    if is_device_user(facts) {
+        facts["email"]
+            .as_str()
+            .map(|a| vec![a.to_owned()])
+            .unwrap_or_default()
+    } else {
+        channel.to.clone()
+    }
+}
+
 /// The email for a delivery's facts (its text from the channel's template
 /// when it has one).
 pub fn email(channel: &Channel, facts: &serde_json::Value) -> Email {
-    let name = facts["name"].as_str().unwrap_or_default();
+    let s = |k: &str| facts[k].as_str().unwrap_or_default().to_owned();
+    let user = is_device_user(facts);
+    let name = if user { s("app") } else { s("name") };
     let days = facts["days_left"].as_i64().unwrap_or_default();
     let action = facts["action"].as_str().unwrap_or_default();
-    let subject = if days <= 0 {
-        format!("[provkit] {name} has expired: {action}")
-    } else {
-        format!("[provkit] {name} dies in {days} days: {action}")
+    let subject = match (user, days <= 0) {
+        (true, true) => format!("[provkit] {name} on your device has stopped working: {action}"),
+        (true, false) => {
+            format!("[provkit] {name} on your device stops working in {days} days: {action}")
+        }
+        (false, true) => format!("[provkit] {name} has expired: {action}"),
+        (false, false) => format!("[provkit] {name} dies in {days} days: {action}"),
     };
     let text = text_of(channel, facts);
-    let rows: Vec<(&str, String)> = vec![
-        ("Profile", name.to_owned()),
-        (
-            "UUID",
-            facts["uuid"].as_str().unwrap_or_default().to_owned(),
-        ),
-        (
-            "Team",
-            facts["team"].as_str().unwrap_or_default().to_owned(),
-        ),
-        (
-            "Dies",
-            facts["death"].as_str().unwrap_or_default().to_owned(),
-        ),
-        ("Days left", days.to_string()),
-        (
-            "Cause",
-            facts["cause"].as_str().unwrap_or_default().to_owned(),
-        ),
-        ("Action", action.to_owned()),
-        ("Devices", facts["devices"].to_string()),
-    ];
+    let rows: Vec<(&str, String)> = if user {
+        vec![
+            ("App", name.clone()),
+            ("Device", s("device")),
+            ("User", s("user")),
+            ("Stops working", s("death")),
+            ("Days left", days.to_string()),
+            ("Action", action.to_owned()),
+        ]
+    } else {
+        vec![
+            ("Profile", name.to_owned()),
+            (
+                "UUID",
+                facts["uuid"].as_str().unwrap_or_default().to_owned(),
+            ),
+            (
+                "Team",
+                facts["team"].as_str().unwrap_or_default().to_owned(),
+            ),
+            (
+                "Dies",
+                facts["death"].as_str().unwrap_or_default().to_owned(),
+            ),
+            ("Days left", days.to_string()),
+            (
+                "Cause",
+                facts["cause"].as_str().unwrap_or_default().to_owned(),
+            ),
+            ("Action", action.to_owned()),
+            ("Devices", facts["devices"].to_string()),
+        ]
+    };
     let mut html = String::from("<html><body><h2>provkit</h2><table>");
     for (k, v) in rows {
         html.push_str(&format!(

@@ -62,6 +62,7 @@ fn own_stages_and_the_off_switch() {
     let bad = NotifySettings {
         off: false,
         stages: Some(vec![-1]),
+        user_stage: None,
     };
     assert!(matches!(
         store.set_notify_settings(A, &bad, &a),
@@ -85,6 +86,7 @@ fn own_stages_and_the_off_switch() {
             &NotifySettings {
                 off: false,
                 stages: Some(vec![90, 14]),
+                user_stage: None,
             },
             &a,
         )
@@ -95,6 +97,7 @@ fn own_stages_and_the_off_switch() {
             &NotifySettings {
                 off: true,
                 stages: None,
+                user_stage: None,
             },
             &a,
         )

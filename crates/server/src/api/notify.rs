@@ -137,6 +137,29 @@ pub(crate) async fn remove(
     .await
 }
 
+/// Stores an item's own settings as an operator of the caller's group,
+/// through `set` (which finds the item in scope), and answers them.
+async fn save_settings(
+    state: &AppState,
+    caller: &Caller,
+    settings: provkit_store::NotifySettings,
+    set: impl FnOnce(
+        &mut dyn provkit_store::Store,
+        &provkit_store::NotifySettings,
+        &provkit_store::Actor,
+    ) -> Result<(), Problem>
+    + Send
+    + 'static,
+) -> Result<Json<provkit_store::NotifySettings>, Problem> {
+    caller.require(Role::Operator)?;
+    let actor = caller.actor(state.now());
+    let shown = settings.clone();
+    state
+        .run(caller.scope(), move |store| set(store, &settings, &actor))
+        .await?;
+    Ok(Json(shown))
+}
+
 /// `PUT /api/v1/profiles/{uuid}/notifications`: the profile's own
 /// stages, or off; `{}` goes back to the tenant's.
 pub(crate) async fn settings(
@@ -145,18 +168,26 @@ pub(crate) async fn settings(
     Path(uuid): Path<String>,
     Json(settings): Json<provkit_store::NotifySettings>,
 ) -> Result<impl IntoResponse, Problem> {
-    caller.require(Role::Operator)?;
-    let actor = caller.actor(state.now());
-    let shown = settings.clone();
-    state
-        .run(caller.scope(), move |store| {
-            let t = store.load_tenant()?;
-            let id = provkit_service::names::profile(&t, &uuid)?;
-            let full = t.profiles[id.index()].uuid.clone();
-            Ok(store.set_notify_settings(&full, &settings, &actor)?)
-        })
-        .await?;
-    Ok(Json(shown))
+    save_settings(&state, &caller, settings, move |store, s, actor| {
+        let full = provkit_service::names::profile_uuid(store, &uuid)?;
+        Ok(store.set_notify_settings(&full, s, actor)?)
+    })
+    .await
+}
+
+/// `PUT /api/v1/apps/{bundle_id}/notifications`: the app's own settings
+/// (off, admin stages for its profiles, its device users' stage); `{}`
+/// goes back to the tenant's.
+pub(crate) async fn app_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(bundle_id): Path<String>,
+    Json(settings): Json<provkit_store::NotifySettings>,
+) -> Result<impl IntoResponse, Problem> {
+    save_settings(&state, &caller, settings, move |store, s, actor| {
+        Ok(store.set_app_notify_settings(&bundle_id, s, actor)?)
+    })
+    .await
 }
 
 /// Escapes a text value (RFC 5545 section 3.3.11).

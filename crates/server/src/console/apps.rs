@@ -12,7 +12,12 @@ use provkit_service::tokens::Role;
 use provkit_service::{import, trust};
 use tokio::io::AsyncWriteExt as _;
 
+use std::collections::HashMap;
+
+use provkit_store::NotifySettings;
+
 use super::layout::{self, date};
+use super::notices;
 use super::pages::days_cell;
 use super::session::FormData;
 use super::{Console, Failure, Out};
@@ -37,6 +42,14 @@ async fn render(
     let t = snap.engine.tenant();
     let at = snap.engine.at();
     let operator = console.caller.0.role >= Role::Operator;
+    let own: HashMap<String, NotifySettings> = state
+        .run(console.scope(), |store| Ok(store.app_notify_settings()?))
+        .await?
+        .into_iter()
+        .collect();
+    let mut bundles: Vec<String> = t.apps.iter().map(|a| a.bundle_id.clone()).collect();
+    bundles.sort_unstable();
+    bundles.dedup();
     let rows: Vec<Markup> = t
         .apps
         .iter()
@@ -58,6 +71,7 @@ async fn render(
                     td { (date(death)) }
                     (days_cell((death - at).num_days()))
                     td { (cause) }
+                    td { (own.get(&a.bundle_id).cloned().unwrap_or_default()) }
                 }
             }
         })
@@ -99,9 +113,14 @@ async fn render(
         }
         h2 { "Linked apps" }
         div.scroll { table {
-            thead { tr { th { "Bundle ID" } th { "Version" } th { "Team" } th { "Profile" } th { "Dies" } th.num { "Days left" } th { "Cause" } } }
-            tbody { @for r in &rows { (r) } @if rows.is_empty() { tr { td colspan="7" { "No apps yet." } } } }
+            thead { tr { th { "Bundle ID" } th { "Version" } th { "Team" } th { "Profile" } th { "Dies" } th.num { "Days left" } th { "Cause" } th { "Notifications" } } }
+            tbody { @for r in &rows { (r) } @if rows.is_empty() { tr { td colspan="8" { "No apps yet." } } } }
         } }
+        @if operator && !bundles.is_empty() {
+            h2 id="notifications" { "An app's notifications" }
+            p.muted { "Off: no device-user notices for the app, and its profiles' messages leave it out. Own admin stages apply to the profiles it uses (a profile's own settings come first); the device-user notice goes to the users of devices that run it." }
+            (notices::form("/console/apps/notifications", &console.session.csrf, &NotifySettings::default(), &notices::Item::App(&bundles), true))
+        }
     };
     Ok((
         status,
@@ -113,6 +132,31 @@ async fn render(
 pub(crate) async fn list(State(state): State<AppState>, console: Console) -> Out {
     console.require(Role::Viewer)?;
     render(&state, &console, None, None, StatusCode::OK).await
+}
+
+/// Saves an app's own notification settings, then shows the apps again.
+pub(crate) async fn notifications(
+    State(state): State<AppState>,
+    console: Console,
+    axum::Form(form): axum::Form<FormData>,
+) -> Out {
+    let actor = console.form_as(Role::Operator, &form, state.now())?;
+    let bundle = form.get("bundle_id").unwrap_or_default().to_owned();
+    let saved = match notices::parse(&form) {
+        Ok(settings) => {
+            state
+                .run(console.scope(), move |store| {
+                    Ok(store.set_app_notify_settings(&bundle, &settings, &actor)?)
+                })
+                .await
+        }
+        Err(p) => Err(p),
+    };
+    match saved {
+        Ok(()) => Ok(axum::response::Redirect::to("/console/apps#notifications").into_response()),
+        Err(p) if p.status == StatusCode::NOT_FOUND => Err(console.fail(p)),
+        Err(p) => render(&state, &console, None, Some(p.detail.clone()), p.status).await,
+    }
 }
 
 /// Streams the form's file to a temporary file of at most `max` bytes;

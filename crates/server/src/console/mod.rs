@@ -8,6 +8,7 @@
 mod apps;
 mod devices;
 mod layout;
+mod notices;
 mod pages;
 mod profiles;
 mod session;
@@ -52,6 +53,11 @@ pub(crate) fn router(limits: crate::Limits) -> Router<AppState> {
             post(profiles::assignments),
         )
         .route("/console/profiles/{uuid}/renew", post(profiles::renew))
+        .route(
+            "/console/profiles/{uuid}/notifications",
+            post(profiles::notifications),
+        )
+        .route("/console/apps/notifications", post(apps::notifications))
         .route("/console/profiles/{uuid}/delete", post(profiles::delete))
         .route(
             "/console/apps",

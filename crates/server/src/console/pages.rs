@@ -331,7 +331,7 @@ async fn render_settings(
                 button type="submit" { "Save stages" }
             }
         }
-        p.muted { "The tenant's stages (set here at the root group, with " span.mono { "provkit notify stages" } " or " span.mono { "PUT /api/v1/notify-stages" } "); a profile may have its own or none (" span.mono { "provkit notify profile" } ")." }
+        p.muted { "The tenant's stages (set here at the root group, with " span.mono { "provkit notify stages" } " or " span.mono { "PUT /api/v1/notify-stages" } "); a profile may have its own or none (on its page, or " span.mono { "provkit notify profile" } "), and so may an app (on the Apps page, or " span.mono { "provkit notify app" } ")." }
     };
     let page = layout::page(Some(console), "Settings", "/console/settings", body);
     Ok((status, page).into_response())

@@ -13,6 +13,7 @@ use provkit_store::{AssignmentChange, AssignmentEdit, ProfileLabel, TargetName};
 use serde::Deserialize;
 
 use super::layout::{self, date, days_text};
+use super::notices;
 use super::pages::days_cell;
 use super::session::FormData;
 use super::{Console, Failure, Out};
@@ -135,6 +136,7 @@ fn note_text(note: &str) -> Option<&'static str> {
     Some(match note {
         "created" => "Profile created.",
         "deleted" => "Profile deleted.",
+        "notifications" => "Notification settings saved.",
         "assigned" => "Assignments saved; the devices gaining or losing the profile are planned.",
         "renewed" => {
             "Renewed: every app that shared the old profile now uses this one, and its devices are planned."
@@ -449,9 +451,15 @@ async fn page(
         })
         .await?;
     let u2 = uuid.clone();
-    let versions = state
+    let (versions, notify) = state
         .run(console.scope(), move |store| {
-            Ok(store.profile_versions(&u2)?)
+            let own = store
+                .notify_settings()?
+                .into_iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(&u2))
+                .map(|(_, s)| s)
+                .unwrap_or_default();
+            Ok((store.profile_versions(&u2)?, own))
         })
         .await?;
     let label = versions.last().map(|v| v.label.clone()).unwrap_or_default();
@@ -514,6 +522,9 @@ async fn page(
         @if p.apps.is_empty() { p { "No app is linked to this profile." } } @else {
             ul id="apps" { @for a in &p.apps { li.mono { (a) } } }
         }
+        h2 id="notifications" { "Notifications" }
+        p id="notify-current" { "Expiry messages: " (notify) "." }
+        (notices::form(&format!("/console/profiles/{uuid}/notifications"), &console.session.csrf, &notify, &notices::Item::Profile, operator))
         h2 { "Versions" }
         div.scroll { table {
             thead { tr { th.num { "Version" } th { "Uploaded" } th { "SHA-256" } } }
@@ -690,6 +701,56 @@ pub(crate) async fn renew(
     }
 }
 
+pub(crate) async fn notifications(
+    State(state): State<AppState>,
+    console: Console,
+    Path(uuid): Path<String>,
+    axum::Form(form): axum::Form<FormData>,
+) -> Out {
+    let actor = console.form_as(Role::Operator, &form, state.now())?;
+    let saved = match notices::parse(&form) {
+        Ok(settings) => {
+            let u2 = uuid.clone();
+            state
+                .run(console.scope(), move |store| {
+                    let uuid = provkit_service::names::profile_uuid(store, &u2)?;
+                    Ok(store.set_notify_settings(&uuid, &settings, &actor)?)
+                })
+                .await
+        }
+        Err(p) => Err(p),
+    };
+    let next = format!("/console/profiles/{uuid}?note=notifications#notifications");
+    after_write(&state, &console, &uuid, saved, &next, "Not saved").await
+}
+
+/// Where a profile's form goes after its write: on to `next`, "Not
+/// found" for a profile outside the scope, else its page again with the
+/// refusal after `failed`.
+async fn after_write(
+    state: &AppState,
+    console: &Console,
+    uuid: &str,
+    done: Result<(), Problem>,
+    next: &str,
+    failed: &str,
+) -> Out {
+    match done {
+        Ok(()) => Ok(Redirect::to(next).into_response()),
+        Err(p) if p.status == StatusCode::NOT_FOUND => Err(console.fail(p)),
+        Err(p) => {
+            refused(
+                state,
+                console,
+                uuid,
+                format!("{failed}: {}", p.detail),
+                p.status,
+            )
+            .await
+        }
+    }
+}
+
 pub(crate) async fn delete(
     State(state): State<AppState>,
     console: Console,
@@ -704,18 +765,13 @@ pub(crate) async fn delete(
             Ok(lifecycle::delete(store, &uuid, &actor)?)
         })
         .await;
-    match deleted {
-        Ok(()) => Ok(Redirect::to("/console/profiles?note=deleted").into_response()),
-        Err(p) if p.status == StatusCode::NOT_FOUND => Err(console.fail(p)),
-        Err(p) => {
-            refused(
-                &state,
-                &console,
-                &uuid,
-                format!("Not deleted: {}", p.detail),
-                p.status,
-            )
-            .await
-        }
-    }
+    after_write(
+        &state,
+        &console,
+        &uuid,
+        deleted,
+        "/console/profiles?note=deleted",
+        "Not deleted",
+    )
+    .await
 }

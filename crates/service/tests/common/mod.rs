@@ -14,3 +14,55 @@ pub(crate) fn setup() -> (chrono::DateTime<chrono::Utc>, Actor, TestCa, MemorySt
     };
     (at, admin, TestCa::rsa(), MemoryStore::default())
 }
+
+/// A tenant of one profile (`uuid`, dying at `death`, trusted through
+/// `ca`) assigned to All users, the inventory `inventory` (JSON), and the
+/// apps `apps` (bundle id, version) signed with the profile.
+pub(crate) fn profile_for_all_users(
+    store: &mut MemoryStore,
+    ca: &TestCa,
+    a: &Actor,
+    uuid: &str,
+    death: chrono::DateTime<chrono::Utc>,
+    inventory: serde_json::Value,
+    apps: &[(&str, &str)],
+) {
+    use provkit_profile::fixtures::{ProfileSpec, signed_profile};
+    use provkit_store::{AssignmentEdit, Replace, Store, TargetName};
+    provkit_service::trust::add_anchor(store, ca.root.cert.der(), a).expect("anchor");
+    let bytes = signed_profile(
+        ca,
+        &ProfileSpec {
+            uuid: uuid.into(),
+            all_devices: true,
+            devices: None,
+            expiration: death,
+            ..ProfileSpec::default()
+        },
+    );
+    store.add_profile(&bytes, a).expect("profile");
+    let inv = serde_json::from_value(inventory).expect("inventory");
+    store
+        .apply_inventory(&inv, &Replace::Nothing, false, a.at, a)
+        .expect("inventory");
+    store
+        .edit_assignments(
+            uuid,
+            &AssignmentEdit::Add {
+                include: vec![TargetName::AllUsers],
+                exclude: vec![],
+            },
+            a.at,
+            a,
+        )
+        .expect("assign");
+    for (bundle, version) in apps {
+        let app: provkit_store::AppRecord = serde_json::from_value(serde_json::json!({
+            "bundle_id": bundle, "version": version, "team": "TEAMID1234",
+            "profile_uuid": uuid, "certificate_sha256": "00".repeat(32),
+            "certificate_not_after": "2029-01-01T00:00:00Z"
+        }))
+        .expect("app record");
+        store.add_app(&app, a).expect("app");
+    }
+}
