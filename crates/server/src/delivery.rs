@@ -259,7 +259,7 @@ pub async fn send_notice(
     for (k, v) in m.headers {
         req = req.header(k, v);
     }
-    let answer = req.send().await.map_err(|e| format!("unreachable: {e}"))?;
+    let answer = req.send().await.map_err(|e| failure(&e))?;
     let status = answer.status();
     if status.is_success() {
         Ok(())
@@ -270,6 +270,24 @@ pub async fn send_notice(
             body.chars().take(200).collect::<String>()
         ))
     }
+}
+
+/// A request that got no answer, as text with its causes: timed out,
+/// unreachable (no connection, or TLS refused), or another failure.
+fn failure(e: &reqwest::Error) -> String {
+    let mut text = if e.is_timeout() {
+        format!("timed out: {e}")
+    } else if e.is_connect() {
+        format!("unreachable: {e}")
+    } else {
+        format!("failed: {e}")
+    };
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }
 
 /// Runs rounds until `stop`: at once while there is work, else every

@@ -3,7 +3,9 @@
 //! stage once per channel; planning again and a restart send nothing
 //! twice; downtime across two stages sends the later one once, naming the
 //! one skipped; a failing receiver gets its message once it recovers, the
-//! failure audited; three senders on one database send each message once.
+//! failure audited; three senders on one database send each message once;
+//! hostile channels (unreachable, TLS failure, 500, silent, no SMTP
+//! server) are each reported within the timeout while the others go.
 
 mod common;
 
@@ -681,4 +683,187 @@ fn email_through_a_real_smtp_server() {
         1,
         "{sent:?}"
     );
+}
+
+/// A loopback server that answers every connection with `answer` (after
+/// reading the request), or holds it without a word when `answer` is
+/// `None`; its port.
+fn raw_server(answer: Option<&'static str>) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                use std::io::{Read as _, Write as _};
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                match answer {
+                    Some(a) => {
+                        let _ = s.write_all(a.as_bytes());
+                    }
+                    None => std::thread::sleep(Duration::from_secs(30)),
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Hostile channel configuration: an unreachable host, a TLS failure (a
+/// plain-HTTP server behind an https URL), a 500, a receiver that never
+/// answers, and an SMTP server that is not there. Each is reported with
+/// its reason and audited, the round ends within the client's timeout, and
+/// the good channels get their messages in the same round.
+#[test]
+fn hostile_channels_are_reported_and_the_others_served() {
+    let (base, got) = receivers(Arc::new(Mutex::new(false)));
+    let dir = std::env::temp_dir().join(format!("provkit-notify-hostile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("t.db");
+    let plain = raw_server(Some("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+    let err = raw_server(Some(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops",
+    ));
+    let silent = raw_server(None);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    {
+        let mut s = SqliteStore::open(&path).expect("create");
+        prepare(&mut s, &base);
+        let a = Actor {
+            name: "t".into(),
+            at: utc(2026, 12, 1),
+        };
+        for (name, kind, url, to) in [
+            (
+                "tls-fail",
+                ChannelKind::Slack,
+                format!("https://127.0.0.1:{plain}/x"),
+                vec![],
+            ),
+            (
+                "err-500",
+                ChannelKind::Slack,
+                format!("http://127.0.0.1:{err}/x"),
+                vec![],
+            ),
+            (
+                "silent",
+                ChannelKind::Slack,
+                format!("http://127.0.0.1:{silent}/x"),
+                vec![],
+            ),
+            (
+                "no-smtp",
+                ChannelKind::Smtp,
+                format!("smtp://127.0.0.1:{closed}?from=provkit@example.com"),
+                vec!["ops@example.com".to_owned()],
+            ),
+        ] {
+            provkit_service::notify::add_channel(
+                &mut s,
+                name,
+                kind,
+                &url,
+                &provkit_service::notify::ChannelOptions::default()
+                    .secret(None)
+                    .to(&to)
+                    .org_group(None),
+                &a,
+            )
+            .expect(name);
+        }
+    }
+    let p = path.clone();
+    let open: Box<Opener> = Box::new(move || {
+        Ok(Box::new(SqliteStore::open_existing(
+            &p,
+            provkit_store::Access::ReadWrite,
+        )?))
+    });
+    let at = death() - chrono::Duration::days(59);
+    provkit_service::plan::plan_and_enqueue(open().expect("open").as_mut(), at, at).expect("plan");
+    let clock = Arc::new(Mutex::new(at));
+    let state = sender(&open, &clock);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
+    // The client as `provkit serve` builds it, with a 1 s timeout.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .connect_timeout(Duration::from_secs(1))
+        .build()
+        .expect("client");
+    let started = std::time::Instant::now();
+    let r = rt
+        .block_on(round(&state, &client, &Delivery::default()))
+        .expect("the round ends without an error of its own");
+    let took = started.elapsed();
+    assert_eq!(r.notices, 7, "every channel's message was tried: {r:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "bounded by the timeout: {took:?}"
+    );
+    // The good channels were served in the same round.
+    let paths: Vec<String> = got
+        .lock()
+        .expect("got")
+        .iter()
+        .map(|g| g.0.clone())
+        .collect();
+    assert!(
+        paths.contains(&"hook".to_owned()) && paths.contains(&"slack".to_owned()),
+        "{paths:?}"
+    );
+    let notices = open().expect("open").notices().expect("notices");
+    let error_of = |channel: &str| -> String {
+        let n = notices
+            .iter()
+            .find(|n| n.channel == channel)
+            .unwrap_or_else(|| panic!("{channel}: {notices:?}"));
+        assert!(n.sent_at.is_none(), "{channel} was not delivered");
+        n.last_error
+            .clone()
+            .unwrap_or_else(|| panic!("{channel} has its reason"))
+    };
+    let gone = error_of("gone");
+    assert!(gone.starts_with("unreachable"), "{gone}");
+    let tls = error_of("tls-fail");
+    assert!(
+        tls.starts_with("unreachable") && !tls.contains("HTTP 200"),
+        "a plain answer to TLS is no delivery: {tls}"
+    );
+    let e500 = error_of("err-500");
+    assert!(
+        e500.starts_with("HTTP 500") && e500.contains("oops"),
+        "{e500}"
+    );
+    let silent = error_of("silent");
+    assert!(silent.starts_with("timed out"), "{silent}");
+    let smtp = error_of("no-smtp");
+    assert!(!smtp.is_empty(), "{smtp}");
+    for ok in ["ops-hook", "ops-slack"] {
+        assert!(
+            notices
+                .iter()
+                .any(|n| n.channel == ok && n.sent_at.is_some()),
+            "{ok}: {notices:?}"
+        );
+    }
+    let log = open().expect("open").audit_log().expect("audit");
+    for channel in ["gone", "tls-fail", "err-500", "silent", "no-smtp"] {
+        assert!(
+            log.iter()
+                .any(|e| e.action == "notify-failed" && e.object == channel),
+            "{channel} audited"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }
