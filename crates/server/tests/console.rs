@@ -429,6 +429,11 @@ fn console_sessions_csrf_and_scope_over_http() {
         &global,
     ));
     assert!(page.contains("its own admin stages 90, 14 days"), "{page}");
+    let ics = text(&server.call("GET", "/api/v1/calendar.ics", Some(&token), None, b""));
+    assert!(
+        ics.contains("TRIGGER:-P14D"),
+        "the profile's reminders follow its own stages: {ics}"
+    );
     let r = post_form(&server, &url, &cookie, &format!("csrf={csrf}&mode=off"));
     assert_eq!(r.status, 404, "{}", text(&r));
     let r = post_form(

@@ -204,6 +204,81 @@ pub fn set_template(
     Ok(store.set_channel_template(channel, template, actor)?)
 }
 
+/// The profiles' and apps' own notification settings
+/// ([`Store::notify_settings`], [`Store::app_notify_settings`]), and what
+/// they make of a profile's admin stages.
+#[derive(Debug, Clone, Default)]
+pub struct ItemSettings {
+    profiles: std::collections::HashMap<String, provkit_store::NotifySettings>,
+    apps: std::collections::HashMap<String, provkit_store::NotifySettings>,
+}
+
+impl ItemSettings {
+    /// Reads both from the store.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn read(store: &mut dyn Store) -> Result<ItemSettings, ServiceError> {
+        Ok(ItemSettings {
+            profiles: store.notify_settings()?.into_iter().collect(),
+            apps: store.app_notify_settings()?.into_iter().collect(),
+        })
+    }
+
+    /// An app's own settings; `app` is a bundle id, or `bundle-id
+    /// version` as plans name apps.
+    fn app(&self, app: &str) -> Option<&provkit_store::NotifySettings> {
+        self.apps.get(app.split(' ').next().unwrap_or(app))
+    }
+
+    /// Whether an app is not switched off.
+    fn app_on(&self, app: &str) -> bool {
+        !self.app(app).is_some_and(|s| s.off)
+    }
+
+    /// None when nothing is to be sent for the profile (off, or every app
+    /// of it off), Some(None) for the tenant's stages, Some(Some(own)) for
+    /// its own or, without them, the union of its apps' own (most days
+    /// first).
+    fn profile_stages(&self, uuid: &str, apps: &[String]) -> Option<Option<Vec<i64>>> {
+        if let Some(s) = self.profiles.get(&uuid.to_ascii_uppercase()) {
+            if s.off {
+                return None;
+            }
+            if s.stages.is_some() {
+                return Some(s.stages.clone());
+            }
+        }
+        let on: Vec<&String> = apps.iter().filter(|a| self.app_on(a)).collect();
+        if !apps.is_empty() && on.is_empty() {
+            return None;
+        }
+        let mut own: Vec<i64> = on
+            .iter()
+            .filter_map(|a| self.app(a).and_then(|s| s.stages.as_ref()))
+            .flatten()
+            .copied()
+            .collect();
+        if own.is_empty() {
+            return Some(None);
+        }
+        own.sort_unstable_by(|a, b| b.cmp(a));
+        own.dedup();
+        Some(Some(own))
+    }
+
+    /// The admin stages a profile's messages follow (its apps as `bundle-id
+    /// version`), given the tenant's: none when it is switched off or all
+    /// its apps are.
+    pub fn admin_stages(&self, uuid: &str, apps: &[String], tenant: &[i64]) -> Vec<i64> {
+        match self.profile_stages(uuid, apps) {
+            None => Vec::new(),
+            Some(None) => tenant.to_vec(),
+            Some(Some(own)) => own,
+        }
+    }
+}
+
 /// The notices a plan over `engine` makes due: one per profile
 /// notification at the tenant's stages, or at its own stages when it has
 /// them (else the union of its apps' own stages), none for a profile
@@ -227,53 +302,23 @@ pub fn notices_of(
         t.config.admin_thresholds_days.clone(),
         t.config.user_notice_days,
     );
-    let settings: HashMap<String, provkit_store::NotifySettings> =
-        store.notify_settings()?.into_iter().collect();
-    let app_settings: HashMap<String, provkit_store::NotifySettings> =
-        store.app_notify_settings()?.into_iter().collect();
-    let own_stages = settings
+    let own = ItemSettings::read(store)?;
+    let own_stages = own
+        .profiles
         .values()
-        .chain(app_settings.values())
+        .chain(own.apps.values())
         .any(|s| !s.off && s.stages.is_some());
-    let later_users = app_settings
+    let later_users = own
+        .apps
         .values()
         .any(|s| !s.off && s.user_stage.is_some_and(|d| d > user_stage));
     if view.notifications.is_empty() && view.user_notices.is_empty() && !own_stages && !later_users
     {
         return Ok(Vec::new());
     }
-    // Apps are named `bundle-id version`; their settings go by bundle.
-    let app_setting = |app: &str| app_settings.get(app.split(' ').next().unwrap_or(app));
-    let app_on = |app: &&String| !app_setting(app).is_some_and(|s| s.off);
-    // A profile's stages: None when nothing is to be sent for it,
-    // Some(None) for the tenant's, Some(Some(own)) for its own or its
-    // apps' own.
-    let profile_stages = |uuid: &str, apps: &[String]| -> Option<Option<Vec<i64>>> {
-        if let Some(s) = settings.get(&uuid.to_ascii_uppercase()) {
-            if s.off {
-                return None;
-            }
-            if s.stages.is_some() {
-                return Some(s.stages.clone());
-            }
-        }
-        let on: Vec<&String> = apps.iter().filter(app_on).collect();
-        if !apps.is_empty() && on.is_empty() {
-            return None;
-        }
-        let mut own: Vec<i64> = on
-            .iter()
-            .filter_map(|a| app_setting(a).and_then(|s| s.stages.as_ref()))
-            .flatten()
-            .copied()
-            .collect();
-        if own.is_empty() {
-            return Some(None);
-        }
-        own.sort_unstable_by(|a, b| b.cmp(a));
-        own.dedup();
-        Some(Some(own))
-    };
+    let app_setting = |app: &str| own.app(app);
+    let app_on = |app: &&String| own.app_on(app);
+    let profile_stages = |uuid: &str, apps: &[String]| own.profile_stages(uuid, apps);
     let profiles: HashMap<String, provkit_store::ProfileRecord> = store
         .profiles()?
         .into_iter()
@@ -391,8 +436,7 @@ pub fn notices_of(
             .apps
             .iter()
             .map(|a| {
-                app_settings
-                    .get(&a.bundle_id)
+                own.app(&a.bundle_id)
                     .filter(|s| !s.off)
                     .and_then(|s| s.user_stage)
                     .filter(|&d| d > user_stage)

@@ -1,6 +1,7 @@
 //! Notification channels (`/api/v1/notify-channels`) and the calendar feed
 //! (`/api/v1/calendar.ics`): an event per death date, with reminders at the
-//! admin stages, for the caller's organization group.
+//! profile's admin stages (its own, its apps', or the tenant's; none when
+//! it is switched off), for the caller's organization group.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -228,6 +229,11 @@ pub(crate) async fn calendar(
     caller.require(Role::Viewer)?;
     let snap = state.snapshot(caller.scope()).await?;
     let stages = snap.engine.tenant().config.admin_thresholds_days.clone();
+    let own = state
+        .run(caller.scope(), |store| {
+            Ok(provkit_service::notify::ItemSettings::read(store)?)
+        })
+        .await?;
     let stamp = state.now().format("%Y%m%dT%H%M%SZ").to_string();
     let mut out = String::new();
     for l in [
@@ -274,7 +280,7 @@ pub(crate) async fn calendar(
             p.devices
         );
         fold(&format!("DESCRIPTION:{}", ics_text(&description)), &mut out);
-        for s in &stages {
+        for s in &own.admin_stages(&p.uuid, &p.apps, &stages) {
             fold("BEGIN:VALARM", &mut out);
             fold("ACTION:DISPLAY", &mut out);
             fold(&format!("TRIGGER:-P{}D", s.max(&0)), &mut out);
