@@ -343,10 +343,24 @@ pub fn notices_of(
         let (org_group, team) = group_of(uuid);
         let certificate = cause.starts_with("certificate");
         let apps: Vec<&String> = apps.iter().filter(app_on).collect();
-        let facts = serde_json::json!({
+        // A signing certificate that dies first is the item: the one of
+        // the profile's apps that dies soonest, by its SHA-256.
+        let fingerprint = certificate
+            .then(|| {
+                t.apps
+                    .iter()
+                    .filter(|a| {
+                        a.profile
+                            .is_some_and(|p| t.profile(p).uuid.eq_ignore_ascii_case(uuid))
+                    })
+                    .min_by_key(|a| a.certificate_not_after)
+                    .map(|a| provkit_profile::hex(&a.certificate))
+            })
+            .flatten();
+        let mut facts = serde_json::json!({
             "schema": "provkit.notification/1",
             "org_group": org_group,
-            "item_kind": "profile",
+            "item_kind": if certificate { "certificate" } else { "profile" },
             "name": name,
             "uuid": uuid,
             "team": team,
@@ -359,6 +373,9 @@ pub fn notices_of(
             "devices": devices,
             "links": {"profile": format!("/profiles/{uuid}")},
         });
+        if let Some(f) = fingerprint {
+            facts["fingerprint"] = serde_json::json!(f);
+        }
         Notice {
             item: uuid.to_owned(),
             org_group,

@@ -312,3 +312,33 @@ fn app_settings_are_checked() {
         .count();
     assert_eq!(audited, 2);
 }
+
+/// When an app's signing certificate dies before its profile, the message
+/// is about the certificate: item kind `certificate`, its SHA-256, re-sign.
+#[test]
+fn a_certificate_dying_first_is_the_item() {
+    let mut store = tenant();
+    let dies = utc(2027, 2, 10);
+    let app: provkit_store::AppRecord = serde_json::from_value(serde_json::json!({
+        "bundle_id": FIELD, "version": "2.1", "team": "TEAMID1234",
+        "profile_uuid": UUID, "certificate_sha256": "ab".repeat(32),
+        "certificate_not_after": dies
+    }))
+    .expect("app record");
+    store.add_app(&app, &actor()).expect("app");
+    let at = dies - Duration::days(20);
+    let engine = Engine::new(store.load_tenant().expect("tenant"), at);
+    let view = provkit_service::plan::plan_with(&engine);
+    let n = provkit_service::notify::notices_of(&mut store, &engine, &view).expect("notices");
+    let m = n
+        .iter()
+        .find(|n| n.item == UUID)
+        .expect("the profile's message");
+    assert_eq!(m.facts["item_kind"], "certificate", "{m:#?}");
+    assert_eq!(m.facts["fingerprint"], "ab".repeat(32));
+    assert_eq!(m.facts["action"], "re-sign");
+    assert_eq!(
+        m.facts["uuid"], UUID,
+        "the profile it signs for stays named"
+    );
+}
