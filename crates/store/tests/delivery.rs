@@ -430,6 +430,34 @@ fn devices_reached_only_by_udid(store: &mut dyn Store, backend: &str) {
         .expect("D1");
     assert_eq!(dev.enrollment_id.as_deref(), Some("ENR-0001"), "{backend}");
     assert_eq!(dev.reported.len(), 1, "{backend}: the install is held");
+    // A row answered under its own UUID (no dispatch): only its device,
+    // by UDID or enrollment id, answers it (regression: any device naming
+    // the UUID changed the row, and an answer naming the enrollment id
+    // found no device).
+    let row_answer = |row: &str, udid: &str| DeviceAnswer {
+        command_uuid: row.into(),
+        udid: udid.into(),
+        status: CommandStatus::Error,
+        error_chain: Some("MCProfileErrorDomain 1009".into()),
+        profiles: None,
+    };
+    let counts = store
+        .record_answers(&[], &[row_answer("ROW-00000", "D00001")], at())
+        .expect("answers");
+    assert_eq!((counts.applied, counts.unknown), (0, 1), "{backend}");
+    assert_ne!(
+        status_of(store, "ROW-00000").0,
+        CommandStatus::Error,
+        "{backend}"
+    );
+    let counts = store
+        .record_answers(&[], &[row_answer("ROW-00001", "ENR-0001")], at())
+        .expect("answers");
+    assert_eq!(
+        (counts.unknown, counts.applied + counts.unchanged),
+        (0, 1),
+        "{backend}: {counts:?}"
+    );
     // The CSV form carries it both ways.
     let inv = store.inventory().expect("inv");
     let csv = inv.to_csv().expect("csv");

@@ -687,6 +687,13 @@ impl<D: Docs> DocStore<D> {
                 .values()
                 .flat_map(|disp| disp.targets.iter().map(|t| t.udid.clone())),
         );
+        // And the devices of rows answered under their own UUID.
+        udids.extend(
+            answers
+                .iter()
+                .filter(|a| !dispatches.contains_key(&a.command_uuid))
+                .filter_map(|a| rows.get(&a.command_uuid).map(|e| e.udid.clone())),
+        );
         udids.sort();
         udids.dedup();
         let mut devices: HashMap<String, DeviceRecord> = HashMap::new();
@@ -718,7 +725,19 @@ impl<D: Docs> DocStore<D> {
                     }
                 }
                 None if rows.contains_key(&a.command_uuid) => {
-                    (Some(a.command_uuid.clone()), String::new(), a.udid.clone())
+                    // Only the row's own device answers it, by its UDID or
+                    // its enrollment id.
+                    let udid = rows[&a.command_uuid].udid.clone();
+                    let named = udid.eq_ignore_ascii_case(&a.udid)
+                        || devices
+                            .get(&udid)
+                            .and_then(|dev| dev.enrollment_id.as_deref())
+                            .is_some_and(|e| e.eq_ignore_ascii_case(&a.udid));
+                    if !named {
+                        counts.unknown += 1;
+                        continue;
+                    }
+                    (Some(a.command_uuid.clone()), String::new(), udid)
                 }
                 None => {
                     counts.unknown += 1;
