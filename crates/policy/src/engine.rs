@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::index::{Index, members_of};
 use crate::model::{
-    Assignment, DeviceId, GroupId, GroupKind, ProfileFacts, ProfileId, Reported, Target, Tenant,
-    UserId,
+    Assignment, DeviceId, GroupId, GroupKind, Intent, ProfileFacts, ProfileId, Reported, Target,
+    Tenant, UserId,
 };
 use crate::ops::{self, DeleteRefused, RenewError};
 use crate::plan::{Blocker, Command, DevicePlan, Plan, UserNotice, days_until, globals, reconcile};
@@ -491,6 +491,71 @@ impl Engine {
             devices: changed,
             recomputed,
         }
+    }
+
+    /// The devices that want `profile` now, sorted.
+    pub fn wanting(&self, profile: ProfileId) -> Vec<DeviceId> {
+        self.states
+            .iter()
+            .enumerate()
+            .filter(|(_, st)| st.desired.binary_search(&profile).is_ok())
+            .map(|(i, _)| did(i))
+            .collect()
+    }
+
+    /// The devices that would want `profile` if its own assignments were
+    /// `assignments` (every other profile's stay as they are), sorted;
+    /// nothing changes. The same rules as the plan: a user include minus
+    /// user excludes through the device's primary user, a device include
+    /// minus device excludes, or an installed app linked to the profile; a
+    /// retired profile is wanted by none. Costs the members of the groups
+    /// named (and their subgroups), not a plan: the preview of an
+    /// assignment edit on a large tenant.
+    pub fn wanting_if(
+        &self,
+        profile: ProfileId,
+        assignments: &[(Intent, Target)],
+    ) -> Vec<DeviceId> {
+        let t = &self.tenant;
+        if t.profiles.get(profile.index()).is_none_or(|p| p.retired) {
+            return Vec::new();
+        }
+        // Who each side includes and excludes: users, then devices.
+        let mut users = [vec![false; t.users.len()], vec![false; t.users.len()]];
+        let mut devices = [vec![false; t.devices.len()], vec![false; t.devices.len()]];
+        let mut marks = crate::index::Marks::new(t.groups.len());
+        for (intent, target) in assignments {
+            let side = usize::from(*intent == Intent::Exclude);
+            match target {
+                Target::AllUsers => users[side].fill(true),
+                Target::AllDevices => devices[side].fill(true),
+                Target::Group(g) if g.index() < t.groups.len() => {
+                    let below = Index::descendants(t, *g, &mut marks);
+                    let (u, d) = members_of(t, &below);
+                    for u in u {
+                        users[side][u.index()] = true;
+                    }
+                    for d in d {
+                        devices[side][d.index()] = true;
+                    }
+                }
+                Target::Group(_) | Target::MissingGroup(_) => {}
+            }
+        }
+        let linked: Vec<bool> = t.apps.iter().map(|a| a.profile == Some(profile)).collect();
+        t.devices
+            .iter()
+            .enumerate()
+            .filter(|(i, d)| {
+                let by_user = d
+                    .user
+                    .is_some_and(|u| users[0][u.index()] && !users[1][u.index()]);
+                let by_device = devices[0][*i] && !devices[1][*i];
+                let by_app = d.apps.iter().any(|a| linked.get(a.index()) == Some(&true));
+                by_user || by_device || by_app
+            })
+            .map(|(i, _)| did(i))
+            .collect()
     }
 
     /// Renews `old` with `new` (see [`ops::renew`]) and updates the plan.

@@ -135,3 +135,45 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// The preview of an assignment edit (`Engine::wanting_if`) equals what
+    /// a full plan of the edited tenant says, and `wanting` equals the
+    /// plan's own desired sets.
+    #[test]
+    fn assignment_preview_equals_the_full_plan(seed in any::<u64>()) {
+        let t = random_tenant(seed);
+        let mut rng = Rng::new(seed ^ 0x5eed);
+        let engine = Engine::new(t.clone(), at());
+        let p = ProfileId(rng.below(t.profiles.len()) as u32);
+        let wanting_now: Vec<DeviceId> = (0..t.devices.len())
+            .map(|d| DeviceId(d as u32))
+            .filter(|&d| engine.desired(d).contains(&p))
+            .collect();
+        prop_assert_eq!(engine.wanting(p), wanting_now);
+        // A random new set of targets for p.
+        let mut targets = Vec::new();
+        for _ in 0..rng.below(5) {
+            let target = match rng.below(6) {
+                0 => Target::AllUsers,
+                1 => Target::AllDevices,
+                _ => Target::Group(GroupId(rng.below(t.groups.len()) as u32)),
+            };
+            let intent = if rng.chance(0.35) { Intent::Exclude } else { Intent::Include };
+            targets.push((intent, target));
+        }
+        let mut edited = t.clone();
+        edited.assignments.retain(|a| a.profile != p);
+        for (intent, target) in &targets {
+            edited.assignments.push(assign(p.0, target.clone(), *intent));
+        }
+        let after = Engine::new(edited, at());
+        let want: Vec<DeviceId> = (0..t.devices.len())
+            .map(|d| DeviceId(d as u32))
+            .filter(|&d| after.desired(d).contains(&p))
+            .collect();
+        prop_assert_eq!(engine.wanting_if(p, &targets), want);
+    }
+}
