@@ -20,7 +20,8 @@ pub fn profile(t: &Tenant, given: &str) -> Result<ProfileId, ServiceError> {
 }
 
 /// The full UUID of the profile named by `given` (see [`profile`]), from the
-/// stored profile records alone (no tenant snapshot is built).
+/// stored profile records alone (no tenant snapshot is built): a whole
+/// UUID is looked up by its key, only a prefix reads the list.
 ///
 /// # Errors
 /// As [`profile`]; store failures.
@@ -28,6 +29,11 @@ pub fn profile_uuid(
     store: &mut dyn provkit_store::Store,
     given: &str,
 ) -> Result<String, ServiceError> {
+    if provkit_policy::Uuid::parse(given).is_some()
+        && let Some(latest) = store.profile_versions(given)?.pop()
+    {
+        return Ok(latest.uuid);
+    }
     let records = store.profiles()?;
     let i = resolve(records.iter().map(|r| r.uuid.as_str()), given)?;
     Ok(records[i].uuid.clone())

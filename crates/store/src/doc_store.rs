@@ -333,12 +333,16 @@ impl<D: Docs> DocStore<D> {
     }
 
     /// An assignment edit within a transaction the caller holds.
+    /// Edits a profile's assignments; `diff` also computes the devices
+    /// gaining and losing it (two loads and plans of the tenant), else
+    /// they are left empty.
     fn edit_assignments_in(
         d: &mut D,
         profile_uuid: &str,
         edit: &AssignmentEdit,
         at: DateTime<Utc>,
         actor: &Actor,
+        diff: bool,
     ) -> R<AssignmentChange> {
         {
             let (_, rec) = Self::require_profile(d, profile_uuid, "edit_assignments")?;
@@ -406,6 +410,9 @@ impl<D: Docs> DocStore<D> {
             }
             let mut uuids = UuidTable::default();
             let mut desired = |d: &mut D| -> R<std::collections::BTreeSet<String>> {
+                if !diff {
+                    return Ok(std::collections::BTreeSet::new());
+                }
                 let all = Self::desired_by_device(&Self::load_docs(d)?, at, &mut uuids);
                 let hit = uuids.matching(&rec.uuid);
                 Ok(all
@@ -427,6 +434,26 @@ impl<D: Docs> DocStore<D> {
                 devices_losing: before.difference(&after).cloned().collect(),
             })
         }
+    }
+
+    /// An assignment edit in a transaction that is rolled back: nothing is
+    /// written or audited.
+    fn rolled_back_edit(
+        &mut self,
+        profile_uuid: &str,
+        edit: &AssignmentEdit,
+        at: DateTime<Utc>,
+        diff: bool,
+    ) -> R<AssignmentChange> {
+        let actor = Actor {
+            name: "preview".into(),
+            at,
+        };
+        self.docs.begin()?;
+        let change =
+            Self::edit_assignments_in(&mut self.docs, profile_uuid, edit, at, &actor, diff);
+        self.docs.rollback();
+        change
     }
 
     fn tx<T>(&mut self, f: impl FnOnce(&mut D) -> R<T>) -> R<T> {
@@ -1800,7 +1827,7 @@ impl<D: Docs> Store for DocStore<D> {
         at: DateTime<Utc>,
         actor: &Actor,
     ) -> R<AssignmentChange> {
-        self.tx(|d| Self::edit_assignments_in(d, profile_uuid, edit, at, actor))
+        self.tx(|d| Self::edit_assignments_in(d, profile_uuid, edit, at, actor, true))
     }
 
     fn set_notice_stages(&mut self, stages: &provkit_policy::Config, actor: &Actor) -> R<()> {
@@ -1856,15 +1883,16 @@ impl<D: Docs> Store for DocStore<D> {
         edit: &AssignmentEdit,
         at: DateTime<Utc>,
     ) -> R<AssignmentChange> {
-        let actor = Actor {
-            name: "preview".into(),
-            at,
-        };
-        self.docs.begin()?;
-        let change = Self::edit_assignments_in(&mut self.docs, profile_uuid, edit, at, &actor);
-        // Never committed: the preview writes nothing.
-        self.docs.rollback();
-        change
+        self.rolled_back_edit(profile_uuid, edit, at, true)
+    }
+
+    fn check_assignment_edit(
+        &mut self,
+        profile_uuid: &str,
+        edit: &AssignmentEdit,
+        at: DateTime<Utc>,
+    ) -> R<AssignmentChange> {
+        self.rolled_back_edit(profile_uuid, edit, at, false)
     }
 
     fn add_console_user(&mut self, user: &crate::ConsoleUser, actor: &Actor) -> R<()> {

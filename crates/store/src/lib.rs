@@ -791,6 +791,20 @@ pub trait Store {
         actor: &Actor,
     ) -> Result<(), StoreError>;
 
+    /// [`Store::preview_assignments`] without the devices (left empty):
+    /// the edit checked and its targets before and after, in a transaction
+    /// that is rolled back, without loading or planning the tenant (for a
+    /// caller that computes the devices from an engine it holds).
+    ///
+    /// # Errors
+    /// As [`Store::edit_assignments`].
+    fn check_assignment_edit(
+        &mut self,
+        profile_uuid: &str,
+        edit: &AssignmentEdit,
+        at: DateTime<Utc>,
+    ) -> Result<AssignmentChange, StoreError>;
+
     /// What [`Store::edit_assignments`] would change, computed in a
     /// transaction that is rolled back: nothing is written or audited.
     ///
