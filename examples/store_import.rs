@@ -1,7 +1,8 @@
 //! Import a generated tenant into SQLite and PostgreSQL side by side, load
 //! it back into the engine's snapshot, and report times and sizes on disk;
 //! then, on SQLite, an inventory upload that adds one user and the
-//! console's preview of an assignment.
+//! console's preview of an assignment (in the store, and on the engine a
+//! server holds).
 //!
 //! ```text
 //! PROVKIT_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
@@ -103,6 +104,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let preview = provkit::service::assign::preview(&mut sqlite, &profile, &edit, shape.around)?;
     let preview_took = started.elapsed();
+    // The same preview as the console makes it now: the edit checked by
+    // the store, the devices from the engine the server already holds (its
+    // snapshot; built here, not counted).
+    let engine = provkit::policy::Engine::new(sqlite.load_tenant()?, shape.around);
+    let started = Instant::now();
+    let on_engine =
+        provkit::service::assign::preview_on(&mut sqlite, &engine, &profile, &edit, shape.around)?;
+    let engine_took = started.elapsed();
+    assert_eq!(on_engine, preview, "the two previews agree");
     drop(sqlite);
     let size: u64 = ["", "-wal"]
         .iter()
@@ -110,7 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|m| m.len())
         .sum();
     println!(
-        "SQLite:     import {import:?}, load {load:?} ({} devices), {:.1} MB on disk; an inventory upload of one user {upload:?}; an assignment preview {preview_took:?} ({} devices would gain the profile)",
+        "SQLite:     import {import:?}, load {load:?} ({} devices), {:.1} MB on disk; an inventory upload of one user {upload:?}; an assignment preview {preview_took:?} in the store, {engine_took:?} on the engine ({} devices would gain the profile)",
         loaded.devices.len(),
         size as f64 / 1e6,
         preview.devices_gaining.len()

@@ -38,3 +38,70 @@ pub fn preview(
     let uuid = names::profile_uuid(store, profile)?;
     Ok(store.preview_assignments(&uuid, edit, at)?)
 }
+
+/// [`preview`] with the devices taken from `engine`, a plan of the same
+/// tenant already in memory (a server's snapshot), instead of two loads and
+/// plans of the tenant in the store: the store checks the edit and gives
+/// the targets before and after (nothing written), the engine the devices
+/// that would gain and lose the profile, sorted by UDID. When the engine
+/// does not know the profile (a snapshot older than its upload), the
+/// store's own [`preview`] answers.
+///
+/// # Errors
+/// As [`edit`].
+pub fn preview_on(
+    store: &mut dyn Store,
+    engine: &provkit_policy::Engine,
+    profile: &str,
+    edit: &AssignmentEdit,
+    at: DateTime<Utc>,
+) -> Result<AssignmentChange, ServiceError> {
+    use provkit_policy::{GroupId, Intent, Target};
+    use provkit_store::TargetName;
+    let uuid = names::profile_uuid(store, profile)?;
+    let mut change = store.check_assignment_edit(&uuid, edit, at)?;
+    let t = engine.tenant();
+    let Some(p) = t
+        .profiles
+        .iter()
+        .position(|f| f.uuid.eq_ignore_ascii_case(&uuid))
+        .and_then(|i| u32::try_from(i).ok())
+        .map(provkit_policy::ProfileId)
+    else {
+        return Ok(store.preview_assignments(&uuid, edit, at)?);
+    };
+    let target = |n: &TargetName| match n {
+        TargetName::AllUsers => Target::AllUsers,
+        TargetName::AllDevices => Target::AllDevices,
+        TargetName::Group(name) => t
+            .groups
+            .iter()
+            .position(|g| g.name == *name)
+            .and_then(|i| u32::try_from(i).ok())
+            .map_or_else(
+                || Target::MissingGroup(name.clone()),
+                |i| Target::Group(GroupId(i)),
+            ),
+    };
+    let targets: Vec<(Intent, Target)> = change
+        .include_after
+        .iter()
+        .map(|n| (Intent::Include, target(n)))
+        .chain(
+            change
+                .exclude_after
+                .iter()
+                .map(|n| (Intent::Exclude, target(n))),
+        )
+        .collect();
+    let udids = |ids: Vec<provkit_policy::DeviceId>| -> std::collections::BTreeSet<String> {
+        ids.into_iter()
+            .map(|d| t.devices[d.index()].udid.clone())
+            .collect()
+    };
+    let before = udids(engine.wanting(p));
+    let after = udids(engine.wanting_if(p, &targets));
+    change.devices_gaining = after.difference(&before).cloned().collect();
+    change.devices_losing = before.difference(&after).cloned().collect();
+    Ok(change)
+}

@@ -619,12 +619,18 @@ pub(crate) async fn assignments(
     };
     let save = form.get("action") == Some("save");
     let u2 = uuid.clone();
+    // A preview takes its devices from the snapshot's engine, not from
+    // two plans of the tenant.
+    let snap = if save {
+        None
+    } else {
+        Some(state.snapshot(console.scope()).await?)
+    };
     let result = state
         .run(console.scope(), move |store| {
-            Ok(if save {
-                assign::edit(store, &u2, &edit, at, &actor)?
-            } else {
-                assign::preview(store, &u2, &edit, at)?
+            Ok(match &snap {
+                None => assign::edit(store, &u2, &edit, at, &actor)?,
+                Some(snap) => assign::preview_on(store, &snap.engine, &u2, &edit, at)?,
             })
         })
         .await;
