@@ -198,6 +198,9 @@ pub(crate) fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd:
             schedule.period = std::time::Duration::from_secs(every.max(1) * 60);
             let ttl = flags.lease_ttl.or(file.lease_ttl).unwrap_or(30);
             schedule.lease_ttl = std::time::Duration::from_secs(ttl.max(1));
+            if let (Some(lease), Some(d)) = (file.delivery_lease, schedule.delivery.as_mut()) {
+                d.lease = std::time::Duration::from_secs(lease.max(1));
+            }
             let tls = flags
                 .tls_cert
                 .zip(flags.tls_key)

@@ -14,6 +14,7 @@
 //! concurrency = 512
 //! replan_every = 15      # minutes
 //! lease_ttl = 30         # seconds
+//! delivery_lease = 120   # seconds an MDM call or a message is held by one sender
 //! tls_cert = "/etc/provkit/cert.pem"
 //! tls_key = "/etc/provkit/key.pem"
 //! ```
@@ -37,6 +38,7 @@ pub(crate) struct ServeConfig {
     pub(crate) concurrency: Option<usize>,
     pub(crate) replan_every: Option<u64>,
     pub(crate) lease_ttl: Option<u64>,
+    pub(crate) delivery_lease: Option<u64>,
     pub(crate) tls_cert: Option<PathBuf>,
     pub(crate) tls_key: Option<PathBuf>,
 }

@@ -43,6 +43,8 @@ pub(crate) struct Inner {
     pub(crate) enqueued: Vec<(String, String)>,
     /// Calls answered 503 while down.
     pub(crate) refused_down: usize,
+    /// Calls answered `command already exists` (a CommandUUID sent again).
+    pub(crate) duplicates: usize,
     /// How long an answer waits after the command is queued (a slow
     /// server, or a network that loses the answer).
     pub(crate) delay: std::time::Duration,
@@ -106,6 +108,7 @@ fn enqueue_now(s: &mut Inner, ids: &str, headers: &HeaderMap, body: &[u8]) -> (S
         return (StatusCode::BAD_REQUEST, "bad command\n".into());
     };
     if s.commands.contains_key(&uuid) {
+        s.duplicates += 1;
         let body = serde_json::json!({"command_error": "enqueue: command already exists", "command_uuid": uuid, "request_type": rt});
         return (StatusCode::INTERNAL_SERVER_ERROR, body.to_string());
     }
