@@ -1059,6 +1059,22 @@ impl<D: Docs> DocStore<D> {
         Self::load_docs(&mut self.docs)
     }
 
+    /// Every version of every profile, by UUID (upper case), oldest first.
+    fn profile_versions_all(d: &mut D) -> R<BTreeMap<String, Vec<ProfileRecord>>> {
+        use rayon::prelude::*;
+        let rows = d.scan(Table::Profiles, "")?;
+        let profiles: Vec<ProfileRecord> = rows
+            .par_iter()
+            .with_min_len(1024)
+            .map(|(_, v)| profile_from_doc(v))
+            .collect::<R<_>>()?;
+        let mut out: BTreeMap<String, Vec<ProfileRecord>> = BTreeMap::new();
+        for rec in profiles {
+            out.entry(ukey(&rec.uuid)).or_default().push(rec);
+        }
+        Ok(out)
+    }
+
     fn load_docs(d: &mut D) -> R<Data> {
         use rayon::prelude::*;
         /// Decodes documents on both cores.
@@ -1068,16 +1084,10 @@ impl<D: Docs> DocStore<D> {
                 .map(|(_, v)| from_json(v))
                 .collect()
         }
-        let mut data = Data::default();
-        let rows = d.scan(Table::Profiles, "")?;
-        let profiles: Vec<ProfileRecord> = rows
-            .par_iter()
-            .with_min_len(1024)
-            .map(|(_, v)| profile_from_doc(v))
-            .collect::<R<_>>()?;
-        for rec in profiles {
-            data.profiles.entry(ukey(&rec.uuid)).or_default().push(rec);
-        }
+        let mut data = Data {
+            profiles: Self::profile_versions_all(d)?,
+            ..Data::default()
+        };
         data.apps = decode::<AppRecord>(&d.scan(Table::Apps, "")?)?
             .into_iter()
             .map(|a| ((a.bundle_id.clone(), a.version.clone()), a))
@@ -1470,7 +1480,17 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn profiles(&mut self) -> R<Vec<ProfileRecord>> {
-        Ok(self.load()?.latest().cloned().collect())
+        // The profile table alone, not the whole tenant.
+        let d = &mut self.docs;
+        let mut out = Vec::new();
+        for mut versions in Self::profile_versions_all(d)?.into_values() {
+            if let Some(latest) = versions.pop()
+                && visible(d, latest.org_group.as_ref())
+            {
+                out.push(latest);
+            }
+        }
+        Ok(out)
     }
 
     fn profile_versions(&mut self, uuid: &str) -> R<Vec<ProfileRecord>> {
