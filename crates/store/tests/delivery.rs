@@ -465,12 +465,106 @@ fn devices_reached_only_by_udid(store: &mut dyn Store, backend: &str) {
     assert_eq!(Inventory::from_csv(&csv).expect("read back"), inv);
 }
 
+/// A device's profile list settles the commands sent to it before the list
+/// was asked for and never answered (regression: they stayed `sent` for
+/// ever, holding back a new install, when their answer was lost or the
+/// server never queued them): an install it holds is acknowledged, one it
+/// lacks failed with the reason; commands sent after the list was asked
+/// are left to their own answers.
+fn lost_answers_settled_by_the_profile_list(store: &mut dyn Store, backend: &str) {
+    tenant(store, 2);
+    let early = store
+        .dispatch_command(
+            "ProvisioningProfileList",
+            &["D00000".into(), "D00001".into()],
+            at(),
+            10,
+        )
+        .expect("an early list");
+    store.prepare_dispatches(at(), 10).expect("prepare");
+    let sent_at = at() + Duration::minutes(1);
+    for c in store
+        .claim_dispatches(at(), Duration::minutes(1), 10)
+        .expect("claim")
+    {
+        let outcomes: Vec<(String, SendOutcome)> = c
+            .dispatch
+            .targets
+            .iter()
+            .map(|t| (t.enrollment_id.clone(), SendOutcome::Queued(None)))
+            .collect();
+        store
+            .settle_dispatch(&c.dispatch.command_uuid, &outcomes, sent_at, sent_at)
+            .expect("settle");
+    }
+    assert_eq!(
+        status_of(store, "ROW-00000").0,
+        CommandStatus::Sent,
+        "{backend}"
+    );
+    let list = |uuid: &str, udid: &str, held: bool| DeviceAnswer {
+        command_uuid: uuid.into(),
+        udid: udid.into(),
+        status: CommandStatus::Acknowledged,
+        error_chain: None,
+        profiles: Some(if held {
+            vec![ReportedProfile {
+                uuid: UUID.into(),
+                expires: at() + Duration::days(100),
+                managed: true,
+            }]
+        } else {
+            vec![]
+        }),
+    };
+    // A list asked for before the installs went says nothing of them.
+    store
+        .record_answers(&[], &[list(&early[0], "D00001", false)], sent_at)
+        .expect("early answer");
+    assert_eq!(
+        status_of(store, "ROW-00001").0,
+        CommandStatus::Sent,
+        "{backend}"
+    );
+    // A list asked for after them settles them.
+    let later = store
+        .dispatch_command(
+            "ProvisioningProfileList",
+            &["D00000".into(), "D00001".into()],
+            sent_at + Duration::hours(1),
+            10,
+        )
+        .expect("a later list");
+    store
+        .record_answers(
+            &[],
+            &[
+                list(&later[0], "D00000", true),
+                list(&later[0], "D00001", false),
+            ],
+            sent_at + Duration::hours(2),
+        )
+        .expect("later answers");
+    assert_eq!(
+        status_of(store, "ROW-00000").0,
+        CommandStatus::Acknowledged,
+        "{backend}: it holds the profile"
+    );
+    let (st, why) = status_of(store, "ROW-00001");
+    assert_eq!(st, CommandStatus::Error, "{backend}: it lacks the profile");
+    assert!(
+        why.is_some_and(|w| w.contains("not carried out")),
+        "{backend}"
+    );
+}
+
 #[test]
 fn memory_delivery() {
     let mut s = MemoryStore::default();
     semantics(&mut s, "memory");
     connections_are_scoped(&mut s, "memory");
     devices_reached_only_by_udid(&mut MemoryStore::default(), "memory");
+    lost_answers_settled_by_the_profile_list(&mut MemoryStore::default(), "memory");
 }
 
 #[test]
@@ -483,6 +577,10 @@ fn sqlite_delivery() {
     connections_are_scoped(&mut s, "sqlite");
     devices_reached_only_by_udid(
         &mut SqliteStore::open(dir.join("c.db")).expect("open"),
+        "sqlite",
+    );
+    lost_answers_settled_by_the_profile_list(
+        &mut SqliteStore::open(dir.join("d.db")).expect("open"),
         "sqlite",
     );
     let path = dir.join("b.db");
@@ -511,6 +609,11 @@ fn postgres_delivery() {
     drop(s);
     PostgresStore::reset(&url).expect("reset");
     devices_reached_only_by_udid(
+        &mut PostgresStore::connect(&url).expect("connect"),
+        "postgres",
+    );
+    PostgresStore::reset(&url).expect("reset");
+    lost_answers_settled_by_the_profile_list(
         &mut PostgresStore::connect(&url).expect("connect"),
         "postgres",
     );

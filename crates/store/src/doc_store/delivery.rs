@@ -652,6 +652,60 @@ impl<D: Docs> DocStore<D> {
             .map(|r| r.facts.expires))
     }
 
+    /// Settles `device`'s commands that were sent (not answered) by
+    /// `asked` from the profile list it gave: an install of a listed
+    /// profile or a removal of an unlisted one is acknowledged, anything
+    /// else failed, with the reason, so the next plan sends it again.
+    /// Returns the rows changed, each with the profile (upper case) when an
+    /// install was acknowledged.
+    fn settle_by_list(
+        d: &mut D,
+        device: &str,
+        list: &[ReportedProfile],
+        asked: DateTime<Utc>,
+        at: DateTime<Utc>,
+        rows: &mut HashMap<String, OutboxEntry>,
+    ) -> R<Vec<(String, Option<String>)>> {
+        let keys: Vec<String> = d
+            .scan(Table::Pending, &format!("{device}\u{1}"))?
+            .into_iter()
+            .map(|(_, row)| row)
+            .collect();
+        Self::load_rows(d, keys.clone(), rows)?;
+        let mut out = Vec::new();
+        for k in keys {
+            let Some(e) = rows.get_mut(&k) else { continue };
+            if e.status != CommandStatus::Sent || e.updated_at > asked || e.udid != device {
+                continue;
+            }
+            let held = list
+                .iter()
+                .any(|p| p.uuid.eq_ignore_ascii_case(&e.profile_uuid));
+            let (status, why, installed) = match e.request_type.as_str() {
+                "InstallProvisioningProfile" if held => (
+                    CommandStatus::Acknowledged,
+                    None,
+                    Some(ukey(&e.profile_uuid)),
+                ),
+                "RemoveProvisioningProfile" if !held => (CommandStatus::Acknowledged, None, None),
+                "InstallProvisioningProfile" | "RemoveProvisioningProfile" => (
+                    CommandStatus::Error,
+                    Some(
+                        "not carried out: the device's profile list, asked for after this \
+                         command was sent, says otherwise (the answer was lost or the server \
+                         never queued it); planned again",
+                    ),
+                    None,
+                ),
+                _ => continue,
+            };
+            if apply(e, status, why, at) {
+                out.push((k, installed));
+            }
+        }
+        Ok(out)
+    }
+
     pub(super) fn record_answers_in(
         d: &mut D,
         events: &[String],
@@ -785,6 +839,20 @@ impl<D: Docs> DocStore<D> {
                         && let Some(t) = Self::expiry_of(d, &p.uuid)?
                     {
                         p.expires = t;
+                    }
+                }
+                // Commands sent before this list was asked for and still
+                // unanswered: the device carried them out in order before
+                // it listed, so the list says what became of them (their
+                // answers were lost, or the server never queued them).
+                if let Some(asked) = dispatches.get(&a.command_uuid).map(|x| x.created_at) {
+                    let settled = Self::settle_by_list(d, &device, &list, asked, at, &mut rows)?;
+                    for (row, installed_now) in settled {
+                        changed = true;
+                        if let Some(uuid) = installed_now {
+                            installed.entry(uuid).or_default().push(device.clone());
+                        }
+                        changed_rows.insert(row);
                     }
                 }
                 if dev.reported != list {
