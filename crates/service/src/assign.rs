@@ -94,14 +94,51 @@ pub fn preview_on(
                 .map(|n| (Intent::Exclude, target(n))),
         )
         .collect();
-    let udids = |ids: Vec<provkit_policy::DeviceId>| -> std::collections::BTreeSet<String> {
-        ids.into_iter()
+    let (gaining, losing) = sorted_difference(&engine.wanting_if(p, &targets), &engine.wanting(p));
+    // Device ids follow the UDIDs' order, so the lists come out sorted.
+    let udids = |ids: Vec<provkit_policy::DeviceId>| -> Vec<String> {
+        let mut out: Vec<String> = ids
+            .into_iter()
             .map(|d| t.devices[d.index()].udid.clone())
-            .collect()
+            .collect();
+        if !out.is_sorted() {
+            out.sort_unstable();
+        }
+        out
     };
-    let before = udids(engine.wanting(p));
-    let after = udids(engine.wanting_if(p, &targets));
-    change.devices_gaining = after.difference(&before).cloned().collect();
-    change.devices_losing = before.difference(&after).cloned().collect();
+    change.devices_gaining = udids(gaining);
+    change.devices_losing = udids(losing);
     Ok(change)
+}
+
+/// What is in `after` only and what is in `before` only, of two sorted
+/// lists, in one pass.
+fn sorted_difference<T: Ord + Copy>(after: &[T], before: &[T]) -> (Vec<T>, Vec<T>) {
+    let (mut only_after, mut only_before) = (Vec::new(), Vec::new());
+    let (mut a, mut b) = (after.iter().peekable(), before.iter().peekable());
+    loop {
+        match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x == y => {
+                a.next();
+                b.next();
+            }
+            (Some(x), Some(y)) if x < y => {
+                only_after.push(**x);
+                a.next();
+            }
+            (Some(_), Some(y)) => {
+                only_before.push(**y);
+                b.next();
+            }
+            (Some(x), None) => {
+                only_after.push(**x);
+                a.next();
+            }
+            (None, Some(y)) => {
+                only_before.push(**y);
+                b.next();
+            }
+            (None, None) => return (only_after, only_before),
+        }
+    }
 }
