@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         at: now,
     };
     let started = Instant::now();
-    let (cookie, profile, udid) = {
+    let (cookie, csrf, profile, udid) = {
         let mut store = SqliteStore::open(&path)?;
         provkit::service::generate::generate(&mut store, devices, 1, false, &actor, &mut |s| {
             eprintln!("[{:>6.1} s] {s}", started.elapsed().as_secs_f64());
@@ -58,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &[1; 16],
             &actor,
         )?;
-        let (cookie, _) = provkit::service::console::sign_in(
+        let (cookie, session) = provkit::service::console::sign_in(
             &mut store,
             "admin",
             "pages admin password",
@@ -68,7 +68,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("sign-in refused")?;
         // The profile with the most devices, and a device that has it.
         let first = view.commands.first().ok_or("an empty plan")?;
-        (cookie, first.profile_uuid.clone(), first.udid.clone())
+        (
+            cookie,
+            session.csrf,
+            first.profile_uuid.clone(),
+            first.udid.clone(),
+        )
     };
     let (p, path) = (path.clone(), path);
     let open: Box<Opener> =
@@ -122,6 +127,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!(
                 "{:<58} {:>8.1}ms {:>7.1}ms {:>7.1}ms {:>7.1}ms",
                 page.replace(&profile, "{uuid}").replace(&udid, "{udid}"),
+                ms(first),
+                ms(pct(50)),
+                ms(pct(99)),
+                ms(lat.last().copied().unwrap_or_default())
+            );
+        }
+        // The assignment editor's Preview: the profile to All devices,
+        // posted as the form posts it (nothing is saved).
+        {
+            let body = format!("csrf={csrf}&include=all-devices&action=preview");
+            let head = format!(
+                "POST /console/profiles/{profile}/assignments HTTP/1.1\r\nHost: pages\r\nCookie: pk_session={cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n",
+                body.len()
+            );
+            let mut lat: Vec<Duration> = Vec::with_capacity(requests + 1);
+            for _ in 0..=requests {
+                let t = Instant::now();
+                let status = c.send(&head, body.as_bytes()).await?;
+                lat.push(t.elapsed());
+                assert_eq!(status, 200, "preview");
+            }
+            let first = lat.remove(0);
+            lat.sort();
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            let pct = |p: usize| lat.get((lat.len() * p / 100).min(lat.len().saturating_sub(1))).copied().unwrap_or_default();
+            println!(
+                "{:<58} {:>8.1}ms {:>7.1}ms {:>7.1}ms {:>7.1}ms",
+                "POST /console/profiles/{uuid}/assignments (preview)",
                 ms(first),
                 ms(pct(50)),
                 ms(pct(99)),
