@@ -8,7 +8,8 @@
 //! no APNs certificate (queued, the push error kept), NotNow, an error
 //! with its chain, duplicated and reordered events, a forged signature and
 //! a malformed payload. Every (CommandUUID, device) reaches the server at
-//! most once.
+//! most once. The same renewal across 10k devices: each device gets each
+//! command once.
 
 mod nanomdm;
 
@@ -135,16 +136,33 @@ fn prepare(store: &mut dyn Store, ca: &TestCa, mdm_url: &str) -> String {
         ]
     }))
     .expect("inventory");
+    old_on_every_device(store, &inv, mdm_url, &a);
+    tokens::create(store, "viewer", Role::Viewer, None, &[7; 32], &a)
+        .expect("token")
+        .token
+}
+
+/// The inventory, OLD assigned to All devices, the app signed with OLD,
+/// and the connection to the double.
+fn old_on_every_device(
+    store: &mut dyn Store,
+    inv: &provkit_store::Inventory,
+    mdm_url: &str,
+    a: &Actor,
+) {
     store
-        .apply_inventory(&inv, &Replace::Nothing, false, a.at, &a)
+        .apply_inventory(inv, &Replace::Nothing, false, a.at, a)
         .expect("inventory");
     let edit = AssignmentEdit::Add {
         include: vec![TargetName::AllDevices],
         exclude: vec![],
     };
-    store
-        .edit_assignments(OLD, &edit, a.at, &a)
-        .expect("assign");
+    store.edit_assignments(OLD, &edit, a.at, a).expect("assign");
+    app_and_connection(store, mdm_url, a);
+}
+
+/// The app signed with OLD, and the connection to the double.
+fn app_and_connection(store: &mut dyn Store, mdm_url: &str, a: &Actor) {
     let app = provkit_store::AppRecord {
         bundle_id: "com.example.sales".into(),
         version: "1.0".into(),
@@ -155,7 +173,7 @@ fn prepare(store: &mut dyn Store, ca: &TestCa, mdm_url: &str) -> String {
         report: None,
         org_group: None,
     };
-    store.add_app(&app, &a).expect("app");
+    store.add_app(&app, a).expect("app");
     provkit_service::delivery::add_connection(
         store,
         None,
@@ -164,12 +182,26 @@ fn prepare(store: &mut dyn Store, ca: &TestCa, mdm_url: &str) -> String {
         KEY,
         Some(HMAC),
         None,
-        &a,
+        a,
     )
     .expect("connection");
-    tokens::create(store, "viewer", Role::Viewer, None, &[7; 32], &a)
-        .expect("token")
-        .token
+}
+
+/// Renews OLD with NEW, as an admin's `renew` does: the only call a test
+/// makes; the rest is the scheduler's and the worker's.
+fn renew_old(open: &Opener, ca: &TestCa) {
+    let mut s = open().expect("open");
+    let verifier = provkit_service::trust::tenant_verifier(s.as_mut()).expect("verifier");
+    provkit_service::lifecycle::renew(
+        s.as_mut(),
+        OLD,
+        &profile(ca, NEW, 2028),
+        &verifier,
+        Utc::now(),
+        &actor(),
+        false,
+    )
+    .expect("renew");
 }
 
 /// The outbox rows: (device, request, profile) → status.
@@ -351,20 +383,7 @@ fn scenario(open: &Opener, backend: &str) {
 
     // The server goes down; the renewal's commands wait, then go.
     mdm.with(|s| s.down = true);
-    {
-        let mut s = open().expect("open");
-        let verifier = provkit_service::trust::tenant_verifier(s.as_mut()).expect("verifier");
-        provkit_service::lifecycle::renew(
-            s.as_mut(),
-            OLD,
-            &profile(&ca, NEW, 2028),
-            &verifier,
-            Utc::now(),
-            &actor(),
-            false,
-        )
-        .expect("renew");
-    }
+    renew_old(open, &ca);
     assert!(
         eventually(Duration::from_secs(10), || mdm.with(|s| s.refused_down)
             >= 1),
@@ -795,4 +814,148 @@ fn micromdm_commands_and_webhook() {
         }),
         "acknowledged through MicroMDM's webhook"
     );
+}
+
+/// A renewal in a 10k-device tenant, end to end with nothing typed by
+/// hand: every device holds the old profile; `renew` is the only call;
+/// the scheduler plans, the worker sends through the double in batches,
+/// the devices poll and answer through the signed webhook, until every one
+/// holds the successor alone (the old one removed only after the successor
+/// was acknowledged) and has re-validated the app. Each (CommandUUID,
+/// device) reaches the server once.
+#[test]
+fn a_renewal_reaches_ten_thousand_devices_over_sqlite() {
+    const DEVICES: usize = 10_000;
+    let udids: Vec<String> = (0..DEVICES).map(|i| format!("R{i:05}")).collect();
+    let enrolled: Vec<&str> = udids.iter().map(String::as_str).collect();
+    let mdm = NanoMdm::start(KEY, &enrolled);
+    let ca = TestCa::rsa();
+    let open = sqlite("renewal-10k");
+    {
+        let a = actor();
+        let mut s = open().expect("open");
+        let store = s.as_mut();
+        provkit_service::trust::add_anchor(store, ca.root.cert.der(), &a).expect("anchor");
+        store
+            .add_profile(&profile(&ca, OLD, 2027), &a)
+            .expect("old");
+        let devices: Vec<serde_json::Value> = udids
+            .iter()
+            .map(|u| {
+                serde_json::json!({"udid": u, "reported": [
+                    {"uuid": OLD, "expires": "2027-01-15T00:00:00Z", "managed": true}
+                ]})
+            })
+            .collect();
+        let inv =
+            serde_json::from_value(serde_json::json!({ "devices": devices })).expect("inventory");
+        old_on_every_device(store, &inv, &mdm.url(), &a);
+        // Every device holds what it should: nothing to send yet.
+        let view = provkit_service::plan::plan_and_enqueue(store, a.at, a.at).expect("plan");
+        assert!(view.commands.is_empty(), "{:?}", view.commands.first());
+    }
+    let pk = Provkit::start(&open);
+    let started = Instant::now();
+    renew_old(&open, &ca);
+    let mut devices: HashMap<&str, Device> = HashMap::new();
+    let mut n = 0;
+    let mut by_type: HashMap<String, usize> = HashMap::new();
+    let only_new = BTreeSet::from([NEW.to_owned()]);
+    let done = eventually(Duration::from_secs(600), || {
+        // Each sweep: every device takes its queue, then the answers go
+        // from 16 clients at once (as many devices answer at a time).
+        let mut outgoing: Vec<(&str, String)> = Vec::new();
+        for udid in &udids {
+            while let Some(c) = mdm.poll(udid) {
+                *by_type.entry(c.request_type.clone()).or_default() += 1;
+                let dev = devices.entry(udid).or_insert_with(|| Device {
+                    held: BTreeSet::from([OLD.to_owned()]),
+                    log: Vec::new(),
+                });
+                match c.request_type.as_str() {
+                    "InstallProvisioningProfile" => {
+                        dev.held.insert(c.profile.clone());
+                        dev.log.push(format!("install {}", c.profile));
+                    }
+                    "RemoveProvisioningProfile" => {
+                        assert!(
+                            dev.held.contains(NEW),
+                            "{udid} told to remove {} before it held the successor: {:?}",
+                            c.profile,
+                            dev.log
+                        );
+                        dev.held.remove(&c.profile);
+                        dev.log.push(format!("remove {}", c.profile));
+                    }
+                    "ValidateApplications" => {
+                        assert!(dev.held.contains(NEW), "validate after the successor");
+                        dev.log.push("validate".into());
+                    }
+                    other => panic!("unexpected {other}"),
+                }
+                outgoing.push((udid, c.uuid));
+            }
+        }
+        n += outgoing.len();
+        let per = outgoing.len().div_ceil(16).max(1);
+        std::thread::scope(|scope| {
+            for chunk in outgoing.chunks(per) {
+                let addr = pk.addr;
+                scope.spawn(move || {
+                    for (udid, uuid) in chunk {
+                        let plist = answer_plist(uuid, udid, "Acknowledged", &[], None);
+                        let body = answer_event(
+                            &format!("ev-{udid}-{uuid}"),
+                            udid,
+                            uuid,
+                            "Acknowledged",
+                            &plist,
+                        );
+                        let code = post_webhook(
+                            addr,
+                            "/webhooks/nanomdm",
+                            &body,
+                            Some(&sign(HMAC.as_bytes(), &body)),
+                        );
+                        assert_eq!(code, 200, "webhook accepted");
+                    }
+                });
+            }
+        });
+        devices.len() == DEVICES
+            && devices
+                .values()
+                .all(|d| d.held == only_new && d.log.iter().any(|l| l == "validate"))
+    });
+    let took = started.elapsed();
+    let behind: Vec<_> = devices
+        .iter()
+        .filter(|(_, d)| d.held != only_new || !d.log.iter().any(|l| l == "validate"))
+        .take(3)
+        .map(|(u, d)| (u.to_owned(), d.log.clone()))
+        .collect();
+    assert!(
+        done,
+        "every device holds the successor alone ({} of {DEVICES} seen): {behind:?}",
+        devices.len()
+    );
+    let twice = mdm
+        .enqueue_counts()
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .count();
+    assert_eq!(
+        twice, 0,
+        "no (CommandUUID, device) reached the server twice"
+    );
+    // And each device got each command once: no plan made before answers
+    // arrived sent again what they settled.
+    for kind in [
+        "InstallProvisioningProfile",
+        "RemoveProvisioningProfile",
+        "ValidateApplications",
+    ] {
+        assert_eq!(by_type.get(kind), Some(&DEVICES), "{kind}: {by_type:?}");
+    }
+    eprintln!("renewal of {DEVICES} devices, end to end: {took:?}, {n} answers: {by_type:?}");
 }

@@ -263,6 +263,9 @@ pub fn plan_and_enqueue(
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<PlanView, ServiceError> {
+    // The change the plan is made at: answers processed while it is made
+    // are checked again when it is queued.
+    let seen = store.last_change()?;
     let engine = Engine::new(store.load_tenant()?, at);
     let view = plan_with(&engine);
     let entries: Vec<OutboxEntry> = view
@@ -285,7 +288,7 @@ pub fn plan_and_enqueue(
         .iter()
         .map(|n| (n.profile.clone(), n.stage_days))
         .collect();
-    store.enqueue_plan(&entries, &logged, now)?;
+    store.enqueue_plan_since(&entries, &logged, now, seen.as_deref())?;
     // Each channel's message for each stage, made once.
     let notices = crate::notify::notices_of(store, &engine, &view)?;
     if !notices.is_empty() {

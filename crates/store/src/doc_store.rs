@@ -436,6 +436,32 @@ impl<D: Docs> DocStore<D> {
         }
     }
 
+    /// A plan's commands and stages in one transaction; `seen`, when given,
+    /// is the change the plan was made at (rechecked against the devices'
+    /// reports when the tenant changed since).
+    fn queue_plan(
+        &mut self,
+        entries: &[OutboxEntry],
+        stages: &[(String, i64)],
+        at: DateTime<Utc>,
+        seen: Option<Option<&str>>,
+    ) -> R<(usize, usize)> {
+        root_only(&self.docs, "the outbox")?;
+        self.tx(|d| {
+            let recheck = match seen {
+                Some(seen) => d.last_key(Table::Audit)?.as_deref() != seen,
+                None => false,
+            };
+            let commands = Self::queue_many(d, entries, recheck)?;
+            let mut logged = 0;
+            for (uuid, stage) in stages {
+                let key = format!("{}\u{1}{stage}", ukey(uuid));
+                logged += usize::from(d.insert_new(Table::Notifications, &key, &to_json(&at))?);
+            }
+            Ok((commands, logged))
+        })
+    }
+
     /// An assignment edit in a transaction that is rolled back: nothing is
     /// written or audited.
     fn rolled_back_edit(
@@ -898,7 +924,15 @@ impl<D: Docs> DocStore<D> {
     /// another UUID (an earlier plan's, or an earlier one of `entries`): a
     /// re-plan at another instant then queues nothing twice. A few
     /// statements whatever the number. Returns how many were queued.
-    fn queue_many(d: &mut D, entries: &[OutboxEntry]) -> R<usize> {
+    /// Queues `entries` (see [`Store::enqueue_plan`]); with `recheck`, an
+    /// install or removal its device's report has settled since the plan
+    /// was made is left out ([`Store::enqueue_plan_since`]).
+    fn queue_many(d: &mut D, entries: &[OutboxEntry], recheck: bool) -> R<usize> {
+        let settled = if recheck {
+            Self::settled_by_reports(d, entries)?
+        } else {
+            std::collections::HashSet::new()
+        };
         let uuids: Vec<String> = entries.iter().map(|e| e.command_uuid.clone()).collect();
         let stored = d.get_many(Table::Outbox, &uuids)?;
         let keys: Vec<String> = entries.iter().map(pending_key).collect();
@@ -909,7 +943,10 @@ impl<D: Docs> DocStore<D> {
         );
         let (mut rows, mut held, mut waiting) = (Vec::new(), Vec::new(), Vec::new());
         for (e, key) in entries.iter().zip(keys) {
-            if stored.contains_key(&e.command_uuid) || !seen_uuid.insert(e.command_uuid.clone()) {
+            if stored.contains_key(&e.command_uuid)
+                || settled.contains(&e.command_uuid)
+                || !seen_uuid.insert(e.command_uuid.clone())
+            {
                 continue;
             }
             let final_state =
@@ -927,6 +964,42 @@ impl<D: Docs> DocStore<D> {
         d.put_many(Table::Undispatched, &waiting)?;
         d.put_many(Table::Outbox, &rows)?;
         Ok(rows.len())
+    }
+
+    /// The command UUIDs among `entries` that their device's current report
+    /// makes needless: an install of a profile it holds, a removal of one
+    /// it does not hold managed (the planner's own rule).
+    fn settled_by_reports(
+        d: &mut D,
+        entries: &[OutboxEntry],
+    ) -> R<std::collections::HashSet<String>> {
+        let mut udids: Vec<String> = entries.iter().map(|e| e.udid.clone()).collect();
+        udids.sort();
+        udids.dedup();
+        let mut devices = std::collections::HashMap::new();
+        for (k, doc) in d.get_many(Table::Devices, &udids)? {
+            devices.insert(k, from_json::<DeviceRecord>(&doc)?);
+        }
+        let mut out = std::collections::HashSet::new();
+        for e in entries {
+            let Some(dev) = devices.get(&e.udid) else {
+                continue;
+            };
+            let holds = |managed_only: bool| {
+                dev.reported.iter().any(|r| {
+                    r.uuid.eq_ignore_ascii_case(&e.profile_uuid) && (r.managed || !managed_only)
+                })
+            };
+            let needless = match e.request_type.as_str() {
+                "InstallProvisioningProfile" => holds(false),
+                "RemoveProvisioningProfile" => !holds(true),
+                _ => false,
+            };
+            if needless {
+                out.insert(e.command_uuid.clone());
+            }
+        }
+        Ok(out)
     }
 
     /// [`Store::acknowledge_commands`] inside a transaction.
@@ -2087,7 +2160,7 @@ impl<D: Docs> Store for DocStore<D> {
 
     fn enqueue(&mut self, entries: &[OutboxEntry]) -> R<()> {
         root_only(&self.docs, "the outbox")?;
-        self.tx(|d| Self::queue_many(d, entries).map(drop))
+        self.tx(|d| Self::queue_many(d, entries, false).map(drop))
     }
 
     fn enqueue_plan(
@@ -2096,16 +2169,17 @@ impl<D: Docs> Store for DocStore<D> {
         stages: &[(String, i64)],
         at: DateTime<Utc>,
     ) -> R<(usize, usize)> {
-        root_only(&self.docs, "the outbox")?;
-        self.tx(|d| {
-            let commands = Self::queue_many(d, entries)?;
-            let mut logged = 0;
-            for (uuid, stage) in stages {
-                let key = format!("{}\u{1}{stage}", ukey(uuid));
-                logged += usize::from(d.insert_new(Table::Notifications, &key, &to_json(&at))?);
-            }
-            Ok((commands, logged))
-        })
+        self.queue_plan(entries, stages, at, None)
+    }
+
+    fn enqueue_plan_since(
+        &mut self,
+        entries: &[OutboxEntry],
+        stages: &[(String, i64)],
+        at: DateTime<Utc>,
+        seen: Option<&str>,
+    ) -> R<(usize, usize)> {
+        self.queue_plan(entries, stages, at, Some(seen))
     }
 
     fn outbox(&mut self) -> R<Vec<OutboxEntry>> {

@@ -437,6 +437,25 @@ pub trait Store {
         at: DateTime<Utc>,
     ) -> Result<(usize, usize), StoreError>;
 
+    /// [`Store::enqueue_plan`] for a plan computed from the tenant as it
+    /// was at the change `seen` ([`Store::last_change`] read before the
+    /// plan loaded the tenant). When the tenant changed since (device
+    /// answers processed meanwhile, say), each install and removal is
+    /// checked against what its device reports now, as the planner would:
+    /// an install of a profile the device now holds, or a removal of one it
+    /// no longer holds (managed), is left out, so a plan that was already
+    /// stale when it was queued sends nothing that was settled meanwhile.
+    ///
+    /// # Errors
+    /// Backend failures (nothing is written).
+    fn enqueue_plan_since(
+        &mut self,
+        entries: &[OutboxEntry],
+        stages: &[(String, i64)],
+        at: DateTime<Utc>,
+        seen: Option<&str>,
+    ) -> Result<(usize, usize), StoreError>;
+
     /// The outbox, by command UUID.
     ///
     /// # Errors

@@ -558,6 +558,63 @@ fn lost_answers_settled_by_the_profile_list(store: &mut dyn Store, backend: &str
     );
 }
 
+/// A plan made before device answers were processed, queued after them:
+/// what the answers settled is left out (regression: a device that had
+/// just acknowledged an install was sent it again, and a removal it had
+/// carried out was sent again, by the plan made a moment before).
+fn stale_plans_sent_settled_commands_again(store: &mut dyn Store, backend: &str) {
+    const OTHER: &str = "0F0F0F0F-0000-4000-8000-0000000000F1";
+    tenant(store, 2);
+    let seen = store.last_change().expect("change");
+    // Meanwhile D00000 came to hold OTHER (its answer processed).
+    let inv: Inventory = serde_json::from_value(serde_json::json!({"devices": [
+        {"udid": "D00000", "reported": [{"uuid": OTHER, "expires": "2030-01-01T00:00:00Z", "managed": true}]}
+    ]}))
+    .expect("inventory");
+    store
+        .apply_inventory(&inv, &Replace::Nothing, false, at(), &actor())
+        .expect("report");
+    let entry = |id: &str, udid: &str, request: &str| OutboxEntry {
+        command_uuid: id.into(),
+        udid: udid.into(),
+        request_type: request.into(),
+        profile_uuid: OTHER.into(),
+        status: CommandStatus::Planned,
+        error_chain: None,
+        retries: 0,
+        created_at: at(),
+        updated_at: at(),
+    };
+    let stale_plan = [
+        entry("S-1", "D00000", "InstallProvisioningProfile"),
+        entry("S-2", "D00001", "InstallProvisioningProfile"),
+        entry("S-3", "D00001", "RemoveProvisioningProfile"),
+    ];
+    let queued = store
+        .enqueue_plan_since(&stale_plan, &[], at(), seen.as_deref())
+        .expect("enqueue");
+    assert_eq!(queued, (1, 0), "{backend}: only D00001's install");
+    let ids: Vec<String> = store
+        .outbox()
+        .expect("outbox")
+        .into_iter()
+        .map(|e| e.command_uuid)
+        .filter(|id| id.starts_with("S-"))
+        .collect();
+    assert_eq!(ids, ["S-2"], "{backend}");
+    // A plan made at the current change is queued as it is.
+    let now = store.last_change().expect("change");
+    let queued = store
+        .enqueue_plan_since(
+            &[entry("S-4", "D00000", "RemoveProvisioningProfile")],
+            &[],
+            at(),
+            now.as_deref(),
+        )
+        .expect("enqueue");
+    assert_eq!(queued, (1, 0), "{backend}");
+}
+
 #[test]
 fn memory_delivery() {
     let mut s = MemoryStore::default();
@@ -565,6 +622,7 @@ fn memory_delivery() {
     connections_are_scoped(&mut s, "memory");
     devices_reached_only_by_udid(&mut MemoryStore::default(), "memory");
     lost_answers_settled_by_the_profile_list(&mut MemoryStore::default(), "memory");
+    stale_plans_sent_settled_commands_again(&mut MemoryStore::default(), "memory");
 }
 
 #[test]
@@ -581,6 +639,10 @@ fn sqlite_delivery() {
     );
     lost_answers_settled_by_the_profile_list(
         &mut SqliteStore::open(dir.join("d.db")).expect("open"),
+        "sqlite",
+    );
+    stale_plans_sent_settled_commands_again(
+        &mut SqliteStore::open(dir.join("e.db")).expect("open"),
         "sqlite",
     );
     let path = dir.join("b.db");
@@ -614,6 +676,11 @@ fn postgres_delivery() {
     );
     PostgresStore::reset(&url).expect("reset");
     lost_answers_settled_by_the_profile_list(
+        &mut PostgresStore::connect(&url).expect("connect"),
+        "postgres",
+    );
+    PostgresStore::reset(&url).expect("reset");
+    stale_plans_sent_settled_commands_again(
         &mut PostgresStore::connect(&url).expect("connect"),
         "postgres",
     );
