@@ -85,13 +85,7 @@ fn api_over_sqlite() {
         let mut s = SqliteStore::open(&path).expect("create");
         prepare(&mut s, &ca)
     };
-    let p = path.clone();
-    let open: Box<Opener> = Box::new(move || {
-        Ok(Box::new(SqliteStore::open_existing(
-            &p,
-            provkit_store::Access::ReadWrite,
-        )?))
-    });
+    let open = common::sqlite_opener(&path);
     scenario(&open, &ca, &tokens, "sqlite");
 }
 

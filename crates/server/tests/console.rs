@@ -13,7 +13,6 @@ use chrono::{DateTime, Utc};
 use common::{Response, Server};
 use provkit_profile::fixtures::{ProfileSpec, TestCa, signed_profile, utc};
 use provkit_server::Limits;
-use provkit_server::state::Opener;
 use provkit_service::tokens::Role;
 use provkit_store::{Actor, ProfileLabel, SqliteStore, Store};
 use serde_json::json;
@@ -133,13 +132,7 @@ fn start(dir_name: &str) -> (Server, TestCa, String, std::path::PathBuf) {
     let path = dir.join("t.db");
     let ca = TestCa::rsa();
     let token = prepare(&path, &ca);
-    let p2 = path.clone();
-    let open: Box<Opener> = Box::new(move || {
-        Ok(Box::new(SqliteStore::open_existing(
-            &p2,
-            provkit_store::Access::ReadWrite,
-        )?))
-    });
+    let open = common::sqlite_opener(&path);
     let server = Server::start(&open, 2, Limits::default(), at());
     (server, ca, token, dir)
 }

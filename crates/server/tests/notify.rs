@@ -398,12 +398,7 @@ fn notifications_over_sqlite() {
     std::fs::create_dir_all(&dir).expect("dir");
     let path = dir.join("t.db");
     drop(SqliteStore::open(&path).expect("create"));
-    let open: Box<Opener> = Box::new(move || {
-        Ok(Box::new(SqliteStore::open_existing(
-            &path,
-            provkit_store::Access::ReadWrite,
-        )?))
-    });
+    let open = common::sqlite_opener(&path);
     scenario(&open, "sqlite", 1);
 }
 
@@ -451,13 +446,7 @@ fn channels_api_and_calendar_feed() {
         .expect("token")
         .token
     };
-    let p = path.clone();
-    let open: Box<Opener> = Box::new(move || {
-        Ok(Box::new(SqliteStore::open_existing(
-            &p,
-            provkit_store::Access::ReadWrite,
-        )?))
-    });
+    let open = common::sqlite_opener(&path);
     let server = common::Server::start(&open, 2, Limits::default(), utc(2026, 12, 5));
     let json = Some("application/json");
     let r = server.call(
@@ -594,13 +583,7 @@ fn email_through_a_real_smtp_server() {
         )
         .expect("smtp channel");
     }
-    let p = path.clone();
-    let open: Box<Opener> = Box::new(move || {
-        Ok(Box::new(SqliteStore::open_existing(
-            &p,
-            provkit_store::Access::ReadWrite,
-        )?))
-    });
+    let open = common::sqlite_opener(&path);
     let clock = Arc::new(Mutex::new(death() - chrono::Duration::days(59)));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -779,13 +762,7 @@ fn hostile_channels_are_reported_and_the_others_served() {
             .expect(name);
         }
     }
-    let p = path.clone();
-    let open: Box<Opener> = Box::new(move || {
-        Ok(Box::new(SqliteStore::open_existing(
-            &p,
-            provkit_store::Access::ReadWrite,
-        )?))
-    });
+    let open = common::sqlite_opener(&path);
     let at = death() - chrono::Duration::days(59);
     provkit_service::plan::plan_and_enqueue(open().expect("open").as_mut(), at, at).expect("plan");
     let clock = Arc::new(Mutex::new(at));

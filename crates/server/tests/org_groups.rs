@@ -62,12 +62,7 @@ fn org_groups_over_sqlite() {
         let mut s = SqliteStore::open(&path).expect("create");
         prepare(&mut s, &ca)
     };
-    let open: Box<Opener> = Box::new(move || {
-        Ok(Box::new(SqliteStore::open_existing(
-            &path,
-            provkit_store::Access::ReadWrite,
-        )?))
-    });
+    let open = common::sqlite_opener(&path);
     scenario(&open, &ca, &tokens, "sqlite");
 }
 

@@ -316,9 +316,6 @@ pub fn notices_of(
     {
         return Ok(Vec::new());
     }
-    let app_setting = |app: &str| own.app(app);
-    let app_on = |app: &&String| own.app_on(app);
-    let profile_stages = |uuid: &str, apps: &[String]| own.profile_stages(uuid, apps);
     let profiles: HashMap<String, provkit_store::ProfileRecord> = store
         .profiles()?
         .into_iter()
@@ -342,7 +339,7 @@ pub fn notices_of(
                           all: &[i64]| {
         let (org_group, team) = group_of(uuid);
         let certificate = cause.starts_with("certificate");
-        let apps: Vec<&String> = apps.iter().filter(app_on).collect();
+        let apps: Vec<&String> = apps.iter().filter(|a| own.app_on(a)).collect();
         // A signing certificate that dies first is the item: the one of
         // the profile's apps that dies soonest, by its SHA-256.
         let fingerprint = certificate
@@ -387,7 +384,7 @@ pub fn notices_of(
     };
     let mut out = Vec::new();
     for n in &view.notifications {
-        if profile_stages(&n.profile, &n.apps) != Some(None) {
+        if own.profile_stages(&n.profile, &n.apps) != Some(None) {
             continue;
         }
         out.push(profile_notice(
@@ -408,10 +405,10 @@ pub fn notices_of(
             .iter()
             .filter(|p| !p.retired && p.successor.is_none())
         {
-            let Some(Some(own)) = profile_stages(&p.uuid, &p.apps) else {
+            let Some(Some(stages)) = own.profile_stages(&p.uuid, &p.apps) else {
                 continue;
             };
-            let Some(stage) = own.iter().copied().filter(|&s| p.days_left <= s).min() else {
+            let Some(stage) = stages.iter().copied().filter(|&s| p.days_left <= s).min() else {
                 continue;
             };
             out.push(profile_notice(
@@ -423,7 +420,7 @@ pub fn notices_of(
                 p.days_left,
                 &p.apps,
                 p.devices,
-                &own,
+                &stages,
             ));
         }
     }
@@ -431,11 +428,11 @@ pub fn notices_of(
     // app's own stage or the tenant's; none for an app switched off.
     let mut users: Vec<(String, String, String, DateTime<Utc>, i64)> = Vec::new();
     for u in &view.user_notices {
-        let own = app_setting(&u.app);
-        if own.is_some_and(|s| s.off) {
+        let app = own.app(&u.app);
+        if app.is_some_and(|s| s.off) {
             continue;
         }
-        let stage = own.and_then(|s| s.user_stage).unwrap_or(user_stage);
+        let stage = app.and_then(|s| s.user_stage).unwrap_or(user_stage);
         if provkit_profile::days_left(u.death, view.at) <= stage {
             users.push((
                 u.user.clone(),

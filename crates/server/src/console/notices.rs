@@ -73,17 +73,31 @@ fn invalid(detail: String) -> Problem {
     Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", detail)
 }
 
+/// Whole days, as a form field holds them.
+fn days(d: &str) -> Result<i64, Problem> {
+    d.trim()
+        .parse()
+        .map_err(|_| invalid(format!("{d:?} is not a whole number of days")))
+}
+
+/// Comma-separated whole days (empty items skipped), as the stage fields
+/// hold them.
+///
+/// # Errors
+/// An item that is not a whole number.
+pub(crate) fn days_list(text: &str) -> Result<Vec<i64>, Problem> {
+    text.split(',')
+        .filter(|d| !d.trim().is_empty())
+        .map(days)
+        .collect()
+}
+
 /// The settings a posted form asks for.
 ///
 /// # Errors
 /// A number of days that is not a whole number, or "own" with nothing of
 /// its own given.
 pub(crate) fn parse(form: &FormData) -> Result<NotifySettings, Problem> {
-    let days = |d: &str| -> Result<i64, Problem> {
-        d.trim()
-            .parse()
-            .map_err(|_| invalid(format!("{d:?} is not a whole number of days")))
-    };
     match form.get("mode").unwrap_or("tenant") {
         "tenant" => Ok(NotifySettings::default()),
         "off" => Ok(NotifySettings {
@@ -91,13 +105,7 @@ pub(crate) fn parse(form: &FormData) -> Result<NotifySettings, Problem> {
             ..NotifySettings::default()
         }),
         "own" => {
-            let stages: Vec<i64> = form
-                .get("stages")
-                .unwrap_or_default()
-                .split(',')
-                .filter(|d| !d.trim().is_empty())
-                .map(days)
-                .collect::<Result<_, _>>()?;
+            let stages = days_list(form.get("stages").unwrap_or_default())?;
             let user_stage = form
                 .get("user_stage")
                 .filter(|d| !d.trim().is_empty())

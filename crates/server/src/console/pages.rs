@@ -366,23 +366,7 @@ pub(crate) async fn set_stages(
     axum::Form(form): axum::Form<FormData>,
 ) -> Out {
     let actor = console.form_as(Role::Admin, &form, state.now())?;
-    let days = |key: &str| -> Result<Vec<i64>, crate::problem::Problem> {
-        form.get(key)
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|d| !d.is_empty())
-            .map(|d| {
-                d.parse().map_err(|_| {
-                    crate::problem::Problem::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "invalid",
-                        format!("{d:?} is not a number of days"),
-                    )
-                })
-            })
-            .collect()
-    };
+    let days = |key: &str| super::notices::days_list(form.get(key).unwrap_or_default());
     let done = match (days("admin"), days("user")) {
         (Ok(admin), Ok(user)) if user.len() == 1 => {
             state

@@ -10,6 +10,18 @@ use std::time::Duration;
 use provkit_server::state::{AppState, Opener, StorePool};
 use provkit_server::{Limits, router};
 
+/// Opens the SQLite file at `path` (which must exist) for reading and
+/// writing, as many times as a pool asks.
+pub(crate) fn sqlite_opener(path: &std::path::Path) -> Box<Opener> {
+    let path = path.to_owned();
+    Box::new(move || {
+        Ok(Box::new(provkit_store::SqliteStore::open_existing(
+            &path,
+            provkit_store::Access::ReadWrite,
+        )?))
+    })
+}
+
 /// A running server; stopped (gracefully) when dropped.
 pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
