@@ -66,6 +66,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             now,
         )?
         .ok_or("sign-in refused")?;
+        // The outbox index the pages read, both ways in one run, twice
+        // alternating: the whole outbox collected and then indexed (the
+        // earlier road), and read row by row (`CommandIndex::read`).
+        let engine = provkit::policy::Engine::new(store.load_tenant()?, now);
+        for _ in 0..2 {
+            let t = Instant::now();
+            let whole = provkit::service::catalog::CommandIndex::build(&engine, store.outbox()?);
+            let collected = t.elapsed();
+            drop(whole);
+            let t = Instant::now();
+            let index = provkit::service::catalog::CommandIndex::read(&engine, &mut store)?;
+            let read = t.elapsed();
+            eprintln!(
+                "[{:>6.1} s] outbox index of {} commands: collected then indexed {collected:?}, read row by row {read:?}",
+                started.elapsed().as_secs_f64(),
+                index.len()
+            );
+        }
+        drop(engine);
         // The profile with the most devices, and a device that has it.
         let first = view.commands.first().ok_or("an empty plan")?;
         (

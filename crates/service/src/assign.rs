@@ -2,7 +2,8 @@
 //! include and exclude targets added, removed or replaced.
 
 use chrono::{DateTime, Utc};
-use provkit_store::{Actor, AssignmentChange, AssignmentEdit, Store};
+use provkit_policy::{DeviceId, Engine, GroupId, Intent, ProfileId, Target, Tenant};
+use provkit_store::{Actor, AssignmentChange, AssignmentEdit, Store, TargetName};
 
 use crate::{ServiceError, names};
 
@@ -22,6 +23,22 @@ pub fn edit(
 ) -> Result<AssignmentChange, ServiceError> {
     let uuid = names::profile_uuid(store, profile)?;
     Ok(store.edit_assignments(&uuid, edit, at, actor)?)
+}
+
+/// [`edit`] without the devices (left empty): the targets written in one
+/// transaction and returned before and after, the tenant neither loaded
+/// nor planned (a console's save, which shows no device lists).
+///
+/// # Errors
+/// As [`edit`].
+pub fn edit_targets(
+    store: &mut dyn Store,
+    profile: &str,
+    edit: &AssignmentEdit,
+    actor: &Actor,
+) -> Result<AssignmentChange, ServiceError> {
+    let uuid = names::profile_uuid(store, profile)?;
+    Ok(store.edit_assignment_targets(&uuid, edit, actor)?)
 }
 
 /// What [`edit`] would change at `at`, written nowhere: the targets before
@@ -51,25 +68,79 @@ pub fn preview(
 /// As [`edit`].
 pub fn preview_on(
     store: &mut dyn Store,
-    engine: &provkit_policy::Engine,
+    engine: &Engine,
     profile: &str,
     edit: &AssignmentEdit,
     at: DateTime<Utc>,
 ) -> Result<AssignmentChange, ServiceError> {
-    use provkit_policy::{GroupId, Intent, Target};
-    use provkit_store::TargetName;
     let uuid = names::profile_uuid(store, profile)?;
-    let mut change = store.check_assignment_edit(&uuid, edit, at)?;
-    let t = engine.tenant();
-    let Some(p) = t
-        .profiles
-        .iter()
-        .position(|f| f.uuid.eq_ignore_ascii_case(&uuid))
-        .and_then(|i| u32::try_from(i).ok())
-        .map(provkit_policy::ProfileId)
-    else {
+    let Some(p) = engine_profile(engine, &uuid) else {
         return Ok(store.preview_assignments(&uuid, edit, at)?);
     };
+    let mut change = store.check_assignment_edit(&uuid, edit, at)?;
+    let after = engine_targets(
+        engine.tenant(),
+        &change.include_after,
+        &change.exclude_after,
+    );
+    let (gaining, losing) = sorted_difference(&engine.wanting_if(p, &after), &engine.wanting(p));
+    change.devices_gaining = udids(engine.tenant(), gaining);
+    change.devices_losing = udids(engine.tenant(), losing);
+    Ok(change)
+}
+
+/// [`edit`] with the devices taken from `engine` (a server's snapshot of
+/// the same tenant), so that saving an edit neither loads nor plans the
+/// tenant: the store writes the targets in one transaction and returns
+/// them before and after; the engine gives the devices that want the
+/// profile under each (every other fact as the engine has it), and their
+/// difference is the devices gaining and losing it, sorted by UDID. When
+/// the engine does not know the profile, [`edit`] answers.
+///
+/// # Errors
+/// As [`edit`].
+pub fn edit_on(
+    store: &mut dyn Store,
+    engine: &Engine,
+    profile: &str,
+    edit: &AssignmentEdit,
+    at: DateTime<Utc>,
+    actor: &Actor,
+) -> Result<AssignmentChange, ServiceError> {
+    let uuid = names::profile_uuid(store, profile)?;
+    let Some(p) = engine_profile(engine, &uuid) else {
+        return Ok(store.edit_assignments(&uuid, edit, at, actor)?);
+    };
+    let mut change = store.edit_assignment_targets(&uuid, edit, actor)?;
+    let t = engine.tenant();
+    let before = engine_targets(t, &change.include_before, &change.exclude_before);
+    let after = engine_targets(t, &change.include_after, &change.exclude_after);
+    let (gaining, losing) = sorted_difference(
+        &engine.wanting_if(p, &after),
+        &engine.wanting_if(p, &before),
+    );
+    change.devices_gaining = udids(t, gaining);
+    change.devices_losing = udids(t, losing);
+    Ok(change)
+}
+
+/// The engine's id of the profile `uuid`.
+fn engine_profile(engine: &Engine, uuid: &str) -> Option<ProfileId> {
+    engine
+        .tenant()
+        .profiles
+        .iter()
+        .position(|f| f.uuid.eq_ignore_ascii_case(uuid))
+        .and_then(|i| u32::try_from(i).ok())
+        .map(ProfileId)
+}
+
+/// Stored targets as the engine's (a group it does not know stays named).
+fn engine_targets(
+    t: &Tenant,
+    include: &[TargetName],
+    exclude: &[TargetName],
+) -> Vec<(Intent, Target)> {
     let target = |n: &TargetName| match n {
         TargetName::AllUsers => Target::AllUsers,
         TargetName::AllDevices => Target::AllDevices,
@@ -83,32 +154,24 @@ pub fn preview_on(
                 |i| Target::Group(GroupId(i)),
             ),
     };
-    let targets: Vec<(Intent, Target)> = change
-        .include_after
+    include
         .iter()
         .map(|n| (Intent::Include, target(n)))
-        .chain(
-            change
-                .exclude_after
-                .iter()
-                .map(|n| (Intent::Exclude, target(n))),
-        )
+        .chain(exclude.iter().map(|n| (Intent::Exclude, target(n))))
+        .collect()
+}
+
+/// The devices' UDIDs, sorted (device ids follow the UDIDs' order, so they
+/// usually come sorted already).
+fn udids(t: &Tenant, ids: Vec<DeviceId>) -> Vec<String> {
+    let mut out: Vec<String> = ids
+        .into_iter()
+        .map(|d| t.devices[d.index()].udid.clone())
         .collect();
-    let (gaining, losing) = sorted_difference(&engine.wanting_if(p, &targets), &engine.wanting(p));
-    // Device ids follow the UDIDs' order, so the lists come out sorted.
-    let udids = |ids: Vec<provkit_policy::DeviceId>| -> Vec<String> {
-        let mut out: Vec<String> = ids
-            .into_iter()
-            .map(|d| t.devices[d.index()].udid.clone())
-            .collect();
-        if !out.is_sorted() {
-            out.sort_unstable();
-        }
-        out
-    };
-    change.devices_gaining = udids(gaining);
-    change.devices_losing = udids(losing);
-    Ok(change)
+    if !out.is_sorted() {
+        out.sort_unstable();
+    }
+    out
 }
 
 /// What is in `after` only and what is in `before` only, of two sorted

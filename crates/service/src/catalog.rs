@@ -459,11 +459,9 @@ pub fn device_status_with(
     let t = engine.tenant();
     let id = crate::names::profile(t, given)?;
     let uuid = &t.profiles[id.index()].uuid;
-    let mine = store
-        .outbox()?
-        .into_iter()
-        .filter(|e| e.profile_uuid.eq_ignore_ascii_case(uuid));
-    let index = CommandIndex::build(engine, mine);
+    let index = CommandIndex::read_where(engine, store, |row| {
+        row.profile_uuid.eq_ignore_ascii_case(uuid)
+    })?;
     device_status_indexed(engine, &index, &Holders::build(engine), given)
 }
 
@@ -675,6 +673,76 @@ pub struct CommandFact {
     pub error_chain: Option<Box<str>>,
 }
 
+/// The newest command per device and profile, as rows come.
+struct Newest {
+    devices: std::collections::HashMap<String, DeviceId>,
+    profiles: std::collections::HashMap<String, ProfileId>,
+    facts: std::collections::HashMap<(DeviceId, ProfileId), CommandFact>,
+    /// Room for a key that must be upper-cased first.
+    upper: String,
+}
+
+impl Newest {
+    fn new(engine: &Engine) -> Self {
+        let t = engine.tenant();
+        Newest {
+            devices: device_ids(t),
+            profiles: profile_ids(t),
+            facts: std::collections::HashMap::new(),
+            upper: String::new(),
+        }
+    }
+
+    /// The index over what was kept.
+    fn into_index(self) -> CommandIndex {
+        CommandIndex::of_facts(self.facts.into_values())
+    }
+
+    /// Keeps `row` when it is the newest for its device and profile, both
+    /// of the tenant (others are another organization group's).
+    fn add(&mut self, row: provkit_store::CommandRow<'_>) {
+        let device = lookup(&self.devices, &row.udid, &mut self.upper);
+        let profile = lookup(&self.profiles, &row.profile_uuid, &mut self.upper);
+        let (Some(device), Some(profile)) = (device, profile) else {
+            return;
+        };
+        if self
+            .facts
+            .get(&(device, profile))
+            .is_some_and(|f| f.updated_at > row.updated_at)
+        {
+            return;
+        }
+        self.facts.insert(
+            (device, profile),
+            CommandFact {
+                device,
+                profile,
+                install: row.request_type == "InstallProvisioningProfile",
+                status: row.status,
+                updated_at: row.updated_at,
+                error_chain: row.error_chain.map(|c| c.into()),
+            },
+        );
+    }
+}
+
+/// `key` looked up upper-cased, copied only when it has lower-case letters.
+fn lookup<T: Copy>(
+    map: &std::collections::HashMap<String, T>,
+    key: &str,
+    upper: &mut String,
+) -> Option<T> {
+    if key.bytes().any(|b| b.is_ascii_lowercase()) {
+        upper.clear();
+        upper.push_str(key);
+        upper.make_ascii_uppercase();
+        map.get(upper.as_str()).copied()
+    } else {
+        map.get(key).copied()
+    }
+}
+
 /// The outbox as pages read it: the newest command per device and profile
 /// of an engine's tenant, found by device or by profile. Commands for
 /// devices or profiles the tenant does not hold (another organization
@@ -692,37 +760,43 @@ impl CommandIndex {
     /// Indexes `entries` over `engine`'s tenant, keeping the newest command
     /// per device and profile.
     pub fn build(engine: &Engine, entries: impl IntoIterator<Item = OutboxEntry>) -> Self {
-        use std::collections::HashMap;
-        let t = engine.tenant();
-        let devices = device_ids(t);
-        let profiles = profile_ids(t);
-        let mut newest: HashMap<(DeviceId, ProfileId), CommandFact> = HashMap::new();
+        let mut newest = Newest::new(engine);
         for e in entries {
-            let (Some(&device), Some(&profile)) = (
-                devices.get(&e.udid.to_ascii_uppercase()),
-                profiles.get(&e.profile_uuid.to_ascii_uppercase()),
-            ) else {
-                continue;
-            };
-            if newest
-                .get(&(device, profile))
-                .is_some_and(|f| f.updated_at > e.updated_at)
-            {
-                continue;
-            }
-            newest.insert(
-                (device, profile),
-                CommandFact {
-                    device,
-                    profile,
-                    install: e.request_type == "InstallProvisioningProfile",
-                    status: e.status,
-                    updated_at: e.updated_at,
-                    error_chain: e.error_chain.map(String::into_boxed_str),
-                },
-            );
+            newest.add(provkit_store::CommandRow {
+                udid: e.udid.into(),
+                request_type: e.request_type.into(),
+                profile_uuid: e.profile_uuid.into(),
+                status: e.status,
+                error_chain: e.error_chain.map(Into::into),
+                updated_at: e.updated_at,
+            });
         }
-        Self::of_facts(newest.into_values())
+        newest.into_index()
+    }
+
+    /// [`CommandIndex::build`] over the store's outbox, read one row at a
+    /// time ([`Store::each_command`]): the outbox is never held whole, and
+    /// nothing of a row is copied but its error chain.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn read(engine: &Engine, store: &mut dyn Store) -> Result<Self, ServiceError> {
+        Self::read_where(engine, store, |_| true)
+    }
+
+    /// [`CommandIndex::read`] of the rows `keep` accepts.
+    fn read_where(
+        engine: &Engine,
+        store: &mut dyn Store,
+        keep: impl Fn(&provkit_store::CommandRow<'_>) -> bool,
+    ) -> Result<Self, ServiceError> {
+        let mut newest = Newest::new(engine);
+        store.each_command(&mut |row| {
+            if keep(&row) {
+                newest.add(row);
+            }
+        })?;
+        Ok(newest.into_index())
     }
 
     /// The same commands over another engine's tenant (the next snapshot

@@ -336,16 +336,15 @@ pub fn reconcile(
     at: DateTime<Utc>,
     cfg: &Reconcile,
 ) -> Result<usize, ServiceError> {
-    let mut ask = std::collections::BTreeSet::new();
-    for e in store.outbox()? {
-        let quiet_from = e.updated_at + cfg.unanswered_after;
-        if e.status == CommandStatus::Sent && quiet_from > since && quiet_from <= at {
-            ask.insert(e.udid);
-        }
-    }
-    for d in store.inventory()?.devices {
-        if relist_due(&d.udid, since, at, cfg.relist_every) {
-            ask.insert(d.udid);
+    // Commands whose quiet time ended in the window: sent in it shifted
+    // back by `unanswered_after` (an index by time, not the whole outbox).
+    let mut ask: std::collections::BTreeSet<String> = store
+        .unanswered(since - cfg.unanswered_after, at - cfg.unanswered_after)?
+        .into_iter()
+        .collect();
+    for udid in store.device_udids()? {
+        if relist_due(&udid, since, at, cfg.relist_every) {
+            ask.insert(udid);
         }
     }
     let udids: Vec<String> = ask.into_iter().collect();

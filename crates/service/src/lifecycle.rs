@@ -75,12 +75,8 @@ pub fn renew(
             reason: e.to_string(),
         }
     })?;
-    let rec = if failures.is_empty() {
-        store.add_profile(bytes, actor)?
-    } else {
-        store.add_untrusted_profile(bytes, &failures, actor)?
-    };
-    store.renew(old, &rec.uuid, actor)?;
+    let untrusted = (!failures.is_empty()).then_some(failures.as_slice());
+    let rec = store.renew(old, bytes, untrusted, actor)?;
     let name = |a: provkit_policy::AppId| {
         let app = &tenant.apps[a.index()];
         format!("{} {}", app.bundle_id, app.version)

@@ -126,6 +126,13 @@ fn device_states_follow_the_commands_and_reports() {
     let page = device_status_page(&engine, &index, &holders, &rec.uuid, 1, 5).expect("page");
     assert_eq!((page.total, page.failed), (3, 1));
     assert_eq!(page.items, all[1..]);
+    // Read row by row from the store, the index is the same.
+    let read = CommandIndex::read(&engine, &mut store).expect("read");
+    assert_eq!((read.len(), read.failed_devices()), (3, 1));
+    assert_eq!(
+        device_status_page(&engine, &read, &holders, &rec.uuid, 0, 5).expect("page"),
+        device_status_page(&engine, &index, &holders, &rec.uuid, 0, 5).expect("page")
+    );
     // regression guard for the carried index: after a change that shifts
     // every device id (a device sorting first), the old index moved to the
     // new tenant's ids answers as one read afresh.

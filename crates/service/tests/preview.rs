@@ -1,19 +1,21 @@
 //! The console's assignment preview from an engine in memory equals the
 //! store's own preview (two plans of the tenant in a rolled-back
-//! transaction), on a generated tenant with nested groups, several edits
-//! of several profiles.
+//! transaction), and an edit saved with its devices from the engine equals
+//! the store's own edit, on a generated tenant with nested groups, several
+//! edits of several profiles.
 #![cfg(feature = "generate")]
 
 use provkit_policy::Engine;
 use provkit_policy::generate::{Shape, generate};
 use provkit_profile::fixtures::TestCa;
-use provkit_service::assign;
+use provkit_service::{ServiceError, assign};
 use provkit_store::{
-    Actor, AssignmentEdit, MemoryStore, Store, TargetName, import_tenant, sign_profiles,
+    Actor, AssignmentChange, AssignmentEdit, MemoryStore, Store, TargetName, import_tenant,
+    sign_profiles,
 };
 
-#[test]
-fn preview_on_the_engine_equals_the_stores_preview() {
+/// A generated tenant in a memory store, and its shape.
+fn tenant() -> (MemoryStore, Shape, Actor) {
     let shape = Shape::scaled(3000);
     let tenant = generate(&shape, 7);
     let ca = TestCa::ecdsa();
@@ -24,10 +26,13 @@ fn preview_on_the_engine_equals_the_stores_preview() {
     };
     let mut store = MemoryStore::default();
     import_tenant(&mut store, &tenant, &profiles, &ca.developer.cert, &actor).expect("import");
-    let engine = Engine::new(store.load_tenant().expect("load"), shape.around);
-    let t = engine.tenant();
+    (store, shape, actor)
+}
+
+/// Edits that add, replace and clear targets, naming groups of `t`.
+fn edits(t: &provkit_policy::Tenant) -> [AssignmentEdit; 4] {
     let group = |i: usize| TargetName::Group(t.groups[i % t.groups.len()].name.clone());
-    let edits = [
+    [
         AssignmentEdit::Add {
             include: vec![TargetName::AllDevices],
             exclude: vec![],
@@ -44,22 +49,40 @@ fn preview_on_the_engine_equals_the_stores_preview() {
             include: vec![],
             exclude: vec![],
         },
-    ];
+    ]
+}
+
+/// Asserts that both answers are the same change or the same refusal;
+/// true when the change moves devices.
+fn same(
+    slow: Result<AssignmentChange, ServiceError>,
+    fast: Result<AssignmentChange, ServiceError>,
+    what: &str,
+) -> bool {
+    match (slow, fast) {
+        (Ok(slow), Ok(fast)) => {
+            assert_eq!(fast, slow, "{what}");
+            !slow.devices_gaining.is_empty() || !slow.devices_losing.is_empty()
+        }
+        (Err(a), Err(b)) => {
+            assert_eq!(a.to_string(), b.to_string(), "{what}");
+            false
+        }
+        (a, b) => panic!("{what}: {a:?} against {b:?}"),
+    }
+}
+
+#[test]
+fn preview_on_the_engine_equals_the_stores_preview() {
+    let (mut store, shape, _) = tenant();
+    let engine = Engine::new(store.load_tenant().expect("load"), shape.around);
+    let t = engine.tenant();
     let mut compared = 0;
     for p in t.profiles.iter().take(6) {
-        for edit in &edits {
+        for edit in &edits(t) {
             let slow = assign::preview(&mut store, &p.uuid, edit, shape.around);
             let fast = assign::preview_on(&mut store, &engine, &p.uuid, edit, shape.around);
-            match (slow, fast) {
-                (Ok(slow), Ok(fast)) => {
-                    assert_eq!(fast, slow, "{} {edit:?}", p.uuid);
-                    compared += usize::from(
-                        !slow.devices_gaining.is_empty() || !slow.devices_losing.is_empty(),
-                    );
-                }
-                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
-                (a, b) => panic!("{} {edit:?}: {a:?} against {b:?}", p.uuid),
-            }
+            compared += usize::from(same(slow, fast, &format!("{} {edit:?}", p.uuid)));
         }
     }
     assert!(
@@ -70,5 +93,37 @@ fn preview_on_the_engine_equals_the_stores_preview() {
     assert_eq!(
         Engine::new(store.load_tenant().expect("load"), shape.around).plan(),
         engine.plan()
+    );
+}
+
+/// Saved edits: the devices of `edit_on` come from an engine built before
+/// any of them (a snapshot that has fallen behind the store's targets),
+/// yet equal those of the store's own edit, which plans the tenant twice
+/// in its transaction; and both stores end the same.
+#[test]
+fn edit_on_the_engine_equals_the_stores_edit() {
+    let (mut slow_store, shape, actor) = tenant();
+    let (mut fast_store, _, _) = tenant();
+    let engine = Engine::new(fast_store.load_tenant().expect("load"), shape.around);
+    let t = engine.tenant();
+    let mut moved = 0;
+    for p in t.profiles.iter().take(6) {
+        for edit in &edits(t) {
+            let slow = assign::edit(&mut slow_store, &p.uuid, edit, shape.around, &actor);
+            let fast = assign::edit_on(
+                &mut fast_store,
+                &engine,
+                &p.uuid,
+                edit,
+                shape.around,
+                &actor,
+            );
+            moved += usize::from(same(slow, fast, &format!("{} {edit:?}", p.uuid)));
+        }
+    }
+    assert!(moved >= 6, "edits that move devices were compared: {moved}");
+    assert_eq!(
+        Engine::new(fast_store.load_tenant().expect("load"), shape.around).plan(),
+        Engine::new(slow_store.load_tenant().expect("load"), shape.around).plan()
     );
 }

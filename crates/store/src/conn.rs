@@ -40,12 +40,19 @@ pub(crate) enum Table {
     NoticeDue,
     /// Users' email addresses, by user name.
     UserEmails,
+    /// Commands that failed, by (device, request, profile): how many times
+    /// in a row and when last, so a re-plan backs off instead of sending a
+    /// failing command again at every change.
+    Failures,
+    /// Commands as they were sent, by (instant sent, CommandUUID): how the
+    /// reconciler finds the ones left unanswered without reading the outbox.
+    Sent,
 }
 
 // The names and the list are for the SQL backends' schemas.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 impl Table {
-    pub(crate) const ALL: [Table; 19] = [
+    pub(crate) const ALL: [Table; 21] = [
         Table::Meta,
         Table::Profiles,
         Table::Apps,
@@ -65,6 +72,8 @@ impl Table {
         Table::NoticeOut,
         Table::NoticeDue,
         Table::UserEmails,
+        Table::Failures,
+        Table::Sent,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -88,6 +97,8 @@ impl Table {
             Table::NoticeOut => "notice_out",
             Table::NoticeDue => "notice_due",
             Table::UserEmails => "user_emails",
+            Table::Failures => "outbox_failures",
+            Table::Sent => "outbox_sent",
         }
     }
 }
@@ -112,6 +123,14 @@ pub(crate) trait Docs {
     fn begin(&mut self) -> R<()>;
     fn commit(&mut self) -> R<()>;
     fn rollback(&mut self);
+    /// Starts a transaction that only reads, so that reads spanning several
+    /// tables see one consistent state (memory: nothing to do, it has one
+    /// user at a time).
+    fn begin_read(&mut self) -> R<()> {
+        Ok(())
+    }
+    /// Ends [`Docs::begin_read`]'s transaction.
+    fn end_read(&mut self) {}
     /// Reads a document, locking it until the transaction ends.
     fn get(&mut self, table: Table, key: &str) -> R<Option<String>>;
     fn put(&mut self, table: Table, key: &str, doc: &str) -> R<()>;
@@ -150,6 +169,18 @@ pub(crate) trait Docs {
     }
     /// Every row whose key starts with `prefix`, ordered by key.
     fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>>;
+    /// Every (key, document) with `start <= key < end`, ordered by key
+    /// (no row locks).
+    fn range(&mut self, table: Table, start: &str, end: &str) -> R<Vec<(String, String)>>;
+    /// Every document of a table in key order, handed to `f` one at a
+    /// time as the backend reads them (SQLite: straight from its cursor;
+    /// PostgreSQL: as the rows arrive; nothing collected).
+    fn each_doc(&mut self, table: Table, f: &mut dyn FnMut(&str) -> R<()>) -> R<()> {
+        for (_, doc) in self.scan(table, "")? {
+            f(&doc)?;
+        }
+        Ok(())
+    }
     /// Up to `limit` rows with keys below `end`, ordered by key, locked
     /// until the transaction ends; rows another transaction holds are
     /// skipped (PostgreSQL's `FOR UPDATE SKIP LOCKED`; SQLite and memory
@@ -237,6 +268,16 @@ impl Docs for MemDocs {
             .tables
             .range((table, prefix.to_owned())..)
             .take_while(|((t, k), _)| *t == table && k.starts_with(prefix))
+            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .collect())
+    }
+    fn range(&mut self, table: Table, start: &str, end: &str) -> R<Vec<(String, String)>> {
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .tables
+            .range((table, start.to_owned())..(table, end.to_owned()))
             .map(|((_, k), v)| (k.clone(), v.clone()))
             .collect())
     }

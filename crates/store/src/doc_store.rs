@@ -785,6 +785,24 @@ impl<D: Docs> DocStore<D> {
         }
     }
 
+    /// Puts into `data` (the tenant as loaded before `inv` was imported)
+    /// the rows the import wrote, read back from the store: its users,
+    /// devices and groups (an import writes nothing else the tenant holds,
+    /// and deletes none of them), so the tenant after an import costs a
+    /// read of what it named instead of a second load of everything.
+    fn read_back_inventory(d: &mut D, data: &mut Data, inv: &Inventory) -> R<()> {
+        data.users.extend(inv.users.iter().cloned());
+        let udids: Vec<String> = inv.devices.iter().map(|x| x.udid.clone()).collect();
+        for (k, doc) in d.get_many(Table::Devices, &udids)? {
+            data.devices.insert(k, from_json(&doc)?);
+        }
+        let names: Vec<String> = inv.groups.iter().map(|g| g.name.clone()).collect();
+        for (k, doc) in d.get_many(Table::Groups, &names)? {
+            data.groups.insert(k, from_json(&doc)?);
+        }
+        Ok(())
+    }
+
     /// The batch as it will be written: stored groups and devices it names
     /// merged with it (unless replaced), with what changes.
     fn merge_in(d: &mut D, inv: &Inventory, replace: &Replace) -> R<(Inventory, InventoryChange)> {
@@ -926,13 +944,32 @@ impl<D: Docs> DocStore<D> {
     /// statements whatever the number. Returns how many were queued.
     /// Queues `entries` (see [`Store::enqueue_plan`]); with `recheck`, an
     /// install or removal its device's report has settled since the plan
-    /// was made is left out ([`Store::enqueue_plan_since`]).
+    /// was made is left out ([`Store::enqueue_plan_since`]). A bounded
+    /// chunk at a time inside the caller's transaction: a first plan of a
+    /// large tenant queues millions of commands, and the keys, sets and
+    /// documents made for them at once outweighed the plan itself. A later
+    /// chunk sees what an earlier one wrote, so duplicates across chunks
+    /// are skipped as within one.
     fn queue_many(d: &mut D, entries: &[OutboxEntry], recheck: bool) -> R<usize> {
+        const CHUNK: usize = 65_536;
+        let mut queued = 0;
+        for chunk in entries.chunks(CHUNK) {
+            queued += Self::queue_chunk(d, chunk, recheck)?;
+        }
+        Ok(queued)
+    }
+
+    /// Queues each command not already stored (by CommandUUID), nor pending
+    /// for the same device, request and profile, nor waiting out its
+    /// backoff after failing ([`delivery::retry_wait`]); `recheck` leaves
+    /// out what the devices' reports settle. Returns how many were queued.
+    fn queue_chunk(d: &mut D, entries: &[OutboxEntry], recheck: bool) -> R<usize> {
         let settled = if recheck {
             Self::settled_by_reports(d, entries)?
         } else {
             std::collections::HashSet::new()
         };
+        let waiting_out = delivery::held_back(d, entries)?;
         let uuids: Vec<String> = entries.iter().map(|e| e.command_uuid.clone()).collect();
         let stored = d.get_many(Table::Outbox, &uuids)?;
         let keys: Vec<String> = entries.iter().map(pending_key).collect();
@@ -942,9 +979,11 @@ impl<D: Docs> DocStore<D> {
             std::collections::HashSet::new(),
         );
         let (mut rows, mut held, mut waiting) = (Vec::new(), Vec::new(), Vec::new());
+        let mut sent: Vec<&OutboxEntry> = Vec::new();
         for (e, key) in entries.iter().zip(keys) {
             if stored.contains_key(&e.command_uuid)
                 || settled.contains(&e.command_uuid)
+                || waiting_out.contains(&e.command_uuid)
                 || !seen_uuid.insert(e.command_uuid.clone())
             {
                 continue;
@@ -959,10 +998,14 @@ impl<D: Docs> DocStore<D> {
                 waiting.push((delivery::undispatched_key(e), e.command_uuid.clone()));
             }
             rows.push((e.command_uuid.clone(), to_json(e)));
+            if e.status == CommandStatus::Sent {
+                sent.push(e);
+            }
         }
         d.put_many(Table::Pending, &held)?;
         d.put_many(Table::Undispatched, &waiting)?;
         d.put_many(Table::Outbox, &rows)?;
+        delivery::note_sent(d, sent)?;
         Ok(rows.len())
     }
 
@@ -1114,9 +1157,13 @@ impl<D: Docs> DocStore<D> {
         })
     }
 
-    /// A command that reached a final state (acknowledged, or an error)
-    /// stops holding its pending key.
+    /// Records what a row's new status means beyond the row: an error
+    /// counts toward its backoff, a send enters the sent index, and a
+    /// final state (acknowledged, or an error) stops holding its pending
+    /// and undispatched keys.
     fn settle_in(d: &mut D, e: &OutboxEntry) -> R<()> {
+        delivery::note_failures(d, [e])?;
+        delivery::note_sent(d, [e])?;
         if matches!(e.status, CommandStatus::Acknowledged | CommandStatus::Error) {
             d.delete_if(Table::Pending, &pending_key(e), &e.command_uuid)?;
             d.delete_if(
@@ -1128,8 +1175,15 @@ impl<D: Docs> DocStore<D> {
         Ok(())
     }
 
+    /// The whole tenant as one snapshot: the tables are read in one read
+    /// transaction, so a plan never sees half of a change (a renewal's
+    /// assignments moved to a successor its profile scan did not see would
+    /// make every device drop the profile).
     fn load(&mut self) -> R<Data> {
-        Self::load_docs(&mut self.docs)
+        self.docs.begin_read()?;
+        let data = Self::load_docs(&mut self.docs);
+        self.docs.end_read();
+        data
     }
 
     /// Every version of every profile, by UUID (upper case), oldest first.
@@ -1615,13 +1669,22 @@ impl<D: Docs> Store for DocStore<D> {
         let result = (|| {
             let d = &mut self.docs;
             let mut uuids = UuidTable::default();
+            let mut data = Self::load_docs(d)?;
             let before: std::collections::HashMap<String, Vec<u32>> =
-                Self::desired_by_device(&Self::load_docs(d)?, at, &mut uuids)
+                Self::desired_by_device(&data, at, &mut uuids)
                     .into_iter()
                     .collect();
             let (merged, mut change) = Self::merge_in(d, inv, replace)?;
             Self::import_inventory_in(d, &merged, actor)?;
-            let after = Self::desired_by_device(&Self::load_docs(d)?, at, &mut uuids);
+            // The tenant after the import: what it wrote read back into the
+            // tenant read before (at the root; below it, whose visibility
+            // a written row changes is the load's to say, so it loads).
+            if d.scope() == crate::org::ROOT {
+                Self::read_back_inventory(d, &mut data, &merged)?;
+            } else {
+                data = Self::load_docs(d)?;
+            }
+            let after = Self::desired_by_device(&data, at, &mut uuids);
             for (udid, now) in after {
                 let was = before.get(&udid).map_or(&[][..], Vec::as_slice);
                 if was != now.as_slice() {
@@ -1855,6 +1918,26 @@ impl<D: Docs> Store for DocStore<D> {
         })
     }
 
+    fn device_udids(&mut self) -> R<Vec<String>> {
+        /// The part of a device document the list needs.
+        #[derive(serde::Deserialize)]
+        struct Head {
+            udid: String,
+            #[serde(default)]
+            org_group: Option<String>,
+        }
+        let scope = self.docs.scope().to_owned();
+        let mut out = Vec::new();
+        self.docs.each_doc(Table::Devices, &mut |doc| {
+            let h: Head = from_json(doc)?;
+            if crate::org::within(&scope, crate::org::of(h.org_group.as_ref())) {
+                out.push(h.udid);
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
     fn user_emails(&mut self, users: &[String]) -> R<Vec<(String, String)>> {
         let d = &mut self.docs;
         let mut out = Vec::new();
@@ -1979,6 +2062,15 @@ impl<D: Docs> Store for DocStore<D> {
         self.rolled_back_edit(profile_uuid, edit, at, true)
     }
 
+    fn edit_assignment_targets(
+        &mut self,
+        profile_uuid: &str,
+        edit: &AssignmentEdit,
+        actor: &Actor,
+    ) -> R<AssignmentChange> {
+        self.tx(|d| Self::edit_assignments_in(d, profile_uuid, edit, actor.at, actor, false))
+    }
+
     fn check_assignment_edit(
         &mut self,
         profile_uuid: &str,
@@ -2094,10 +2186,22 @@ impl<D: Docs> Store for DocStore<D> {
         self.tx(|d| d.delete(Table::Meta, &key).map(|_| ()))
     }
 
-    fn renew(&mut self, old_uuid: &str, new_uuid: &str, actor: &Actor) -> R<()> {
+    fn renew(
+        &mut self,
+        old_uuid: &str,
+        successor: &[u8],
+        untrusted: Option<&[String]>,
+        actor: &Actor,
+    ) -> R<ProfileRecord> {
+        let prepared = Self::prepare_profile(successor)?;
         self.tx(|d| {
             let (old_key, mut old) = Self::require_profile(d, old_uuid, "renew")?;
-            let (_, mut new) = Self::require_profile(d, new_uuid, "renew")?;
+            let mut new =
+                Self::add_profile_in(d, successor, prepared, &ProfileLabel::default(), actor)?;
+            if let Some(findings) = untrusted {
+                let after = serde_json::json!({"version": new.version, "findings": findings});
+                Self::audit(d, actor, "allow-untrusted", &new.uuid, None, Some(after))?;
+            }
             // The admin's name and description go on with the successor
             // unless it came with its own.
             if new.label.is_empty() && !old.label.is_empty() {
@@ -2135,7 +2239,8 @@ impl<D: Docs> Store for DocStore<D> {
                 &old.uuid,
                 None,
                 Some(serde_json::json!({"successor": new.uuid})),
-            )
+            )?;
+            Ok(new)
         })
     }
 
@@ -2201,6 +2306,32 @@ impl<D: Docs> Store for DocStore<D> {
             all.retain(|e| devices.contains(&e.udid));
         }
         Ok(all)
+    }
+
+    fn each_command(&mut self, f: &mut dyn FnMut(crate::CommandRow<'_>)) -> R<()> {
+        let visible: Option<std::collections::HashSet<String>> =
+            if self.docs.scope() == crate::org::ROOT {
+                None
+            } else {
+                Some(
+                    self.inventory()?
+                        .devices
+                        .into_iter()
+                        .map(|x| x.udid)
+                        .collect(),
+                )
+            };
+        self.docs.each_doc(Table::Outbox, &mut |doc| {
+            let row: crate::CommandRow<'_> = serde_json::from_str(doc)
+                .map_err(|e| StoreError::Corrupt(format!("an outbox row: {e}")))?;
+            if visible
+                .as_ref()
+                .is_none_or(|v| v.contains(row.udid.as_ref()))
+            {
+                f(row);
+            }
+            Ok(())
+        })
     }
 
     fn record_results(
@@ -2333,6 +2464,10 @@ impl<D: Docs> Store for DocStore<D> {
         let fresh =
             self.tx(|d| Self::receive_events_in(d, &[(id.to_owned(), body.to_owned())], at))?;
         Ok(fresh.first().copied().unwrap_or(false))
+    }
+
+    fn unanswered(&mut self, after: DateTime<Utc>, until: DateTime<Utc>) -> R<Vec<String>> {
+        self.tx(|d| Self::unanswered_in(d, after, until))
     }
 
     fn receive_events(&mut self, events: &[(String, String)], at: DateTime<Utc>) -> R<Vec<bool>> {

@@ -55,7 +55,7 @@ pub use open::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use open::{Access, SqliteStore};
 pub use records::{
-    Actor, AppRecord, AssignmentChange, AssignmentEdit, AssignmentRecord, AuditEntry,
+    Actor, AppRecord, AssignmentChange, AssignmentEdit, AssignmentRecord, AuditEntry, CommandRow,
     CommandStatus, DesiredChange, DeviceRecord, GroupChange, GroupRecord, InstalledApp, Inventory,
     InventoryChange, LeaseRecord, OrgGroupRecord, OutboxEntry, ProfileLabel, ProfileRecord,
     Removal, Replace, ReportedProfile, TargetName, TokenRecord, TrustAnchorRecord,
@@ -320,6 +320,14 @@ pub trait Store {
     /// Backend failures or a corrupt record.
     fn inventory(&mut self) -> Result<Inventory, StoreError>;
 
+    /// The UDID of every device the scope sees, in UDID order, read row by
+    /// row: nothing else of the devices is decoded or held (a daily
+    /// re-listing of a million devices needs their names, not their apps).
+    ///
+    /// # Errors
+    /// Backend failures or a corrupt record.
+    fn device_udids(&mut self) -> Result<Vec<String>, StoreError>;
+
     /// The email addresses of these users the scope sees and the inventory
     /// knows an address for, as (user, address); for the device users'
     /// notices.
@@ -391,13 +399,25 @@ pub trait Store {
         actor: &Actor,
     ) -> Result<AssignmentChange, StoreError>;
 
-    /// Records that `new` renews `old`: apps and assignments move to `new`,
-    /// and so does the admin's label when `new` has none of its own; one
-    /// transaction.
+    /// Stores `successor` (as [`Store::add_labeled_profile`] without a
+    /// label, with the override's audit entry when `untrusted` names
+    /// findings) and records that it renews `old_uuid`: apps and
+    /// assignments move to it, and so does the admin's label when it has
+    /// none of its own. One transaction, so no reader ever sees the
+    /// successor stored but not yet in use, or assignments pointing at a
+    /// profile that is not there.
     ///
     /// # Errors
-    /// [`StoreError::UnknownReference`] for an unknown UUID.
-    fn renew(&mut self, old_uuid: &str, new_uuid: &str, actor: &Actor) -> Result<(), StoreError>;
+    /// [`StoreError::UnknownReference`] for an unknown `old_uuid`;
+    /// [`StoreError::Profile`] when `successor` does not parse (nothing is
+    /// written).
+    fn renew(
+        &mut self,
+        old_uuid: &str,
+        successor: &[u8],
+        untrusted: Option<&[String]>,
+        actor: &Actor,
+    ) -> Result<ProfileRecord, StoreError>;
 
     /// Marks a profile deleted.
     ///
@@ -415,8 +435,9 @@ pub trait Store {
         reported: &[ReportedProfile],
     ) -> Result<(), StoreError>;
 
-    /// Adds commands to the outbox (existing command UUIDs, and commands
-    /// whose device, request and profile are still pending, are left alone).
+    /// Adds commands to the outbox (existing command UUIDs, commands
+    /// whose device, request and profile are still pending, and commands
+    /// waiting out their backoff after failing, are left alone).
     ///
     /// # Errors
     /// Backend failures.
@@ -426,7 +447,12 @@ pub trait Store {
     /// (profile UUID, stage in days) in one transaction; commands already
     /// queued, commands whose device, request and profile are still pending
     /// under another UUID (an earlier plan's), and stages already logged
-    /// are left alone. Returns how many commands and stages were new.
+    /// are left alone. A command that failed (a device's `Error`, or the
+    /// MDM server's refusal) goes again with the next plan after its first
+    /// failure; after two or more in a row it waits one minute, doubling up
+    /// to a day, counted from its entry's `created_at`, so a device that
+    /// keeps refusing is not sent a command at every change. Returns how
+    /// many commands and stages were new.
     ///
     /// # Errors
     /// Backend failures (nothing is written).
@@ -461,6 +487,15 @@ pub trait Store {
     /// # Errors
     /// Backend failures.
     fn outbox(&mut self) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Every command of the outbox the scope sees, by command UUID, handed
+    /// to `f` one at a time as borrowed views of the stored rows: what
+    /// [`Store::outbox`] returns without holding the whole outbox (millions
+    /// of rows on a large tenant) or copying its strings.
+    ///
+    /// # Errors
+    /// Backend failures; a stored row that does not decode.
+    fn each_command(&mut self, f: &mut dyn FnMut(CommandRow<'_>)) -> Result<(), StoreError>;
 
     /// Records a status change or a device's answer. NotNow counts a retry.
     ///
@@ -608,6 +643,21 @@ pub trait Store {
         body: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    /// The devices (UDIDs, sorted) with a command sent in `(after, until]`
+    /// and still `Sent` since, found through an index of sent commands by
+    /// time, not by reading the outbox. Windows move on: what was sent
+    /// before `after` is forgotten by this call (ask for the next window
+    /// from where the last one ended).
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] below the root organization group; backend
+    /// failures.
+    fn unanswered(
+        &mut self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError>;
 
     /// [`Store::receive_event`] for many events in one transaction (a
     /// receiver commits a group of webhook deliveries at once); per event,
@@ -822,6 +872,20 @@ pub trait Store {
         profile_uuid: &str,
         edit: &AssignmentEdit,
         at: DateTime<Utc>,
+    ) -> Result<AssignmentChange, StoreError>;
+
+    /// [`Store::edit_assignments`] without the devices (left empty): the
+    /// edit checked, written and audited in one transaction, returning the
+    /// targets before and after, without loading or planning the tenant
+    /// (for a caller that computes the devices from an engine it holds).
+    ///
+    /// # Errors
+    /// As [`Store::edit_assignments`].
+    fn edit_assignment_targets(
+        &mut self,
+        profile_uuid: &str,
+        edit: &AssignmentEdit,
+        actor: &Actor,
     ) -> Result<AssignmentChange, StoreError>;
 
     /// What [`Store::edit_assignments`] would change, computed in a

@@ -139,6 +139,7 @@ impl PostgresStore {
         let mut store = DocStore::over(PgDocs {
             client,
             scope: String::new(),
+            reading: false,
         });
         store.docs.create_tables()?;
         store.migrate()?;
@@ -154,6 +155,7 @@ impl PostgresStore {
         let mut docs = PgDocs {
             client,
             scope: String::new(),
+            reading: false,
         };
         docs.create_tables()?;
         let mut store = DocStore::over(docs);

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// One stored version of a profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -341,6 +342,29 @@ pub struct OutboxEntry {
     pub retries: i64,
     /// Created.
     pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One outbox row as [`crate::Store::each_command`] hands it over:
+/// borrowed from the stored row, nothing copied (the outbox of a large
+/// tenant holds millions of them).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CommandRow<'a> {
+    /// Device UDID.
+    #[serde(borrow)]
+    pub udid: Cow<'a, str>,
+    /// `InstallProvisioningProfile`, `RemoveProvisioningProfile`, ...
+    #[serde(borrow)]
+    pub request_type: Cow<'a, str>,
+    /// The profile's UUID.
+    #[serde(borrow)]
+    pub profile_uuid: Cow<'a, str>,
+    /// Status.
+    pub status: CommandStatus,
+    /// The device's ErrorChain, when it answered with an error.
+    #[serde(borrow, default)]
+    pub error_chain: Option<Cow<'a, str>>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
 }

@@ -39,6 +39,7 @@ fn profile(uuid: &str, bundle: &str, expiration_year: i32) -> Vec<u8> {
 
 const OLD: &str = "AAAAAAAA-1111-4111-8111-11111111111F";
 const NEW: &str = "BBBBBBBB-2222-4222-8222-22222222222E";
+const NEWER: &str = "CCCCCCCC-3333-4333-8333-33333333333F";
 
 fn inventory() -> Inventory {
     serde_json::from_value(serde_json::json!({
@@ -242,7 +243,27 @@ fn conformance(store: &mut dyn Store, backend: &str) {
     assert_eq!(installs, vec!["UDID-A", "UDID-B", "UDID-C"], "{backend}");
 
     // Renewal moves apps and assignments.
-    store.renew(OLD, NEW, &a).expect("renew");
+    // A renewal that cannot happen writes nothing, the successor included.
+    let newer = profile(NEWER, "com.example.app", 2029);
+    assert!(matches!(
+        store.renew("99999999-0000-4000-8000-000000000000", &newer, None, &a),
+        Err(StoreError::UnknownReference { .. })
+    ));
+    assert!(matches!(
+        store.renew(OLD, b"not a profile", None, &a),
+        Err(StoreError::Profile(_))
+    ));
+    assert!(
+        store.profile_versions(NEWER).expect("newer").is_empty(),
+        "{backend}"
+    );
+    let new_bytes = store.profile_bytes(NEW).expect("new bytes");
+    let renewed = store.renew(OLD, &new_bytes, None, &a).expect("renew");
+    assert_eq!(
+        (renewed.uuid.as_str(), renewed.version),
+        (NEW, 1),
+        "{backend}"
+    );
     assert_eq!(
         store.apps().expect("apps")[0].profile_uuid.as_deref(),
         Some(NEW)
@@ -714,6 +735,17 @@ fn organization_groups_isolate(store: &mut dyn Store, backend: &str) {
             .expect("assign");
     }
     // Benelux sees Benelux.
+    // At the root: every device, as the inventory lists them.
+    store.set_scope("Global");
+    let all: Vec<String> = store
+        .inventory()
+        .expect("inventory")
+        .devices
+        .into_iter()
+        .map(|d| d.udid)
+        .collect();
+    assert!(all.iter().any(|u| u == "bnl-DEVICE") && all.iter().any(|u| u == "dach-DEVICE"));
+    assert_eq!(store.device_udids().expect("udids"), all, "{backend}");
     store.set_scope(BNL);
     let uuids = |store: &mut dyn Store| -> Vec<String> {
         let mut v: Vec<String> = store
@@ -739,6 +771,11 @@ fn organization_groups_isolate(store: &mut dyn Store, backend: &str) {
     );
     assert!(t.groups.iter().all(|g| g.name == "bnl Sales"), "{backend}");
     assert_eq!(store.inventory().expect("inventory").users, ["bnl-user"]);
+    assert_eq!(
+        store.device_udids().expect("udids"),
+        ["bnl-DEVICE"],
+        "{backend}: the device list is scoped too"
+    );
     assert!(
         store
             .audit_log()
@@ -1017,6 +1054,117 @@ fn user_email_addresses(store: &mut dyn Store, backend: &str) {
     );
 }
 
+/// Each device's desired profile UUIDs, from planning the stored tenant.
+fn planned(
+    store: &mut dyn Store,
+    at: chrono::DateTime<Utc>,
+) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let engine = Engine::new(store.load_tenant().expect("tenant"), at);
+    let t = engine.tenant();
+    t.devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let id = provkit_policy::DeviceId(u32::try_from(i).expect("id"));
+            let set = engine
+                .desired(id)
+                .iter()
+                .map(|p| t.profiles[p.index()].uuid.clone())
+                .collect();
+            (d.udid.clone(), set)
+        })
+        .collect()
+}
+
+/// The devices an inventory import says gain or lose a profile are
+/// exactly the difference between planning the tenant before and after it
+/// (the import reads back the rows it wrote instead of loading the whole
+/// tenant a second time): a subgroup nested, a device changing hands, a
+/// group's members replaced, a new device in an assigned device group;
+/// the dry run says the same.
+fn inventory_desired_changes_are_the_plans_difference(store: &mut dyn Store, backend: &str) {
+    const P: &str = "DDDDDDDD-4444-4444-8444-44444444444D";
+    let a = actor();
+    let at = utc(2026, 11, 22);
+    store
+        .add_profile(&profile(P, "com.dc.app", 2030), &a)
+        .expect("profile");
+    let first: Inventory = serde_json::from_value(serde_json::json!({
+        "users": ["dc-ann", "dc-ben", "dc-cy"],
+        "devices": [
+            {"udid": "DC-1", "user": "dc-ann"},
+            {"udid": "DC-2", "user": "dc-ben"},
+            {"udid": "DC-3", "user": "dc-cy"},
+            {"udid": "DC-4"}
+        ],
+        "groups": [
+            {"name": "DC-Sales", "kind": "user", "members": ["dc-ann"]},
+            {"name": "DC-EU", "kind": "user", "members": ["dc-ben"]},
+            {"name": "DC-Kiosk", "kind": "device", "members": ["DC-4"]}
+        ]
+    }))
+    .expect("json");
+    store
+        .apply_inventory(&first, &Replace::Nothing, false, at, &a)
+        .expect("first");
+    store
+        .set_assignments(
+            P,
+            &[TargetName::parse("DC-Sales"), TargetName::parse("DC-Kiosk")],
+            &[],
+            &a,
+        )
+        .expect("assign");
+    let batches = [
+        (
+            serde_json::json!({"groups": [{"name": "DC-Sales", "kind": "user", "subgroups": ["DC-EU"]}]}),
+            Replace::Nothing,
+        ),
+        (
+            serde_json::json!({"devices": [{"udid": "DC-3", "user": "dc-ann"}]}),
+            Replace::Nothing,
+        ),
+        (
+            serde_json::json!({"groups": [{"name": "DC-Sales", "kind": "user", "members": ["dc-cy"]}]}),
+            Replace::Groups(vec!["DC-Sales".into()]),
+        ),
+        (
+            serde_json::json!({
+                "users": ["dc-dee"],
+                "devices": [{"udid": "DC-5", "user": "dc-dee"}],
+                "groups": [{"name": "DC-Kiosk", "kind": "device", "members": ["DC-5"]}]
+            }),
+            Replace::Nothing,
+        ),
+    ];
+    for (i, (json, replace)) in batches.into_iter().enumerate() {
+        let inv: Inventory = serde_json::from_value(json).expect("json");
+        let before = planned(store, at);
+        let dry = store
+            .apply_inventory(&inv, &replace, true, at, &a)
+            .expect("dry run");
+        let c = store
+            .apply_inventory(&inv, &replace, false, at, &a)
+            .expect("import");
+        let after = planned(store, at);
+        let none = std::collections::BTreeSet::new();
+        let expected: Vec<DesiredChange> = after
+            .iter()
+            .filter_map(|(udid, now)| {
+                let was = before.get(udid).unwrap_or(&none);
+                (was != now).then(|| DesiredChange {
+                    udid: udid.clone(),
+                    gained: now.difference(was).cloned().collect(),
+                    lost: was.difference(now).cloned().collect(),
+                })
+            })
+            .collect();
+        assert!(!expected.is_empty(), "{backend}: batch {i} changes a plan");
+        assert_eq!(c.desired, expected, "{backend}: batch {i}");
+        assert_eq!(dry.desired, expected, "{backend}: batch {i}, dry run");
+    }
+}
+
 #[test]
 fn memory_backend() {
     conformance(&mut MemoryStore::default(), "memory");
@@ -1026,6 +1174,7 @@ fn memory_backend() {
     organization_groups_isolate(&mut MemoryStore::default(), "memory");
     profile_labels(&mut MemoryStore::default(), "memory");
     user_email_addresses(&mut MemoryStore::default(), "memory");
+    inventory_desired_changes_are_the_plans_difference(&mut MemoryStore::default(), "memory");
 }
 
 fn temp_db(name: &str) -> std::path::PathBuf {
@@ -1055,6 +1204,8 @@ fn sqlite_backend() {
         5,
         "two, the organization groups suite's two and the labels suite's one"
     );
+    let mut own = SqliteStore::open(temp_db("desired-changes")).expect("open");
+    inventory_desired_changes_are_the_plans_difference(&mut own, "sqlite");
 }
 
 #[test]
@@ -1077,6 +1228,7 @@ fn postgres_backend() {
     organization_groups_isolate(&mut store, "postgres");
     profile_labels(&mut store, "postgres");
     user_email_addresses(&mut store, "postgres");
+    inventory_desired_changes_are_the_plans_difference(&mut store, "postgres");
     assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
 }
 

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 use provkit_profile::fixtures::{ProfileSpec, TestCa, signed_profile, utc};
 use provkit_store::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const UUID: &str = "0F1E2D3C-4B5A-4968-8776-6554433221AA";
 
@@ -33,6 +34,21 @@ fn connection(name: &str, og: &str) -> MdmConnection {
     }
 }
 
+/// A planned install of the profile on `udid`.
+fn install(command_uuid: String, udid: String) -> OutboxEntry {
+    OutboxEntry {
+        command_uuid,
+        udid,
+        request_type: "InstallProvisioningProfile".into(),
+        profile_uuid: UUID.into(),
+        status: CommandStatus::Planned,
+        error_chain: None,
+        retries: 0,
+        created_at: at(),
+        updated_at: at(),
+    }
+}
+
 /// `n` devices, a profile, an install queued for each; a root connection.
 fn tenant(store: &mut dyn Store, n: usize) {
     let ca = TestCa::rsa();
@@ -55,17 +71,7 @@ fn tenant(store: &mut dyn Store, n: usize) {
         serde_json::from_value(serde_json::json!({"devices": devices})).expect("inventory");
     store.import_inventory(&inv, &actor()).expect("inventory");
     let rows: Vec<OutboxEntry> = (0..n)
-        .map(|i| OutboxEntry {
-            command_uuid: format!("ROW-{i:05}"),
-            udid: format!("D{i:05}"),
-            request_type: "InstallProvisioningProfile".into(),
-            profile_uuid: UUID.into(),
-            status: CommandStatus::Planned,
-            error_chain: None,
-            retries: 0,
-            created_at: at(),
-            updated_at: at(),
-        })
+        .map(|i| install(format!("ROW-{i:05}"), format!("D{i:05}")))
         .collect();
     store.enqueue(&rows).expect("enqueue");
     store
@@ -615,14 +621,380 @@ fn stale_plans_sent_settled_commands_again(store: &mut dyn Store, backend: &str)
     assert_eq!(queued, (1, 0), "{backend}");
 }
 
+/// Regression: every re-plan queued a failed command again (each device
+/// answer is a change, and a change re-plans), so a device that kept
+/// refusing an install got one per change without end. Now the first
+/// retry goes with the next plan, then the command waits one minute,
+/// doubling; failures counted through a device's answer and through the
+/// MDM server's refusal alike.
+fn a_failing_install_was_queued_again_at_every_plan(store: &mut dyn Store, backend: &str) {
+    tenant(store, 2);
+    let plan = |store: &mut dyn Store, id: &str, udid: &str, when: DateTime<Utc>| {
+        let mut e = install(id.into(), udid.into());
+        e.created_at = when;
+        e.updated_at = when;
+        store.enqueue_plan(&[e], &[], when).expect("enqueue").0
+    };
+    let s = |n: i64| at() + Duration::seconds(n);
+    // D00000 answers Error: the next plan sends it again.
+    store
+        .record_result("ROW-00000", CommandStatus::Error, Some("no"), s(1))
+        .expect("error");
+    assert_eq!(
+        plan(store, "R-1", "D00000", s(2)),
+        1,
+        "{backend}: first retry at once"
+    );
+    store
+        .record_result("R-1", CommandStatus::Error, Some("no"), s(3))
+        .expect("error");
+    // Twice in a row: held back for a minute after the last failure.
+    assert_eq!(
+        plan(store, "R-2", "D00000", s(4)),
+        0,
+        "{backend}: held back"
+    );
+    assert_eq!(plan(store, "R-3", "D00000", s(62)), 0, "{backend}: still");
+    assert_eq!(
+        plan(store, "R-4", "D00000", s(63)),
+        1,
+        "{backend}: a minute on"
+    );
+    store
+        .record_result("R-4", CommandStatus::Error, Some("no"), s(64))
+        .expect("error");
+    assert_eq!(
+        plan(store, "R-5", "D00000", s(123)),
+        0,
+        "{backend}: now two minutes"
+    );
+    assert_eq!(plan(store, "R-6", "D00000", s(184)), 1, "{backend}");
+    // A failure a day after the last starts the count again.
+    store
+        .record_result("R-6", CommandStatus::Error, Some("no"), s(184 + 86_400))
+        .expect("error");
+    assert_eq!(
+        plan(store, "R-7", "D00000", s(185 + 86_400)),
+        1,
+        "{backend}: the first of a new run"
+    );
+    // D00001's install refused by the MDM server, twice: held back too.
+    for round in 0..2 {
+        store.prepare_dispatches(s(10), 10).expect("prepare");
+        let claimed = store
+            .claim_dispatches(s(10 + round), Duration::minutes(1), 10)
+            .expect("claim");
+        let mine: Vec<_> = claimed
+            .iter()
+            .filter(|c| c.dispatch.targets.iter().any(|t| t.udid == "D00001"))
+            .collect();
+        assert_eq!(mine.len(), 1, "{backend}: round {round}");
+        store
+            .settle_dispatch(
+                &mine[0].dispatch.command_uuid,
+                &[(
+                    "D00001".into(),
+                    SendOutcome::Refused("enrollment not found".into()),
+                )],
+                s(600),
+                s(10 + round),
+            )
+            .expect("settle");
+        if round == 0 {
+            assert_eq!(plan(store, "Q-1", "D00001", s(11)), 1, "{backend}: retried");
+        }
+    }
+    assert_eq!(
+        plan(store, "Q-2", "D00001", s(12)),
+        0,
+        "{backend}: refused twice"
+    );
+    assert_eq!(plan(store, "Q-3", "D00001", s(72)), 1, "{backend}");
+}
+
+/// Failures recorded at the last instant chrono can hold: the backoff's
+/// end lies past it, and queueing holds the command back instead of
+/// panicking on the addition.
+fn a_backoff_past_the_end_of_time(store: &mut dyn Store, backend: &str) {
+    tenant(store, 1);
+    let end = DateTime::<Utc>::MAX_UTC;
+    store
+        .record_result("ROW-00000", CommandStatus::Error, Some("no"), end)
+        .expect("error");
+    let mut again = install("E-1".into(), "D00000".into());
+    (again.created_at, again.updated_at) = (end, end);
+    assert_eq!(
+        store.enqueue_plan(&[again], &[], end).expect("enqueue").0,
+        1
+    );
+    store
+        .record_result("E-1", CommandStatus::Error, Some("no"), end)
+        .expect("error");
+    let mut third = install("E-2".into(), "D00000".into());
+    (third.created_at, third.updated_at) = (end, end);
+    assert_eq!(
+        store.enqueue_plan(&[third], &[], end).expect("enqueue").0,
+        0,
+        "{backend}: held back"
+    );
+}
+
+/// Regression: the reconciler read every outbox row (millions on a large
+/// tenant, every five minutes) to find the commands sent and unanswered.
+/// `Store::unanswered` finds them through an index by the instant sent:
+/// sent by the worker (a dispatch's queued devices) or recorded as sent,
+/// and not answered since; windows move on.
+fn the_reconciler_read_the_whole_outbox(store: &mut dyn Store, backend: &str) {
+    tenant(store, 3);
+    let s = |n: i64| at() + Duration::seconds(n);
+    store.prepare_dispatches(s(0), 10).expect("prepare");
+    for c in store
+        .claim_dispatches(s(30), Duration::minutes(1), 10)
+        .expect("claim")
+    {
+        let outcomes: Vec<(String, SendOutcome)> = c
+            .dispatch
+            .targets
+            .iter()
+            .map(|t| (t.enrollment_id.clone(), SendOutcome::Queued(None)))
+            .collect();
+        store
+            .settle_dispatch(&c.dispatch.command_uuid, &outcomes, s(600), s(30))
+            .expect("settle");
+    }
+    store
+        .record_result("ROW-00001", CommandStatus::Acknowledged, None, s(35))
+        .expect("answered");
+    let mut removal = install("X-1".into(), "D00000".into());
+    removal.request_type = "RemoveProvisioningProfile".into();
+    store.enqueue(&[removal]).expect("enqueue");
+    store
+        .record_result("X-1", CommandStatus::Sent, None, s(50))
+        .expect("sent");
+    assert_eq!(
+        store.unanswered(s(0), s(40)).expect("window"),
+        ["D00000", "D00002"],
+        "{backend}: D00001 answered"
+    );
+    assert_eq!(
+        store.unanswered(s(0), s(40)).expect("again"),
+        ["D00000", "D00002"],
+        "{backend}: the same window twice"
+    );
+    assert_eq!(
+        store.unanswered(s(40), s(60)).expect("next"),
+        ["D00000"],
+        "{backend}"
+    );
+    assert!(
+        store.unanswered(s(0), s(40)).expect("old").is_empty(),
+        "{backend}: windows move on"
+    );
+}
+
+/// A plan larger than the store's queueing chunk: a command repeated (by
+/// its UUID, or as a second command for the same device, request and
+/// profile) tens of thousands of entries later is still queued once.
+fn duplicates_far_apart_are_queued_once(store: &mut dyn Store, backend: &str) {
+    const N: usize = 70_000;
+    let entry = install;
+    let mut rows: Vec<OutboxEntry> = (0..N)
+        .map(|i| entry(format!("BIG-{i:06}"), format!("B{i:06}")))
+        .collect();
+    // The first row again, and another command for the second row's device.
+    rows.push(rows[0].clone());
+    rows.push(entry("BIG-EXTRA".into(), "B000001".into()));
+    let (queued, _) = store.enqueue_plan(&rows, &[], at()).expect("enqueue");
+    assert_eq!(queued, N, "{backend}");
+    let mut count = 0;
+    store.each_command(&mut |_| count += 1).expect("each");
+    assert_eq!(count, N, "{backend}");
+}
+
+/// `each_command` hands over what `outbox` returns, row for row, an error
+/// chain with quotes and a line break included (decoded, not borrowed);
+/// a scope that holds none of the devices sees none of their commands.
+fn rows_as_the_outbox_holds_them(store: &mut dyn Store, backend: &str) {
+    tenant(store, 3);
+    let chain = "MCProfileErrorDomain 1009: \"bad\"\nsecond line";
+    store
+        .record_result("ROW-00001", CommandStatus::Error, Some(chain), at())
+        .expect("error");
+    let view = |store: &mut dyn Store| {
+        let mut rows = Vec::new();
+        store
+            .each_command(&mut |r| {
+                rows.push((
+                    r.udid.into_owned(),
+                    r.request_type.into_owned(),
+                    r.profile_uuid.into_owned(),
+                    r.status,
+                    r.error_chain.map(|c| c.into_owned()),
+                    r.updated_at,
+                ));
+            })
+            .expect("each");
+        rows
+    };
+    let whole = |store: &mut dyn Store| {
+        let mut rows: Vec<_> = store
+            .outbox()
+            .expect("outbox")
+            .into_iter()
+            .map(|e| {
+                (
+                    e.udid,
+                    e.request_type,
+                    e.profile_uuid,
+                    e.status,
+                    e.error_chain,
+                    e.updated_at,
+                )
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows
+    };
+    let mut rows = view(store);
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(rows.len(), 3, "{backend}");
+    assert_eq!(rows[1].4.as_deref(), Some(chain), "{backend}");
+    assert_eq!(rows, whole(store), "{backend}");
+    store.add_org_group("Global/APAC", &actor()).expect("og");
+    store.set_scope("Global/APAC");
+    assert!(view(store).is_empty(), "{backend}: another group's devices");
+    assert!(whole(store).is_empty(), "{backend}");
+    store.set_scope("Global");
+}
+
+/// Regression for the make-before-break break seen in the 10k-device
+/// renewal: a plan read the profiles before a renewal committed and the
+/// assignments after it, found them pointing at a profile it had not seen,
+/// and so every device wanted nothing and was sent the old profile's
+/// removal. One thread renews a profile again and again while another
+/// loads the tenant: every load sees exactly one assignment, on the newest
+/// profile it sees.
+fn a_plan_saw_half_a_renewal(open: &(dyn Fn() -> Box<dyn Store + Send> + Sync), backend: &str) {
+    const RENEWALS: usize = 40;
+    let ca = TestCa::rsa();
+    let uuid = |i: usize| format!("0F1E2D3C-4B5A-4968-8776-{i:012}");
+    let bytes: Vec<Vec<u8>> = (0..=RENEWALS)
+        .map(|i| {
+            signed_profile(
+                &ca,
+                &ProfileSpec {
+                    uuid: uuid(i),
+                    expiration: utc(2027, 1, 1) + Duration::days(i as i64),
+                    ..ProfileSpec::default()
+                },
+            )
+        })
+        .collect();
+    let mut store = open();
+    store.add_profile(&bytes[0], &actor()).expect("first");
+    store
+        .set_assignments(&uuid(0), &[TargetName::AllDevices], &[], &actor())
+        .expect("assign");
+    let done = AtomicBool::new(false);
+    let started = AtomicBool::new(false);
+    let loads = std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut st = open();
+            let mut loads = 0;
+            while !done.load(Ordering::Acquire) {
+                started.store(true, Ordering::Release);
+                let t = st.load_tenant().expect("load");
+                assert_eq!(
+                    t.assignments.len(),
+                    1,
+                    "{backend}: load {loads} saw the assignment on a profile it did not see"
+                );
+                let p = &t.profiles[t.assignments[0].profile.index()];
+                assert!(
+                    p.superseded_by.is_none(),
+                    "{backend}: assigned {} though it was renewed",
+                    p.uuid
+                );
+                loads += 1;
+            }
+            loads
+        });
+        while !started.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
+        for (i, successor) in bytes.iter().enumerate().skip(1) {
+            store
+                .renew(&uuid(i - 1), successor, None, &actor())
+                .expect("renew");
+        }
+        done.store(true, Ordering::Release);
+        reader.join().expect("reader")
+    });
+    assert!(loads > 0, "{backend}: the reader ran");
+    let assigned = store.assignments().expect("assignments");
+    assert_eq!(assigned.len(), 1, "{backend}");
+    assert!(
+        assigned[0]
+            .profile_uuid
+            .eq_ignore_ascii_case(&uuid(RENEWALS)),
+        "{backend}"
+    );
+}
+
+/// The suites that each take a fresh store of their own.
+type Suite = fn(&mut dyn Store, &str);
+const FRESH: [Suite; 8] = [
+    devices_reached_only_by_udid,
+    a_backoff_past_the_end_of_time,
+    the_reconciler_read_the_whole_outbox,
+    a_failing_install_was_queued_again_at_every_plan,
+    lost_answers_settled_by_the_profile_list,
+    stale_plans_sent_settled_commands_again,
+    rows_as_the_outbox_holds_them,
+    duplicates_far_apart_are_queued_once,
+];
+
+/// The suites that open connections of their own to one store.
+type SharedSuite = fn(&(dyn Fn() -> Box<dyn Store + Send> + Sync), &str);
+const SHARED: [SharedSuite; 2] = [concurrent_claims, a_plan_saw_half_a_renewal];
+
+/// A store written before the sent index existed: its commands sent and
+/// unanswered are indexed when the reconciler first asks.
+#[test]
+fn sent_before_the_index_existed() {
+    let dir = std::env::temp_dir().join(format!("provkit-store-sent-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("provkit.db");
+    {
+        let mut store = SqliteStore::open(&path).expect("open");
+        tenant(&mut store, 2);
+        store
+            .record_result("ROW-00001", CommandStatus::Sent, None, at())
+            .expect("sent");
+    }
+    let raw = rusqlite::Connection::open(&path).expect("raw");
+    raw.execute_batch("DELETE FROM outbox_sent; DELETE FROM meta WHERE k LIKE 'index%';")
+        .expect("as an older version left it");
+    drop(raw);
+    let mut store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(
+        store
+            .unanswered(at() - Duration::seconds(1), at())
+            .expect("unanswered"),
+        ["D00001"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn memory_delivery() {
     let mut s = MemoryStore::default();
     semantics(&mut s, "memory");
     connections_are_scoped(&mut s, "memory");
-    devices_reached_only_by_udid(&mut MemoryStore::default(), "memory");
-    lost_answers_settled_by_the_profile_list(&mut MemoryStore::default(), "memory");
-    stale_plans_sent_settled_commands_again(&mut MemoryStore::default(), "memory");
+    for suite in FRESH {
+        suite(&mut MemoryStore::default(), "memory");
+    }
 }
 
 #[test]
@@ -633,24 +1005,20 @@ fn sqlite_delivery() {
     let mut s = SqliteStore::open(dir.join("a.db")).expect("open");
     semantics(&mut s, "sqlite");
     connections_are_scoped(&mut s, "sqlite");
-    devices_reached_only_by_udid(
-        &mut SqliteStore::open(dir.join("c.db")).expect("open"),
-        "sqlite",
-    );
-    lost_answers_settled_by_the_profile_list(
-        &mut SqliteStore::open(dir.join("d.db")).expect("open"),
-        "sqlite",
-    );
-    stale_plans_sent_settled_commands_again(
-        &mut SqliteStore::open(dir.join("e.db")).expect("open"),
-        "sqlite",
-    );
-    let path = dir.join("b.db");
-    drop(SqliteStore::open(&path).expect("create"));
-    concurrent_claims(
-        &|| Box::new(SqliteStore::open_existing(&path, Access::ReadWrite).expect("open")),
-        "sqlite",
-    );
+    for (i, suite) in FRESH.iter().enumerate() {
+        suite(
+            &mut SqliteStore::open(dir.join(format!("fresh-{i}.db"))).expect("open"),
+            "sqlite",
+        );
+    }
+    for (i, suite) in SHARED.iter().enumerate() {
+        let path = dir.join(format!("shared-{i}.db"));
+        drop(SqliteStore::open(&path).expect("create"));
+        suite(
+            &|| Box::new(SqliteStore::open_existing(&path, Access::ReadWrite).expect("open")),
+            "sqlite",
+        );
+    }
 }
 
 #[test]
@@ -669,25 +1037,19 @@ fn postgres_delivery() {
     semantics(&mut s, "postgres");
     connections_are_scoped(&mut s, "postgres");
     drop(s);
-    PostgresStore::reset(&url).expect("reset");
-    devices_reached_only_by_udid(
-        &mut PostgresStore::connect(&url).expect("connect"),
-        "postgres",
-    );
-    PostgresStore::reset(&url).expect("reset");
-    lost_answers_settled_by_the_profile_list(
-        &mut PostgresStore::connect(&url).expect("connect"),
-        "postgres",
-    );
-    PostgresStore::reset(&url).expect("reset");
-    stale_plans_sent_settled_commands_again(
-        &mut PostgresStore::connect(&url).expect("connect"),
-        "postgres",
-    );
-    PostgresStore::reset(&url).expect("reset");
-    drop(PostgresStore::connect(&url).expect("create"));
-    concurrent_claims(
-        &|| Box::new(PostgresStore::connect_existing(&url).expect("connect")),
-        "postgres",
-    );
+    for suite in FRESH {
+        PostgresStore::reset(&url).expect("reset");
+        suite(
+            &mut PostgresStore::connect(&url).expect("connect"),
+            "postgres",
+        );
+    }
+    for suite in SHARED {
+        PostgresStore::reset(&url).expect("reset");
+        drop(PostgresStore::connect(&url).expect("create"));
+        suite(
+            &|| Box::new(PostgresStore::connect_existing(&url).expect("connect")),
+            "postgres",
+        );
+    }
 }

@@ -13,6 +13,8 @@ pub struct PgDocs {
     pub(crate) client: postgres::Client,
     /// The organization group the connection acts within (empty: the root).
     pub(crate) scope: String,
+    /// Inside [`Docs::begin_read`]'s snapshot: reads take no row locks.
+    pub(crate) reading: bool,
 }
 
 impl std::fmt::Debug for PgDocs {
@@ -62,6 +64,11 @@ fn copy_escape(out: &mut Vec<u8>, s: &str) {
 }
 
 impl PgDocs {
+    /// The row-lock clause of a read: none inside a read snapshot.
+    fn lock(&self) -> &'static str {
+        if self.reading { "" } else { " FOR UPDATE" }
+    }
+
     /// Bulk upsert: COPY into a transaction-local staging table, then one
     /// INSERT ... ON CONFLICT from it.
     fn copy_many(&mut self, table: Table, rows: &[(String, String)]) -> R<()> {
@@ -120,9 +127,25 @@ impl Docs for PgDocs {
     fn rollback(&mut self) {
         let _ = self.client.batch_execute("ROLLBACK");
     }
+    fn begin_read(&mut self) -> R<()> {
+        // One snapshot for every statement, and no row locks: a read-only
+        // transaction refuses FOR UPDATE, and needs none.
+        self.client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+        self.reading = true;
+        Ok(())
+    }
+    fn end_read(&mut self) {
+        self.reading = false;
+        let _ = self.client.batch_execute("COMMIT");
+    }
     fn get(&mut self, table: Table, key: &str) -> R<Option<String>> {
         let rows = self.client.query(
-            &format!("SELECT doc FROM {} WHERE k = $1 FOR UPDATE", table.name()),
+            &format!(
+                "SELECT doc FROM {} WHERE k = $1{}",
+                table.name(),
+                self.lock()
+            ),
             &[&key],
         )?;
         Ok(rows.first().map(|r| r.get(0)))
@@ -170,8 +193,9 @@ impl Docs for PgDocs {
         for chunk in keys.chunks(BATCH * 2) {
             let rows = self.client.query(
                 &format!(
-                    "SELECT k, doc FROM {} WHERE k = ANY($1) ORDER BY k FOR UPDATE",
-                    table.name()
+                    "SELECT k, doc FROM {} WHERE k = ANY($1) ORDER BY k{}",
+                    table.name(),
+                    self.lock()
                 ),
                 &[&chunk],
             )?;
@@ -203,15 +227,30 @@ impl Docs for PgDocs {
         Ok(rows.first().map(|r| r.get(0)))
     }
     fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>> {
-        let end = prefix_end(prefix);
+        self.range(table, prefix, &prefix_end(prefix))
+    }
+    fn range(&mut self, table: Table, start: &str, end: &str) -> R<Vec<(String, String)>> {
         let rows = self.client.query(
             &format!(
                 "SELECT k, doc FROM {} WHERE k >= $1 AND k < $2 ORDER BY k",
                 table.name()
             ),
-            &[&prefix, &end],
+            &[&start, &end],
         )?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+    fn each_doc(&mut self, table: Table, f: &mut dyn FnMut(&str) -> R<()>) -> R<()> {
+        use postgres::fallible_iterator::FallibleIterator;
+        // Rows are handed on as they arrive: the driver reads the socket
+        // only as fast as they are taken (one message batch buffered), so
+        // a table of millions of documents is never held whole.
+        let sql = format!("SELECT doc FROM {} ORDER BY k", table.name());
+        let none: [&str; 0] = [];
+        let mut rows = self.client.query_raw(sql.as_str(), none)?;
+        while let Some(row) = rows.next()? {
+            f(row.get(0))?;
+        }
+        Ok(())
     }
     fn claim_below(&mut self, table: Table, end: &str, limit: usize) -> R<Vec<(String, String)>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);

@@ -65,6 +65,15 @@ impl Docs for SqliteDocs {
     fn rollback(&mut self) {
         let _ = self.conn.execute_batch("ROLLBACK");
     }
+    fn begin_read(&mut self) -> R<()> {
+        // Deferred: the first read takes a WAL snapshot that every later
+        // read in the transaction shares, and writers are not held up.
+        self.conn.execute_batch("BEGIN DEFERRED")?;
+        Ok(())
+    }
+    fn end_read(&mut self) {
+        let _ = self.conn.execute_batch("COMMIT");
+    }
     fn get(&mut self, table: Table, key: &str) -> R<Option<String>> {
         let mut st = self
             .conn
@@ -125,13 +134,25 @@ impl Docs for SqliteDocs {
         })
     }
     fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>> {
+        self.range(table, prefix, &prefix_end(prefix))
+    }
+    fn each_doc(&mut self, table: Table, f: &mut dyn FnMut(&str) -> R<()>) -> R<()> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT doc FROM {} ORDER BY k", table.name()))?;
+        let mut rows = st.query([])?;
+        while let Some(row) = rows.next()? {
+            let doc = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+            f(doc)?;
+        }
+        Ok(())
+    }
+    fn range(&mut self, table: Table, start: &str, end: &str) -> R<Vec<(String, String)>> {
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT k, doc FROM {} WHERE k >= ?1 AND k < ?2 ORDER BY k",
             table.name()
         ))?;
-        let rows = st.query_map([prefix, &prefix_end(prefix)], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
+        let rows = st.query_map([start, end], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
     fn claim_below(&mut self, table: Table, end: &str, limit: usize) -> R<Vec<(String, String)>> {

@@ -26,6 +26,127 @@ struct InboxDoc {
     body: String,
 }
 
+/// A command's failures in a row for one (device, request, profile).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FailureDoc {
+    failures: u32,
+    last: DateTime<Utc>,
+}
+
+/// The longest a failing command waits before a plan may queue it again;
+/// a failure this long after the previous one starts the count anew.
+const RETRY_CAP: Duration = Duration::hours(24);
+
+/// How long after its `failures`-th failure in a row a command may be
+/// queued again: at once after the first (a one-off failure, such as a
+/// device busy installing something else, is retried by the next plan),
+/// then one minute, doubling, up to [`RETRY_CAP`].
+#[must_use]
+pub(crate) fn retry_wait(failures: u32) -> Duration {
+    match failures {
+        0 | 1 => Duration::zero(),
+        n => Duration::minutes(1i64 << (n - 2).min(20)).min(RETRY_CAP),
+    }
+}
+
+/// Counts the failures among `rows` (commands that just became final):
+/// each `Error` adds one to its (device, request, profile) count, or
+/// starts it at one when the previous failure is older than
+/// [`RETRY_CAP`]. A few statements whatever the number.
+pub(super) fn note_failures<'a, D: Docs>(
+    d: &mut D,
+    rows: impl IntoIterator<Item = &'a OutboxEntry>,
+) -> R<()> {
+    let failed: Vec<&OutboxEntry> = rows
+        .into_iter()
+        .filter(|e| e.status == CommandStatus::Error)
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<String> = failed.iter().map(|e| super::pending_key(e)).collect();
+    let known = d.get_many(Table::Failures, &keys)?;
+    let mut counts: HashMap<String, FailureDoc> = HashMap::new();
+    for (e, key) in failed.into_iter().zip(keys) {
+        let before = match counts.remove(&key) {
+            Some(doc) => Some(doc),
+            None => known.get(&key).map(|doc| from_json(doc)).transpose()?,
+        };
+        let failures = match before {
+            Some(b) if e.updated_at - b.last < RETRY_CAP => b.failures.saturating_add(1),
+            _ => 1,
+        };
+        counts.insert(
+            key,
+            FailureDoc {
+                failures,
+                last: e.updated_at,
+            },
+        );
+    }
+    let docs: Vec<(String, String)> = counts
+        .iter()
+        .map(|(k, v)| (k.clone(), to_json(v)))
+        .collect();
+    d.put_many(Table::Failures, &docs)
+}
+
+/// The CommandUUIDs among `entries` whose (device, request, profile)
+/// failed recently enough that [`retry_wait`] holds it back at the
+/// entry's `created_at` (the instant it is queued).
+pub(super) fn held_back<D: Docs>(
+    d: &mut D,
+    entries: &[OutboxEntry],
+) -> R<std::collections::HashSet<String>> {
+    let mut out = std::collections::HashSet::new();
+    // Most tenants have no failures at all: one look, then nothing.
+    if d.last_key(Table::Failures)?.is_none() {
+        return Ok(out);
+    }
+    let keys: Vec<String> = entries.iter().map(super::pending_key).collect();
+    let known = d.get_many(Table::Failures, &keys)?;
+    if known.is_empty() {
+        return Ok(out);
+    }
+    for (e, key) in entries.iter().zip(keys) {
+        if let Some(doc) = known.get(&key) {
+            let f: FailureDoc = from_json(doc)?;
+            // A wait past the last representable instant holds it back.
+            let until = f.last.checked_add_signed(retry_wait(f.failures));
+            if until.is_none_or(|until| e.created_at < until) {
+                out.insert(e.command_uuid.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// In `meta` once the sent index holds every command sent (a store written
+/// before the index existed is indexed when it is first asked).
+const SENT_INDEXED: &str = "index\u{1}sent";
+
+/// Indexes the commands among `rows` that are `Sent`, by the instant they
+/// were sent ([`Table::Sent`]).
+pub(super) fn note_sent<'a, D: Docs>(
+    d: &mut D,
+    rows: impl IntoIterator<Item = &'a OutboxEntry>,
+) -> R<()> {
+    let docs: Vec<(String, String)> = rows
+        .into_iter()
+        .filter(|e| e.status == CommandStatus::Sent)
+        .map(|e| {
+            (
+                due_key(e.updated_at, &e.command_uuid),
+                e.command_uuid.clone(),
+            )
+        })
+        .collect();
+    if docs.is_empty() {
+        return Ok(());
+    }
+    d.put_many(Table::Sent, &docs)
+}
+
 /// MDM connections live in `meta` under this prefix and their name.
 const MDM_PREFIX: &str = "mdm\u{1}";
 
@@ -494,6 +615,8 @@ impl<D: Docs> DocStore<D> {
             }
         }
         d.put_many(Table::Outbox, &docs)?;
+        note_failures(d, changed.iter().map(|k| &rows[k]))?;
+        note_sent(d, changed.iter().map(|k| &rows[k]))?;
         for (table, keys) in [
             (Table::Pending, pending),
             (Table::Undispatched, undispatched),
@@ -594,6 +717,49 @@ impl<D: Docs> DocStore<D> {
             disp.due = Some(retry_at);
         }
         Self::put_dispatch(d, &disp)
+    }
+
+    pub(super) fn unanswered_in(
+        d: &mut D,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> R<Vec<String>> {
+        root_only(d, "delivery")?;
+        if d.get(Table::Meta, SENT_INDEXED)?.is_none() {
+            let mut docs = Vec::new();
+            d.each_doc(Table::Outbox, &mut |doc| {
+                let e: OutboxEntry = from_json(doc)?;
+                if e.status == CommandStatus::Sent {
+                    docs.push((due_key(e.updated_at, &e.command_uuid), e.command_uuid));
+                }
+                Ok(())
+            })?;
+            d.put_many(Table::Sent, &docs)?;
+            d.put(Table::Meta, SENT_INDEXED, "1")?;
+        }
+        // What was sent before the window is done with: windows move on.
+        let start = due_key(after, "");
+        let old: Vec<String> = d
+            .range(Table::Sent, "", &start)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        d.delete_many(Table::Sent, &old)?;
+        let ids: Vec<String> = d
+            .range(Table::Sent, &start, &due_end(until))?
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+        let rows = d.get_many(Table::Outbox, &ids)?;
+        let mut out = std::collections::BTreeSet::new();
+        for id in &ids {
+            let Some(doc) = rows.get(id) else { continue };
+            let e: OutboxEntry = from_json(doc)?;
+            if e.status == CommandStatus::Sent && e.updated_at > after && e.updated_at <= until {
+                out.insert(e.udid);
+            }
+        }
+        Ok(out.into_iter().collect())
     }
 
     pub(super) fn receive_events_in(
