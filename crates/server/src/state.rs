@@ -152,6 +152,19 @@ struct Commands {
 /// needs it: small tenants see every answer at once.
 const CHEAP_INDEX: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// An index of fewer commands than this is read again for every request
+/// however long the read took: a busy machine can make a small outbox's
+/// read slow, and its answers must still show at once.
+const SMALL_INDEX: usize = 10_000;
+
+impl Commands {
+    /// Worth keeping across requests and snapshots: slow to read, and
+    /// large.
+    fn costly(&self) -> bool {
+        self.cost >= CHEAP_INDEX && self.index.len() >= SMALL_INDEX
+    }
+}
+
 /// How many organization groups' snapshots are kept at once.
 const SNAPSHOTS: usize = 4;
 
@@ -302,7 +315,7 @@ impl AppState {
                 .lock()
                 .await
                 .clone()
-                .filter(|c| c.cost >= CHEAP_INDEX)
+                .filter(Commands::costly)
                 .map(|c| (Arc::clone(&p.engine), c)),
             None => None,
         };
@@ -375,7 +388,7 @@ impl AppState {
     ) -> Result<Arc<provkit_service::catalog::CommandIndex>, Problem> {
         use std::sync::atomic::Ordering;
         let mut held = snap.commands.lock().await;
-        if let Some(c) = held.as_ref().filter(|c| c.cost >= CHEAP_INDEX) {
+        if let Some(c) = held.as_ref().filter(|c| c.costly()) {
             let ttl = (c.cost * 10).max(std::time::Duration::from_secs(15));
             if c.read_at.elapsed() >= ttl && !snap.rebuilding.swap(true, Ordering::AcqRel) {
                 let (state, scope, snap) = (self.clone(), scope.to_owned(), Arc::clone(snap));
@@ -402,10 +415,9 @@ impl AppState {
         let started = std::time::Instant::now();
         let index = self
             .run(scope, move |store| {
-                let entries = store.outbox()?;
-                Ok(provkit_service::catalog::CommandIndex::build(
-                    &s.engine, entries,
-                ))
+                Ok(provkit_service::catalog::CommandIndex::read(
+                    &s.engine, store,
+                )?)
             })
             .await?;
         Ok(Commands {

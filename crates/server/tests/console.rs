@@ -534,6 +534,30 @@ fn bnl_operator(_server: &Server, dir: &std::path::Path) -> String {
     .token
 }
 
+/// The element `at` finds once it is on the page, looked for again on any
+/// error until 30 s have passed: while a form's answer loads, WebDriver may
+/// answer with other errors than "no such element" (which is all that
+/// fantoccini's own wait retries), more so on a busy machine. Panics
+/// with `what`, the last error and the page's main part.
+async fn appear(
+    c: &fantoccini::Client,
+    at: fantoccini::Locator<'_>,
+    what: &str,
+) -> fantoccini::elements::Element {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match c.find(at).await {
+            Ok(e) => return e,
+            Err(e) if std::time::Instant::now() >= deadline => {
+                let page = c.source().await.unwrap_or_default();
+                let main = &page[page.find("<main").unwrap_or(0)..];
+                panic!("{what}: {e}; the page: {main}");
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
 /// The text of the element `at` finds on the page now.
 async fn text_of(c: &fantoccini::Client, at: fantoccini::Locator<'_>) -> String {
     c.find(at)
@@ -546,10 +570,8 @@ async fn text_of(c: &fantoccini::Client, at: fantoccini::Locator<'_>) -> String 
 
 async fn sign_in_as(c: &fantoccini::Client, name: &str, password: &str) {
     use fantoccini::Locator;
-    c.wait()
-        .for_element(Locator::Id("name"))
+    appear(c, Locator::Id("name"), "the sign-in form")
         .await
-        .expect("the sign-in form")
         .send_keys(name)
         .await
         .expect("type");
@@ -565,10 +587,12 @@ async fn sign_in_as(c: &fantoccini::Client, name: &str, password: &str) {
         .click()
         .await
         .expect("click");
-    c.wait()
-        .for_element(Locator::XPath("//main/h1[.='Dashboard']"))
-        .await
-        .expect("the dashboard");
+    appear(
+        c,
+        Locator::XPath("//main/h1[.='Dashboard']"),
+        "the dashboard",
+    )
+    .await;
 }
 
 async fn browse(server: &Server, driver: &Driver, ca: &TestCa, token: &str, dir: &std::path::Path) {
@@ -647,11 +671,8 @@ async fn browse(server: &Server, driver: &Driver, ca: &TestCa, token: &str, dir:
         .click()
         .await
         .expect("click");
-    let note = c
-        .wait()
-        .for_element(Locator::Css("div.note"))
+    let note = appear(&c, Locator::Css("div.note"), "note")
         .await
-        .expect("note")
         .text()
         .await
         .expect("text");
@@ -696,11 +717,8 @@ async fn browse(server: &Server, driver: &Driver, ca: &TestCa, token: &str, dir:
         .click()
         .await
         .expect("click");
-    let linked = c
-        .wait()
-        .for_element(Locator::Id("linked"))
+    let linked = appear(&c, Locator::Id("linked"), "linked")
         .await
-        .expect("linked")
         .text()
         .await
         .expect("text");
@@ -728,12 +746,12 @@ async fn browse(server: &Server, driver: &Driver, ca: &TestCa, token: &str, dir:
         .click()
         .await
         .expect("click");
-    c.wait()
-        .for_element(Locator::XPath(
-            "//td[contains(., 'device users at 45 days')]",
-        ))
-        .await
-        .expect("the app's settings are shown");
+    appear(
+        &c,
+        Locator::XPath("//td[contains(., 'device users at 45 days')]"),
+        "the app's settings are shown",
+    )
+    .await;
 
     // Assign: All users, but not the Executives; the preview's count is
     // what the plan then gives.
@@ -758,15 +776,9 @@ async fn browse(server: &Server, driver: &Driver, ca: &TestCa, token: &str, dir:
         .click()
         .await
         .expect("click");
-    if c.wait().for_element(Locator::Id("gaining")).await.is_err() {
-        let page = c.source().await.expect("source");
-        panic!("no preview: {}", &page[page.find("<main").unwrap_or(0)..]);
-    }
-    let gaining: usize = c
-        .wait()
-        .for_element(Locator::Id("gaining"))
+    appear(&c, Locator::Id("gaining"), "the preview").await;
+    let gaining: usize = appear(&c, Locator::Id("gaining"), "gaining")
         .await
-        .expect("gaining")
         .text()
         .await
         .expect("text")
@@ -796,11 +808,8 @@ async fn browse(server: &Server, driver: &Driver, ca: &TestCa, token: &str, dir:
         .click()
         .await
         .expect("click");
-    let note = c
-        .wait()
-        .for_element(Locator::Css("div.note"))
+    let note = appear(&c, Locator::Css("div.note"), "note")
         .await
-        .expect("note")
         .text()
         .await
         .expect("text");
@@ -841,12 +850,12 @@ async fn browse(server: &Server, driver: &Driver, ca: &TestCa, token: &str, dir:
         .click()
         .await
         .expect("click");
-    c.wait()
-        .for_element(Locator::XPath(
-            "//div[@class='note' and starts-with(., 'Renewed')]",
-        ))
-        .await
-        .expect("renewed");
+    appear(
+        &c,
+        Locator::XPath("//div[@class='note' and starts-with(., 'Renewed')]"),
+        "renewed",
+    )
+    .await;
     let url = c.current_url().await.expect("url");
     assert!(url.as_str().contains(P_FIELD2), "{url}");
     let apps = text_of(&c, Locator::Id("apps")).await;
@@ -875,11 +884,8 @@ async fn browse(server: &Server, driver: &Driver, ca: &TestCa, token: &str, dir:
         .await
         .expect("click");
     c.accept_alert().await.expect("confirm the deletion");
-    let err = c
-        .wait()
-        .for_element(Locator::Id("error"))
+    let err = appear(&c, Locator::Id("error"), "error")
         .await
-        .expect("error")
         .text()
         .await
         .expect("text");
@@ -916,18 +922,13 @@ async fn browse(server: &Server, driver: &Driver, ca: &TestCa, token: &str, dir:
         .click()
         .await
         .expect("click");
-    c.wait()
-        .for_element(Locator::LinkText("why"))
+    appear(&c, Locator::LinkText("why"), "why")
         .await
-        .expect("why")
         .click()
         .await
         .expect("click");
-    let steps = c
-        .wait()
-        .for_element(Locator::Id("why-steps"))
+    let steps = appear(&c, Locator::Id("why-steps"), "steps")
         .await
-        .expect("steps")
         .text()
         .await
         .expect("text");
@@ -1006,10 +1007,7 @@ async fn browse(server: &Server, driver: &Driver, ca: &TestCa, token: &str, dir:
     )
     .await
     .expect("post");
-    c.wait()
-        .for_element(Locator::XPath("//main/h1[.='Not allowed']"))
-        .await
-        .expect("refused");
+    appear(&c, Locator::XPath("//main/h1[.='Not allowed']"), "refused").await;
 
     c.close().await.expect("close");
 }

@@ -309,11 +309,21 @@ async fn edit(
     edit: AssignmentEdit,
 ) -> Result<Json<Changed>, Problem> {
     caller.require(Role::Operator)?;
+    // The devices gaining and losing come from the snapshot's engine, not
+    // from two plans of the tenant in the store.
+    let snap = state.snapshot(caller.scope()).await?;
     let at = state.now();
     let actor = caller.actor(at);
     let change = state
         .run(caller.scope(), move |store| {
-            Ok(assign::edit(store, &uuid, &edit, at, &actor)?)
+            Ok(assign::edit_on(
+                store,
+                &snap.engine,
+                &uuid,
+                &edit,
+                at,
+                &actor,
+            )?)
         })
         .await?;
     Ok(Json(change.into()))

@@ -619,8 +619,9 @@ pub(crate) async fn assignments(
     };
     let save = form.get("action") == Some("save");
     let u2 = uuid.clone();
-    // A preview takes its devices from the snapshot's engine, not from
-    // two plans of the tenant.
+    // A save writes the targets alone (the page shows no device lists
+    // after it); a preview takes its devices from the snapshot's engine,
+    // not from two plans of the tenant.
     let snap = if save {
         None
     } else {
@@ -629,7 +630,7 @@ pub(crate) async fn assignments(
     let result = state
         .run(console.scope(), move |store| {
             Ok(match &snap {
-                None => assign::edit(store, &u2, &edit, at, &actor)?,
+                None => assign::edit_targets(store, &u2, &edit, &actor)?,
                 Some(snap) => assign::preview_on(store, &snap.engine, &u2, &edit, at)?,
             })
         })
