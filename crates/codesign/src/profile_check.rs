@@ -134,7 +134,7 @@ impl App<'_> {
             let listed = p
                 .provisioned_devices
                 .as_ref()
-                .is_some_and(|d| d.iter().any(|x| x.eq_ignore_ascii_case(udid)));
+                .is_some_and(|d| d.contains_ignore_case(udid));
             if !all && !listed {
                 out.push(
                     Finding::new(
@@ -154,7 +154,7 @@ impl App<'_> {
             team_id: p.team_id().map(str::to_owned),
             application_identifier: p.application_identifier().map(str::to_owned),
             expiration_date: p.expiration_date,
-            devices: p.provisioned_devices.as_ref().map(Vec::len),
+            devices: p.provisioned_devices.as_ref().map(|d| d.len()),
         })
     }
 }

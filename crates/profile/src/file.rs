@@ -155,10 +155,5 @@ fn payload(sd: &SignedData) -> Result<(Profile, PlistFormat), ParseError> {
             crate::der::oid_to_string(&sd.content_type),
         ));
     }
-    let (value, format) = plist::parse(content)?;
-    let dict = match value {
-        Value::Dictionary(d) => d,
-        other => return Err(ParseError::RootNotDictionary(other.type_name())),
-    };
-    Ok((Profile::from_owned_dictionary(dict)?, format))
+    Profile::from_plist(content)
 }

@@ -36,6 +36,7 @@
 mod base64;
 pub mod cms;
 mod der;
+mod devices;
 mod error;
 mod file;
 pub mod oid;
@@ -54,6 +55,7 @@ pub mod fixtures;
 
 pub use cms::{CmsError, SignedData, SignerInfo};
 pub use der::{DerError, DerErrorKind, MAX_DER_DEPTH, hex, oid_to_string};
+pub use devices::DeviceList;
 pub use error::{MAX_PROFILE_SIZE, ParseError};
 pub use file::{DerProfile, ProvisioningProfile};
 pub use plist::{Dictionary, PlistError, PlistFormat, Value};

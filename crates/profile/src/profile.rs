@@ -3,9 +3,32 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
+use crate::devices::DeviceList;
 use crate::error::ParseError;
-use crate::plist::{Dictionary, Value};
+use crate::plist::{Dictionary, PlistFormat, Root, Strings, Value};
 use crate::x509::Certificate;
+
+/// The keys a profile cannot do without, gathered while its entries are
+/// read.
+#[derive(Default)]
+struct Required {
+    uuid: Option<String>,
+    creation_date: Option<DateTime<Utc>>,
+    expiration_date: Option<DateTime<Utc>>,
+}
+
+impl Required {
+    fn finish(self, mut p: Profile) -> Result<Profile, ParseError> {
+        p.uuid = self.uuid.ok_or(ParseError::MissingKey("UUID"))?;
+        p.creation_date = self
+            .creation_date
+            .ok_or(ParseError::MissingKey("CreationDate"))?;
+        p.expiration_date = self
+            .expiration_date
+            .ok_or(ParseError::MissingKey("ExpirationDate"))?;
+        Ok(p)
+    }
+}
 
 /// `Platform` values of Apple's iOS family: a profile listing any of them is
 /// not a macOS profile, whatever else it lists.
@@ -91,7 +114,7 @@ pub struct Profile {
     /// `Platform` (empty in old files).
     pub platforms: Vec<String>,
     /// `ProvisionedDevices`, when present.
-    pub provisioned_devices: Option<Vec<String>>,
+    pub provisioned_devices: Option<DeviceList>,
     /// `ProvisionsAllDevices`, when present.
     pub provisions_all_devices: Option<bool>,
     /// `DeveloperCertificates`, parsed.
@@ -194,10 +217,92 @@ impl Profile {
     /// # Errors
     /// As [`Profile::from_dictionary`].
     pub fn from_owned_dictionary(d: Dictionary) -> Result<Self, ParseError> {
-        let mut uuid = None;
-        let mut creation_date = None;
-        let mut expiration_date = None;
-        let mut p = Profile {
+        let mut p = Profile::empty();
+        let mut req = Required::default();
+        for (key, v) in d.into_entries() {
+            p.set(&mut req, &key, v)?;
+        }
+        req.finish(p)
+    }
+
+    /// Reads the typed profile from a bare plist payload (the signed content
+    /// of a profile, as `security cms -D` prints it), XML or binary.
+    ///
+    /// XML is read straight into the profile, without a value tree: keys
+    /// are borrowed from the document and `ProvisionedDevices` goes into its
+    /// [`DeviceList`] as it is read. The result, and the error, are those of
+    /// [`plist::parse`](crate::plist::parse) followed by
+    /// [`Profile::from_owned_dictionary`]: a syntax error anywhere comes
+    /// first, then a root that is not a dictionary, then the first key of
+    /// the wrong type, then a missing key.
+    ///
+    /// ```
+    /// use provkit_profile::{PlistFormat, Profile};
+    /// let xml = br#"<?xml version="1.0" encoding="UTF-8"?>
+    /// <plist version="1.0"><dict>
+    ///   <key>UUID</key><string>5a1d3e2c-0000-4000-8000-000000000001</string>
+    ///   <key>CreationDate</key><date>2026-01-01T00:00:00Z</date>
+    ///   <key>ExpirationDate</key><date>2027-01-01T00:00:00Z</date>
+    ///   <key>ProvisionedDevices</key><array><string>00008030-000A</string></array>
+    /// </dict></plist>"#;
+    /// let (profile, format) = Profile::from_plist(xml)?;
+    /// assert_eq!(format, PlistFormat::Xml);
+    /// assert_eq!(profile.devices().get(0), Some("00008030-000A"));
+    /// # Ok::<(), provkit_profile::ParseError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ParseError::Plist`] for bytes that are not a plist,
+    /// [`ParseError::RootNotDictionary`], and those of
+    /// [`Profile::from_dictionary`].
+    pub fn from_plist(content: &[u8]) -> Result<(Self, PlistFormat), ParseError> {
+        if !content.starts_with(b"bplist") {
+            return Ok((Self::from_xml(content)?, PlistFormat::Xml));
+        }
+        let (value, format) = crate::plist::parse(content)?;
+        match value {
+            Value::Dictionary(d) => Ok((Self::from_owned_dictionary(d)?, format)),
+            other => Err(ParseError::RootNotDictionary(other.type_name())),
+        }
+    }
+
+    fn from_xml(content: &[u8]) -> Result<Self, ParseError> {
+        let mut p = Profile::empty();
+        let mut req = Required::default();
+        let mut first: Option<ParseError> = None;
+        let root = crate::plist::parse_root_dict(content, |key, entry| {
+            let result = if key == "ProvisionedDevices" {
+                let mut list = DeviceList::new();
+                match entry.strings(|udid| list.push(udid))? {
+                    Strings::Read => {
+                        p.provisioned_devices = Some(list);
+                        Ok(())
+                    }
+                    Strings::NotArray(v) => Err(wrong(key, "array", &v)),
+                    Strings::NotString { index, found } => {
+                        Err(wrong(format!("{key}[{index}]"), "string", &found))
+                    }
+                }
+            } else {
+                let v = entry.value()?;
+                p.set(&mut req, key, v)
+            };
+            if let Err(e) = result {
+                first.get_or_insert(e);
+            }
+            Ok::<(), ParseError>(())
+        })?;
+        if let Root::Other(v) = root {
+            return Err(ParseError::RootNotDictionary(v.type_name()));
+        }
+        if let Some(e) = first {
+            return Err(e);
+        }
+        req.finish(p)
+    }
+
+    fn empty() -> Profile {
+        Profile {
             uuid: String::new(),
             name: None,
             app_id_name: None,
@@ -218,62 +323,60 @@ impl Profile {
             version: None,
             ppq_check: None,
             other: Dictionary::new(),
-        };
-        for (key, v) in d.into_entries() {
-            let k = key.as_str();
-            match k {
-                "UUID" => uuid = Some(string(k, v)?),
-                "Name" => p.name = Some(string(k, v)?),
-                "AppIDName" => p.app_id_name = Some(string(k, v)?),
-                "TeamName" => p.team_name = Some(string(k, v)?),
-                "ApplicationIdentifierPrefix" => {
-                    p.application_identifier_prefix = string_list(k, v)?
-                }
-                "TeamIdentifier" => p.team_identifier = string_list(k, v)?,
-                "Platform" => p.platforms = string_list(k, v)?,
-                "ProvisionedDevices" => p.provisioned_devices = Some(string_list(k, v)?),
-                "CreationDate" => creation_date = Some(date(k, &v)?),
-                "ExpirationDate" => expiration_date = Some(date(k, &v)?),
-                "ProvisionsAllDevices" => p.provisions_all_devices = Some(boolean(k, &v)?),
-                "IsXcodeManaged" => p.is_xcode_managed = Some(boolean(k, &v)?),
-                "LocalProvision" => p.local_provision = Some(boolean(k, &v)?),
-                "PPQCheck" => p.ppq_check = Some(boolean(k, &v)?),
-                "TimeToLive" => p.time_to_live = Some(int(k, &v)?),
-                "Version" => p.version = Some(int(k, &v)?),
-                "DeveloperCertificates" => {
-                    let Value::Array(items) = v else {
-                        return Err(wrong(k, "array", &v));
-                    };
-                    p.developer_certificates = items
-                        .into_iter()
-                        .enumerate()
-                        .map(|(index, v)| match v {
-                            Value::Data(der) => Certificate::from_der_vec(der).map_err(|source| {
-                                ParseError::DeveloperCertificate { index, source }
-                            }),
-                            other => Err(wrong(
-                                format!("DeveloperCertificates[{index}]"),
-                                "data",
-                                &other,
-                            )),
-                        })
-                        .collect::<Result<Vec<_>, _>>()?;
-                }
-                "DER-Encoded-Profile" => match v {
-                    Value::Data(b) => p.der_encoded_profile = Some(b),
-                    other => return Err(wrong(k, "data", &other)),
-                },
-                "Entitlements" => match v {
-                    Value::Dictionary(e) => p.entitlements = Some(e),
-                    other => return Err(wrong(k, "dict", &other)),
-                },
-                _ => p.other.insert(key, v),
-            }
         }
-        p.uuid = uuid.ok_or(ParseError::MissingKey("UUID"))?;
-        p.creation_date = creation_date.ok_or(ParseError::MissingKey("CreationDate"))?;
-        p.expiration_date = expiration_date.ok_or(ParseError::MissingKey("ExpirationDate"))?;
-        Ok(p)
+    }
+
+    /// Takes one top-level entry (a repeated key's last value wins).
+    fn set(&mut self, req: &mut Required, k: &str, v: Value) -> Result<(), ParseError> {
+        let p = self;
+        match k {
+            "UUID" => req.uuid = Some(string(k, v)?),
+            "Name" => p.name = Some(string(k, v)?),
+            "AppIDName" => p.app_id_name = Some(string(k, v)?),
+            "TeamName" => p.team_name = Some(string(k, v)?),
+            "ApplicationIdentifierPrefix" => p.application_identifier_prefix = string_list(k, v)?,
+            "TeamIdentifier" => p.team_identifier = string_list(k, v)?,
+            "Platform" => p.platforms = string_list(k, v)?,
+            "ProvisionedDevices" => {
+                p.provisioned_devices = Some(string_list(k, v)?.into_iter().collect())
+            }
+            "CreationDate" => req.creation_date = Some(date(k, &v)?),
+            "ExpirationDate" => req.expiration_date = Some(date(k, &v)?),
+            "ProvisionsAllDevices" => p.provisions_all_devices = Some(boolean(k, &v)?),
+            "IsXcodeManaged" => p.is_xcode_managed = Some(boolean(k, &v)?),
+            "LocalProvision" => p.local_provision = Some(boolean(k, &v)?),
+            "PPQCheck" => p.ppq_check = Some(boolean(k, &v)?),
+            "TimeToLive" => p.time_to_live = Some(int(k, &v)?),
+            "Version" => p.version = Some(int(k, &v)?),
+            "DeveloperCertificates" => {
+                let Value::Array(items) = v else {
+                    return Err(wrong(k, "array", &v));
+                };
+                p.developer_certificates = items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, v)| match v {
+                        Value::Data(der) => Certificate::from_der_vec(der)
+                            .map_err(|source| ParseError::DeveloperCertificate { index, source }),
+                        other => Err(wrong(
+                            format!("DeveloperCertificates[{index}]"),
+                            "data",
+                            &other,
+                        )),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+            }
+            "DER-Encoded-Profile" => match v {
+                Value::Data(b) => p.der_encoded_profile = Some(b),
+                other => return Err(wrong(k, "data", &other)),
+            },
+            "Entitlements" => match v {
+                Value::Dictionary(e) => p.entitlements = Some(e),
+                other => return Err(wrong(k, "dict", &other)),
+            },
+            _ => p.other.insert(k, v),
+        }
+        Ok(())
     }
 
     /// The profile as a plist dictionary: known keys first, then unknown keys
@@ -319,7 +422,9 @@ impl Profile {
         put("Name", self.name.clone().map(Value::String));
         put(
             "ProvisionedDevices",
-            self.provisioned_devices.as_deref().map(strings),
+            self.provisioned_devices
+                .as_ref()
+                .map(|d| Value::Array(d.iter().map(|u| Value::String(u.to_owned())).collect())),
         );
         put(
             "ProvisionsAllDevices",
@@ -447,15 +552,15 @@ impl Profile {
     }
 
     /// The listed device UDIDs (empty when none are listed).
-    pub fn devices(&self) -> &[String] {
-        self.provisioned_devices.as_deref().unwrap_or_default()
+    pub fn devices(&self) -> &DeviceList {
+        static NONE: DeviceList = DeviceList::new();
+        self.provisioned_devices.as_ref().unwrap_or(&NONE)
     }
 
     /// Whether the profile allows installing on this device: it provisions
     /// all devices, or lists the UDID (compared case-insensitively).
     pub fn provisions_device(&self, udid: &str) -> bool {
-        self.provisions_all_devices == Some(true)
-            || self.devices().iter().any(|d| d.eq_ignore_ascii_case(udid))
+        self.provisions_all_devices == Some(true) || self.devices().contains_ignore_case(udid)
     }
 
     /// Whether `at` is after `ExpirationDate`.

@@ -24,12 +24,7 @@ fn is_ws(c: u8) -> bool {
 }
 
 pub(crate) fn parse(bytes: &[u8]) -> R<Value> {
-    let b = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let s = std::str::from_utf8(b).map_err(|e| PlistError::Xml {
-        offset: e.valid_up_to(),
-        reason: "invalid UTF-8",
-    })?;
-    let mut p = Parser { s, b, pos: 0 };
+    let mut p = Parser::new(bytes)?;
     p.skip_misc()?;
     let (name, empty) = p.open_tag()?;
     let value = if name == b"plist" {
@@ -51,7 +46,151 @@ pub(crate) fn parse(bytes: &[u8]) -> R<Value> {
     Ok(value)
 }
 
+/// What [`parse_root_dict`] found at the root.
+pub(crate) enum Root {
+    /// A dictionary, whose entries went to the callback.
+    Dict,
+    /// Another value, read whole.
+    Other(Value),
+}
+
+/// One entry of the root dictionary: its value, read by the callback on
+/// demand (exactly once: a value left unread is taken for the next key and
+/// refused as such).
+pub(crate) struct Entry<'p, 'a> {
+    p: &'p mut Parser<'a>,
+}
+
+/// What [`Entry::strings`] read.
+pub(crate) enum Strings {
+    /// An array of strings, each handed over.
+    Read,
+    /// Not an array: the value, read whole.
+    NotArray(Value),
+    /// An array with a non-string item: the first such item and its index
+    /// (the strings before it were handed over).
+    NotString {
+        /// The item's index.
+        index: usize,
+        /// The item.
+        found: Value,
+    },
+}
+
+impl Entry<'_, '_> {
+    /// The value, read whole.
+    pub(crate) fn value(self) -> R<Value> {
+        self.p.value(1)
+    }
+
+    /// Reads an array of strings, handing each to `each` as it is read
+    /// (borrowed from the document when it has no entity), without building
+    /// a value per item.
+    pub(crate) fn strings(self, mut each: impl FnMut(&str)) -> R<Strings> {
+        let p = self.p;
+        let (name, empty) = p.open_tag()?;
+        if name != b"array" {
+            return p.value_after_open(name, empty, 1).map(Strings::NotArray);
+        }
+        if empty {
+            return Ok(Strings::Read);
+        }
+        let mut bad = None;
+        let mut index = 0;
+        loop {
+            p.skip_misc()?;
+            if p.starts_with(b"</") {
+                p.close_tag(b"array")?;
+                return Ok(match bad {
+                    None => Strings::Read,
+                    Some((index, found)) => Strings::NotString { index, found },
+                });
+            }
+            let (tag, empty) = p.open_tag()?;
+            if tag == b"string" && bad.is_none() {
+                if empty {
+                    each("");
+                } else {
+                    each(&p.text_ref(b"string")?);
+                }
+            } else {
+                let v = p.value_after_open(tag, empty, 2)?;
+                if bad.is_none() {
+                    bad = Some((index, v));
+                }
+            }
+            index += 1;
+        }
+    }
+}
+
+/// Reads an XML plist whose root is expected to be a dictionary, handing
+/// each entry to `entry` in file order with its key borrowed from the
+/// document where it can be: a typed reader takes the values it knows
+/// without a tree or a key copied. Syntax is checked exactly as by
+/// [`parse`]; a root of another type comes back read whole.
+pub(crate) fn parse_root_dict<E: From<PlistError>>(
+    bytes: &[u8],
+    mut entry: impl FnMut(&str, Entry<'_, '_>) -> Result<(), E>,
+) -> Result<Root, E> {
+    let mut p = Parser::new(bytes)?;
+    p.skip_misc()?;
+    let (mut name, mut empty) = p.open_tag()?;
+    let in_plist = name == b"plist";
+    if in_plist {
+        if empty {
+            return Err(p.err("empty <plist/>").into());
+        }
+        p.skip_misc()?;
+        (name, empty) = p.open_tag()?;
+    }
+    let root = if name == b"dict" {
+        if !empty {
+            loop {
+                p.skip_misc()?;
+                if p.starts_with(b"</") {
+                    p.close_tag(b"dict")?;
+                    break;
+                }
+                let (tag, key_empty) = p.open_tag()?;
+                if tag != b"key" {
+                    return Err(p.err("expected <key> in <dict>").into());
+                }
+                let key = if key_empty {
+                    std::borrow::Cow::Borrowed("")
+                } else {
+                    p.text_ref(b"key")?
+                };
+                p.skip_misc()?;
+                entry(&key, Entry { p: &mut p })?;
+            }
+        }
+        Root::Dict
+    } else {
+        Root::Other(p.value_after_open(name, empty, 0)?)
+    };
+    if in_plist {
+        p.skip_misc()?;
+        p.close_tag(b"plist")?;
+    }
+    p.skip_misc()?;
+    if p.pos != p.b.len() {
+        return Err(p.err("content after the root element").into());
+    }
+    Ok(root)
+}
+
 impl<'a> Parser<'a> {
+    /// A reader at the start of `bytes` (after a UTF-8 byte order mark).
+    fn new(bytes: &'a [u8]) -> R<Self> {
+        let b = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+        let s = std::str::from_utf8(b).map_err(|e| PlistError::Xml {
+            offset: e.valid_up_to(),
+            reason: "invalid UTF-8",
+        })?;
+        Ok(Parser { s, b, pos: 0 })
+    }
+
     #[cold]
     fn err(&self, reason: &'static str) -> PlistError {
         PlistError::Xml {

@@ -1,0 +1,38 @@
+//! How many allocations a profile parse makes: with the system allocator
+//! each one costs tens of nanoseconds, and one per listed device was most
+//! of a 100-device parse (171 allocations before `DeviceList`). Counted by
+//! `allocation-counter`, which tallies this thread's calls.
+
+use provkit_profile::ProvisioningProfile;
+use provkit_profile::fixtures::{ProfileSpec, TestCa, signed_profile};
+
+fn allocations_to_parse(devices: usize) -> u64 {
+    let bytes = signed_profile(
+        &TestCa::rsa(),
+        &ProfileSpec {
+            devices: Some(devices),
+            ..ProfileSpec::default()
+        },
+    );
+    let mut listed = 0;
+    let info = allocation_counter::measure(|| {
+        let file = ProvisioningProfile::from_der(&bytes).expect("parse");
+        listed = file.profile().devices().len();
+    });
+    assert_eq!(listed, devices);
+    info.count_total
+}
+
+#[test]
+fn a_parse_made_an_allocation_per_listed_device() {
+    let hundred = allocations_to_parse(100);
+    let two_thousand = allocations_to_parse(2000);
+    eprintln!("allocations: 100 devices {hundred}, 2000 devices {two_thousand}");
+    // The device list grows by doubling: a few more reallocations, not 1900
+    // more allocations.
+    assert!(
+        two_thousand - hundred <= 16,
+        "100 devices: {hundred} allocations, 2000: {two_thousand}"
+    );
+    assert!(hundred <= 90, "100 devices: {hundred} allocations");
+}
