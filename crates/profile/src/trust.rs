@@ -17,6 +17,79 @@ const APPLE_ROOT_CA: &[u8] = include_bytes!("../certs/apple-root-ca.cer");
 const APPLE_ROOT_CA_G2: &[u8] = include_bytes!("../certs/apple-root-ca-g2.cer");
 const APPLE_ROOT_CA_G3: &[u8] = include_bytes!("../certs/apple-root-ca-g3.cer");
 
+/// Apple's intermediate CAs that issue profile and code signers, each with
+/// the root that signed it. A link from exactly these bytes to exactly that
+/// root is taken as verified without checking its signature again, as an
+/// anchor's own self-signature is never checked: the test
+/// `every_pinned_link_verifies` checks each signature on every run. It
+/// spares the first verification of a process the roots' signatures (an
+/// ECDSA P-384 check of Apple System Integration CA 4 alone costs about
+/// half a millisecond). Any other certificate, or one differing by a byte,
+/// is checked as before.
+const PINNED_LINKS: &[(&[u8], &[u8])] = &[
+    (
+        include_bytes!("../certs/intermediates/apple-iphone-ca-2007.cer"),
+        APPLE_ROOT_CA,
+    ),
+    (
+        include_bytes!("../certs/intermediates/apple-iphone-ca-2017.cer"),
+        APPLE_ROOT_CA,
+    ),
+    (
+        include_bytes!("../certs/intermediates/apple-system-integration-ca-4.cer"),
+        APPLE_ROOT_CA_G3,
+    ),
+    (
+        include_bytes!("../certs/intermediates/apple-wwdr-ca.cer"),
+        APPLE_ROOT_CA,
+    ),
+    (
+        include_bytes!("../certs/intermediates/apple-wwdr-ca-g2.cer"),
+        APPLE_ROOT_CA_G3,
+    ),
+    (
+        include_bytes!("../certs/intermediates/apple-wwdr-ca-g3.cer"),
+        APPLE_ROOT_CA,
+    ),
+    (
+        include_bytes!("../certs/intermediates/apple-wwdr-ca-g4.cer"),
+        APPLE_ROOT_CA,
+    ),
+    (
+        include_bytes!("../certs/intermediates/apple-wwdr-ca-g5.cer"),
+        APPLE_ROOT_CA,
+    ),
+    (
+        include_bytes!("../certs/intermediates/apple-wwdr-ca-g6.cer"),
+        APPLE_ROOT_CA_G3,
+    ),
+    (
+        include_bytes!("../certs/intermediates/apple-wwdr-ca-g7.cer"),
+        APPLE_ROOT_CA,
+    ),
+    (
+        include_bytes!("../certs/intermediates/apple-wwdr-ca-g8.cer"),
+        APPLE_ROOT_CA,
+    ),
+    (
+        include_bytes!("../certs/intermediates/developer-id-ca.cer"),
+        APPLE_ROOT_CA,
+    ),
+    (
+        include_bytes!("../certs/intermediates/developer-id-ca-g2.cer"),
+        APPLE_ROOT_CA,
+    ),
+];
+
+/// Whether `child` issued by `issuer` is one of [`PINNED_LINKS`], byte for
+/// byte (slices compare their lengths first, so a miss costs next to
+/// nothing).
+fn pinned(child: &Certificate, issuer: &Certificate) -> bool {
+    PINNED_LINKS
+        .iter()
+        .any(|(c, i)| *c == child.der() && *i == issuer.der())
+}
+
 /// The longest path accepted: leaf, at most four intermediates, anchor.
 /// Apple's paths have three certificates.
 pub(crate) const MAX_PATH_LEN: usize = 6;
@@ -134,6 +207,9 @@ impl LinkCache {
         child: &Certificate,
         issuer: &Certificate,
     ) -> Result<(), SignatureError> {
+        if pinned(child, issuer) {
+            return Ok(());
+        }
         let mut key = Vec::with_capacity(child.der().len() + issuer.public_key().len());
         key.extend_from_slice(child.der());
         key.extend_from_slice(issuer.public_key());
@@ -232,5 +308,45 @@ pub(crate) fn build_path<'a>(
             }
             (None, None) => return (path, Err(PathError::NoIssuer)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pinned_link_verifies() {
+        let roots = TrustAnchors::apple();
+        for (child, root) in PINNED_LINKS {
+            let child = Certificate::from_der(child).expect("pinned intermediate parses");
+            let root = Certificate::from_der(root).expect("root parses");
+            assert!(roots.certificates().contains(&root));
+            assert!(child.may_sign_certificates(), "{child:?} is not a CA");
+            assert_eq!(child.issuer_der(), root.subject_der());
+            assert_eq!(
+                verify_issued_by(&child, &root),
+                Ok(()),
+                "pinned link does not verify"
+            );
+        }
+    }
+
+    #[test]
+    fn a_pinned_intermediate_under_another_issuer_is_checked() {
+        let (child, _) = PINNED_LINKS[0];
+        let child = Certificate::from_der(child).expect("parse");
+        let wrong = Certificate::from_der(APPLE_ROOT_CA_G3).expect("parse");
+        assert!(!pinned(&child, &wrong));
+        let cache = LinkCache::default();
+        assert!(cache.check(&child, &wrong).is_err());
+        // One byte of the signature changed: no longer pinned, and refused.
+        let mut der = PINNED_LINKS[0].0.to_vec();
+        let last = der.len() - 1;
+        der[last] ^= 1;
+        let altered = Certificate::from_der(&der).expect("still parses");
+        let root = Certificate::from_der(APPLE_ROOT_CA).expect("parse");
+        assert!(!pinned(&altered, &root));
+        assert!(cache.check(&altered, &root).is_err());
     }
 }
