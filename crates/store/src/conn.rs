@@ -146,6 +146,13 @@ pub(crate) trait Docs {
         }
         Ok(())
     }
+    /// [`Docs::delete_if`] for each `(key, doc)` of `rows`.
+    fn delete_many_if(&mut self, table: Table, rows: &[(String, &str)]) -> R<()> {
+        for (k, doc) in rows {
+            self.delete_if(table, k, doc)?;
+        }
+        Ok(())
+    }
     /// The documents of `keys` that exist, locked as [`Docs::get`] locks.
     fn get_many(
         &mut self,

@@ -1122,6 +1122,7 @@ impl<D: Docs> DocStore<D> {
         let mut expiry: HashMap<String, Option<(String, DateTime<Utc>)>> = HashMap::new();
         let mut changed = HashSet::new();
         let mut rows = Vec::with_capacity(entries.len());
+        let mut acked = Vec::with_capacity(entries.len());
         for mut e in entries {
             let Some(dev) = devices.get_mut(&e.udid) else {
                 continue;
@@ -1141,9 +1142,10 @@ impl<D: Docs> DocStore<D> {
             e.status = CommandStatus::Acknowledged;
             e.error_chain = None;
             e.updated_at = at;
-            Self::settle_in(d, &e)?;
             rows.push((e.command_uuid.clone(), to_json(&e)));
+            acked.push(e);
         }
+        Self::settle_all(d, &acked)?;
         d.put_many(Table::Outbox, &rows)?;
         let device_rows: Vec<(String, String)> = changed
             .iter()
@@ -1162,17 +1164,25 @@ impl<D: Docs> DocStore<D> {
     /// final state (acknowledged, or an error) stops holding its pending
     /// and undispatched keys.
     fn settle_in(d: &mut D, e: &OutboxEntry) -> R<()> {
-        delivery::note_failures(d, [e])?;
-        delivery::note_sent(d, [e])?;
-        if matches!(e.status, CommandStatus::Acknowledged | CommandStatus::Error) {
-            d.delete_if(Table::Pending, &pending_key(e), &e.command_uuid)?;
-            d.delete_if(
-                Table::Undispatched,
-                &delivery::undispatched_key(e),
-                &e.command_uuid,
-            )?;
-        }
-        Ok(())
+        Self::settle_all(d, std::slice::from_ref(e))
+    }
+
+    /// [`Self::settle_in`] for many rows, each table written in one batch.
+    fn settle_all(d: &mut D, rows: &[OutboxEntry]) -> R<()> {
+        delivery::note_failures(d, rows)?;
+        delivery::note_sent(d, rows)?;
+        let settled = || {
+            rows.iter()
+                .filter(|e| matches!(e.status, CommandStatus::Acknowledged | CommandStatus::Error))
+        };
+        let pending: Vec<(String, &str)> = settled()
+            .map(|e| (pending_key(e), e.command_uuid.as_str()))
+            .collect();
+        d.delete_many_if(Table::Pending, &pending)?;
+        let undispatched: Vec<(String, &str)> = settled()
+            .map(|e| (delivery::undispatched_key(e), e.command_uuid.as_str()))
+            .collect();
+        d.delete_many_if(Table::Undispatched, &undispatched)
     }
 
     /// The whole tenant as one snapshot: the tables are read in one read

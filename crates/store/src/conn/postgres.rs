@@ -212,6 +212,21 @@ impl Docs for PgDocs {
         }
         Ok(())
     }
+    fn delete_many_if(&mut self, table: Table, rows: &[(String, &str)]) -> R<()> {
+        for chunk in rows.chunks(BATCH * 2) {
+            let keys: Vec<&str> = chunk.iter().map(|(k, _)| k.as_str()).collect();
+            let docs: Vec<&str> = chunk.iter().map(|(_, doc)| *doc).collect();
+            self.client.execute(
+                &format!(
+                    "DELETE FROM {} t USING unnest($1::text[], $2::text[]) AS x(k, doc) \
+                     WHERE t.k = x.k AND t.doc = x.doc",
+                    table.name()
+                ),
+                &[&keys, &docs],
+            )?;
+        }
+        Ok(())
+    }
     fn delete(&mut self, table: Table, key: &str) -> R<()> {
         self.client.execute(
             &format!("DELETE FROM {} WHERE k = $1", table.name()),

@@ -93,8 +93,50 @@ impl Docs for SqliteDocs {
         Ok(())
     }
     fn put_many(&mut self, table: Table, rows: &[(String, String)]) -> R<()> {
+        // One statement for the batch: looking it up in the cache per row
+        // cost a formatted string and a hash each time.
+        let mut st = self.conn.prepare_cached(&format!(
+            "INSERT INTO {} (k, doc) VALUES (?1, ?2) ON CONFLICT (k) DO UPDATE SET doc = excluded.doc",
+            table.name()
+        ))?;
         for (k, v) in rows {
-            self.put(table, k, v)?;
+            st.execute([k, v])?;
+        }
+        Ok(())
+    }
+    fn get_many(
+        &mut self,
+        table: Table,
+        keys: &[String],
+    ) -> R<std::collections::HashMap<String, String>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT doc FROM {} WHERE k = ?1", table.name()))?;
+        let mut out = std::collections::HashMap::with_capacity(keys.len());
+        for k in keys {
+            let mut rows = st.query([k])?;
+            if let Some(r) = rows.next()? {
+                out.insert(k.clone(), r.get(0)?);
+            }
+        }
+        Ok(out)
+    }
+    fn delete_many(&mut self, table: Table, keys: &[String]) -> R<()> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("DELETE FROM {} WHERE k = ?1", table.name()))?;
+        for k in keys {
+            st.execute([k])?;
+        }
+        Ok(())
+    }
+    fn delete_many_if(&mut self, table: Table, rows: &[(String, &str)]) -> R<()> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "DELETE FROM {} WHERE k = ?1 AND doc = ?2",
+            table.name()
+        ))?;
+        for (k, doc) in rows {
+            st.execute([k.as_str(), doc])?;
         }
         Ok(())
     }
