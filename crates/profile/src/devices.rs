@@ -32,6 +32,12 @@ impl DeviceList {
         }
     }
 
+    /// Makes room for `udids` more UDIDs of `bytes` bytes of text in all.
+    pub fn reserve(&mut self, udids: usize, bytes: usize) {
+        self.ends.reserve(udids);
+        self.text.reserve(bytes);
+    }
+
     /// Appends a UDID.
     pub fn push(&mut self, udid: &str) {
         self.text.push_str(udid);
@@ -66,6 +72,15 @@ impl DeviceList {
     /// Whether `udid` is listed, compared case-insensitively (as UDIDs are).
     pub fn contains_ignore_case(&self, udid: &str) -> bool {
         self.iter().any(|d| d.eq_ignore_ascii_case(udid))
+    }
+}
+
+impl crate::plist::StringSink for DeviceList {
+    fn reserve(&mut self, items: usize, bytes: usize) {
+        DeviceList::reserve(self, items, bytes);
+    }
+    fn push(&mut self, s: &str) {
+        DeviceList::push(self, s);
     }
 }
 

@@ -273,7 +273,7 @@ impl Profile {
         let root = crate::plist::parse_root_dict(content, |key, entry| {
             let result = if key == "ProvisionedDevices" {
                 let mut list = DeviceList::new();
-                match entry.strings(|udid| list.push(udid))? {
+                match entry.strings(&mut list)? {
                     Strings::Read => {
                         p.provisioned_devices = Some(list);
                         Ok(())

@@ -10,7 +10,7 @@ mod xml;
 pub use value::{Dictionary, Value};
 
 pub(crate) use der::from_der as from_der_plist;
-pub(crate) use xml::{Root, Strings, parse_root_dict};
+pub(crate) use xml::{Root, StringSink, Strings, parse_root_dict};
 
 /// Parses Apple's DER plist form (the `DER-Encoded-Profile` payload and DER
 /// entitlements).

@@ -61,6 +61,14 @@ pub(crate) struct Entry<'p, 'a> {
     p: &'p mut Parser<'a>,
 }
 
+/// Where [`Entry::strings`] puts what it reads.
+pub(crate) trait StringSink {
+    /// Room for about `items` more strings of `bytes` bytes in all.
+    fn reserve(&mut self, items: usize, bytes: usize);
+    /// One string, in document order.
+    fn push(&mut self, s: &str);
+}
+
 /// What [`Entry::strings`] read.
 pub(crate) enum Strings {
     /// An array of strings, each handed over.
@@ -83,10 +91,13 @@ impl Entry<'_, '_> {
         self.p.value(1)
     }
 
-    /// Reads an array of strings, handing each to `each` as it is read
-    /// (borrowed from the document when it has no entity), without building
-    /// a value per item.
-    pub(crate) fn strings(self, mut each: impl FnMut(&str)) -> R<Strings> {
+    /// Reads an array of strings into `sink` as they are read (borrowed
+    /// from the document when they have no entity), without building a value
+    /// per item. Before the first item the sink gets an estimate of the
+    /// array's items and text bytes (from the text up to the next
+    /// `</array>`, so never more than the document holds), to make room once
+    /// instead of growing item by item.
+    pub(crate) fn strings(self, sink: &mut impl StringSink) -> R<Strings> {
         let p = self.p;
         let (name, empty) = p.open_tag()?;
         if name != b"array" {
@@ -94,6 +105,11 @@ impl Entry<'_, '_> {
         }
         if empty {
             return Ok(Strings::Read);
+        }
+        if let Some(end) = p.find(b"</array>") {
+            let span = &p.b[p.pos..end];
+            // Each item is `<string>` and `</string>`: two '<' an item.
+            sink.reserve(memchr::memchr_iter(b'<', span).count() / 2, span.len());
         }
         let mut bad = None;
         let mut index = 0;
@@ -109,9 +125,9 @@ impl Entry<'_, '_> {
             let (tag, empty) = p.open_tag()?;
             if tag == b"string" && bad.is_none() {
                 if empty {
-                    each("");
+                    sink.push("");
                 } else {
-                    each(&p.text_ref(b"string")?);
+                    sink.push(&p.text_ref(b"string")?);
                 }
             } else {
                 let v = p.value_after_open(tag, empty, 2)?;
