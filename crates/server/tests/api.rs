@@ -309,17 +309,7 @@ fn scenario(open: &Opener, ca: &TestCa, t: &Tokens, backend: &str) {
         b"",
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let states: Vec<(String, String)> = r.json()["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|d| {
-            (
-                d["udid"].as_str().unwrap_or("").to_owned(),
-                d["state"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
+    let states = common::device_states(&r.json());
     assert_eq!(
         states,
         [

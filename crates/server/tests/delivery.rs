@@ -11,6 +11,7 @@
 //! most once. The same renewal across 10k devices: each device gets each
 //! command once.
 
+mod common;
 mod nanomdm;
 
 use std::collections::{BTreeSet, HashMap};
@@ -374,17 +375,7 @@ fn scenario(open: &Opener, backend: &str) {
     // moment: the API must come to show it failed and D1 installed.
     let states = || -> Vec<(String, String)> {
         let (_, status) = get(pk.addr, &format!("/api/v1/profiles/{OLD}/devices"), &token);
-        status["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .map(|d| {
-                (
-                    d["udid"].as_str().unwrap_or("").to_owned(),
-                    d["state"].as_str().unwrap_or("").to_owned(),
-                )
-            })
-            .collect()
+        common::device_states(&status)
     };
     assert!(
         eventually(WAIT, || {

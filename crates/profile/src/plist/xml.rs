@@ -24,26 +24,15 @@ fn is_ws(c: u8) -> bool {
 }
 
 pub(crate) fn parse(bytes: &[u8]) -> R<Value> {
-    let mut p = Parser::new(bytes)?;
-    p.skip_misc()?;
-    let (name, empty) = p.open_tag()?;
-    let value = if name == b"plist" {
-        if empty {
-            return Err(p.err("empty <plist/>"));
-        }
-        p.skip_misc()?;
-        let v = p.value(0)?;
-        p.skip_misc()?;
-        p.close_tag(b"plist")?;
-        v
-    } else {
-        p.value_after_open(name, empty, 0)?
-    };
-    p.skip_misc()?;
-    if p.pos != p.b.len() {
-        return Err(p.err("content after the root element"));
-    }
-    Ok(value)
+    let mut dict = Dictionary::with_capacity(8);
+    let root = parse_root_dict(bytes, |key, entry| {
+        dict.push(key.to_owned(), entry.value()?);
+        Ok::<(), PlistError>(())
+    })?;
+    Ok(match root {
+        Root::Dict => Value::Dictionary(dict),
+        Root::Other(v) => v,
+    })
 }
 
 /// What [`parse_root_dict`] found at the root.
@@ -162,24 +151,7 @@ pub(crate) fn parse_root_dict<E: From<PlistError>>(
     }
     let root = if name == b"dict" {
         if !empty {
-            loop {
-                p.skip_misc()?;
-                if p.starts_with(b"</") {
-                    p.close_tag(b"dict")?;
-                    break;
-                }
-                let (tag, key_empty) = p.open_tag()?;
-                if tag != b"key" {
-                    return Err(p.err("expected <key> in <dict>").into());
-                }
-                let key = if key_empty {
-                    std::borrow::Cow::Borrowed("")
-                } else {
-                    p.text_ref(b"key")?
-                };
-                p.skip_misc()?;
-                entry(&key, Entry { p: &mut p })?;
-            }
+            p.dict_entries(|key, p| entry(&key, Entry { p }))?;
         }
         Root::Dict
     } else {
@@ -352,28 +324,13 @@ impl<'a> Parser<'a> {
                     });
                 }
                 let mut dict = Dictionary::with_capacity(if empty { 0 } else { 8 });
-                if empty {
-                    return Ok(Value::Dictionary(dict));
+                if !empty {
+                    self.dict_entries(|key, p| {
+                        dict.push(key.into_owned(), p.value(depth + 1)?);
+                        Ok::<(), PlistError>(())
+                    })?;
                 }
-                loop {
-                    self.skip_misc()?;
-                    if self.starts_with(b"</") {
-                        self.close_tag(b"dict")?;
-                        return Ok(Value::Dictionary(dict));
-                    }
-                    let (tag, key_empty) = self.open_tag()?;
-                    if tag != b"key" {
-                        return Err(self.err("expected <key> in <dict>"));
-                    }
-                    let key = if key_empty {
-                        String::new()
-                    } else {
-                        self.text(b"key")?
-                    };
-                    self.skip_misc()?;
-                    let value = self.value(depth + 1)?;
-                    dict.push(key, value);
-                }
+                Ok(Value::Dictionary(dict))
             }
             b"array" => {
                 if depth >= MAX_DEPTH {
@@ -475,6 +432,33 @@ impl<'a> Parser<'a> {
                     })
             }
             _ => Err(self.err("unknown plist element")),
+        }
+    }
+
+    /// Reads a dictionary's entries up to its closing tag (its opening tag
+    /// read), handing each key (borrowed when its text is plain) to `entry`
+    /// with the reader at the key's value, which `entry` must read.
+    fn dict_entries<E: From<PlistError>>(
+        &mut self,
+        mut entry: impl FnMut(std::borrow::Cow<'a, str>, &mut Self) -> Result<(), E>,
+    ) -> Result<(), E> {
+        loop {
+            self.skip_misc()?;
+            if self.starts_with(b"</") {
+                self.close_tag(b"dict")?;
+                return Ok(());
+            }
+            let (tag, key_empty) = self.open_tag()?;
+            if tag != b"key" {
+                return Err(self.err("expected <key> in <dict>").into());
+            }
+            let key = if key_empty {
+                std::borrow::Cow::Borrowed("")
+            } else {
+                self.text_ref(b"key")?
+            };
+            self.skip_misc()?;
+            entry(key, self)?;
         }
     }
 

@@ -224,3 +224,18 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         b = &b[(start + size + 2).min(b.len())..];
     }
 }
+
+/// The `(udid, state)` of each item of a `profiles/{uuid}/devices` answer.
+pub(crate) fn device_states(answer: &serde_json::Value) -> Vec<(String, String)> {
+    answer["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|d| {
+            (
+                d["udid"].as_str().unwrap_or("").to_owned(),
+                d["state"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
