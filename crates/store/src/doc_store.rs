@@ -407,6 +407,34 @@ impl<D: Docs> DocStore<D> {
                     include.clone_from(i);
                     exclude.clone_from(e);
                 }
+                AssignmentEdit::ReplaceFrom {
+                    was_include,
+                    was_exclude,
+                    include: i,
+                    exclude: e,
+                } => {
+                    let same = |a: &[TargetName], b: &[TargetName]| {
+                        a.iter().all(|t| b.contains(t)) && b.iter().all(|t| a.contains(t))
+                    };
+                    if !same(&include_before, was_include) || !same(&exclude_before, was_exclude) {
+                        let names = |v: &[TargetName]| {
+                            let v: Vec<String> = v.iter().map(ToString::to_string).collect();
+                            if v.is_empty() {
+                                "nothing".to_owned()
+                            } else {
+                                v.join(", ")
+                            }
+                        };
+                        return Err(StoreError::Conflict(format!(
+                            "the assignments of {} changed since they were read: they now include {} and exclude {}; read them again and redo the edit",
+                            rec.uuid,
+                            names(&include_before),
+                            names(&exclude_before)
+                        )));
+                    }
+                    include.clone_from(i);
+                    exclude.clone_from(e);
+                }
             }
             let mut uuids = UuidTable::default();
             let mut desired = |d: &mut D| -> R<std::collections::BTreeSet<String>> {
@@ -1551,6 +1579,24 @@ impl<D: Docs> Store for DocStore<D> {
         self.docs.last_key(Table::Audit)
     }
 
+    fn changes_since(&mut self, change: Option<&str>, limit: usize) -> R<Option<Vec<String>>> {
+        // Audit keys are digits and dashes: '~' sorts after every one.
+        let rows = self.docs.range(Table::Audit, change.unwrap_or(""), "~")?;
+        let after: Vec<&String> = rows
+            .iter()
+            .filter(|(k, _)| Some(k.as_str()) != change)
+            .map(|(_, v)| v)
+            .collect();
+        if after.len() > limit {
+            return Ok(None);
+        }
+        after
+            .into_iter()
+            .map(|v| Ok(from_json::<AuditEntry>(v)?.action))
+            .collect::<R<Vec<String>>>()
+            .map(Some)
+    }
+
     fn add_token(&mut self, token: &TokenRecord, actor: &Actor) -> R<()> {
         if token.name.trim().is_empty() || token.name.chars().any(char::is_control) {
             return Err(StoreError::Invalid(format!(
@@ -1979,6 +2025,16 @@ impl<D: Docs> Store for DocStore<D> {
         actor: &Actor,
     ) -> R<()> {
         self.tx(|d| Self::set_assignments_in(d, profile_uuid, include, exclude, actor))
+    }
+
+    fn profile_assignments(&mut self, profile_uuid: &str) -> R<Vec<AssignmentRecord>> {
+        let (_, rec) = Self::require_profile(&mut self.docs, profile_uuid, "profile_assignments")?;
+        let prefix = format!("{}\u{1}", ukey(&rec.uuid));
+        self.docs
+            .scan(Table::Assignments, &prefix)?
+            .iter()
+            .map(|(_, v)| from_json(v))
+            .collect()
     }
 
     fn assignments(&mut self) -> R<Vec<AssignmentRecord>> {

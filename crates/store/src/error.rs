@@ -20,6 +20,10 @@ pub enum StoreError {
     /// Input that breaks a rule (a group of users containing a device group, ...).
     #[error("invalid: {0}")]
     Invalid(String),
+    /// The stored state moved on since the caller read it (an assignment
+    /// form saved after another edit): nothing is written.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The database file's schema is newer than this program.
     #[error("the database schema is version {found}; this program knows up to {known}")]
     SchemaTooNew {

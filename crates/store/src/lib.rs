@@ -256,6 +256,19 @@ pub trait Store {
     /// Backend failures.
     fn last_change(&mut self) -> Result<Option<String>, StoreError>;
 
+    /// The actions (`label-profile`, `set-assignments`, ...) of the audited
+    /// changes after `change` (a [`Store::last_change`] key; `None`: every
+    /// change), oldest first, in every organization group, or `None` when
+    /// there are more than `limit` of them.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn changes_since(
+        &mut self,
+        change: Option<&str>,
+        limit: usize,
+    ) -> Result<Option<Vec<String>>, StoreError>;
+
     /// The latest version of every profile, by UUID.
     ///
     /// # Errors
@@ -382,6 +395,15 @@ pub trait Store {
     /// # Errors
     /// Backend failures.
     fn assignments(&mut self) -> Result<Vec<AssignmentRecord>, StoreError>;
+
+    /// One profile's assignments, as stored now (include first as written).
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownReference`] for a profile unknown here.
+    fn profile_assignments(
+        &mut self,
+        profile_uuid: &str,
+    ) -> Result<Vec<AssignmentRecord>, StoreError>;
 
     /// Adds, removes or replaces a profile's assignment targets in one
     /// transaction; returns the targets before and after and the devices

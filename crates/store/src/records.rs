@@ -482,6 +482,20 @@ pub enum AssignmentEdit {
         /// Targets to exclude.
         exclude: Vec<TargetName>,
     },
+    /// [`AssignmentEdit::Replace`], but only while the stored targets are
+    /// still the ones the caller was shown (in any order): a form built
+    /// from them does not silently undo an edit saved since
+    /// ([`crate::StoreError::Conflict`] then, nothing written).
+    ReplaceFrom {
+        /// The included targets the caller read.
+        was_include: Vec<TargetName>,
+        /// The excluded targets the caller read.
+        was_exclude: Vec<TargetName>,
+        /// Targets to include.
+        include: Vec<TargetName>,
+        /// Targets to exclude.
+        exclude: Vec<TargetName>,
+    },
 }
 
 /// What an assignment edit changed.

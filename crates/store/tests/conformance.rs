@@ -1165,6 +1165,88 @@ fn inventory_desired_changes_are_the_plans_difference(store: &mut dyn Store, bac
     }
 }
 
+/// A console form read before another edit was saved over it, silently
+/// undoing that edit. [`AssignmentEdit::ReplaceFrom`] names the targets the
+/// form was shown and is refused, writing nothing, once the stored ones
+/// moved on; `changes_since` lists what was done after a change, and
+/// `profile_assignments` reads one profile's targets.
+fn a_stale_assignment_form_undid_an_edit(store: &mut dyn Store, backend: &str) {
+    const P: &str = "EEEEEEEE-5555-4555-8555-55555555555E";
+    let a = actor();
+    store
+        .add_profile(&profile(P, "com.example.stale", 2027), &a)
+        .expect("add");
+    let before = store.last_change().expect("last change");
+    let add = AssignmentEdit::Add {
+        include: vec![TargetName::AllUsers],
+        exclude: vec![],
+    };
+    store
+        .edit_assignments(P, &add, a.at, &a)
+        .expect("the first edit");
+    // The form as shown before that edit (nothing assigned).
+    let stale = AssignmentEdit::ReplaceFrom {
+        was_include: vec![],
+        was_exclude: vec![],
+        include: vec![TargetName::AllDevices],
+        exclude: vec![],
+    };
+    let refused = [
+        store.edit_assignments(P, &stale, a.at, &a).err(),
+        store.edit_assignment_targets(P, &stale, &a).err(),
+        store.check_assignment_edit(P, &stale, a.at).err(),
+    ];
+    for e in refused {
+        let e = e.expect("refused");
+        assert!(matches!(e, StoreError::Conflict(_)), "{backend}: {e}");
+        assert!(
+            e.to_string().contains("now include all-users"),
+            "{backend}: {e}"
+        );
+    }
+    let stored = store.profile_assignments(P).expect("assignments");
+    assert_eq!(stored.len(), 1, "{backend}: {stored:?}");
+    assert!(stored[0].include && stored[0].target == TargetName::AllUsers);
+    // The form as shown after it saves, the order of its targets aside.
+    let fresh = AssignmentEdit::ReplaceFrom {
+        was_include: vec![TargetName::AllUsers],
+        was_exclude: vec![],
+        include: vec![TargetName::AllDevices, TargetName::AllUsers],
+        exclude: vec![],
+    };
+    let change = store
+        .edit_assignment_targets(P, &fresh, &a)
+        .expect("a fresh form");
+    assert_eq!(
+        change.include_after,
+        [TargetName::AllDevices, TargetName::AllUsers],
+        "{backend}"
+    );
+    assert_eq!(
+        store.changes_since(before.as_deref(), 10).expect("changes"),
+        Some(vec![
+            "set-assignments".to_owned(),
+            "set-assignments".to_owned()
+        ]),
+        "{backend}"
+    );
+    assert_eq!(
+        store.changes_since(before.as_deref(), 1).expect("changes"),
+        None,
+        "{backend}: past the limit"
+    );
+    let last = store.last_change().expect("last change");
+    assert_eq!(
+        store.changes_since(last.as_deref(), 10).expect("changes"),
+        Some(vec![]),
+        "{backend}"
+    );
+    assert!(matches!(
+        store.profile_assignments("00000000-0000-4000-8000-000000000000"),
+        Err(StoreError::UnknownReference { .. })
+    ));
+}
+
 #[test]
 fn memory_backend() {
     conformance(&mut MemoryStore::default(), "memory");
@@ -1175,6 +1257,7 @@ fn memory_backend() {
     profile_labels(&mut MemoryStore::default(), "memory");
     user_email_addresses(&mut MemoryStore::default(), "memory");
     inventory_desired_changes_are_the_plans_difference(&mut MemoryStore::default(), "memory");
+    a_stale_assignment_form_undid_an_edit(&mut MemoryStore::default(), "memory");
 }
 
 fn temp_db(name: &str) -> std::path::PathBuf {
@@ -1206,6 +1289,8 @@ fn sqlite_backend() {
     );
     let mut own = SqliteStore::open(temp_db("desired-changes")).expect("open");
     inventory_desired_changes_are_the_plans_difference(&mut own, "sqlite");
+    let mut own = SqliteStore::open(temp_db("stale-form")).expect("open");
+    a_stale_assignment_form_undid_an_edit(&mut own, "sqlite");
 }
 
 #[test]
@@ -1229,6 +1314,7 @@ fn postgres_backend() {
     profile_labels(&mut store, "postgres");
     user_email_addresses(&mut store, "postgres");
     inventory_desired_changes_are_the_plans_difference(&mut store, "postgres");
+    a_stale_assignment_form_undid_an_edit(&mut store, "postgres");
     assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
 }
 
