@@ -45,7 +45,9 @@ pub struct ProfileSummary {
 }
 
 /// Sets each summary's [`ProfileSummary::label`] from the stored records
-/// (the newest version of each UUID, as [`Store::profiles`] lists them).
+/// (the newest version of each UUID, as [`Store::profiles`] lists them);
+/// a profile without a label there gets none, so summaries can be
+/// labelled again after a relabel.
 pub fn label_summaries(list: &mut [ProfileSummary], records: &[ProfileRecord]) {
     let labels: std::collections::HashMap<&str, &ProfileLabel> = records
         .iter()
@@ -53,9 +55,10 @@ pub fn label_summaries(list: &mut [ProfileSummary], records: &[ProfileRecord]) {
         .map(|r| (r.uuid.as_str(), &r.label))
         .collect();
     for s in list {
-        if let Some(l) = labels.get(s.uuid.as_str()) {
-            s.label = (*l).clone();
-        }
+        s.label = labels
+            .get(s.uuid.as_str())
+            .map(|l| (*l).clone())
+            .unwrap_or_default();
     }
 }
 
@@ -459,7 +462,8 @@ pub fn device_status_with(
     let t = engine.tenant();
     let id = crate::names::profile(t, given)?;
     let uuid = &t.profiles[id.index()].uuid;
-    let index = CommandIndex::read_where(engine, store, |row| {
+    let keys = std::borrow::Cow::Owned(TenantKeys::new(engine));
+    let index = CommandIndex::read_where(keys, store, |row| {
         row.profile_uuid.eq_ignore_ascii_case(uuid)
     })?;
     device_status_indexed(engine, &index, &Holders::build(engine), given)
@@ -674,20 +678,17 @@ pub struct CommandFact {
 }
 
 /// The newest command per device and profile, as rows come.
-struct Newest {
-    devices: std::collections::HashMap<String, DeviceId>,
-    profiles: std::collections::HashMap<String, ProfileId>,
+struct Newest<'k> {
+    keys: std::borrow::Cow<'k, TenantKeys>,
     facts: std::collections::HashMap<(DeviceId, ProfileId), CommandFact>,
     /// Room for a key that must be upper-cased first.
     upper: String,
 }
 
-impl Newest {
-    fn new(engine: &Engine) -> Self {
-        let t = engine.tenant();
+impl<'k> Newest<'k> {
+    fn new(keys: std::borrow::Cow<'k, TenantKeys>) -> Self {
         Newest {
-            devices: device_ids(t),
-            profiles: profile_ids(t),
+            keys,
             facts: std::collections::HashMap::new(),
             upper: String::new(),
         }
@@ -701,8 +702,8 @@ impl Newest {
     /// Keeps `row` when it is the newest for its device and profile, both
     /// of the tenant (others are another organization group's).
     fn add(&mut self, row: provkit_store::CommandRow<'_>) {
-        let device = lookup(&self.devices, &row.udid, &mut self.upper);
-        let profile = lookup(&self.profiles, &row.profile_uuid, &mut self.upper);
+        let device = lookup(&self.keys.devices, &row.udid, &mut self.upper);
+        let profile = lookup(&self.keys.profiles, &row.profile_uuid, &mut self.upper);
         let (Some(device), Some(profile)) = (device, profile) else {
             return;
         };
@@ -724,6 +725,38 @@ impl Newest {
                 error_chain: row.error_chain.map(|c| c.into()),
             },
         );
+    }
+}
+
+/// A tenant's devices by upper-cased UDID and profiles by upper-cased
+/// UUID. Reading the outbox over a large tenant needs them; made once per
+/// engine and shared by every reading ([`CommandIndex::read_keyed`]), a
+/// small outbox is read in time proportional to its commands, not to the
+/// tenant's devices.
+#[derive(Debug, Clone, Default)]
+pub struct TenantKeys {
+    devices: std::collections::HashMap<String, DeviceId>,
+    profiles: std::collections::HashMap<String, ProfileId>,
+}
+
+impl TenantKeys {
+    /// The keys of `engine`'s tenant.
+    pub fn new(engine: &Engine) -> Self {
+        let t = engine.tenant();
+        TenantKeys {
+            devices: device_ids(t),
+            profiles: profile_ids(t),
+        }
+    }
+
+    /// The device with this UDID, in any case.
+    pub fn device(&self, udid: &str) -> Option<DeviceId> {
+        lookup(&self.devices, udid, &mut String::new())
+    }
+
+    /// The profile with this UUID, in any case.
+    pub fn profile(&self, uuid: &str) -> Option<ProfileId> {
+        lookup(&self.profiles, uuid, &mut String::new())
     }
 }
 
@@ -760,7 +793,7 @@ impl CommandIndex {
     /// Indexes `entries` over `engine`'s tenant, keeping the newest command
     /// per device and profile.
     pub fn build(engine: &Engine, entries: impl IntoIterator<Item = OutboxEntry>) -> Self {
-        let mut newest = Newest::new(engine);
+        let mut newest = Newest::new(std::borrow::Cow::Owned(TenantKeys::new(engine)));
         for e in entries {
             newest.add(provkit_store::CommandRow {
                 udid: e.udid.into(),
@@ -781,16 +814,25 @@ impl CommandIndex {
     /// # Errors
     /// Store failures.
     pub fn read(engine: &Engine, store: &mut dyn Store) -> Result<Self, ServiceError> {
-        Self::read_where(engine, store, |_| true)
+        Self::read_keyed(&TenantKeys::new(engine), store)
+    }
+
+    /// [`CommandIndex::read`] with the tenant's keys made already (a
+    /// server's snapshot keeps them): no work per device of the tenant.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn read_keyed(keys: &TenantKeys, store: &mut dyn Store) -> Result<Self, ServiceError> {
+        Self::read_where(std::borrow::Cow::Borrowed(keys), store, |_| true)
     }
 
     /// [`CommandIndex::read`] of the rows `keep` accepts.
     fn read_where(
-        engine: &Engine,
+        keys: std::borrow::Cow<'_, TenantKeys>,
         store: &mut dyn Store,
         keep: impl Fn(&provkit_store::CommandRow<'_>) -> bool,
     ) -> Result<Self, ServiceError> {
-        let mut newest = Newest::new(engine);
+        let mut newest = Newest::new(keys);
         store.each_command(&mut |row| {
             if keep(&row) {
                 newest.add(row);
@@ -804,19 +846,16 @@ impl CommandIndex {
     /// same UDID and UUID there, dropped when `new` lacks either. Cheaper
     /// than reading the outbox again; exactly as fresh as `self`.
     pub fn remap(&self, old: &Engine, new: &Engine) -> Self {
-        let (o, n) = (old.tenant(), new.tenant());
-        let devices = device_ids(n);
-        let profiles = profile_ids(n);
-        let device_map: Vec<Option<DeviceId>> = o
-            .devices
-            .iter()
-            .map(|d| devices.get(&d.udid.to_ascii_uppercase()).copied())
-            .collect();
-        let profile_map: Vec<Option<ProfileId>> = o
-            .profiles
-            .iter()
-            .map(|p| profiles.get(&p.uuid.to_ascii_uppercase()).copied())
-            .collect();
+        self.remap_keyed(old, &TenantKeys::new(new))
+    }
+
+    /// [`CommandIndex::remap`] with the new tenant's keys made already.
+    pub fn remap_keyed(&self, old: &Engine, new: &TenantKeys) -> Self {
+        let o = old.tenant();
+        let device_map: Vec<Option<DeviceId>> =
+            o.devices.iter().map(|d| new.device(&d.udid)).collect();
+        let profile_map: Vec<Option<ProfileId>> =
+            o.profiles.iter().map(|p| new.profile(&p.uuid)).collect();
         let facts = self.facts.iter().filter_map(|f| {
             let device = (*device_map.get(f.device.index())?)?;
             let profile = (*profile_map.get(f.profile.index())?)?;

@@ -4,7 +4,8 @@
 
 use provkit_profile::fixtures::{ProfileSpec, TestCa, signed_profile, utc};
 use provkit_service::catalog::{
-    CommandIndex, DeviceState, Holders, device_status, device_status_indexed, device_status_page,
+    CommandIndex, DeviceState, Holders, TenantKeys, device_status, device_status_indexed,
+    device_status_page,
 };
 use provkit_service::plan::plan_and_enqueue;
 use provkit_store::{
@@ -133,6 +134,23 @@ fn device_states_follow_the_commands_and_reports() {
         device_status_page(&engine, &read, &holders, &rec.uuid, 0, 5).expect("page"),
         device_status_page(&engine, &index, &holders, &rec.uuid, 0, 5).expect("page")
     );
+    // regression guard for a small outbox read at the cost of every device
+    // of the tenant (the keys made again for each reading): read over keys
+    // made once, the index is the same, and the keys find any case.
+    let keys = TenantKeys::new(&engine);
+    let keyed = CommandIndex::read_keyed(&keys, &mut store).expect("read");
+    assert_eq!((keyed.len(), keyed.failed_devices()), (3, 1));
+    assert_eq!(
+        device_status_page(&engine, &keyed, &holders, &rec.uuid, 0, 5).expect("page"),
+        device_status_page(&engine, &index, &holders, &rec.uuid, 0, 5).expect("page")
+    );
+    assert_eq!(keys.device("da"), keys.device("DA"));
+    assert!(keys.device("DA").is_some() && keys.device("D-NONE").is_none());
+    assert_eq!(
+        keys.profile(&rec.uuid.to_ascii_lowercase()),
+        keys.profile(&rec.uuid)
+    );
+    assert!(keys.profile(&rec.uuid).is_some());
     // regression guard for the carried index: after a change that shifts
     // every device id (a device sorting first), the old index moved to the
     // new tenant's ids answers as one read afresh.
