@@ -65,6 +65,12 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Most requests handled at once; the rest wait.
     pub concurrency: usize,
+    /// After a change, a console page waits for the tenant to be read
+    /// again when its last reading took at most this long; when it took
+    /// longer (a large tenant), the page answers from the last reading at
+    /// once and says that it lags, while the new one is made in the
+    /// background. The JSON API always waits.
+    pub console_build_wait: Duration,
 }
 
 impl Default for Limits {
@@ -74,6 +80,7 @@ impl Default for Limits {
             max_upload_bytes: 4 << 30,
             request_timeout: Duration::from_secs(300),
             concurrency: 512,
+            console_build_wait: Duration::from_secs(1),
         }
     }
 }

@@ -104,6 +104,9 @@ impl From<StoreError> for Problem {
             StoreError::Invalid(_) => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
             }
+            StoreError::Conflict(_) => {
+                Problem::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
             StoreError::Profile(_) => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "not-a-profile",

@@ -106,23 +106,51 @@ pub(crate) struct Snapshot {
     change: Option<String>,
     /// The minute (Unix time / 60) it was built in.
     minute: i64,
+    /// The instant its engine was built at (what a page that lags shows).
+    pub(crate) as_of: DateTime<Utc>,
+    /// How long building it took.
+    cost: std::time::Duration,
     pub(crate) engine: Arc<provkit_policy::Engine>,
     /// Every profile summarised, in the tenant's order.
     pub(crate) summaries: Vec<provkit_service::catalog::ProfileSummary>,
     /// Indexes into `summaries`, soonest expiry first.
     pub(crate) by_expiry: Vec<usize>,
-    /// Devices by upper-cased UDID.
-    pub(crate) devices: std::collections::HashMap<String, provkit_policy::DeviceId>,
+    /// Devices by UDID and profiles by UUID (reading the outbox needs
+    /// them too).
+    pub(crate) keys: Arc<provkit_service::catalog::TenantKeys>,
     /// The outbox indexed by device and profile (see [`AppState::commands`]).
     commands: tokio::sync::Mutex<Option<Commands>>,
     /// A background rebuild of `commands` is under way.
     rebuilding: Arc<std::sync::atomic::AtomicBool>,
     /// Per profile, the devices that want or hold it (made when first
-    /// asked).
-    holders: std::sync::OnceLock<provkit_service::catalog::Holders>,
-    /// What dies within 60 days (made when first asked).
-    expiry60: std::sync::OnceLock<provkit_service::expiry::ExpiryReport>,
+    /// asked; shared with the snapshots derived from this one).
+    holders: Arc<std::sync::OnceLock<provkit_service::catalog::Holders>>,
+    /// What dies within 60 days (made when first asked; shared likewise).
+    expiry60: Arc<std::sync::OnceLock<provkit_service::expiry::ExpiryReport>>,
 }
+
+/// Audited actions that change nothing the engine, the summaries' facts or
+/// the outbox index hold (the notice stages are in the engine's tenant, so
+/// `notice-stages` is not one): after only these, a snapshot is derived from the
+/// last one (the labels read again) instead of built anew.
+const ENGINE_NEUTRAL: [&str; 12] = [
+    "label-profile",
+    "token-create",
+    "token-revoke",
+    "console-user-create",
+    "console-user-remove",
+    "mdm-add",
+    "mdm-remove",
+    "notify-add",
+    "notify-remove",
+    "notify-template",
+    "notify-settings",
+    "notify-failed",
+];
+
+/// More changes than this since the last snapshot: build anew without
+/// reading what they were.
+const DERIVE_LIMIT: usize = 64;
 
 impl Snapshot {
     /// Per profile, the devices that want or hold it.
@@ -246,47 +274,180 @@ impl AppState {
     /// any process) and the minute is the same, else built anew (one build
     /// at a time; the others wait for it and share it). When only the
     /// minute has turned, the last one is answered while a new one is built
-    /// in the background, so a read never waits for the clock; after a
-    /// change every read waits for the new one.
+    /// in the background, so a read never waits for the clock. After
+    /// changes that leave the engine as it was (labels, tokens, console
+    /// users, settings: [`ENGINE_NEUTRAL`]) a snapshot is derived from the
+    /// last one at once; after any other change every read waits for the
+    /// new one.
     ///
     /// # Errors
     /// Store failures.
     pub(crate) async fn snapshot(&self, scope: &str) -> Result<Arc<Snapshot>, Problem> {
+        Ok(self.snapshot_for(scope, false).await?.0)
+    }
+
+    /// [`AppState::snapshot`] for a console page: after a change that needs
+    /// a new build, on a tenant whose last build took longer than
+    /// [`crate::Limits::console_build_wait`], the last snapshot answers while the new one is
+    /// built in the background, and the page says it lags (`console`
+    /// carries the instant it shows). Small tenants wait as before.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) async fn page_snapshot(
+        &self,
+        console: &crate::console::Console,
+    ) -> Result<Arc<Snapshot>, Problem> {
+        self.page_snapshot_having(console, |_| true).await
+    }
+
+    /// [`AppState::page_snapshot`] for a page about one object: a lagging
+    /// snapshot in which `has` does not find it (made by the change the
+    /// snapshot lags behind) is not answered; the page waits for the new
+    /// one.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) async fn page_snapshot_having(
+        &self,
+        console: &crate::console::Console,
+        has: impl Fn(&Snapshot) -> bool,
+    ) -> Result<Arc<Snapshot>, Problem> {
+        let (snap, lags) = self.snapshot_for(console.scope(), true).await?;
+        if !lags {
+            return Ok(snap);
+        }
+        if !has(&snap) {
+            return self.snapshot(console.scope()).await;
+        }
+        console.lags_at(snap.as_of, snap.cost);
+        Ok(snap)
+    }
+
+    /// The scope's snapshot and whether it lags behind the tenant's last
+    /// change (only when `may_lag`).
+    async fn snapshot_for(
+        &self,
+        scope: &str,
+        may_lag: bool,
+    ) -> Result<(Arc<Snapshot>, bool), Problem> {
         let now = self.now();
         let minute = now.timestamp().div_euclid(60);
         let change = self.run(scope, |store| Ok(store.last_change()?)).await?;
-        let find = |snapshots: &Snapshots, same_minute: bool| {
-            snapshots
-                .by_scope
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .iter()
-                .find(|(s, snap)| {
-                    s == scope && snap.change == change && (!same_minute || snap.minute == minute)
-                })
-                .map(|(_, snap)| Arc::clone(snap))
-        };
-        if let Some(snap) = find(&self.snapshots, true) {
-            return Ok(snap);
-        }
-        if let Some(stale) = find(&self.snapshots, false) {
-            // Only the minute turned: rebuild unless another request is.
-            if let Ok(guard) = Arc::clone(&self.snapshots.building).try_lock_owned() {
-                let (state, scope) = (self.clone(), scope.to_owned());
-                tokio::spawn(async move {
-                    let _building = guard;
-                    if let Err(p) = state.build(&scope, change, minute, now).await {
-                        tracing::warn!(detail = %p.detail, "rebuilding a snapshot failed");
-                    }
-                });
+        if let Some(last) = self.kept(scope) {
+            if last.change == change {
+                if last.minute != minute {
+                    // Only the minute turned: rebuild unless another
+                    // request is.
+                    self.build_in_background(scope, change, minute, now);
+                }
+                return Ok((last, false));
             }
-            return Ok(stale);
+            let since = last.change.clone();
+            let actions = self
+                .run(scope, move |store| {
+                    Ok(store.changes_since(since.as_deref(), DERIVE_LIMIT)?)
+                })
+                .await?;
+            let neutral =
+                actions.is_some_and(|a| a.iter().all(|x| ENGINE_NEUTRAL.contains(&x.as_str())));
+            if neutral {
+                return Ok((self.derive(scope, &last, change).await?, false));
+            }
+            if may_lag && last.cost > self.limits.console_build_wait {
+                self.build_in_background(scope, change, minute, now);
+                return Ok((last, true));
+            }
         }
         let _building = self.snapshots.building.lock().await;
-        if let Some(snap) = find(&self.snapshots, true) {
-            return Ok(snap);
+        if let Some(snap) = self
+            .kept(scope)
+            .filter(|s| s.change == change && s.minute == minute)
+        {
+            return Ok((snap, false));
         }
-        self.build(scope, change, minute, now).await
+        Ok((self.build(scope, change, minute, now).await?, false))
+    }
+
+    /// The snapshot kept for `scope`, whatever change it was built at.
+    fn kept(&self, scope: &str) -> Option<Arc<Snapshot>> {
+        self.snapshots
+            .by_scope
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(s, _)| s == scope)
+            .map(|(_, snap)| Arc::clone(snap))
+    }
+
+    /// Keeps `snap` as the snapshot of `scope` (the oldest scope's is let
+    /// go past [`SNAPSHOTS`]).
+    fn keep(&self, scope: &str, snap: &Arc<Snapshot>) {
+        let mut all = self
+            .snapshots
+            .by_scope
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        all.retain(|(s, _)| s != scope);
+        all.push((scope.to_owned(), Arc::clone(snap)));
+        if all.len() > SNAPSHOTS {
+            all.remove(0);
+        }
+    }
+
+    /// Builds the snapshot of `scope` at `change` on a task of its own,
+    /// unless a build is under way.
+    fn build_in_background(
+        &self,
+        scope: &str,
+        change: Option<String>,
+        minute: i64,
+        now: DateTime<Utc>,
+    ) {
+        if let Ok(guard) = Arc::clone(&self.snapshots.building).try_lock_owned() {
+            let (state, scope) = (self.clone(), scope.to_owned());
+            tokio::spawn(async move {
+                let _building = guard;
+                if let Err(p) = state.build(&scope, change, minute, now).await {
+                    tracing::warn!(detail = %p.detail, "rebuilding a snapshot failed");
+                }
+            });
+        }
+    }
+
+    /// A snapshot at `change` made from `last` after engine-neutral
+    /// changes: the same engine, keys, outbox index and lazily made
+    /// reports, the summaries labelled again from the store.
+    async fn derive(
+        &self,
+        scope: &str,
+        last: &Arc<Snapshot>,
+        change: Option<String>,
+    ) -> Result<Arc<Snapshot>, Problem> {
+        let commands = last.commands.lock().await.clone();
+        let mut summaries = last.summaries.clone();
+        let summaries = self
+            .run(scope, move |store| {
+                provkit_service::catalog::label_summaries(&mut summaries, &store.profiles()?);
+                Ok(summaries)
+            })
+            .await?;
+        let snap = Arc::new(Snapshot {
+            change,
+            minute: last.minute,
+            as_of: last.as_of,
+            cost: last.cost,
+            engine: Arc::clone(&last.engine),
+            summaries,
+            by_expiry: last.by_expiry.clone(),
+            keys: Arc::clone(&last.keys),
+            commands: tokio::sync::Mutex::new(commands),
+            rebuilding: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            holders: Arc::clone(&last.holders),
+            expiry60: Arc::clone(&last.expiry60),
+        });
+        self.keep(scope, &snap);
+        Ok(snap)
     }
 
     /// Builds and keeps the snapshot of `scope` (the caller holds the
@@ -319,11 +480,13 @@ impl AppState {
                 .map(|c| (Arc::clone(&p.engine), c)),
             None => None,
         };
+        let started = std::time::Instant::now();
         let snap = self
             .run(scope, move |store| {
                 let engine = provkit_policy::Engine::new(store.load_tenant()?, now);
+                let keys = provkit_service::catalog::TenantKeys::new(&engine);
                 let commands = carried.map(|(old, c)| Commands {
-                    index: Arc::new(c.index.remap(&old, &engine)),
+                    index: Arc::new(c.index.remap_keyed(&old, &keys)),
                     ..c
                 });
                 let mut summaries = provkit_service::catalog::summaries_of(&engine);
@@ -333,41 +496,24 @@ impl AppState {
                     let (a, b) = (&summaries[a], &summaries[b]);
                     a.expires.cmp(&b.expires).then(a.uuid.cmp(&b.uuid))
                 });
-                let devices = engine
-                    .tenant()
-                    .devices
-                    .iter()
-                    .enumerate()
-                    .map(|(i, d)| {
-                        let id = provkit_policy::DeviceId(u32::try_from(i).unwrap_or(u32::MAX));
-                        (d.udid.to_ascii_uppercase(), id)
-                    })
-                    .collect();
                 Ok(Snapshot {
                     change: built_change,
                     minute,
+                    as_of: now,
+                    cost: started.elapsed(),
                     engine: Arc::new(engine),
                     summaries,
                     by_expiry,
-                    devices,
+                    keys: Arc::new(keys),
                     commands: tokio::sync::Mutex::new(commands),
                     rebuilding: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-                    holders: std::sync::OnceLock::new(),
-                    expiry60: std::sync::OnceLock::new(),
+                    holders: Arc::default(),
+                    expiry60: Arc::default(),
                 })
             })
             .await?;
         let snap = Arc::new(snap);
-        let mut all = self
-            .snapshots
-            .by_scope
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        all.retain(|(s, _)| s != scope);
-        all.push((scope.to_owned(), Arc::clone(&snap)));
-        if all.len() > SNAPSHOTS {
-            all.remove(0);
-        }
+        self.keep(scope, &snap);
         Ok(snap)
     }
 
@@ -415,8 +561,8 @@ impl AppState {
         let started = std::time::Instant::now();
         let index = self
             .run(scope, move |store| {
-                Ok(provkit_service::catalog::CommandIndex::read(
-                    &s.engine, store,
+                Ok(provkit_service::catalog::CommandIndex::read_keyed(
+                    &s.keys, store,
                 )?)
             })
             .await?;

@@ -126,6 +126,10 @@ fn inventory() -> String {
 }
 
 fn start(dir_name: &str) -> (Server, TestCa, String, std::path::PathBuf) {
+    start_with(dir_name, Limits::default())
+}
+
+fn start_with(dir_name: &str, limits: Limits) -> (Server, TestCa, String, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("provkit-{dir_name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
@@ -133,8 +137,20 @@ fn start(dir_name: &str) -> (Server, TestCa, String, std::path::PathBuf) {
     let ca = TestCa::rsa();
     let token = prepare(&path, &ca);
     let open = common::sqlite_opener(&path);
-    let server = Server::start(&open, 2, Limits::default(), at());
+    let server = Server::start(&open, 2, limits, at());
     (server, ca, token, dir)
+}
+
+/// The Benelux inventory imported through the API.
+fn import_inventory(server: &Server, dir: &std::path::Path) {
+    let r = server.call(
+        "POST",
+        "/api/v1/inventory",
+        Some(&bnl_operator(server, dir)),
+        Some("application/json"),
+        inventory().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", text(&r));
 }
 
 // ---- plain HTTP ------------------------------------------------------
@@ -203,6 +219,35 @@ fn sign_in_named(server: &Server, name: &str, password: &str) -> Result<String, 
     Ok(c.split(';').next().expect("pair").to_owned())
 }
 
+/// Creates a profile through the console's form (multipart): the answer.
+fn upload(server: &Server, cookie: &str, bytes: &[u8], name: &str, description: &str) -> Response {
+    let page = text(&get(server, "/console/profiles/new", cookie));
+    let csrf = csrf_of(&page);
+    let boundary = "XyZbOuNdArY";
+    let mut body = Vec::new();
+    for (k, v) in [
+        ("csrf", csrf.as_str()),
+        ("name", name),
+        ("description", description),
+    ] {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.mobileprovision\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut req = format!(
+        "POST /console/profiles HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        server.addr,
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    server.raw(&req)
+}
+
 #[test]
 fn console_sessions_csrf_and_scope_over_http() {
     let (server, ca, token, dir) = start("console-http");
@@ -232,32 +277,15 @@ fn console_sessions_csrf_and_scope_over_http() {
     let cookie = sign_in(&server, PASSWORD).expect("signed in");
 
     // Upload through the console form (multipart) in the Benelux group.
-    let page = text(&get(&server, "/console/profiles/new", &cookie));
-    let csrf = csrf_of(&page);
     let bytes = field_profile(&ca, P_FIELD, at() + chrono::Duration::days(40));
-    let boundary = "XyZbOuNdArY";
-    let mut body = Vec::new();
-    for (k, v) in [
-        ("csrf", csrf.as_str()),
-        ("name", "Field app"),
-        ("description", "the field technicians' app"),
-    ] {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
-                .as_bytes(),
-        );
-    }
-    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.mobileprovision\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
-    body.extend_from_slice(&bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let mut req = format!(
-        "POST /console/profiles HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        server.addr,
-        body.len()
-    )
-    .into_bytes();
-    req.extend_from_slice(&body);
-    let r = server.raw(&req);
+    let r = upload(
+        &server,
+        &cookie,
+        &bytes,
+        "Field app",
+        "the field technicians' app",
+    );
+    let csrf = csrf_of(&text(&get(&server, "/console/profiles/new", &cookie)));
     assert_eq!(r.status, 303, "{}", text(&r));
     assert_eq!(
         r.header("location"),
@@ -449,6 +477,108 @@ fn console_sessions_csrf_and_scope_over_http() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The first console page after a change waited for the whole tenant to be
+/// read again (about 15 s at 1M devices). With `console_build_wait` at
+/// zero every tenant counts as large: a change that leaves the engine as
+/// it was (a relabel) shows at once; after one that does not (an
+/// assignment saved), the next page answers from the last reading and says
+/// so, its editor shows the saved targets, a form read before the save
+/// cannot undo it, and the page of a profile made since waits instead of
+/// answering 404.
+#[test]
+fn the_first_page_after_a_change_waited_for_the_tenant_to_be_read_again() {
+    let mut limits = Limits::default();
+    limits.console_build_wait = Duration::ZERO;
+    let (server, ca, _, dir) = start_with("console-lag", limits);
+    let path = dir.join("t.db");
+    import_inventory(&server, &dir);
+    let cookie = sign_in(&server, PASSWORD).expect("signed in");
+    let bytes = field_profile(&ca, P_FIELD, at() + chrono::Duration::days(40));
+    let r = upload(&server, &cookie, &bytes, "Field app", "");
+    assert_eq!(r.status, 303, "{}", text(&r));
+    let url = format!("/console/profiles/{P_FIELD}");
+    const LAGS: &str = "a change made since is being applied";
+    let page = text(&get(&server, &url, &cookie));
+    assert!(page.contains("Field app") && !page.contains(LAGS), "{page}");
+
+    // A relabel (another process's write) leaves the engine as it was.
+    let mut store =
+        SqliteStore::open_existing(&path, provkit_store::Access::ReadWrite).expect("open");
+    store.set_scope(BNL);
+    let label = ProfileLabel {
+        name: Some("Field app, renamed".into()),
+        description: None,
+    };
+    let cli = Actor {
+        name: "cli".into(),
+        at: at(),
+    };
+    store.label_profile(P_FIELD, &label, &cli).expect("relabel");
+    let page = text(&get(&server, &url, &cookie));
+    assert!(
+        page.contains("Field app, renamed") && !page.contains(LAGS),
+        "{page}"
+    );
+
+    // An assignment saved: the next page lags and says so; its editor
+    // starts from what is stored.
+    let csrf = csrf_of(&page);
+    let save = format!("csrf={csrf}&base=1&include=Executives&action=save");
+    let r = post_form(&server, &format!("{url}/assignments"), &cookie, &save);
+    assert_eq!(r.status, 303, "{}", text(&r));
+    let page = text(&get(&server, &url, &cookie));
+    assert!(page.contains(LAGS), "{page}");
+    assert!(page.contains("0 devices want"), "{page}");
+    assert!(
+        page.contains(r#"name="include" value="Executives" checked"#)
+            && page.contains(r#"name="was_include" value="Executives""#),
+        "{page}"
+    );
+    // The new reading arrives (built in the background).
+    let mut page = page;
+    for _ in 0..200 {
+        if !page.contains(LAGS) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+        page = text(&get(&server, &url, &cookie));
+    }
+    assert!(
+        !page.contains(LAGS) && page.contains("1 devices want"),
+        "{page}"
+    );
+
+    // The form as it was before the save cannot undo it: refused,
+    // nothing written.
+    let stale = format!("csrf={csrf}&base=1&action=save");
+    let r = post_form(&server, &format!("{url}/assignments"), &cookie, &stale);
+    assert_eq!(r.status, 409, "{}", text(&r));
+    assert!(
+        text(&r).contains("changed since they were read"),
+        "{}",
+        text(&r)
+    );
+    let stored = store.profile_assignments(P_FIELD).expect("assignments");
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(stored[0].include && stored[0].target.to_string() == "Executives");
+
+    // A profile made after the last reading: its page waits for the next.
+    let r = get(&server, "/console/", &cookie);
+    assert_eq!(r.status, 200);
+    let bytes = field_profile(&ca, P_FIELD2, at() + chrono::Duration::days(90));
+    let r = upload(&server, &cookie, &bytes, "Second field app", "");
+    assert_eq!(r.status, 303, "{}", text(&r));
+    let r = get(&server, &format!("/console/profiles/{P_FIELD2}"), &cookie);
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let page = text(&r);
+    assert!(
+        page.contains("Second field app") && !page.contains(LAGS),
+        "{page}"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 // ---- the browser -----------------------------------------------------
 
 /// chromedriver on a free port, stopped when dropped.
@@ -498,14 +628,7 @@ fn console_workflows_in_chromium() {
         return;
     };
     let (server, ca, token, dir) = start("console-browser");
-    let r = server.call(
-        "POST",
-        "/api/v1/inventory",
-        Some(&bnl_operator(&server, &dir)),
-        Some("application/json"),
-        inventory().as_bytes(),
-    );
-    assert_eq!(r.status, 200, "{}", text(&r));
+    import_inventory(&server, &dir);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -151,9 +151,9 @@ pub(crate) async fn explain(
 ) -> Result<impl IntoResponse, Problem> {
     caller.require(Role::Viewer)?;
     let snap = state.snapshot(caller.scope()).await?;
-    let device = *snap
-        .devices
-        .get(&udid.to_ascii_uppercase())
+    let device = snap
+        .keys
+        .device(&udid)
         .ok_or_else(|| Problem::not_found("device"))?;
     let explained = state
         .compute(move || Ok(lifecycle::explain_device(&snap.engine, device, &q.profile)?))

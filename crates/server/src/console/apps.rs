@@ -38,7 +38,7 @@ async fn render(
     error: Option<String>,
     status: StatusCode,
 ) -> Out {
-    let snap = state.snapshot(console.scope()).await?;
+    let snap = state.page_snapshot(console).await?;
     let t = snap.engine.tenant();
     let at = snap.engine.at();
     let operator = console.caller.0.role >= Role::Operator;

@@ -32,7 +32,7 @@ pub(crate) async fn list(
     Query(q): Query<ListQuery>,
 ) -> Out {
     console.require(Role::Viewer)?;
-    let snap = state.snapshot(console.scope()).await?;
+    let snap = state.page_snapshot(&console).await?;
     let t = snap.engine.tenant();
     let needle =
         q.q.as_deref()
@@ -97,8 +97,10 @@ pub(crate) async fn show(
     Query(q): Query<ShowQuery>,
 ) -> Out {
     console.require(Role::Viewer)?;
-    let snap = state.snapshot(console.scope()).await?;
-    let Some(&id) = snap.devices.get(&udid.to_ascii_uppercase()) else {
+    let snap = state
+        .page_snapshot_having(&console, |s| s.keys.device(&udid).is_some())
+        .await?;
+    let Some(id) = snap.keys.device(&udid) else {
         return Err(console.fail(Problem::not_found("device")));
     };
     let t = snap.engine.tenant();

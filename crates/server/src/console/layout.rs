@@ -67,7 +67,17 @@ pub(crate) fn page(
                         }
                     }
                 }
-                main id="main" tabindex="-1" { (body) }
+                main id="main" tabindex="-1" {
+                    @if let Some((as_of, cost)) = console.and_then(|c| c.lag.get()) {
+                        div.note.lag role="status" {
+                            "This page shows the tenant as it was at " (as_of.format("%Y-%m-%d %H:%M:%S UTC"))
+                            ": a change made since is being applied (the last update took "
+                            (format!("{:.1}", cost.as_secs_f64())) " s). "
+                            a href="" { "Reload" } " to see it."
+                        }
+                    }
+                    (body)
+                }
             }
         }
     };

@@ -20,7 +20,7 @@ use axum::response::IntoResponse;
 
 pub(crate) async fn dashboard(State(state): State<AppState>, console: Console) -> Out {
     console.require(Role::Viewer)?;
-    let snap = state.snapshot(console.scope()).await?;
+    let snap = state.page_snapshot(&console).await?;
     let at = state.now();
     // Made once per snapshot, on the blocking pool.
     let s2 = std::sync::Arc::clone(&snap);
@@ -135,7 +135,7 @@ pub(crate) async fn dashboard(State(state): State<AppState>, console: Console) -
 
 pub(crate) async fn groups(State(state): State<AppState>, console: Console) -> Out {
     console.require(Role::Viewer)?;
-    let snap = state.snapshot(console.scope()).await?;
+    let snap = state.page_snapshot(&console).await?;
     let lines = state
         .compute(move || Ok(catalog::group_outline(snap.engine.tenant())))
         .await?;
@@ -238,7 +238,7 @@ async fn render_settings(
 ) -> Out {
     let conns = api::mdm::views(state, &console.caller).await?;
     let channels = api::notify::views(state, &console.caller).await?;
-    let snap = state.snapshot(console.scope()).await?;
+    let snap = state.page_snapshot(console).await?;
     let config = snap.engine.tenant().config.clone();
     let admin = console.caller.0.role >= Role::Admin;
     let csrf = console.session.csrf.clone();

@@ -151,7 +151,7 @@ pub(crate) async fn list(
     Query(q): Query<ListQuery>,
 ) -> Out {
     console.require(Role::Viewer)?;
-    let snap = state.snapshot(console.scope()).await?;
+    let snap = state.page_snapshot(&console).await?;
     let rows = q.select(&snap);
     let offset = q.offset.unwrap_or(0);
     let total = rows.len();
@@ -255,7 +255,7 @@ pub(crate) async fn csv(
     Query(q): Query<ListQuery>,
 ) -> Out {
     console.require(Role::Viewer)?;
-    let snap = state.snapshot(console.scope()).await?;
+    let snap = state.page_snapshot(&console).await?;
     let mut out = String::from(
         "name,uuid,kind,team,app_id,expires,days_left,apps,devices,include,exclude\r\n",
     );
@@ -402,6 +402,9 @@ struct Extra {
     preview: Option<AssignmentChange>,
     /// The editor's targets as last submitted (kept across a preview).
     targets: Option<(Vec<String>, Vec<String>)>,
+    /// The stored targets the editor was first shown with (kept across a
+    /// preview, so that a save refuses to undo an edit made meanwhile).
+    base: Option<(Vec<String>, Vec<String>)>,
 }
 
 pub(crate) async fn show(
@@ -434,7 +437,11 @@ async fn page(
     extra: Extra,
     status: StatusCode,
 ) -> Out {
-    let snap = state.snapshot(console.scope()).await?;
+    let snap = state
+        .page_snapshot_having(console, |s| {
+            provkit_service::names::profile(s.engine.tenant(), given).is_ok()
+        })
+        .await?;
     let t = snap.engine.tenant();
     let id = provkit_service::names::profile(t, given).map_err(|e| console.fail(e.into()))?;
     let p = snap.summaries[id.index()].clone();
@@ -451,7 +458,7 @@ async fn page(
         })
         .await?;
     let u2 = uuid.clone();
-    let (versions, notify) = state
+    let (versions, notify, stored) = state
         .run(console.scope(), move |store| {
             let own = store
                 .notify_settings()?
@@ -459,16 +466,25 @@ async fn page(
                 .find(|(k, _)| k.eq_ignore_ascii_case(&u2))
                 .map(|(_, s)| s)
                 .unwrap_or_default();
-            Ok((store.profile_versions(&u2)?, own))
+            // The editor starts from the stored targets, not the
+            // snapshot's, which may lag behind the last save.
+            let (mut include, mut exclude) = (Vec::new(), Vec::new());
+            for a in store.profile_assignments(&u2)? {
+                let side = if a.include {
+                    &mut include
+                } else {
+                    &mut exclude
+                };
+                side.push(a.target.to_string());
+            }
+            Ok((store.profile_versions(&u2)?, own, (include, exclude)))
         })
         .await?;
     let label = versions.last().map(|v| v.label.clone()).unwrap_or_default();
     let mut group_names: Vec<&str> = t.groups.iter().map(|g| g.name.as_str()).collect();
     group_names.sort_unstable();
-    let (include, exclude) = extra
-        .targets
-        .clone()
-        .unwrap_or((p.include.clone(), p.exclude.clone()));
+    let (include, exclude) = extra.targets.clone().unwrap_or_else(|| stored.clone());
+    let (was_include, was_exclude) = extra.base.clone().unwrap_or(stored);
     let operator = console.caller.0.role >= Role::Operator;
     let admin = console.caller.0.role >= Role::Admin;
     // All users and All devices are assigned at the root only.
@@ -542,6 +558,9 @@ async fn page(
         }
         form method="post" action={"/console/profiles/" (uuid) "/assignments"} {
             input type="hidden" name="csrf" value=(console.session.csrf);
+            input type="hidden" name="base" value="1";
+            @for t in &was_include { input type="hidden" name="was_include" value=(t); }
+            @for t in &was_exclude { input type="hidden" name="was_exclude" value=(t); }
             div.targets { (target_box("include", &include)) (target_box("exclude", &exclude)) }
             @if operator {
                 p { button.secondary type="submit" name="action" value="preview" id="preview-button" { "Preview" } " "
@@ -613,9 +632,25 @@ pub(crate) async fn assignments(
     let at = state.now();
     let actor = console.form_as(Role::Operator, &form, at)?;
     let (include, exclude) = (form.all("include"), form.all("exclude"));
-    let edit = AssignmentEdit::Replace {
-        include: include.iter().map(|s| TargetName::parse(s)).collect(),
-        exclude: exclude.iter().map(|s| TargetName::parse(s)).collect(),
+    let names = |v: &[String]| v.iter().map(|s| TargetName::parse(s)).collect();
+    // The console's form names the targets it was shown (`base`): the
+    // save refuses to undo an edit made since (a conflict, nothing
+    // written). A form without them replaces whatever is stored.
+    let base = form
+        .get("base")
+        .is_some()
+        .then(|| (form.all("was_include"), form.all("was_exclude")));
+    let edit = match &base {
+        Some((was_include, was_exclude)) => AssignmentEdit::ReplaceFrom {
+            was_include: names(was_include),
+            was_exclude: names(was_exclude),
+            include: names(&include),
+            exclude: names(&exclude),
+        },
+        None => AssignmentEdit::Replace {
+            include: names(&include),
+            exclude: names(&exclude),
+        },
     };
     let save = form.get("action") == Some("save");
     let u2 = uuid.clone();
@@ -625,7 +660,7 @@ pub(crate) async fn assignments(
     let snap = if save {
         None
     } else {
-        Some(state.snapshot(console.scope()).await?)
+        Some(state.page_snapshot(&console).await?)
     };
     let result = state
         .run(console.scope(), move |store| {
@@ -644,6 +679,7 @@ pub(crate) async fn assignments(
             let extra = Extra {
                 preview: Some(change),
                 targets: Some((include, exclude)),
+                base,
                 ..Extra::default()
             };
             page(&state, &console, &uuid, 0, extra, StatusCode::OK).await

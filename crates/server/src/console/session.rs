@@ -29,9 +29,18 @@ pub(crate) struct Console {
     pub(crate) caller: Caller,
     /// The groups the switcher offers: the user's own and those below it.
     pub(crate) groups: Vec<String>,
+    /// Set when the page answers from a snapshot that lags behind a
+    /// change: the instant it shows and how long its build took.
+    pub(crate) lag: std::sync::OnceLock<(chrono::DateTime<chrono::Utc>, std::time::Duration)>,
 }
 
 impl Console {
+    /// Marks the page as answered from a snapshot of the tenant `as_of`
+    /// that lags behind a change (the page says so).
+    pub(crate) fn lags_at(&self, as_of: chrono::DateTime<chrono::Utc>, cost: std::time::Duration) {
+        let _ = self.lag.set((as_of, cost));
+    }
+
     /// A 403 page unless the user's role is at least `role`.
     pub(crate) fn require(&self, role: Role) -> Result<(), Failure> {
         self.caller.require(role).map_err(|p| self.fail(p))
@@ -166,6 +175,7 @@ impl FromRequestParts<AppState> for Console {
             session,
             caller,
             groups,
+            lag: std::sync::OnceLock::new(),
         })
     }
 }
