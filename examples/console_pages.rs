@@ -6,8 +6,15 @@
 //! request (which may build the shared snapshot) and then p50, p99 and the
 //! slowest of the rest.
 //!
-//! `cargo run --release --features fixtures --example console_pages -- [DEVICES] [REQUESTS]`
-//! (defaults 100000, 20).
+//! Then the first pages after changes: a relabel (which leaves the engine
+//! as it was) and an assignment saved through the console's form (after
+//! which pages answer from the last snapshot, saying so, until the next is
+//! built), and how long until the pages show that save.
+//!
+//! `cargo run --release --features fixtures --example console_pages -- [DEVICES] [REQUESTS] [queue|empty] [compare]`
+//! (defaults 100000, 20, queue: the plan queued in the outbox; `empty`
+//! leaves the outbox empty, much quicker to set up at 1M devices;
+//! `compare` also times reading the outbox index two ways, twice).
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +35,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let devices: usize = args.next().map_or(Ok(100_000), |a| a.parse())?;
     let requests: usize = args.next().map_or(Ok(20), |a| a.parse())?;
+    let queue = args.next().is_none_or(|a| a != "empty");
+    let compare = args.next().is_some_and(|a| a == "compare");
 
     let dir = std::env::temp_dir().join(format!("provkit-pages-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -43,10 +52,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         provkit::service::generate::generate(&mut store, devices, 1, false, &actor, &mut |s| {
             eprintln!("[{:>6.1} s] {s}", started.elapsed().as_secs_f64());
         })?;
-        let view = provkit::service::plan::plan_and_enqueue(&mut store, now, now)?;
+        let view = if queue {
+            provkit::service::plan::plan_and_enqueue(&mut store, now, now)?
+        } else {
+            provkit::service::plan::plan(&mut store, now)?
+        };
         eprintln!(
-            "[{:>6.1} s] plan queued: {} commands",
+            "[{:>6.1} s] plan {}: {} commands",
             started.elapsed().as_secs_f64(),
+            if queue { "queued" } else { "made, not queued" },
             view.commands.len()
         );
         provkit::service::console::create_user(
@@ -70,7 +84,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // alternating: the whole outbox collected and then indexed (the
         // earlier road), and read row by row (`CommandIndex::read`).
         let engine = provkit::policy::Engine::new(store.load_tenant()?, now);
-        for _ in 0..2 {
+        for _ in 0..if compare { 2 } else { 0 } {
             let t = Instant::now();
             let whole = provkit::service::catalog::CommandIndex::build(&engine, store.outbox()?);
             let collected = t.elapsed();
@@ -180,9 +194,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ms(lat.last().copied().unwrap_or_default())
             );
         }
-        // An audited change (a profile relabelled from another
-        // connection): the next page waits for a new snapshot; the outbox
-        // index goes on with it instead of being read again.
+        // An audited change that leaves the engine as it was (a profile
+        // relabelled from another connection): the next pages answer
+        // from a snapshot derived from the last one.
         {
             let mut store = SqliteStore::open_existing(&path, Access::ReadWrite)?;
             let label = provkit::store::ProfileLabel {
@@ -191,21 +205,127 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             store.label_profile(&profile, &label, &actor)?;
         }
-        for page in [format!("/console/profiles/{profile}"), "/console/".to_owned()] {
-            let head = format!(
-                "GET {page} HTTP/1.1\r\nHost: pages\r\nCookie: pk_session={cookie}\r\nConnection: keep-alive\r\n\r\n"
-            );
-            let t = Instant::now();
-            let status = c.send(&head, b"").await?;
-            assert_eq!(status, 200, "{page}");
-            println!(
-                "after a change, first request {:<28} {:>8.1}ms",
-                page.replace(&profile, "{uuid}"),
-                t.elapsed().as_secs_f64() * 1e3
-            );
+        let get = |page: &str| get_head(page, &cookie);
+        let profile_page = format!("/console/profiles/{profile}");
+        first_pages(&mut c, "a relabel", &[&profile_page, "/console/"], &cookie, &profile).await?;
+        // An assignment saved through the console's form (the profile
+        // also to All devices, the stored targets named as the form
+        // names them): the pages after it answer from the last snapshot
+        // while the next is built.
+        let (_, body) = c.exchange(&get(&profile_page), b"").await?;
+        let html = String::from_utf8_lossy(&body).into_owned();
+        let mut form = format!("csrf={csrf}&base=1&action=save&include=all-devices");
+        for (field, side) in [("was_include", "include"), ("was_exclude", "exclude")] {
+            for value in hidden_values(&html, field) {
+                let v = form_encode(&value);
+                form.push_str(&format!("&{field}={v}"));
+                if value != "all-devices" {
+                    form.push_str(&format!("&{side}={v}"));
+                }
+            }
         }
+        let head = format!(
+            "POST /console/profiles/{profile}/assignments HTTP/1.1\r\nHost: pages\r\nCookie: pk_session={cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n",
+            form.len()
+        );
+        let saved = Instant::now();
+        let status = c.send(&head, form.as_bytes()).await?;
+        assert_eq!(status, 303, "save");
+        println!(
+            "{:<58} {:>8.1}ms",
+            "POST /console/profiles/{uuid}/assignments (save)",
+            saved.elapsed().as_secs_f64() * 1e3
+        );
+        first_pages(&mut c, "a save", &[&profile_page, "/console/"], &cookie, &profile).await?;
+        // Until the pages show the save: the dashboard every 250 ms.
+        let mut slowest = Duration::ZERO;
+        loop {
+            let t = Instant::now();
+            let (status, body) = c.exchange(&get("/console/"), b"").await?;
+            slowest = slowest.max(t.elapsed());
+            assert_eq!(status, 200, "dashboard");
+            if !String::from_utf8_lossy(&body).contains(LAGS) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        println!(
+            "the pages show the save {:.1} s after it (slowest page meanwhile {:.1}ms)",
+            saved.elapsed().as_secs_f64(),
+            slowest.as_secs_f64() * 1e3
+        );
         Ok::<_, Box<dyn std::error::Error>>(())
     })?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// What a console page says while it answers from a snapshot that lags.
+const LAGS: &str = "a change made since is being applied";
+
+/// A keep-alive GET of `page` with the session cookie.
+fn get_head(page: &str, cookie: &str) -> String {
+    format!(
+        "GET {page} HTTP/1.1\r\nHost: pages\r\nCookie: pk_session={cookie}\r\nConnection: keep-alive\r\n\r\n"
+    )
+}
+
+/// Times the first request of each of `pages` after `change`, and says
+/// which lag.
+async fn first_pages(
+    c: &mut Client,
+    change: &str,
+    pages: &[&str],
+    cookie: &str,
+    profile: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    for page in pages {
+        let t = Instant::now();
+        let (status, body) = c.exchange(&get_head(page, cookie), b"").await?;
+        let took = t.elapsed();
+        assert_eq!(status, 200, "{page}");
+        let lags = String::from_utf8_lossy(&body).contains(LAGS);
+        println!(
+            "{:<58} {:>8.1}ms{}",
+            format!(
+                "after {change}, first GET {}",
+                page.replace(profile, "{uuid}")
+            ),
+            took.as_secs_f64() * 1e3,
+            if lags { " (lags)" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+/// The values of a page's hidden fields named `name`, unescaped.
+fn hidden_values(html: &str, name: &str) -> Vec<String> {
+    let key = format!("name=\"{name}\" value=\"");
+    html.match_indices(&key)
+        .filter_map(|(at, _)| {
+            let rest = &html[at + key.len()..];
+            rest.find('"').map(|end| {
+                rest[..end]
+                    .replace("&quot;", "\"")
+                    .replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&#39;", "'")
+                    .replace("&amp;", "&")
+            })
+        })
+        .collect()
+}
+
+/// `value` encoded for an `application/x-www-form-urlencoded` body.
+fn form_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                char::from(b).to_string()
+            }
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

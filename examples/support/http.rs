@@ -19,6 +19,15 @@ impl Client {
 
     /// The status of one request.
     pub(crate) async fn send(&mut self, head: &str, body: &[u8]) -> std::io::Result<u16> {
+        Ok(self.exchange(head, body).await?.0)
+    }
+
+    /// The status and body of one request.
+    pub(crate) async fn exchange(
+        &mut self,
+        head: &str,
+        body: &[u8],
+    ) -> std::io::Result<(u16, Vec<u8>)> {
         let s = self.stream.get_mut();
         s.write_all(head.as_bytes()).await?;
         s.write_all(body).await?;
@@ -44,6 +53,6 @@ impl Client {
         }
         let mut body = vec![0u8; length];
         self.stream.read_exact(&mut body).await?;
-        Ok(status)
+        Ok((status, body))
     }
 }
