@@ -288,7 +288,9 @@ pub async fn run_scheduler(
 /// Serves the API over `state` on `listener` (plain TCP, or a
 /// [`tls::TlsListener`]) and, with a `schedule`, runs
 /// the scheduler beside it, until `shutdown` completes; then finishes the
-/// requests in flight and gives the scheduler lease up.
+/// requests in flight and gives the scheduler lease up. The tenant and its
+/// outbox are read in the background from the start, so the first console
+/// pages wait for less (and say they are loading while it runs).
 ///
 /// # Errors
 /// I/O errors of the listener.
@@ -303,6 +305,8 @@ where
     L::Addr: std::fmt::Debug,
 {
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let warm = state.clone();
+    tokio::spawn(async move { warm.warm_up().await });
     let worker = schedule.as_ref().and_then(|s| s.delivery.clone()).map(|d| {
         let mut stopped = stopped.clone();
         tokio::spawn(delivery::run_delivery(state.clone(), d, async move {

@@ -63,6 +63,16 @@ impl Problem {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
     }
 
+    /// 503 for a console page asked for while the tenant is first read
+    /// (after the server started): the page says so and reloads itself.
+    pub fn loading() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "loading",
+            "The tenant is being read for the first time since the server started; this page reloads itself until it is ready.",
+        )
+    }
+
     /// 400 for a request that does not read.
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
@@ -85,11 +95,16 @@ impl IntoResponse for Problem {
         if let Value::Object(m) = &mut body {
             m.extend(self.extra);
         }
+        let loading = self.code == "loading";
         let mut r = (self.status, axum::Json(body)).into_response();
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if loading {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
         r
     }
 }

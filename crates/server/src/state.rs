@@ -359,7 +359,18 @@ impl AppState {
                 return Ok((last, true));
             }
         }
-        let _building = self.snapshots.building.lock().await;
+        // A console page waits a bounded time for a build under way (the
+        // first reading of a large tenant) and then says it is loading.
+        let _building = if may_lag {
+            tokio::time::timeout(
+                self.limits.console_build_wait,
+                self.snapshots.building.lock(),
+            )
+            .await
+            .map_err(|_| Problem::loading())?
+        } else {
+            self.snapshots.building.lock().await
+        };
         if let Some(snap) = self
             .kept(scope)
             .filter(|s| s.change == change && s.minute == minute)
@@ -532,8 +543,38 @@ impl AppState {
         scope: &str,
         snap: &Arc<Snapshot>,
     ) -> Result<Arc<provkit_service::catalog::CommandIndex>, Problem> {
+        self.commands_within(scope, snap, None).await
+    }
+
+    /// [`AppState::commands`] for a console page: while another request
+    /// (the first reading after the server started) reads the outbox, the
+    /// page waits at most [`crate::Limits::console_build_wait`] and then
+    /// says it is loading.
+    ///
+    /// # Errors
+    /// Store failures; [`Problem::loading`].
+    pub(crate) async fn page_commands(
+        &self,
+        console: &crate::console::Console,
+        snap: &Arc<Snapshot>,
+    ) -> Result<Arc<provkit_service::catalog::CommandIndex>, Problem> {
+        let wait = Some(self.limits.console_build_wait);
+        self.commands_within(console.scope(), snap, wait).await
+    }
+
+    async fn commands_within(
+        &self,
+        scope: &str,
+        snap: &Arc<Snapshot>,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Arc<provkit_service::catalog::CommandIndex>, Problem> {
         use std::sync::atomic::Ordering;
-        let mut held = snap.commands.lock().await;
+        let mut held = match wait {
+            Some(w) => tokio::time::timeout(w, snap.commands.lock())
+                .await
+                .map_err(|_| Problem::loading())?,
+            None => snap.commands.lock().await,
+        };
         if let Some(c) = held.as_ref().filter(|c| c.costly()) {
             let ttl = (c.cost * 10).max(std::time::Duration::from_secs(15));
             if c.read_at.elapsed() >= ttl && !snap.rebuilding.swap(true, Ordering::AcqRel) {
@@ -571,6 +612,26 @@ impl AppState {
             read_at: std::time::Instant::now(),
             cost: started.elapsed(),
         })
+    }
+
+    /// Reads the tenant as the root group sees it, and its outbox, before
+    /// anyone asks (`run` starts it with the server): the first pages then
+    /// wait for less, and say they are loading instead of hanging while it
+    /// runs.
+    pub(crate) async fn warm_up(&self) {
+        let root = provkit_store::org::ROOT;
+        let started = std::time::Instant::now();
+        let warmed = match self.snapshot(root).await {
+            Ok(snap) => self.commands(root, &snap).await.map(|_| ()),
+            Err(p) => Err(p),
+        };
+        match warmed {
+            Ok(()) => tracing::info!(
+                seconds = started.elapsed().as_secs_f64(),
+                "the tenant and its outbox are read"
+            ),
+            Err(p) => tracing::warn!(detail = %p.detail, "reading the tenant at start failed"),
+        }
     }
 
     /// Runs CPU work on the blocking pool, off the async workers.
@@ -619,5 +680,73 @@ impl AppState {
                 "the operation failed; the server log has the details",
             ))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::response::IntoResponse as _;
+
+    fn state(wait: std::time::Duration) -> AppState {
+        let open: Box<Opener> = Box::new(|| {
+            Ok(Box::new(provkit_store::MemoryStore::default()) as Box<dyn Store + Send>)
+        });
+        let limits = crate::Limits {
+            console_build_wait: wait,
+            ..crate::Limits::default()
+        };
+        AppState::new(StorePool::open(&*open, 1).expect("pool"), limits)
+    }
+
+    /// regression guard for the first console pages of a process hanging
+    /// while the tenant was first read (80 s at 1M devices with the plan
+    /// queued): a page waits a bounded time for a build or an outbox
+    /// reading under way and then says it is loading (503, reloading
+    /// itself); the API waits.
+    #[tokio::test]
+    async fn a_first_page_hung_while_the_tenant_was_first_read() {
+        let wait = std::time::Duration::from_millis(50);
+        let state = state(wait);
+        let root = provkit_store::org::ROOT;
+        // A build under way holds the lock, as the warm-up does.
+        let held = state.snapshots.building.lock().await;
+        let p = state.snapshot_for(root, true).await.err().expect("loading");
+        assert_eq!((p.status.as_u16(), p.code), (503, "loading"));
+        let api = {
+            let state = state.clone();
+            tokio::spawn(async move { state.snapshot(root).await.map(|_| ()) })
+        };
+        tokio::time::sleep(wait * 2).await;
+        assert!(!api.is_finished(), "the API waits for the build");
+        drop(held);
+        api.await.expect("joined").expect("the API's snapshot");
+        let (snap, lags) = state.snapshot_for(root, true).await.expect("kept");
+        assert!(!lags);
+        // An outbox reading under way likewise.
+        let held = snap.commands.lock().await;
+        let p = state
+            .commands_within(root, &snap, Some(wait))
+            .await
+            .expect_err("loading");
+        assert_eq!(p.code, "loading");
+        drop(held);
+        let index = state.commands_within(root, &snap, Some(wait)).await;
+        assert_eq!(index.expect("read").len(), 0);
+        // The page a browser gets reloads itself.
+        let page = crate::console::Failure::from(Problem::loading()).into_response();
+        assert_eq!(page.status().as_u16(), 503);
+        assert_eq!(
+            page.headers().get("retry-after").map(|v| v.as_bytes()),
+            Some(&b"2"[..])
+        );
+        let body = axum::body::to_bytes(page.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let html = String::from_utf8_lossy(&body);
+        assert!(
+            html.contains(r#"<meta http-equiv="refresh" content="2">"#),
+            "{html}"
+        );
     }
 }

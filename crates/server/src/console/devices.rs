@@ -106,7 +106,7 @@ pub(crate) async fn show(
     let t = snap.engine.tenant();
     let d = &t.devices[id.index()];
     let udid = d.udid.clone();
-    let index = state.commands(console.scope(), &snap).await?;
+    let index = state.page_commands(&console, &snap).await?;
     // The newest command per profile for this device.
     let commands: BTreeMap<String, &CommandFact> = index
         .of_device(id)

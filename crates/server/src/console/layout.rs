@@ -24,11 +24,23 @@ pub(crate) fn page(
     section: &str,
     body: Markup,
 ) -> Response {
+    page_reloading(console, title, section, body, None)
+}
+
+/// [`page`] that the browser loads again after `reload` seconds.
+pub(crate) fn page_reloading(
+    console: Option<&Console>,
+    title: &str,
+    section: &str,
+    body: Markup,
+    reload: Option<u32>,
+) -> Response {
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
+                @if let Some(s) = reload { meta http-equiv="refresh" content=(s); }
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · provkit" }
                 link rel="stylesheet" href="/console/assets/console.css";

@@ -123,6 +123,15 @@ impl IntoResponse for Failure {
             Failure::Redirect(to) => Redirect::to(&to).into_response(),
             Failure::Page(b) => {
                 let (p, console) = *b;
+                if p.code == "loading" {
+                    let body = maud::html! {
+                        h1 { "Loading" }
+                        div.note role="status" { p { (p.detail) } p { a href="" { "Reload" } } }
+                    };
+                    let page =
+                        layout::page_reloading(console.as_ref(), "Loading", "", body, Some(2));
+                    return (p.status, [(header::RETRY_AFTER, "2")], page).into_response();
+                }
                 let title = match p.status {
                     StatusCode::NOT_FOUND => "Not found",
                     StatusCode::FORBIDDEN => "Not allowed",

@@ -26,10 +26,7 @@ pub(crate) async fn dashboard(State(state): State<AppState>, console: Console) -
     let s2 = std::sync::Arc::clone(&snap);
     state.compute(move || Ok(s2.expiry60().dying.len())).await?;
     let report = snap.expiry60();
-    let failed = state
-        .commands(console.scope(), &snap)
-        .await?
-        .failed_devices();
+    let failed = state.page_commands(&console, &snap).await?.failed_devices();
     let conns = api::mdm::views(&state, &console.caller).await?;
     let channels = api::notify::views(&state, &console.caller).await?;
     let live: Vec<_> = snap.summaries.iter().filter(|p| !p.retired).collect();

@@ -447,7 +447,7 @@ async fn page(
     let p = snap.summaries[id.index()].clone();
     let facts = &t.profiles[id.index()];
     let uuid = p.uuid.clone();
-    let index = state.commands(console.scope(), &snap).await?;
+    let index = state.page_commands(console, &snap).await?;
     let (u2, s2) = (uuid.clone(), std::sync::Arc::clone(&snap));
     let devices = state
         .compute(move || {
