@@ -1579,7 +1579,7 @@ impl<D: Docs> Store for DocStore<D> {
         self.docs.last_key(Table::Audit)
     }
 
-    fn changes_since(&mut self, change: Option<&str>, limit: usize) -> R<Option<Vec<String>>> {
+    fn changes_since(&mut self, change: Option<&str>, limit: usize) -> R<Option<Vec<AuditEntry>>> {
         // Audit keys are digits and dashes: '~' sorts after every one.
         let rows = self.docs.range(Table::Audit, change.unwrap_or(""), "~")?;
         let after: Vec<&String> = rows
@@ -1592,8 +1592,8 @@ impl<D: Docs> Store for DocStore<D> {
         }
         after
             .into_iter()
-            .map(|v| Ok(from_json::<AuditEntry>(v)?.action))
-            .collect::<R<Vec<String>>>()
+            .map(|v| from_json(v))
+            .collect::<R<Vec<AuditEntry>>>()
             .map(Some)
     }
 

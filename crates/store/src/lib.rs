@@ -256,10 +256,9 @@ pub trait Store {
     /// Backend failures.
     fn last_change(&mut self) -> Result<Option<String>, StoreError>;
 
-    /// The actions (`label-profile`, `set-assignments`, ...) of the audited
-    /// changes after `change` (a [`Store::last_change`] key; `None`: every
-    /// change), oldest first, in every organization group, or `None` when
-    /// there are more than `limit` of them.
+    /// The audited changes after `change` (a [`Store::last_change`] key;
+    /// `None`: every change), oldest first, in every organization group,
+    /// or `None` when there are more than `limit` of them.
     ///
     /// # Errors
     /// Backend failures.
@@ -267,7 +266,7 @@ pub trait Store {
         &mut self,
         change: Option<&str>,
         limit: usize,
-    ) -> Result<Option<Vec<String>>, StoreError>;
+    ) -> Result<Option<Vec<AuditEntry>>, StoreError>;
 
     /// The latest version of every profile, by UUID.
     ///

@@ -1222,23 +1222,32 @@ fn a_stale_assignment_form_undid_an_edit(store: &mut dyn Store, backend: &str) {
         [TargetName::AllDevices, TargetName::AllUsers],
         "{backend}"
     );
+    let since = store
+        .changes_since(before.as_deref(), 10)
+        .expect("changes")
+        .expect("under the limit");
+    let done: Vec<(&str, &str)> = since
+        .iter()
+        .map(|e| (e.action.as_str(), e.object.as_str()))
+        .collect();
     assert_eq!(
-        store.changes_since(before.as_deref(), 10).expect("changes"),
-        Some(vec![
-            "set-assignments".to_owned(),
-            "set-assignments".to_owned()
-        ]),
+        done,
+        [("set-assignments", P), ("set-assignments", P)],
         "{backend}"
     );
-    assert_eq!(
-        store.changes_since(before.as_deref(), 1).expect("changes"),
-        None,
+    assert!(
+        store
+            .changes_since(before.as_deref(), 1)
+            .expect("changes")
+            .is_none(),
         "{backend}: past the limit"
     );
     let last = store.last_change().expect("last change");
-    assert_eq!(
-        store.changes_since(last.as_deref(), 10).expect("changes"),
-        Some(vec![]),
+    assert!(
+        store
+            .changes_since(last.as_deref(), 10)
+            .expect("changes")
+            .is_some_and(|c| c.is_empty()),
         "{backend}"
     );
     assert!(matches!(
