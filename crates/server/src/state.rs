@@ -108,7 +108,7 @@ pub(crate) struct Snapshot {
     minute: i64,
     /// The instant its engine was built at (what a page that lags shows).
     pub(crate) as_of: DateTime<Utc>,
-    /// How long building it took.
+    /// How long building it took (with its holders and report).
     cost: std::time::Duration,
     pub(crate) engine: Arc<provkit_policy::Engine>,
     /// Every profile summarised, in the tenant's order.
@@ -122,10 +122,10 @@ pub(crate) struct Snapshot {
     commands: tokio::sync::Mutex<Option<Commands>>,
     /// A background rebuild of `commands` is under way.
     rebuilding: Arc<std::sync::atomic::AtomicBool>,
-    /// Per profile, the devices that want or hold it (made when first
-    /// asked; shared with the snapshots derived from this one).
+    /// Per profile, the devices that want or hold it (made with the
+    /// snapshot; shared with the snapshots derived from this one).
     holders: Arc<std::sync::OnceLock<provkit_service::catalog::Holders>>,
-    /// What dies within 60 days (made when first asked; shared likewise).
+    /// What dies within 60 days (made likewise, shared likewise).
     expiry60: Arc<std::sync::OnceLock<provkit_service::expiry::ExpiryReport>>,
 }
 
@@ -344,15 +344,22 @@ impl AppState {
                 return Ok((last, false));
             }
             let since = last.change.clone();
-            let actions = self
+            let changes = self
                 .run(scope, move |store| {
                     Ok(store.changes_since(since.as_deref(), DERIVE_LIMIT)?)
                 })
-                .await?;
-            let neutral =
-                actions.is_some_and(|a| a.iter().all(|x| ENGINE_NEUTRAL.contains(&x.as_str())));
-            if neutral {
-                return Ok((self.derive(scope, &last, change).await?, false));
+                .await?
+                .filter(|c| {
+                    c.iter()
+                        .all(|e| ENGINE_NEUTRAL.contains(&e.action.as_str()))
+                });
+            if let Some(changes) = changes {
+                let relabelled = changes
+                    .into_iter()
+                    .filter(|e| e.action == "label-profile")
+                    .map(|e| e.object)
+                    .collect();
+                return Ok((self.derive(scope, &last, change, relabelled).await?, false));
             }
             if may_lag && last.cost > self.limits.console_build_wait {
                 self.build_in_background(scope, change, minute, now);
@@ -427,22 +434,33 @@ impl AppState {
     }
 
     /// A snapshot at `change` made from `last` after engine-neutral
-    /// changes: the same engine, keys, outbox index and lazily made
-    /// reports, the summaries labelled again from the store.
+    /// changes: the same engine, keys, outbox index and reports, the
+    /// `relabelled` profiles' labels read again from the store.
     async fn derive(
         &self,
         scope: &str,
         last: &Arc<Snapshot>,
         change: Option<String>,
+        relabelled: Vec<String>,
     ) -> Result<Arc<Snapshot>, Problem> {
         let commands = last.commands.lock().await.clone();
         let mut summaries = last.summaries.clone();
-        let summaries = self
-            .run(scope, move |store| {
-                provkit_service::catalog::label_summaries(&mut summaries, &store.profiles()?);
-                Ok(summaries)
-            })
-            .await?;
+        if !relabelled.is_empty() {
+            summaries = self
+                .run(scope, move |store| {
+                    for uuid in &relabelled {
+                        let of = |s: &&mut provkit_service::catalog::ProfileSummary| {
+                            s.uuid.eq_ignore_ascii_case(uuid)
+                        };
+                        for s in summaries.iter_mut().filter(of) {
+                            let newest = store.profile_versions(&s.uuid)?.pop();
+                            s.label = newest.map(|r| r.label).unwrap_or_default();
+                        }
+                    }
+                    Ok(summaries)
+                })
+                .await?;
+        }
         let snap = Arc::new(Snapshot {
             change,
             minute: last.minute,
@@ -523,6 +541,15 @@ impl AppState {
                 })
             })
             .await?;
+        // What most pages ask for first, made before any page waits for it.
+        let mut snap = self
+            .compute(move || {
+                snap.holders();
+                snap.expiry60();
+                Ok(snap)
+            })
+            .await?;
+        snap.cost = started.elapsed();
         let snap = Arc::new(snap);
         self.keep(scope, &snap);
         Ok(snap)
