@@ -306,6 +306,11 @@ pub(crate) struct ServeFlags {
     /// Requests handled at once; the rest wait [default: 512].
     #[arg(long)]
     pub(crate) concurrency: Option<usize>,
+    /// After a change, console pages wait for the tenant to be read again
+    /// when that took at most this many milliseconds; on a larger tenant
+    /// they answer from the last reading with a notice [default: 1000].
+    #[arg(long, value_name = "MS")]
+    pub(crate) console_build_wait: Option<u64>,
     /// Minutes between two plans at most; the scheduler also re-plans
     /// within seconds of any change [default: 15].
     #[arg(long)]

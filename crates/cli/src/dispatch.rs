@@ -193,6 +193,8 @@ pub(crate) fn run(cli: Cli, style: output::Style) -> anyhow::Result<profile_cmd:
             limits.request_timeout =
                 std::time::Duration::from_secs(flags.timeout.or(file.timeout).unwrap_or(300));
             limits.concurrency = flags.concurrency.or(file.concurrency).unwrap_or(512);
+            let wait = flags.console_build_wait.or(file.console_build_wait);
+            limits.console_build_wait = std::time::Duration::from_millis(wait.unwrap_or(1000));
             let mut schedule = provkit_server::Schedule::new(serve_cmd::holder()?);
             let every = flags.replan_every.or(file.replan_every).unwrap_or(15);
             schedule.period = std::time::Duration::from_secs(every.max(1) * 60);

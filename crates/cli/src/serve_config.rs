@@ -12,6 +12,7 @@
 //! max_upload = 4294967296
 //! timeout = 300
 //! concurrency = 512
+//! console_build_wait = 1000   # milliseconds
 //! replan_every = 15      # minutes
 //! lease_ttl = 30         # seconds
 //! delivery_lease = 120   # seconds an MDM call or a message is held by one sender
@@ -36,6 +37,7 @@ pub(crate) struct ServeConfig {
     pub(crate) max_upload: Option<u64>,
     pub(crate) timeout: Option<u64>,
     pub(crate) concurrency: Option<usize>,
+    pub(crate) console_build_wait: Option<u64>,
     pub(crate) replan_every: Option<u64>,
     pub(crate) lease_ttl: Option<u64>,
     pub(crate) delivery_lease: Option<u64>,
@@ -126,7 +128,7 @@ mod tests {
         let p = dir.join("serve.toml");
         std::fs::write(
             &p,
-            "tls_cert = \"c.pem\"\ntls_key = \"/abs/k.pem\"\ndb = \"x.db\"\nconnections = 2\n",
+            "tls_cert = \"c.pem\"\ntls_key = \"/abs/k.pem\"\ndb = \"x.db\"\nconnections = 2\nconsole_build_wait = 250\n",
         )
         .expect("write");
         let c = ServeConfig::read(&p).expect("read");
@@ -134,6 +136,7 @@ mod tests {
         assert_eq!(c.tls_key, Some(PathBuf::from("/abs/k.pem")));
         assert_eq!(c.db, Some(dir.join("x.db")));
         assert_eq!(c.connections, Some(2));
+        assert_eq!(c.console_build_wait, Some(250));
     }
 
     #[test]
