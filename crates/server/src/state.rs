@@ -124,9 +124,9 @@ pub(crate) struct Snapshot {
     rebuilding: Arc<std::sync::atomic::AtomicBool>,
     /// Per profile, the devices that want or hold it (made with the
     /// snapshot; shared with the snapshots derived from this one).
-    holders: Arc<std::sync::OnceLock<provkit_service::catalog::Holders>>,
-    /// What dies within 60 days (made likewise, shared likewise).
-    expiry60: Arc<std::sync::OnceLock<provkit_service::expiry::ExpiryReport>>,
+    holders: Arc<provkit_service::catalog::Holders>,
+    /// What dies within 60 days (made and shared likewise).
+    expiry60: Arc<provkit_service::expiry::ExpiryReport>,
 }
 
 /// Audited actions that change nothing the engine, the summaries' facts or
@@ -155,16 +155,12 @@ const DERIVE_LIMIT: usize = 64;
 impl Snapshot {
     /// Per profile, the devices that want or hold it.
     pub(crate) fn holders(&self) -> &provkit_service::catalog::Holders {
-        self.holders
-            .get_or_init(|| provkit_service::catalog::Holders::build(&self.engine))
+        &self.holders
     }
 
     /// What dies within 60 days, every kind (the dashboard's report).
     pub(crate) fn expiry60(&self) -> &provkit_service::expiry::ExpiryReport {
-        self.expiry60.get_or_init(|| {
-            let all = provkit_service::expiry::ExpiryFilter::default();
-            provkit_service::expiry::report_with(&self.engine, 60, &all)
-        })
+        &self.expiry60
     }
 }
 
@@ -488,18 +484,9 @@ impl AppState {
         minute: i64,
         now: DateTime<Utc>,
     ) -> Result<Arc<Snapshot>, Problem> {
-        let built_change = change.clone();
         // The last snapshot's outbox index, when it was costly to read, goes
         // on with this one (moved to its ids) instead of being read again.
-        let previous = self
-            .snapshots
-            .by_scope
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .find(|(s, _)| s == scope)
-            .map(|(_, snap)| Arc::clone(snap));
-        let carried = match &previous {
+        let carried = match &self.kept(scope) {
             Some(p) => p
                 .commands
                 .lock()
@@ -510,7 +497,7 @@ impl AppState {
             None => None,
         };
         let started = std::time::Instant::now();
-        let snap = self
+        let (engine, keys, commands, summaries, by_expiry) = self
             .run(scope, move |store| {
                 let engine = provkit_policy::Engine::new(store.load_tenant()?, now);
                 let keys = provkit_service::catalog::TenantKeys::new(&engine);
@@ -525,32 +512,33 @@ impl AppState {
                     let (a, b) = (&summaries[a], &summaries[b]);
                     a.expires.cmp(&b.expires).then(a.uuid.cmp(&b.uuid))
                 });
-                Ok(Snapshot {
-                    change: built_change,
-                    minute,
-                    as_of: now,
-                    cost: started.elapsed(),
-                    engine: Arc::new(engine),
-                    summaries,
-                    by_expiry,
-                    keys: Arc::new(keys),
-                    commands: tokio::sync::Mutex::new(commands),
-                    rebuilding: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-                    holders: Arc::default(),
-                    expiry60: Arc::default(),
-                })
+                Ok((engine, keys, commands, summaries, by_expiry))
             })
             .await?;
-        // What most pages ask for first, made before any page waits for it.
-        let mut snap = self
+        // What most pages ask for first, made off the store's connections
+        // before any page waits for it.
+        let (engine, holders, expiry60) = self
             .compute(move || {
-                snap.holders();
-                snap.expiry60();
-                Ok(snap)
+                let holders = provkit_service::catalog::Holders::build(&engine);
+                let all = provkit_service::expiry::ExpiryFilter::default();
+                let report = provkit_service::expiry::report_with(&engine, 60, &all);
+                Ok((engine, holders, report))
             })
             .await?;
-        snap.cost = started.elapsed();
-        let snap = Arc::new(snap);
+        let snap = Arc::new(Snapshot {
+            change,
+            minute,
+            as_of: now,
+            cost: started.elapsed(),
+            engine: Arc::new(engine),
+            summaries,
+            by_expiry,
+            keys: Arc::new(keys),
+            commands: tokio::sync::Mutex::new(commands),
+            rebuilding: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            holders: Arc::new(holders),
+            expiry60: Arc::new(expiry60),
+        });
         self.keep(scope, &snap);
         Ok(snap)
     }

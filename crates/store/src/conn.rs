@@ -176,9 +176,15 @@ pub(crate) trait Docs {
     }
     /// Every row whose key starts with `prefix`, ordered by key.
     fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>>;
-    /// Every (key, document) with `start <= key < end`, ordered by key
-    /// (no row locks).
-    fn range(&mut self, table: Table, start: &str, end: &str) -> R<Vec<(String, String)>>;
+    /// The first `limit` (key, document) pairs with `start <= key < end`,
+    /// ordered by key (no row locks).
+    fn range(
+        &mut self,
+        table: Table,
+        start: &str,
+        end: &str,
+        limit: usize,
+    ) -> R<Vec<(String, String)>>;
     /// Every document of a table in key order, handed to `f` one at a
     /// time as the backend reads them (SQLite: straight from its cursor;
     /// PostgreSQL: as the rows arrive; nothing collected).
@@ -278,13 +284,20 @@ impl Docs for MemDocs {
             .map(|((_, k), v)| (k.clone(), v.clone()))
             .collect())
     }
-    fn range(&mut self, table: Table, start: &str, end: &str) -> R<Vec<(String, String)>> {
+    fn range(
+        &mut self,
+        table: Table,
+        start: &str,
+        end: &str,
+        limit: usize,
+    ) -> R<Vec<(String, String)>> {
         if start >= end {
             return Ok(Vec::new());
         }
         Ok(self
             .tables
             .range((table, start.to_owned())..(table, end.to_owned()))
+            .take(limit)
             .map(|((_, k), v)| (k.clone(), v.clone()))
             .collect())
     }

@@ -1580,8 +1580,14 @@ impl<D: Docs> Store for DocStore<D> {
     }
 
     fn changes_since(&mut self, change: Option<&str>, limit: usize) -> R<Option<Vec<AuditEntry>>> {
-        // Audit keys are digits and dashes: '~' sorts after every one.
-        let rows = self.docs.range(Table::Audit, change.unwrap_or(""), "~")?;
+        // Audit keys are digits and dashes: '~' sorts after every one. At
+        // most the row of `change` itself and one past the limit are read.
+        let rows = self.docs.range(
+            Table::Audit,
+            change.unwrap_or(""),
+            "~",
+            limit.saturating_add(2),
+        )?;
         let after: Vec<&String> = rows
             .iter()
             .filter(|(k, _)| Some(k.as_str()) != change)

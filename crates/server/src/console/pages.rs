@@ -22,9 +22,6 @@ pub(crate) async fn dashboard(State(state): State<AppState>, console: Console) -
     console.require(Role::Viewer)?;
     let snap = state.page_snapshot(&console).await?;
     let at = state.now();
-    // Made once per snapshot, on the blocking pool.
-    let s2 = std::sync::Arc::clone(&snap);
-    state.compute(move || Ok(s2.expiry60().dying.len())).await?;
     let report = snap.expiry60();
     let failed = state.page_commands(&console, &snap).await?.failed_devices();
     let conns = api::mdm::views(&state, &console.caller).await?;

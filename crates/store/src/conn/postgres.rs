@@ -242,15 +242,22 @@ impl Docs for PgDocs {
         Ok(rows.first().map(|r| r.get(0)))
     }
     fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>> {
-        self.range(table, prefix, &prefix_end(prefix))
+        self.range(table, prefix, &prefix_end(prefix), usize::MAX)
     }
-    fn range(&mut self, table: Table, start: &str, end: &str) -> R<Vec<(String, String)>> {
+    fn range(
+        &mut self,
+        table: Table,
+        start: &str,
+        end: &str,
+        limit: usize,
+    ) -> R<Vec<(String, String)>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.client.query(
             &format!(
-                "SELECT k, doc FROM {} WHERE k >= $1 AND k < $2 ORDER BY k",
+                "SELECT k, doc FROM {} WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3",
                 table.name()
             ),
-            &[&start, &end],
+            &[&start, &end, &limit],
         )?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }

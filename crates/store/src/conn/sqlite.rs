@@ -176,7 +176,7 @@ impl Docs for SqliteDocs {
         })
     }
     fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>> {
-        self.range(table, prefix, &prefix_end(prefix))
+        self.range(table, prefix, &prefix_end(prefix), usize::MAX)
     }
     fn each_doc(&mut self, table: Table, f: &mut dyn FnMut(&str) -> R<()>) -> R<()> {
         let mut st = self
@@ -189,12 +189,21 @@ impl Docs for SqliteDocs {
         }
         Ok(())
     }
-    fn range(&mut self, table: Table, start: &str, end: &str) -> R<Vec<(String, String)>> {
+    fn range(
+        &mut self,
+        table: Table,
+        start: &str,
+        end: &str,
+        limit: usize,
+    ) -> R<Vec<(String, String)>> {
         let mut st = self.conn.prepare_cached(&format!(
-            "SELECT k, doc FROM {} WHERE k >= ?1 AND k < ?2 ORDER BY k",
+            "SELECT k, doc FROM {} WHERE k >= ?1 AND k < ?2 ORDER BY k LIMIT ?3",
             table.name()
         ))?;
-        let rows = st.query_map([start, end], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = st.query_map(rusqlite::params![start, end, limit], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
     fn claim_below(&mut self, table: Table, end: &str, limit: usize) -> R<Vec<(String, String)>> {

@@ -740,13 +740,13 @@ impl<D: Docs> DocStore<D> {
         // What was sent before the window is done with: windows move on.
         let start = due_key(after, "");
         let old: Vec<String> = d
-            .range(Table::Sent, "", &start)?
+            .range(Table::Sent, "", &start, usize::MAX)?
             .into_iter()
             .map(|(k, _)| k)
             .collect();
         d.delete_many(Table::Sent, &old)?;
         let ids: Vec<String> = d
-            .range(Table::Sent, &start, &due_end(until))?
+            .range(Table::Sent, &start, &due_end(until), usize::MAX)?
             .into_iter()
             .map(|(_, id)| id)
             .collect();
