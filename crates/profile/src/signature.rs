@@ -1,7 +1,16 @@
 //! Signature checks over raw bytes: RSASSA-PKCS1-v1_5 with SHA-1, SHA-256,
-//! SHA-384 and SHA-512, and ECDSA over P-256 and P-384, through `ring`.
+//! SHA-384 and SHA-512, and ECDSA over P-256 and P-384, through `aws-lc-rs`.
+//!
+//! Public keys are prepared once per process: the same few keys sign every
+//! profile (Apple's profile signer) and every intermediate, and preparing an
+//! RSA key (its Montgomery constants) costs about a third of a verification.
+//! A prepared key is a pure function of the key's bytes and the algorithm,
+//! so a cached one can only be reused for exactly the same bytes.
 
-use ring::signature::{self as rs, VerificationAlgorithm};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
+use aws_lc_rs::signature::{self as rs, ParsedPublicKey, VerificationAlgorithm};
 
 use crate::x509::{Certificate, DigestAlgorithm, KeyKind, SignatureAlgorithm};
 
@@ -52,6 +61,44 @@ fn pick(
     })
 }
 
+/// How many prepared keys the process keeps before it starts afresh.
+const KEY_CACHE_CAPACITY: usize = 1024;
+
+/// The algorithm (by address: each is a distinct static) and the key's
+/// bytes, compared in full.
+type KeyId = (usize, Box<[u8]>);
+
+/// Prepared public keys, shared by every verifier in the process. Keys that
+/// do not parse are not kept: they are refused again each time.
+static KEYS: LazyLock<Mutex<HashMap<KeyId, Arc<ParsedPublicKey>>>> = LazyLock::new(Mutex::default);
+
+/// Forgets every prepared key, so the next verification is as cold as the
+/// first of a process (for benchmarks).
+pub(crate) fn forget_prepared_keys() {
+    KEYS.lock().unwrap_or_else(PoisonError::into_inner).clear();
+}
+
+/// The prepared form of `key` for `algorithm`, from the cache or made now.
+fn prepared(
+    algorithm: &'static dyn VerificationAlgorithm,
+    key: &[u8],
+) -> Result<Arc<ParsedPublicKey>, SignatureError> {
+    let address = std::ptr::from_ref(algorithm).cast::<()>() as usize;
+    let id: KeyId = (address, key.into());
+    if let Some(hit) = KEYS.lock().unwrap_or_else(PoisonError::into_inner).get(&id) {
+        return Ok(Arc::clone(hit));
+    }
+    // A key the algorithm rejects (wrong size, malformed) fails the signature.
+    let parsed =
+        Arc::new(ParsedPublicKey::new(algorithm, key).map_err(|_| SignatureError::Invalid)?);
+    let mut keys = KEYS.lock().unwrap_or_else(PoisonError::into_inner);
+    if keys.len() >= KEY_CACHE_CAPACITY {
+        keys.clear();
+    }
+    keys.insert(id, Arc::clone(&parsed));
+    Ok(parsed)
+}
+
 /// Verifies `signature` over `message` with the certificate's public key.
 ///
 /// `digest` supplies the hash when `alg` is plain `rsaEncryption` (as Apple
@@ -64,8 +111,8 @@ pub(crate) fn verify_with(
     signature: &[u8],
 ) -> Result<(), SignatureError> {
     let algorithm = pick(signer.key_kind(), alg, digest)?;
-    rs::UnparsedPublicKey::new(algorithm, signer.public_key())
-        .verify(message, signature)
+    prepared(algorithm, signer.public_key())?
+        .verify_sig(message, signature)
         .map_err(|_| SignatureError::Invalid)
 }
 

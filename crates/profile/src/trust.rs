@@ -336,6 +336,37 @@ mod tests {
     }
 
     #[test]
+    fn a_prepared_key_is_reused_only_for_its_own_bytes() {
+        let child = Certificate::from_der(PINNED_LINKS[0].0).expect("parse");
+        let root = Certificate::from_der(APPLE_ROOT_CA).expect("parse");
+        // Apple Root CA - G2 has an RSA key too, another one.
+        let other = Certificate::from_der(APPLE_ROOT_CA_G2).expect("parse");
+        // The first check prepares the root's key, the second reuses it.
+        assert_eq!(verify_issued_by(&child, &root), Ok(()));
+        assert_eq!(verify_issued_by(&child, &root), Ok(()));
+        // The prepared key does not make a changed signature verify.
+        let mut der = PINNED_LINKS[0].0.to_vec();
+        let last = der.len() - 1;
+        der[last] ^= 1;
+        let altered = Certificate::from_der(&der).expect("still parses");
+        assert_eq!(
+            verify_issued_by(&altered, &root),
+            Err(SignatureError::Invalid)
+        );
+        // Another key, prepared beside it, does not verify the root's signature.
+        assert_eq!(
+            verify_issued_by(&child, &other),
+            Err(SignatureError::Invalid)
+        );
+        crate::signature::forget_prepared_keys();
+        assert_eq!(verify_issued_by(&child, &root), Ok(()));
+        assert_eq!(
+            verify_issued_by(&altered, &root),
+            Err(SignatureError::Invalid)
+        );
+    }
+
+    #[test]
     fn a_pinned_intermediate_under_another_issuer_is_checked() {
         let (child, _) = PINNED_LINKS[0];
         let child = Certificate::from_der(child).expect("parse");

@@ -269,12 +269,14 @@ impl Verifier {
         Verifier { anchors }
     }
 
-    /// Forgets the process's cached issuer links, so the next verification
-    /// pays every signature check as the first one in a fresh process does.
+    /// Forgets the process's cached issuer links and prepared public keys,
+    /// so the next verification pays every signature check and key
+    /// preparation as the first one in a fresh process does.
     /// For benchmarks of cold verification; never needed for correctness.
     #[doc(hidden)]
     pub fn forget_cached_links() {
         LinkCache::shared().clear();
+        crate::signature::forget_prepared_keys();
     }
 
     /// The anchors in use.
