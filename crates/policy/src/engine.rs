@@ -1,6 +1,8 @@
 //! The engine: a tenant, its indices, and per-user and per-device results
 //! cached so that a change recomputes only the devices it can affect.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -96,11 +98,14 @@ pub enum ChangeError {
 /// The assignment and expiry engine for one tenant at one instant.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    tenant: Tenant,
-    idx: Index,
+    // The large parts are shared between clones and copied on the first
+    // change (`Arc::make_mut`), so a clone moved to another instant
+    // ([`Engine::advance`]) costs what the instant changes.
+    tenant: Arc<Tenant>,
+    idx: Arc<Index>,
     at: DateTime<Utc>,
-    user_part: Vec<Vec<ProfileId>>,
-    states: Vec<DeviceState>,
+    user_part: Arc<Vec<Vec<ProfileId>>>,
+    states: Arc<Vec<DeviceState>>,
     scratch: Scratch,
 }
 
@@ -165,11 +170,11 @@ impl Engine {
             )
             .collect();
         Engine {
-            tenant,
-            idx,
+            tenant: Arc::new(tenant),
+            idx: Arc::new(idx),
             at,
-            user_part,
-            states,
+            user_part: Arc::new(user_part),
+            states: Arc::new(states),
             scratch: Scratch::new(groups),
         }
     }
@@ -181,12 +186,64 @@ impl Engine {
 
     /// Gives the tenant back.
     pub fn into_tenant(self) -> Tenant {
-        self.tenant
+        Arc::unwrap_or_clone(self.tenant)
     }
 
     /// The instant.
     pub fn at(&self) -> DateTime<Utc> {
         self.at
+    }
+
+    /// Moves the engine to the instant `at` (later or earlier) and returns
+    /// the devices whose commands changed. One rule of the plan reads the
+    /// instant (a desired profile that has expired is not installed), so
+    /// only the devices that want a profile whose expiry lies between the
+    /// two instants are planned again; everything else, and every notice,
+    /// is answered for the new instant from what the engine holds. A clone
+    /// shares its tenant and plan with the original until either changes,
+    /// so cloning and advancing costs what the instant changes.
+    ///
+    /// ```
+    /// use chrono::TimeDelta;
+    /// use provkit_policy::{Engine, generate::{Shape, generate}};
+    ///
+    /// let shape = Shape::scaled(2_000);
+    /// let tenant = generate(&shape, 7);
+    /// let at = shape.around;
+    /// let later = at + TimeDelta::days(120);
+    /// let mut moved = Engine::new(tenant.clone(), at);
+    /// moved.advance(later);
+    /// assert_eq!(moved.plan(), Engine::new(tenant, later).plan());
+    /// ```
+    pub fn advance(&mut self, at: DateTime<Utc>) -> Delta {
+        let (from, to) = if at >= self.at {
+            (self.at, at)
+        } else {
+            (at, self.at)
+        };
+        self.at = at;
+        // `expires < at` differs between the instants exactly for these.
+        let crossed: Vec<ProfileId> = (0..self.tenant.profiles.len())
+            .filter(|&i| {
+                let e = self.tenant.profiles[i].expires;
+                from <= e && e < to
+            })
+            .map(|i| ProfileId(u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect();
+        if crossed.is_empty() {
+            return Delta {
+                devices: Vec::new(),
+                recomputed: 0,
+            };
+        }
+        let devices = self
+            .states
+            .iter()
+            .enumerate()
+            .filter(|(_, st)| crossed.iter().any(|p| st.desired.binary_search(p).is_ok()))
+            .map(|(i, _)| did(i))
+            .collect();
+        self.recompute(Vec::new(), devices)
     }
 
     /// desired(D): the profiles the device should hold.
@@ -332,9 +389,13 @@ impl Engine {
                         if u.index() >= self.tenant.users.len() {
                             return Err(ChangeError::Unknown(format!("user #{}", u.0)));
                         }
-                        let g = &mut self.tenant.groups[group.index()];
+                        let g = &mut Arc::make_mut(&mut self.tenant).groups[group.index()];
                         toggle(&mut g.users, u, add);
-                        toggle(&mut self.idx.user_groups[u.index()], group, add);
+                        toggle(
+                            &mut Arc::make_mut(&mut self.idx).user_groups[u.index()],
+                            group,
+                            add,
+                        );
                         users.push(u);
                     }
                     Member::Device(d) => {
@@ -344,20 +405,29 @@ impl Engine {
                         if d.index() >= self.tenant.devices.len() {
                             return Err(ChangeError::Unknown(format!("device #{}", d.0)));
                         }
-                        let g = &mut self.tenant.groups[group.index()];
+                        let g = &mut Arc::make_mut(&mut self.tenant).groups[group.index()];
                         toggle(&mut g.devices, d, add);
-                        toggle(&mut self.idx.device_groups[d.index()], group, add);
+                        toggle(
+                            &mut Arc::make_mut(&mut self.idx).device_groups[d.index()],
+                            group,
+                            add,
+                        );
                         devices.push(d);
                     }
                     Member::Group(child) => {
                         let same_kind = self.check_group(child)?.kind == kind;
-                        let g = &mut self.tenant.groups[group.index()];
+                        let g = &mut Arc::make_mut(&mut self.tenant).groups[group.index()];
                         toggle(&mut g.subgroups, child, add);
                         if same_kind {
-                            toggle(&mut self.idx.parents[child.index()], group, add);
+                            toggle(
+                                &mut Arc::make_mut(&mut self.idx).parents[child.index()],
+                                group,
+                                add,
+                            );
                             let below =
                                 Index::descendants(&self.tenant, child, &mut self.scratch.marks);
-                            self.idx.refresh_closures(&below, &mut self.scratch.marks);
+                            Arc::make_mut(&mut self.idx)
+                                .refresh_closures(&below, &mut self.scratch.marks);
                             let (u, d) = members_of(&self.tenant, &below);
                             users.extend(u);
                             devices.extend(d);
@@ -366,8 +436,7 @@ impl Engine {
                 }
             }
             Change::DeviceReport { device, reported } => {
-                let d = self
-                    .tenant
+                let d = Arc::make_mut(&mut self.tenant)
                     .devices
                     .get_mut(device.index())
                     .ok_or_else(|| ChangeError::Unknown(format!("device #{}", device.0)))?;
@@ -383,28 +452,31 @@ impl Engine {
                     self.check_group(g)?;
                 }
                 if add {
-                    self.tenant.assignments.push(a.clone());
+                    Arc::make_mut(&mut self.tenant).assignments.push(a.clone());
                 } else if let Some(pos) = self.tenant.assignments.iter().position(|x| *x == a) {
-                    self.tenant.assignments.remove(pos);
+                    Arc::make_mut(&mut self.tenant).assignments.remove(pos);
                 } else {
                     return Ok(());
                 }
-                self.idx = Index::rebuild_assignments(std::mem::take(&mut self.idx), &self.tenant);
+                self.idx = Arc::new(Index::rebuild_assignments(
+                    Arc::unwrap_or_clone(std::mem::take(&mut self.idx)),
+                    &self.tenant,
+                ));
                 self.affected_by_target(&a.target, users, devices);
             }
             Change::AddProfile(p) => {
                 let id = ProfileId(u32::try_from(self.tenant.profiles.len()).unwrap_or(u32::MAX));
                 let key = crate::model::Uuid::parse(&p.uuid);
                 if let Some(k) = key {
-                    self.idx.by_uuid.entry(k).or_insert(id);
+                    Arc::make_mut(&mut self.idx).by_uuid.entry(k).or_insert(id);
                 }
-                self.idx.profile_uuid.push(key);
-                self.tenant.profiles.push(p);
-                self.idx.profile_apps.push(Vec::new());
+                Arc::make_mut(&mut self.idx).profile_uuid.push(key);
+                Arc::make_mut(&mut self.tenant).profiles.push(p);
+                Arc::make_mut(&mut self.idx).profile_apps.push(Vec::new());
             }
             Change::Renew { old, new } => {
-                ops::renew(&mut self.tenant, old, new)?;
-                self.idx = Index::build(&self.tenant);
+                ops::renew(Arc::make_mut(&mut self.tenant), old, new)?;
+                self.idx = Arc::new(Index::build(&self.tenant));
                 // Every device that wanted the old profile may now want the new one.
                 for (i, st) in self.states.iter().enumerate() {
                     if st.desired.binary_search(&old).is_ok() {
@@ -448,7 +520,8 @@ impl Engine {
         let groups = self.tenant.groups.len();
         let mut scratch = std::mem::replace(&mut self.scratch, Scratch::new(0));
         for &u in &users {
-            self.user_part[u.index()] = user_targets(&self.tenant, &self.idx, u, &mut scratch);
+            Arc::make_mut(&mut self.user_part)[u.index()] =
+                user_targets(&self.tenant, &self.idx, u, &mut scratch);
             devices.extend_from_slice(&self.idx.user_devices[u.index()]);
         }
         devices.sort_unstable();
@@ -477,7 +550,7 @@ impl Engine {
         let recomputed = results.len();
         let mut changed = Vec::new();
         for (d, st) in results {
-            let slot = &mut self.states[d.index()];
+            let slot = &mut Arc::make_mut(&mut self.states)[d.index()];
             if slot.commands != st.commands {
                 changed.push(DevicePlan {
                     device: d,
@@ -574,7 +647,7 @@ impl Engine {
     /// are active.
     pub fn delete(&mut self, profile: ProfileId) -> Result<Delta, DeleteRefused> {
         ops::check_delete(&self.tenant, profile)?;
-        self.tenant.profiles[profile.index()].retired = true;
+        Arc::make_mut(&mut self.tenant).profiles[profile.index()].retired = true;
         let mut devices = Vec::new();
         let key = self.idx.profile_uuid[profile.index()];
         for (i, d) in self.tenant.devices.iter().enumerate() {

@@ -177,3 +177,40 @@ proptest! {
         prop_assert_eq!(engine.wanting_if(p, &targets), want);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// A clone moved to another instant plans exactly as an engine built
+    /// at that instant, and its delta names exactly the devices whose
+    /// commands changed; the original is left as it was.
+    #[test]
+    fn advancing_equals_building_at_the_new_instant(seed in any::<u64>(), hops in proptest::collection::vec(-500i64..500, 1..5)) {
+        let t = random_tenant(seed);
+        let original = Engine::new(t.clone(), at());
+        let before_all = original.plan();
+        let mut engine = original.clone();
+        let mut now = at();
+        for hop in hops {
+            // Hops in hours: some land between two profiles' expiries.
+            now += chrono::TimeDelta::hours(hop * 13);
+            let before: Vec<Vec<Command>> =
+                (0..t.devices.len()).map(|d| engine.commands(DeviceId(d as u32)).to_vec()).collect();
+            let delta = engine.advance(now);
+            for (d, was) in before.iter().enumerate() {
+                let current = engine.commands(DeviceId(d as u32));
+                match delta.devices.iter().find(|p| p.device.index() == d) {
+                    Some(p) => prop_assert_eq!(&p.commands[..], current),
+                    None => prop_assert_eq!(&was[..], current, "device {} changed without a delta", d),
+                }
+            }
+            let built = Engine::new(t.clone(), now);
+            prop_assert_eq!(engine.plan(), built.plan());
+            for d in 0..t.devices.len() {
+                let d = DeviceId(d as u32);
+                prop_assert_eq!(engine.desired(d), built.desired(d));
+            }
+        }
+        prop_assert_eq!(original.plan(), before_all);
+    }
+}

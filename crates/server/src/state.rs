@@ -333,9 +333,9 @@ impl AppState {
         if let Some(last) = self.kept(scope) {
             if last.change == change {
                 if last.minute != minute {
-                    // Only the minute turned: rebuild unless another
-                    // request is.
-                    self.build_in_background(scope, change, minute, now);
+                    // Only the minute turned: move the last snapshot to
+                    // now unless a build is under way.
+                    self.advance_in_background(scope, &last, minute, now);
                 }
                 return Ok((last, false));
             }
@@ -427,6 +427,84 @@ impl AppState {
                 }
             });
         }
+    }
+
+    /// Moves `last` to `now` on a task of its own, unless a build is under
+    /// way: the engine is advanced (only the devices that want a profile
+    /// expiring in between are planned again, see
+    /// [`provkit_policy::Engine::advance`]), the summaries' days left and the
+    /// 60-day report are made again; the tenant, keys, holders and outbox
+    /// index are shared with `last`. At 1M devices this is a fraction of a
+    /// build, which once ran every minute on both cores.
+    fn advance_in_background(
+        &self,
+        scope: &str,
+        last: &Arc<Snapshot>,
+        minute: i64,
+        now: DateTime<Utc>,
+    ) {
+        let Ok(guard) = Arc::clone(&self.snapshots.building).try_lock_owned() else {
+            return;
+        };
+        let (state, scope, last) = (self.clone(), scope.to_owned(), Arc::clone(last));
+        tokio::spawn(async move {
+            let _building = guard;
+            if let Err(p) = state.advance(&scope, &last, minute, now).await {
+                tracing::warn!(detail = %p.detail, "moving a snapshot to the new minute failed");
+            }
+        });
+    }
+
+    /// [`AppState::advance_in_background`]'s work (the caller holds the
+    /// building lock).
+    async fn advance(
+        &self,
+        scope: &str,
+        last: &Arc<Snapshot>,
+        minute: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), Problem> {
+        let started = std::time::Instant::now();
+        let mut engine = (*last.engine).clone();
+        let labelled = last.summaries.clone();
+        let (engine, summaries, expiry60) = self
+            .compute(move || {
+                engine.advance(now);
+                let mut summaries = provkit_service::catalog::summaries_of(&engine);
+                // The same profiles in the same order: the labels carry over.
+                for (s, was) in summaries.iter_mut().zip(labelled) {
+                    s.label = was.label;
+                }
+                let all = provkit_service::expiry::ExpiryFilter::default();
+                let report = provkit_service::expiry::report_with(&engine, 60, &all);
+                Ok((engine, summaries, report))
+            })
+            .await?;
+        let commands = last.commands.lock().await.clone();
+        let snap = Arc::new(Snapshot {
+            change: last.change.clone(),
+            minute,
+            as_of: now,
+            cost: last.cost,
+            engine: Arc::new(engine),
+            summaries,
+            by_expiry: last.by_expiry.clone(),
+            keys: Arc::clone(&last.keys),
+            commands: tokio::sync::Mutex::new(commands),
+            rebuilding: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            holders: Arc::clone(&last.holders),
+            expiry60: Arc::new(expiry60),
+        });
+        // A snapshot derived meanwhile (after an engine-neutral change) is
+        // newer: keep it.
+        if self.kept(scope).is_some_and(|k| Arc::ptr_eq(&k, last)) {
+            self.keep(scope, &snap);
+        }
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis(),
+            "snapshot moved to the new minute"
+        );
+        Ok(())
     }
 
     /// A snapshot at `change` made from `last` after engine-neutral
@@ -763,5 +841,95 @@ mod tests {
             html.contains(r#"<meta http-equiv="refresh" content="2">"#),
             "{html}"
         );
+    }
+
+    /// regression guard for the once-a-minute rebuild of the whole tenant
+    /// (about 7 s of both cores at 1M devices, and pages that met it were
+    /// slow): when only the minute turns, the last snapshot is moved to the
+    /// new instant, the tenant's keys, holders and outbox index shared,
+    /// and it plans exactly as a snapshot built at that instant: a profile
+    /// that expired in between is no longer to be installed.
+    #[tokio::test]
+    async fn the_minute_rebuilt_the_whole_tenant() {
+        use chrono::TimeZone as _;
+        use provkit_profile::fixtures::{ProfileSpec, TestCa, signed_profile};
+        let start = Utc.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).single().expect("date");
+        let clock = Arc::new(std::sync::Mutex::new(start));
+        let c = Arc::clone(&clock);
+        let state = state(std::time::Duration::from_secs(1))
+            .with_clock(Arc::new(move || *c.lock().expect("clock")));
+        let root = provkit_store::org::ROOT;
+        let ca = TestCa::rsa();
+        let uuid = "5A1E0000-0000-4000-8000-000000000001";
+        let expires = start + chrono::TimeDelta::seconds(90);
+        state
+            .run(root, move |store| {
+                let actor = provkit_store::Actor {
+                    name: "test".into(),
+                    at: start,
+                };
+                provkit_service::trust::add_anchor(store, ca.root.cert.der(), &actor)?;
+                let bytes = signed_profile(
+                    &ca,
+                    &ProfileSpec {
+                        uuid: uuid.into(),
+                        all_devices: true,
+                        devices: None,
+                        creation: start - chrono::TimeDelta::days(300),
+                        expiration: expires,
+                        ..ProfileSpec::default()
+                    },
+                );
+                let verifier = provkit_service::trust::tenant_verifier(store)?;
+                provkit_service::trust::store_labeled_profile(
+                    store,
+                    &bytes,
+                    &provkit_store::ProfileLabel::default(),
+                    &verifier,
+                    start,
+                    &actor,
+                    false,
+                )?;
+                let inventory: provkit_store::Inventory = serde_json::from_str(
+                    r#"{"users": ["ann"], "devices": [{"udid": "DEV-1", "user": "ann"}]}"#,
+                )
+                .expect("inventory");
+                store.import_inventory(&inventory, &actor)?;
+                store.set_assignments(uuid, &[provkit_store::TargetName::AllDevices], &[], &actor)?;
+                Ok(())
+            })
+            .await
+            .expect("tenant");
+        let first = state.snapshot(root).await.expect("first");
+        assert_eq!(first.engine.plan().command_count(), 1, "the install");
+        // Two minutes on: the profile expired at the 90th second.
+        let later = start + chrono::TimeDelta::seconds(125);
+        *clock.lock().expect("clock") = later;
+        let answered = state.snapshot(root).await.expect("answered");
+        assert!(Arc::ptr_eq(&answered, &first), "answered at once from the last one");
+        let mut moved = first.clone();
+        for _ in 0..500 {
+            moved = state.snapshot(root).await.expect("moved");
+            if moved.as_of == later {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(moved.as_of, later, "moved to the new minute");
+        assert_eq!(moved.engine.at(), later);
+        assert!(Arc::ptr_eq(&moved.keys, &first.keys), "not rebuilt");
+        assert!(Arc::ptr_eq(&moved.holders, &first.holders), "not rebuilt");
+        let tenant = state
+            .run(root, |store| Ok(store.load_tenant()?))
+            .await
+            .expect("tenant");
+        let built = provkit_policy::Engine::new(tenant, later);
+        assert_eq!(moved.engine.plan(), built.plan());
+        assert_eq!(moved.engine.plan().command_count(), 0, "expired: no install");
+        let days = |s: &Snapshot| s.summaries.iter().map(|p| p.days_left).collect::<Vec<_>>();
+        assert_eq!(days(&moved), vec![-1]);
+        assert_eq!(days(&first), vec![0]);
+        // The first snapshot is as it was.
+        assert_eq!(first.engine.plan().command_count(), 1);
     }
 }
