@@ -8,6 +8,8 @@
 
 use std::time::Instant;
 
+use chrono::TimeDelta;
+
 /// Millions of small allocations: mimalloc handles them better than the
 /// system allocator (figures for both are in the README).
 #[global_allocator]
@@ -31,8 +33,12 @@ fn main() {
     // The full plan: targeting, reconciliation, notifications, blockers.
     let started = Instant::now();
     let mut engine = Engine::new(tenant, at);
+    let built = started.elapsed();
     let plan = engine.plan();
-    println!("full plan in {:?}", started.elapsed());
+    println!(
+        "full plan in {:?} (the engine built in {built:?})",
+        started.elapsed()
+    );
     println!(
         "  {} devices with {} commands, {} notifications, {} user notices, {} blockers, {} warnings",
         plan.devices.len(),
@@ -42,6 +48,28 @@ fn main() {
         plan.blockers.len(),
         plan.warnings.len()
     );
+
+    // The same engine at a later instant: a clone moved on, against the
+    // build above (what the console did every minute before).
+    // A profile of the generated tenant expires in the first minute; none
+    // in the second.
+    let mut a_minute_on = engine.clone();
+    a_minute_on.advance(at + TimeDelta::minutes(1));
+    for (label, from, by) in [
+        ("a minute", &engine, TimeDelta::minutes(1)),
+        ("a day", &engine, TimeDelta::days(1)),
+        ("the next minute", &a_minute_on, TimeDelta::minutes(2)),
+    ] {
+        let started = Instant::now();
+        let mut moved = from.clone();
+        let delta = moved.advance(at + by);
+        println!(
+            "a clone moved on by {label} in {:?}: {} devices recomputed, {} with new commands",
+            started.elapsed(),
+            delta.recomputed,
+            delta.devices.len()
+        );
+    }
 
     // One membership change, then a burst of 100k, applied incrementally.
     let user_groups: Vec<GroupId> = (0..engine.tenant().groups.len() as u32)

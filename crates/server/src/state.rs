@@ -853,7 +853,10 @@ mod tests {
     async fn the_minute_rebuilt_the_whole_tenant() {
         use chrono::TimeZone as _;
         use provkit_profile::fixtures::{ProfileSpec, TestCa, signed_profile};
-        let start = Utc.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).single().expect("date");
+        let start = Utc
+            .with_ymd_and_hms(2026, 12, 6, 12, 0, 0)
+            .single()
+            .expect("date");
         let clock = Arc::new(std::sync::Mutex::new(start));
         let c = Arc::clone(&clock);
         let state = state(std::time::Duration::from_secs(1))
@@ -895,7 +898,12 @@ mod tests {
                 )
                 .expect("inventory");
                 store.import_inventory(&inventory, &actor)?;
-                store.set_assignments(uuid, &[provkit_store::TargetName::AllDevices], &[], &actor)?;
+                store.set_assignments(
+                    uuid,
+                    &[provkit_store::TargetName::AllDevices],
+                    &[],
+                    &actor,
+                )?;
                 Ok(())
             })
             .await
@@ -906,7 +914,10 @@ mod tests {
         let later = start + chrono::TimeDelta::seconds(125);
         *clock.lock().expect("clock") = later;
         let answered = state.snapshot(root).await.expect("answered");
-        assert!(Arc::ptr_eq(&answered, &first), "answered at once from the last one");
+        assert!(
+            Arc::ptr_eq(&answered, &first),
+            "answered at once from the last one"
+        );
         let mut moved = first.clone();
         for _ in 0..500 {
             moved = state.snapshot(root).await.expect("moved");
@@ -925,7 +936,11 @@ mod tests {
             .expect("tenant");
         let built = provkit_policy::Engine::new(tenant, later);
         assert_eq!(moved.engine.plan(), built.plan());
-        assert_eq!(moved.engine.plan().command_count(), 0, "expired: no install");
+        assert_eq!(
+            moved.engine.plan().command_count(),
+            0,
+            "expired: no install"
+        );
         let days = |s: &Snapshot| s.summaries.iter().map(|p| p.days_left).collect::<Vec<_>>();
         assert_eq!(days(&moved), vec![-1]);
         assert_eq!(days(&first), vec![0]);
