@@ -64,13 +64,13 @@ fn pick(
 /// How many prepared keys the process keeps before it starts afresh.
 const KEY_CACHE_CAPACITY: usize = 1024;
 
-/// The algorithm (by address: each is a distinct static) and the key's
-/// bytes, compared in full.
-type KeyId = (usize, Box<[u8]>);
+/// Prepared keys by algorithm (its address: each is a distinct static),
+/// then by the key's bytes, compared in full (looked up without a copy).
+type PreparedKeys = HashMap<usize, HashMap<Box<[u8]>, Arc<ParsedPublicKey>>>;
 
 /// Prepared public keys, shared by every verifier in the process. Keys that
 /// do not parse are not kept: they are refused again each time.
-static KEYS: LazyLock<Mutex<HashMap<KeyId, Arc<ParsedPublicKey>>>> = LazyLock::new(Mutex::default);
+static KEYS: LazyLock<Mutex<PreparedKeys>> = LazyLock::new(Mutex::default);
 
 /// Forgets every prepared key, so the next verification is as cold as the
 /// first of a process (for benchmarks).
@@ -84,18 +84,24 @@ fn prepared(
     key: &[u8],
 ) -> Result<Arc<ParsedPublicKey>, SignatureError> {
     let address = std::ptr::from_ref(algorithm).cast::<()>() as usize;
-    let id: KeyId = (address, key.into());
-    if let Some(hit) = KEYS.lock().unwrap_or_else(PoisonError::into_inner).get(&id) {
+    if let Some(hit) = KEYS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&address)
+        .and_then(|keys| keys.get(key))
+    {
         return Ok(Arc::clone(hit));
     }
     // A key the algorithm rejects (wrong size, malformed) fails the signature.
     let parsed =
         Arc::new(ParsedPublicKey::new(algorithm, key).map_err(|_| SignatureError::Invalid)?);
-    let mut keys = KEYS.lock().unwrap_or_else(PoisonError::into_inner);
-    if keys.len() >= KEY_CACHE_CAPACITY {
-        keys.clear();
+    let mut all = KEYS.lock().unwrap_or_else(PoisonError::into_inner);
+    if all.values().map(HashMap::len).sum::<usize>() >= KEY_CACHE_CAPACITY {
+        all.clear();
     }
-    keys.insert(id, Arc::clone(&parsed));
+    all.entry(address)
+        .or_default()
+        .insert(key.into(), Arc::clone(&parsed));
     Ok(parsed)
 }
 
