@@ -153,6 +153,29 @@ const ENGINE_NEUTRAL: [&str; 12] = [
 const DERIVE_LIMIT: usize = 64;
 
 impl Snapshot {
+    /// A snapshot holding what this one holds but `summaries` (the parts
+    /// shared, its outbox index as last read), for a successor to change
+    /// some of.
+    async fn successor(
+        &self,
+        summaries: Vec<provkit_service::catalog::ProfileSummary>,
+    ) -> Snapshot {
+        Snapshot {
+            change: self.change.clone(),
+            minute: self.minute,
+            as_of: self.as_of,
+            cost: self.cost,
+            engine: Arc::clone(&self.engine),
+            summaries,
+            by_expiry: self.by_expiry.clone(),
+            keys: Arc::clone(&self.keys),
+            commands: tokio::sync::Mutex::new(self.commands.lock().await.clone()),
+            rebuilding: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            holders: Arc::clone(&self.holders),
+            expiry60: Arc::clone(&self.expiry60),
+        }
+    }
+
     /// Per profile, the devices that want or hold it.
     pub(crate) fn holders(&self) -> &provkit_service::catalog::Holders {
         &self.holders
@@ -480,20 +503,12 @@ impl AppState {
                 Ok((engine, summaries, report))
             })
             .await?;
-        let commands = last.commands.lock().await.clone();
         let snap = Arc::new(Snapshot {
-            change: last.change.clone(),
             minute,
             as_of: now,
-            cost: last.cost,
             engine: Arc::new(engine),
-            summaries,
-            by_expiry: last.by_expiry.clone(),
-            keys: Arc::clone(&last.keys),
-            commands: tokio::sync::Mutex::new(commands),
-            rebuilding: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-            holders: Arc::clone(&last.holders),
             expiry60: Arc::new(expiry60),
+            ..last.successor(summaries).await
         });
         // A snapshot derived meanwhile (after an engine-neutral change) is
         // newer: keep it.
@@ -517,7 +532,6 @@ impl AppState {
         change: Option<String>,
         relabelled: Vec<String>,
     ) -> Result<Arc<Snapshot>, Problem> {
-        let commands = last.commands.lock().await.clone();
         let mut summaries = last.summaries.clone();
         if !relabelled.is_empty() {
             summaries = self
@@ -537,17 +551,7 @@ impl AppState {
         }
         let snap = Arc::new(Snapshot {
             change,
-            minute: last.minute,
-            as_of: last.as_of,
-            cost: last.cost,
-            engine: Arc::clone(&last.engine),
-            summaries,
-            by_expiry: last.by_expiry.clone(),
-            keys: Arc::clone(&last.keys),
-            commands: tokio::sync::Mutex::new(commands),
-            rebuilding: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-            holders: Arc::clone(&last.holders),
-            expiry60: Arc::clone(&last.expiry60),
+            ..last.successor(summaries).await
         });
         self.keep(scope, &snap);
         Ok(snap)
