@@ -3,7 +3,8 @@
 //!
 //! Public keys are prepared once per process: the same few keys sign every
 //! profile (Apple's profile signer) and every intermediate, and preparing an
-//! RSA key (its Montgomery constants) costs about a third of a verification.
+//! RSA-2048 key (parsing it, its Montgomery constants) costs about 2.7 µs of
+//! a 20.6 µs verification (measured 2026-12-06).
 //! A prepared key is a pure function of the key's bytes and the algorithm,
 //! so a cached one can only be reused for exactly the same bytes.
 

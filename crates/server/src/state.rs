@@ -148,6 +148,13 @@ const ENGINE_NEUTRAL: [&str; 12] = [
     "notify-failed",
 ];
 
+/// What dies within 60 days, every kind, as `engine` sees it (a snapshot's
+/// dashboard report).
+fn expiry60_of(engine: &provkit_policy::Engine) -> provkit_service::expiry::ExpiryReport {
+    let all = provkit_service::expiry::ExpiryFilter::default();
+    provkit_service::expiry::report_with(engine, 60, &all)
+}
+
 /// More changes than this since the last snapshot: build anew without
 /// reading what they were.
 const DERIVE_LIMIT: usize = 64;
@@ -373,11 +380,14 @@ impl AppState {
                         .all(|e| ENGINE_NEUTRAL.contains(&e.action.as_str()))
                 });
             if let Some(changes) = changes {
-                let relabelled = changes
+                let mut relabelled: Vec<String> = changes
                     .into_iter()
                     .filter(|e| e.action == "label-profile")
-                    .map(|e| e.object)
+                    .map(|e| e.object.to_ascii_uppercase())
                     .collect();
+                // A profile relabelled twice is read once.
+                relabelled.sort_unstable();
+                relabelled.dedup();
                 return Ok((self.derive(scope, &last, change, relabelled).await?, false));
             }
             if may_lag && last.cost > self.limits.console_build_wait {
@@ -455,9 +465,9 @@ impl AppState {
     /// Moves `last` to `now` on a task of its own, unless a build is under
     /// way: the engine is advanced (only the devices that want a profile
     /// expiring in between are planned again, see
-    /// [`provkit_policy::Engine::advance`]), the summaries' days left and the
-    /// 60-day report are made again; the tenant, keys, holders and outbox
-    /// index are shared with `last`. At 1M devices this is a fraction of a
+    /// [`provkit_policy::Engine::advance`]), the summaries' days left set
+    /// again and the 60-day report made again; the tenant, keys, holders
+    /// and outbox index are shared with `last`. At 1M devices this is a fraction of a
     /// build, which once ran every minute on both cores.
     fn advance_in_background(
         &self,
@@ -489,17 +499,12 @@ impl AppState {
     ) -> Result<(), Problem> {
         let started = std::time::Instant::now();
         let mut engine = (*last.engine).clone();
-        let labelled = last.summaries.clone();
+        let mut summaries = last.summaries.clone();
         let (engine, summaries, expiry60) = self
             .compute(move || {
                 engine.advance(now);
-                let mut summaries = provkit_service::catalog::summaries_of(&engine);
-                // The same profiles in the same order: the labels carry over.
-                for (s, was) in summaries.iter_mut().zip(labelled) {
-                    s.label = was.label;
-                }
-                let all = provkit_service::expiry::ExpiryFilter::default();
-                let report = provkit_service::expiry::report_with(&engine, 60, &all);
+                provkit_service::catalog::retime_summaries(&mut summaries, now);
+                let report = expiry60_of(&engine);
                 Ok((engine, summaries, report))
             })
             .await?;
@@ -602,8 +607,7 @@ impl AppState {
         let (engine, holders, expiry60) = self
             .compute(move || {
                 let holders = provkit_service::catalog::Holders::build(&engine);
-                let all = provkit_service::expiry::ExpiryFilter::default();
-                let report = provkit_service::expiry::report_with(&engine, 60, &all);
+                let report = expiry60_of(&engine);
                 Ok((engine, holders, report))
             })
             .await?;

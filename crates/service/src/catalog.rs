@@ -146,6 +146,15 @@ pub fn summaries_of(engine: &Engine) -> Vec<ProfileSummary> {
     summaries(engine.tenant(), engine, engine.at())
 }
 
+/// Sets every summary's days left as of `at`: the one part of a summary
+/// that moves with the clock (an engine moved to `at` with
+/// [`Engine::advance`] keeps every other part).
+pub fn retime_summaries(list: &mut [ProfileSummary], at: DateTime<Utc>) {
+    for s in list {
+        s.days_left = provkit_profile::days_left(s.expires, at);
+    }
+}
+
 /// [`profiles`] over an engine already built (a server's snapshot).
 pub fn profiles_with(engine: &Engine) -> Vec<ProfileSummary> {
     let mut list = summaries(engine.tenant(), engine, engine.at());

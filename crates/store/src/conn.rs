@@ -175,7 +175,9 @@ pub(crate) trait Docs {
         Ok(())
     }
     /// Every row whose key starts with `prefix`, ordered by key.
-    fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>>;
+    fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>> {
+        self.range(table, prefix, &prefix_end(prefix), usize::MAX)
+    }
     /// The first `limit` (key, document) pairs with `start <= key < end`,
     /// ordered by key (no row locks).
     fn range(

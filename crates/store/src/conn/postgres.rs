@@ -2,7 +2,7 @@
 
 use postgres::types::ToSql;
 
-use super::{Docs, R, Table, prefix_end};
+use super::{Docs, R, Table};
 use crate::error::StoreError;
 
 /// Rows per multi-row INSERT.
@@ -240,9 +240,6 @@ impl Docs for PgDocs {
             &[],
         )?;
         Ok(rows.first().map(|r| r.get(0)))
-    }
-    fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>> {
-        self.range(table, prefix, &prefix_end(prefix), usize::MAX)
     }
     fn range(
         &mut self,

@@ -1,6 +1,6 @@
 //! The SQLite backend (the embedded default): document tables in one file.
 
-use super::{Docs, R, Table, prefix_end};
+use super::{Docs, R, Table};
 
 /// SQLite through rusqlite.
 #[derive(Debug)]
@@ -174,9 +174,6 @@ impl Docs for SqliteDocs {
             Some(r) => Some(r.get(0)?),
             None => None,
         })
-    }
-    fn scan(&mut self, table: Table, prefix: &str) -> R<Vec<(String, String)>> {
-        self.range(table, prefix, &prefix_end(prefix), usize::MAX)
     }
     fn each_doc(&mut self, table: Table, f: &mut dyn FnMut(&str) -> R<()>) -> R<()> {
         let mut st = self
