@@ -321,7 +321,6 @@ impl Docs for MemDocs {
 }
 
 /// The smallest string greater than every string starting with `prefix`.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn prefix_end(prefix: &str) -> String {
     let mut s = prefix.to_owned();
     s.push(char::MAX);
