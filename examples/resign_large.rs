@@ -8,6 +8,10 @@
 //!     target/tmp/provkit-large.ipa /tmp/resigned.ipa [DIR]
 //! ```
 //!
+//! `resign_large --many N OUT.ipa` writes an app to re-sign instead: an
+//! 80 MB fat executable and `N` frameworks of 16 MB each (to show that the
+//! peak follows the largest executable, not their sum).
+//!
 //! With `DIR`, the identity and the profile are also written there
 //! (`cert.pem`, `key.pem`, `chain.pem` with the test CA's intermediate and
 //! root, `profile.mobileprovision`), so another signer can re-sign the same
@@ -25,10 +29,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let (Some(input), Some(output)) = (args.next(), args.next()) else {
-        return Err("usage: resign_large IN.ipa OUT.ipa".into());
+        return Err("usage: resign_large IN.ipa OUT.ipa [DIR] | --many N OUT.ipa".into());
     };
     let ca = TestCa::rsa();
     let id = developer_identity(&ca);
+    if input == "--many" {
+        let n: usize = output.parse()?;
+        let out = args.next().ok_or("--many N OUT.ipa")?;
+        return many_frameworks(&ca, n, out.as_ref());
+    }
     let profiles = vec![signed_profile(
         &ca,
         &ProfileSpec {
@@ -62,5 +71,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         done.signed.len(),
         t.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// An app with an 80 MB fat executable (arm64 and armv7, 40 MB each) and
+/// `n` frameworks of 16 MB, every entry stored.
+fn many_frameworks(
+    ca: &TestCa,
+    n: usize,
+    out: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use provkit::codesign::fixtures::{Arch, BundleSpec, build_ipa};
+    const MB: usize = 1 << 20;
+    let mut app = BundleSpec::new("Many.app", "com.example.many");
+    app.archs = vec![Arch::Armv7, Arch::Arm64];
+    app.code_len = 40 * MB;
+    app.nested = (0..n)
+        .map(|i| {
+            let mut f =
+                BundleSpec::new(&format!("Lib{i}.framework"), &format!("com.example.lib{i}"));
+            f.code_len = 16 * MB;
+            f
+        })
+        .collect();
+    let id = developer_identity(ca);
+    std::fs::write(
+        out,
+        build_ipa(&app, provkit::profile::fixtures::TEST_TEAM, &id, |_| false),
+    )?;
+    println!("wrote {}: {n} frameworks", out.display());
     Ok(())
 }

@@ -70,13 +70,13 @@ fn every_valid_corpus_ipa_resigns_and_verifies() {
         let old = read_entries(&std::fs::read(&input).expect("in"));
         let new = read_entries(&std::fs::read(&output).expect("out"));
         for (name, bytes, _) in &old {
-            if changes.files.contains_key(name.as_str()) {
+            if changes.changed(name) {
                 continue;
             }
             let kept = new.iter().find(|(n, _, _)| n == name).map(|(_, b, _)| b);
             assert_eq!(kept, Some(bytes), "{}: {name} changed", row["file"]);
         }
-        for path in changes.files.keys() {
+        for path in changes.changed_paths() {
             assert!(
                 path.ends_with("embedded.mobileprovision")
                     || path.ends_with("_CodeSignature/CodeResources")
@@ -318,4 +318,85 @@ fn hostile_mach_o_headers_give_errors_not_panics() {
     }
     // The header fields matter: many of these rewrites must be refused.
     assert!(refused > 100, "only {refused} refusals");
+}
+
+/// Before, every re-signed executable stayed in memory until the archive
+/// was written, so an app with many frameworks needed them all at once.
+/// Now `resign_path` writes each as soon as it is signed: what it returns
+/// holds no Mach-O, and the archive equals the one written from memory.
+#[test]
+fn resigning_held_every_executable_until_the_archive_was_written() {
+    use provkit_codesign::archive::{Archive, Limits};
+    use provkit_codesign::resign::{resign, write_ipa};
+    let ca = TestCa::rsa();
+    let id = developer_identity(&ca);
+    let mut app = BundleSpec::new("Many.app", "com.example.many");
+    app.code_len = 40_000;
+    app.profile = Some(wildcard_profile(&ca, "com.example.many"));
+    app.resources = vec![("a.txt".into(), FileContent::Bytes(filler(3000, 1)))];
+    app.nested = (0..3)
+        .map(|i| {
+            let mut f = BundleSpec::new(&format!("F{i}.framework"), &format!("com.example.f{i}"));
+            f.code_len = 20_000 + i * 1000;
+            f
+        })
+        .collect();
+    let work = tmp("streamed");
+    let input = work.join("in.ipa");
+    std::fs::write(
+        &input,
+        build_ipa(&app, "PROVKIT01", &id, |p| p.ends_with(".txt")),
+    )
+    .expect("write");
+    let profiles = vec![wildcard_profile(&ca, "*")];
+
+    let streamed_out = work.join("streamed.ipa");
+    let changes = resign_path(&input, &streamed_out, &options(&id, &profiles)).expect("re-signed");
+    let macho = |b: &[u8]| {
+        b.len() >= 4 && matches!(&b[..4], [0xca, 0xfe, 0xba, 0xbe] | [0xcf, 0xfa, 0xed, 0xfe])
+    };
+    assert!(
+        changes.files.values().all(|b| !macho(b)),
+        "a Mach-O file was kept in memory: {:?}",
+        changes.files.keys().collect::<Vec<_>>()
+    );
+    let streamed: Vec<&str> = changes.streamed.keys().map(String::as_str).collect();
+    assert_eq!(
+        streamed,
+        [
+            "Payload/Many.app/Frameworks/F0.framework/F0",
+            "Payload/Many.app/Frameworks/F1.framework/F1",
+            "Payload/Many.app/Frameworks/F2.framework/F2",
+            "Payload/Many.app/Many",
+        ]
+    );
+    assert!(changes.changed("Payload/Many.app/Many"));
+    assert!(changes.changed("Payload/Many.app/_CodeSignature/CodeResources"));
+    assert!(!changes.changed("Payload/Many.app/a.txt"));
+    let report = verify(&ca, &streamed_out);
+    assert!(report.valid, "{:#?}", report.findings);
+
+    // The same app re-signed in memory and written afterwards.
+    let archive = Archive::open(&input, Limits::default()).expect("archive");
+    let held = resign(&archive, &options(&id, &profiles)).expect("re-signed");
+    let held_out = work.join("held.ipa");
+    write_ipa(&input, &held, &held_out).expect("written");
+    let sorted = |p: &Path| {
+        let mut e = read_entries(&std::fs::read(p).expect("read"));
+        e.sort();
+        e
+    };
+    let (a, b) = (sorted(&streamed_out), sorted(&held_out));
+    assert_eq!(
+        a.iter().map(|e| &e.0).collect::<Vec<_>>(),
+        b.iter().map(|e| &e.0).collect::<Vec<_>>()
+    );
+    for (x, y) in a.iter().zip(&b) {
+        assert!(x == y, "{} differs", x.0);
+    }
+    for (path, len) in &changes.streamed {
+        let entry = a.iter().find(|e| &e.0 == path).expect("written");
+        assert_eq!(entry.1.len() as u64, *len, "{path}");
+        assert_eq!(held.files.get(path), Some(&entry.1), "{path}");
+    }
 }

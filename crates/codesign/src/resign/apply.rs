@@ -20,16 +20,41 @@ use crate::signature::blob::{SLOT_ENTITLEMENTS, SuperBlob};
 use crate::signature::sign::{CodeSpec, Identity, signature, signature_len};
 
 use super::plan::{Plan, read_info};
+use super::write::IpaWriter;
 use super::{ResignError, ResignOptions, Resigned};
 
-/// Signs every step of `plan`, inside-out.
+/// Signs every step of `plan`, inside-out. With a `sink`, each re-signed
+/// Mach-O file is written to it at once and only its digests kept (for the
+/// seal of the bundle around it), so memory holds one executable at a time;
+/// without, every new file is kept in [`Resigned::files`].
 ///
 /// # Errors
 /// The first file that cannot be rewritten, or a signing failure.
-pub(super) fn apply(plan: &Plan<'_>, opts: &ResignOptions<'_>) -> Result<Resigned, ResignError> {
+pub(super) fn apply(
+    plan: &Plan<'_>,
+    opts: &ResignOptions<'_>,
+    mut sink: Option<&mut IpaWriter>,
+) -> Result<Resigned, ResignError> {
     let (app, team, id) = (&plan.app, &plan.team, opts.identity);
     let mut out = Resigned::default();
-    for step in &plan.steps {
+    for (n, step) in plan.steps.iter().enumerate() {
+        // The last step is the app itself: nothing seals its executable.
+        let sealed_later = n + 1 < plan.steps.len();
+        let mut emit = |out: &mut Resigned, path: String, bytes: Vec<u8>| match sink.as_deref_mut()
+        {
+            Some(w) => {
+                if sealed_later {
+                    out.digests.insert(path.clone(), Sealable::of(&bytes));
+                }
+                w.put(&path, &bytes)?;
+                out.streamed.insert(path, bytes.len() as u64);
+                Ok::<(), ResignError>(())
+            }
+            None => {
+                out.files.insert(path, bytes);
+                Ok(())
+            }
+        };
         let u = &step.unit;
         let path = app.archive_path(&u.rel);
         if u.kind == BundleKind::Dylib {
@@ -42,7 +67,7 @@ pub(super) fn apply(plan: &Plan<'_>, opts: &ResignOptions<'_>) -> Result<Resigne
                 ..CodeSpec::default()
             };
             let new = resign_macho_owned(bytes, &spec, id, &path)?;
-            out.files.insert(path.clone(), new);
+            emit(&mut out, path.clone(), new)?;
             out.signed.push((path, spec.identifier));
             continue;
         }
@@ -100,7 +125,7 @@ pub(super) fn apply(plan: &Plan<'_>, opts: &ResignOptions<'_>) -> Result<Resigne
             signing_time: opts.signing_time,
         };
         let new = resign_macho_owned(exe_bytes, &spec, id, &app.archive_path(&inner(&exe)))?;
-        out.files.insert(app.archive_path(&inner(&exe)), new);
+        emit(&mut out, app.archive_path(&inner(&exe)), new)?;
         out.signed.push((path, bid.clone()));
     }
     Ok(out)
@@ -333,8 +358,17 @@ fn take_current(app: &App<'_>, out: &mut Resigned, rel: &str) -> Result<Vec<u8>,
 }
 
 fn current(app: &App<'_>, out: &Resigned, rel: &str) -> Result<Vec<u8>, ResignError> {
-    if let Some(b) = out.files.get(&app.archive_path(rel)) {
+    let path = app.archive_path(rel);
+    if let Some(b) = out.files.get(&path) {
         return Ok(b.clone());
+    }
+    if out.streamed.contains_key(&path) {
+        // Each file is signed once; a plan that rewrote one twice would
+        // otherwise read its old bytes back.
+        return Err(ResignError::Macho {
+            path,
+            reason: "already re-signed and written".into(),
+        });
     }
     app.read_rel(rel, app.archive.limits().max_read)?
         .ok_or_else(|| ResignError::Macho {
@@ -363,7 +397,7 @@ fn seal_inputs(
         .collect();
     // Files the re-signing adds (a profile, a CodeResources) that the archive lacks.
     let root = format!("{}/", app.archive_path(rel));
-    for path in out.files.keys() {
+    for path in out.files.keys().chain(out.streamed.keys()) {
         if let Some(r) = path.strip_prefix(&root) {
             list.entry(r.to_owned()).or_insert(None);
         }
@@ -380,6 +414,13 @@ fn seal_inputs(
             let full = app.archive_path(&format!("{prefix}{r}"));
             let d = if let Some(b) = out.files.get(&full) {
                 Ok(Sealable::of(b))
+            } else if let Some(d) = out.digests.get(&full) {
+                Ok(d.clone())
+            } else if out.streamed.contains_key(&full) {
+                Err(ResignError::Macho {
+                    path: full.clone(),
+                    reason: "written without its digests".into(),
+                })
             } else if let Some(Entry {
                 kind: EntryKind::Symlink(t),
                 ..

@@ -203,10 +203,38 @@ impl<'a> ResignOptions<'a> {
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct Resigned {
-    /// Archive path → new bytes.
+    /// Archive path → new bytes: every changed or added file from
+    /// [`resign`]; from [`resign_path`], all but the Mach-O files in
+    /// [`Resigned::streamed`].
     pub files: BTreeMap<String, Vec<u8>>,
+    /// Re-signed Mach-O files that [`resign_path`] wrote to the output as
+    /// soon as they were signed, with their new sizes, so that memory holds
+    /// one executable at a time (empty from [`resign`]).
+    pub streamed: BTreeMap<String, u64>,
     /// Bundles signed, inside-out, with their bundle ids.
     pub signed: Vec<(String, String)>,
+    /// The streamed files' digests, for the seals of the bundles around
+    /// them.
+    digests: BTreeMap<String, crate::seal::Sealable>,
+}
+
+impl Resigned {
+    /// Whether the file at archive path `path` was changed or added.
+    pub fn changed(&self, path: &str) -> bool {
+        self.files.contains_key(path) || self.streamed.contains_key(path)
+    }
+
+    /// Every changed or added file's archive path, in order.
+    pub fn changed_paths(&self) -> impl Iterator<Item = &str> {
+        let mut all: Vec<&str> = self
+            .files
+            .keys()
+            .chain(self.streamed.keys())
+            .map(String::as_str)
+            .collect();
+        all.sort_unstable();
+        all.into_iter()
+    }
 }
 
 /// Re-signs the app in `archive` in memory: checks the preconditions, then
@@ -217,7 +245,7 @@ pub struct Resigned {
 /// is signed then), or the first file that cannot be rewritten.
 pub fn resign(archive: &Archive, opts: &ResignOptions<'_>) -> Result<Resigned, ResignError> {
     let plan = plan::plan(archive, opts)?;
-    apply::apply(&plan, opts)
+    apply::apply(&plan, opts, None)
 }
 
 /// Re-signs the app at `input` (an `.ipa` or `.app` folder) and writes an
@@ -232,14 +260,20 @@ pub fn resign_path(
 ) -> Result<Resigned, ResignError> {
     check_output(input, output, opts.overwrite)?;
     let archive = Archive::open(input, Limits::default())?;
-    let changes = resign(&archive, opts)?;
+    // Every precondition checked before a file is created.
+    let plan = plan::plan(&archive, opts)?;
+    let write = |target: &Path| -> Result<Resigned, ResignError> {
+        let mut w = write::IpaWriter::create(target)?;
+        let changes = apply::apply(&plan, opts, Some(&mut w))?;
+        w.complete(input, &archive, &changes)?;
+        Ok(changes)
+    };
     let Some((verifier, at)) = opts.check else {
-        write::write_to(input, &archive, &changes, output)?;
-        return Ok(changes);
+        return write(output);
     };
     // Written beside the output, verified, and only then put in place.
     let staged = output.with_extension(format!("check-{}", std::process::id()));
-    write::write_to(input, &archive, &changes, &staged)?;
+    let changes = write(&staged)?;
     let verdict = Archive::open(&staged, Limits::default())
         .map_err(ResignError::from)
         .and_then(|a| {
