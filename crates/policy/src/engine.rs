@@ -246,6 +246,73 @@ impl Engine {
         self.recompute(Vec::new(), devices)
     }
 
+    /// Replaces the tenant's assignments with `assignments` (in that
+    /// order, as a fresh [`Engine::new`] would hold them) and plans again
+    /// only the users and devices that the assignments added or removed
+    /// reach; returns the devices whose commands changed. For a store that
+    /// reads a profile's assignments back after an edit: the engine ends as
+    /// one built anew with that list.
+    ///
+    /// ```
+    /// use provkit_policy::{Engine, generate::{Shape, generate}};
+    ///
+    /// let shape = Shape::scaled(2_000);
+    /// let tenant = generate(&shape, 7);
+    /// let mut fewer = tenant.clone();
+    /// fewer.assignments.truncate(fewer.assignments.len() / 2);
+    /// let mut engine = Engine::new(tenant, shape.around);
+    /// engine.set_assignments(fewer.assignments.clone())?;
+    /// assert_eq!(engine.plan(), Engine::new(fewer, shape.around).plan());
+    /// # Ok::<(), provkit_policy::ChangeError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ChangeError::Unknown`] for a profile or group outside the tenant
+    /// (nothing is changed then).
+    pub fn set_assignments(&mut self, assignments: Vec<Assignment>) -> Result<Delta, ChangeError> {
+        for a in &assignments {
+            if a.profile.index() >= self.tenant.profiles.len() {
+                return Err(ChangeError::Unknown(format!("profile #{}", a.profile.0)));
+            }
+            if let Target::Group(g) = a.target {
+                self.check_group(g)?;
+            }
+        }
+        // The assignments on one side only (counted, as a list may hold
+        // one twice): their targets are what the change reaches.
+        let mut count: std::collections::HashMap<&Assignment, isize> =
+            std::collections::HashMap::new();
+        for a in self.tenant.assignments.iter() {
+            *count.entry(a).or_default() += 1;
+        }
+        for a in &assignments {
+            *count.entry(a).or_default() -= 1;
+        }
+        let mut targets: Vec<Target> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (a, n) in count {
+            if n != 0 && seen.insert(&a.target) {
+                targets.push(a.target.clone());
+            }
+        }
+        if targets.is_empty() && self.tenant.assignments == assignments {
+            return Ok(Delta {
+                devices: Vec::new(),
+                recomputed: 0,
+            });
+        }
+        Arc::make_mut(&mut self.tenant).assignments = assignments;
+        self.idx = Arc::new(Index::rebuild_assignments(
+            Arc::unwrap_or_clone(std::mem::take(&mut self.idx)),
+            &self.tenant,
+        ));
+        let (mut users, mut devices) = (Vec::new(), Vec::new());
+        for t in &targets {
+            self.affected_by_target(t, &mut users, &mut devices);
+        }
+        Ok(self.recompute(users, devices))
+    }
+
     /// desired(D): the profiles the device should hold.
     pub fn desired(&self, device: DeviceId) -> &[ProfileId] {
         &self.states[device.index()].desired

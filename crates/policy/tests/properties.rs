@@ -214,3 +214,86 @@ proptest! {
         prop_assert_eq!(original.plan(), before_all);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// An engine given a new list of assignments plans exactly as one built
+    /// with it (kept, dropped, reordered and new assignments alike), and
+    /// its delta names exactly the devices whose commands changed.
+    #[test]
+    fn setting_assignments_equals_building_with_them(
+        seed in any::<u64>(),
+        other in any::<u64>(),
+        keep in proptest::collection::vec(any::<bool>(), 8),
+        shuffle in any::<u64>(),
+    ) {
+        let t = random_tenant(seed);
+        let mut engine = Engine::new(t.clone(), at());
+        // Some of the old assignments, in another order, and some new ones
+        // (another tenant's that name profiles and groups this one has).
+        let mut list: Vec<Assignment> = t
+            .assignments
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| keep[i % keep.len()])
+            .map(|(_, a)| a.clone())
+            .collect();
+        let mut rng = provkit_policy::generate::Rng::new(shuffle);
+        for i in (1..list.len()).rev() {
+            list.swap(i, rng.below(i + 1));
+        }
+        list.extend(random_tenant(other).assignments.into_iter().filter(|a| {
+            a.profile.index() < t.profiles.len()
+                && !matches!(a.target, Target::Group(g) if g.index() >= t.groups.len())
+        }));
+        let before: Vec<Vec<Command>> =
+            (0..t.devices.len()).map(|d| engine.commands(DeviceId(d as u32)).to_vec()).collect();
+        let delta = engine.set_assignments(list.clone()).expect("known ids");
+        let mut u = t.clone();
+        u.assignments = list;
+        let built = Engine::new(u.clone(), at());
+        prop_assert_eq!(engine.tenant(), built.tenant());
+        prop_assert_eq!(engine.plan(), built.plan());
+        for (d, was) in before.iter().enumerate() {
+            let id = DeviceId(d as u32);
+            prop_assert_eq!(engine.desired(id), built.desired(id));
+            let current = engine.commands(id);
+            match delta.devices.iter().find(|p| p.device.index() == d) {
+                Some(p) => prop_assert_eq!(&p.commands[..], current),
+                None => prop_assert_eq!(&was[..], current, "device {} changed without a delta", d),
+            }
+        }
+        for p in 0..u.profiles.len() {
+            let p = ProfileId(p as u32);
+            for d in 0..u.devices.len() {
+                let d = DeviceId(d as u32);
+                prop_assert_eq!(engine.explain(d, p), built.explain(d, p));
+            }
+        }
+    }
+}
+
+#[test]
+fn setting_assignments_refuses_unknown_ids_and_changes_nothing() {
+    let t = random_tenant(3);
+    let mut engine = Engine::new(t.clone(), at());
+    let plan = engine.plan();
+    let bad = Assignment {
+        profile: ProfileId(t.profiles.len() as u32),
+        target: Target::AllUsers,
+        intent: Intent::Include,
+    };
+    assert!(matches!(
+        engine.set_assignments(vec![bad]),
+        Err(ChangeError::Unknown(_))
+    ));
+    let bad = Assignment {
+        profile: ProfileId(0),
+        target: Target::Group(GroupId(t.groups.len() as u32)),
+        intent: Intent::Include,
+    };
+    assert!(engine.set_assignments(vec![bad]).is_err());
+    assert_eq!(engine.tenant(), &t);
+    assert_eq!(engine.plan(), plan);
+}

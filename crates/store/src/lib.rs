@@ -40,6 +40,7 @@ mod records;
 mod schema;
 
 pub use console::{ConsoleUser, Session};
+pub use data::resolve_assignments;
 pub use doc_store::{DocStore, MemoryStore, SCHEMA_VERSION};
 pub use error::StoreError;
 #[cfg(feature = "fixtures")]
