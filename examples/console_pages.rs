@@ -277,6 +277,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             saved.elapsed().as_secs_f64(),
             slowest.as_secs_f64() * 1e3
         );
+        // The snapshot they show holds it: the profile's row in the export
+        // names All devices among its targets.
+        let (_, csv) = c.exchange(&get("/console/profiles.csv"), b"").await?;
+        let csv = String::from_utf8_lossy(&csv).into_owned();
+        let row = csv
+            .lines()
+            .find(|l| l.to_ascii_uppercase().contains(&profile.to_ascii_uppercase()))
+            .ok_or("the profile is not in the export")?;
+        assert!(row.contains("all-devices"), "the save is not shown: {row}");
+        println!("the profile's row after the save: {row}");
         Ok::<_, Box<dyn std::error::Error>>(())
     })?;
     let _ = std::fs::remove_dir_all(&dir);

@@ -602,7 +602,7 @@ fn status_of(udid: &str, desired: bool, held: bool, cmd: Option<&CommandFact>) -
 }
 
 /// Per profile, the devices that should hold it or report holding it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Holders(Vec<Vec<DeviceId>>);
 
 impl Holders {
