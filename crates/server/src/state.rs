@@ -744,10 +744,10 @@ impl AppState {
         self.commands_within(scope, snap, None).await
     }
 
-    /// [`AppState::commands`] for a console page: while another request
-    /// (the first reading after the server started) reads the outbox, the
-    /// page waits at most [`crate::Limits::console_build_wait`] and then
-    /// says it is loading.
+    /// [`AppState::commands`] for a console page: while the outbox is read
+    /// for the first time (by this request or another), the page waits at
+    /// most [`crate::Limits::console_build_wait`] and then says it is
+    /// loading; the reading goes on in the background.
     ///
     /// # Errors
     /// Store failures; [`Problem::loading`].
@@ -788,6 +788,36 @@ impl AppState {
                 });
             }
             return Ok(Arc::clone(&c.index));
+        }
+        if let Some(w) = wait
+            && held.is_none()
+        {
+            // The first reading (two minutes at 1M devices with the plan
+            // queued): on a task of its own, so the page can stop waiting.
+            drop(held);
+            let (state, scope, snap) = (self.clone(), scope.to_owned(), Arc::clone(snap));
+            let reading = tokio::spawn(async move {
+                let mut held = snap.commands.lock().await;
+                if let Some(c) = held.as_ref() {
+                    return Ok(Arc::clone(&c.index));
+                }
+                let fresh = state.read_commands(&scope, &snap).await?;
+                let index = Arc::clone(&fresh.index);
+                *held = Some(fresh);
+                Ok(index)
+            });
+            return match tokio::time::timeout(w, reading).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "reading the outbox failed");
+                    Err(Problem::new(
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "the operation failed; the server log has the details",
+                    ))
+                }
+                Err(_) => Err(Problem::loading()),
+            };
         }
         let fresh = self.read_commands(scope, snap).await?;
         let index = Arc::clone(&fresh.index);
@@ -965,6 +995,56 @@ mod tests {
             html.contains(r#"<meta http-equiv="refresh" content="2">"#),
             "{html}"
         );
+    }
+
+    /// regression guard for the first console page after a start waiting
+    /// for the whole outbox to be read (130.8 s at 1M devices with the
+    /// plan queued, `console_pages`, no "Loading" page): the page that
+    /// starts the first reading waits at most its bound, says it is
+    /// loading, and the reading goes on; the next page gets the index.
+    #[tokio::test]
+    async fn the_first_outbox_reading_held_the_page() {
+        let state = state(std::time::Duration::from_secs(1));
+        let root = provkit_store::org::ROOT;
+        let snap = state.snapshot(root).await.expect("snapshot");
+        // The pool's one connection held, so the reading takes as long as
+        // the test wants.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                state
+                    .run(root, move |_| {
+                        let _ = held.recv();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let page = state.commands_within(root, &snap, Some(std::time::Duration::from_millis(50)));
+        let p = tokio::time::timeout(std::time::Duration::from_secs(2), page)
+            .await
+            .expect("the page waited for the whole reading")
+            .expect_err("loading");
+        assert_eq!((p.status.as_u16(), p.code), (503, "loading"));
+        release.send(()).expect("release");
+        blocker.await.expect("joined").expect("blocker");
+        let mut read = None;
+        for _ in 0..200 {
+            match state
+                .commands_within(root, &snap, Some(std::time::Duration::from_millis(50)))
+                .await
+            {
+                Ok(index) => {
+                    read = Some(index);
+                    break;
+                }
+                Err(p) => assert_eq!(p.code, "loading"),
+            }
+        }
+        assert_eq!(read.expect("read in the background").len(), 0);
+        assert!(snap.commands.lock().await.is_some(), "kept for the next");
     }
 
     /// regression guard for the once-a-minute rebuild of the whole tenant
