@@ -155,6 +155,10 @@ fn expiry60_of(engine: &provkit_policy::Engine) -> provkit_service::expiry::Expi
     provkit_service::expiry::report_with(engine, 60, &all)
 }
 
+/// How long a page waits at least for the first reading of the outbox it
+/// started before it says it is loading (see [`AppState::page_commands`]).
+const FIRST_READING_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// More changes than this since the last snapshot: build anew without
 /// reading what they were.
 const DERIVE_LIMIT: usize = 64;
@@ -746,8 +750,9 @@ impl AppState {
 
     /// [`AppState::commands`] for a console page: while the outbox is read
     /// for the first time (by this request or another), the page waits at
-    /// most [`crate::Limits::console_build_wait`] and then says it is
-    /// loading; the reading goes on in the background.
+    /// most [`crate::Limits::console_build_wait`] (a reading it started
+    /// itself at least half a second) and then says it is loading; the
+    /// reading goes on in the background.
     ///
     /// # Errors
     /// Store failures; [`Problem::loading`].
@@ -806,6 +811,9 @@ impl AppState {
                 *held = Some(fresh);
                 Ok(index)
             });
+            // At least half a second, so a small outbox is read at once
+            // even when pages are told not to wait for builds.
+            let w = w.max(FIRST_READING_WAIT);
             return match tokio::time::timeout(w, reading).await {
                 Ok(Ok(answer)) => answer,
                 Ok(Err(e)) => {
