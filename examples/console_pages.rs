@@ -16,6 +16,9 @@
 //! (defaults 100000, 20, queue: the plan queued in the outbox; `empty`
 //! leaves the outbox empty, much quicker to set up at 1M devices;
 //! `compare` also times reading the outbox index two ways, twice).
+//! With `PROVKIT_PAGES_KEEP=DIR` the database is `DIR/pages.db` and is
+//! kept: a later run over the same folder starts the server over it at
+//! once (the tenant as the last run left it, its changes included).
 
 use std::time::{Duration, Instant};
 
@@ -38,10 +41,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let requests: usize = args.next().map_or(Ok(20), |a| a.parse())?;
     let queue = args.next().is_none_or(|a| a != "empty");
     let compare = args.next().is_some_and(|a| a == "compare");
+    // The server's own log when `RUST_LOG` asks for it.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
 
-    let dir = std::env::temp_dir().join(format!("provkit-pages-{}", std::process::id()));
+    let kept = std::env::var_os("PROVKIT_PAGES_KEEP").map(std::path::PathBuf::from);
+    let dir = kept.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("provkit-pages-{}", std::process::id()))
+    });
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("pages.db");
+    let made = path.exists();
     let now = Utc::now();
     let actor = Actor {
         name: "pages".into(),
@@ -50,10 +64,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let (cookie, csrf, profile, udid) = {
         let mut store = SqliteStore::open(&path)?;
-        provkit::service::generate::generate(&mut store, devices, 1, false, &actor, &mut |s| {
-            eprintln!("[{:>6.1} s] {s}", started.elapsed().as_secs_f64());
-        })?;
-        let view = if queue {
+        if !made {
+            provkit::service::generate::generate(
+                &mut store,
+                devices,
+                1,
+                false,
+                &actor,
+                &mut |s| {
+                    eprintln!("[{:>6.1} s] {s}", started.elapsed().as_secs_f64());
+                },
+            )?;
+        }
+        let view = if made {
+            provkit::service::plan::plan(&mut store, now)?
+        } else if queue {
             provkit::service::plan::plan_and_enqueue(&mut store, now, now)?
         } else {
             provkit::service::plan::plan(&mut store, now)?
@@ -61,18 +86,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!(
             "[{:>6.1} s] plan {}: {} commands",
             started.elapsed().as_secs_f64(),
-            if queue { "queued" } else { "made, not queued" },
+            if made {
+                "made (the kept database)"
+            } else if queue {
+                "queued"
+            } else {
+                "made, not queued"
+            },
             view.commands.len()
         );
-        provkit::service::console::create_user(
-            &mut store,
-            "admin",
-            Role::Admin,
-            None,
-            "pages admin password",
-            &[1; 16],
-            &actor,
-        )?;
+        if !made {
+            provkit::service::console::create_user(
+                &mut store,
+                "admin",
+                Role::Admin,
+                None,
+                "pages admin password",
+                &[1; 16],
+                &actor,
+            )?;
+        }
         let (cookie, session) = provkit::service::console::sign_in(
             &mut store,
             "admin",
@@ -289,7 +322,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("the profile's row after the save: {row}");
         Ok::<_, Box<dyn std::error::Error>>(())
     })?;
-    let _ = std::fs::remove_dir_all(&dir);
+    if kept.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(())
 }
 

@@ -73,6 +73,17 @@ impl Problem {
         )
     }
 
+    /// 500 with `detail`; the cause belongs in the server log, not here.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", detail)
+    }
+
+    /// 500 for a failure whose cause the server log has (logged by the
+    /// caller).
+    pub fn failed() -> Self {
+        Self::internal("the operation failed; the server log has the details")
+    }
+
     /// 400 for a request that does not read.
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
@@ -129,11 +140,7 @@ impl From<StoreError> for Problem {
             ),
             _ => {
                 tracing::error!(error = %e, "store failure");
-                Problem::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "the store failed; the server log has the details",
-                )
+                Problem::internal("the store failed; the server log has the details")
             }
         }
     }
@@ -183,11 +190,7 @@ impl From<ServiceError> for Problem {
             }
             _ => {
                 tracing::error!(error = %detail, "service failure");
-                Problem::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "the operation failed; the server log has the details",
-                )
+                Problem::failed()
             }
         }
     }

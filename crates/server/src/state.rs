@@ -50,6 +50,7 @@ impl StorePool {
     /// Runs `f` with a connection, waiting for one to be free. Blocking:
     /// call it from the blocking pool.
     fn with<T>(&self, f: impl FnOnce(&mut dyn Store) -> T) -> T {
+        let asked = std::time::Instant::now();
         let store = {
             let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
             loop {
@@ -62,6 +63,12 @@ impl StorePool {
                     .unwrap_or_else(PoisonError::into_inner);
             }
         };
+        if asked.elapsed() >= std::time::Duration::from_millis(50) {
+            tracing::debug!(
+                waited_ms = asked.elapsed().as_millis(),
+                "waited for a store connection"
+            );
+        }
         // The connection goes back even when `f` panics.
         struct Back<'a>(&'a StorePool, Option<Box<dyn Store + Send>>);
         impl Drop for Back<'_> {
@@ -155,6 +162,39 @@ fn expiry60_of(engine: &provkit_policy::Engine) -> provkit_service::expiry::Expi
     provkit_service::expiry::report_with(engine, 60, &all)
 }
 
+/// The newest label of every profile `changes` relabelled, as (UUID
+/// upper-cased, label), each profile once.
+fn new_labels(
+    store: &mut dyn Store,
+    changes: &[provkit_store::AuditEntry],
+) -> Result<Vec<(String, provkit_store::ProfileLabel)>, StoreError> {
+    let mut labels: Vec<(String, provkit_store::ProfileLabel)> = Vec::new();
+    for e in changes.iter().filter(|e| e.action == "label-profile") {
+        let uuid = e.object.to_ascii_uppercase();
+        if labels.iter().any(|(u, _)| *u == uuid) {
+            continue;
+        }
+        let newest = store.profile_versions(&uuid)?.pop();
+        labels.push((uuid, newest.map(|r| r.label).unwrap_or_default()));
+    }
+    Ok(labels)
+}
+
+/// Sets the label of every summary `labels` names (see [`new_labels`]).
+fn relabel(
+    summaries: &mut [provkit_service::catalog::ProfileSummary],
+    labels: &[(String, provkit_store::ProfileLabel)],
+) {
+    for (uuid, label) in labels {
+        for s in summaries
+            .iter_mut()
+            .filter(|s| s.uuid.eq_ignore_ascii_case(uuid))
+        {
+            s.label.clone_from(label);
+        }
+    }
+}
+
 /// How long a page waits at least for the first reading of the outbox it
 /// started before it says it is loading (see [`AppState::page_commands`]).
 const FIRST_READING_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
@@ -180,7 +220,7 @@ impl Snapshot {
             summaries,
             by_expiry: self.by_expiry.clone(),
             keys: Arc::clone(&self.keys),
-            commands: tokio::sync::Mutex::new(self.commands.lock().await.clone()),
+            commands: tokio::sync::Mutex::new(index_of(&self.commands).await),
             rebuilding: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             holders: Arc::clone(&self.holders),
             expiry60: Arc::clone(&self.expiry60),
@@ -204,6 +244,20 @@ struct Commands {
     index: Arc<provkit_service::catalog::CommandIndex>,
     read_at: std::time::Instant,
     cost: std::time::Duration,
+}
+
+/// The outbox index `commands` holds, waiting for a reading under way.
+async fn index_of(commands: &tokio::sync::Mutex<Option<Commands>>) -> Option<Commands> {
+    if let Ok(held) = commands.try_lock() {
+        return held.clone();
+    }
+    let started = std::time::Instant::now();
+    let held = commands.lock().await.clone();
+    tracing::debug!(
+        waited_ms = started.elapsed().as_millis(),
+        "waited for the outbox reading under way"
+    );
+    held
 }
 
 /// An outbox read faster than this is read again for every request that
@@ -374,25 +428,22 @@ impl AppState {
                 return Ok((last, false));
             }
             let since = last.change.clone();
-            let changes = self
+            let neutral = self
                 .run(scope, move |store| {
-                    Ok(store.changes_since(since.as_deref(), DERIVE_LIMIT)?)
+                    match store.changes_since(since.as_deref(), DERIVE_LIMIT)? {
+                        Some(changes)
+                            if changes
+                                .iter()
+                                .all(|e| ENGINE_NEUTRAL.contains(&e.action.as_str())) =>
+                        {
+                            Ok(Some(new_labels(store, &changes)?))
+                        }
+                        _ => Ok(None),
+                    }
                 })
-                .await?
-                .filter(|c| {
-                    c.iter()
-                        .all(|e| ENGINE_NEUTRAL.contains(&e.action.as_str()))
-                });
-            if let Some(changes) = changes {
-                let mut relabelled: Vec<String> = changes
-                    .into_iter()
-                    .filter(|e| e.action == "label-profile")
-                    .map(|e| e.object.to_ascii_uppercase())
-                    .collect();
-                // A profile relabelled twice is read once.
-                relabelled.sort_unstable();
-                relabelled.dedup();
-                return Ok((self.derive(scope, &last, change, relabelled).await?, false));
+                .await?;
+            if let Some(labels) = neutral {
+                return Ok((self.derive(scope, &last, change, &labels).await, false));
             }
             if may_lag && last.cost > self.limits.console_build_wait {
                 self.build_in_background(scope, change, minute, now);
@@ -407,7 +458,10 @@ impl AppState {
                 self.snapshots.building.lock(),
             )
             .await
-            .map_err(|_| Problem::loading())?
+            .map_err(|_| {
+                tracing::debug!("a snapshot is being built: loading");
+                Problem::loading()
+            })?
         } else {
             self.snapshots.building.lock().await
         };
@@ -532,38 +586,23 @@ impl AppState {
     }
 
     /// A snapshot at `change` made from `last` after engine-neutral
-    /// changes: the same engine, keys, outbox index and reports, the
-    /// `relabelled` profiles' labels read again from the store.
+    /// changes: the same engine, keys, outbox index and reports, with the
+    /// `labels` read again ([`new_labels`]).
     async fn derive(
         &self,
         scope: &str,
         last: &Arc<Snapshot>,
         change: Option<String>,
-        relabelled: Vec<String>,
-    ) -> Result<Arc<Snapshot>, Problem> {
+        labels: &[(String, provkit_store::ProfileLabel)],
+    ) -> Arc<Snapshot> {
         let mut summaries = last.summaries.clone();
-        if !relabelled.is_empty() {
-            summaries = self
-                .run(scope, move |store| {
-                    for uuid in &relabelled {
-                        let of = |s: &&mut provkit_service::catalog::ProfileSummary| {
-                            s.uuid.eq_ignore_ascii_case(uuid)
-                        };
-                        for s in summaries.iter_mut().filter(of) {
-                            let newest = store.profile_versions(&s.uuid)?.pop();
-                            s.label = newest.map(|r| r.label).unwrap_or_default();
-                        }
-                    }
-                    Ok(summaries)
-                })
-                .await?;
-        }
+        relabel(&mut summaries, labels);
         let snap = Arc::new(Snapshot {
             change,
             ..last.successor(summaries).await
         });
         self.keep(scope, &snap);
-        Ok(snap)
+        snap
     }
 
     /// When every change since `last` edited assignments or left the engine
@@ -597,16 +636,7 @@ impl AppState {
                 {
                     return Ok(None);
                 }
-                let mut labels = Vec::new();
-                for e in changes.iter().filter(|e| e.action == "label-profile") {
-                    let uuid = e.object.to_ascii_uppercase();
-                    if labels.iter().any(|(u, _)| *u == uuid) {
-                        continue;
-                    }
-                    let newest = store.profile_versions(&uuid)?.pop();
-                    labels.push((uuid, newest.map(|r| r.label).unwrap_or_default()));
-                }
-                Ok(Some((store.assignments()?, labels)))
+                Ok(Some((store.assignments()?, new_labels(store, &changes)?)))
             })
             .await?;
         let Some((records, labels)) = read else {
@@ -625,11 +655,9 @@ impl AppState {
                 engine.advance(now);
                 let mut summaries = provkit_service::catalog::summaries_of(&engine);
                 for (s, o) in summaries.iter_mut().zip(&old) {
-                    s.label = match labels.iter().find(|(u, _)| s.uuid.eq_ignore_ascii_case(u)) {
-                        Some((_, l)) => l.clone(),
-                        None => o.label.clone(),
-                    };
+                    s.label.clone_from(&o.label);
                 }
+                relabel(&mut summaries, &labels);
                 let holders = provkit_service::catalog::Holders::build(&engine);
                 let report = expiry60_of(&engine);
                 Ok(Some((engine, summaries, holders, report)))
@@ -675,11 +703,8 @@ impl AppState {
         // The last snapshot's outbox index, when it was costly to read, goes
         // on with this one (moved to its ids) instead of being read again.
         let carried = match &self.kept(scope) {
-            Some(p) => p
-                .commands
-                .lock()
+            Some(p) => index_of(&p.commands)
                 .await
-                .clone()
                 .filter(Commands::costly)
                 .map(|c| (Arc::clone(&p.engine), c)),
             None => None,
@@ -727,6 +752,11 @@ impl AppState {
             expiry60: Arc::new(expiry60),
         });
         self.keep(scope, &snap);
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis(),
+            scope,
+            "snapshot built"
+        );
         Ok(snap)
     }
 
@@ -775,7 +805,10 @@ impl AppState {
         let mut held = match wait {
             Some(w) => tokio::time::timeout(w, snap.commands.lock())
                 .await
-                .map_err(|_| Problem::loading())?,
+                .map_err(|_| {
+                    tracing::debug!("the outbox is being read: loading");
+                    Problem::loading()
+                })?,
             None => snap.commands.lock().await,
         };
         if let Some(c) = held.as_ref().filter(|c| c.costly()) {
@@ -803,13 +836,10 @@ impl AppState {
             let (state, scope, snap) = (self.clone(), scope.to_owned(), Arc::clone(snap));
             let reading = tokio::spawn(async move {
                 let mut held = snap.commands.lock().await;
-                if let Some(c) = held.as_ref() {
-                    return Ok(Arc::clone(&c.index));
+                match held.as_ref() {
+                    Some(c) => Ok(Arc::clone(&c.index)),
+                    None => state.read_into(&scope, &snap, &mut held).await,
                 }
-                let fresh = state.read_commands(&scope, &snap).await?;
-                let index = Arc::clone(&fresh.index);
-                *held = Some(fresh);
-                Ok(index)
             });
             // At least half a second, so a small outbox is read at once
             // even when pages are told not to wait for builds.
@@ -818,15 +848,22 @@ impl AppState {
                 Ok(Ok(answer)) => answer,
                 Ok(Err(e)) => {
                     tracing::error!(error = %e, "reading the outbox failed");
-                    Err(Problem::new(
-                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal",
-                        "the operation failed; the server log has the details",
-                    ))
+                    Err(Problem::failed())
                 }
                 Err(_) => Err(Problem::loading()),
             };
         }
+        self.read_into(scope, snap, &mut held).await
+    }
+
+    /// Reads `snap`'s outbox index into `held` (its lock, held) and
+    /// answers it.
+    async fn read_into(
+        &self,
+        scope: &str,
+        snap: &Arc<Snapshot>,
+        held: &mut Option<Commands>,
+    ) -> Result<Arc<provkit_service::catalog::CommandIndex>, Problem> {
         let fresh = self.read_commands(scope, snap).await?;
         let index = Arc::clone(&fresh.index);
         *held = Some(fresh);
@@ -843,6 +880,11 @@ impl AppState {
                 )?)
             })
             .await?;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis(),
+            commands = index.len(),
+            "outbox read"
+        );
         Ok(Commands {
             index: Arc::new(index),
             read_at: std::time::Instant::now(),
@@ -880,11 +922,7 @@ impl AppState {
     ) -> Result<T, Problem> {
         tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
             tracing::error!(error = %e, "compute task failed");
-            Err(Problem::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the operation failed; the server log has the details",
-            ))
+            Err(Problem::failed())
         })
     }
 
@@ -910,11 +948,7 @@ impl AppState {
         .await
         .unwrap_or_else(|e| {
             tracing::error!(error = %e, "store task failed");
-            Err(Problem::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the operation failed; the server log has the details",
-            ))
+            Err(Problem::failed())
         })
     }
 }

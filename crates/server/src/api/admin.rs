@@ -232,12 +232,8 @@ pub(crate) async fn anchors_remove(
 fn random() -> Result<[u8; 32], Problem> {
     use ring::rand::SecureRandom as _;
     let mut b = [0u8; 32];
-    ring::rand::SystemRandom::new().fill(&mut b).map_err(|_| {
-        Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the system random generator failed",
-        )
-    })?;
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| Problem::internal("the system random generator failed"))?;
     Ok(b)
 }

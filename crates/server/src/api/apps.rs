@@ -50,11 +50,7 @@ async fn spool(body: Body, max: u64) -> Result<Upload, Problem> {
     let upload = Upload::fresh();
     let internal = |e: std::io::Error| {
         tracing::error!(error = %e, "spooling an upload");
-        Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the upload could not be stored",
-        )
+        Problem::internal("the upload could not be stored")
     };
     let mut file = tokio::fs::OpenOptions::new()
         .write(true)

@@ -171,11 +171,7 @@ async fn spool_form(
     };
     let internal = |e: std::io::Error| {
         tracing::error!(error = %e, "spooling an upload");
-        console.fail(Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the upload could not be stored",
-        ))
+        console.fail(Problem::internal("the upload could not be stored"))
     };
     let mut form = FormData::default();
     let upload = Upload::fresh();

@@ -98,13 +98,7 @@ fn random<const N: usize>() -> Result<[u8; N], Problem> {
     let mut out = [0u8; N];
     ring::rand::SystemRandom::new()
         .fill(&mut out)
-        .map_err(|_| {
-            Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "no randomness from the operating system",
-            )
-        })?;
+        .map_err(|_| Problem::internal("no randomness from the operating system"))?;
     Ok(out)
 }
 
