@@ -367,7 +367,7 @@ impl AppState {
     /// # Errors
     /// Store failures.
     pub(crate) async fn snapshot(&self, scope: &str) -> Result<Arc<Snapshot>, Problem> {
-        Ok(self.snapshot_for(scope, false).await?.0)
+        Ok(self.snapshot_for(scope, None).await?.0)
     }
 
     /// [`AppState::snapshot`] for a console page: after a change that needs
@@ -397,7 +397,8 @@ impl AppState {
         console: &crate::console::Console,
         has: impl Fn(&Snapshot) -> bool,
     ) -> Result<Arc<Snapshot>, Problem> {
-        let (snap, lags) = self.snapshot_for(console.scope(), true).await?;
+        let deadline = Some(self.page_deadline(console));
+        let (snap, lags) = self.snapshot_for(console.scope(), deadline).await?;
         if !lags {
             return Ok(snap);
         }
@@ -408,12 +409,21 @@ impl AppState {
         Ok(snap)
     }
 
+    /// Until when a console page waits for a build or a first outbox
+    /// reading under way before it says it is loading:
+    /// [`crate::Limits::console_build_wait`] after the request came, for
+    /// every wait of the page together.
+    fn page_deadline(&self, console: &crate::console::Console) -> tokio::time::Instant {
+        console.asked + self.limits.console_build_wait
+    }
+
     /// The scope's snapshot and whether it lags behind the tenant's last
-    /// change (only when `may_lag`).
+    /// change (only for a console page, which waits for a build under way
+    /// until its `deadline`).
     async fn snapshot_for(
         &self,
         scope: &str,
-        may_lag: bool,
+        deadline: Option<tokio::time::Instant>,
     ) -> Result<(Arc<Snapshot>, bool), Problem> {
         let now = self.now();
         let minute = now.timestamp().div_euclid(60);
@@ -445,23 +455,20 @@ impl AppState {
             if let Some(labels) = neutral {
                 return Ok((self.derive(scope, &last, change, &labels).await, false));
             }
-            if may_lag && last.cost > self.limits.console_build_wait {
+            if deadline.is_some() && last.cost > self.limits.console_build_wait {
                 self.build_in_background(scope, change, minute, now);
                 return Ok((last, true));
             }
         }
         // A console page waits a bounded time for a build under way (the
         // first reading of a large tenant) and then says it is loading.
-        let _building = if may_lag {
-            tokio::time::timeout(
-                self.limits.console_build_wait,
-                self.snapshots.building.lock(),
-            )
-            .await
-            .map_err(|_| {
-                tracing::debug!("a snapshot is being built: loading");
-                Problem::loading()
-            })?
+        let _building = if let Some(deadline) = deadline {
+            tokio::time::timeout_at(deadline, self.snapshots.building.lock())
+                .await
+                .map_err(|_| {
+                    tracing::debug!("a snapshot is being built: loading");
+                    Problem::loading()
+                })?
         } else {
             self.snapshots.building.lock().await
         };
@@ -779,10 +786,11 @@ impl AppState {
     }
 
     /// [`AppState::commands`] for a console page: while the outbox is read
-    /// for the first time (by this request or another), the page waits at
-    /// most [`crate::Limits::console_build_wait`] (a reading it started
-    /// itself at least half a second) and then says it is loading; the
-    /// reading goes on in the background.
+    /// for the first time (by this request or another), the page waits
+    /// until its deadline ([`AppState::page_deadline`], shared with its
+    /// wait for a build; a reading it started itself at least half a
+    /// second) and then says it is loading; the reading goes on in the
+    /// background.
     ///
     /// # Errors
     /// Store failures; [`Problem::loading`].
@@ -791,19 +799,19 @@ impl AppState {
         console: &crate::console::Console,
         snap: &Arc<Snapshot>,
     ) -> Result<Arc<provkit_service::catalog::CommandIndex>, Problem> {
-        let wait = Some(self.limits.console_build_wait);
-        self.commands_within(console.scope(), snap, wait).await
+        let deadline = Some(self.page_deadline(console));
+        self.commands_within(console.scope(), snap, deadline).await
     }
 
     async fn commands_within(
         &self,
         scope: &str,
         snap: &Arc<Snapshot>,
-        wait: Option<std::time::Duration>,
+        deadline: Option<tokio::time::Instant>,
     ) -> Result<Arc<provkit_service::catalog::CommandIndex>, Problem> {
         use std::sync::atomic::Ordering;
-        let mut held = match wait {
-            Some(w) => tokio::time::timeout(w, snap.commands.lock())
+        let mut held = match deadline {
+            Some(d) => tokio::time::timeout_at(d, snap.commands.lock())
                 .await
                 .map_err(|_| {
                     tracing::debug!("the outbox is being read: loading");
@@ -827,7 +835,7 @@ impl AppState {
             }
             return Ok(Arc::clone(&c.index));
         }
-        if let Some(w) = wait
+        if let Some(d) = deadline
             && held.is_none()
         {
             // The first reading (two minutes at 1M devices with the plan
@@ -843,8 +851,8 @@ impl AppState {
             });
             // At least half a second, so a small outbox is read at once
             // even when pages are told not to wait for builds.
-            let w = w.max(FIRST_READING_WAIT);
-            return match tokio::time::timeout(w, reading).await {
+            let d = d.max(tokio::time::Instant::now() + FIRST_READING_WAIT);
+            return match tokio::time::timeout_at(d, reading).await {
                 Ok(Ok(answer)) => answer,
                 Ok(Err(e)) => {
                     tracing::error!(error = %e, "reading the outbox failed");
@@ -969,6 +977,11 @@ mod tests {
         AppState::new(StorePool::open(&*open, 1).expect("pool"), limits)
     }
 
+    /// A page's deadline 50 ms from now.
+    fn soon() -> tokio::time::Instant {
+        tokio::time::Instant::now() + std::time::Duration::from_millis(50)
+    }
+
     /// A state over an empty memory store whose clock reads the returned
     /// cell, set to the returned instant (2026-12-06 12:00 UTC).
     fn clocked_state() -> (
@@ -1000,7 +1013,11 @@ mod tests {
         let root = provkit_store::org::ROOT;
         // A build under way holds the lock, as the warm-up does.
         let held = state.snapshots.building.lock().await;
-        let p = state.snapshot_for(root, true).await.err().expect("loading");
+        let p = state
+            .snapshot_for(root, Some(soon()))
+            .await
+            .err()
+            .expect("loading");
         assert_eq!((p.status.as_u16(), p.code), (503, "loading"));
         let api = {
             let state = state.clone();
@@ -1010,17 +1027,17 @@ mod tests {
         assert!(!api.is_finished(), "the API waits for the build");
         drop(held);
         api.await.expect("joined").expect("the API's snapshot");
-        let (snap, lags) = state.snapshot_for(root, true).await.expect("kept");
+        let (snap, lags) = state.snapshot_for(root, Some(soon())).await.expect("kept");
         assert!(!lags);
         // An outbox reading under way likewise.
         let held = snap.commands.lock().await;
         let p = state
-            .commands_within(root, &snap, Some(wait))
+            .commands_within(root, &snap, Some(soon()))
             .await
             .expect_err("loading");
         assert_eq!(p.code, "loading");
         drop(held);
-        let index = state.commands_within(root, &snap, Some(wait)).await;
+        let index = state.commands_within(root, &snap, Some(soon())).await;
         assert_eq!(index.expect("read").len(), 0);
         // The page a browser gets reloads itself.
         let page = crate::console::Failure::from(Problem::loading()).into_response();
@@ -1064,7 +1081,7 @@ mod tests {
             })
         };
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        let page = state.commands_within(root, &snap, Some(std::time::Duration::from_millis(50)));
+        let page = state.commands_within(root, &snap, Some(soon()));
         let p = tokio::time::timeout(std::time::Duration::from_secs(2), page)
             .await
             .expect("the page waited for the whole reading")
@@ -1074,10 +1091,7 @@ mod tests {
         blocker.await.expect("joined").expect("blocker");
         let mut read = None;
         for _ in 0..200 {
-            match state
-                .commands_within(root, &snap, Some(std::time::Duration::from_millis(50)))
-                .await
-            {
+            match state.commands_within(root, &snap, Some(soon())).await {
                 Ok(index) => {
                     read = Some(index);
                     break;

@@ -32,6 +32,8 @@ pub(crate) struct Console {
     /// Set when the page answers from a snapshot that lags behind a
     /// change: the instant it shows and how long its build took.
     pub(crate) lag: std::sync::OnceLock<(chrono::DateTime<chrono::Utc>, std::time::Duration)>,
+    /// When the request came (the page's waits are counted from it).
+    pub(crate) asked: tokio::time::Instant,
 }
 
 impl Console {
@@ -121,6 +123,7 @@ impl FromRequestParts<AppState> for Console {
     type Rejection = Failure;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Failure> {
+        let asked = tokio::time::Instant::now();
         let next = parts
             .uri
             .path_and_query()
@@ -170,6 +173,7 @@ impl FromRequestParts<AppState> for Console {
             caller,
             groups,
             lag: std::sync::OnceLock::new(),
+            asked,
         })
     }
 }
