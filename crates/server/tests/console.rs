@@ -579,6 +579,93 @@ fn the_first_page_after_a_change_waited_for_the_tenant_to_be_read_again() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// regression guard for the assignments editor offering every group of
+/// the tenant in both boxes (a generated 1M-device tenant has 100,000
+/// groups: two checkbox lists of megabytes on every profile page): above
+/// 200 groups the boxes offer the chosen targets and what a search finds
+/// (at most 50, the rest counted), the ticks kept across a search, and a
+/// group found can be saved.
+#[test]
+fn the_assignment_editor_listed_every_group_twice() {
+    let (server, ca, _, dir) = start("console-groups");
+    let groups: Vec<serde_json::Value> = (0..250)
+        .map(|i| json!({"name": format!("Depot {i:03}"), "kind": "device", "members": []}))
+        .chain([json!({"name": "Executives", "kind": "user", "members": ["bob"]})])
+        .collect();
+    let inventory = json!({
+        "users": ["alice", "bob"],
+        "devices": [
+            {"udid": "BNL-ALICE-IPAD", "user": "alice"},
+            {"udid": "BNL-BOB-IPHONE", "user": "bob"}
+        ],
+        "groups": groups,
+    });
+    let r = server.call(
+        "POST",
+        "/api/v1/inventory",
+        Some(&bnl_operator(&server, &dir)),
+        Some("application/json"),
+        inventory.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let cookie = sign_in(&server, PASSWORD).expect("signed in");
+    let bytes = field_profile(&ca, P_FIELD, at() + chrono::Duration::days(40));
+    let r = upload(&server, &cookie, &bytes, "Field app", "");
+    assert_eq!(r.status, 303, "{}", text(&r));
+    let url = format!("/console/profiles/{P_FIELD}");
+    let page = text(&get(&server, &url, &cookie));
+    let offered =
+        |page: &str, group: &str| page.contains(&format!(r#"name="exclude" value="{group}""#));
+    assert!(
+        page.contains("251 groups") && page.contains(r#"id="find-groups""#),
+        "{page}"
+    );
+    assert!(
+        !offered(&page, "Depot 000") && !offered(&page, "Executives"),
+        "{page}"
+    );
+
+    // Executives ticked, then a search: the tick stays, what matched is
+    // offered, no more than 50, the rest counted.
+    let csrf = csrf_of(&page);
+    let find = format!("csrf={csrf}&base=1&exclude=Executives&find=depot+1&action=find");
+    let r = post_form(&server, &format!("{url}/assignments"), &cookie, &find);
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let page = text(&r);
+    assert!(
+        page.contains(r#"name="exclude" value="Executives" checked"#),
+        "{page}"
+    );
+    assert!(
+        offered(&page, "Depot 100") && offered(&page, "Depot 149"),
+        "{page}"
+    );
+    assert!(
+        !offered(&page, "Depot 150") && !offered(&page, "Depot 099"),
+        "{page}"
+    );
+    assert!(page.contains("50 more match"), "{page}");
+    assert!(
+        page.contains(r#"value="depot 1""#),
+        "the search is kept: {page}"
+    );
+
+    // A group found, saved with the tick kept.
+    let save =
+        format!("csrf={csrf}&base=1&include=Depot+123&exclude=Executives&find=depot+1&action=save");
+    let r = post_form(&server, &format!("{url}/assignments"), &cookie, &save);
+    assert_eq!(r.status, 303, "{}", text(&r));
+    let page = text(&get(&server, &url, &cookie));
+    assert!(
+        page.contains(r#"name="include" value="Depot 123" checked"#)
+            && page.contains(r#"name="exclude" value="Executives" checked"#),
+        "{page}"
+    );
+    assert!(!offered(&page, "Depot 124"), "{page}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 // ---- the browser -----------------------------------------------------
 
 /// chromedriver on a free port, stopped when dropped.

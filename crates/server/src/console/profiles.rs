@@ -407,6 +407,55 @@ struct Extra {
     /// The stored targets the editor was first shown with (kept across a
     /// preview, so that a save refuses to undo an edit made meanwhile).
     base: Option<(Vec<String>, Vec<String>)>,
+    /// What the editor's group search asked for (a tenant with more than
+    /// [`GROUPS_LISTED`] groups).
+    find: Option<String>,
+}
+
+/// A tenant with at most this many groups has every group offered in the
+/// assignments editor; above it (a generated 1M-device tenant has 100,000,
+/// and a page listing them twice weighed megabytes), the editor offers the
+/// chosen targets and the groups a search finds.
+const GROUPS_LISTED: usize = 200;
+
+/// Most groups one search offers.
+const GROUPS_FOUND: usize = 50;
+
+/// The group names the editor offers, by name: every group in a small
+/// tenant, else the `chosen` ones and up to [`GROUPS_FOUND`] whose name
+/// contains `find` (any case); and how many more the search matched.
+fn offered_groups<'a>(
+    all: impl ExactSizeIterator<Item = &'a str>,
+    chosen: &[&String],
+    find: Option<&str>,
+) -> (Vec<&'a str>, usize) {
+    if all.len() <= GROUPS_LISTED {
+        let mut names: Vec<&str> = all.collect();
+        names.sort_unstable();
+        return (names, 0);
+    }
+    let needle = find
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(str::to_lowercase);
+    let mut names: Vec<&str> = Vec::new();
+    let mut matches: Vec<&str> = Vec::new();
+    for name in all {
+        if chosen.iter().any(|c| c.as_str() == name) {
+            names.push(name);
+        } else if let Some(n) = &needle
+            && name.to_lowercase().contains(n.as_str())
+        {
+            matches.push(name);
+        }
+    }
+    matches.sort_unstable();
+    let more = matches.len().saturating_sub(GROUPS_FOUND);
+    matches.truncate(GROUPS_FOUND);
+    names.extend(matches);
+    names.sort_unstable();
+    names.dedup();
+    (names, more)
 }
 
 pub(crate) async fn show(
@@ -483,9 +532,14 @@ async fn page(
         })
         .await?;
     let label = versions.last().map(|v| v.label.clone()).unwrap_or_default();
-    let mut group_names: Vec<&str> = t.groups.iter().map(|g| g.name.as_str()).collect();
-    group_names.sort_unstable();
     let (include, exclude) = extra.targets.clone().unwrap_or_else(|| stored.clone());
+    let chosen: Vec<&String> = include.iter().chain(&exclude).collect();
+    let searching = t.groups.len() > GROUPS_LISTED;
+    let (group_names, more) = offered_groups(
+        t.groups.iter().map(|g| g.name.as_str()),
+        &chosen,
+        extra.find.as_deref(),
+    );
     let (was_include, was_exclude) = extra.base.clone().unwrap_or(stored);
     let operator = console.caller.0.role >= Role::Operator;
     let admin = console.caller.0.role >= Role::Admin;
@@ -564,6 +618,20 @@ async fn page(
             @for t in &was_include { input type="hidden" name="was_include" value=(t); }
             @for t in &was_exclude { input type="hidden" name="was_exclude" value=(t); }
             div.targets { (target_box("include", &include)) (target_box("exclude", &exclude)) }
+            @if searching {
+                p.muted { "This tenant has " (t.groups.len()) " groups: the boxes offer the chosen ones and those a search finds (at most " (GROUPS_FOUND) ")." }
+                p {
+                    label for="find-groups" { "Find groups by name" } " "
+                    input type="search" name="find" id="find-groups" value=(extra.find.as_deref().unwrap_or_default());
+                    " " button.secondary type="submit" name="action" value="find" id="find-button" { "Find" }
+                }
+                @if let Some(f) = extra.find.as_deref().filter(|f| !f.trim().is_empty()) {
+                    p id="found" role="status" {
+                        @if more > 0 { "The first " (GROUPS_FOUND) " groups whose name contains “" (f) "” are offered; " (more) " more match: refine the search." }
+                        @else { "Groups whose name contains “" (f) "” are offered." }
+                    }
+                }
+            }
             @if operator {
                 p { button.secondary type="submit" name="action" value="preview" id="preview-button" { "Preview" } " "
                     button type="submit" name="action" value="save" id="save-button" { "Save assignments" } }
@@ -655,6 +723,18 @@ pub(crate) async fn assignments(
         },
     };
     let save = form.get("action") == Some("save");
+    let find = form.get("find").map(str::to_owned);
+    if form.get("action") == Some("find") {
+        // The editor again with what was ticked kept and the groups found
+        // offered; nothing read but the page.
+        let extra = Extra {
+            targets: Some((include, exclude)),
+            base,
+            find,
+            ..Extra::default()
+        };
+        return page(&state, &console, &uuid, 0, extra, StatusCode::OK).await;
+    }
     let u2 = uuid.clone();
     // A save writes the targets alone (the page shows no device lists
     // after it); a preview takes its devices from the snapshot's engine,
@@ -682,6 +762,7 @@ pub(crate) async fn assignments(
                 preview: Some(change),
                 targets: Some((include, exclude)),
                 base,
+                find,
                 ..Extra::default()
             };
             page(&state, &console, &uuid, 0, extra, StatusCode::OK).await
@@ -690,6 +771,7 @@ pub(crate) async fn assignments(
             let extra = Extra {
                 error: Some(p.detail.clone()),
                 targets: Some((include, exclude)),
+                find,
                 ..Extra::default()
             };
             page(&state, &console, &uuid, 0, extra, p.status).await
