@@ -584,11 +584,12 @@ fn the_first_page_after_a_change_waited_for_the_tenant_to_be_read_again() {
 /// groups: two checkbox lists of megabytes on every profile page): above
 /// 200 groups the boxes offer the chosen targets and what a search finds
 /// (at most 50, the rest counted), the ticks kept across a search, and a
-/// group found can be saved.
+/// group found can be saved. The groups page, which drew the whole
+/// outline, shows it 500 lines at a time.
 #[test]
 fn the_assignment_editor_listed_every_group_twice() {
     let (server, ca, _, dir) = start("console-groups");
-    let groups: Vec<serde_json::Value> = (0..250)
+    let groups: Vec<serde_json::Value> = (0..600)
         .map(|i| json!({"name": format!("Depot {i:03}"), "kind": "device", "members": []}))
         .chain([json!({"name": "Executives", "kind": "user", "members": ["bob"]})])
         .collect();
@@ -617,7 +618,7 @@ fn the_assignment_editor_listed_every_group_twice() {
     let offered =
         |page: &str, group: &str| page.contains(&format!(r#"name="exclude" value="{group}""#));
     assert!(
-        page.contains("251 groups") && page.contains(r#"id="find-groups""#),
+        page.contains("601 groups") && page.contains(r#"id="find-groups""#),
         "{page}"
     );
     assert!(
@@ -662,6 +663,14 @@ fn the_assignment_editor_listed_every_group_twice() {
         "{page}"
     );
     assert!(!offered(&page, "Depot 124"), "{page}");
+
+    let lines = |page: &str| page.matches(r#"<li style="margin-left:"#).count();
+    let first = text(&get(&server, "/console/groups", &cookie));
+    assert!(first.contains("1–500 of 601"), "{first}");
+    assert_eq!(lines(&first), 500);
+    let rest = text(&get(&server, "/console/groups?offset=500", &cookie));
+    assert!(rest.contains("501–601 of 601"), "{rest}");
+    assert_eq!(lines(&rest), 101);
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -127,11 +127,24 @@ pub(crate) async fn dashboard(State(state): State<AppState>, console: Console) -
     Ok(layout::page(Some(&console), "Dashboard", "/console/", body))
 }
 
-pub(crate) async fn groups(State(state): State<AppState>, console: Console) -> Out {
+/// Lines of the groups outline per page.
+const OUTLINE_PAGE: usize = 500;
+
+pub(crate) async fn groups(
+    State(state): State<AppState>,
+    console: Console,
+    Query(q): Query<PageQuery>,
+) -> Out {
     console.require(Role::Viewer)?;
     let snap = state.page_snapshot(&console).await?;
-    let lines = state
-        .compute(move || Ok(catalog::group_outline(snap.engine.tenant())))
+    let offset = q.offset.unwrap_or(0);
+    let (lines, total) = state
+        .compute(move || {
+            let all = catalog::group_outline(snap.engine.tenant());
+            let total = all.len();
+            let page: Vec<_> = all.into_iter().skip(offset).take(OUTLINE_PAGE).collect();
+            Ok((page, total))
+        })
         .await?;
     let orgs = console.groups.clone();
     let body = html! {
@@ -139,7 +152,8 @@ pub(crate) async fn groups(State(state): State<AppState>, console: Console) -> O
         h2 { "Organization groups" }
         ul.tree { @for g in &orgs { li { (g) } } }
         h2 { "User and device groups" }
-        @if lines.is_empty() { p { "No groups yet: import an inventory." } } @else {
+        @if total == 0 { p { "No groups yet: import an inventory." } } @else {
+            (layout::pager("/console/groups", offset, OUTLINE_PAGE, total))
             ul.outline aria-label="Groups, nested groups indented under the group that holds them" {
                 @for l in &lines {
                     li style={"margin-left:" (l.depth.min(24) * 18) "px"} {
