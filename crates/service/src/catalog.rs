@@ -533,33 +533,47 @@ pub fn device_status_page(
             .iter()
             .any(|r| r.uuid.to_string().eq_ignore_ascii_case(uuid))
     };
-    // Both lists are in device order: merge them.
-    let (a, mut b) = (
-        holders.of(id),
-        index.of_profile(id).map(|f| f.device).peekable(),
-    );
-    let mut ids: Vec<DeviceId> = Vec::with_capacity(a.len());
-    for &d in a {
-        while let Some(&x) = b.peek().filter(|&&x| x <= d) {
-            if x < d {
-                ids.push(x);
+    // Both lists are in device order and each names a device once: merge
+    // them, counting the union and keeping only the page's devices with
+    // their command (no list of every device is made).
+    let (a, b) = (holders.of(id), index.of_profile(id));
+    let (mut i, mut j, mut total) = (0, 0, 0);
+    let mut page: Vec<(DeviceId, Option<&CommandFact>)> =
+        Vec::with_capacity(limit.min(a.len() + b.len()));
+    loop {
+        let (d, cmd) = match (a.get(i), b.get(j)) {
+            (Some(&x), Some(f)) if x < f.device => {
+                i += 1;
+                (x, None)
             }
-            b.next();
+            (Some(&x), Some(f)) if x == f.device => {
+                i += 1;
+                j += 1;
+                (x, Some(f))
+            }
+            (_, Some(f)) => {
+                j += 1;
+                (f.device, Some(f))
+            }
+            (Some(&x), None) => {
+                i += 1;
+                (x, None)
+            }
+            (None, None) => break,
+        };
+        if total >= offset && page.len() < limit {
+            page.push((d, cmd));
         }
-        ids.push(d);
+        total += 1;
     }
-    ids.extend(b);
-    let failed = index
-        .of_profile(id)
+    let failed = b
+        .iter()
         .filter(|f| f.install && f.status == provkit_store::CommandStatus::Error)
         .filter(|f| engine.desired(f.device).contains(&id) && !held(f.device))
         .count();
-    let items = ids
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|&d| {
-            let cmd = index.of_device(d).find(|f| f.profile == id);
+    let items = page
+        .into_iter()
+        .map(|(d, cmd)| {
             status_of(
                 &t.devices[d.index()].udid,
                 engine.desired(d).contains(&id),
@@ -570,7 +584,7 @@ pub fn device_status_page(
         .collect();
     Ok(StatusPage {
         items,
-        total: ids.len(),
+        total,
         failed,
     })
 }
@@ -795,7 +809,10 @@ pub struct CommandIndex {
     /// Devices whose newest install of some profile failed.
     failed: usize,
     by_device: std::collections::HashMap<DeviceId, Vec<u32>>,
-    by_profile: std::collections::HashMap<ProfileId, Vec<u32>>,
+    /// Each profile's facts: `facts` is ordered by profile and then device,
+    /// so a profile's are one run, read in order (a page over a profile
+    /// held by a million devices walks them without a jump).
+    by_profile: std::collections::HashMap<ProfileId, std::ops::Range<u32>>,
 }
 
 impl CommandIndex {
@@ -880,18 +897,25 @@ impl CommandIndex {
     /// The index over facts that are each the newest for their device and
     /// profile.
     fn of_facts(facts: impl Iterator<Item = CommandFact>) -> Self {
-        let mut index = CommandIndex::default();
-        for f in facts {
-            let n = u32::try_from(index.facts.len()).unwrap_or(u32::MAX);
+        let mut index = CommandIndex {
+            facts: facts.collect(),
+            ..CommandIndex::default()
+        };
+        // By profile, then device: a page merges a profile's run with its
+        // holders (in device order too) without sorting.
+        index.facts.sort_unstable_by_key(|f| (f.profile, f.device));
+        let mut start = 0u32;
+        for (at, f) in index.facts.iter().enumerate() {
+            let n = u32::try_from(at).unwrap_or(u32::MAX);
             index.by_device.entry(f.device).or_default().push(n);
-            index.by_profile.entry(f.profile).or_default().push(n);
-            index.facts.push(f);
-        }
-        // Each profile's facts in device order: a page merges them with
-        // the holders (in device order too) without sorting.
-        let facts = &index.facts;
-        for list in index.by_profile.values_mut() {
-            list.sort_unstable_by_key(|&n| facts[n as usize].device);
+            let last = index
+                .facts
+                .get(at + 1)
+                .is_none_or(|g| g.profile != f.profile);
+            if last {
+                index.by_profile.insert(f.profile, start..n + 1);
+                start = n + 1;
+            }
         }
         index.failed = index
             .by_device
@@ -916,12 +940,11 @@ impl CommandIndex {
     }
 
     /// The newest command per device for `profile`, in device order.
-    pub fn of_profile(&self, profile: ProfileId) -> impl Iterator<Item = &CommandFact> {
+    pub fn of_profile(&self, profile: ProfileId) -> &[CommandFact] {
         self.by_profile
             .get(&profile)
-            .into_iter()
-            .flatten()
-            .map(|&n| &self.facts[n as usize])
+            .and_then(|r| self.facts.get(r.start as usize..r.end as usize))
+            .unwrap_or_default()
     }
 
     /// How many devices' newest install of some profile failed.

@@ -170,6 +170,32 @@ fn device_states_follow_the_commands_and_reports() {
     };
     assert_eq!(page_of(&moved), page_of(&fresh));
     assert_eq!((moved.len(), moved.failed_devices()), (3, 1));
+    // A page is made by merging the holders with the profile's commands,
+    // counting, without a list of every device (a million ids at 1M
+    // devices): every page, at every offset and length, is the same slice
+    // of the store's own answer, with the same counts; with devices that
+    // hold it, want it, have a command about it, or some of these.
+    let pages_agree = |store: &mut MemoryStore| {
+        let engine = provkit_policy::Engine::new(store.load_tenant().expect("tenant"), at);
+        let index = CommandIndex::build(&engine, store.outbox().expect("outbox"));
+        let holders = Holders::build(&engine);
+        let all = device_status(store, &rec.uuid, at).expect("status");
+        let failed = all
+            .iter()
+            .filter(|d| d.state == DeviceState::Failed)
+            .count();
+        let n = all.len();
+        for offset in 0..=n + 1 {
+            for limit in 0..=n + 1 {
+                let page = device_status_page(&engine, &index, &holders, &rec.uuid, offset, limit)
+                    .expect("page");
+                assert_eq!((page.total, page.failed), (n, failed), "{offset} {limit}");
+                assert_eq!(page.items, all[offset.min(n)..(offset + limit).min(n)]);
+            }
+        }
+        n
+    };
+    assert_eq!(pages_agree(&mut store), 4, "D0 wants it, with no command");
     // Unassigned: the device holding it has it pending removal.
     let none = AssignmentEdit::Replace {
         include: vec![],
@@ -180,6 +206,7 @@ fn device_states_follow_the_commands_and_reports() {
         .expect("unassign");
     let got = states(&mut store);
     assert_eq!(got[0], ("DA".to_owned(), DeviceState::PendingRemoval));
+    assert_eq!(pages_agree(&mut store), 3, "D0 no longer wants it");
 }
 
 #[test]
