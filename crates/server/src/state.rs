@@ -125,9 +125,12 @@ pub(crate) struct Snapshot {
     /// Devices by UDID and profiles by UUID (reading the outbox needs
     /// them too).
     pub(crate) keys: Arc<provkit_service::catalog::TenantKeys>,
-    /// The outbox indexed by device and profile (see [`AppState::commands`]).
-    commands: tokio::sync::Mutex<Option<Commands>>,
-    /// A background rebuild of `commands` is under way.
+    /// The outbox indexed by device and profile (see [`AppState::commands`]):
+    /// one cell shared with every snapshot made from this one (they share
+    /// its keys, so the same index serves them all, and a reading under
+    /// way fills it for all).
+    commands: Arc<tokio::sync::Mutex<Option<Commands>>>,
+    /// A background rebuild of `commands` is under way (shared likewise).
     rebuilding: Arc<std::sync::atomic::AtomicBool>,
     /// Per profile, the devices that want or hold it (made with the
     /// snapshot; shared with the snapshots derived from this one).
@@ -205,12 +208,9 @@ const DERIVE_LIMIT: usize = 64;
 
 impl Snapshot {
     /// A snapshot holding what this one holds but `summaries` (the parts
-    /// shared, its outbox index as last read), for a successor to change
-    /// some of.
-    async fn successor(
-        &self,
-        summaries: Vec<provkit_service::catalog::ProfileSummary>,
-    ) -> Snapshot {
+    /// shared, its outbox index's cell too), for a successor to change
+    /// some of. Never waits: an outbox reading under way goes on for both.
+    fn successor(&self, summaries: Vec<provkit_service::catalog::ProfileSummary>) -> Snapshot {
         Snapshot {
             change: self.change.clone(),
             minute: self.minute,
@@ -220,8 +220,8 @@ impl Snapshot {
             summaries,
             by_expiry: self.by_expiry.clone(),
             keys: Arc::clone(&self.keys),
-            commands: tokio::sync::Mutex::new(index_of(&self.commands).await),
-            rebuilding: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            commands: Arc::clone(&self.commands),
+            rebuilding: Arc::clone(&self.rebuilding),
             holders: Arc::clone(&self.holders),
             expiry60: Arc::clone(&self.expiry60),
         }
@@ -453,7 +453,7 @@ impl AppState {
                 })
                 .await?;
             if let Some(labels) = neutral {
-                return Ok((self.derive(scope, &last, change, &labels).await, false));
+                return Ok((self.derive(scope, &last, change, &labels), false));
             }
             if deadline.is_some() && last.cost > self.limits.console_build_wait {
                 self.build_in_background(scope, change, minute, now);
@@ -578,7 +578,7 @@ impl AppState {
             as_of: now,
             engine: Arc::new(engine),
             expiry60: Arc::new(expiry60),
-            ..last.successor(summaries).await
+            ..last.successor(summaries)
         });
         // A snapshot derived meanwhile (after an engine-neutral change) is
         // newer: keep it.
@@ -595,7 +595,7 @@ impl AppState {
     /// A snapshot at `change` made from `last` after engine-neutral
     /// changes: the same engine, keys, outbox index and reports, with the
     /// `labels` read again ([`new_labels`]).
-    async fn derive(
+    fn derive(
         &self,
         scope: &str,
         last: &Arc<Snapshot>,
@@ -606,7 +606,7 @@ impl AppState {
         relabel(&mut summaries, labels);
         let snap = Arc::new(Snapshot {
             change,
-            ..last.successor(summaries).await
+            ..last.successor(summaries)
         });
         self.keep(scope, &snap);
         snap
@@ -680,7 +680,7 @@ impl AppState {
             engine: Arc::new(engine),
             holders: Arc::new(holders),
             expiry60: Arc::new(expiry60),
-            ..last.successor(summaries).await
+            ..last.successor(summaries)
         });
         self.keep(scope, &snap);
         tracing::debug!(
@@ -753,7 +753,7 @@ impl AppState {
             summaries,
             by_expiry,
             keys: Arc::new(keys),
-            commands: tokio::sync::Mutex::new(commands),
+            commands: Arc::new(tokio::sync::Mutex::new(commands)),
             rebuilding: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             holders: Arc::new(holders),
             expiry60: Arc::new(expiry60),
@@ -1101,6 +1101,42 @@ mod tests {
         }
         assert_eq!(read.expect("read in the background").len(), 0);
         assert!(snap.commands.lock().await.is_some(), "kept for the next");
+    }
+
+    /// regression guard for a snapshot moved to the new minute while the
+    /// outbox was first read (92.6 s at 1M devices with the plan queued,
+    /// `console_pages`): the move copied the outbox index, so it waited
+    /// for the whole reading while holding the build lock, and a change
+    /// made meanwhile was built only after it. The snapshots made from
+    /// one share its index's cell: the move does not wait, and the reading
+    /// under way fills the index for both.
+    #[tokio::test]
+    async fn moving_to_the_new_minute_waited_for_the_outbox_reading() {
+        let (state, clock, start) = clocked_state();
+        let root = provkit_store::org::ROOT;
+        let snap = state.snapshot(root).await.expect("snapshot");
+        let reading = snap.commands.lock().await;
+        *clock.lock().expect("clock") = start + chrono::TimeDelta::seconds(61);
+        let later = state.now();
+        let minute = later.timestamp().div_euclid(60);
+        let moved = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            state.advance(root, &snap, minute, later),
+        )
+        .await
+        .expect("the move waited for the reading");
+        moved.expect("moved");
+        let next = state.kept(root).expect("kept");
+        assert!(!Arc::ptr_eq(&next, &snap) && next.minute == minute);
+        drop(reading);
+        let index = state.commands(root, &snap).await.expect("read");
+        let shared = next.commands.lock().await;
+        assert!(
+            shared
+                .as_ref()
+                .is_some_and(|c| Arc::ptr_eq(&c.index, &index)),
+            "one reading for both"
+        );
     }
 
     /// regression guard for the once-a-minute rebuild of the whole tenant
