@@ -73,9 +73,48 @@ pub fn preview_on(
     edit: &AssignmentEdit,
     at: DateTime<Utc>,
 ) -> Result<AssignmentChange, ServiceError> {
+    Ok(preview_sample_on(store, engine, profile, edit, at, usize::MAX)?.change)
+}
+
+/// An assignment preview that names at most a few devices: the change
+/// with at most `limit` UDIDs in each list (the first by UDID), and how
+/// many devices gain and lose the profile in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PreviewSample {
+    /// The change, its device lists cut to the sample.
+    pub change: AssignmentChange,
+    /// How many devices would gain the profile.
+    pub gaining: usize,
+    /// How many devices would lose it.
+    pub losing: usize,
+}
+
+/// [`preview_on`] naming at most `limit` devices on each side: a page that
+/// shows a count and a few UDIDs does not copy a million of them (a
+/// profile given to All devices at 1M devices).
+///
+/// # Errors
+/// As [`edit`].
+pub fn preview_sample_on(
+    store: &mut dyn Store,
+    engine: &Engine,
+    profile: &str,
+    edit: &AssignmentEdit,
+    at: DateTime<Utc>,
+    limit: usize,
+) -> Result<PreviewSample, ServiceError> {
     let uuid = names::profile_uuid(store, profile)?;
     let Some(p) = engine_profile(engine, &uuid) else {
-        return Ok(store.preview_assignments(&uuid, edit, at)?);
+        let mut change = store.preview_assignments(&uuid, edit, at)?;
+        let (gaining, losing) = (change.devices_gaining.len(), change.devices_losing.len());
+        change.devices_gaining.truncate(limit);
+        change.devices_losing.truncate(limit);
+        return Ok(PreviewSample {
+            change,
+            gaining,
+            losing,
+        });
     };
     let mut change = store.check_assignment_edit(&uuid, edit, at)?;
     let after = engine_targets(
@@ -84,9 +123,13 @@ pub fn preview_on(
         &change.exclude_after,
     );
     let (gaining, losing) = sorted_difference(&engine.wanting_if(p, &after), &engine.wanting(p));
-    change.devices_gaining = udids(engine.tenant(), gaining);
-    change.devices_losing = udids(engine.tenant(), losing);
-    Ok(change)
+    change.devices_gaining = udids(engine.tenant(), &gaining, limit);
+    change.devices_losing = udids(engine.tenant(), &losing, limit);
+    Ok(PreviewSample {
+        change,
+        gaining: gaining.len(),
+        losing: losing.len(),
+    })
 }
 
 /// [`edit`] with the devices taken from `engine` (a server's snapshot of
@@ -119,8 +162,8 @@ pub fn edit_on(
         &engine.wanting_if(p, &after),
         &engine.wanting_if(p, &before),
     );
-    change.devices_gaining = udids(t, gaining);
-    change.devices_losing = udids(t, losing);
+    change.devices_gaining = udids(t, &gaining, usize::MAX);
+    change.devices_losing = udids(t, &losing, usize::MAX);
     Ok(change)
 }
 
@@ -161,17 +204,21 @@ fn engine_targets(
         .collect()
 }
 
-/// The devices' UDIDs, sorted (device ids follow the UDIDs' order, so they
-/// usually come sorted already).
-fn udids(t: &Tenant, ids: Vec<DeviceId>) -> Vec<String> {
-    let mut out: Vec<String> = ids
-        .into_iter()
-        .map(|d| t.devices[d.index()].udid.clone())
+/// The first `limit` of the devices' UDIDs in UDID order (device ids
+/// follow the UDIDs' order, so they usually come sorted already).
+fn udids(t: &Tenant, ids: &[DeviceId], limit: usize) -> Vec<String> {
+    let mut names: Vec<&str> = ids
+        .iter()
+        .map(|d| t.devices[d.index()].udid.as_str())
         .collect();
-    if !out.is_sorted() {
-        out.sort_unstable();
+    if !names.is_sorted() {
+        if limit < names.len() {
+            names.select_nth_unstable(limit);
+            names.truncate(limit);
+        }
+        names.sort_unstable();
     }
-    out
+    names.into_iter().take(limit).map(str::to_owned).collect()
 }
 
 /// What is in `after` only and what is in `before` only, of two sorted

@@ -81,6 +81,19 @@ fn preview_on_the_engine_equals_the_stores_preview() {
     for p in t.profiles.iter().take(6) {
         for edit in &edits(t) {
             let slow = assign::preview(&mut store, &p.uuid, edit, shape.around);
+            // The console's sample: the same counts, the first UDIDs.
+            if let Ok(whole) = &slow {
+                let sample =
+                    assign::preview_sample_on(&mut store, &engine, &p.uuid, edit, shape.around, 3)
+                        .expect("sample");
+                assert_eq!(
+                    (sample.gaining, sample.losing),
+                    (whole.devices_gaining.len(), whole.devices_losing.len())
+                );
+                let first = |v: &[String]| v.iter().take(3).cloned().collect::<Vec<_>>();
+                assert_eq!(sample.change.devices_gaining, first(&whole.devices_gaining));
+                assert_eq!(sample.change.devices_losing, first(&whole.devices_losing));
+            }
             let fast = assign::preview_on(&mut store, &engine, &p.uuid, edit, shape.around);
             compared += usize::from(same(slow, fast, &format!("{} {edit:?}", p.uuid)));
         }

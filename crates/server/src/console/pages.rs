@@ -153,7 +153,7 @@ pub(crate) async fn groups(
         ul.tree { @for g in &orgs { li { (g) } } }
         h2 { "User and device groups" }
         @if total == 0 { p { "No groups yet: import an inventory." } } @else {
-            (layout::pager("/console/groups", offset, OUTLINE_PAGE, total))
+            @if total > OUTLINE_PAGE { (layout::pager("/console/groups", offset, OUTLINE_PAGE, total)) }
             ul.outline aria-label="Groups, nested groups indented under the group that holds them" {
                 @for l in &lines {
                     li style={"margin-left:" (l.depth.min(24) * 18) "px"} {

@@ -9,7 +9,7 @@ use maud::{Markup, html};
 use provkit_service::catalog::ProfileSummary;
 use provkit_service::tokens::Role;
 use provkit_service::{assign, catalog, lifecycle, trust};
-use provkit_store::{AssignmentChange, AssignmentEdit, ProfileLabel, TargetName};
+use provkit_store::{AssignmentEdit, ProfileLabel, TargetName};
 use serde::Deserialize;
 
 use super::layout::{self, date, days_text};
@@ -401,7 +401,7 @@ pub(crate) struct ShowQuery {
 struct Extra {
     note: Option<String>,
     error: Option<String>,
-    preview: Option<AssignmentChange>,
+    preview: Option<assign::PreviewSample>,
     /// The editor's targets as last submitted (kept across a preview).
     targets: Option<(Vec<String>, Vec<String>)>,
     /// The stored targets the editor was first shown with (kept across a
@@ -417,6 +417,9 @@ struct Extra {
 /// and a page listing them twice weighed megabytes), the editor offers the
 /// chosen targets and the groups a search finds.
 const GROUPS_LISTED: usize = 200;
+
+/// Most devices a preview names on each side (the counts are whole).
+const PREVIEW_NAMED: usize = 20;
 
 /// Most groups one search offers.
 const GROUPS_FOUND: usize = 50;
@@ -606,10 +609,10 @@ async fn page(
         p { (assignment_summary(&p)) }
         @if let Some(c) = &extra.preview {
             div.preview role="status" id="preview" {
-                p { strong { "Preview: " } span id="gaining" { (c.devices_gaining.len()) } " devices would gain this profile and "
-                    span id="losing" { (c.devices_losing.len()) } " would lose it. Nothing is saved yet." }
-                @if !c.devices_gaining.is_empty() { p.mono { "Gaining: " (c.devices_gaining.iter().take(20).cloned().collect::<Vec<_>>().join(", ")) @if c.devices_gaining.len() > 20 { " …" } } }
-                @if !c.devices_losing.is_empty() { p.mono { "Losing: " (c.devices_losing.iter().take(20).cloned().collect::<Vec<_>>().join(", ")) @if c.devices_losing.len() > 20 { " …" } } }
+                p { strong { "Preview: " } span id="gaining" { (c.gaining) } " devices would gain this profile and "
+                    span id="losing" { (c.losing) } " would lose it. Nothing is saved yet." }
+                @if c.gaining > 0 { p.mono { "Gaining: " (c.change.devices_gaining.join(", ")) @if c.gaining > c.change.devices_gaining.len() { " …" } } }
+                @if c.losing > 0 { p.mono { "Losing: " (c.change.devices_losing.join(", ")) @if c.losing > c.change.devices_losing.len() { " …" } } }
             }
         }
         form method="post" action={"/console/profiles/" (uuid) "/assignments"} {
@@ -747,8 +750,18 @@ pub(crate) async fn assignments(
     let result = state
         .run(console.scope(), move |store| {
             Ok(match &snap {
-                None => assign::edit_targets(store, &u2, &edit, &actor)?,
-                Some(snap) => assign::preview_on(store, &snap.engine, &u2, &edit, at)?,
+                None => {
+                    assign::edit_targets(store, &u2, &edit, &actor)?;
+                    None
+                }
+                Some(snap) => Some(assign::preview_sample_on(
+                    store,
+                    &snap.engine,
+                    &u2,
+                    &edit,
+                    at,
+                    PREVIEW_NAMED,
+                )?),
             })
         })
         .await;
@@ -757,9 +770,9 @@ pub(crate) async fn assignments(
             "/console/profiles/{uuid}?note=assigned#assignments"
         ))
         .into_response()),
-        Ok(change) => {
+        Ok(sample) => {
             let extra = Extra {
-                preview: Some(change),
+                preview: sample,
                 targets: Some((include, exclude)),
                 base,
                 find,
