@@ -703,7 +703,7 @@ pub struct CommandFact {
 /// The newest command per device and profile, as rows come.
 struct Newest<'k> {
     keys: std::borrow::Cow<'k, TenantKeys>,
-    facts: std::collections::HashMap<(DeviceId, ProfileId), CommandFact>,
+    facts: std::collections::HashMap<(DeviceId, ProfileId), CommandFact, IdHash>,
     /// Room for a key that must be upper-cased first.
     upper: String,
 }
@@ -712,7 +712,7 @@ impl<'k> Newest<'k> {
     fn new(keys: std::borrow::Cow<'k, TenantKeys>) -> Self {
         Newest {
             keys,
-            facts: std::collections::HashMap::new(),
+            facts: std::collections::HashMap::default(),
             upper: String::new(),
         }
     }
@@ -730,11 +730,14 @@ impl<'k> Newest<'k> {
         let (Some(device), Some(profile)) = (device, profile) else {
             return;
         };
-        if self
-            .facts
-            .get(&(device, profile))
-            .is_some_and(|f| f.updated_at > row.updated_at)
-        {
+        let install = row.request_type == "InstallProvisioningProfile";
+        // The newest wins; two commands changed at the same instant are
+        // ordered by what they are, so the answer does not depend on the
+        // order the store hands rows in.
+        let rank = |updated_at, install, status| (updated_at, install, status_rank(status));
+        if self.facts.get(&(device, profile)).is_some_and(|f| {
+            rank(f.updated_at, f.install, f.status) >= rank(row.updated_at, install, row.status)
+        }) {
             return;
         }
         self.facts.insert(
@@ -742,12 +745,51 @@ impl<'k> Newest<'k> {
             CommandFact {
                 device,
                 profile,
-                install: row.request_type == "InstallProvisioningProfile",
+                install,
                 status: row.status,
                 updated_at: row.updated_at,
                 error_chain: row.error_chain.map(|c| c.into()),
             },
         );
+    }
+}
+
+/// Hashing for maps keyed by the engine's dense ids (never by outside
+/// input): one multiply per id, where the default hasher, built against
+/// hostile keys, costs more than the rest of an outbox row's indexing.
+type IdHash = std::hash::BuildHasherDefault<IdHasher>;
+
+/// See [`IdHash`].
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u32(u32::from(b));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0.rotate_left(32) ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        // The high bits are the well-mixed ones; the table uses the low.
+        self.0 ^ (self.0 >> 32)
+    }
+}
+
+/// A command status's place among commands changed at the same instant
+/// (only to make the choice independent of the rows' order).
+fn status_rank(status: provkit_store::CommandStatus) -> u8 {
+    use provkit_store::CommandStatus as S;
+    match status {
+        S::Planned => 0,
+        S::Sent => 1,
+        S::NotNow => 2,
+        S::Error => 3,
+        S::Acknowledged => 4,
     }
 }
 
@@ -808,11 +850,11 @@ pub struct CommandIndex {
     facts: Vec<CommandFact>,
     /// Devices whose newest install of some profile failed.
     failed: usize,
-    by_device: std::collections::HashMap<DeviceId, Vec<u32>>,
+    by_device: std::collections::HashMap<DeviceId, Vec<u32>, IdHash>,
     /// Each profile's facts: `facts` is ordered by profile and then device,
     /// so a profile's are one run, read in order (a page over a profile
     /// held by a million devices walks them without a jump).
-    by_profile: std::collections::HashMap<ProfileId, std::ops::Range<u32>>,
+    by_profile: std::collections::HashMap<ProfileId, std::ops::Range<u32>, IdHash>,
 }
 
 impl CommandIndex {

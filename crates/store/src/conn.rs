@@ -196,6 +196,13 @@ pub(crate) trait Docs {
         }
         Ok(())
     }
+    /// Every document of a table in the order the backend keeps them (not
+    /// sorted: SQLite walks the table itself instead of the key index and
+    /// a row lookup per key, 5.5 s against 63 s for a 9.8M-row outbox),
+    /// handed to `f` one at a time as [`Docs::each_doc`] does.
+    fn each_doc_stored(&mut self, table: Table, f: &mut dyn FnMut(&str) -> R<()>) -> R<()> {
+        self.each_doc(table, f)
+    }
     /// Up to `limit` rows with keys below `end`, ordered by key, locked
     /// until the transaction ends; rows another transaction holds are
     /// skipped (PostgreSQL's `FOR UPDATE SKIP LOCKED`; SQLite and memory

@@ -2393,7 +2393,7 @@ impl<D: Docs> Store for DocStore<D> {
                         .collect(),
                 )
             };
-        self.docs.each_doc(Table::Outbox, &mut |doc| {
+        self.docs.each_doc_stored(Table::Outbox, &mut |doc| {
             let row: crate::CommandRow<'_> = serde_json::from_str(doc)
                 .map_err(|e| StoreError::Corrupt(format!("an outbox row: {e}")))?;
             if visible

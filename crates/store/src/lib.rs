@@ -510,10 +510,12 @@ pub trait Store {
     /// Backend failures.
     fn outbox(&mut self) -> Result<Vec<OutboxEntry>, StoreError>;
 
-    /// Every command of the outbox the scope sees, by command UUID, handed
-    /// to `f` one at a time as borrowed views of the stored rows: what
-    /// [`Store::outbox`] returns without holding the whole outbox (millions
-    /// of rows on a large tenant) or copying its strings.
+    /// Every command of the outbox the scope sees, handed to `f` one at a
+    /// time as borrowed views of the stored rows, in the order the backend
+    /// keeps them (not sorted: a sorted walk of a 9.8M-row SQLite outbox
+    /// took 63 s, the stored order 5.5 s): what [`Store::outbox`] returns
+    /// without holding the whole outbox (millions of rows on a large
+    /// tenant) or copying its strings.
     ///
     /// # Errors
     /// Backend failures; a stored row that does not decode.

@@ -107,6 +107,20 @@ impl PgDocs {
         self.client.batch_execute(&sql)?;
         Ok(())
     }
+
+    /// Hands each row's document of `sql` (one text column) to `f` as the
+    /// rows arrive: the driver reads the socket only as fast as they are
+    /// taken (one message batch buffered), so a table of millions of
+    /// documents is never held whole.
+    fn stream_docs(&mut self, sql: &str, f: &mut dyn FnMut(&str) -> R<()>) -> R<()> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let none: [&str; 0] = [];
+        let mut rows = self.client.query_raw(sql, none)?;
+        while let Some(row) = rows.next()? {
+            f(row.get(0))?;
+        }
+        Ok(())
+    }
 }
 
 impl Docs for PgDocs {
@@ -259,17 +273,10 @@ impl Docs for PgDocs {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
     fn each_doc(&mut self, table: Table, f: &mut dyn FnMut(&str) -> R<()>) -> R<()> {
-        use postgres::fallible_iterator::FallibleIterator;
-        // Rows are handed on as they arrive: the driver reads the socket
-        // only as fast as they are taken (one message batch buffered), so
-        // a table of millions of documents is never held whole.
-        let sql = format!("SELECT doc FROM {} ORDER BY k", table.name());
-        let none: [&str; 0] = [];
-        let mut rows = self.client.query_raw(sql.as_str(), none)?;
-        while let Some(row) = rows.next()? {
-            f(row.get(0))?;
-        }
-        Ok(())
+        self.stream_docs(&format!("SELECT doc FROM {} ORDER BY k", table.name()), f)
+    }
+    fn each_doc_stored(&mut self, table: Table, f: &mut dyn FnMut(&str) -> R<()>) -> R<()> {
+        self.stream_docs(&format!("SELECT doc FROM {}", table.name()), f)
     }
     fn claim_below(&mut self, table: Table, end: &str, limit: usize) -> R<Vec<(String, String)>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);

@@ -45,6 +45,18 @@ impl SqliteDocs {
         }
         Ok(())
     }
+
+    /// Hands each row's document of `sql` (one text column) to `f`
+    /// straight from the cursor.
+    fn stream_docs(&mut self, sql: &str, f: &mut dyn FnMut(&str) -> R<()>) -> R<()> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let mut rows = st.query([])?;
+        while let Some(row) = rows.next()? {
+            let doc = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+            f(doc)?;
+        }
+        Ok(())
+    }
 }
 
 impl Docs for SqliteDocs {
@@ -176,15 +188,11 @@ impl Docs for SqliteDocs {
         })
     }
     fn each_doc(&mut self, table: Table, f: &mut dyn FnMut(&str) -> R<()>) -> R<()> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!("SELECT doc FROM {} ORDER BY k", table.name()))?;
-        let mut rows = st.query([])?;
-        while let Some(row) = rows.next()? {
-            let doc = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-            f(doc)?;
-        }
-        Ok(())
+        self.stream_docs(&format!("SELECT doc FROM {} ORDER BY k", table.name()), f)
+    }
+    fn each_doc_stored(&mut self, table: Table, f: &mut dyn FnMut(&str) -> R<()>) -> R<()> {
+        // The table walked in rowid order, no index.
+        self.stream_docs(&format!("SELECT doc FROM {}", table.name()), f)
     }
     fn range(
         &mut self,

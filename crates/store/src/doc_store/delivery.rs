@@ -727,7 +727,7 @@ impl<D: Docs> DocStore<D> {
         root_only(d, "delivery")?;
         if d.get(Table::Meta, SENT_INDEXED)?.is_none() {
             let mut docs = Vec::new();
-            d.each_doc(Table::Outbox, &mut |doc| {
+            d.each_doc_stored(Table::Outbox, &mut |doc| {
                 let e: OutboxEntry = from_json(doc)?;
                 if e.status == CommandStatus::Sent {
                     docs.push((due_key(e.updated_at, &e.command_uuid), e.command_uuid));
