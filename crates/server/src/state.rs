@@ -838,7 +838,7 @@ impl AppState {
         if let Some(d) = deadline
             && held.is_none()
         {
-            // The first reading (two minutes at 1M devices with the plan
+            // The first reading (about 20 s at 1M devices with the plan
             // queued): on a task of its own, so the page can stop waiting.
             drop(held);
             let (state, scope, snap) = (self.clone(), scope.to_owned(), Arc::clone(snap));
