@@ -650,7 +650,7 @@ impl AppState {
             return Ok(None);
         };
         let mut engine = (*last.engine).clone();
-        let old = last.summaries.clone();
+        let old = Arc::clone(last);
         let made = self
             .compute(move || {
                 let list = provkit_store::resolve_assignments(engine.tenant(), &records);
@@ -661,7 +661,7 @@ impl AppState {
                 }
                 engine.advance(now);
                 let mut summaries = provkit_service::catalog::summaries_of(&engine);
-                for (s, o) in summaries.iter_mut().zip(&old) {
+                for (s, o) in summaries.iter_mut().zip(&old.summaries) {
                     s.label.clone_from(&o.label);
                 }
                 relabel(&mut summaries, &labels);
@@ -977,6 +977,42 @@ mod tests {
         AppState::new(StorePool::open(&*open, 1).expect("pool"), limits)
     }
 
+    /// Stores, as `actor` at `at`, an unlabelled profile `uuid` for all
+    /// devices signed by `ca`, made 300 days before `at`, expiring at
+    /// `expires`.
+    fn store_profile(
+        store: &mut dyn Store,
+        ca: &provkit_profile::fixtures::TestCa,
+        uuid: &str,
+        at: DateTime<Utc>,
+        expires: DateTime<Utc>,
+        actor: &provkit_store::Actor,
+    ) -> Result<(), Problem> {
+        use provkit_profile::fixtures::{ProfileSpec, signed_profile};
+        let bytes = signed_profile(
+            ca,
+            &ProfileSpec {
+                uuid: uuid.into(),
+                all_devices: true,
+                devices: None,
+                creation: at - chrono::TimeDelta::days(300),
+                expiration: expires,
+                ..ProfileSpec::default()
+            },
+        );
+        let verifier = provkit_service::trust::tenant_verifier(store)?;
+        provkit_service::trust::store_labeled_profile(
+            store,
+            &bytes,
+            &provkit_store::ProfileLabel::default(),
+            &verifier,
+            at,
+            actor,
+            false,
+        )?;
+        Ok(())
+    }
+
     /// A page's deadline 50 ms from now.
     fn soon() -> tokio::time::Instant {
         tokio::time::Instant::now() + std::time::Duration::from_millis(50)
@@ -1147,7 +1183,7 @@ mod tests {
     /// that expired in between is no longer to be installed.
     #[tokio::test]
     async fn the_minute_rebuilt_the_whole_tenant() {
-        use provkit_profile::fixtures::{ProfileSpec, TestCa, signed_profile};
+        use provkit_profile::fixtures::TestCa;
         let (state, clock, start) = clocked_state();
         let root = provkit_store::org::ROOT;
         let ca = TestCa::rsa();
@@ -1160,27 +1196,7 @@ mod tests {
                     at: start,
                 };
                 provkit_service::trust::add_anchor(store, ca.root.cert.der(), &actor)?;
-                let bytes = signed_profile(
-                    &ca,
-                    &ProfileSpec {
-                        uuid: uuid.into(),
-                        all_devices: true,
-                        devices: None,
-                        creation: start - chrono::TimeDelta::days(300),
-                        expiration: expires,
-                        ..ProfileSpec::default()
-                    },
-                );
-                let verifier = provkit_service::trust::tenant_verifier(store)?;
-                provkit_service::trust::store_labeled_profile(
-                    store,
-                    &bytes,
-                    &provkit_store::ProfileLabel::default(),
-                    &verifier,
-                    start,
-                    &actor,
-                    false,
-                )?;
+                store_profile(store, &ca, uuid, start, expires, &actor)?;
                 let inventory: provkit_store::Inventory = serde_json::from_str(
                     r#"{"users": ["ann"], "devices": [{"udid": "DEV-1", "user": "ann"}]}"#,
                 )
@@ -1244,7 +1260,7 @@ mod tests {
     /// holders and the 60-day report. Any other change still builds.
     #[tokio::test]
     async fn an_assignment_edit_rebuilt_the_whole_tenant() {
-        use provkit_profile::fixtures::{ProfileSpec, TestCa, signed_profile};
+        use provkit_profile::fixtures::TestCa;
         use provkit_store::TargetName;
         let (state, clock, start) = clocked_state();
         let root = provkit_store::org::ROOT;
@@ -1261,28 +1277,9 @@ mod tests {
         state
             .run(root, move |store| {
                 provkit_service::trust::add_anchor(store, ca.root.cert.der(), &a)?;
-                let verifier = provkit_service::trust::tenant_verifier(store)?;
                 for (i, uuid) in uuids.iter().enumerate() {
-                    let bytes = signed_profile(
-                        &ca,
-                        &ProfileSpec {
-                            uuid: (*uuid).into(),
-                            all_devices: true,
-                            devices: None,
-                            creation: start - chrono::TimeDelta::days(300),
-                            expiration: start + chrono::TimeDelta::days(20 + 30 * i as i64),
-                            ..ProfileSpec::default()
-                        },
-                    );
-                    provkit_service::trust::store_labeled_profile(
-                        store,
-                        &bytes,
-                        &provkit_store::ProfileLabel::default(),
-                        &verifier,
-                        start,
-                        &a,
-                        false,
-                    )?;
+                    let expires = start + chrono::TimeDelta::days(20 + 30 * i as i64);
+                    store_profile(store, &ca, uuid, start, expires, &a)?;
                 }
                 let inventory: provkit_store::Inventory = serde_json::from_str(
                     r#"{"users": ["ann", "bob"],

@@ -510,9 +510,10 @@ pub struct StatusPage {
 }
 
 /// The same devices and states as [`device_status_indexed`], one page at a
-/// time in the tenant's device order: only the page's devices get a
-/// status built, so a profile on a million devices costs a sort of its
-/// device ids, not a million statuses.
+/// time in the tenant's device order: the profile's holders and commands
+/// (both in device order) are merged and counted, and only the page's
+/// devices get a status built, so a profile on a million devices costs
+/// one pass over both lists, not a million statuses.
 ///
 /// # Errors
 /// As [`crate::names::profile`].
@@ -855,14 +856,13 @@ fn lookup<T: Copy>(
 /// group's) are left out.
 #[derive(Debug, Clone, Default)]
 pub struct CommandIndex {
+    /// Ordered by profile, then device: a profile's facts are one run,
+    /// found by binary search and read in order (a page over a profile
+    /// held by a million devices walks them without a jump).
     facts: Vec<CommandFact>,
     /// Devices whose newest install of some profile failed.
     failed: usize,
     by_device: std::collections::HashMap<DeviceId, Vec<u32>, IdHash>,
-    /// Each profile's facts: `facts` is ordered by profile and then device,
-    /// so a profile's are one run, read in order (a page over a profile
-    /// held by a million devices walks them without a jump).
-    by_profile: std::collections::HashMap<ProfileId, std::ops::Range<u32>, IdHash>,
 }
 
 impl CommandIndex {
@@ -954,18 +954,9 @@ impl CommandIndex {
         // By profile, then device: a page merges a profile's run with its
         // holders (in device order too) without sorting.
         index.facts.sort_unstable_by_key(|f| (f.profile, f.device));
-        let mut start = 0u32;
         for (at, f) in index.facts.iter().enumerate() {
             let n = u32::try_from(at).unwrap_or(u32::MAX);
             index.by_device.entry(f.device).or_default().push(n);
-            let last = index
-                .facts
-                .get(at + 1)
-                .is_none_or(|g| g.profile != f.profile);
-            if last {
-                index.by_profile.insert(f.profile, start..n + 1);
-                start = n + 1;
-            }
         }
         index.failed = index
             .by_device
@@ -991,10 +982,9 @@ impl CommandIndex {
 
     /// The newest command per device for `profile`, in device order.
     pub fn of_profile(&self, profile: ProfileId) -> &[CommandFact] {
-        self.by_profile
-            .get(&profile)
-            .and_then(|r| self.facts.get(r.start as usize..r.end as usize))
-            .unwrap_or_default()
+        let start = self.facts.partition_point(|f| f.profile < profile);
+        let end = start + self.facts[start..].partition_point(|f| f.profile == profile);
+        &self.facts[start..end]
     }
 
     /// How many devices' newest install of some profile failed.

@@ -376,46 +376,9 @@ impl Data {
                     .collect(),
             });
         }
-        t.assignments = self
-            .assignments
-            .iter()
-            .filter_map(|a| {
-                assignment_of(
-                    a,
-                    |u| profile_ids.get(&u.to_ascii_uppercase()).copied(),
-                    |g| group_ids.get(g).copied(),
-                )
-            })
-            .collect();
+        t.assignments = resolve_assignments(&t, &self.assignments);
         t
     }
-}
-
-/// A stored assignment as the engine holds it, names resolved to ids by
-/// `profile` and `group`: `None` when its profile is not in the tenant, a
-/// [`Target::MissingGroup`] when its group is not.
-fn assignment_of(
-    a: &AssignmentRecord,
-    profile: impl Fn(&str) -> Option<ProfileId>,
-    group: impl Fn(&str) -> Option<GroupId>,
-) -> Option<Assignment> {
-    let target = match &a.target {
-        TargetName::AllUsers => Target::AllUsers,
-        TargetName::AllDevices => Target::AllDevices,
-        TargetName::Group(g) => match group(g) {
-            Some(gid) => Target::Group(gid),
-            None => Target::MissingGroup(g.clone()),
-        },
-    };
-    Some(Assignment {
-        profile: profile(&a.profile_uuid)?,
-        target,
-        intent: if a.include {
-            Intent::Include
-        } else {
-            Intent::Exclude
-        },
-    })
 }
 
 /// The stored assignments `records` (as [`crate::Store::assignments`]
@@ -424,7 +387,10 @@ fn assignment_of(
 /// in the same order. After edits that changed only assignments, an engine
 /// given this list ([`provkit_policy::Engine::set_assignments`]) plans as
 /// one built from a new load.
-pub fn resolve_assignments(tenant: &Tenant, records: &[AssignmentRecord]) -> Vec<Assignment> {
+pub fn resolve_assignments<'a>(
+    tenant: &Tenant,
+    records: impl IntoIterator<Item = &'a AssignmentRecord>,
+) -> Vec<Assignment> {
     let profiles: std::collections::HashMap<String, ProfileId> = tenant
         .profiles
         .iter()
@@ -438,13 +404,25 @@ pub fn resolve_assignments(tenant: &Tenant, records: &[AssignmentRecord]) -> Vec
         .map(|(i, g)| (g.name.as_str(), id(i, GroupId)))
         .collect();
     records
-        .iter()
+        .into_iter()
         .filter_map(|a| {
-            assignment_of(
-                a,
-                |u| profiles.get(&u.to_ascii_uppercase()).copied(),
-                |g| groups.get(g).copied(),
-            )
+            let target = match &a.target {
+                TargetName::AllUsers => Target::AllUsers,
+                TargetName::AllDevices => Target::AllDevices,
+                TargetName::Group(g) => match groups.get(g.as_str()) {
+                    Some(&gid) => Target::Group(gid),
+                    None => Target::MissingGroup(g.clone()),
+                },
+            };
+            Some(Assignment {
+                profile: *profiles.get(&a.profile_uuid.to_ascii_uppercase())?,
+                target,
+                intent: if a.include {
+                    Intent::Include
+                } else {
+                    Intent::Exclude
+                },
+            })
         })
         .collect()
 }

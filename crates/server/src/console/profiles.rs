@@ -418,6 +418,12 @@ struct Extra {
 /// chosen targets and the groups a search finds.
 const GROUPS_LISTED: usize = 200;
 
+/// A set of the posted target names (a form may name any number of
+/// them, and every group offered is looked up).
+fn names_set(names: &[String]) -> std::collections::HashSet<&str> {
+    names.iter().map(String::as_str).collect()
+}
+
 /// Most devices a preview names on each side (the counts are whole).
 const PREVIEW_NAMED: usize = 20;
 
@@ -429,7 +435,7 @@ const GROUPS_FOUND: usize = 50;
 /// contains `find` (any case); and how many more the search matched.
 fn offered_groups<'a>(
     all: impl ExactSizeIterator<Item = &'a str>,
-    chosen: &[&String],
+    chosen: &std::collections::HashSet<&str>,
     find: Option<&str>,
 ) -> (Vec<&'a str>, usize) {
     if all.len() <= GROUPS_LISTED {
@@ -444,7 +450,7 @@ fn offered_groups<'a>(
     let mut names: Vec<&str> = Vec::new();
     let mut matches: Vec<&str> = Vec::new();
     for name in all {
-        if chosen.iter().any(|c| c.as_str() == name) {
+        if chosen.contains(name) {
             names.push(name);
         } else if let Some(n) = &needle
             && name.to_lowercase().contains(n.as_str())
@@ -536,7 +542,10 @@ async fn page(
         .await?;
     let label = versions.last().map(|v| v.label.clone()).unwrap_or_default();
     let (include, exclude) = extra.targets.clone().unwrap_or_else(|| stored.clone());
-    let chosen: Vec<&String> = include.iter().chain(&exclude).collect();
+    // Sets: a posted form may name any number of targets, and every group
+    // offered is looked up in them.
+    let (included, excluded) = (names_set(&include), names_set(&exclude));
+    let chosen: std::collections::HashSet<&str> = included.union(&excluded).copied().collect();
     let searching = t.groups.len() > GROUPS_LISTED;
     let (group_names, more) = offered_groups(
         t.groups.iter().map(|g| g.name.as_str()),
@@ -553,14 +562,14 @@ async fn page(
         &[]
     };
     let failed = devices.failed;
-    let target_box = |side: &str, chosen: &[String]| -> Markup {
+    let target_box = |side: &str, chosen: &std::collections::HashSet<&str>| -> Markup {
         html! {
             fieldset {
                 legend { (if side == "include" { "Include" } else { "Exclude" }) }
                 ul {
                     @for (value, label) in everyone.iter().copied().chain(group_names.iter().map(|g| (*g, *g))) {
                         li { label.check {
-                            input type="checkbox" name=(side) value=(value) checked[chosen.iter().any(|c| c == value)] disabled[!operator];
+                            input type="checkbox" name=(side) value=(value) checked[chosen.contains(value)] disabled[!operator];
                             (label)
                         } }
                     }
@@ -620,7 +629,7 @@ async fn page(
             input type="hidden" name="base" value="1";
             @for t in &was_include { input type="hidden" name="was_include" value=(t); }
             @for t in &was_exclude { input type="hidden" name="was_exclude" value=(t); }
-            div.targets { (target_box("include", &include)) (target_box("exclude", &exclude)) }
+            div.targets { (target_box("include", &included)) (target_box("exclude", &excluded)) }
             @if searching {
                 p.muted { "This tenant has " (t.groups.len()) " groups: the boxes offer the chosen ones and those a search finds (at most " (GROUPS_FOUND) ")." }
                 p {
