@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::index::{Index, members_of};
+use crate::index::{Index, Marks, ProfileCheck, members_of};
 use crate::model::{
-    Assignment, DeviceId, GroupId, GroupKind, Intent, ProfileFacts, ProfileId, Reported, Target,
-    Tenant, UserId,
+    AppId, Assignment, DeviceId, GroupId, GroupKind, Intent, ProfileFacts, ProfileId, Reported,
+    Target, Tenant, UserId,
 };
 use crate::ops::{self, DeleteRefused, RenewError};
 use crate::plan::{Blocker, Command, DevicePlan, Plan, UserNotice, days_until, globals, reconcile};
@@ -107,14 +107,15 @@ pub struct Engine {
     user_part: Arc<Vec<Vec<ProfileId>>>,
     states: Arc<Vec<DeviceState>>,
     scratch: Scratch,
+    marks: Marks,
 }
 
 /// What the engine keeps per device.
 #[derive(Debug, Clone, Default)]
 struct DeviceState {
-    desired: Vec<ProfileId>,
-    commands: Vec<Command>,
-    not_provisioned: Vec<ProfileId>,
+    desired: Box<[ProfileId]>,
+    commands: Box<[Command]>,
+    not_provisioned: Box<[ProfileId]>,
 }
 
 fn device_state(
@@ -132,9 +133,20 @@ fn device_state(
     let (commands, not_provisioned) = reconcile(t, idx, d, &desired, at);
     DeviceState {
         desired,
-        commands,
-        not_provisioned,
+        commands: commands.into_boxed_slice(),
+        not_provisioned: not_provisioned.into_boxed_slice(),
     }
+}
+
+/// Devices a plan assembles in one piece of work.
+const PLAN_CHUNK: usize = 16_384;
+
+/// The plan's per-device entries for a run of devices.
+#[derive(Default)]
+struct DeviceParts {
+    devices: Vec<DevicePlan>,
+    blockers: Vec<Blocker>,
+    user_notices: Vec<UserNotice>,
 }
 
 fn did(i: usize) -> DeviceId {
@@ -149,25 +161,16 @@ impl Engine {
         let user_part: Vec<Vec<ProfileId>> = (0..tenant.users.len())
             .into_par_iter()
             .with_min_len(tenant.users.len() / 64 + 1)
-            .map_init(
-                || Scratch::new(groups),
-                |s, u| {
-                    user_targets(
-                        &tenant,
-                        &idx,
-                        UserId(u32::try_from(u).unwrap_or(u32::MAX)),
-                        s,
-                    )
-                },
-            )
+            .map_init(Scratch::default, |s, u| {
+                user_targets(&idx, UserId(u32::try_from(u).unwrap_or(u32::MAX)), s)
+            })
             .collect();
         let states: Vec<DeviceState> = (0..tenant.devices.len())
             .into_par_iter()
             .with_min_len(tenant.devices.len() / 64 + 1)
-            .map_init(
-                || Scratch::new(groups),
-                |s, d| device_state(&tenant, &idx, &user_part, did(d), at, s),
-            )
+            .map_init(Scratch::default, |s, d| {
+                device_state(&tenant, &idx, &user_part, did(d), at, s)
+            })
             .collect();
         Engine {
             tenant: Arc::new(tenant),
@@ -175,7 +178,8 @@ impl Engine {
             at,
             user_part: Arc::new(user_part),
             states: Arc::new(states),
-            scratch: Scratch::new(groups),
+            scratch: Scratch::default(),
+            marks: Marks::new(groups),
         }
     }
 
@@ -302,10 +306,7 @@ impl Engine {
             });
         }
         Arc::make_mut(&mut self.tenant).assignments = assignments;
-        self.idx = Arc::new(Index::rebuild_assignments(
-            Arc::unwrap_or_clone(std::mem::take(&mut self.idx)),
-            &self.tenant,
-        ));
+        self.reindex_assignments(&targets);
         let (mut users, mut devices) = (Vec::new(), Vec::new());
         for t in &targets {
             self.affected_by_target(t, &mut users, &mut devices);
@@ -354,37 +355,60 @@ impl Engine {
             &desired_count,
             self.at,
         );
-        let mut devices = Vec::new();
-        let mut user_notices = Vec::new();
-        for (i, st) in self.states.iter().enumerate() {
-            let cmds = &st.commands;
-            let d = &t.devices[i];
-            if !cmds.is_empty() {
-                devices.push(DevicePlan {
-                    device: did(i),
-                    udid: d.udid.clone(),
-                    commands: cmds.clone(),
-                });
-            }
-            for &p in &st.not_provisioned {
-                blockers.push(Blocker::NotProvisioned {
-                    device: did(i),
-                    profile: p,
-                });
-            }
-            if let Some(user) = d.user {
-                for &app in &d.apps {
-                    let death = t.app_death(app);
-                    if days_until(death, self.at) <= t.config.user_notice_days {
-                        user_notices.push(UserNotice {
-                            user,
+        // Each app's death, when it is near enough for a notice to its users.
+        let notice: Vec<Option<DateTime<Utc>>> = (0..t.apps.len())
+            .map(|a| {
+                let death = t.app_death(AppId(u32::try_from(a).unwrap_or(u32::MAX)));
+                (days_until(death, self.at) <= t.config.user_notice_days).then_some(death)
+            })
+            .collect();
+        // The per-device parts, a run of devices at a time on both cores,
+        // then joined in device order.
+        let parts: Vec<DeviceParts> = self
+            .states
+            .par_chunks(PLAN_CHUNK)
+            .enumerate()
+            .map(|(c, chunk)| {
+                let mut part = DeviceParts::default();
+                for (j, st) in chunk.iter().enumerate() {
+                    let i = c * PLAN_CHUNK + j;
+                    let d = &t.devices[i];
+                    if !st.commands.is_empty() {
+                        part.devices.push(DevicePlan {
                             device: did(i),
-                            app,
-                            death,
+                            udid: d.udid.clone(),
+                            commands: st.commands.to_vec(),
                         });
                     }
+                    for &p in &st.not_provisioned {
+                        part.blockers.push(Blocker::NotProvisioned {
+                            device: did(i),
+                            profile: p,
+                        });
+                    }
+                    if let Some(user) = d.user {
+                        for &app in &d.apps {
+                            if let Some(&Some(death)) = notice.get(app.index()) {
+                                part.user_notices.push(UserNotice {
+                                    user,
+                                    device: did(i),
+                                    app,
+                                    death,
+                                });
+                            }
+                        }
+                    }
                 }
-            }
+                part
+            })
+            .collect();
+        let mut devices = Vec::with_capacity(parts.iter().map(|p| p.devices.len()).sum());
+        let mut user_notices = Vec::with_capacity(parts.iter().map(|p| p.user_notices.len()).sum());
+        blockers.reserve(parts.iter().map(|p| p.blockers.len()).sum());
+        for part in parts {
+            devices.extend(part.devices);
+            blockers.extend(part.blockers);
+            user_notices.extend(part.user_notices);
         }
         Plan {
             at: self.at,
@@ -491,10 +515,12 @@ impl Engine {
                                 group,
                                 add,
                             );
-                            let below =
-                                Index::descendants(&self.tenant, child, &mut self.scratch.marks);
-                            Arc::make_mut(&mut self.idx)
-                                .refresh_closures(&below, &mut self.scratch.marks);
+                            let below = Index::descendants(&self.tenant, child, &mut self.marks);
+                            Arc::make_mut(&mut self.idx).refresh_closures(
+                                &self.tenant,
+                                &below,
+                                &mut self.marks,
+                            );
                             let (u, d) = members_of(&self.tenant, &below);
                             users.extend(u);
                             devices.extend(d);
@@ -525,10 +551,7 @@ impl Engine {
                 } else {
                     return Ok(());
                 }
-                self.idx = Arc::new(Index::rebuild_assignments(
-                    Arc::unwrap_or_clone(std::mem::take(&mut self.idx)),
-                    &self.tenant,
-                ));
+                self.reindex_assignments(std::slice::from_ref(&a.target));
                 self.affected_by_target(&a.target, users, devices);
             }
             Change::AddProfile(p) => {
@@ -538,6 +561,9 @@ impl Engine {
                     Arc::make_mut(&mut self.idx).by_uuid.entry(k).or_insert(id);
                 }
                 Arc::make_mut(&mut self.idx).profile_uuid.push(key);
+                Arc::make_mut(&mut self.idx)
+                    .checks
+                    .push(ProfileCheck::of(&p));
                 Arc::make_mut(&mut self.tenant).profiles.push(p);
                 Arc::make_mut(&mut self.idx).profile_apps.push(Vec::new());
             }
@@ -572,7 +598,7 @@ impl Engine {
             ),
             Target::AllDevices => devices.extend((0..self.tenant.devices.len()).map(did)),
             Target::Group(g) => {
-                let below = Index::descendants(&self.tenant, *g, &mut self.scratch.marks);
+                let below = Index::descendants(&self.tenant, *g, &mut self.marks);
                 let (u, d) = members_of(&self.tenant, &below);
                 users.extend(u);
                 devices.extend(d);
@@ -584,11 +610,10 @@ impl Engine {
     fn recompute(&mut self, mut users: Vec<UserId>, mut devices: Vec<DeviceId>) -> Delta {
         users.sort_unstable();
         users.dedup();
-        let groups = self.tenant.groups.len();
-        let mut scratch = std::mem::replace(&mut self.scratch, Scratch::new(0));
+        let mut scratch = std::mem::take(&mut self.scratch);
         for &u in &users {
             Arc::make_mut(&mut self.user_part)[u.index()] =
-                user_targets(&self.tenant, &self.idx, u, &mut scratch);
+                user_targets(&self.idx, u, &mut scratch);
             devices.extend_from_slice(&self.idx.user_devices[u.index()]);
         }
         devices.sort_unstable();
@@ -607,10 +632,9 @@ impl Engine {
             devices
                 .par_iter()
                 .with_min_len(1024)
-                .map_init(
-                    || Scratch::new(groups),
-                    |s, &d| (d, device_state(t, idx, user_part, d, at, s)),
-                )
+                .map_init(Scratch::default, |s, &d| {
+                    (d, device_state(t, idx, user_part, d, at, s))
+                })
                 .collect()
         };
         self.scratch = scratch;
@@ -622,7 +646,7 @@ impl Engine {
                 changed.push(DevicePlan {
                     device: d,
                     udid: self.tenant.devices[d.index()].udid.clone(),
-                    commands: st.commands.clone(),
+                    commands: st.commands.to_vec(),
                 });
             }
             *slot = st;
@@ -715,6 +739,7 @@ impl Engine {
     pub fn delete(&mut self, profile: ProfileId) -> Result<Delta, DeleteRefused> {
         ops::check_delete(&self.tenant, profile)?;
         Arc::make_mut(&mut self.tenant).profiles[profile.index()].retired = true;
+        Arc::make_mut(&mut self.idx).checks[profile.index()].retired = true;
         let mut devices = Vec::new();
         let key = self.idx.profile_uuid[profile.index()];
         for (i, d) in self.tenant.devices.iter().enumerate() {
@@ -769,9 +794,28 @@ impl<T, const N: usize> Retain<T> for smallvec::SmallVec<[T; N]> {
     }
 }
 
+impl Engine {
+    /// Re-indexes the tenant's assignments after those to `changed`
+    /// targets changed: the lists by target, and the reach of every group
+    /// a changed group is part of.
+    fn reindex_assignments(&mut self, changed: &[Target]) {
+        let idx = Arc::make_mut(&mut self.idx);
+        Index::rebuild_assignments(idx, &self.tenant);
+        let mut groups = Vec::new();
+        for target in changed {
+            if let Target::Group(g) = target {
+                groups.extend(Index::descendants(&self.tenant, *g, &mut self.marks));
+            }
+        }
+        groups.sort_unstable();
+        groups.dedup();
+        idx.refresh_reach(&self.tenant, &groups);
+    }
+}
+
 impl Index {
-    /// Re-indexes assignments only.
-    pub(crate) fn rebuild_assignments(mut idx: Index, t: &Tenant) -> Index {
+    /// Re-indexes the assignments by target (not the reaches).
+    fn rebuild_assignments(idx: &mut Index, t: &Tenant) {
         idx.by_group.iter_mut().for_each(Vec::clear);
         idx.all_users.clear();
         idx.all_devices.clear();
@@ -788,7 +832,6 @@ impl Index {
                 Target::MissingGroup(_) => {}
             }
         }
-        idx
     }
 }
 

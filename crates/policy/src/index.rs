@@ -5,8 +5,11 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
+use chrono::{DateTime, Utc};
+
 use crate::model::{
-    AppId, AssignmentId, DeviceId, GroupId, GroupKind, ProfileId, Target, Tenant, UserId, Uuid,
+    AppId, AssignmentId, DeviceId, DeviceScope, GroupId, GroupKind, Intent, ProfileFacts,
+    ProfileId, Target, Tenant, UserId, Uuid,
 };
 
 /// Indices derived from a tenant; rebuilt or patched as the tenant changes.
@@ -26,6 +29,14 @@ pub(crate) struct Index {
     pub(crate) all_users: Vec<AssignmentId>,
     /// Assignments targeting All devices.
     pub(crate) all_devices: Vec<AssignmentId>,
+    /// For each group: what the assignments to it and to every group it is
+    /// nested in include and exclude (a member's targeting merges its
+    /// direct groups' reaches instead of walking their closures).
+    pub(crate) reach: Vec<Reach>,
+    /// What the assignments to All users include and exclude.
+    pub(crate) all_users_reach: Reach,
+    /// What the assignments to All devices include and exclude.
+    pub(crate) all_devices_reach: Reach,
     /// Devices whose primary user this is.
     pub(crate) user_devices: Vec<Few<DeviceId>>,
     /// Apps linked to the profile.
@@ -36,6 +47,64 @@ pub(crate) struct Index {
     pub(crate) by_uuid: HashMap<Uuid, ProfileId, BuildUuidHasher>,
     /// Each profile's UUID, parsed (None when it is not a UUID).
     pub(crate) profile_uuid: Vec<Option<Uuid>>,
+    /// What reconciliation reads of each profile, kept small and together
+    /// (a device's plan reads it for every profile the device wants).
+    pub(crate) checks: Vec<ProfileCheck>,
+}
+
+/// The facts of a profile every device's reconciliation reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProfileCheck {
+    /// ExpirationDate.
+    pub(crate) expires: DateTime<Utc>,
+    /// Deleted.
+    pub(crate) retired: bool,
+    /// Installable only on the devices it lists.
+    pub(crate) listed: bool,
+}
+
+impl ProfileCheck {
+    pub(crate) fn of(f: &ProfileFacts) -> Self {
+        ProfileCheck {
+            expires: f.expires,
+            retired: f.retired,
+            listed: matches!(f.devices, DeviceScope::Listed(_)),
+        }
+    }
+}
+
+/// The profiles a set of assignments includes and excludes, each sorted
+/// and without repeats; assignments of profiles outside the tenant are
+/// left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Reach {
+    pub(crate) include: Box<[ProfileId]>,
+    pub(crate) exclude: Box<[ProfileId]>,
+}
+
+impl Reach {
+    /// The reach of the assignments `lists` name.
+    fn of<'a>(t: &Tenant, lists: impl Iterator<Item = &'a [AssignmentId]>) -> Reach {
+        let (mut include, mut exclude) = (Vec::new(), Vec::new());
+        for a in lists.flatten() {
+            let a = &t.assignments[a.index()];
+            if t.profiles.get(a.profile.index()).is_none() {
+                continue;
+            }
+            match a.intent {
+                Intent::Include => include.push(a.profile),
+                Intent::Exclude => exclude.push(a.profile),
+            }
+        }
+        for v in [&mut include, &mut exclude] {
+            v.sort_unstable();
+            v.dedup();
+        }
+        Reach {
+            include: include.into_boxed_slice(),
+            exclude: exclude.into_boxed_slice(),
+        }
+    }
 }
 
 /// A short list kept inline: principals have one to three direct groups.
@@ -171,6 +240,7 @@ impl Index {
                 Target::MissingGroup(_) => {}
             }
         }
+        idx.reach_all(t);
         for (di, d) in t.devices.iter().enumerate() {
             let did = DeviceId(u32::try_from(di).unwrap_or(u32::MAX));
             if let Some(list) = d.user.and_then(|u| idx.user_devices.get_mut(u.index())) {
@@ -190,6 +260,7 @@ impl Index {
                     .or_insert(ProfileId(u32::try_from(pi).unwrap_or(u32::MAX)));
             }
             idx.profile_uuid.push(key);
+            idx.checks.push(ProfileCheck::of(p));
         }
         for (ai, a) in t.apps.iter().enumerate() {
             if let Some(list) = a.profile.and_then(|p| idx.profile_apps.get_mut(p.index())) {
@@ -199,12 +270,45 @@ impl Index {
         idx
     }
 
-    /// Recomputes the closures of `groups`.
-    pub(crate) fn refresh_closures(&mut self, groups: &[GroupId], marks: &mut Marks) {
+    /// Recomputes the closures of `groups`, and their reaches.
+    pub(crate) fn refresh_closures(&mut self, t: &Tenant, groups: &[GroupId], marks: &mut Marks) {
         let mut stack = Vec::new();
         for g in groups {
             self.closure[g.index()] = closure_of(&self.parents, g.index(), marks, &mut stack);
         }
+        self.refresh_reach(t, groups);
+    }
+
+    /// The reach of group `g`: the assignments to each group of its closure.
+    fn reach_of(&self, t: &Tenant, g: usize) -> Reach {
+        Reach::of(
+            t,
+            self.closure[g]
+                .iter()
+                .map(|a| self.by_group[a.index()].as_slice()),
+        )
+    }
+
+    /// Recomputes every group's reach and All users' and All devices'.
+    pub(crate) fn reach_all(&mut self, t: &Tenant) {
+        let n = self.closure.len();
+        self.reach = (0..n)
+            .into_par_iter()
+            .with_min_len(n / 64 + 1)
+            .map(|g| self.reach_of(t, g))
+            .collect();
+        self.all_users_reach = Reach::of(t, std::iter::once(self.all_users.as_slice()));
+        self.all_devices_reach = Reach::of(t, std::iter::once(self.all_devices.as_slice()));
+    }
+
+    /// Recomputes the reaches of `groups` (whose closures or whose
+    /// ancestors' assignments changed) and All users' and All devices'.
+    pub(crate) fn refresh_reach(&mut self, t: &Tenant, groups: &[GroupId]) {
+        for g in groups {
+            self.reach[g.index()] = self.reach_of(t, g.index());
+        }
+        self.all_users_reach = Reach::of(t, std::iter::once(self.all_users.as_slice()));
+        self.all_devices_reach = Reach::of(t, std::iter::once(self.all_devices.as_slice()));
     }
 
     /// `g` and every group nested in it, transitively (cycles tolerated).
@@ -251,24 +355,6 @@ fn closure_of(
     }
     out.sort_unstable();
     out
-}
-
-/// Every group a principal belongs to (direct groups and their closures), into `out`.
-pub(crate) fn groups_of(
-    idx: &Index,
-    direct: &[GroupId],
-    marks: &mut Marks,
-    out: &mut Vec<GroupId>,
-) {
-    marks.clear();
-    out.clear();
-    for g in direct {
-        for a in &idx.closure[g.index()] {
-            if marks.insert(a.index()) {
-                out.push(*a);
-            }
-        }
-    }
 }
 
 /// Users and devices directly in any of `groups`.

@@ -172,30 +172,31 @@ pub(crate) fn reconcile(
     at: DateTime<Utc>,
 ) -> (Vec<Command>, Vec<ProfileId>) {
     let d = &t.devices[device.index()];
-    // What the device holds, resolved once: (known profile, index into the report).
-    let mut held: smallvec::SmallVec<[(ProfileId, usize); 24]> = d
+    // What the device holds, resolved once: the known profile of each
+    // report, and those profiles sorted.
+    let known: smallvec::SmallVec<[Option<ProfileId>; 24]> = d
         .reported
         .iter()
-        .enumerate()
-        .filter_map(|(i, r)| idx.by_uuid.get(&r.uuid).map(|p| (*p, i)))
+        .map(|r| idx.by_uuid.get(&r.uuid).copied())
         .collect();
+    let mut held: smallvec::SmallVec<[ProfileId; 24]> = known.iter().flatten().copied().collect();
     held.sort_unstable();
-    let reported = |p: ProfileId| held.binary_search_by(|(q, _)| q.cmp(&p)).is_ok();
+    let reported = |p: ProfileId| held.binary_search(&p).is_ok();
     let mut commands = Vec::new();
     let mut not_provisioned = Vec::new();
     for &p in desired {
-        let f = t.profile(p);
-        if !f.allows_device(&d.udid) {
+        let check = &idx.checks[p.index()];
+        if check.listed && !t.profile(p).allows_device(&d.udid) {
             not_provisioned.push(p);
             continue;
         }
-        if f.expires < at || reported(p) {
+        if check.expires < at || reported(p) {
             continue;
         }
         commands.push(Command::InstallProvisioningProfile { profile: p });
     }
-    for (i, r) in d.reported.iter().enumerate().filter(|(_, r)| r.managed) {
-        let known = held.iter().find(|(_, j)| *j == i).map(|(p, _)| *p);
+    for (r, known) in d.reported.iter().zip(&known).filter(|(r, _)| r.managed) {
+        let known = *known;
         if known.is_some_and(|k| desired.binary_search(&k).is_ok()) {
             continue;
         }

@@ -7,51 +7,36 @@
 //! user matches only device targets. desired(D) = targeted(D) ∪ the profiles
 //! linked to apps installed on D.
 
-use crate::index::{Index, Marks, groups_of};
-use crate::model::{AssignmentId, DeviceId, Intent, ProfileId, Tenant, UserId};
+use crate::index::{Index, Reach};
+use crate::model::{DeviceId, ProfileId, Tenant, UserId};
 
 /// Per-thread scratch space.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Scratch {
-    pub(crate) marks: Marks,
-    pub(crate) groups: Vec<crate::model::GroupId>,
     include: Vec<ProfileId>,
     exclude: Vec<ProfileId>,
     result: Vec<ProfileId>,
 }
 
-impl Scratch {
-    pub(crate) fn new(groups: usize) -> Self {
-        Scratch {
-            marks: Marks::new(groups),
-            groups: Vec::new(),
-            include: Vec::new(),
-            exclude: Vec::new(),
-            result: Vec::new(),
-        }
-    }
-}
-
-/// includes − excludes of the listed assignments, sorted, into `scratch.result`.
-fn resolve<'a>(t: &Tenant, lists: impl Iterator<Item = &'a [AssignmentId]>, scratch: &mut Scratch) {
+/// The union of the reaches' includes minus the union of their excludes,
+/// sorted, into `scratch.result`.
+fn resolve<'a>(reaches: impl Iterator<Item = &'a Reach>, scratch: &mut Scratch) {
     scratch.include.clear();
     scratch.exclude.clear();
-    for list in lists {
-        for a in list {
-            let a = &t.assignments[a.index()];
-            if t.profiles.get(a.profile.index()).is_none() {
-                continue;
-            }
-            match a.intent {
-                Intent::Include => scratch.include.push(a.profile),
-                Intent::Exclude => scratch.exclude.push(a.profile),
-            }
+    let mut sources = 0;
+    for r in reaches {
+        if !r.include.is_empty() {
+            sources += 1;
+            scratch.include.extend_from_slice(&r.include);
         }
+        scratch.exclude.extend_from_slice(&r.exclude);
     }
-    scratch.include.sort_unstable();
-    scratch.include.dedup();
+    // One reach's list is sorted and without repeats already.
+    if sources > 1 {
+        scratch.include.sort_unstable();
+        scratch.include.dedup();
+    }
     scratch.exclude.sort_unstable();
-    scratch.exclude.dedup();
     let exclude = &scratch.exclude;
     scratch.result.clear();
     scratch.result.extend(
@@ -64,31 +49,20 @@ fn resolve<'a>(t: &Tenant, lists: impl Iterator<Item = &'a [AssignmentId]>, scra
 }
 
 /// Profiles a user's includes minus user excludes select (sorted).
-pub(crate) fn user_targets(
-    t: &Tenant,
-    idx: &Index,
-    user: UserId,
-    scratch: &mut Scratch,
-) -> Vec<ProfileId> {
+pub(crate) fn user_targets(idx: &Index, user: UserId, scratch: &mut Scratch) -> Vec<ProfileId> {
     let direct = &idx.user_groups[user.index()];
-    let mut groups = std::mem::take(&mut scratch.groups);
-    groups_of(idx, direct, &mut scratch.marks, &mut groups);
-    let lists = std::iter::once(idx.all_users.as_slice())
-        .chain(groups.iter().map(|g| idx.by_group[g.index()].as_slice()));
-    resolve(t, lists, scratch);
-    scratch.groups = groups;
+    let reaches =
+        std::iter::once(&idx.all_users_reach).chain(direct.iter().map(|g| &idx.reach[g.index()]));
+    resolve(reaches, scratch);
     scratch.result.clone()
 }
 
 /// Profiles a device's own includes minus device excludes select (sorted), into `scratch.result`.
-fn device_targets(t: &Tenant, idx: &Index, device: DeviceId, scratch: &mut Scratch) {
+fn device_targets(idx: &Index, device: DeviceId, scratch: &mut Scratch) {
     let direct = &idx.device_groups[device.index()];
-    let mut groups = std::mem::take(&mut scratch.groups);
-    groups_of(idx, direct, &mut scratch.marks, &mut groups);
-    let lists = std::iter::once(idx.all_devices.as_slice())
-        .chain(groups.iter().map(|g| idx.by_group[g.index()].as_slice()));
-    resolve(t, lists, scratch);
-    scratch.groups = groups;
+    let reaches =
+        std::iter::once(&idx.all_devices_reach).chain(direct.iter().map(|g| &idx.reach[g.index()]));
+    resolve(reaches, scratch);
 }
 
 /// desired(D), sorted and deduplicated, given the user's targets.
@@ -98,10 +72,11 @@ pub(crate) fn desired(
     device: DeviceId,
     user_part: &[ProfileId],
     scratch: &mut Scratch,
-) -> Vec<ProfileId> {
-    device_targets(t, idx, device, scratch);
+) -> Box<[ProfileId]> {
+    device_targets(idx, device, scratch);
     let apps = &t.devices[device.index()].apps;
-    let mut out = Vec::with_capacity(scratch.result.len() + user_part.len() + apps.len());
+    let out = &mut scratch.include;
+    out.clear();
     out.extend_from_slice(&scratch.result);
     out.extend_from_slice(user_part);
     for app in apps {
@@ -111,6 +86,6 @@ pub(crate) fn desired(
     }
     out.sort_unstable();
     out.dedup();
-    out.retain(|p| t.profiles.get(p.index()).is_some_and(|f| !f.retired));
-    out
+    out.retain(|p| idx.checks.get(p.index()).is_some_and(|c| !c.retired));
+    out.as_slice().into()
 }

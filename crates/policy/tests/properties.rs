@@ -297,3 +297,50 @@ fn setting_assignments_refuses_unknown_ids_and_changes_nothing() {
     assert_eq!(engine.tenant(), &t);
     assert_eq!(engine.plan(), plan);
 }
+
+/// The plan's per-device entries are assembled in runs of devices on both
+/// cores: across several runs they must come out in device order, each
+/// device's commands as the engine holds them.
+#[test]
+fn a_plan_assembled_in_runs_keeps_device_order() {
+    use provkit_policy::generate::{Shape, generate};
+    let shape = Shape::scaled(50_000);
+    let engine = Engine::new(generate(&shape, 11), shape.around);
+    let plan = engine.plan();
+    let expected: Vec<(u32, Vec<Command>)> = (0..engine.tenant().devices.len() as u32)
+        .map(DeviceId)
+        .filter(|d| !engine.commands(*d).is_empty())
+        .map(|d| (d.0, engine.commands(d).to_vec()))
+        .collect();
+    let got: Vec<(u32, Vec<Command>)> = plan
+        .devices
+        .iter()
+        .map(|p| (p.device.0, p.commands.clone()))
+        .collect();
+    assert!(got.last().is_some_and(|(d, _)| *d > 40_000), "several runs");
+    assert_eq!(got, expected);
+    let blocked: Vec<u32> = plan
+        .blockers
+        .iter()
+        .filter_map(|b| match b {
+            Blocker::NotProvisioned { device, .. } => Some(device.0),
+            _ => None,
+        })
+        .collect();
+    assert!(!blocked.is_empty());
+    assert!(
+        blocked.windows(2).all(|w| w[0] <= w[1]),
+        "blockers in device order"
+    );
+    let noticed: Vec<u32> = plan.user_notices.iter().map(|n| n.device.0).collect();
+    assert!(noticed.len() > 1000);
+    assert!(
+        noticed.windows(2).all(|w| w[0] <= w[1]),
+        "notices in device order"
+    );
+    for n in &plan.user_notices {
+        let d = &engine.tenant().devices[n.device.index()];
+        assert_eq!(d.user, Some(n.user));
+        assert!(d.apps.contains(&n.app));
+    }
+}
