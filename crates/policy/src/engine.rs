@@ -14,7 +14,7 @@ use crate::model::{
 };
 use crate::ops::{self, DeleteRefused, RenewError};
 use crate::plan::{Blocker, Command, DevicePlan, Plan, UserNotice, days_until, globals, reconcile};
-use crate::target::{Scratch, desired, user_targets};
+use crate::target::{Desired, Scratch, Targets, desired, user_targets};
 
 /// A member added to or removed from a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -104,7 +104,7 @@ pub struct Engine {
     tenant: Arc<Tenant>,
     idx: Arc<Index>,
     at: DateTime<Utc>,
-    user_part: Arc<Vec<Vec<ProfileId>>>,
+    user_part: Arc<Vec<Targets>>,
     states: Arc<Vec<DeviceState>>,
     scratch: Scratch,
     marks: Marks,
@@ -113,7 +113,7 @@ pub struct Engine {
 /// What the engine keeps per device.
 #[derive(Debug, Clone, Default)]
 struct DeviceState {
-    desired: Box<[ProfileId]>,
+    desired: Desired,
     commands: Box<[Command]>,
     not_provisioned: Box<[ProfileId]>,
 }
@@ -121,7 +121,7 @@ struct DeviceState {
 fn device_state(
     t: &Tenant,
     idx: &Index,
-    user_part: &[Vec<ProfileId>],
+    user_part: &[Targets],
     d: DeviceId,
     at: DateTime<Utc>,
     s: &mut Scratch,
@@ -158,7 +158,7 @@ impl Engine {
     pub fn new(tenant: Tenant, at: DateTime<Utc>) -> Self {
         let idx = Index::build(&tenant);
         let groups = tenant.groups.len();
-        let user_part: Vec<Vec<ProfileId>> = (0..tenant.users.len())
+        let user_part: Vec<Targets> = (0..tenant.users.len())
             .into_par_iter()
             .with_min_len(tenant.users.len() / 64 + 1)
             .map_init(Scratch::default, |s, u| {
@@ -516,7 +516,7 @@ impl Engine {
                                 add,
                             );
                             let below = Index::descendants(&self.tenant, child, &mut self.marks);
-                            Arc::make_mut(&mut self.idx).refresh_closures(
+                            Arc::make_mut(&mut self.idx).refresh_reach(
                                 &self.tenant,
                                 &below,
                                 &mut self.marks,
@@ -809,7 +809,7 @@ impl Engine {
         }
         groups.sort_unstable();
         groups.dedup();
-        idx.refresh_reach(&self.tenant, &groups);
+        idx.refresh_reach(&self.tenant, &groups, &mut self.marks);
     }
 }
 

@@ -17,8 +17,6 @@ use crate::model::{
 pub(crate) struct Index {
     /// For each group, the groups it is directly nested in (same kind only).
     pub(crate) parents: Vec<Vec<GroupId>>,
-    /// For each group: itself and every group it is nested in, transitively.
-    pub(crate) closure: Vec<Vec<GroupId>>,
     /// Direct user-group memberships.
     pub(crate) user_groups: Vec<Few<GroupId>>,
     /// Direct device-group memberships.
@@ -83,10 +81,10 @@ pub(crate) struct Reach {
 }
 
 impl Reach {
-    /// The reach of the assignments `lists` name.
-    fn of<'a>(t: &Tenant, lists: impl Iterator<Item = &'a [AssignmentId]>) -> Reach {
+    /// The reach of these assignments.
+    fn of<'a>(t: &Tenant, ids: impl Iterator<Item = &'a AssignmentId>) -> Reach {
         let (mut include, mut exclude) = (Vec::new(), Vec::new());
-        for a in lists.flatten() {
+        for a in ids {
             let a = &t.assignments[a.index()];
             if t.profiles.get(a.profile.index()).is_none() {
                 continue;
@@ -186,48 +184,28 @@ impl Marks {
 impl Index {
     pub(crate) fn build(t: &Tenant) -> Self {
         let n = t.groups.len();
+        // Four independent walks, on both cores: user memberships, device
+        // memberships, devices by user with apps counted, and nesting.
+        let ((user_groups, device_groups), ((user_devices, app_device_count), parents)) =
+            rayon::join(
+                || {
+                    rayon::join(
+                        || memberships(t, t.users.len(), GroupKind::User),
+                        || memberships(t, t.devices.len(), GroupKind::Device),
+                    )
+                },
+                || rayon::join(|| device_links(t), || parents_of(t)),
+            );
         let mut idx = Index {
-            parents: vec![Vec::new(); n],
-            user_groups: vec![Few::new(); t.users.len()],
-            device_groups: vec![Few::new(); t.devices.len()],
+            parents,
+            user_groups,
+            device_groups,
             by_group: vec![Vec::new(); n],
-            user_devices: vec![Few::new(); t.users.len()],
+            user_devices,
             profile_apps: vec![Vec::new(); t.profiles.len()],
-            app_device_count: vec![0; t.apps.len()],
+            app_device_count,
             ..Index::default()
         };
-        for (gi, g) in t.groups.iter().enumerate() {
-            let gid = GroupId(u32::try_from(gi).unwrap_or(u32::MAX));
-            for sub in &g.subgroups {
-                if t.groups.get(sub.index()).is_some_and(|s| s.kind == g.kind) {
-                    idx.parents[sub.index()].push(gid);
-                }
-            }
-            match g.kind {
-                GroupKind::User => {
-                    for u in &g.users {
-                        if let Some(list) = idx.user_groups.get_mut(u.index()) {
-                            list.push(gid);
-                        }
-                    }
-                }
-                GroupKind::Device => {
-                    for d in &g.devices {
-                        if let Some(list) = idx.device_groups.get_mut(d.index()) {
-                            list.push(gid);
-                        }
-                    }
-                }
-            }
-        }
-        idx.closure = (0..n)
-            .into_par_iter()
-            .with_min_len(n / 64 + 1)
-            .map_init(
-                || (Marks::new(n), Vec::new()),
-                |(marks, stack), g| closure_of(&idx.parents, g, marks, stack),
-            )
-            .collect();
         for (i, a) in t.assignments.iter().enumerate() {
             match &a.target {
                 Target::AllUsers => idx.all_users.push(aid(i)),
@@ -241,17 +219,6 @@ impl Index {
             }
         }
         idx.reach_all(t);
-        for (di, d) in t.devices.iter().enumerate() {
-            let did = DeviceId(u32::try_from(di).unwrap_or(u32::MAX));
-            if let Some(list) = d.user.and_then(|u| idx.user_devices.get_mut(u.index())) {
-                list.push(did);
-            }
-            for a in &d.apps {
-                if let Some(c) = idx.app_device_count.get_mut(a.index()) {
-                    *c += 1;
-                }
-            }
-        }
         for (pi, p) in t.profiles.iter().enumerate() {
             let key = Uuid::parse(&p.uuid);
             if let Some(k) = key {
@@ -270,45 +237,52 @@ impl Index {
         idx
     }
 
-    /// Recomputes the closures of `groups`, and their reaches.
-    pub(crate) fn refresh_closures(&mut self, t: &Tenant, groups: &[GroupId], marks: &mut Marks) {
-        let mut stack = Vec::new();
-        for g in groups {
-            self.closure[g.index()] = closure_of(&self.parents, g.index(), marks, &mut stack);
+    /// The reach of group `g`: the assignments to it and to each group it
+    /// is nested in, found by walking up the nesting (cycles tolerated).
+    fn reach_of(&self, t: &Tenant, g: usize, walk: &mut Walk) -> Reach {
+        let Walk { marks, stack, ids } = walk;
+        marks.clear();
+        stack.clear();
+        ids.clear();
+        stack.push(g);
+        marks.insert(g);
+        while let Some(cur) = stack.pop() {
+            ids.extend_from_slice(&self.by_group[cur]);
+            for p in &self.parents[cur] {
+                if marks.insert(p.index()) {
+                    stack.push(p.index());
+                }
+            }
         }
-        self.refresh_reach(t, groups);
-    }
-
-    /// The reach of group `g`: the assignments to each group of its closure.
-    fn reach_of(&self, t: &Tenant, g: usize) -> Reach {
-        Reach::of(
-            t,
-            self.closure[g]
-                .iter()
-                .map(|a| self.by_group[a.index()].as_slice()),
-        )
+        Reach::of(t, ids.iter())
     }
 
     /// Recomputes every group's reach and All users' and All devices'.
     pub(crate) fn reach_all(&mut self, t: &Tenant) {
-        let n = self.closure.len();
+        let n = self.parents.len();
         self.reach = (0..n)
             .into_par_iter()
-            .with_min_len(n / 64 + 1)
-            .map(|g| self.reach_of(t, g))
+            .with_min_len(n / 8 + 1)
+            .map_init(|| Walk::new(n), |walk, g| self.reach_of(t, g, walk))
             .collect();
-        self.all_users_reach = Reach::of(t, std::iter::once(self.all_users.as_slice()));
-        self.all_devices_reach = Reach::of(t, std::iter::once(self.all_devices.as_slice()));
+        self.all_users_reach = Reach::of(t, self.all_users.iter());
+        self.all_devices_reach = Reach::of(t, self.all_devices.iter());
     }
 
-    /// Recomputes the reaches of `groups` (whose closures or whose
+    /// Recomputes the reaches of `groups` (whose nesting or whose
     /// ancestors' assignments changed) and All users' and All devices'.
-    pub(crate) fn refresh_reach(&mut self, t: &Tenant, groups: &[GroupId]) {
+    pub(crate) fn refresh_reach(&mut self, t: &Tenant, groups: &[GroupId], marks: &mut Marks) {
+        let mut walk = Walk {
+            marks: std::mem::replace(marks, Marks::new(0)),
+            stack: Vec::new(),
+            ids: Vec::new(),
+        };
         for g in groups {
-            self.reach[g.index()] = self.reach_of(t, g.index());
+            self.reach[g.index()] = self.reach_of(t, g.index(), &mut walk);
         }
-        self.all_users_reach = Reach::of(t, std::iter::once(self.all_users.as_slice()));
-        self.all_devices_reach = Reach::of(t, std::iter::once(self.all_devices.as_slice()));
+        *marks = walk.marks;
+        self.all_users_reach = Reach::of(t, self.all_users.iter());
+        self.all_devices_reach = Reach::of(t, self.all_devices.iter());
     }
 
     /// `g` and every group nested in it, transitively (cycles tolerated).
@@ -334,27 +308,73 @@ impl Index {
     }
 }
 
-fn closure_of(
-    parents: &[Vec<GroupId>],
-    g: usize,
-    marks: &mut Marks,
-    stack: &mut Vec<usize>,
-) -> Vec<GroupId> {
-    marks.clear();
-    let mut out = Vec::new();
-    stack.clear();
-    stack.push(g);
-    marks.insert(g);
-    while let Some(cur) = stack.pop() {
-        out.push(GroupId(u32::try_from(cur).unwrap_or(u32::MAX)));
-        for p in &parents[cur] {
-            if marks.insert(p.index()) {
-                stack.push(p.index());
+/// Each principal's direct groups of `kind` (users for user groups,
+/// devices for device groups); `count` principals.
+fn memberships(t: &Tenant, count: usize, kind: GroupKind) -> Vec<Few<GroupId>> {
+    let mut lists = vec![Few::new(); count];
+    for (gi, g) in t.groups.iter().enumerate().filter(|(_, g)| g.kind == kind) {
+        let gid = GroupId(u32::try_from(gi).unwrap_or(u32::MAX));
+        let members: &mut dyn Iterator<Item = usize> = match kind {
+            GroupKind::User => &mut g.users.iter().map(|u| u.index()),
+            GroupKind::Device => &mut g.devices.iter().map(|d| d.index()),
+        };
+        for m in members {
+            if let Some(list) = lists.get_mut(m) {
+                list.push(gid);
             }
         }
     }
-    out.sort_unstable();
-    out
+    lists
+}
+
+/// Each user's devices, and how many devices have each app.
+fn device_links(t: &Tenant) -> (Vec<Few<DeviceId>>, Vec<usize>) {
+    let mut user_devices = vec![Few::new(); t.users.len()];
+    let mut app_device_count = vec![0; t.apps.len()];
+    for (di, d) in t.devices.iter().enumerate() {
+        let did = DeviceId(u32::try_from(di).unwrap_or(u32::MAX));
+        if let Some(list) = d.user.and_then(|u| user_devices.get_mut(u.index())) {
+            list.push(did);
+        }
+        for a in &d.apps {
+            if let Some(c) = app_device_count.get_mut(a.index()) {
+                *c += 1;
+            }
+        }
+    }
+    (user_devices, app_device_count)
+}
+
+/// For each group, the groups it is directly nested in (same kind only).
+fn parents_of(t: &Tenant) -> Vec<Vec<GroupId>> {
+    let mut parents = vec![Vec::new(); t.groups.len()];
+    for (gi, g) in t.groups.iter().enumerate() {
+        let gid = GroupId(u32::try_from(gi).unwrap_or(u32::MAX));
+        for sub in &g.subgroups {
+            if t.groups.get(sub.index()).is_some_and(|s| s.kind == g.kind) {
+                parents[sub.index()].push(gid);
+            }
+        }
+    }
+    parents
+}
+
+/// Scratch space for walking up the nesting from one group.
+#[derive(Debug)]
+pub(crate) struct Walk {
+    marks: Marks,
+    stack: Vec<usize>,
+    ids: Vec<AssignmentId>,
+}
+
+impl Walk {
+    fn new(groups: usize) -> Self {
+        Walk {
+            marks: Marks::new(groups),
+            stack: Vec::new(),
+            ids: Vec::new(),
+        }
+    }
 }
 
 /// Users and devices directly in any of `groups`.

@@ -172,34 +172,47 @@ pub(crate) fn reconcile(
     at: DateTime<Utc>,
 ) -> (Vec<Command>, Vec<ProfileId>) {
     let d = &t.devices[device.index()];
-    // What the device holds, resolved once: the known profile of each
-    // report, and those profiles sorted.
-    let known: smallvec::SmallVec<[Option<ProfileId>; 24]> = d
+    // What the device holds, resolved once: each known report's profile
+    // with the report's place, sorted by profile.
+    let mut held: smallvec::SmallVec<[(ProfileId, usize); 24]> = d
         .reported
         .iter()
-        .map(|r| idx.by_uuid.get(&r.uuid).copied())
+        .enumerate()
+        .filter_map(|(i, r)| idx.by_uuid.get(&r.uuid).map(|p| (*p, i)))
         .collect();
-    let mut held: smallvec::SmallVec<[ProfileId; 24]> = known.iter().flatten().copied().collect();
     held.sort_unstable();
-    let reported = |p: ProfileId| held.binary_search(&p).is_ok();
+    let reported = |p: ProfileId| held.binary_search_by(|(q, _)| q.cmp(&p)).is_ok();
+    // Both lists are sorted: one walk finds, for each desired profile,
+    // whether the device reports it, and marks the reports it wants.
+    let mut wanted: smallvec::SmallVec<[bool; 24]> = smallvec::smallvec![false; d.reported.len()];
+    let mut next = 0;
     let mut commands = Vec::new();
     let mut not_provisioned = Vec::new();
     for &p in desired {
+        while held.get(next).is_some_and(|(q, _)| *q < p) {
+            next += 1;
+        }
+        let mut is_reported = false;
+        while let Some((_, i)) = held.get(next).filter(|(q, _)| *q == p) {
+            wanted[*i] = true;
+            is_reported = true;
+            next += 1;
+        }
         let check = &idx.checks[p.index()];
         if check.listed && !t.profile(p).allows_device(&d.udid) {
             not_provisioned.push(p);
             continue;
         }
-        if check.expires < at || reported(p) {
+        if check.expires < at || is_reported {
             continue;
         }
         commands.push(Command::InstallProvisioningProfile { profile: p });
     }
-    for (r, known) in d.reported.iter().zip(&known).filter(|(r, _)| r.managed) {
-        let known = *known;
-        if known.is_some_and(|k| desired.binary_search(&k).is_ok()) {
+    for (i, r) in d.reported.iter().enumerate().filter(|(_, r)| r.managed) {
+        if wanted[i] {
             continue;
         }
+        let known = held.iter().find(|(_, j)| *j == i).map(|(p, _)| *p);
         // Make before break: wait while a replacement is desired but not yet reported.
         let waiting = known.is_some_and(|k| {
             let old = t.profile(k);

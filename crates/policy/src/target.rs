@@ -10,6 +10,13 @@
 use crate::index::{Index, Reach};
 use crate::model::{DeviceId, ProfileId, Tenant, UserId};
 
+/// A device's desired profiles, sorted: kept inline up to the number most
+/// devices want (no allocation to make or free for them).
+pub(crate) type Desired = smallvec::SmallVec<[ProfileId; 16]>;
+
+/// A user's targets, sorted: most users have a few, kept inline.
+pub(crate) type Targets = smallvec::SmallVec<[ProfileId; 8]>;
+
 /// Per-thread scratch space.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Scratch {
@@ -49,12 +56,12 @@ fn resolve<'a>(reaches: impl Iterator<Item = &'a Reach>, scratch: &mut Scratch) 
 }
 
 /// Profiles a user's includes minus user excludes select (sorted).
-pub(crate) fn user_targets(idx: &Index, user: UserId, scratch: &mut Scratch) -> Vec<ProfileId> {
+pub(crate) fn user_targets(idx: &Index, user: UserId, scratch: &mut Scratch) -> Targets {
     let direct = &idx.user_groups[user.index()];
     let reaches =
         std::iter::once(&idx.all_users_reach).chain(direct.iter().map(|g| &idx.reach[g.index()]));
     resolve(reaches, scratch);
-    scratch.result.clone()
+    Targets::from_slice(&scratch.result)
 }
 
 /// Profiles a device's own includes minus device excludes select (sorted), into `scratch.result`.
@@ -65,6 +72,19 @@ fn device_targets(idx: &Index, device: DeviceId, scratch: &mut Scratch) {
     resolve(reaches, scratch);
 }
 
+/// The union of two sorted lists without repeats, sorted and without
+/// repeats, appended to `out`.
+fn union_into(a: &[ProfileId], b: &[ProfileId], out: &mut Vec<ProfileId>) {
+    let (mut i, mut j) = (0, 0);
+    while let (Some(&x), Some(&y)) = (a.get(i), b.get(j)) {
+        out.push(x.min(y));
+        i += usize::from(x <= y);
+        j += usize::from(y <= x);
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+}
+
 /// desired(D), sorted and deduplicated, given the user's targets.
 pub(crate) fn desired(
     t: &Tenant,
@@ -72,20 +92,19 @@ pub(crate) fn desired(
     device: DeviceId,
     user_part: &[ProfileId],
     scratch: &mut Scratch,
-) -> Box<[ProfileId]> {
+) -> Desired {
     device_targets(idx, device, scratch);
     let apps = &t.devices[device.index()].apps;
     let out = &mut scratch.include;
     out.clear();
-    out.extend_from_slice(&scratch.result);
-    out.extend_from_slice(user_part);
+    union_into(&scratch.result, user_part, out);
     for app in apps {
-        if let Some(p) = t.apps.get(app.index()).and_then(|a| a.profile) {
-            out.push(p);
+        if let Some(p) = t.apps.get(app.index()).and_then(|a| a.profile)
+            && let Err(at) = out.binary_search(&p)
+        {
+            out.insert(at, p);
         }
     }
-    out.sort_unstable();
-    out.dedup();
     out.retain(|p| idx.checks.get(p.index()).is_some_and(|c| !c.retired));
-    out.as_slice().into()
+    Desired::from_slice(out)
 }
