@@ -5,7 +5,8 @@
 //! Tenants come from the seeded generator (the large tenant's proportions)
 //! in steady state but for every 20th device. `full-plan` times building
 //! the engine from a copy of the tenant, planning, and dropping the engine
-//! (as `provkit_policy::plan` does).
+//! with the tenant it holds (as `provkit_policy::plan` does);
+//! `full-plan-engine-kept` stops the clock before that drop.
 #![allow(clippy::cast_possible_truncation)]
 
 use std::hint::black_box;
@@ -48,6 +49,19 @@ pub(crate) fn bench(c: &mut Criterion) {
             b.iter_batched(
                 || t.clone(),
                 |t| Engine::new(t, shape.around).plan(),
+                BatchSize::PerIteration,
+            )
+        });
+        // The same, the engine (and so the tenant) dropped after the clock
+        // stops: what a server that keeps its engine pays for a plan.
+        g.bench_function("full-plan-engine-kept", |b| {
+            b.iter_batched(
+                || t.clone(),
+                |t| {
+                    let engine = Engine::new(t, shape.around);
+                    let plan = engine.plan();
+                    (engine, plan)
+                },
                 BatchSize::PerIteration,
             )
         });
