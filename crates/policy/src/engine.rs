@@ -839,3 +839,56 @@ impl Index {
 pub fn plan(tenant: Tenant, at: DateTime<Utc>) -> Plan {
     Engine::new(tenant, at).plan()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::{Rng, Shape, generate};
+
+    /// Reaches are patched after nesting and assignment changes, not
+    /// rebuilt: after each change they must equal those of an index built
+    /// anew from the changed tenant.
+    #[test]
+    fn reaches_patched_after_changes_equal_reaches_built_anew() {
+        let shape = Shape::scaled(3_000);
+        let mut engine = Engine::new(generate(&shape, 5), shape.around);
+        let mut rng = Rng::new(9);
+        let groups = engine.tenant().groups.len();
+        let profiles = engine.tenant().profiles.len();
+        let group = |rng: &mut Rng| GroupId(u32::try_from(rng.below(groups)).unwrap_or(0));
+        for step in 0..300 {
+            let g = group(&mut rng);
+            let change = match rng.below(4) {
+                0 => Change::AddMember {
+                    group: g,
+                    member: Member::Group(group(&mut rng)),
+                },
+                1 => match engine.tenant().groups[g.index()].subgroups.first() {
+                    Some(&child) => Change::RemoveMember {
+                        group: g,
+                        member: Member::Group(child),
+                    },
+                    None => continue,
+                },
+                2 => Change::Assign(Assignment {
+                    profile: ProfileId(u32::try_from(rng.below(profiles)).unwrap_or(0)),
+                    target: Target::Group(g),
+                    intent: if rng.chance(0.3) {
+                        Intent::Exclude
+                    } else {
+                        Intent::Include
+                    },
+                }),
+                _ => match engine.tenant().assignments.get(rng.below(100)) {
+                    Some(a) => Change::Unassign(a.clone()),
+                    None => continue,
+                },
+            };
+            engine.apply(change).expect("valid change");
+            let built = Index::build(engine.tenant());
+            assert!(engine.idx.reach == built.reach, "reaches after step {step}");
+            assert_eq!(engine.idx.all_users_reach, built.all_users_reach);
+            assert_eq!(engine.idx.all_devices_reach, built.all_devices_reach);
+        }
+    }
+}

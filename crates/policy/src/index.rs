@@ -1,5 +1,8 @@
-//! Derived indices: group closures (a group and every group it is nested in,
-//! cycles tolerated), assignments by group, devices by user, apps by profile.
+//! Derived indices: each group's reach (what the assignments to it and to
+//! every group it is nested in include and exclude, found by walking up the
+//! nesting with cycles tolerated), direct memberships, assignments by
+//! group, devices by user, apps by profile, and what reconciliation reads
+//! of each profile.
 
 use std::collections::HashMap;
 
