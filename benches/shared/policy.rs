@@ -88,4 +88,3 @@ pub(crate) fn bench(c: &mut Criterion) {
         g.finish();
     }
 }
-
