@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::index::{Index, Marks, ProfileCheck, members_of};
+use crate::index::{Index, ProfileCheck, Walk, members_of};
 use crate::model::{
     AppId, Assignment, DeviceId, GroupId, GroupKind, Intent, ProfileFacts, ProfileId, Reported,
     Target, Tenant, UserId,
@@ -107,7 +107,7 @@ pub struct Engine {
     user_part: Arc<Vec<Targets>>,
     states: Arc<Vec<DeviceState>>,
     scratch: Scratch,
-    marks: Marks,
+    walk: Walk,
 }
 
 /// What the engine keeps per device.
@@ -179,7 +179,7 @@ impl Engine {
             user_part: Arc::new(user_part),
             states: Arc::new(states),
             scratch: Scratch::default(),
-            marks: Marks::new(groups),
+            walk: Walk::new(groups),
         }
     }
 
@@ -515,11 +515,12 @@ impl Engine {
                                 group,
                                 add,
                             );
-                            let below = Index::descendants(&self.tenant, child, &mut self.marks);
+                            let below =
+                                Index::descendants(&self.tenant, child, &mut self.walk.marks);
                             Arc::make_mut(&mut self.idx).refresh_reach(
                                 &self.tenant,
                                 &below,
-                                &mut self.marks,
+                                &mut self.walk,
                             );
                             let (u, d) = members_of(&self.tenant, &below);
                             users.extend(u);
@@ -598,7 +599,7 @@ impl Engine {
             ),
             Target::AllDevices => devices.extend((0..self.tenant.devices.len()).map(did)),
             Target::Group(g) => {
-                let below = Index::descendants(&self.tenant, *g, &mut self.marks);
+                let below = Index::descendants(&self.tenant, *g, &mut self.walk.marks);
                 let (u, d) = members_of(&self.tenant, &below);
                 users.extend(u);
                 devices.extend(d);
@@ -804,12 +805,12 @@ impl Engine {
         let mut groups = Vec::new();
         for target in changed {
             if let Target::Group(g) = target {
-                groups.extend(Index::descendants(&self.tenant, *g, &mut self.marks));
+                groups.extend(Index::descendants(&self.tenant, *g, &mut self.walk.marks));
             }
         }
         groups.sort_unstable();
         groups.dedup();
-        idx.refresh_reach(&self.tenant, &groups, &mut self.marks);
+        idx.refresh_reach(&self.tenant, &groups, &mut self.walk);
     }
 }
 
@@ -889,6 +890,7 @@ mod tests {
             assert!(engine.idx.reach == built.reach, "reaches after step {step}");
             assert_eq!(engine.idx.all_users_reach, built.all_users_reach);
             assert_eq!(engine.idx.all_devices_reach, built.all_devices_reach);
+            assert_eq!(engine.idx.checks, built.checks);
         }
     }
 }

@@ -268,24 +268,22 @@ impl Index {
             .with_min_len(n / 8 + 1)
             .map_init(|| Walk::new(n), |walk, g| self.reach_of(t, g, walk))
             .collect();
+        self.reach_everyone(t);
+    }
+
+    /// Recomputes All users' and All devices' reaches.
+    fn reach_everyone(&mut self, t: &Tenant) {
         self.all_users_reach = Reach::of(t, self.all_users.iter());
         self.all_devices_reach = Reach::of(t, self.all_devices.iter());
     }
 
     /// Recomputes the reaches of `groups` (whose nesting or whose
     /// ancestors' assignments changed) and All users' and All devices'.
-    pub(crate) fn refresh_reach(&mut self, t: &Tenant, groups: &[GroupId], marks: &mut Marks) {
-        let mut walk = Walk {
-            marks: std::mem::replace(marks, Marks::new(0)),
-            stack: Vec::new(),
-            ids: Vec::new(),
-        };
+    pub(crate) fn refresh_reach(&mut self, t: &Tenant, groups: &[GroupId], walk: &mut Walk) {
         for g in groups {
-            self.reach[g.index()] = self.reach_of(t, g.index(), &mut walk);
+            self.reach[g.index()] = self.reach_of(t, g.index(), walk);
         }
-        *marks = walk.marks;
-        self.all_users_reach = Reach::of(t, self.all_users.iter());
-        self.all_devices_reach = Reach::of(t, self.all_devices.iter());
+        self.reach_everyone(t);
     }
 
     /// `g` and every group nested in it, transitively (cycles tolerated).
@@ -362,16 +360,17 @@ fn parents_of(t: &Tenant) -> Vec<Vec<GroupId>> {
     parents
 }
 
-/// Scratch space for walking up the nesting from one group.
-#[derive(Debug)]
+/// Scratch space for walking the nesting from one group.
+#[derive(Debug, Clone)]
 pub(crate) struct Walk {
-    marks: Marks,
+    /// Groups seen in this walk (also lent to [`Index::descendants`]).
+    pub(crate) marks: Marks,
     stack: Vec<usize>,
     ids: Vec<AssignmentId>,
 }
 
 impl Walk {
-    fn new(groups: usize) -> Self {
+    pub(crate) fn new(groups: usize) -> Self {
         Walk {
             marks: Marks::new(groups),
             stack: Vec::new(),

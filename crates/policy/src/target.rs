@@ -23,6 +23,7 @@ pub(crate) struct Scratch {
     include: Vec<ProfileId>,
     exclude: Vec<ProfileId>,
     result: Vec<ProfileId>,
+    desired: Vec<ProfileId>,
 }
 
 /// The union of the reaches' includes minus the union of their excludes,
@@ -95,7 +96,7 @@ pub(crate) fn desired(
 ) -> Desired {
     device_targets(idx, device, scratch);
     let apps = &t.devices[device.index()].apps;
-    let out = &mut scratch.include;
+    let out = &mut scratch.desired;
     out.clear();
     union_into(&scratch.result, user_part, out);
     for app in apps {

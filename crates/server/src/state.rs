@@ -992,12 +992,9 @@ mod tests {
         let bytes = signed_profile(
             ca,
             &ProfileSpec {
-                uuid: uuid.into(),
-                all_devices: true,
-                devices: None,
                 creation: at - chrono::TimeDelta::days(300),
                 expiration: expires,
-                ..ProfileSpec::default()
+                ..ProfileSpec::for_all_devices(uuid)
             },
         );
         let verifier = provkit_service::trust::tenant_verifier(store)?;

@@ -93,15 +93,7 @@ fn scenario(open: &Opener, ca: &TestCa, t: &Tokens, backend: &str) {
 
     // Each operator uploads a profile and an inventory into its own group.
     for (token, uuid, prefix) in [(&t.bnl, P_BNL, "bnl"), (&t.dach, P_DACH, "dach")] {
-        let bytes = signed_profile(
-            ca,
-            &ProfileSpec {
-                uuid: uuid.into(),
-                all_devices: true,
-                devices: None,
-                ..ProfileSpec::default()
-            },
-        );
+        let bytes = signed_profile(ca, &ProfileSpec::for_all_devices(uuid));
         let r = server.call("POST", "/api/v1/profiles", Some(token), bin, &bytes);
         assert_eq!(r.status, 201, "{backend}: {}", body(&r));
         let inv = json!({

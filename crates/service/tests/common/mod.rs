@@ -33,11 +33,8 @@ pub(crate) fn profile_for_all_users(
     let bytes = signed_profile(
         ca,
         &ProfileSpec {
-            uuid: uuid.into(),
-            all_devices: true,
-            devices: None,
             expiration: death,
-            ..ProfileSpec::default()
+            ..ProfileSpec::for_all_devices(uuid)
         },
     );
     store.add_profile(&bytes, a).expect("profile");
