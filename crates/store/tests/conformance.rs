@@ -381,7 +381,7 @@ fn large_batch(store: &mut dyn Store, backend: &str) {
         devices: (0..6000)
             .map(|i| DeviceRecord {
                 udid: format!("BULK-{i:05}"),
-                platform: "iOS".into(),
+                platform: if i % 3 == 0 { "tvOS" } else { "iOS" }.into(),
                 user: Some(users[i].clone()),
                 apps: vec![],
                 reported: vec![],
@@ -400,6 +400,18 @@ fn large_batch(store: &mut dyn Store, backend: &str) {
         .filter(|d| d.udid.starts_with("BULK-"))
         .collect();
     assert_eq!(bulk.len(), 6000, "{backend}");
+    // The engine's tenant holds one string per platform, shared.
+    let (tv, ios) = (&bulk[0].platform, &bulk[1].platform);
+    for d in &bulk {
+        let i: usize = d.udid[5..].parse().expect("index");
+        let shared = if i.is_multiple_of(3) { tv } else { ios };
+        assert_eq!(&*d.platform, &**shared, "{backend}: platform kept");
+        assert!(
+            std::sync::Arc::ptr_eq(&d.platform, shared),
+            "{backend}: one string per platform"
+        );
+    }
+    assert_eq!((&**tv, &**ios), ("tvOS", "iOS"), "{backend}");
     for d in bulk {
         let i: usize = d.udid[5..].parse().expect("index");
         assert_eq!(
@@ -1296,6 +1308,16 @@ fn sqlite_backend() {
         5,
         "two, the organization groups suite's two and the labels suite's one"
     );
+    // A new file's document tables are clustered on their keys.
+    let raw = rusqlite::Connection::open(&path).expect("raw");
+    let sql: String = raw
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'outbox'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("outbox table");
+    assert!(sql.ends_with("WITHOUT ROWID"), "{sql}");
     let mut own = SqliteStore::open(temp_db("desired-changes")).expect("open");
     inventory_desired_changes_are_the_plans_difference(&mut own, "sqlite");
     let mut own = SqliteStore::open(temp_db("stale-form")).expect("open");
