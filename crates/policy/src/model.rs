@@ -290,8 +290,9 @@ pub struct Reported {
 pub struct Device {
     /// UDID.
     pub udid: String,
-    /// Platform (`iOS`, ...).
-    pub platform: String,
+    /// Platform (`iOS`, ...): one shared string per platform, so a million
+    /// devices hold a handful of allocations for it, not a million.
+    pub platform: std::sync::Arc<str>,
     /// Primary user, if any.
     pub user: Option<UserId>,
     /// Installed apps.

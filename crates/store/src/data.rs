@@ -314,12 +314,25 @@ impl Data {
             .collect();
         // Devices are the bulk of a tenant: convert them on both cores.
         let devices: Vec<(&String, &DeviceRecord)> = self.devices.iter().collect();
+        // One shared string per platform (a handful), not one per device.
+        let mut platforms: Vec<std::sync::Arc<str>> = Vec::new();
+        for (_, d) in &devices {
+            if !platforms.iter().any(|p| **p == *d.platform) {
+                platforms.push(d.platform.as_str().into());
+            }
+        }
+        let platform = |name: &str| {
+            platforms
+                .iter()
+                .find(|p| ***p == *name)
+                .map_or_else(|| name.into(), std::sync::Arc::clone)
+        };
         t.devices = devices
             .par_iter()
             .with_min_len(4096)
             .map(|(udid, d)| Device {
                 udid: (*udid).clone(),
-                platform: d.platform.clone(),
+                platform: platform(&d.platform),
                 user: d.user.as_deref().and_then(|u| user_ids.get(u).copied()),
                 apps: d
                     .apps

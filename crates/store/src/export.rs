@@ -41,7 +41,7 @@ pub fn records_of(t: &Tenant) -> TenantRecords {
         .iter()
         .map(|d| DeviceRecord {
             udid: d.udid.clone(),
-            platform: d.platform.clone(),
+            platform: d.platform.to_string(),
             user: d.user.map(|u| t.users[u.index()].name.clone()),
             apps: d
                 .apps
