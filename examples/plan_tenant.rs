@@ -2,9 +2,13 @@
 //! printing what the engine decided and how long each step took.
 //!
 //! ```text
-//! cargo run --release --example plan_tenant -- 100000
+//! cargo run --release --example plan_tenant -- 100000 [--same-density] [--plan-only]
 //! ```
-#![allow(clippy::cast_possible_truncation)]
+//! `--same-density` generates [`Shape::same_density`] (as many All users /
+//! All devices assignments as at 1M, so per-device work stays comparable
+//! across sizes); `--plan-only` stops after the full plan, so a peak
+//! measured around the run is generation, settling and one plan.
+#![allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
 
 use std::time::Instant;
 
@@ -16,14 +20,17 @@ use chrono::TimeDelta;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use provkit::policy::generate::{Rng, Shape, generate, settle};
-use provkit::policy::{Change, Engine, GroupId, GroupKind, Member, UserId};
+use provkit::policy::{Change, DeviceId, Engine, GroupId, GroupKind, Member, UserId};
 
 fn main() {
-    let devices: usize = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10_000);
-    let shape = Shape::scaled(devices);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| args.iter().any(|a| a == name);
+    let devices: usize = args.iter().find_map(|s| s.parse().ok()).unwrap_or(10_000);
+    let shape = if flag("--same-density") {
+        Shape::same_density(devices)
+    } else {
+        Shape::scaled(devices)
+    };
     let at = shape.around;
 
     // A reproducible tenant in steady state, but for every 20th device.
@@ -48,6 +55,21 @@ fn main() {
         plan.blockers.len(),
         plan.warnings.len()
     );
+    let pairs: usize = (0..engine.tenant().devices.len())
+        .map(|i| engine.desired(DeviceId(i as u32)).len())
+        .sum();
+    println!(
+        "  {pairs} desired (device, profile) pairs, {:.2} a device",
+        pairs as f64 / devices.max(1) as f64
+    );
+    if flag("--plan-only") {
+        // Dropped inside the timing, as a one-shot program pays it.
+        let started = Instant::now();
+        drop(plan);
+        drop(engine);
+        println!("plan and engine dropped in {:?}", started.elapsed());
+        return;
+    }
 
     // The same engine at a later instant: a clone moved on, against the
     // build above (what the console did every minute before).

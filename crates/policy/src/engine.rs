@@ -138,6 +138,34 @@ fn device_state(
     }
 }
 
+/// Every user's part of its devices' targets, on both cores.
+fn all_user_targets(tenant: &Tenant, idx: &Index) -> Vec<Targets> {
+    (0..tenant.users.len())
+        .into_par_iter()
+        .with_min_len(tenant.users.len() / 64 + 1)
+        .map_init(Scratch::default, |s, u| {
+            user_targets(idx, UserId(u32::try_from(u).unwrap_or(u32::MAX)), s)
+        })
+        .collect()
+}
+
+/// Every device's desired profiles, without planning anything (no
+/// reconciliation, no commands): what [`crate::generate::settle`] needs.
+pub(crate) fn desired_all(tenant: &Tenant) -> Vec<Desired> {
+    let idx = Index::build(tenant);
+    let user_part = all_user_targets(tenant, &idx);
+    (0..tenant.devices.len())
+        .into_par_iter()
+        .with_min_len(tenant.devices.len() / 64 + 1)
+        .map_init(Scratch::default, |s, d| {
+            let up = tenant.devices[d]
+                .user
+                .map_or(&[][..], |u| user_part[u.index()].as_slice());
+            desired(tenant, &idx, did(d), up, s)
+        })
+        .collect()
+}
+
 /// Devices a plan assembles in one piece of work.
 const PLAN_CHUNK: usize = 16_384;
 
@@ -158,13 +186,7 @@ impl Engine {
     pub fn new(tenant: Tenant, at: DateTime<Utc>) -> Self {
         let idx = Index::build(&tenant);
         let groups = tenant.groups.len();
-        let user_part: Vec<Targets> = (0..tenant.users.len())
-            .into_par_iter()
-            .with_min_len(tenant.users.len() / 64 + 1)
-            .map_init(Scratch::default, |s, u| {
-                user_targets(&idx, UserId(u32::try_from(u).unwrap_or(u32::MAX)), s)
-            })
-            .collect();
+        let user_part = all_user_targets(&tenant, &idx);
         let states: Vec<DeviceState> = (0..tenant.devices.len())
             .into_par_iter()
             .with_min_len(tenant.devices.len() / 64 + 1)

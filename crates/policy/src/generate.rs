@@ -34,6 +34,12 @@ pub struct Shape {
     pub max_assignments_per_profile: usize,
     /// Fraction of devices with a primary user.
     pub with_user: f64,
+    /// The chance that an assignment targets All users or All devices.
+    /// `None`: one in 5,000, so such assignments grow with the profiles
+    /// (about 5 at 1M devices, 18 at 4M) and every device wants more
+    /// profiles in a larger tenant. [`Shape::same_density`] keeps them as
+    /// many as at 1M.
+    pub everyone_chance: Option<f64>,
     /// The instant profile dates are spread around.
     pub around: DateTime<Utc>,
 }
@@ -56,10 +62,28 @@ impl Shape {
             cycle_fraction: 0.002,
             max_assignments_per_profile: 200,
             with_user: 0.85,
+            everyone_chance: None,
             around: Utc
                 .with_ymd_and_hms(2026, 11, 22, 0, 0, 0)
                 .single()
                 .unwrap_or_default(),
+        }
+    }
+}
+
+impl Shape {
+    /// The large tenant's proportions at `devices` devices, with as many
+    /// All users / All devices assignments as the 1M tenant expects (so a
+    /// device wants about as many profiles at any size): for measuring how
+    /// the engine scales with the devices alone.
+    pub fn same_density(devices: usize) -> Self {
+        let shape = Self::scaled(devices);
+        let at_1m = Self::scaled(1_000_000).profiles;
+        #[allow(clippy::cast_precision_loss)]
+        let chance = (at_1m as f64 / shape.profiles.max(1) as f64) / 5000.0;
+        Shape {
+            everyone_chance: Some(chance.min(1.0)),
+            ..shape
         }
     }
 }
@@ -295,6 +319,7 @@ pub fn generate(shape: &Shape, seed: u64) -> Tenant {
         .collect();
 
     // Devices.
+    let ios: std::sync::Arc<str> = "iOS".into();
     let mut devices = Vec::with_capacity(shape.devices);
     for i in 0..shape.devices {
         let user = (shape.users > 0 && rng.chance(shape.with_user))
@@ -325,7 +350,7 @@ pub fn generate(shape: &Shape, seed: u64) -> Tenant {
             .collect();
         devices.push(Device {
             udid: this,
-            platform: "iOS".into(),
+            platform: std::sync::Arc::clone(&ios),
             user,
             apps: installed,
             reported,
@@ -356,7 +381,12 @@ pub fn generate(shape: &Shape, seed: u64) -> Tenant {
             } else {
                 Intent::Include
             };
-            let target = if rng.below(5000) == 0 {
+            // One draw either way, so the default tenant stays as it was.
+            let everyone = match shape.everyone_chance {
+                None => rng.below(5000) == 0,
+                Some(p) => rng.chance(p),
+            };
+            let target = if everyone {
                 if rng.chance(0.5) {
                     Target::AllUsers
                 } else {
@@ -400,27 +430,88 @@ pub fn generate(shape: &Shape, seed: u64) -> Tenant {
 /// not a multiple of `drift_every` reports exactly what the plan wants it to
 /// hold (the others keep their reports, and so have work to do).
 pub fn settle(tenant: Tenant, at: DateTime<Utc>, drift_every: usize) -> Tenant {
-    let engine = crate::Engine::new(tenant, at);
-    let wants: Vec<Vec<ProfileId>> = (0..engine.tenant().devices.len())
-        .map(|i| engine.desired(DeviceId(id32(i))).to_vec())
-        .collect();
-    let mut t = engine.into_tenant();
-    for (i, d) in t.devices.iter_mut().enumerate() {
+    // Targeting alone: a full engine would also plan every device's
+    // commands, only to drop them.
+    let wants = crate::engine::desired_all(&tenant);
+    let mut t = tenant;
+    for (i, (d, want)) in t.devices.iter_mut().zip(&wants).enumerate() {
         if drift_every > 0 && i % drift_every == 0 {
             continue;
         }
-        d.reported = wants[i]
-            .iter()
-            .map(|p| &t.profiles[p.index()])
-            .filter(|f| f.expires >= at && f.allows_device(&d.udid))
-            .filter_map(|f| {
-                Some(Reported {
-                    uuid: Uuid::parse(&f.uuid)?,
-                    expires: f.expires,
-                    managed: true,
-                })
-            })
-            .collect();
+        // Sized once: a list grown push by push holds up to twice its length.
+        let mut reported = Vec::with_capacity(want.len());
+        reported.extend(
+            want.iter()
+                .map(|p| &t.profiles[p.index()])
+                .filter(|f| f.expires >= at && f.allows_device(&d.udid))
+                .filter_map(|f| {
+                    Some(Reported {
+                        uuid: Uuid::parse(&f.uuid)?,
+                        expires: f.expires,
+                        managed: true,
+                    })
+                }),
+        );
+        reported.shrink_to_fit();
+        d.reported = reported;
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Engine;
+
+    #[test]
+    fn a_settled_tenant_leaves_work_only_on_drifting_devices() {
+        let shape = Shape::scaled(5_000);
+        let at = shape.around;
+        let before = Engine::new(generate(&shape, 3), at).plan();
+        let engine = Engine::new(settle(generate(&shape, 3), at, 20), at);
+        let plan = engine.plan();
+        assert!(plan.command_count() > 0, "the drifting devices have work");
+        assert!(plan.command_count() < before.command_count());
+        for d in &plan.devices {
+            let i = engine
+                .tenant()
+                .devices
+                .iter()
+                .position(|x| x.udid == d.udid)
+                .expect("a planned device is in the tenant");
+            assert_eq!(i % 20, 0, "device {i} was settled but has commands");
+        }
+        // Settled reports hold exactly the installable desired profiles.
+        let t = engine.tenant();
+        for (i, dev) in t.devices.iter().enumerate().filter(|(i, _)| i % 20 != 0) {
+            let wanted = engine
+                .desired(DeviceId(id32(i)))
+                .iter()
+                .map(|p| &t.profiles[p.index()])
+                .filter(|f| f.expires >= at && f.allows_device(&dev.udid))
+                .count();
+            assert_eq!(dev.reported.len(), wanted, "device {i}");
+            assert_eq!(dev.reported.capacity(), dev.reported.len(), "device {i}");
+        }
+    }
+
+    #[test]
+    fn same_density_keeps_the_everyone_assignments_of_the_1m_tenant() {
+        let everyone = |t: &Tenant| {
+            t.assignments
+                .iter()
+                .filter(|a| matches!(a.target, Target::AllUsers | Target::AllDevices))
+                .count()
+        };
+        // Scaled, a 20k tenant expects 0.09 of them; at the 1M density,
+        // about 4.6 (the seed below gives a few).
+        let scaled = generate(&Shape::scaled(20_000), 9);
+        let dense = generate(&Shape::same_density(20_000), 9);
+        assert!(everyone(&scaled) <= 1, "{}", everyone(&scaled));
+        assert!((2..=12).contains(&everyone(&dense)), "{}", everyone(&dense));
+        // The chance falls as the profiles grow, so the count stays.
+        let big = Shape::same_density(4_000_000).everyone_chance.expect("set");
+        assert!((big * 4.0 * 5000.0 - 1.0).abs() < 1e-9, "{big}");
+        assert_eq!(Shape::scaled(4_000_000).everyone_chance, None);
+    }
 }
