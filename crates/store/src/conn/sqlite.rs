@@ -11,16 +11,11 @@ pub struct SqliteDocs {
 }
 
 impl SqliteDocs {
-    /// Creates the tables a new file lacks. Document tables are clustered
-    /// on their key (`WITHOUT ROWID`): a lookup, insert or delete by key is
-    /// one B-tree operation instead of two (the key's index, then the row),
-    /// which is most of what acknowledging a command costs. Files created
-    /// before keep their rowid tables and work the same.
     pub(crate) fn create_tables(&mut self) -> R<()> {
         let mut sql = String::new();
         for t in Table::ALL {
             sql.push_str(&format!(
-                "CREATE TABLE IF NOT EXISTS {} (k TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;\n",
+                "CREATE TABLE IF NOT EXISTS {} (k TEXT PRIMARY KEY, doc TEXT NOT NULL);\n",
                 t.name()
             ));
         }
@@ -196,8 +191,7 @@ impl Docs for SqliteDocs {
         self.stream_docs(&format!("SELECT doc FROM {} ORDER BY k", table.name()), f)
     }
     fn each_doc_stored(&mut self, table: Table, f: &mut dyn FnMut(&str) -> R<()>) -> R<()> {
-        // The table walked in its stored order (by key, or by rowid in a
-        // file made before tables were clustered), no second index.
+        // The table walked in rowid order, no index.
         self.stream_docs(&format!("SELECT doc FROM {}", table.name()), f)
     }
     fn range(
