@@ -1308,16 +1308,6 @@ fn sqlite_backend() {
         5,
         "two, the organization groups suite's two and the labels suite's one"
     );
-    // A new file's document tables are clustered on their keys.
-    let raw = rusqlite::Connection::open(&path).expect("raw");
-    let sql: String = raw
-        .query_row(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'outbox'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("outbox table");
-    assert!(sql.ends_with("WITHOUT ROWID"), "{sql}");
     let mut own = SqliteStore::open(temp_db("desired-changes")).expect("open");
     inventory_desired_changes_are_the_plans_difference(&mut own, "sqlite");
     let mut own = SqliteStore::open(temp_db("stale-form")).expect("open");
