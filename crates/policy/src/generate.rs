@@ -69,9 +69,7 @@ impl Shape {
                 .unwrap_or_default(),
         }
     }
-}
 
-impl Shape {
     /// The large tenant's proportions at `devices` devices, with as many
     /// All users / All devices assignments as the 1M tenant expects (so a
     /// device wants about as many profiles at any size): for measuring how

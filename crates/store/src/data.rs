@@ -314,17 +314,18 @@ impl Data {
             .collect();
         // Devices are the bulk of a tenant: convert them on both cores.
         let devices: Vec<(&String, &DeviceRecord)> = self.devices.iter().collect();
-        // One shared string per platform (a handful), not one per device.
-        let mut platforms: Vec<std::sync::Arc<str>> = Vec::new();
+        // One shared string per platform (a handful), not one per device;
+        // looked up by hash, so a file with many distinct platforms costs
+        // no more than one string each.
+        let mut platforms: HashMap<&str, std::sync::Arc<str>> = HashMap::new();
         for (_, d) in &devices {
-            if !platforms.iter().any(|p| **p == *d.platform) {
-                platforms.push(d.platform.as_str().into());
-            }
+            platforms
+                .entry(d.platform.as_str())
+                .or_insert_with(|| d.platform.as_str().into());
         }
         let platform = |name: &str| {
             platforms
-                .iter()
-                .find(|p| ***p == *name)
+                .get(name)
                 .map_or_else(|| name.into(), std::sync::Arc::clone)
         };
         t.devices = devices
