@@ -76,6 +76,23 @@ impl Table {
         Table::Sent,
     ];
 
+    /// Whether the table only indexes other rows: each document a short
+    /// id (a CommandUUID, an event or message key) or a small counter, read
+    /// and deleted by key far more than scanned. SQLite keeps these
+    /// clustered on their keys (`WITHOUT ROWID`).
+    pub(crate) fn is_index(self) -> bool {
+        matches!(
+            self,
+            Table::Pending
+                | Table::Undispatched
+                | Table::DispatchDue
+                | Table::InboxDue
+                | Table::NoticeDue
+                | Table::Failures
+                | Table::Sent
+        )
+    }
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Table::Meta => "meta",

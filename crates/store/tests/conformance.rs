@@ -1308,6 +1308,23 @@ fn sqlite_backend() {
         5,
         "two, the organization groups suite's two and the labels suite's one"
     );
+    // A new file's index tables are clustered on their keys; its document
+    // tables keep rowids.
+    let raw = rusqlite::Connection::open(&path).expect("raw");
+    let sql = |table: &str| -> String {
+        raw.query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )
+        .expect("table")
+    };
+    for index in ["outbox_pending", "outbox_undispatched", "outbox_sent"] {
+        assert!(sql(index).ends_with("WITHOUT ROWID"), "{}", sql(index));
+    }
+    for docs in ["outbox", "devices", "profiles"] {
+        assert!(!sql(docs).contains("WITHOUT ROWID"), "{}", sql(docs));
+    }
     let mut own = SqliteStore::open(temp_db("desired-changes")).expect("open");
     inventory_desired_changes_are_the_plans_difference(&mut own, "sqlite");
     let mut own = SqliteStore::open(temp_db("stale-form")).expect("open");
