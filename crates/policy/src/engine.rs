@@ -126,16 +126,27 @@ fn device_state(
     at: DateTime<Utc>,
     s: &mut Scratch,
 ) -> DeviceState {
-    let up = t.devices[d.index()]
-        .user
-        .map_or(&[][..], |u| user_part[u.index()].as_slice());
-    let desired = desired(t, idx, d, up, s);
+    let desired = device_desired(t, idx, user_part, d, s);
     let (commands, not_provisioned) = reconcile(t, idx, d, &desired, at);
     DeviceState {
         desired,
         commands: commands.into_boxed_slice(),
         not_provisioned: not_provisioned.into_boxed_slice(),
     }
+}
+
+/// A device's desired profiles, given every user's part of them.
+fn device_desired(
+    t: &Tenant,
+    idx: &Index,
+    user_part: &[Targets],
+    d: DeviceId,
+    s: &mut Scratch,
+) -> Desired {
+    let up = t.devices[d.index()]
+        .user
+        .map_or(&[][..], |u| user_part[u.index()].as_slice());
+    desired(t, idx, d, up, s)
 }
 
 /// Every user's part of its devices' targets, on both cores.
@@ -158,10 +169,7 @@ pub(crate) fn desired_all(tenant: &Tenant) -> Vec<Desired> {
         .into_par_iter()
         .with_min_len(tenant.devices.len() / 64 + 1)
         .map_init(Scratch::default, |s, d| {
-            let up = tenant.devices[d]
-                .user
-                .map_or(&[][..], |u| user_part[u.index()].as_slice());
-            desired(tenant, &idx, did(d), up, s)
+            device_desired(tenant, &idx, &user_part, did(d), s)
         })
         .collect()
 }

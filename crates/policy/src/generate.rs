@@ -427,11 +427,10 @@ pub fn generate(shape: &Shape, seed: u64) -> Tenant {
 /// Puts the tenant in steady state at `at`: every device whose index is
 /// not a multiple of `drift_every` reports exactly what the plan wants it to
 /// hold (the others keep their reports, and so have work to do).
-pub fn settle(tenant: Tenant, at: DateTime<Utc>, drift_every: usize) -> Tenant {
+pub fn settle(mut t: Tenant, at: DateTime<Utc>, drift_every: usize) -> Tenant {
     // Targeting alone: a full engine would also plan every device's
     // commands, only to drop them.
-    let wants = crate::engine::desired_all(&tenant);
-    let mut t = tenant;
+    let wants = crate::engine::desired_all(&t);
     for (i, (d, want)) in t.devices.iter_mut().zip(&wants).enumerate() {
         if drift_every > 0 && i % drift_every == 0 {
             continue;

@@ -185,6 +185,13 @@ pub(crate) fn reconcile(
     // Both lists are sorted: one walk finds, for each desired profile,
     // whether the device reports it, and marks the reports it wants.
     let mut wanted: smallvec::SmallVec<[bool; 24]> = smallvec::smallvec![false; d.reported.len()];
+    // Each report's known profile, by the report's place (a report is
+    // looked up once, not searched for again per report).
+    let mut known_at: smallvec::SmallVec<[Option<ProfileId>; 24]> =
+        smallvec::smallvec![None; d.reported.len()];
+    for &(p, i) in &held {
+        known_at[i] = Some(p);
+    }
     let mut next = 0;
     let mut commands = Vec::new();
     let mut not_provisioned = Vec::new();
@@ -212,7 +219,7 @@ pub(crate) fn reconcile(
         if wanted[i] {
             continue;
         }
-        let known = held.iter().find(|(_, j)| *j == i).map(|(p, _)| *p);
+        let known = known_at[i];
         // Make before break: wait while a replacement is desired but not yet reported.
         let waiting = known.is_some_and(|k| {
             let old = t.profile(k);
