@@ -21,6 +21,7 @@ use crate::signature::sign::{Identity, KeyError};
 
 mod apply;
 mod plan;
+mod sync_behind;
 mod write;
 
 pub use apply::{effective_entitlements, resign_macho};

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::archive::{Archive, EntryKind};
 
+use super::sync_behind::SyncBehind;
 use super::{ResignError, Resigned};
 
 /// Writes the re-signed archive: every entry of the input in order, changed
@@ -31,7 +32,7 @@ pub fn write_ipa(input: &Path, changes: &Resigned, out: &Path) -> Result<(), Res
 pub(super) struct IpaWriter {
     out: PathBuf,
     tmp: PathBuf,
-    zip: Option<zip::ZipWriter<BufWriter<File>>>,
+    zip: Option<zip::ZipWriter<BufWriter<SyncBehind>>>,
     /// Entries already written ([`IpaWriter::put`]).
     written: HashSet<String>,
 }
@@ -44,12 +45,15 @@ impl IpaWriter {
         Ok(IpaWriter {
             out: out.to_path_buf(),
             tmp,
-            zip: Some(zip::ZipWriter::new(BufWriter::with_capacity(1 << 20, file))),
+            zip: Some(zip::ZipWriter::new(BufWriter::with_capacity(
+                1 << 20,
+                SyncBehind::new(file),
+            ))),
             written: HashSet::new(),
         })
     }
 
-    fn zip(&mut self) -> Result<&mut zip::ZipWriter<BufWriter<File>>, ResignError> {
+    fn zip(&mut self) -> Result<&mut zip::ZipWriter<BufWriter<SyncBehind>>, ResignError> {
         let out = &self.out;
         self.zip
             .as_mut()
@@ -145,14 +149,19 @@ impl IpaWriter {
         self.finish()
     }
 
-    /// Ends the archive, syncs it to disk and renames it into place.
+    /// Ends the archive, syncs it to disk (most of it is already, synced
+    /// in the background as it was written) and renames it into place.
     pub(super) fn finish(mut self) -> Result<(), ResignError> {
         let out = self.out.clone();
         let e = |x: &dyn std::fmt::Display| werr(&out, x);
         let zip = self.zip.take().ok_or_else(|| e(&"finished twice"))?;
         let mut inner = zip.finish().map_err(|x| e(&x))?;
         inner.flush().map_err(|x| e(&x))?;
-        let file = inner.into_inner().map_err(|x| e(&x))?;
+        let file = inner
+            .into_inner()
+            .map_err(|x| e(&x))?
+            .finish()
+            .map_err(|x| e(&x))?;
         file.sync_all().map_err(|x| e(&x))?;
         drop(file);
         std::fs::rename(&self.tmp, &self.out).map_err(|x| e(&x))?;
