@@ -400,3 +400,35 @@ fn resigning_held_every_executable_until_the_archive_was_written() {
         assert_eq!(held.files.get(path), Some(&entry.1), "{path}");
     }
 }
+
+/// Re-signed executables are written as soon as they are signed, and the
+/// output is synced by a helper thread while it grows: a re-sign that fails
+/// after that (here the app's own executable, signed after its framework's,
+/// is cut short) must leave neither the output nor its temporary file.
+#[test]
+fn a_resign_failing_after_output_began_leaves_nothing_behind() {
+    let ca = TestCa::rsa();
+    let id = developer_identity(&ca);
+    let work = tmp("midway");
+    let mut app = BundleSpec::new("Demo.app", "com.example.app");
+    app.nested = vec![BundleSpec::new("Engine.framework", "com.example.engine")];
+    let mut entries = read_entries(&build_ipa(&app, "PROVKIT01", &id, |_| false));
+    let exe = entries
+        .iter_mut()
+        .find(|(name, _, _)| name == "Payload/Demo.app/Demo")
+        .expect("the app's executable");
+    // The Mach-O header stays; the load commands it announces are gone.
+    exe.1.truncate(40);
+    let input = work.join("in.ipa");
+    std::fs::write(&input, common::write_entries(&entries)).expect("write");
+    let out = work.join("out.ipa");
+    let profiles = vec![wildcard_profile(&ca, "*")];
+    let e = resign_path(&input, &out, &options(&id, &profiles)).expect_err("refused");
+    assert!(e.to_string().contains("Demo"), "{e}");
+    let left: Vec<_> = std::fs::read_dir(&work)
+        .expect("list")
+        .map(|x| x.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("in.ipa")], "{e}");
+    let _ = std::fs::remove_dir_all(&work);
+}
