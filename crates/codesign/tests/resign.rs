@@ -100,6 +100,22 @@ fn every_valid_corpus_ipa_resigns_and_verifies() {
     assert_eq!(done, 7);
 }
 
+/// Writes `entries` as `in.ipa` in `work` and re-signs it to `out.ipa` with
+/// a wildcard profile, which must fail: the error and the output's path.
+fn refused(
+    ca: &TestCa,
+    id: &provkit_codesign::Identity,
+    work: &Path,
+    entries: &common::Entries,
+) -> (ResignError, PathBuf) {
+    let input = work.join("in.ipa");
+    std::fs::write(&input, common::write_entries(entries)).expect("write");
+    let out = work.join("out.ipa");
+    let profiles = vec![wildcard_profile(ca, "*")];
+    let e = resign_path(&input, &out, &options(id, &profiles)).expect_err("refused");
+    (e, out)
+}
+
 #[test]
 fn preconditions_refuse_with_reasons() {
     let ca = TestCa::rsa();
@@ -276,11 +292,7 @@ fn an_archive_with_entries_set_aside_is_refused() {
         b"x".to_vec(),
         false,
     ));
-    let input = work.join("in.ipa");
-    std::fs::write(&input, common::write_entries(&entries)).expect("write");
-    let out = work.join("out.ipa");
-    let profiles = vec![wildcard_profile(&ca, "*")];
-    let e = resign_path(&input, &out, &options(&id, &profiles)).expect_err("refused");
+    let (e, out) = refused(&ca, &id, &work, &entries);
     assert!(e.to_string().contains("evil.txt"), "{e}");
     assert!(!out.exists());
 }
@@ -419,11 +431,7 @@ fn a_resign_failing_after_output_began_leaves_nothing_behind() {
         .expect("the app's executable");
     // The Mach-O header stays; the load commands it announces are gone.
     exe.1.truncate(40);
-    let input = work.join("in.ipa");
-    std::fs::write(&input, common::write_entries(&entries)).expect("write");
-    let out = work.join("out.ipa");
-    let profiles = vec![wildcard_profile(&ca, "*")];
-    let e = resign_path(&input, &out, &options(&id, &profiles)).expect_err("refused");
+    let (e, _) = refused(&ca, &id, &work, &entries);
     assert!(e.to_string().contains("Demo"), "{e}");
     let left: Vec<_> = std::fs::read_dir(&work)
         .expect("list")

@@ -19,7 +19,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 /// Bytes written between two background syncs.
-pub(super) const SYNC_EVERY: u64 = 16 << 20;
+const SYNC_EVERY: u64 = 16 << 20;
 
 /// A file being written whose data is synced in the background.
 #[derive(Debug)]

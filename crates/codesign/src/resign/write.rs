@@ -149,7 +149,7 @@ impl IpaWriter {
         self.finish()
     }
 
-    /// Ends the archive, syncs it to disk (most of it is already, synced
+    /// Ends the archive, syncs it to disk (most of it already is, synced
     /// in the background as it was written) and renames it into place.
     pub(super) fn finish(mut self) -> Result<(), ResignError> {
         let out = self.out.clone();
