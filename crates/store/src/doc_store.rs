@@ -476,11 +476,7 @@ impl<D: Docs> DocStore<D> {
     ) -> R<(usize, usize)> {
         root_only(&self.docs, "the outbox")?;
         self.tx(|d| {
-            let recheck = match seen {
-                Some(seen) => d.last_key(Table::Audit)?.as_deref() != seen,
-                None => false,
-            };
-            let commands = Self::queue_many(d, entries, recheck)?;
+            let commands = Self::queue_many(d, entries, seen)?;
             let mut logged = 0;
             for (uuid, stage) in stages {
                 let key = format!("{}\u{1}{stage}", ukey(uuid));
@@ -978,21 +974,45 @@ impl<D: Docs> DocStore<D> {
     /// documents made for them at once outweighed the plan itself. A later
     /// chunk sees what an earlier one wrote, so duplicates across chunks
     /// are skipped as within one.
-    fn queue_many(d: &mut D, entries: &[OutboxEntry], recheck: bool) -> R<usize> {
+    /// Queues `entries` in chunks; `seen` is `Some` for a plan made at
+    /// that change ([`Store::enqueue_plan_since`]).
+    fn queue_many(d: &mut D, entries: &[OutboxEntry], seen: Option<Option<&str>>) -> R<usize> {
         const CHUNK: usize = 65_536;
         let mut queued = 0;
+        let mut recheck = false;
         for chunk in entries.chunks(CHUNK) {
-            queued += Self::queue_chunk(d, chunk, recheck)?;
+            queued += Self::queue_chunk(d, chunk, seen, &mut recheck)?;
         }
         Ok(queued)
     }
 
     /// Queues each command not already stored (by CommandUUID), nor pending
     /// for the same device, request and profile, nor waiting out its
-    /// backoff after failing ([`delivery::retry_wait`]); `recheck` leaves
-    /// out what the devices' reports settle. Returns how many were queued.
-    fn queue_chunk(d: &mut D, entries: &[OutboxEntry], recheck: bool) -> R<usize> {
-        let settled = if recheck {
+    /// backoff after failing ([`delivery::retry_wait`]); when the tenant
+    /// changed since `seen` (`recheck` set, and kept for later chunks),
+    /// leaves out what the devices' reports settle. Returns how many were
+    /// queued.
+    fn queue_chunk(
+        d: &mut D,
+        entries: &[OutboxEntry],
+        seen: Option<Option<&str>>,
+        recheck: &mut bool,
+    ) -> R<usize> {
+        // The pending commands first (locked on PostgreSQL, whose
+        // statements each see what committed before them), the last change
+        // after: an answer that took a command out of pending committed
+        // before this read, so its change is seen next and the reports are
+        // checked. Read the other way round, an answer committing between
+        // the two reads left its install unchecked and no longer pending,
+        // and it was sent again.
+        let keys: Vec<String> = entries.iter().map(pending_key).collect();
+        let pending = d.get_many(Table::Pending, &keys)?;
+        if let Some(seen) = seen
+            && !*recheck
+        {
+            *recheck = d.last_key(Table::Audit)?.as_deref() != seen;
+        }
+        let settled = if *recheck {
             Self::settled_by_reports(d, entries)?
         } else {
             std::collections::HashSet::new()
@@ -1000,8 +1020,6 @@ impl<D: Docs> DocStore<D> {
         let waiting_out = delivery::held_back(d, entries)?;
         let uuids: Vec<String> = entries.iter().map(|e| e.command_uuid.clone()).collect();
         let stored = d.get_many(Table::Outbox, &uuids)?;
-        let keys: Vec<String> = entries.iter().map(pending_key).collect();
-        let pending = d.get_many(Table::Pending, &keys)?;
         let (mut seen_uuid, mut seen_key) = (
             std::collections::HashSet::new(),
             std::collections::HashSet::new(),
@@ -2337,7 +2355,7 @@ impl<D: Docs> Store for DocStore<D> {
 
     fn enqueue(&mut self, entries: &[OutboxEntry]) -> R<()> {
         root_only(&self.docs, "the outbox")?;
-        self.tx(|d| Self::queue_many(d, entries, false).map(drop))
+        self.tx(|d| Self::queue_many(d, entries, None).map(drop))
     }
 
     fn enqueue_plan(

@@ -1052,4 +1052,110 @@ fn postgres_delivery() {
             "postgres",
         );
     }
+    PostgresStore::reset(&url).expect("reset");
+    a_stale_plan_raced_an_answer_committing(&url);
+}
+
+/// How many PostgreSQL sessions wait for a lock.
+fn waiting_for_locks(client: &mut postgres::Client) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+            &[],
+        )
+        .expect("pg_stat_activity")
+        .get(0)
+}
+
+fn until_waiting(client: &mut postgres::Client, n: i64, what: &str) {
+    let start = std::time::Instant::now();
+    while waiting_for_locks(client) < n {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "{what} never came to wait"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Regression (PostgreSQL, where one transaction's statements each see
+/// what committed before them): a plan made before a device acknowledged
+/// an install was queued while that answer committed. The queuing read
+/// the last change before the answer committed (so did not check the
+/// plan against the devices' reports), then the pending commands after it
+/// (the acknowledged one gone), and sent the install again; the device's
+/// newest command for the profile read "sent" for good. The interleaving
+/// is forced with a row lock held from a third connection: the answer
+/// stops just before it commits, the queuing waits on it, then both go on.
+fn a_stale_plan_raced_an_answer_committing(url: &str) {
+    let mut store = PostgresStore::connect(url).expect("connect");
+    tenant(&mut store, 1);
+    store.receive_event("ev-1", "{}", at()).expect("event kept");
+    let handles = store
+        .take_events(at(), Duration::minutes(1), 10)
+        .expect("take");
+    let handle = handles[0].0.clone();
+    // The plan is made now, before D00000's answer: it still wants the
+    // install there.
+    let seen = store.last_change().expect("change");
+    let mut stale = install("S-AGAIN".into(), "D00000".into());
+    stale.created_at = at() + Duration::seconds(2);
+    stale.updated_at = stale.created_at;
+
+    // A third connection holds the event's due row: the answer's last
+    // write (marking the event processed) waits for it, its other writes
+    // made and not committed.
+    let mut blocker = postgres::Client::connect(url, postgres::NoTls).expect("client");
+    let mut watcher = postgres::Client::connect(url, postgres::NoTls).expect("client");
+    let mut hold = blocker.transaction().expect("begin");
+    hold.query(
+        "SELECT k FROM inbox_due WHERE k = $1 FOR UPDATE",
+        &[&handle],
+    )
+    .expect("lock");
+    let answering = {
+        let url = url.to_owned();
+        let handle = handle.clone();
+        std::thread::spawn(move || {
+            let mut s = PostgresStore::connect_existing(&url).expect("connect");
+            s.record_answers(
+                &[handle],
+                &[DeviceAnswer {
+                    command_uuid: "ROW-00000".into(),
+                    udid: "D00000".into(),
+                    status: CommandStatus::Acknowledged,
+                    error_chain: None,
+                    profiles: None,
+                }],
+                at() + Duration::seconds(1),
+            )
+            .expect("answer")
+        })
+    };
+    until_waiting(&mut watcher, 1, "the answer");
+    let queuing = {
+        let url = url.to_owned();
+        std::thread::spawn(move || {
+            let mut s = PostgresStore::connect_existing(&url).expect("connect");
+            s.enqueue_plan_since(&[stale], &[], at() + Duration::seconds(2), seen.as_deref())
+                .expect("enqueue")
+        })
+    };
+    until_waiting(&mut watcher, 2, "the queuing");
+    hold.rollback().expect("release");
+    let counts = answering.join().expect("answer thread");
+    assert_eq!(counts.applied, 1, "the acknowledgement applied");
+    let queued = queuing.join().expect("queue thread");
+    assert_eq!(
+        queued,
+        (0, 0),
+        "the install D00000 acknowledged is not sent again"
+    );
+    let rows: Vec<String> = store
+        .outbox()
+        .expect("outbox")
+        .into_iter()
+        .map(|e| e.command_uuid)
+        .collect();
+    assert_eq!(rows, ["ROW-00000"]);
 }
