@@ -180,10 +180,6 @@ const CHUNK: usize = 256 * 1024;
 const WHOLE_INFLATE_MAX: u64 = 16 << 20;
 /// Longest symlink target read from an archive.
 const MAX_LINK: u64 = 4096;
-/// Entries at least this large that are read whole for their code
-/// ([`Archive::read_code`]) get pages of their own, with transparent huge
-/// pages asked for: one page fault per 2 MiB instead of per 4 KiB.
-const MAPPED_READ_MIN: u64 = 4 << 20;
 
 #[derive(Debug)]
 enum Backing {
@@ -610,34 +606,6 @@ impl Archive {
         self.read_raw(entry.index, &entry.path, cap, entry.size)
     }
 
-    /// [`Archive::read`] for an executable about to be checked: an entry of
-    /// at least 4 MiB is read into memory mapped for it, with transparent
-    /// huge pages asked for where the system offers them (Linux), so the
-    /// tens of megabytes of a large app's executables do not cost a page
-    /// fault per 4 KiB as a fresh heap buffer does. The same bytes and the
-    /// same checks (stated size, CRC) as [`Archive::read`]; smaller entries,
-    /// folders, and any system refusing the mapping read as it does.
-    ///
-    /// # Errors
-    /// As [`Archive::read`].
-    pub fn read_code(&self, entry: &Entry, cap: u64) -> Result<EntryBytes, ArchiveError> {
-        let cap = cap.min(self.limits.max_read);
-        let mapped = match &self.backing {
-            _ if entry.size < MAPPED_READ_MIN || entry.size > cap => None,
-            Backing::Zip(z) => read_mapped(&mut z.clone(), entry.index, entry.size),
-            Backing::Memory(z) => read_mapped(&mut z.clone(), entry.index, entry.size),
-            Backing::Dir(_) => None,
-        };
-        match mapped {
-            Some(Ok(map)) => Ok(EntryBytes(Held::Mapped(map))),
-            Some(Err(reason)) => Err(ArchiveError::Entry {
-                path: entry.path.clone(),
-                reason,
-            }),
-            None => self.read(entry, cap).map(|v| EntryBytes(Held::Heap(v))),
-        }
-    }
-
     fn read_raw(
         &self,
         index: usize,
@@ -783,13 +751,6 @@ fn inflate_whole<R: Read + Seek>(
     out.clear();
     out.reserve(out_len.saturating_add(slack));
     out.resize(out_len, 0);
-    inflate_checked(input, out, crc)?;
-    Ok(true)
-}
-
-/// Inflates `input` with libdeflate into `out`, which it must fill exactly,
-/// and checks the result against the stated CRC-32.
-fn inflate_checked(input: &[u8], out: &mut [u8], crc: u32) -> Result<(), String> {
     let got = libdeflater::Decompressor::new()
         .deflate_decompress(input, out)
         .map_err(|e| match e {
@@ -798,91 +759,15 @@ fn inflate_checked(input: &[u8], out: &mut [u8], crc: u32) -> Result<(), String>
             }
             libdeflater::DecompressionError::BadData => "corrupt deflate data".to_owned(),
         })?;
-    if got != out.len() {
-        return Err(format!("{got} bytes where {} were declared", out.len()));
+    if got != out_len {
+        return Err(format!("{got} bytes where {declared} were declared"));
     }
     if libdeflater::crc32(out) != crc {
         return Err(
             "CRC-32 mismatch: the inflated bytes are not the ones the archive states".to_owned(),
         );
     }
-    Ok(())
-}
-
-/// An entry's bytes read whole by [`Archive::read_code`].
-#[derive(Debug)]
-pub struct EntryBytes(Held);
-
-#[derive(Debug)]
-enum Held {
-    Heap(Vec<u8>),
-    Mapped(memmap2::MmapMut),
-}
-
-impl std::ops::Deref for EntryBytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match &self.0 {
-            Held::Heap(v) => v,
-            Held::Mapped(m) => m,
-        }
-    }
-}
-
-/// Fresh zeroed memory of `len` (> 0) bytes mapped for one entry, with
-/// transparent huge pages asked for (advice the system may ignore).
-fn anonymous(len: usize) -> Option<memmap2::MmapMut> {
-    let map = memmap2::MmapOptions::new().len(len).map_anon().ok()?;
-    #[cfg(target_os = "linux")]
-    let _ = map.advise(memmap2::Advice::HugePage);
-    Some(map)
-}
-
-/// Reads entry `index` (stating `size` bytes, within the caller's cap) into
-/// memory mapped for it: a deflated entry's stored bytes and its output
-/// each mapped and inflated in one call, a stored one read through the zip
-/// reader (which checks its CRC at the end). `None` when the memory cannot
-/// be mapped (the caller reads to the heap instead).
-fn read_mapped<R: Read + Seek>(
-    zip: &mut ZipArchive<R>,
-    index: usize,
-    size: u64,
-) -> Option<Result<memmap2::MmapMut, String>> {
-    let len = usize::try_from(size).ok().filter(|l| *l > 0)?;
-    let mut out = anonymous(len)?;
-    let filled = (|| {
-        let raw = zip.by_index_raw(index).map_err(|e| e.to_string())?;
-        if raw.compression() == CompressionMethod::Deflated {
-            let crc = raw.crc32();
-            let stored = usize::try_from(raw.compressed_size())
-                .map_err(|_| "a stored size beyond this machine's memory".to_owned())?;
-            let Some(mut input) = (stored > 0).then(|| anonymous(stored)).flatten() else {
-                return Ok(false);
-            };
-            raw.take(stored as u64)
-                .read_exact(&mut input)
-                .map_err(|e| e.to_string())?;
-            inflate_checked(&input, &mut out, crc)?;
-            return Ok(true);
-        }
-        drop(raw);
-        let mut file = zip.by_index(index).map_err(|e| e.to_string())?;
-        file.read_exact(&mut out).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => "fewer bytes than the declared size".to_owned(),
-            _ => e.to_string(),
-        })?;
-        // Reading on to the end checks the CRC; anything more is too much.
-        let mut more = [0u8; 1];
-        match file.read(&mut more).map_err(|e| e.to_string())? {
-            0 => Ok(true),
-            _ => Err("more bytes than the declared size".to_owned()),
-        }
-    })();
-    match filled {
-        Ok(true) => Some(Ok(out)),
-        Ok(false) => None,
-        Err(e) => Some(Err(e)),
-    }
+    Ok(true)
 }
 
 /// Spare capacity for an entry read whole: room for a re-signed
@@ -1035,18 +920,6 @@ mod tests {
         }
     }
 
-    /// `bytes` with every header's stated inflated size moved by `delta`
-    /// (local offset 22, central 24; 32-bit little-endian).
-    fn stated_size_off_by(bytes: &[u8], delta: i64) -> Vec<u8> {
-        let mut lie = bytes.to_vec();
-        each_header(&mut lie, 22, 24, |field| {
-            let size = u32::from_le_bytes(field[..4].try_into().unwrap());
-            let new = u32::try_from(i64::from(size) + delta).unwrap();
-            field[..4].copy_from_slice(&new.to_le_bytes());
-        });
-        lie
-    }
-
     /// Entries inflated whole by libdeflate keep every check the streaming
     /// inflater makes: the content, the exact stated size and the CRC.
     #[test]
@@ -1077,71 +950,21 @@ mod tests {
         assert!(whole.unwrap_err().contains("CRC-32"));
         assert!(streamed.unwrap_err().contains("CRC-32"));
 
-        // A stated size one byte short, and one byte long.
+        // A stated size one byte short, and one byte long (local offset
+        // 22, central 24; 32-bit little-endian).
         for delta in [-1i64, 1] {
-            let (whole, streamed) = both_ways(stated_size_off_by(&good, delta));
+            let mut lie = good.clone();
+            each_header(&mut lie, 22, 24, |field| {
+                let size = u32::from_le_bytes(field[..4].try_into().unwrap());
+                let new = u32::try_from(i64::from(size) + delta).unwrap();
+                field[..4].copy_from_slice(&new.to_le_bytes());
+            });
+            let (whole, streamed) = both_ways(lie);
             assert!(
                 whole.is_err() && streamed.is_err(),
                 "{delta}: {whole:?} {streamed:?}"
             );
         }
-    }
-
-    /// A zip of one 5 MiB entry (text, deflated or stored) and its content.
-    fn large_entry(method: zip::CompressionMethod) -> (Vec<u8>, Vec<u8>) {
-        let body: Vec<u8> = (0..400_000u32)
-            .flat_map(|i| format!("line {} of {}\n", i % 977, i % 13).into_bytes())
-            .take(5 << 20)
-            .collect();
-        assert!(body.len() as u64 >= MAPPED_READ_MIN);
-        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        let opts = zip::write::SimpleFileOptions::default().compression_method(method);
-        w.start_file("Payload/A.app/A", opts).unwrap();
-        std::io::Write::write_all(&mut w, &body).unwrap();
-        (w.finish().unwrap().into_inner(), body)
-    }
-
-    /// The only entry read by [`Archive::read_code`]; whether it was mapped.
-    fn read_code_of(bytes: Vec<u8>) -> Result<(Vec<u8>, bool), String> {
-        let a = Archive::from_bytes(bytes, Limits::default()).unwrap();
-        let e = a.entries()[0].clone();
-        let got = a.read_code(&e, u64::MAX).map_err(|e| e.to_string())?;
-        Ok((got.to_vec(), matches!(got.0, Held::Mapped(_))))
-    }
-
-    /// Large executables read into memory mapped for them give the same
-    /// bytes and keep every check of a heap read: the stated size, the CRC,
-    /// the deflate stream, stored or deflated; small ones stay on the heap.
-    #[test]
-    fn code_read_into_mapped_pages_keeps_every_check() {
-        for method in [
-            zip::CompressionMethod::Stored,
-            zip::CompressionMethod::Deflated,
-        ] {
-            let (good, body) = large_entry(method);
-            let (got, mapped) = read_code_of(good.clone()).unwrap();
-            assert!(got == body && mapped, "{method:?}");
-            let data_start = {
-                let mut z = zip::ZipArchive::new(std::io::Cursor::new(good.clone())).unwrap();
-                usize::try_from(z.by_index(0).unwrap().data_start().unwrap()).unwrap()
-            };
-            let mut corrupt = good.clone();
-            corrupt[data_start + 100_000] ^= 0x55;
-            assert!(read_code_of(corrupt).is_err(), "{method:?}: content");
-            let mut crc = good.clone();
-            each_header(&mut crc, 14, 16, |field| field[0] ^= 1);
-            let err = read_code_of(crc).unwrap_err();
-            assert!(
-                err.contains("CRC") || err.contains("checksum"),
-                "{method:?}: {err}"
-            );
-            for delta in [-1i64, 1] {
-                let lie = stated_size_off_by(&good, delta);
-                assert!(read_code_of(lie).is_err(), "{method:?} {delta}");
-            }
-        }
-        let (small, body) = deflated_text();
-        assert_eq!(read_code_of(small).unwrap(), (body, false));
     }
 
     /// A stored zip of `names`, each holding its own name (or `big` zero bytes, deflated).

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use provkit_profile::plist::{self, Value};
 use serde::Serialize;
 
-use crate::archive::{Archive, ArchiveError, Entry, EntryBytes, EntryKind};
+use crate::archive::{Archive, ArchiveError, Entry, EntryKind};
 use crate::error::VerifyError;
 use crate::report::{Code, Finding};
 
@@ -318,27 +318,6 @@ impl<'a> App<'a> {
             Some(e) if e.kind == EntryKind::File => self.archive.read(e, cap).map(Some),
             _ => Ok(None),
         }
-    }
-
-    /// An executable's bytes by path relative to the app, read as
-    /// [`Archive::read_code`] does; a corrupt entry reported as a finding
-    /// (`None`: absent or unreadable).
-    pub(crate) fn read_code(
-        &self,
-        rel: &str,
-        bundle: &str,
-        out: &mut Vec<Finding>,
-    ) -> Option<EntryBytes> {
-        let read = match self.files.get(rel) {
-            Some(e) if e.kind == EntryKind::File => {
-                self.archive.read_code(e, self.archive.limits().max_read)
-            }
-            _ => return None,
-        };
-        read.map_err(|err| {
-            out.push(Finding::new(Code::ArchiveCorruptEntry, bundle, err.to_string()).path(rel));
-        })
-        .ok()
     }
 
     /// A regular file's bytes by path relative to the app, a corrupt entry

@@ -173,7 +173,8 @@ impl App<'_> {
         };
         if unit.kind == BundleKind::Dylib {
             let rel_in_bundle = unit.rel[owner.len()..].trim_start_matches('/').to_owned();
-            let Some(bytes) = self.read_code(&unit.rel, &bundle, out) else {
+            let Some(bytes) = self.read(&unit.rel, self.archive.limits().max_read, &bundle, out)
+            else {
                 return (info, Vec::new());
             };
             let outcome = check_code(
@@ -245,7 +246,12 @@ impl App<'_> {
         let (code_part, seal_part) = rayon::join(
             || {
                 let mut found = Vec::new();
-                let Some(exe_bytes) = self.read_code(&inner(&exe), &bundle, &mut found) else {
+                let Some(exe_bytes) = self.read(
+                    &inner(&exe),
+                    self.archive.limits().max_read,
+                    &bundle,
+                    &mut found,
+                ) else {
                     found.push(
                         Finding::new(
                             Code::ExecutableMissing,

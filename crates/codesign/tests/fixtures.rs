@@ -319,33 +319,3 @@ fn an_executable_that_leaves_info_plist_and_resources_unsealed_is_refused() {
     assert!(r.has(Code::InfoPlistUnsealed), "{:#?}", r.findings);
     assert!(r.has(Code::CodeResourcesUnsealed), "{:#?}", r.findings);
 }
-
-/// An executable over 4 MiB is read into memory mapped for it (huge pages
-/// asked for): stored or deflated, the app verifies, and a changed code
-/// byte is still found on its page.
-#[test]
-fn a_large_executable_read_into_mapped_pages_is_checked_as_any_other() {
-    let ca = TestCa::rsa();
-    let id = developer_identity(&ca);
-    let mut spec = app(&ca);
-    spec.code_len = 3 << 20;
-    for deflate in [false, true] {
-        let ipa = build_ipa(&spec, TEST_TEAM, &id, |_| deflate);
-        let mut entries = read_entries(&ipa);
-        let exe = entries
-            .iter_mut()
-            .find(|(n, _, _)| n == "Payload/Demo.app/Demo")
-            .expect("executable");
-        assert!(exe.1.len() > 4 << 20, "{} bytes", exe.1.len());
-        let report = verify(&ca, ipa, At::SigningTime, None);
-        assert!(report.valid, "{deflate}: {:#?}", report.findings);
-        exe.1[(3 << 20) + 12_345] ^= 1;
-        let r = verify(&ca, write_entries(&entries), At::SigningTime, None);
-        assert!(
-            r.with(Code::CodePageModified)
-                .any(|f| f.bundle == "Payload/Demo.app"),
-            "{deflate}: {:#?}",
-            r.findings
-        );
-    }
-}
