@@ -131,6 +131,12 @@ pub(crate) fn scope_or_root(scope: &str) -> &str {
     }
 }
 
+/// The instant an audit key is stamped with (nanoseconds since the epoch,
+/// its first 20 characters).
+pub(crate) fn audit_stamp(key: &str) -> Option<i64> {
+    key.get(..20)?.parse().ok()
+}
+
 /// Ordered document tables with transactions.
 pub(crate) trait Docs {
     /// The organization group the connection acts within.

@@ -529,9 +529,24 @@ impl<D: Docs> DocStore<D> {
         after: Option<serde_json::Value>,
     ) -> R<()> {
         let seq = AUDIT_SEQ.fetch_add(1, Ordering::Relaxed);
+        // Keys follow the order changes are made in, not the instants the
+        // callers give (an answer batch stamped before a change that
+        // committed first): a change is stamped at least just after the
+        // last one stored, so a reader that saw one key finds every later
+        // change after it. PostgreSQL, whose writers run side by side,
+        // orders them again as they commit.
+        let after_last = d
+            .last_key(Table::Audit)?
+            .as_deref()
+            .and_then(crate::conn::audit_stamp)
+            .map_or(i64::MIN, |s| s.saturating_add(1));
         let key = format!(
             "{:020}-{:010}-{seq:012}",
-            actor.at.timestamp_nanos_opt().unwrap_or_default(),
+            actor
+                .at
+                .timestamp_nanos_opt()
+                .unwrap_or_default()
+                .max(after_last),
             std::process::id()
         );
         let entry = AuditEntry {

@@ -140,6 +140,7 @@ impl PostgresStore {
             client,
             scope: String::new(),
             reading: false,
+            audit_keys: Vec::new(),
         });
         store.docs.create_tables()?;
         store.migrate()?;
@@ -156,6 +157,7 @@ impl PostgresStore {
             client,
             scope: String::new(),
             reading: false,
+            audit_keys: Vec::new(),
         };
         docs.create_tables()?;
         let mut store = DocStore::over(docs);

@@ -943,7 +943,8 @@ fn a_plan_saw_half_a_renewal(open: &(dyn Fn() -> Box<dyn Store + Send> + Sync), 
 
 /// The suites that each take a fresh store of their own.
 type Suite = fn(&mut dyn Store, &str);
-const FRESH: [Suite; 8] = [
+const FRESH: [Suite; 9] = [
+    a_change_stamped_before_the_last_sorts_after_it,
     devices_reached_only_by_udid,
     a_backoff_past_the_end_of_time,
     the_reconciler_read_the_whole_outbox,
@@ -953,6 +954,57 @@ const FRESH: [Suite; 8] = [
     rows_as_the_outbox_holds_them,
     duplicates_far_apart_are_queued_once,
 ];
+
+/// Adds device `udid` to the inventory as an admin at `at() + secs`: an
+/// audited change stamped with that instant.
+fn add_device_at(store: &mut dyn Store, udid: &str, secs: i64) {
+    let who = Actor {
+        name: "admin".into(),
+        at: at() + Duration::seconds(secs),
+    };
+    let inv: Inventory = serde_json::from_value(serde_json::json!({"devices": [{"udid": udid}]}))
+        .expect("inventory");
+    store
+        .apply_inventory(&inv, &Replace::Nothing, false, who.at, &who)
+        .expect("edit");
+}
+
+/// The audit log's actions, in its order.
+fn audit_actions(store: &mut dyn Store) -> Vec<String> {
+    store
+        .audit_log()
+        .expect("audit")
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
+}
+
+/// A plan's install on D00000 (CommandUUID `S-AGAIN`) made at `at() + secs`.
+fn stale_install(secs: i64) -> OutboxEntry {
+    let mut stale = install("S-AGAIN".into(), "D00000".into());
+    stale.created_at = at() + Duration::seconds(secs);
+    stale.updated_at = stale.created_at;
+    stale
+}
+
+/// Regression: audit keys began with the instant the caller gave, so a
+/// change stamped before the last stored one sorted before it: a reader
+/// that had seen the last change (a plan, the scheduler) saw nothing new.
+/// It now sorts after, and the log lists changes as they were made.
+fn a_change_stamped_before_the_last_sorts_after_it(store: &mut dyn Store, backend: &str) {
+    tenant(store, 1);
+    add_device_at(store, "D00001", 10);
+    let seen = store.last_change().expect("change");
+    add_device_at(store, "D00002", 1);
+    assert_ne!(store.last_change().expect("change"), seen, "{backend}");
+    let log = store.audit_log().expect("audit");
+    let last = log.last().expect("entries");
+    assert_eq!(
+        last.at,
+        at() + Duration::seconds(1),
+        "{backend}: listed last, with its own instant"
+    );
+}
 
 /// The suites that open connections of their own to one store.
 type SharedSuite = fn(&(dyn Fn() -> Box<dyn Store + Send> + Sync), &str);
@@ -1054,6 +1106,135 @@ fn postgres_delivery() {
     }
     PostgresStore::reset(&url).expect("reset");
     a_stale_plan_raced_an_answer_committing(&url);
+    PostgresStore::reset(&url).expect("reset");
+    a_change_stamped_earlier_committed_later(&url);
+    PostgresStore::reset(&url).expect("reset");
+    audit_keys_follow_commit_order(&url);
+}
+
+/// Audit keys sort in the order their changes commit, even when each
+/// change had written its key before the other committed: an edit stamped
+/// t+10s and an answer stamped t+1s both wait to commit (the store's
+/// change lock, `CHANGE_LOCK` in `conn/postgres.rs`, held from a third
+/// connection), the edit first; the answer, committed last, sorts last.
+fn audit_keys_follow_commit_order(url: &str) {
+    const CHANGE_LOCK: i64 = 0x0070_726f_766b_6974;
+    let mut store = PostgresStore::connect(url).expect("connect");
+    tenant(&mut store, 1);
+    let mut blocker = postgres::Client::connect(url, postgres::NoTls).expect("client");
+    let mut watcher = postgres::Client::connect(url, postgres::NoTls).expect("client");
+    store.receive_event("ev-1", "{}", at()).expect("event kept");
+    let handle = store
+        .take_events(at(), Duration::minutes(1), 10)
+        .expect("take")[0]
+        .0
+        .clone();
+    blocker
+        .execute("SELECT pg_advisory_lock($1)", &[&CHANGE_LOCK])
+        .expect("lock");
+    let editing = {
+        let url = url.to_owned();
+        std::thread::spawn(move || {
+            let mut s = PostgresStore::connect_existing(&url).expect("connect");
+            add_device_at(&mut s, "D00001", 10);
+        })
+    };
+    until_waiting(&mut watcher, 1, "the edit");
+    let answering = acknowledge_in_thread(url, handle, at() + Duration::seconds(1));
+    until_waiting(&mut watcher, 2, "the answer");
+    blocker
+        .execute("SELECT pg_advisory_unlock($1)", &[&CHANGE_LOCK])
+        .expect("unlock");
+    editing.join().expect("edit thread");
+    assert_eq!(answering.join().expect("answer thread").applied, 1);
+    let actions = audit_actions(&mut store);
+    let n = actions.len();
+    assert_eq!(
+        actions[n - 2..],
+        ["import-inventory".to_owned(), "device-results".to_owned()],
+        "{actions:?}"
+    );
+}
+
+/// Holds the inbox-due row of the only event taken so far from `store`'s
+/// inbox, so that recording its answer waits just before it commits
+/// (its other writes made); the lock's transaction and the event's handle.
+fn hold_answer_commit<'a>(
+    store: &mut PostgresStore,
+    blocker: &'a mut postgres::Client,
+) -> (postgres::Transaction<'a>, String) {
+    store.receive_event("ev-1", "{}", at()).expect("event kept");
+    let handles = store
+        .take_events(at(), Duration::minutes(1), 10)
+        .expect("take");
+    let handle = handles[0].0.clone();
+    let mut hold = blocker.transaction().expect("begin");
+    hold.query(
+        "SELECT k FROM inbox_due WHERE k = $1 FOR UPDATE",
+        &[&handle],
+    )
+    .expect("lock");
+    (hold, handle)
+}
+
+/// D00000 acknowledging ROW-00000 at `when`, recorded on a connection of
+/// its own.
+fn acknowledge_in_thread(
+    url: &str,
+    handle: String,
+    when: DateTime<Utc>,
+) -> std::thread::JoinHandle<AnswerCounts> {
+    let url = url.to_owned();
+    std::thread::spawn(move || {
+        let mut s = PostgresStore::connect_existing(&url).expect("connect");
+        s.record_answers(
+            &[handle],
+            &[DeviceAnswer {
+                command_uuid: "ROW-00000".into(),
+                udid: "D00000".into(),
+                status: CommandStatus::Acknowledged,
+                error_chain: None,
+                profiles: None,
+            }],
+            when,
+        )
+        .expect("answer")
+    })
+}
+
+/// Regression: audit keys begin with the instant the caller gives, and
+/// changes made side by side need not commit in that order. An answer
+/// stamped at t+1s committed after an edit stamped t+10s; a plan that had
+/// seen the edit's key as the last change then saw no change since (the
+/// answer's key sorted before it), was not checked against the reports,
+/// and sent the acknowledged install again. Keys now follow commit order.
+fn a_change_stamped_earlier_committed_later(url: &str) {
+    let mut store = PostgresStore::connect(url).expect("connect");
+    tenant(&mut store, 1);
+    let mut blocker = postgres::Client::connect(url, postgres::NoTls).expect("client");
+    let mut watcher = postgres::Client::connect(url, postgres::NoTls).expect("client");
+    let (hold, handle) = hold_answer_commit(&mut store, &mut blocker);
+    let answering = acknowledge_in_thread(url, handle, at() + Duration::seconds(1));
+    until_waiting(&mut watcher, 1, "the answer");
+    // Meanwhile an edit stamped later commits first.
+    add_device_at(&mut store, "D00001", 10);
+    // A plan is made now: the edit is the last change it saw.
+    let seen = store.last_change().expect("change");
+    let stale = stale_install(20);
+    hold.rollback().expect("release");
+    assert_eq!(answering.join().expect("answer thread").applied, 1);
+    assert_ne!(
+        store.last_change().expect("change"),
+        seen,
+        "the answer is a change after the one the plan saw"
+    );
+    let queued = store
+        .enqueue_plan_since(&[stale], &[], at() + Duration::seconds(20), seen.as_deref())
+        .expect("enqueue");
+    assert_eq!(queued, (0, 0), "the acknowledged install is not sent again");
+    // The audit log lists changes in the order they committed.
+    let actions = audit_actions(&mut store);
+    assert_eq!(actions.last().map(String::as_str), Some("device-results"));
 }
 
 /// How many PostgreSQL sessions wait for a lock.
@@ -1090,48 +1271,18 @@ fn until_waiting(client: &mut postgres::Client, n: i64, what: &str) {
 fn a_stale_plan_raced_an_answer_committing(url: &str) {
     let mut store = PostgresStore::connect(url).expect("connect");
     tenant(&mut store, 1);
-    store.receive_event("ev-1", "{}", at()).expect("event kept");
-    let handles = store
-        .take_events(at(), Duration::minutes(1), 10)
-        .expect("take");
-    let handle = handles[0].0.clone();
     // The plan is made now, before D00000's answer: it still wants the
     // install there.
     let seen = store.last_change().expect("change");
-    let mut stale = install("S-AGAIN".into(), "D00000".into());
-    stale.created_at = at() + Duration::seconds(2);
-    stale.updated_at = stale.created_at;
+    let stale = stale_install(2);
 
     // A third connection holds the event's due row: the answer's last
     // write (marking the event processed) waits for it, its other writes
     // made and not committed.
     let mut blocker = postgres::Client::connect(url, postgres::NoTls).expect("client");
     let mut watcher = postgres::Client::connect(url, postgres::NoTls).expect("client");
-    let mut hold = blocker.transaction().expect("begin");
-    hold.query(
-        "SELECT k FROM inbox_due WHERE k = $1 FOR UPDATE",
-        &[&handle],
-    )
-    .expect("lock");
-    let answering = {
-        let url = url.to_owned();
-        let handle = handle.clone();
-        std::thread::spawn(move || {
-            let mut s = PostgresStore::connect_existing(&url).expect("connect");
-            s.record_answers(
-                &[handle],
-                &[DeviceAnswer {
-                    command_uuid: "ROW-00000".into(),
-                    udid: "D00000".into(),
-                    status: CommandStatus::Acknowledged,
-                    error_chain: None,
-                    profiles: None,
-                }],
-                at() + Duration::seconds(1),
-            )
-            .expect("answer")
-        })
-    };
+    let (hold, handle) = hold_answer_commit(&mut store, &mut blocker);
+    let answering = acknowledge_in_thread(url, handle, at() + Duration::seconds(1));
     until_waiting(&mut watcher, 1, "the answer");
     let queuing = {
         let url = url.to_owned();

@@ -15,7 +15,19 @@ pub struct PgDocs {
     pub(crate) scope: String,
     /// Inside [`Docs::begin_read`]'s snapshot: reads take no row locks.
     pub(crate) reading: bool,
+    /// The audit keys the open transaction wrote, ordered after every
+    /// committed change when it commits ([`PgDocs::order_changes`]).
+    pub(crate) audit_keys: Vec<String>,
 }
+
+/// An audit key stamped with another instant, its writer and sequence kept.
+fn restamp(key: &str, stamp: i64) -> String {
+    format!("{stamp:020}{}", key.get(20..).unwrap_or_default())
+}
+
+/// The transaction-level advisory lock under which audit keys are put in
+/// commit order.
+const CHANGE_LOCK: i64 = 0x0070_726f_766b_6974; // "provkit"
 
 impl std::fmt::Debug for PgDocs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -64,6 +76,44 @@ fn copy_escape(out: &mut Vec<u8>, s: &str) {
 }
 
 impl PgDocs {
+    /// Moves this transaction's audit rows after every change committed
+    /// before it, keeping their order among themselves, so that audit keys
+    /// follow the order changes commit in (each statement here sees what
+    /// committed before it, and the caller's instants need not follow that
+    /// order): a reader that saw the last key of a change then finds every
+    /// later change after it. Taken just before COMMIT, under an advisory
+    /// lock that is the transaction's last lock (only its own fresh audit
+    /// rows are written while it is held, so it cannot deadlock).
+    fn order_changes(&mut self, keys: &[String]) -> R<()> {
+        self.client
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&CHANGE_LOCK])?;
+        let audit = Table::Audit.name();
+        let last = self.client.query_opt(
+            &format!("SELECT k FROM {audit} WHERE NOT (k = ANY($1)) ORDER BY k DESC LIMIT 1"),
+            &[&keys],
+        )?;
+        let Some(mut next) = last
+            .and_then(|r| crate::conn::audit_stamp(r.get::<_, &str>(0)))
+            .map(|s| s.saturating_add(1))
+        else {
+            return Ok(());
+        };
+        let mut mine = keys.to_vec();
+        mine.sort();
+        for key in mine {
+            let stamp = crate::conn::audit_stamp(&key).unwrap_or(i64::MIN);
+            let new = stamp.max(next);
+            next = new.saturating_add(1);
+            if new != stamp {
+                self.client.execute(
+                    &format!("UPDATE {audit} SET k = $2 WHERE k = $1"),
+                    &[&key, &restamp(&key, new)],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     /// The row-lock clause of a read: none inside a read snapshot.
     fn lock(&self) -> &'static str {
         if self.reading { "" } else { " FOR UPDATE" }
@@ -131,14 +181,20 @@ impl Docs for PgDocs {
         scope.clone_into(&mut self.scope);
     }
     fn begin(&mut self) -> R<()> {
+        self.audit_keys.clear();
         self.client.batch_execute("BEGIN")?;
         Ok(())
     }
     fn commit(&mut self) -> R<()> {
+        let keys = std::mem::take(&mut self.audit_keys);
+        if !keys.is_empty() {
+            self.order_changes(&keys)?;
+        }
         self.client.batch_execute("COMMIT")?;
         Ok(())
     }
     fn rollback(&mut self) {
+        self.audit_keys.clear();
         let _ = self.client.batch_execute("ROLLBACK");
     }
     fn begin_read(&mut self) -> R<()> {
@@ -165,6 +221,9 @@ impl Docs for PgDocs {
         Ok(rows.first().map(|r| r.get(0)))
     }
     fn put(&mut self, table: Table, key: &str, doc: &str) -> R<()> {
+        if table == Table::Audit {
+            self.audit_keys.push(key.to_owned());
+        }
         self.client.execute(
             &format!("INSERT INTO {} (k, doc) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET doc = excluded.doc", table.name()),
             &[&key, &doc],
