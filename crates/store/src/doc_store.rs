@@ -979,18 +979,15 @@ impl<D: Docs> DocStore<D> {
     /// Queues commands, each unless it is in the outbox already or the
     /// same command (device, request, profile) is still pending under
     /// another UUID (an earlier plan's, or an earlier one of `entries`): a
-    /// re-plan at another instant then queues nothing twice. A few
-    /// statements whatever the number. Returns how many were queued.
-    /// Queues `entries` (see [`Store::enqueue_plan`]); with `recheck`, an
-    /// install or removal its device's report has settled since the plan
-    /// was made is left out ([`Store::enqueue_plan_since`]). A bounded
-    /// chunk at a time inside the caller's transaction: a first plan of a
-    /// large tenant queues millions of commands, and the keys, sets and
-    /// documents made for them at once outweighed the plan itself. A later
-    /// chunk sees what an earlier one wrote, so duplicates across chunks
-    /// are skipped as within one.
-    /// Queues `entries` in chunks; `seen` is `Some` for a plan made at
-    /// that change ([`Store::enqueue_plan_since`]).
+    /// re-plan at another instant then queues nothing twice. With `seen`
+    /// (a plan made at that change, [`Store::enqueue_plan_since`]) and the
+    /// tenant changed since, an install or removal its device's report has
+    /// settled meanwhile is left out. A bounded chunk at a time inside the
+    /// caller's transaction: a first plan of a large tenant queues millions
+    /// of commands, and the keys, sets and documents made for them at once
+    /// outweighed the plan itself. A later chunk sees what an earlier one
+    /// wrote, so duplicates across chunks are skipped as within one. A few
+    /// statements a chunk. Returns how many were queued.
     fn queue_many(d: &mut D, entries: &[OutboxEntry], seen: Option<Option<&str>>) -> R<usize> {
         const CHUNK: usize = 65_536;
         let mut queued = 0;
