@@ -114,6 +114,14 @@ impl PgDocs {
         Ok(())
     }
 
+    /// Keeps the keys of audit rows written (by any write) for
+    /// [`PgDocs::order_changes`] at commit.
+    fn note_audit<'k>(&mut self, table: Table, keys: impl IntoIterator<Item = &'k str>) {
+        if table == Table::Audit {
+            self.audit_keys.extend(keys.into_iter().map(str::to_owned));
+        }
+    }
+
     /// The row-lock clause of a read: none inside a read snapshot.
     fn lock(&self) -> &'static str {
         if self.reading { "" } else { " FOR UPDATE" }
@@ -221,9 +229,7 @@ impl Docs for PgDocs {
         Ok(rows.first().map(|r| r.get(0)))
     }
     fn put(&mut self, table: Table, key: &str, doc: &str) -> R<()> {
-        if table == Table::Audit {
-            self.audit_keys.push(key.to_owned());
-        }
+        self.note_audit(table, [key]);
         self.client.execute(
             &format!("INSERT INTO {} (k, doc) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET doc = excluded.doc", table.name()),
             &[&key, &doc],
@@ -231,6 +237,7 @@ impl Docs for PgDocs {
         Ok(())
     }
     fn put_many(&mut self, table: Table, rows: &[(String, String)]) -> R<()> {
+        self.note_audit(table, rows.iter().map(|(k, _)| k.as_str()));
         if rows.len() >= COPY_THRESHOLD {
             return self.copy_many(table, rows);
         }
@@ -248,6 +255,7 @@ impl Docs for PgDocs {
     }
 
     fn insert_new(&mut self, table: Table, key: &str, doc: &str) -> R<bool> {
+        self.note_audit(table, [key]);
         let n = self.client.execute(
             &format!(
                 "INSERT INTO {} (k, doc) VALUES ($1, $2) ON CONFLICT (k) DO NOTHING",
