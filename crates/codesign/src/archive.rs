@@ -27,6 +27,10 @@ pub struct Limits {
     pub max_ratio: u64,
     /// Largest file read whole into memory (executables, plists, profiles).
     pub max_read: u64,
+    /// Executables of at least this size that are stored as is (a stored
+    /// zip entry, a folder's file) are checked by parts, a run at a time,
+    /// instead of being read whole (same checks, same findings).
+    pub stream_min: u64,
 }
 
 impl Default for Limits {
@@ -37,6 +41,7 @@ impl Default for Limits {
             max_total_size: 64 << 30,
             max_ratio: 500,
             max_read: 2 << 30,
+            stream_min: 4 << 20,
         }
     }
 }
@@ -678,6 +683,78 @@ impl Archive {
             Backing::Zip(z) => pump(z.clone(), index, cap, sink).map_err(bad),
             Backing::Memory(z) => pump(z.clone(), index, cap, sink).map_err(bad),
             Backing::Dir(_) => Err(bad("not an archive entry".into())),
+        }
+    }
+}
+
+/// An entry whose bytes can be read at any offset without inflating: a
+/// stored entry of an archive file, or a file of a folder.
+#[derive(Debug)]
+pub(crate) struct Direct {
+    file: Arc<File>,
+    start: u64,
+    /// The entry's size.
+    pub(crate) size: u64,
+    /// The CRC-32 the archive states (none for a folder's file).
+    pub(crate) crc: Option<u32>,
+}
+
+impl Direct {
+    /// Fills `buf` with the entry's bytes from `at`.
+    pub(crate) fn read_at(&self, at: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let end = at.checked_add(buf.len() as u64);
+        if end.is_none_or(|e| e > self.size) {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let mut done = 0;
+        while done < buf.len() {
+            let n = read_at(&self.file, &mut buf[done..], self.start + at + done as u64)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+impl Archive {
+    /// Random access to a regular file's bytes when they are stored as is in
+    /// a file (a stored zip entry, or a folder's file), within
+    /// [`Limits::max_read`]; `None` otherwise (deflated, in memory, too
+    /// large, or not a regular file): read it with [`Archive::read`].
+    pub(crate) fn direct(&self, entry: &Entry) -> Option<Direct> {
+        if entry.kind != EntryKind::File || entry.size > self.limits.max_read {
+            return None;
+        }
+        match &self.backing {
+            Backing::Zip(z) => {
+                let mut z = z.clone();
+                let (start, crc) = {
+                    let raw = z.by_index_raw(entry.index).ok()?;
+                    let stored = raw.compression() == CompressionMethod::Stored
+                        && raw.compressed_size() == entry.size
+                        && raw.size() == entry.size;
+                    (raw.data_start().filter(|_| stored)?, raw.crc32())
+                };
+                Some(Direct {
+                    file: z.into_inner().file,
+                    start,
+                    size: entry.size,
+                    crc: Some(crc),
+                })
+            }
+            Backing::Dir(_) => {
+                let file = File::open(self.dir_path(entry)?).ok()?;
+                let meta = file.metadata().ok()?;
+                (meta.is_file() && meta.len() == entry.size).then(|| Direct {
+                    file: Arc::new(file),
+                    start: 0,
+                    size: entry.size,
+                    crc: None,
+                })
+            }
+            Backing::Memory(_) => None,
         }
     }
 }

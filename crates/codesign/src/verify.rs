@@ -19,7 +19,8 @@ use crate::error::VerifyError;
 use crate::report::{BundleInfo, Code, Finding, Report};
 use crate::seal::MAX_CODE_RESOURCES;
 use crate::signature::At;
-use crate::signature::code::{CodeInput, CodeOutcome, check_code};
+use crate::signature::code::{CodeInput, CodeOutcome, Exe, check_code};
+use crate::signature::stream::stream;
 
 /// Largest Info.plist or embedded profile read.
 pub(crate) const MAX_SMALL: u64 = 16 << 20;
@@ -118,7 +119,7 @@ pub fn verify_macho(
 ) -> (Vec<Finding>, Vec<crate::report::SliceInfo>) {
     let mut out = Vec::new();
     let outcome = check_code(
-        bytes,
+        Exe::Whole(bytes),
         &CodeInput {
             bundle: "",
             path: name,
@@ -173,12 +174,9 @@ impl App<'_> {
         };
         if unit.kind == BundleKind::Dylib {
             let rel_in_bundle = unit.rel[owner.len()..].trim_start_matches('/').to_owned();
-            let Some(bytes) = self.read(&unit.rel, self.archive.limits().max_read, &bundle, out)
-            else {
-                return (info, Vec::new());
-            };
-            let outcome = check_code(
-                &bytes,
+            let Some(outcome) = self.check_file(
+                &unit.rel,
+                &bundle,
                 &CodeInput {
                     bundle: &bundle,
                     path: &rel_in_bundle,
@@ -189,7 +187,9 @@ impl App<'_> {
                     standalone: false,
                 },
                 out,
-            );
+            ) else {
+                return (info, Vec::new());
+            };
             info.executable = Some(rel_in_bundle);
             info.slices = outcome.slices;
             info.checked_at = outcome.checked_at;
@@ -246,24 +246,9 @@ impl App<'_> {
         let (code_part, seal_part) = rayon::join(
             || {
                 let mut found = Vec::new();
-                let Some(exe_bytes) = self.read(
+                let checked = self.check_file(
                     &inner(&exe),
-                    self.archive.limits().max_read,
                     &bundle,
-                    &mut found,
-                ) else {
-                    found.push(
-                        Finding::new(
-                            Code::ExecutableMissing,
-                            &bundle,
-                            format!("the executable {exe} is missing"),
-                        )
-                        .path(&exe),
-                    );
-                    return (None, found);
-                };
-                let outcome = check_code(
-                    &exe_bytes,
                     &CodeInput {
                         bundle: &bundle,
                         path: &exe,
@@ -275,6 +260,17 @@ impl App<'_> {
                     },
                     &mut found,
                 );
+                let Some(outcome) = checked else {
+                    found.push(
+                        Finding::new(
+                            Code::ExecutableMissing,
+                            &bundle,
+                            format!("the executable {exe} is missing"),
+                        )
+                        .path(&exe),
+                    );
+                    return (None, found);
+                };
                 (Some(outcome), found)
             },
             || {
@@ -316,6 +312,31 @@ impl App<'_> {
             );
         }
         (info, outcome.cdhashes)
+    }
+}
+
+impl App<'_> {
+    /// Checks a file of code: by parts when it is stored as is and at least
+    /// [`Limits::stream_min`] bytes, else read whole (`None`: absent or
+    /// unreadable, with a finding for the latter).
+    fn check_file(
+        &self,
+        rel: &str,
+        bundle: &str,
+        input: &CodeInput<'_>,
+        out: &mut Vec<Finding>,
+    ) -> Option<CodeOutcome> {
+        let streamed = self
+            .files
+            .get(rel)
+            .filter(|e| e.size >= self.archive.limits().stream_min)
+            .and_then(|e| self.archive.direct(e))
+            .and_then(|d| stream(&d));
+        if let Some(s) = streamed {
+            return Some(check_code(Exe::Streamed(&s), input, out));
+        }
+        let bytes = self.read(rel, self.archive.limits().max_read, bundle, out)?;
+        Some(check_code(Exe::Whole(&bytes), input, out))
     }
 }
 

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{read_entries, write_entries};
+use common::{read_entries, verify_both, write_entries};
 use provkit_codesign::fixtures::{
     Arch, BundleSpec, FileContent, build_ipa, developer_identity, identity,
 };
@@ -86,10 +86,9 @@ fn claiming(ca: &TestCa, key: &str, value: Value) -> BundleSpec {
 
 fn verify(ca: &TestCa, ipa: Vec<u8>, at: At, device: Option<&str>) -> Report {
     let verifier = Verifier::new(ca.anchors());
-    let archive = Archive::from_bytes(ipa, Limits::default()).expect("zip");
     let mut options = Options::new(&verifier, at);
     options.device = device;
-    verify_archive(&archive, &options).expect("an app")
+    verify_both(ipa, &options)
 }
 
 #[test]

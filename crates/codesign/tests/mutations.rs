@@ -4,16 +4,15 @@
 
 mod common;
 
-use common::{Entries, corpus, read_entries, rows, write_entries};
+use common::{Entries, corpus, read_entries, rows, verify_both, write_entries};
 use provkit_codesign::{
     At, Code, Options, Report, SLOT_DER_ENTITLEMENTS, SLOT_ENTITLEMENTS, SLOT_SIGNATURE, SuperBlob,
-    Where, archive::Archive, archive::Limits, slices, verify_archive,
+    Where, slices,
 };
 use provkit_profile::Verifier;
 
 fn verify(bytes: Vec<u8>, verifier: &Verifier) -> Report {
-    let archive = Archive::from_bytes(bytes, Limits::default()).expect("archive");
-    verify_archive(&archive, &Options::new(verifier, At::SigningTime)).expect("an app")
+    verify_both(bytes, &Options::new(verifier, At::SigningTime))
 }
 
 fn entry<'a>(entries: &'a mut Entries, name: &str) -> &'a mut Vec<u8> {

@@ -3,14 +3,12 @@
 
 mod common;
 
-use common::{read_entries, wildcard_profile, write_entries};
+use common::{read_entries, verify_both, wildcard_profile, write_entries};
 use provkit_codesign::fixtures::{
     BundleSpec, FileContent, build_ipa, developer_identity, sign_bundle,
 };
 use provkit_codesign::resign::{ResignOptions, resign_path};
-use provkit_codesign::{
-    At, BundleKind, Code, Options, Report, archive::Archive, archive::Limits, verify_archive,
-};
+use provkit_codesign::{At, BundleKind, Code, Options, Report};
 use provkit_profile::Verifier;
 use provkit_profile::fixtures::{TEST_TEAM, TestCa, utc};
 
@@ -22,8 +20,7 @@ fn app(ca: &TestCa) -> BundleSpec {
 
 fn verify(ca: &TestCa, ipa: Vec<u8>) -> Report {
     let verifier = Verifier::new(ca.anchors());
-    let archive = Archive::from_bytes(ipa, Limits::default()).expect("zip");
-    verify_archive(&archive, &Options::new(&verifier, At::SigningTime)).expect("an app")
+    verify_both(ipa, &Options::new(&verifier, At::SigningTime))
 }
 
 fn codes(r: &Report) -> Vec<Code> {

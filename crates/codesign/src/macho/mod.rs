@@ -19,6 +19,51 @@ const MAX_SLICES: u32 = 32;
 /// More load commands than any real binary has.
 const MAX_LOAD_COMMANDS: u32 = 4096;
 
+/// A Mach-O file's bytes as the parser reads them: by offset and length.
+/// A file in memory holds them all; a file read in part
+/// ([`crate::signature::stream`]) holds what was fetched and notes the
+/// first part it was asked for and did not hold.
+pub(crate) trait Bytes {
+    /// The file's length.
+    fn size(&self) -> usize;
+    /// `len` bytes at `at` (within the file), if held.
+    fn range(&self, at: usize, len: usize) -> Option<&[u8]>;
+}
+
+impl Bytes for &[u8] {
+    fn size(&self) -> usize {
+        self.len()
+    }
+    fn range(&self, at: usize, len: usize) -> Option<&[u8]> {
+        self.get(at..at.checked_add(len)?)
+    }
+}
+
+/// A window of a file (a slice, or the whole file), bounds-checked.
+#[derive(Clone, Copy)]
+struct View<'a> {
+    bytes: &'a dyn Bytes,
+    base: usize,
+    len: usize,
+}
+
+impl<'a> View<'a> {
+    fn range(&self, at: usize, len: usize) -> Option<&'a [u8]> {
+        if at.checked_add(len)? > self.len {
+            return None;
+        }
+        self.bytes.range(self.base.checked_add(at)?, len)
+    }
+
+    fn u32(&self, at: usize, big: bool) -> Option<u32> {
+        u32_at(self.range(at, 4)?, 0, big)
+    }
+
+    fn u64(&self, at: usize, big: bool) -> Option<u64> {
+        u64_at(self.range(at, 8)?, 0, big)
+    }
+}
+
 fn u32_at(b: &[u8], at: usize, big: bool) -> Option<u32> {
     let bytes: [u8; 4] = b.get(at..at.checked_add(4)?)?.try_into().ok()?;
     Some(if big {
@@ -101,15 +146,83 @@ pub fn arch_name(cputype: u32, cpusubtype: u32) -> &'static str {
 ///
 /// # Errors
 /// [`CodesignError::Macho`] naming the slice and what is malformed.
-pub fn slices(file: &[u8]) -> Result<Vec<Slice<'_>>, CodesignError> {
+pub fn slices<'a>(file: &'a [u8]) -> Result<Vec<Slice<'a>>, CodesignError> {
+    let parsed = parse(&file)?;
+    let part = |r: Option<(usize, usize)>, data: &'a [u8]| {
+        r.and_then(|(at, len)| data.get(at..at.checked_add(len)?))
+    };
+    Ok(parsed
+        .into_iter()
+        .filter_map(|p| {
+            let data = file.get(p.offset..p.offset.checked_add(p.len)?)?;
+            Some(Slice {
+                arch: p.arch,
+                offset: p.offset,
+                data,
+                signature: part(p.signature, data),
+                signature_offset: p.signature_offset,
+                info_plist: part(p.info_plist, data),
+                layout: p.layout,
+            })
+        })
+        .collect())
+}
+
+/// A slice as parsed: where its parts are, not its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Parsed {
+    /// As [`Slice::arch`].
+    pub arch: &'static str,
+    /// Offset of the slice in the file.
+    pub offset: usize,
+    /// Length of the slice.
+    pub len: usize,
+    /// Offset and length of the signature inside the slice.
+    pub signature: Option<(usize, usize)>,
+    /// As [`Slice::signature_offset`].
+    pub signature_offset: usize,
+    /// Offset and length of `__TEXT,__info_plist` inside the slice.
+    pub info_plist: Option<(usize, usize)>,
+    /// As [`Slice::layout`].
+    pub layout: Layout,
+}
+
+impl Parsed {
+    /// `len` bytes at `at` inside the slice, if `file` holds them.
+    pub(crate) fn part<'a>(
+        &self,
+        file: &'a dyn Bytes,
+        r: Option<(usize, usize)>,
+    ) -> Option<&'a [u8]> {
+        let (at, len) = r?;
+        View {
+            bytes: file,
+            base: self.offset,
+            len: self.len,
+        }
+        .range(at, len)
+    }
+}
+
+/// Splits a file, held whole or in part, into its slices: the same checks
+/// whatever holds the bytes (a part not held reads as truncated, and a
+/// caller holding only parts fetches what [`Bytes`] noted and parses again).
+pub(crate) fn parse(file: &dyn Bytes) -> Result<Vec<Parsed>, CodesignError> {
     let bad = |reason: &'static str| CodesignError::Macho {
         at: Where::default(),
         reason,
     };
-    let magic_be = u32_at(file, 0, true).ok_or(bad("shorter than a Mach-O header"))?;
+    let whole = View {
+        bytes: file,
+        base: 0,
+        len: file.size(),
+    };
+    let magic_be = whole
+        .u32(0, true)
+        .ok_or(bad("shorter than a Mach-O header"))?;
     if magic_be == FAT_MAGIC || magic_be == FAT_MAGIC_64 {
         let wide = magic_be == FAT_MAGIC_64;
-        let n = u32_at(file, 4, true).ok_or(bad("truncated fat header"))?;
+        let n = whole.u32(4, true).ok_or(bad("truncated fat header"))?;
         if n == 0 || n > MAX_SLICES {
             return Err(bad("implausible number of fat slices"));
         }
@@ -117,34 +230,38 @@ pub fn slices(file: &[u8]) -> Result<Vec<Slice<'_>>, CodesignError> {
         let mut out = Vec::new();
         for i in 0..n as usize {
             let at = 8 + i * entry;
-            let cputype = u32_at(file, at, true).ok_or(bad("truncated fat arch"))?;
-            let cpusubtype = u32_at(file, at + 4, true).ok_or(bad("truncated fat arch"))?;
+            let cputype = whole.u32(at, true).ok_or(bad("truncated fat arch"))?;
+            let cpusubtype = whole.u32(at + 4, true).ok_or(bad("truncated fat arch"))?;
             let (offset, size) = if wide {
-                (u64_at(file, at + 8, true), u64_at(file, at + 16, true))
+                (whole.u64(at + 8, true), whole.u64(at + 16, true))
             } else {
                 (
-                    u32_at(file, at + 8, true).map(u64::from),
-                    u32_at(file, at + 12, true).map(u64::from),
+                    whole.u32(at + 8, true).map(u64::from),
+                    whole.u32(at + 12, true).map(u64::from),
                 )
             };
             let (offset, size) = match (offset.and_then(usize_of), size.and_then(usize_of)) {
                 (Some(o), Some(s)) => (o, s),
                 _ => return Err(bad("truncated fat arch")),
             };
-            let data = offset
-                .checked_add(size)
-                .and_then(|end| file.get(offset..end))
-                .ok_or(bad("fat slice outside the file"))?;
+            if offset.checked_add(size).is_none_or(|end| end > whole.len) {
+                return Err(bad("fat slice outside the file"));
+            }
+            let data = View {
+                bytes: file,
+                base: offset,
+                len: size,
+            };
             let mut slice = thin(data, offset)?;
             slice.arch = arch_name(cputype, cpusubtype);
             out.push(slice);
         }
         return Ok(out);
     }
-    Ok(vec![thin(file, 0)?])
+    Ok(vec![thin(whole, 0)?])
 }
 
-fn thin(data: &[u8], offset: usize) -> Result<Slice<'_>, CodesignError> {
+fn thin(data: View<'_>, offset: usize) -> Result<Parsed, CodesignError> {
     let at = Where {
         slice: Some(offset),
         ..Where::default()
@@ -153,15 +270,17 @@ fn thin(data: &[u8], offset: usize) -> Result<Slice<'_>, CodesignError> {
         at: at.clone(),
         reason,
     };
-    let magic = u32_at(data, 0, false).ok_or(bad("shorter than a Mach-O header"))?;
+    let magic = data
+        .u32(0, false)
+        .ok_or(bad("shorter than a Mach-O header"))?;
     let wide = match magic {
         MH_MAGIC => false,
         MH_MAGIC_64 => true,
         _ => return Err(bad("not a Mach-O (bad magic)")),
     };
-    let cputype = u32_at(data, 4, false).ok_or(bad("truncated header"))?;
-    let cpusubtype = u32_at(data, 8, false).ok_or(bad("truncated header"))?;
-    let ncmds = u32_at(data, 16, false).ok_or(bad("truncated header"))?;
+    let cputype = data.u32(4, false).ok_or(bad("truncated header"))?;
+    let cpusubtype = data.u32(8, false).ok_or(bad("truncated header"))?;
+    let ncmds = data.u32(16, false).ok_or(bad("truncated header"))?;
     if ncmds > MAX_LOAD_COMMANDS {
         return Err(bad("implausible number of load commands"));
     }
@@ -170,25 +289,29 @@ fn thin(data: &[u8], offset: usize) -> Result<Slice<'_>, CodesignError> {
     let mut code_signature = None;
     let mut layout = Layout {
         wide,
-        filetype: u32_at(data, 12, false).ok_or(bad("truncated header"))?,
+        filetype: data.u32(12, false).ok_or(bad("truncated header"))?,
         ..Layout::default()
     };
     let mut info_plist = None;
     for _ in 0..ncmds {
-        let cmd = u32_at(data, cursor, false).ok_or(bad("truncated load command"))?;
-        let size = u32_at(data, cursor + 4, false).ok_or(bad("truncated load command"))? as usize;
-        if size < 8 || cursor.checked_add(size).is_none_or(|end| end > data.len()) {
+        let cmd = data
+            .u32(cursor, false)
+            .ok_or(bad("truncated load command"))?;
+        let size = data
+            .u32(cursor + 4, false)
+            .ok_or(bad("truncated load command"))? as usize;
+        if size < 8 || cursor.checked_add(size).is_none_or(|end| end > data.len) {
             return Err(bad("load command outside the file"));
         }
         match cmd {
             LC_SEGMENT_64 => {
-                let name = data
-                    .get(cursor + 8..cursor + 24)
-                    .ok_or(bad("truncated segment"))?;
-                let fileoff = u64_at(data, cursor + 40, false)
+                let name = data.range(cursor + 8, 16).ok_or(bad("truncated segment"))?;
+                let fileoff = data
+                    .u64(cursor + 40, false)
                     .and_then(usize_of)
                     .ok_or(bad("truncated segment"))?;
-                let filesize = u64_at(data, cursor + 48, false)
+                let filesize = data
+                    .u64(cursor + 48, false)
                     .and_then(usize_of)
                     .ok_or(bad("truncated segment"))?;
                 last_segment = Some((name, fileoff, filesize));
@@ -196,21 +319,23 @@ fn thin(data: &[u8], offset: usize) -> Result<Slice<'_>, CodesignError> {
                 info_plist = info_plist.or(find_info_plist(data, cursor, size, true));
             }
             LC_SEGMENT => {
-                let name = data
-                    .get(cursor + 8..cursor + 24)
-                    .ok_or(bad("truncated segment"))?;
-                let fileoff =
-                    u32_at(data, cursor + 32, false).ok_or(bad("truncated segment"))? as usize;
-                let filesize =
-                    u32_at(data, cursor + 36, false).ok_or(bad("truncated segment"))? as usize;
+                let name = data.range(cursor + 8, 16).ok_or(bad("truncated segment"))?;
+                let fileoff = data
+                    .u32(cursor + 32, false)
+                    .ok_or(bad("truncated segment"))? as usize;
+                let filesize = data
+                    .u32(cursor + 36, false)
+                    .ok_or(bad("truncated segment"))? as usize;
                 last_segment = Some((name, fileoff, filesize));
                 layout.segment(name, cursor, fileoff, filesize);
                 info_plist = info_plist.or(find_info_plist(data, cursor, size, false));
             }
             LC_CODE_SIGNATURE => {
-                let off = u32_at(data, cursor + 8, false)
+                let off = data
+                    .u32(cursor + 8, false)
                     .ok_or(bad("truncated LC_CODE_SIGNATURE"))? as usize;
-                let len = u32_at(data, cursor + 12, false)
+                let len = data
+                    .u32(cursor + 12, false)
                     .ok_or(bad("truncated LC_CODE_SIGNATURE"))? as usize;
                 code_signature = Some((off, len));
                 layout.code_signature_command = Some(cursor);
@@ -221,7 +346,7 @@ fn thin(data: &[u8], offset: usize) -> Result<Slice<'_>, CodesignError> {
     }
     layout.commands_end = cursor;
     let (signature, signature_offset) = match code_signature {
-        None => (None, data.len()),
+        None => (None, data.len),
         Some((off, len)) => {
             let (name, segoff, segsize) = last_segment.ok_or(bad("signature without segments"))?;
             let trimmed: &[u8] = name.split(|b| *b == 0).next().unwrap_or_default();
@@ -237,19 +362,15 @@ fn thin(data: &[u8], offset: usize) -> Result<Slice<'_>, CodesignError> {
             if off < cursor {
                 return Err(bad("the signature overlaps the load commands"));
             }
-            (
-                Some(
-                    data.get(off..end)
-                        .ok_or(bad("signature outside the file"))?,
-                ),
-                off,
-            )
+            data.range(off, len)
+                .ok_or(bad("signature outside the file"))?;
+            (Some((off, len)), off)
         }
     };
-    Ok(Slice {
+    Ok(Parsed {
         arch: arch_name(cputype, cpusubtype),
         offset,
-        data,
+        len: data.len,
         signature,
         signature_offset,
         info_plist,
@@ -266,18 +387,23 @@ impl Layout {
     }
 }
 
-/// The `__TEXT,__info_plist` section of a segment command, if it has one
-/// and it lies inside the file.
-fn find_info_plist(data: &[u8], cmd: usize, cmd_size: usize, wide: bool) -> Option<&[u8]> {
+/// Where the `__TEXT,__info_plist` section of a segment command is, if it
+/// has one and it lies inside the file.
+fn find_info_plist(
+    data: View<'_>,
+    cmd: usize,
+    cmd_size: usize,
+    wide: bool,
+) -> Option<(usize, usize)> {
     let (nsects_at, first, sect_size) = if wide { (64, 72, 80) } else { (48, 56, 68) };
-    let nsects = u32_at(data, cmd + nsects_at, false)? as usize;
+    let nsects = data.u32(cmd + nsects_at, false)? as usize;
     for i in 0..nsects {
         let at = cmd + first + i * sect_size;
         if at + sect_size > cmd + cmd_size {
             return None;
         }
-        let name = data.get(at..at + 16)?;
-        let segname = data.get(at + 16..at + 32)?;
+        let name = data.range(at, 16)?;
+        let segname = data.range(at + 16, 16)?;
         if name.split(|b| *b == 0).next()? != b"__info_plist"
             || segname.split(|b| *b == 0).next()? != b"__TEXT"
         {
@@ -285,16 +411,17 @@ fn find_info_plist(data: &[u8], cmd: usize, cmd_size: usize, wide: bool) -> Opti
         }
         let (size, offset) = if wide {
             (
-                usize_of(u64_at(data, at + 40, false)?)?,
-                u32_at(data, at + 48, false)? as usize,
+                usize_of(data.u64(at + 40, false)?)?,
+                data.u32(at + 48, false)? as usize,
             )
         } else {
             (
-                u32_at(data, at + 36, false)? as usize,
-                u32_at(data, at + 40, false)? as usize,
+                data.u32(at + 36, false)? as usize,
+                data.u32(at + 40, false)? as usize,
             )
         };
-        return data.get(offset..offset.checked_add(size)?);
+        data.range(offset, size)?;
+        return Some((offset, size));
     }
     None
 }

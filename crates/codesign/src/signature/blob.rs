@@ -361,6 +361,30 @@ impl<'a> CodeDirectory<'a> {
         d
     }
 
+    /// The code limit and the page size, checked against a slice of
+    /// `slice_len` bytes: the limit inside the slice, one code slot per page.
+    pub(crate) fn page_plan(&self, slice_len: usize) -> Result<(usize, usize), &'static str> {
+        let limit = usize::try_from(self.code_limit)
+            .ok()
+            .filter(|l| *l <= slice_len)
+            .ok_or("code limit beyond the slice")?;
+        let page = if self.page_size_log2 == 0 {
+            limit.max(1)
+        } else {
+            1usize << self.page_size_log2
+        };
+        if limit.div_ceil(page) != self.code_slots as usize {
+            return Err("the number of code slots does not cover the code limit");
+        }
+        Ok((limit, page))
+    }
+
+    /// Whether code page `i`'s bytes match its stored hash.
+    pub(crate) fn page_matches(&self, i: usize, bytes: &[u8]) -> bool {
+        let d = self.hash_type.stored(bytes);
+        u32::try_from(i).is_ok_and(|i| Some(d.as_slice()) == self.page_hash(i))
+    }
+
     /// Checks every code page of `slice` against its stored hash; returns the
     /// numbers of the pages that do not match.
     ///
@@ -368,25 +392,12 @@ impl<'a> CodeDirectory<'a> {
     /// [`CodesignError::Signature`] when the code limit or the page count
     /// does not fit the slice.
     pub fn check_pages(&self, slice: &[u8], at: &Where) -> Result<Vec<u32>, CodesignError> {
-        let bad = |reason: &'static str| CodesignError::Signature {
-            at: at.clone(),
-            reason,
-        };
-        let limit = usize::try_from(self.code_limit)
-            .ok()
-            .filter(|l| *l <= slice.len())
-            .ok_or(bad("code limit beyond the slice"))?;
-        let page = if self.page_size_log2 == 0 {
-            limit.max(1)
-        } else {
-            1usize << self.page_size_log2
-        };
-        let needed = limit.div_ceil(page);
-        if needed != self.code_slots as usize {
-            return Err(bad(
-                "the number of code slots does not cover the code limit",
-            ));
-        }
+        let (limit, page) =
+            self.page_plan(slice.len())
+                .map_err(|reason| CodesignError::Signature {
+                    at: at.clone(),
+                    reason,
+                })?;
         // Pages are hashed in parallel, a run of them per task.
         let code = &slice[..limit];
         let count = self.code_slots as usize;
@@ -396,11 +407,8 @@ impl<'a> CodeDirectory<'a> {
                 let first = t * PAGES_PER_TASK;
                 (first..(first + PAGES_PER_TASK).min(count)).filter_map(move |i| {
                     let start = i * page;
-                    let d = self
-                        .hash_type
-                        .stored(&code[start..(start + page).min(limit)]);
-                    let i = u32::try_from(i).ok()?;
-                    (Some(d.as_slice()) != self.page_hash(i)).then_some(i)
+                    let ok = self.page_matches(i, &code[start..(start + page).min(limit)]);
+                    u32::try_from(i).ok().filter(|_| !ok)
                 })
             })
             .collect();

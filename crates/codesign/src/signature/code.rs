@@ -9,13 +9,22 @@ use provkit_profile::{Certificate, FindingCode, Severity, Verifier};
 
 use crate::entitlements;
 use crate::error::Where;
-use crate::macho::slices;
+use crate::macho::{Bytes, parse};
 use crate::report::{Code, Finding, SliceInfo};
 use crate::signature::blob::{
     CodeDirectory, HashType, SLOT_CODE_DIRECTORY, SLOT_CODE_RESOURCES, SLOT_DER_ENTITLEMENTS,
     SLOT_ENTITLEMENTS, SLOT_INFO_PLIST, SLOT_REQUIREMENTS, SLOT_SIGNATURE, SpecialSlot, SuperBlob,
 };
 use crate::signature::cms::{At, signed_data};
+use crate::signature::stream::Streamed;
+
+/// An executable's bytes: in memory, or checked by parts
+/// ([`crate::signature::stream`]).
+#[derive(Clone, Copy)]
+pub(crate) enum Exe<'a> {
+    Whole(&'a [u8]),
+    Streamed(&'a Streamed),
+}
 
 /// What the checks of one executable found out, besides findings.
 #[derive(Debug, Default)]
@@ -97,20 +106,24 @@ fn pages_text(pages: &[u32]) -> String {
 
 /// Checks one executable; pushes findings, returns what was learnt.
 pub(crate) fn check_code(
-    bytes: &[u8],
+    exe: Exe<'_>,
     input: &CodeInput<'_>,
     out: &mut Vec<Finding>,
 ) -> CodeOutcome {
     let mut outcome = CodeOutcome::default();
     let here = |code: Code, msg: String| Finding::new(code, input.bundle, msg).path(input.path);
-    let list = match slices(bytes) {
+    let file: &dyn Bytes = match exe {
+        Exe::Whole(ref bytes) => bytes,
+        Exe::Streamed(s) => &s.held,
+    };
+    let list = match parse(file) {
         Ok(l) => l,
         Err(e) => {
             out.push(here(Code::MachoMalformed, e.to_string()));
             return outcome;
         }
     };
-    for slice in list {
+    for (index, slice) in list.iter().enumerate() {
         let arch = slice.arch;
         let at = Where {
             bundle: Some(input.bundle.to_owned()),
@@ -132,7 +145,7 @@ pub(crate) fn check_code(
         let push = |out: &mut Vec<Finding>, code: Code, msg: String| {
             out.push(here(code, msg).arch(arch));
         };
-        let Some(sig) = slice.signature else {
+        let Some(sig) = slice.part(file, slice.signature) else {
             push(
                 out,
                 Code::CodeSignatureMissing,
@@ -150,9 +163,14 @@ pub(crate) fn check_code(
             }
         };
         let mut cds = Vec::new();
-        for (slot, blob) in sb.code_directories() {
+        // Each parsed CodeDirectory's position in the SuperBlob.
+        let mut positions = Vec::new();
+        for (position, (slot, blob)) in sb.code_directories().into_iter().enumerate() {
             match CodeDirectory::parse(blob, &at) {
-                Ok(cd) => cds.push((slot, cd)),
+                Ok(cd) => {
+                    cds.push((slot, cd));
+                    positions.push(position);
+                }
                 Err(e) => push(
                     out,
                     Code::SignatureMalformed,
@@ -178,7 +196,7 @@ pub(crate) fn check_code(
         let components: [(u32, Option<&[u8]>, Code); 5] = [
             (
                 SLOT_INFO_PLIST,
-                input.info_plist.or(slice.info_plist),
+                input.info_plist.or(slice.part(file, slice.info_plist)),
                 Code::InfoPlistModified,
             ),
             (
@@ -212,11 +230,27 @@ pub(crate) fn check_code(
             .first()
             .and_then(|(_, cd)| cd.exec_segment)
             .map(|(_, _, flags)| flags);
-        for ((_, cd), full) in cds.iter().zip(&digests) {
+        for (((_, cd), full), position) in cds.iter().zip(&digests).zip(&positions) {
             info.hash_types.push(cd.hash_type.name().to_owned());
             info.versions.push(format!("{:#x}", cd.version));
             outcome.cdhashes.push(full[..20].to_vec());
-            match cd.check_pages(slice.data, &at) {
+            let unread = |reason| crate::error::CodesignError::Signature {
+                at: at.clone(),
+                reason,
+            };
+            let checked = match exe {
+                Exe::Whole(bytes) => match bytes.range(slice.offset, slice.len) {
+                    Some(data) => cd.check_pages(data, &at),
+                    None => Err(unread("the slice is outside the file")),
+                },
+                Exe::Streamed(s) => s
+                    .pages
+                    .get(&(index, *position))
+                    .cloned()
+                    .unwrap_or(Err("the code pages were not read"))
+                    .map_err(unread),
+            };
+            match checked {
                 Ok(bad) if bad.is_empty() => {}
                 Ok(bad) => out.push(
                     here(

@@ -8,5 +8,6 @@ pub mod cms;
 pub(crate) mod code;
 #[cfg(feature = "sign")]
 pub mod sign;
+pub(crate) mod stream;
 
 pub use cms::At;

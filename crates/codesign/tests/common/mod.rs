@@ -63,6 +63,33 @@ pub(crate) fn write_entries(entries: &Entries) -> Vec<u8> {
     w.finish().expect("finish").into_inner()
 }
 
+/// Verifies an `.ipa` held in memory (executables read whole), and again
+/// from a file with every executable stored as is checked by parts
+/// (`Limits::stream_min` 0); the two reports must be the same.
+pub(crate) fn verify_both(
+    ipa: Vec<u8>,
+    options: &provkit_codesign::Options<'_>,
+) -> provkit_codesign::Report {
+    use provkit_codesign::archive::{Archive, Limits};
+    use provkit_codesign::verify_archive;
+    static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let file = std::env::temp_dir().join(format!(
+        "provkit-both-{}-{}.ipa",
+        std::process::id(),
+        COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::write(&file, &ipa).expect("write");
+    let mut streaming = Limits::default();
+    streaming.stream_min = 0;
+    let streamed = Archive::open(&file, streaming).expect("archive");
+    let streamed = verify_archive(&streamed, options).expect("an app");
+    std::fs::remove_file(&file).expect("remove");
+    let archive = Archive::from_bytes(ipa, Limits::default()).expect("archive");
+    let whole = verify_archive(&archive, options).expect("an app");
+    assert_eq!(whole, streamed, "read whole and streamed disagree");
+    whole
+}
+
 /// A profile of the test CA for all devices covering `bundle_id` (a
 /// wildcard where it ends in `*`), valid through 2026.
 pub(crate) fn wildcard_profile(ca: &provkit_profile::fixtures::TestCa, bundle_id: &str) -> Vec<u8> {
