@@ -2,8 +2,9 @@
 //! folder. Every name is checked before use, every size is bounded before a
 //! byte is inflated, and content is streamed in fixed-size chunks so memory
 //! stays bounded whatever the archive's size; only files that must be parsed
-//! whole (executables, plists, profiles) are read into memory, within
-//! [`Limits::max_read`].
+//! whole (plists, profiles, and executables that are deflated or small) are
+//! read into memory, within [`Limits::max_read`]. A large executable stored
+//! as is is read by offset instead ([`Limits::stream_min`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
