@@ -107,7 +107,8 @@ MAX_LEN = 64 << 10
 def from_corpus(corpus):
     """Real inputs by target, from the shared corpus."""
     seeds = {t: {} for t in ["parse_profile", "parse_cms", "parse_certificate", "parse_macho",
-                             "parse_plist", "parse_code_resources", "read_ipa"]}
+                             "parse_plist", "parse_code_resources", "read_ipa",
+                             "check_macho_by_parts"]}
     for sub in ["profiles", "odd"]:
         d = os.path.join(corpus, sub)
         for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
@@ -140,6 +141,7 @@ def from_corpus(corpus):
                     head = f.read(MAX_LEN)
                 if head[:4] in (b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"\xca\xfe\xba\xbe"):
                     seeds["parse_macho"][key] = head
+                    seeds["check_macho_by_parts"][key] = head
     return seeds
 
 

@@ -689,10 +689,10 @@ impl Archive {
 }
 
 /// An entry whose bytes can be read at any offset without inflating: a
-/// stored entry of an archive file, or a file of a folder.
+/// stored entry of an archive (in a file or in memory), or a folder's file.
 #[derive(Debug)]
 pub(crate) struct Direct {
-    file: Arc<File>,
+    source: Source,
     start: u64,
     /// The entry's size.
     pub(crate) size: u64,
@@ -700,30 +700,51 @@ pub(crate) struct Direct {
     pub(crate) crc: Option<u32>,
 }
 
+/// Where a [`Direct`] entry's bytes are.
+#[derive(Debug)]
+enum Source {
+    File(Arc<File>),
+    Memory(Arc<[u8]>),
+}
+
 impl Direct {
     /// Fills `buf` with the entry's bytes from `at`.
     pub(crate) fn read_at(&self, at: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let eof = || std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
         let end = at.checked_add(buf.len() as u64);
         if end.is_none_or(|e| e > self.size) {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
+            return Err(eof());
         }
-        let mut done = 0;
-        while done < buf.len() {
-            let n = read_at(&self.file, &mut buf[done..], self.start + at + done as u64)?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
+        let from = self.start.checked_add(at).ok_or_else(eof)?;
+        match &self.source {
+            Source::Memory(bytes) => {
+                let from = usize::try_from(from).map_err(|_| eof())?;
+                let part = from
+                    .checked_add(buf.len())
+                    .and_then(|to| bytes.get(from..to))
+                    .ok_or_else(eof)?;
+                buf.copy_from_slice(part);
             }
-            done += n;
+            Source::File(file) => {
+                let mut done = 0;
+                while done < buf.len() {
+                    let n = read_at(file, &mut buf[done..], from + done as u64)?;
+                    if n == 0 {
+                        return Err(eof());
+                    }
+                    done += n;
+                }
+            }
         }
         Ok(())
     }
 }
 
 impl Archive {
-    /// Random access to a regular file's bytes when they are stored as is in
-    /// a file (a stored zip entry, or a folder's file), within
-    /// [`Limits::max_read`]; `None` otherwise (deflated, in memory, too
-    /// large, or not a regular file): read it with [`Archive::read`].
+    /// Random access to a regular file's bytes when they are stored as is
+    /// (a stored zip entry, in a file or in memory, or a folder's file),
+    /// within [`Limits::max_read`]; `None` otherwise (deflated, too large,
+    /// not a regular file): read it with [`Archive::read`].
     pub(crate) fn direct(&self, entry: &Entry) -> Option<Direct> {
         if entry.kind != EntryKind::File || entry.size > self.limits.max_read {
             return None;
@@ -731,15 +752,19 @@ impl Archive {
         match &self.backing {
             Backing::Zip(z) => {
                 let mut z = z.clone();
-                let (start, crc) = {
-                    let raw = z.by_index_raw(entry.index).ok()?;
-                    let stored = raw.compression() == CompressionMethod::Stored
-                        && raw.compressed_size() == entry.size
-                        && raw.size() == entry.size;
-                    (raw.data_start().filter(|_| stored)?, raw.crc32())
-                };
+                let (start, crc) = stored_at(&mut z, entry)?;
                 Some(Direct {
-                    file: z.into_inner().file,
+                    source: Source::File(z.into_inner().file),
+                    start,
+                    size: entry.size,
+                    crc: Some(crc),
+                })
+            }
+            Backing::Memory(z) => {
+                let mut z = z.clone();
+                let (start, crc) = stored_at(&mut z, entry)?;
+                Some(Direct {
+                    source: Source::Memory(z.into_inner().into_inner()),
                     start,
                     size: entry.size,
                     crc: Some(crc),
@@ -749,15 +774,24 @@ impl Archive {
                 let file = File::open(self.dir_path(entry)?).ok()?;
                 let meta = file.metadata().ok()?;
                 (meta.is_file() && meta.len() == entry.size).then(|| Direct {
-                    file: Arc::new(file),
+                    source: Source::File(Arc::new(file)),
                     start: 0,
                     size: entry.size,
                     crc: None,
                 })
             }
-            Backing::Memory(_) => None,
         }
     }
+}
+
+/// Where a stored entry's bytes start in its archive, and its stated
+/// CRC-32; `None` for an entry that is not stored as is.
+fn stored_at<R: Read + Seek>(zip: &mut ZipArchive<R>, entry: &Entry) -> Option<(u64, u32)> {
+    let raw = zip.by_index_raw(entry.index).ok()?;
+    let stored = raw.compression() == CompressionMethod::Stored
+        && raw.compressed_size() == entry.size
+        && raw.size() == entry.size;
+    Some((raw.data_start().filter(|_| stored)?, raw.crc32()))
 }
 
 struct Meta {

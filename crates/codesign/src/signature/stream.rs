@@ -1,5 +1,5 @@
-//! Checking an executable stored as is (a stored zip entry, a folder's
-//! file) without holding all of it: its headers, signatures and embedded
+//! Checking an executable stored as is (a stored zip entry of an archive in
+//! a file or in memory, a folder's file) without holding all of it: its headers, signatures and embedded
 //! Info.plist are fetched by offset and parsed exactly as a file in memory
 //! is (a part the parser asks for and is not held is fetched, and the parse
 //! runs again), then every byte is read once, a run at a time and runs in
@@ -297,11 +297,21 @@ mod tests {
         path
     }
 
-    /// The executable's entry streamed, and the archive (kept open).
+    /// The executable's entry streamed from the file, and the archive (kept
+    /// open). Streamed from the same archive in memory, it gives the same.
     fn streamed(path: &Path) -> (Archive, Option<Streamed>) {
         let archive = Archive::open(path, Limits::default()).expect("zip");
         let direct = archive.direct(&archive.entries()[0]).expect("stored entry");
         let s = stream(&direct);
+        let bytes = std::fs::read(path).expect("read");
+        let memory = Archive::from_bytes(bytes, Limits::default()).expect("zip");
+        let direct = memory.direct(&memory.entries()[0]).expect("stored entry");
+        let m = stream(&direct);
+        assert_eq!(
+            s.as_ref().map(|s| &s.pages),
+            m.as_ref().map(|m| &m.pages),
+            "file and memory"
+        );
         (archive, s)
     }
 
