@@ -318,3 +318,62 @@ fn an_executable_that_leaves_info_plist_and_resources_unsealed_is_refused() {
     assert!(r.has(Code::InfoPlistUnsealed), "{:#?}", r.findings);
     assert!(r.has(Code::CodeResourcesUnsealed), "{:#?}", r.findings);
 }
+
+/// Writes an `.ipa`'s entries under `dir` (symlinks as symlinks); the
+/// unpacked `.app` folder.
+fn unpack(ipa: &[u8], dir: &std::path::Path) -> std::path::PathBuf {
+    let mut app = None;
+    for (name, bytes, link) in read_entries(ipa) {
+        let path = dir.join(&name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+        if link {
+            std::os::unix::fs::symlink(String::from_utf8_lossy(&bytes).as_ref(), &path)
+                .expect("symlink");
+        } else {
+            std::fs::write(&path, bytes).expect("write");
+        }
+        let root = name.splitn(3, '/').take(2).collect::<Vec<_>>().join("/");
+        app.get_or_insert(dir.join(root));
+    }
+    app.expect("an app")
+}
+
+#[test]
+fn an_unpacked_app_folder_is_checked_by_parts_as_when_read_whole() {
+    let ca = TestCa::rsa();
+    let id = developer_identity(&ca);
+    let ipa = build_ipa(&app(&ca), TEST_TEAM, &id, |_| false);
+    let dir = std::env::temp_dir().join(format!("provkit-unpacked-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let root = unpack(&ipa, &dir);
+    let verifier = Verifier::new(ca.anchors());
+    let both = |root: &std::path::Path| {
+        let options = Options::new(&verifier, At::SigningTime);
+        let whole = verify_archive(
+            &Archive::open(root, Limits::default()).expect("folder"),
+            &options,
+        )
+        .expect("an app");
+        let mut parts = Limits::default();
+        parts.stream_min = 0;
+        let streamed =
+            verify_archive(&Archive::open(root, parts).expect("folder"), &options).expect("an app");
+        assert_eq!(whole, streamed, "read whole and by parts disagree");
+        whole
+    };
+    let clean = both(&root);
+    assert!(clean.valid, "{:#?}", clean.findings);
+    // A code page of the main executable changed in place.
+    let exe = root.join("Demo");
+    let mut bytes = std::fs::read(&exe).expect("exe");
+    let at = bytes.len() / 3;
+    bytes[at] ^= 1;
+    std::fs::write(&exe, bytes).expect("write");
+    let changed = both(&root);
+    assert!(
+        changed.has(Code::CodePageModified),
+        "{:#?}",
+        changed.findings
+    );
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
