@@ -13,51 +13,17 @@ const INFO: &[u8] = br#"<?xml version="1.0" encoding="UTF-8"?>
 <key>CFBundleExecutable</key><string>A</string>
 </dict></plist>"#;
 
-/// A zip of stored entries, written by hand (no data descriptors).
+/// A zip of stored entries.
 fn stored_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut central = Vec::new();
-    let le16 = |v: &mut Vec<u8>, x: u16| v.extend_from_slice(&x.to_le_bytes());
-    let le32 = |v: &mut Vec<u8>, x: u32| v.extend_from_slice(&x.to_le_bytes());
+    use std::io::Write as _;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     for (name, data) in entries {
-        let offset = out.len() as u32;
-        let crc = crc32fast::hash(data);
-        let (len, name_len) = (data.len() as u32, name.len() as u16);
-        le32(&mut out, 0x0403_4b50);
-        for v in [20u16, 0, 0, 0, 0] {
-            le16(&mut out, v);
-        }
-        for v in [crc, len, len] {
-            le32(&mut out, v);
-        }
-        le16(&mut out, name_len);
-        le16(&mut out, 0);
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(data);
-        le32(&mut central, 0x0201_4b50);
-        for v in [20u16, 20, 0, 0, 0, 0] {
-            le16(&mut central, v);
-        }
-        for v in [crc, len, len] {
-            le32(&mut central, v);
-        }
-        for v in [name_len, 0, 0, 0, 0] {
-            le16(&mut central, v);
-        }
-        le32(&mut central, 0);
-        le32(&mut central, offset);
-        central.extend_from_slice(name.as_bytes());
+        w.start_file(*name, opts).expect("start");
+        w.write_all(data).expect("write");
     }
-    let (at, size) = (out.len() as u32, central.len() as u32);
-    out.extend_from_slice(&central);
-    le32(&mut out, 0x0605_4b50);
-    for v in [0u16, 0, entries.len() as u16, entries.len() as u16] {
-        le16(&mut out, v);
-    }
-    le32(&mut out, size);
-    le32(&mut out, at);
-    le16(&mut out, 0);
-    out
+    w.finish().expect("finish").into_inner()
 }
 
 fuzz_target!(|data: &[u8]| {

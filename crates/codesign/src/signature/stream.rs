@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use crate::archive::Direct;
 use crate::error::Where;
-use crate::macho::{Bytes, parse};
+use crate::macho::{Bytes, Parsed, parse};
 use crate::signature::blob::{CodeDirectory, SuperBlob};
 
 /// Bytes read and hashed per task.
@@ -158,30 +158,35 @@ pub(crate) fn stream(d: &Direct) -> Option<Streamed> {
         fetch(d, &mut held, &mut total, 0, FETCH)?;
     }
     let mut rounds = 0;
-    while {
-        held.missed.set(None);
-        let _ = parse(&held);
-        held.missed.get().is_some()
-    } {
-        let (at, len) = held.missed.take()?;
+    // Parse until the parser asks for nothing it does not hold; the last
+    // parse is the one every later check sees.
+    let slices = loop {
+        let parsed = parse(&held);
+        let Some((at, len)) = held.missed.take() else {
+            break parsed.unwrap_or_default();
+        };
         rounds += 1;
         if rounds > MAX_ROUNDS || len > MAX_PART {
             return None;
         }
         fetch(d, &mut held, &mut total, at, len)?;
-    }
-    let pages = check_runs(d, &held)?;
+    };
+    let pages = check_runs(d, &held, &slices)?;
     Some(Streamed { held, pages })
 }
 
 /// Reads every byte of the entry once: page hashes for each job, and the
 /// CRC-32 of the whole, checked against the archive's.
-fn check_runs(d: &Direct, held: &Partial) -> Option<HashMap<(usize, usize), PageResult>> {
+fn check_runs(
+    d: &Direct,
+    held: &Partial,
+    slices: &[Parsed],
+) -> Option<HashMap<(usize, usize), PageResult>> {
     let mut pages = HashMap::new();
     let mut jobs = Vec::new();
     // Each slice's code: (offset, end of its longest code limit, slice).
     let mut code = Vec::new();
-    for (index, slice) in parse(held).unwrap_or_default().iter().enumerate() {
+    for (index, slice) in slices.iter().enumerate() {
         let Some(sig) = slice.part(held, slice.signature) else {
             continue;
         };
