@@ -109,6 +109,20 @@ fn pending_key(e: &OutboxEntry) -> String {
     )
 }
 
+/// Pending keys read at a time when every pending command is acknowledged.
+const ACK_CHUNK: usize = 8192;
+
+/// What acknowledging has done so far, across chunks.
+#[derive(Default)]
+struct AckProgress {
+    /// Commands acknowledged.
+    commands: usize,
+    /// Devices whose reported profiles changed.
+    devices: std::collections::HashSet<String>,
+    /// Each profile's newest version, by UUID (upper case), as looked up.
+    expiry: std::collections::HashMap<String, Option<(String, DateTime<Utc>)>>,
+}
+
 /// Devices (by UDID) and their desired profiles as [`UuidTable`] numbers.
 type Desired = Vec<(String, Vec<u32>)>;
 
@@ -1103,60 +1117,98 @@ impl<D: Docs> DocStore<D> {
         Ok(out)
     }
 
-    /// [`Store::acknowledge_commands`] inside a transaction.
+    /// [`Store::acknowledge_commands`] inside a transaction. Every pending
+    /// command is taken [`ACK_CHUNK`] pending keys at a time, in key order
+    /// (so by device), each chunk read, settled and written before the
+    /// next is read: what is held stays the same at any queue size, and
+    /// the rows and devices a chunk touches are neighbours.
     fn acknowledge_in(
         d: &mut D,
         which: Option<&[String]>,
         at: DateTime<Utc>,
     ) -> R<crate::Acknowledgement> {
-        use std::collections::{HashMap, HashSet};
-        // The commands' keys: as asked (an exact key first, then its
-        // upper-case form), or every pending command's.
-        let mut keys: Vec<String> = Vec::new();
-        let mut unknown = Vec::new();
-        let docs = match which {
-            Some(ids) => {
-                let mut docs = d.get_many(Table::Outbox, ids)?;
-                let missing: Vec<String> = ids
-                    .iter()
-                    .filter(|id| !docs.contains_key(*id))
-                    .map(|id| ukey(id))
+        use std::collections::HashSet;
+        let mut done = AckProgress::default();
+        if let Some(ids) = which {
+            // The commands' keys as asked (an exact key first, then its
+            // upper-case form); an unknown one and nothing is written.
+            let mut docs = d.get_many(Table::Outbox, ids)?;
+            let missing: Vec<String> = ids
+                .iter()
+                .filter(|id| !docs.contains_key(*id))
+                .map(|id| ukey(id))
+                .collect();
+            docs.extend(d.get_many(Table::Outbox, &missing)?);
+            let (mut keys, mut unknown, mut seen) = (Vec::new(), Vec::new(), HashSet::new());
+            for id in ids {
+                let key = if docs.contains_key(id) {
+                    id.clone()
+                } else if docs.contains_key(&ukey(id)) {
+                    ukey(id)
+                } else {
+                    unknown.push(id.clone());
+                    continue;
+                };
+                if seen.insert(key.clone()) {
+                    keys.push(key);
+                }
+            }
+            if !unknown.is_empty() {
+                return Ok(crate::Acknowledgement {
+                    unknown,
+                    ..Default::default()
+                });
+            }
+            Self::acknowledge_keys(d, &keys, &docs, at, &mut done)?;
+        } else {
+            let end = crate::conn::prefix_end("");
+            let mut last: Option<String> = None;
+            loop {
+                // From the last key handled (kept when its command was not
+                // pending), so each round moves on by at least one key.
+                let rows = d.range(
+                    Table::Pending,
+                    last.as_deref().unwrap_or(""),
+                    &end,
+                    ACK_CHUNK,
+                )?;
+                let Some((tail, _)) = rows.last() else { break };
+                let tail = tail.clone();
+                let mut keys: Vec<String> = rows
+                    .into_iter()
+                    .filter(|(k, _)| last.as_ref() != Some(k))
+                    .map(|(_, id)| id)
                     .collect();
-                docs.extend(d.get_many(Table::Outbox, &missing)?);
+                if keys.is_empty() {
+                    break;
+                }
                 let mut seen = HashSet::new();
-                for id in ids {
-                    let key = if docs.contains_key(id) {
-                        id.clone()
-                    } else if docs.contains_key(&ukey(id)) {
-                        ukey(id)
-                    } else {
-                        unknown.push(id.clone());
-                        continue;
-                    };
-                    if seen.insert(key.clone()) {
-                        keys.push(key);
-                    }
-                }
-                if !unknown.is_empty() {
-                    return Ok(crate::Acknowledgement {
-                        unknown,
-                        ..Default::default()
-                    });
-                }
-                docs
+                keys.retain(|id| seen.insert(id.clone()));
+                let docs = d.get_many(Table::Outbox, &keys)?;
+                Self::acknowledge_keys(d, &keys, &docs, at, &mut done)?;
+                last = Some(tail);
             }
-            None => {
-                let mut seen = HashSet::new();
-                for (_, id) in d.scan(Table::Pending, "")? {
-                    if seen.insert(id.clone()) {
-                        keys.push(id);
-                    }
-                }
-                d.get_many(Table::Outbox, &keys)?
-            }
-        };
+        }
+        Ok(crate::Acknowledgement {
+            commands: done.commands,
+            devices: done.devices.len(),
+            unknown: Vec::new(),
+        })
+    }
+
+    /// Acknowledges the commands among `keys` (their rows in `docs`) that
+    /// are still pending: each row marked acknowledged, its pending keys
+    /// settled, and its device's reported profiles updated.
+    fn acknowledge_keys(
+        d: &mut D,
+        keys: &[String],
+        docs: &std::collections::HashMap<String, String>,
+        at: DateTime<Utc>,
+        done: &mut AckProgress,
+    ) -> R<()> {
+        use std::collections::{HashMap, HashSet};
         let mut entries = Vec::with_capacity(keys.len());
-        for k in &keys {
+        for k in keys {
             let Some(doc) = docs.get(k) else { continue };
             let e: OutboxEntry = from_json(doc)?;
             if matches!(
@@ -1166,19 +1218,18 @@ impl<D: Docs> DocStore<D> {
                 entries.push(e);
             }
         }
-        drop(docs);
-        let udids: Vec<String> = entries
-            .iter()
-            .map(|e| e.udid.clone())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let mut devices: HashMap<String, crate::records::DeviceRecord> = HashMap::new();
+        // Devices in key order: neighbours on disk are read and written
+        // together (in hash order, a large batch touched its pages at
+        // random, 38 µs a command instead of 26 for a million).
+        let mut udids: Vec<String> = entries.iter().map(|e| e.udid.clone()).collect();
+        udids.sort_unstable();
+        udids.dedup();
+        let mut devices: HashMap<String, crate::records::DeviceRecord> =
+            HashMap::with_capacity(udids.len());
         for (udid, doc) in d.get_many(Table::Devices, &udids)? {
             devices.insert(udid, from_json(&doc)?);
         }
-        let mut expiry: HashMap<String, Option<(String, DateTime<Utc>)>> = HashMap::new();
-        let mut changed = HashSet::new();
+        let mut changed = HashSet::with_capacity(udids.len());
         let mut rows = Vec::with_capacity(entries.len());
         let mut acked = Vec::with_capacity(entries.len());
         for mut e in entries {
@@ -1186,12 +1237,12 @@ impl<D: Docs> DocStore<D> {
                 continue;
             };
             let uuid = ukey(&e.profile_uuid);
-            let held = match expiry.get(&uuid) {
+            let held = match done.expiry.get(&uuid) {
                 Some(found) => found.clone(),
                 None => {
                     let found = Self::latest_profile(d, &uuid)?
                         .map(|(_, rec)| (rec.facts.uuid, rec.facts.expires));
-                    expiry.insert(uuid, found.clone());
+                    done.expiry.insert(uuid, found.clone());
                     found
                 }
             };
@@ -1205,16 +1256,15 @@ impl<D: Docs> DocStore<D> {
         }
         Self::settle_all(d, &acked)?;
         d.put_many(Table::Outbox, &rows)?;
-        let device_rows: Vec<(String, String)> = changed
-            .iter()
-            .filter_map(|u| devices.get(u).map(|dev| (u.clone(), to_json(dev))))
+        let device_rows: Vec<(String, String)> = udids
+            .into_iter()
+            .filter(|u| changed.contains(u))
+            .filter_map(|u| devices.get(&u).map(|dev| (u.clone(), to_json(dev))))
             .collect();
         d.put_many(Table::Devices, &device_rows)?;
-        Ok(crate::Acknowledgement {
-            commands: rows.len(),
-            devices: device_rows.len(),
-            unknown,
-        })
+        done.commands += rows.len();
+        done.devices.extend(device_rows.into_iter().map(|(u, _)| u));
+        Ok(())
     }
 
     /// Records what a row's new status means beyond the row: an error
