@@ -1954,13 +1954,22 @@ impl<D: Docs> Store for DocStore<D> {
             }
             match what {
                 Removal::User(u) => {
-                    let users: Vec<String> = d
-                        .scan(Table::Devices, "")?
-                        .iter()
-                        .filter_map(|(_, v)| from_json::<DeviceRecord>(v).ok())
-                        .filter(|dev| dev.user.as_deref() == Some(u))
-                        .map(|dev| dev.udid)
-                        .collect();
+                    // The devices streamed as stored, and only those whose
+                    // document holds the name as a JSON string decoded
+                    // (before: every device held and decoded, and one that
+                    // did not decode was passed over).
+                    let needle = to_json(u);
+                    let mut users: Vec<String> = Vec::new();
+                    d.each_doc_stored(Table::Devices, &mut |v| {
+                        if v.contains(needle.as_str()) {
+                            let dev: DeviceRecord = from_json(v)?;
+                            if dev.user.as_deref() == Some(u.as_str()) {
+                                users.push(dev.udid);
+                            }
+                        }
+                        Ok(())
+                    })?;
+                    users.sort_unstable();
                     if !users.is_empty() {
                         return Err(StoreError::Invalid(format!(
                             "user {u} is the primary user of {}: remove or reassign those devices first",

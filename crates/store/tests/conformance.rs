@@ -420,6 +420,17 @@ fn large_batch(store: &mut dyn Store, backend: &str) {
             "{backend}: escaped names survive"
         );
     }
+    // A primary user is found by the name as stored, escapes and all
+    // (the check looks for the name in each device's document first).
+    for i in [0usize, 1, 2, 3, 4, 5] {
+        match store.remove(&Removal::User(users[i].clone()), &actor()) {
+            Err(StoreError::Invalid(m)) => {
+                assert!(m.contains(&format!("BULK-{i:05}")), "{backend}: {m}");
+                assert_eq!(m.matches("BULK-").count(), 1, "{backend}: {m}");
+            }
+            other => panic!("{backend}: {:?}: {other:?}", users[i]),
+        }
+    }
 }
 
 /// Regression: a later batch naming an existing group (to nest a new
