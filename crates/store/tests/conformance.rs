@@ -58,6 +58,26 @@ fn inventory() -> Inventory {
     .expect("inventory json")
 }
 
+/// A planned install of `profile` on `udid`, made at `at`.
+fn install(
+    command_uuid: &str,
+    udid: &str,
+    profile: &str,
+    at: chrono::DateTime<Utc>,
+) -> OutboxEntry {
+    OutboxEntry {
+        command_uuid: command_uuid.into(),
+        udid: udid.into(),
+        request_type: "InstallProvisioningProfile".into(),
+        profile_uuid: profile.into(),
+        status: CommandStatus::Planned,
+        error_chain: None,
+        retries: 0,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
 /// The suite: every backend must behave the same.
 fn conformance(store: &mut dyn Store, backend: &str) {
     let a = actor();
@@ -288,17 +308,7 @@ fn conformance(store: &mut dyn Store, backend: &str) {
     store.retire_profile(OLD, &a).expect("retire");
 
     // Outbox: planned, sent, NotNow (a retry), acknowledged.
-    let entry = OutboxEntry {
-        command_uuid: "CMD-1".into(),
-        udid: "UDID-A".into(),
-        request_type: "InstallProvisioningProfile".into(),
-        profile_uuid: NEW.into(),
-        status: CommandStatus::Planned,
-        error_chain: None,
-        retries: 0,
-        created_at: a.at,
-        updated_at: a.at,
-    };
+    let entry = install("CMD-1", "UDID-A", NEW, a.at);
     store
         .enqueue(std::slice::from_ref(&entry))
         .expect("enqueue");
@@ -676,16 +686,8 @@ fn acknowledging_every_pending_command_across_chunks(store: &mut dyn Store, back
     let at = actor().at;
     let entries: Vec<OutboxEntry> = (0..devices)
         .flat_map(|i| {
-            uuids.iter().enumerate().map(move |(p, uuid)| OutboxEntry {
-                command_uuid: format!("CMD-{i:05}-{p}"),
-                udid: format!("ACK-{i:05}"),
-                request_type: "InstallProvisioningProfile".into(),
-                profile_uuid: (*uuid).into(),
-                status: CommandStatus::Planned,
-                error_chain: None,
-                retries: 0,
-                created_at: at,
-                updated_at: at,
+            uuids.iter().enumerate().map(move |(p, uuid)| {
+                install(&format!("CMD-{i:05}-{p}"), &format!("ACK-{i:05}"), uuid, at)
             })
         })
         .collect();
@@ -725,16 +727,9 @@ fn acknowledging_every_pending_command_across_chunks(store: &mut dyn Store, back
 /// first was still pending. A command whose device, request and profile
 /// are pending is now left alone, until it is acknowledged or fails.
 fn replanning_queued_pending_commands_again(store: &mut dyn Store, backend: &str) {
-    let entry = |uuid: &str, minute: u32| OutboxEntry {
-        command_uuid: uuid.into(),
-        udid: "REPLAN-DEVICE".into(),
-        request_type: "InstallProvisioningProfile".into(),
-        profile_uuid: "replan-profile".into(),
-        status: CommandStatus::Planned,
-        error_chain: None,
-        retries: 0,
-        created_at: Utc.with_ymd_and_hms(2026, 11, 22, 10, minute, 0).unwrap(),
-        updated_at: Utc.with_ymd_and_hms(2026, 11, 22, 10, minute, 0).unwrap(),
+    let entry = |uuid: &str, minute: u32| {
+        let at = Utc.with_ymd_and_hms(2026, 11, 22, 10, minute, 0).unwrap();
+        install(uuid, "REPLAN-DEVICE", "replan-profile", at)
     };
     let at = Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap();
     let pending = |store: &mut dyn Store| {
