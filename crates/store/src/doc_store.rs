@@ -1978,14 +1978,22 @@ impl<D: Docs> Store for DocStore<D> {
                     }
                 }
                 Removal::Group(g) => {
+                    // As for users: only assignments whose document holds
+                    // the name are decoded, and one of those that does not
+                    // decode fails the removal (it was passed over).
                     let target = TargetName::Group(g.clone());
-                    let mut profiles: Vec<String> = d
-                        .scan(Table::Assignments, "")?
-                        .iter()
-                        .filter_map(|(_, v)| from_json::<AssignmentRecord>(v).ok())
-                        .filter(|a| a.target == target)
-                        .map(|a| a.profile_uuid)
-                        .collect();
+                    let needle = to_json(g);
+                    let mut profiles: Vec<String> = Vec::new();
+                    d.each_doc_stored(Table::Assignments, &mut |v| {
+                        if v.contains(needle.as_str()) {
+                            let a: AssignmentRecord = from_json(v)?;
+                            if a.target == target {
+                                profiles.push(a.profile_uuid);
+                            }
+                        }
+                        Ok(())
+                    })?;
+                    profiles.sort_unstable();
                     profiles.dedup();
                     if !profiles.is_empty() {
                         return Err(StoreError::Invalid(format!(
@@ -1996,12 +2004,19 @@ impl<D: Docs> Store for DocStore<D> {
                 }
                 Removal::App { .. } | Removal::Device(_) => {}
             }
-            // Out of every group that lists it.
+            // Out of every group that lists it. The groups are streamed as
+            // stored and only those whose document holds the name as a JSON
+            // string are decoded (before: every group held and decoded, 100k
+            // of them beside a million devices); a group's key is its name.
             let mut touched = Vec::new();
             if !matches!(what, Removal::App { .. }) {
+                let needle = to_json(&name);
                 let mut rows = Vec::new();
-                for (k, v) in d.scan(Table::Groups, "")? {
-                    let mut g: GroupRecord = from_json(&v)?;
+                d.each_doc_stored(Table::Groups, &mut |v| {
+                    if !v.contains(needle.as_str()) {
+                        return Ok(());
+                    }
+                    let mut g: GroupRecord = from_json(v)?;
                     let before = (g.members.len(), g.subgroups.len());
                     match what {
                         Removal::Group(n) => g.subgroups.retain(|s| s != n),
@@ -2009,10 +2024,13 @@ impl<D: Docs> Store for DocStore<D> {
                         Removal::App { .. } => {}
                     }
                     if (g.members.len(), g.subgroups.len()) != before {
-                        touched.push(g.name.clone());
-                        rows.push((k, to_json(&g)));
+                        rows.push((g.name.clone(), to_json(&g)));
                     }
-                }
+                    Ok(())
+                })?;
+                // In key order, as the scan gave them.
+                rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                touched = rows.iter().map(|(k, _)| k.clone()).collect();
                 d.put_many(Table::Groups, &rows)?;
             }
             d.delete(table, &key)?;

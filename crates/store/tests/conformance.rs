@@ -1356,6 +1356,124 @@ fn a_stale_assignment_form_undid_an_edit(store: &mut dyn Store, backend: &str) {
     ));
 }
 
+/// Removals find a name in groups and assignments by the name as stored
+/// (each document is searched for it, escapes and all, before it is
+/// decoded): a removed user, device or group leaves exactly the groups that
+/// listed it, a name that only starts like it is left alone, and an
+/// assigned group with an escaped name is still refused.
+fn removals_find_escaped_names_in_groups(store: &mut dyn Store, backend: &str) {
+    let a = actor();
+    let odd = [
+        "esc tab\there",
+        "esc back\\slash",
+        "esc quote\"d",
+        "esc crème",
+        "esc \r\n",
+    ];
+    let mut users = Vec::new();
+    let mut groups = Vec::new();
+    for (i, o) in odd.iter().enumerate() {
+        let user = format!("{o} user");
+        // A user whose name starts with the other's, in the same groups.
+        let longer = format!("{user}s");
+        let udid = format!("ESC-{i}");
+        groups.push(GroupRecord {
+            name: format!("{o} users"),
+            kind: GroupKind::User,
+            members: vec![user.clone(), longer.clone()],
+            subgroups: vec![format!("{o} nested")],
+            org_group: None,
+        });
+        groups.push(GroupRecord {
+            name: format!("{o} nested"),
+            kind: GroupKind::User,
+            members: vec![longer.clone()],
+            subgroups: vec![],
+            org_group: None,
+        });
+        groups.push(GroupRecord {
+            name: format!("{o} devices"),
+            kind: GroupKind::Device,
+            members: vec![udid, format!("ESC-{i}0")],
+            subgroups: vec![],
+            org_group: None,
+        });
+        users.push(user);
+        users.push(longer);
+    }
+    let devices = (0..odd.len())
+        .flat_map(|i| [format!("ESC-{i}"), format!("ESC-{i}0")])
+        .map(|udid| DeviceRecord {
+            udid,
+            platform: "iOS".into(),
+            user: None,
+            apps: vec![],
+            reported: vec![],
+            org_group: None,
+            enrollment_id: None,
+        })
+        .collect();
+    let inv = Inventory {
+        users,
+        devices,
+        groups,
+        emails: Default::default(),
+    };
+    store.import_inventory(&inv, &a).expect("import");
+    const ESC: &str = "EEEEEEEE-5555-4555-8555-55555555555E";
+    store
+        .add_profile(&profile(ESC, "com.example.esc", 2027), &a)
+        .expect("profile");
+    let members = |store: &mut dyn Store, name: &str| -> (Vec<String>, Vec<String>) {
+        let g = store
+            .groups()
+            .expect("groups")
+            .into_iter()
+            .find(|g| g.name == name)
+            .unwrap_or_else(|| panic!("{backend}: group {name:?}"));
+        (g.members, g.subgroups)
+    };
+    for (i, o) in odd.iter().enumerate() {
+        let user = format!("{o} user");
+        let out = store
+            .remove(&Removal::User(user.clone()), &a)
+            .expect("user");
+        assert_eq!(out, [format!("{o} users")], "{backend}: {user:?}");
+        assert_eq!(
+            members(store, &format!("{o} users")),
+            (vec![format!("{user}s")], vec![format!("{o} nested")]),
+            "{backend}: {user:?}"
+        );
+        let out = store
+            .remove(&Removal::Device(format!("ESC-{i}")), &a)
+            .expect("device");
+        assert_eq!(out, [format!("{o} devices")], "{backend}: ESC-{i}");
+        assert_eq!(
+            members(store, &format!("{o} devices")).0,
+            [format!("ESC-{i}0")],
+            "{backend}"
+        );
+        let nested = format!("{o} nested");
+        store
+            .set_assignments(ESC, &[TargetName::Group(nested.clone())], &[], &a)
+            .expect("assign");
+        match store.remove(&Removal::Group(nested.clone()), &a) {
+            Err(StoreError::Invalid(m)) => assert!(m.contains(ESC), "{backend}: {m}"),
+            other => panic!("{backend}: {nested:?}: {other:?}"),
+        }
+        store.set_assignments(ESC, &[], &[], &a).expect("unassign");
+        let out = store
+            .remove(&Removal::Group(nested.clone()), &a)
+            .expect("group");
+        assert_eq!(out, [format!("{o} users")], "{backend}: {nested:?}");
+        assert_eq!(
+            members(store, &format!("{o} users")),
+            (vec![format!("{user}s")], vec![]),
+            "{backend}: {nested:?}"
+        );
+    }
+}
+
 #[test]
 fn memory_backend() {
     conformance(&mut MemoryStore::default(), "memory");
@@ -1368,6 +1486,7 @@ fn memory_backend() {
     inventory_desired_changes_are_the_plans_difference(&mut MemoryStore::default(), "memory");
     a_stale_assignment_form_undid_an_edit(&mut MemoryStore::default(), "memory");
     acknowledging_every_pending_command_across_chunks(&mut MemoryStore::default(), "memory");
+    removals_find_escaped_names_in_groups(&mut MemoryStore::default(), "memory");
 }
 
 fn temp_db(name: &str) -> std::path::PathBuf {
@@ -1420,6 +1539,8 @@ fn sqlite_backend() {
     a_stale_assignment_form_undid_an_edit(&mut own, "sqlite");
     let mut own = SqliteStore::open(temp_db("ack-all")).expect("open");
     acknowledging_every_pending_command_across_chunks(&mut own, "sqlite");
+    let mut own = SqliteStore::open(temp_db("escaped-removals")).expect("open");
+    removals_find_escaped_names_in_groups(&mut own, "sqlite");
 }
 
 #[test]
@@ -1444,6 +1565,7 @@ fn postgres_backend() {
     user_email_addresses(&mut store, "postgres");
     inventory_desired_changes_are_the_plans_difference(&mut store, "postgres");
     a_stale_assignment_form_undid_an_edit(&mut store, "postgres");
+    removals_find_escaped_names_in_groups(&mut store, "postgres");
     assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
     drop(store);
     PostgresStore::reset(&url).expect("reset");
