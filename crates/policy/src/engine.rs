@@ -406,7 +406,7 @@ impl Engine {
                     if !st.commands.is_empty() {
                         part.devices.push(DevicePlan {
                             device: did(i),
-                            udid: d.udid.clone(),
+                            udid: d.udid.as_str().to_owned(),
                             commands: st.commands.to_vec(),
                         });
                     }
@@ -676,7 +676,7 @@ impl Engine {
             if slot.commands != st.commands {
                 changed.push(DevicePlan {
                     device: d,
-                    udid: self.tenant.devices[d.index()].udid.clone(),
+                    udid: self.tenant.devices[d.index()].udid.as_str().to_owned(),
                     commands: st.commands.to_vec(),
                 });
             }

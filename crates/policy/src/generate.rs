@@ -8,8 +8,9 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use provkit_profile::ProfileKind;
 
 use crate::model::{
-    App, AppId, Assignment, CertFacts, Config, Device, DeviceId, DeviceScope, Group, GroupId,
-    GroupKind, Intent, ProfileFacts, ProfileId, Reported, Target, Tenant, User, UserId, Uuid,
+    App, AppId, AppList, Assignment, CertFacts, Config, Device, DeviceId, DeviceScope, Group,
+    GroupId, GroupKind, Intent, ProfileFacts, ProfileId, Reported, Target, Tenant, User, UserId,
+    Uuid,
 };
 
 /// How big, and how tangled.
@@ -152,7 +153,7 @@ pub fn generate(shape: &Shape, seed: u64) -> Tenant {
     let day = TimeDelta::days(1);
     let users: Vec<User> = (0..shape.users)
         .map(|i| User {
-            name: format!("user{i}"),
+            name: format!("user{i}").into(),
         })
         .collect();
 
@@ -324,7 +325,7 @@ pub fn generate(shape: &Shape, seed: u64) -> Tenant {
             .then(|| UserId(id32(rng.below(shape.users))));
         // Apps under development or ad hoc profiles are only on the devices those list.
         let this = udid(i);
-        let mut installed: Vec<AppId> = (0..rng.below(4))
+        let mut installed: AppList = (0..rng.below(4))
             .map(|_| AppId(id32(rng.below(shape.apps.max(1)))))
             .filter(|a| {
                 apps[a.index()]
@@ -347,7 +348,7 @@ pub fn generate(shape: &Shape, seed: u64) -> Tenant {
             })
             .collect();
         devices.push(Device {
-            udid: this,
+            udid: this.into(),
             platform: std::sync::Arc::clone(&ios),
             user,
             apps: installed,

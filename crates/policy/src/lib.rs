@@ -35,9 +35,9 @@ mod target;
 pub use engine::{Change, ChangeError, Delta, Engine, Member, plan};
 pub use explain::Explanation;
 pub use model::{
-    App, AppId, Assignment, AssignmentId, CertFacts, Config, Device, DeviceId, DeviceScope, Group,
-    GroupId, GroupKind, Intent, ProfileFacts, ProfileId, Reported, Target, Tenant, User, UserId,
-    Uuid,
+    App, AppId, AppList, Assignment, AssignmentId, CertFacts, Config, Device, DeviceId,
+    DeviceScope, Group, GroupId, GroupKind, InlineStr, Intent, ProfileFacts, ProfileId, Reported,
+    Target, Tenant, Udid, User, UserId, UserName, Uuid,
 };
 pub use ops::{DeleteRefused, RenewError, Renewal, check_delete, renew};
 pub use plan::{

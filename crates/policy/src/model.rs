@@ -183,7 +183,7 @@ pub struct App {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// Login name.
-    pub name: String,
+    pub name: UserName,
 }
 
 /// A UUID as 128 bits, compared case-insensitively; it remembers whether it
@@ -274,6 +274,151 @@ impl<'de> Deserialize<'de> for Uuid {
     }
 }
 
+/// Text kept inline up to `N` bytes and on the heap beyond: a million
+/// devices' UDIDs or users' names then hold no allocation each (as one
+/// `String` apiece, they and the app lists were most of what dropping a 1M
+/// tenant cost glibc). It reads as a `str`: compare, hash, print and
+/// serialize it as one.
+///
+/// ```
+/// use provkit_policy::Udid;
+/// let u = Udid::new("00008110-001A2B3C4D5E6F70");
+/// assert_eq!(u, "00008110-001A2B3C4D5E6F70");
+/// assert_eq!(u.len(), 25);
+/// assert_eq!(serde_json::to_string(&u).unwrap(), r#""00008110-001A2B3C4D5E6F70""#);
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct InlineStr<const N: usize>(smallvec::SmallVec<[u8; N]>);
+
+/// A device's UDID: both of Apple's formats (25 and 40 characters) inline.
+pub type Udid = InlineStr<40>;
+
+/// A user's name: up to 24 bytes inline (in 32, the size of a `String`
+/// and its length word).
+pub type UserName = InlineStr<24>;
+
+impl<const N: usize> InlineStr<N> {
+    /// The text `s`.
+    pub fn new(s: &str) -> Self {
+        InlineStr(smallvec::SmallVec::from_slice(s.as_bytes()))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Only ever made from a `str`.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> std::ops::Deref for InlineStr<N> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl<const N: usize> AsRef<str> for InlineStr<N> {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl<const N: usize> std::borrow::Borrow<str> for InlineStr<N> {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl<const N: usize> std::hash::Hash for InlineStr<N> {
+    /// As the `str` it holds (so maps keyed by it are searched by `&str`).
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl<const N: usize> std::fmt::Display for InlineStr<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<const N: usize> std::fmt::Debug for InlineStr<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl<const N: usize> From<&str> for InlineStr<N> {
+    fn from(s: &str) -> Self {
+        InlineStr::new(s)
+    }
+}
+
+impl<const N: usize> From<String> for InlineStr<N> {
+    fn from(s: String) -> Self {
+        InlineStr::new(&s)
+    }
+}
+
+impl<const N: usize> From<&String> for InlineStr<N> {
+    fn from(s: &String) -> Self {
+        InlineStr::new(s)
+    }
+}
+
+impl<const N: usize> From<InlineStr<N>> for String {
+    fn from(s: InlineStr<N>) -> Self {
+        s.as_str().to_owned()
+    }
+}
+
+impl<const N: usize> PartialEq<str> for InlineStr<N> {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl<const N: usize> PartialEq<&str> for InlineStr<N> {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl<const N: usize> PartialEq<String> for InlineStr<N> {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl<const N: usize> Serialize for InlineStr<N> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de, const N: usize> Deserialize<'de> for InlineStr<N> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text<const N: usize>;
+        impl<const N: usize> serde::de::Visitor<'_> for Text<N> {
+            type Value = InlineStr<N>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<InlineStr<N>, E> {
+                Ok(InlineStr::new(v))
+            }
+        }
+        d.deserialize_str(Text::<N>)
+    }
+}
+
+/// A device's installed apps. A device holds a few managed apps at most, so
+/// up to four are kept inline (no allocation: a million devices' lists
+/// were, with the UDIDs, half of what dropping a 1M tenant cost glibc when
+/// each was its own allocation); more spill to the heap. It reads and writes as a slice and
+/// serializes as a sequence.
+pub type AppList = smallvec::SmallVec<[AppId; 4]>;
+
 /// A profile as the device reports it (ProvisioningProfileList).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reported {
@@ -289,14 +434,15 @@ pub struct Reported {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Device {
     /// UDID.
-    pub udid: String,
+    pub udid: Udid,
     /// Platform (`iOS`, ...): one shared string per platform, so a million
     /// devices hold a handful of allocations for it, not a million.
     pub platform: std::sync::Arc<str>,
     /// Primary user, if any.
     pub user: Option<UserId>,
-    /// Installed apps.
-    pub apps: Vec<AppId>,
+    /// Installed apps: up to four kept inline, so most devices hold no
+    /// allocation for them.
+    pub apps: AppList,
     /// The profiles the device last reported.
     pub reported: Vec<Reported>,
 }

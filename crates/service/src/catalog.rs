@@ -193,7 +193,7 @@ pub fn profile_with(
                 .desired(DeviceId(u32::try_from(*d).unwrap_or(u32::MAX)))
                 .contains(&id)
         })
-        .map(|d| t.devices[d].udid.clone())
+        .map(|d| t.devices[d].udid.as_str().to_owned())
         .collect();
     let p = &t.profiles[id.index()];
     let (mut include, mut exclude) = (Vec::new(), Vec::new());
@@ -363,11 +363,11 @@ fn node(t: &Tenant, g: GroupId, seen: &mut [bool]) -> GroupNode {
             members: grp
                 .users
                 .iter()
-                .map(|u| t.users[u.index()].name.clone())
+                .map(|u| t.users[u.index()].name.to_string())
                 .chain(
                     grp.devices
                         .iter()
-                        .map(|d| t.devices[d.index()].udid.clone()),
+                        .map(|d| t.devices[d.index()].udid.as_str().to_owned()),
                 )
                 .collect(),
             subgroups: Vec::new(),

@@ -207,7 +207,8 @@ pub fn explain_device(
         .get(device.index())
         .ok_or_else(|| unknown("device", &device.0.to_string()))?
         .udid
-        .clone();
+        .as_str()
+        .to_owned();
     let p = crate::names::profile(tenant, profile)?;
     let profile = tenant.profiles[p.index()].uuid.clone();
     let why = engine.explain(device, p);

@@ -467,8 +467,8 @@ pub fn notices_of(
                 if left <= stage && left > user_stage {
                     let a = &t.apps[app.index()];
                     users.push((
-                        t.users[user.index()].name.clone(),
-                        d.udid.clone(),
+                        t.users[user.index()].name.to_string(),
+                        d.udid.as_str().to_owned(),
                         format!("{} {}", a.bundle_id, a.version),
                         death,
                         stage,

@@ -353,7 +353,7 @@ fn blocker(t: &Tenant, b: &Blocker) -> IssueView {
             }
         }
         Blocker::NotProvisioned { device, profile } => {
-            let udid = t.devices[device.index()].udid.clone();
+            let udid = t.devices[device.index()].udid.as_str().to_owned();
             IssueView {
                 profile: Some(uuid(*profile)),
                 device: Some(udid.clone()),
@@ -491,8 +491,8 @@ pub fn view(t: &Tenant, plan: &Plan) -> PlanView {
             .user_notices
             .iter()
             .map(|u| UserNoticeView {
-                user: t.users[u.user.index()].name.clone(),
-                device: t.devices[u.device.index()].udid.clone(),
+                user: t.users[u.user.index()].name.to_string(),
+                device: t.devices[u.device.index()].udid.as_str().to_owned(),
                 app: app_name(t, u.app),
                 death: u.death,
             })

@@ -304,7 +304,7 @@ impl Data {
         let mut user_ids: HashMap<&str, UserId> = HashMap::with_capacity(self.users.len());
         for u in &self.users {
             user_ids.insert(u.as_str(), id(t.users.len(), UserId));
-            t.users.push(User { name: u.clone() });
+            t.users.push(User { name: u.into() });
         }
         let device_ids: HashMap<&str, DeviceId> = self
             .devices
@@ -332,7 +332,7 @@ impl Data {
             .par_iter()
             .with_min_len(4096)
             .map(|(udid, d)| Device {
-                udid: (*udid).clone(),
+                udid: provkit_policy::Udid::new(udid),
                 platform: platform(&d.platform),
                 user: d.user.as_deref().and_then(|u| user_ids.get(u).copied()),
                 apps: d

@@ -985,7 +985,7 @@ impl<D: Docs> DocStore<D> {
                 let mut set: Vec<u32> = engine.desired(id).iter().map(|p| ids[p.index()]).collect();
                 set.sort_unstable();
                 set.dedup();
-                (d.udid.clone(), set)
+                (d.udid.as_str().to_owned(), set)
             })
             .collect()
     }

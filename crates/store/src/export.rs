@@ -40,9 +40,9 @@ pub fn records_of(t: &Tenant) -> TenantRecords {
         .devices
         .iter()
         .map(|d| DeviceRecord {
-            udid: d.udid.clone(),
+            udid: d.udid.as_str().to_owned(),
             platform: d.platform.to_string(),
-            user: d.user.map(|u| t.users[u.index()].name.clone()),
+            user: d.user.map(|u| t.users[u.index()].name.to_string()),
             apps: d
                 .apps
                 .iter()
@@ -74,12 +74,12 @@ pub fn records_of(t: &Tenant) -> TenantRecords {
                 GroupKind::User => g
                     .users
                     .iter()
-                    .map(|u| t.users[u.index()].name.clone())
+                    .map(|u| t.users[u.index()].name.to_string())
                     .collect(),
                 GroupKind::Device => g
                     .devices
                     .iter()
-                    .map(|d| t.devices[d.index()].udid.clone())
+                    .map(|d| t.devices[d.index()].udid.as_str().to_owned())
                     .collect(),
             },
             subgroups: g
@@ -108,7 +108,7 @@ pub fn records_of(t: &Tenant) -> TenantRecords {
     }
     TenantRecords {
         inventory: Inventory {
-            users: t.users.iter().map(|u| u.name.clone()).collect(),
+            users: t.users.iter().map(|u| u.name.to_string()).collect(),
             devices,
             groups,
             // The engine's tenant holds no addresses.

@@ -1171,7 +1171,7 @@ fn planned(
                 .iter()
                 .map(|p| t.profiles[p.index()].uuid.clone())
                 .collect();
-            (d.udid.clone(), set)
+            (d.udid.to_string(), set)
         })
         .collect()
 }

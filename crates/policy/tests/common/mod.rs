@@ -47,10 +47,10 @@ pub(crate) fn profile(n: u32, app_id: &str, expires_in: i64) -> ProfileFacts {
 
 pub(crate) fn device(n: usize, user: Option<u32>) -> Device {
     Device {
-        udid: format!("UDID-{n:04}"),
+        udid: format!("UDID-{n:04}").into(),
         platform: "iOS".into(),
         user: user.map(UserId),
-        apps: vec![],
+        apps: Default::default(),
         reported: vec![],
     }
 }
@@ -255,7 +255,7 @@ pub(crate) fn random_tenant(seed: u64) -> Tenant {
     }
     for i in 0..n_users {
         t.users.push(User {
-            name: format!("u{i}"),
+            name: format!("u{i}").into(),
         });
     }
     for i in 0..2 {
