@@ -290,11 +290,11 @@ impl<'de> Deserialize<'de> for Uuid {
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct InlineStr<const N: usize>(smallvec::SmallVec<[u8; N]>);
 
-/// A device's UDID: both of Apple's formats (25 and 40 characters) inline.
+/// A device's UDID: both of Apple's formats (25 and 40 characters) inline,
+/// in 48 bytes (a `String` takes 24 plus its heap block).
 pub type Udid = InlineStr<40>;
 
-/// A user's name: up to 24 bytes inline (in 32, the size of a `String`
-/// and its length word).
+/// A user's name: up to 24 bytes inline, in 32 bytes.
 pub type UserName = InlineStr<24>;
 
 impl<const N: usize> InlineStr<N> {

@@ -61,6 +61,10 @@ fn a_tenant_copy_made_an_allocation_per_udid_app_list_and_name() {
     // same at any size (before: three more for every device and user).
     assert_eq!(small, large, "100 devices: {small}, 10,000: {large}");
     assert!(small <= 4, "{small} allocations");
+    // What inline costs in place: an app list no more than a Vec.
+    assert_eq!(size_of::<AppList>(), size_of::<Vec<AppId>>());
+    assert_eq!(size_of::<Udid>(), 48);
+    assert_eq!(size_of::<UserName>(), 32);
 }
 
 #[test]
