@@ -207,6 +207,25 @@ fn unknown_group<'a>(
 }
 
 /// Whether an object of group `og` is visible from the connection's scope.
+/// Hands `f` every document of `table` that holds `name` as a JSON string
+/// (escaped as the store writes it), decoded; the table is streamed as
+/// stored and the other documents are not decoded. One of those that does
+/// not decode is an error, not passed over.
+fn each_naming<D: Docs, T: DeserializeOwned>(
+    d: &mut D,
+    table: Table,
+    name: &str,
+    f: &mut dyn FnMut(T),
+) -> R<()> {
+    let needle = to_json(&name);
+    d.each_doc_stored(table, &mut |v| {
+        if v.contains(needle.as_str()) {
+            f(from_json(v)?);
+        }
+        Ok(())
+    })
+}
+
 fn visible<D: Docs>(d: &D, og: Option<&String>) -> bool {
     crate::org::within(d.scope(), crate::org::of(og))
 }
@@ -1958,16 +1977,11 @@ impl<D: Docs> Store for DocStore<D> {
                     // document holds the name as a JSON string decoded
                     // (before: every device held and decoded, and one that
                     // did not decode was passed over).
-                    let needle = to_json(u);
                     let mut users: Vec<String> = Vec::new();
-                    d.each_doc_stored(Table::Devices, &mut |v| {
-                        if v.contains(needle.as_str()) {
-                            let dev: DeviceRecord = from_json(v)?;
-                            if dev.user.as_deref() == Some(u.as_str()) {
-                                users.push(dev.udid);
-                            }
+                    each_naming(d, Table::Devices, u, &mut |dev: DeviceRecord| {
+                        if dev.user.as_deref() == Some(u.as_str()) {
+                            users.push(dev.udid);
                         }
-                        Ok(())
                     })?;
                     users.sort_unstable();
                     if !users.is_empty() {
@@ -1982,16 +1996,11 @@ impl<D: Docs> Store for DocStore<D> {
                     // the name are decoded, and one of those that does not
                     // decode fails the removal (it was passed over).
                     let target = TargetName::Group(g.clone());
-                    let needle = to_json(g);
                     let mut profiles: Vec<String> = Vec::new();
-                    d.each_doc_stored(Table::Assignments, &mut |v| {
-                        if v.contains(needle.as_str()) {
-                            let a: AssignmentRecord = from_json(v)?;
-                            if a.target == target {
-                                profiles.push(a.profile_uuid);
-                            }
+                    each_naming(d, Table::Assignments, g, &mut |a: AssignmentRecord| {
+                        if a.target == target {
+                            profiles.push(a.profile_uuid);
                         }
-                        Ok(())
                     })?;
                     profiles.sort_unstable();
                     profiles.dedup();
@@ -2010,13 +2019,8 @@ impl<D: Docs> Store for DocStore<D> {
             // of them beside a million devices); a group's key is its name.
             let mut touched = Vec::new();
             if !matches!(what, Removal::App { .. }) {
-                let needle = to_json(&name);
                 let mut rows = Vec::new();
-                d.each_doc_stored(Table::Groups, &mut |v| {
-                    if !v.contains(needle.as_str()) {
-                        return Ok(());
-                    }
-                    let mut g: GroupRecord = from_json(v)?;
+                each_naming(d, Table::Groups, &name, &mut |mut g: GroupRecord| {
                     let before = (g.members.len(), g.subgroups.len());
                     match what {
                         Removal::Group(n) => g.subgroups.retain(|s| s != n),
@@ -2026,7 +2030,6 @@ impl<D: Docs> Store for DocStore<D> {
                     if (g.members.len(), g.subgroups.len()) != before {
                         rows.push((g.name.clone(), to_json(&g)));
                     }
-                    Ok(())
                 })?;
                 // In key order, as the scan gave them.
                 rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));

@@ -37,6 +37,19 @@ fn profile(uuid: &str, bundle: &str, expiration_year: i32) -> Vec<u8> {
     )
 }
 
+/// An iOS device with nothing else: no user, apps, reports or group.
+fn bare_device(udid: String) -> DeviceRecord {
+    DeviceRecord {
+        udid,
+        platform: "iOS".into(),
+        user: None,
+        apps: vec![],
+        reported: vec![],
+        org_group: None,
+        enrollment_id: None,
+    }
+}
+
 const OLD: &str = "AAAAAAAA-1111-4111-8111-11111111111F";
 const NEW: &str = "BBBBBBBB-2222-4222-8222-22222222222E";
 const NEWER: &str = "CCCCCCCC-3333-4333-8333-33333333333F";
@@ -390,13 +403,9 @@ fn large_batch(store: &mut dyn Store, backend: &str) {
         users: users.clone(),
         devices: (0..6000)
             .map(|i| DeviceRecord {
-                udid: format!("BULK-{i:05}"),
                 platform: if i % 3 == 0 { "tvOS" } else { "iOS" }.into(),
                 user: Some(users[i].clone()),
-                apps: vec![],
-                reported: vec![],
-                org_group: None,
-                enrollment_id: None,
+                ..bare_device(format!("BULK-{i:05}"))
             })
             .collect(),
         groups: vec![],
@@ -670,15 +679,7 @@ fn acknowledging_every_pending_command_across_chunks(store: &mut dyn Store, back
     let devices = 3000;
     let inv = Inventory {
         devices: (0..devices)
-            .map(|i| DeviceRecord {
-                udid: format!("ACK-{i:05}"),
-                platform: "iOS".into(),
-                user: None,
-                apps: vec![],
-                reported: vec![],
-                org_group: None,
-                enrollment_id: None,
-            })
+            .map(|i| bare_device(format!("ACK-{i:05}")))
             .collect(),
         ..Inventory::default()
     };
@@ -1403,15 +1404,7 @@ fn removals_find_escaped_names_in_groups(store: &mut dyn Store, backend: &str) {
     }
     let devices = (0..odd.len())
         .flat_map(|i| [format!("ESC-{i}"), format!("ESC-{i}0")])
-        .map(|udid| DeviceRecord {
-            udid,
-            platform: "iOS".into(),
-            user: None,
-            apps: vec![],
-            reported: vec![],
-            org_group: None,
-            enrollment_id: None,
-        })
+        .map(bare_device)
         .collect();
     let inv = Inventory {
         users,
