@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::index::{Index, ProfileCheck, Walk, members_of};
+use crate::index::{Few, Index, ProfileCheck, Walk, members_of};
 use crate::model::{
     AppId, Assignment, DeviceId, GroupId, GroupKind, Intent, ProfileFacts, ProfileId, Reported,
     Target, Tenant, UserId,
@@ -155,6 +155,7 @@ fn all_user_targets(tenant: &Tenant, idx: &Index) -> Vec<Targets> {
         .into_par_iter()
         .with_min_len(tenant.users.len() / 64 + 1)
         .map_init(Scratch::default, |s, u| {
+            touch_ahead(u, |ahead| touch_reaches(idx, idx.user_groups.get(ahead)));
             user_targets(idx, UserId(u32::try_from(u).unwrap_or(u32::MAX)), s)
         })
         .collect()
@@ -169,6 +170,7 @@ pub(crate) fn desired_all(tenant: &Tenant) -> Vec<Desired> {
         .into_par_iter()
         .with_min_len(tenant.devices.len() / 64 + 1)
         .map_init(Scratch::default, |s, d| {
+            touch_ahead(d, |ahead| touch_inputs(tenant, &idx, &user_part, ahead));
             device_desired(tenant, &idx, &user_part, did(d), s)
         })
         .collect()
@@ -185,6 +187,44 @@ struct DeviceParts {
     user_notices: Vec<UserNotice>,
 }
 
+/// Devices (or users) whose inputs are read at once, a run ahead.
+const TOUCH_RUN: usize = 32;
+
+/// At the start of each run of [`TOUCH_RUN`] items taken in order, calls
+/// `touch` for every item of the next run.
+fn touch_ahead(i: usize, touch: impl Fn(usize)) {
+    if i.is_multiple_of(TOUCH_RUN) {
+        (i + TOUCH_RUN..i + 2 * TOUCH_RUN).for_each(touch);
+    }
+}
+
+/// Reads, without using them, the inputs of device `d` that lie at
+/// random in lists too large for the caches: its user's targets and its
+/// groups' reaches (each list's first entry, so spilled lists are reached
+/// too). Devices are planned in order, and each one's first steps used to
+/// wait on those reads in turn; reading a whole run of later devices'
+/// inputs back to back lets the waits overlap (out-of-order execution
+/// keeps many independent reads in flight; the program cannot ask for a
+/// prefetch without `unsafe`).
+fn touch_inputs(t: &Tenant, idx: &Index, user_part: &[Targets], d: usize) {
+    let Some(device) = t.devices.get(d) else {
+        return;
+    };
+    if let Some(targets) = device.user.and_then(|u| user_part.get(u.index())) {
+        std::hint::black_box(targets.first().copied());
+    }
+    touch_reaches(idx, idx.device_groups.get(d));
+}
+
+/// Reads, without using them, the reaches of `groups` (as [`touch_inputs`]).
+fn touch_reaches(idx: &Index, groups: Option<&Few<GroupId>>) {
+    for g in groups.into_iter().flatten() {
+        if let Some(reach) = idx.reach.get(g.index()) {
+            std::hint::black_box(reach.include.first().copied());
+        }
+    }
+}
+
 fn did(i: usize) -> DeviceId {
     DeviceId(u32::try_from(i).unwrap_or(u32::MAX))
 }
@@ -199,6 +239,7 @@ impl Engine {
             .into_par_iter()
             .with_min_len(tenant.devices.len() / 64 + 1)
             .map_init(Scratch::default, |s, d| {
+                touch_ahead(d, |ahead| touch_inputs(&tenant, &idx, &user_part, ahead));
                 device_state(&tenant, &idx, &user_part, did(d), at, s)
             })
             .collect();
