@@ -213,6 +213,8 @@ fn touch_inputs(t: &Tenant, idx: &Index, user_part: &[Targets], d: usize) {
     if let Some(targets) = device.user.and_then(|u| user_part.get(u.index())) {
         std::hint::black_box(targets.first().copied());
     }
+    std::hint::black_box(device.reported.first().map(|r| r.managed));
+    std::hint::black_box(device.reported.last().map(|r| r.managed));
     touch_reaches(idx, idx.device_groups.get(d));
 }
 

@@ -42,6 +42,10 @@ pub(crate) struct Index {
     pub(crate) user_devices: Vec<Few<DeviceId>>,
     /// Apps linked to the profile.
     pub(crate) profile_apps: Vec<Vec<AppId>>,
+    /// Each app's profile, by app: read for every app a device has, so
+    /// kept apart from the app records (the tenant changes an app's
+    /// profile only by a renewal, which builds the index anew).
+    pub(crate) app_profile: Vec<Option<ProfileId>>,
     /// Devices with the app installed, counted.
     pub(crate) app_device_count: Vec<usize>,
     /// Profiles by UUID.
@@ -232,6 +236,7 @@ impl Index {
             idx.profile_uuid.push(key);
             idx.checks.push(ProfileCheck::of(p));
         }
+        idx.app_profile = t.apps.iter().map(|a| a.profile).collect();
         for (ai, a) in t.apps.iter().enumerate() {
             if let Some(list) = a.profile.and_then(|p| idx.profile_apps.get_mut(p.index())) {
                 list.push(AppId(u32::try_from(ai).unwrap_or(u32::MAX)));

@@ -100,7 +100,7 @@ pub(crate) fn desired(
     out.clear();
     union_into(&scratch.result, user_part, out);
     for app in apps {
-        if let Some(p) = t.apps.get(app.index()).and_then(|a| a.profile)
+        if let Some(p) = idx.app_profile.get(app.index()).copied().flatten()
             && let Err(at) = out.binary_search(&p)
         {
             out.insert(at, p);
