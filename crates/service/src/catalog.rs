@@ -363,7 +363,7 @@ fn node(t: &Tenant, g: GroupId, seen: &mut [bool]) -> GroupNode {
             members: grp
                 .users
                 .iter()
-                .map(|u| t.users[u.index()].name.to_string())
+                .map(|u| t.users[u.index()].name.as_str().to_owned())
                 .chain(
                     grp.devices
                         .iter()

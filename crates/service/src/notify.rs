@@ -467,7 +467,7 @@ pub fn notices_of(
                 if left <= stage && left > user_stage {
                     let a = &t.apps[app.index()];
                     users.push((
-                        t.users[user.index()].name.to_string(),
+                        t.users[user.index()].name.as_str().to_owned(),
                         d.udid.as_str().to_owned(),
                         format!("{} {}", a.bundle_id, a.version),
                         death,

@@ -491,7 +491,7 @@ pub fn view(t: &Tenant, plan: &Plan) -> PlanView {
             .user_notices
             .iter()
             .map(|u| UserNoticeView {
-                user: t.users[u.user.index()].name.to_string(),
+                user: t.users[u.user.index()].name.as_str().to_owned(),
                 device: t.devices[u.device.index()].udid.as_str().to_owned(),
                 app: app_name(t, u.app),
                 death: u.death,

@@ -206,7 +206,6 @@ fn unknown_group<'a>(
     Ok(None)
 }
 
-/// Whether an object of group `og` is visible from the connection's scope.
 /// Hands `f` every document of `table` that holds `name` as a JSON string
 /// (escaped as the store writes it), decoded; the table is streamed as
 /// stored and the other documents are not decoded. One of those that does
@@ -226,6 +225,7 @@ fn each_naming<D: Docs, T: DeserializeOwned>(
     })
 }
 
+/// Whether an object of group `og` is visible from the connection's scope.
 fn visible<D: Docs>(d: &D, og: Option<&String>) -> bool {
     crate::org::within(d.scope(), crate::org::of(og))
 }

@@ -42,7 +42,7 @@ pub fn records_of(t: &Tenant) -> TenantRecords {
         .map(|d| DeviceRecord {
             udid: d.udid.as_str().to_owned(),
             platform: d.platform.to_string(),
-            user: d.user.map(|u| t.users[u.index()].name.to_string()),
+            user: d.user.map(|u| t.users[u.index()].name.as_str().to_owned()),
             apps: d
                 .apps
                 .iter()
@@ -74,7 +74,7 @@ pub fn records_of(t: &Tenant) -> TenantRecords {
                 GroupKind::User => g
                     .users
                     .iter()
-                    .map(|u| t.users[u.index()].name.to_string())
+                    .map(|u| t.users[u.index()].name.as_str().to_owned())
                     .collect(),
                 GroupKind::Device => g
                     .devices
@@ -108,7 +108,7 @@ pub fn records_of(t: &Tenant) -> TenantRecords {
     }
     TenantRecords {
         inventory: Inventory {
-            users: t.users.iter().map(|u| u.name.to_string()).collect(),
+            users: t.users.iter().map(|u| u.name.as_str().to_owned()).collect(),
             devices,
             groups,
             // The engine's tenant holds no addresses.
