@@ -201,11 +201,12 @@ fn touch_ahead(i: usize, touch: impl Fn(usize)) {
 /// Reads, without using them, the inputs of device `d` that lie at
 /// random in memory too large for the caches: its user's targets, its
 /// reported list (first and last entries) and its groups' reaches (each
-/// list's first entry, so spilled lists are reached too). Devices are planned in order, and each one's first steps used to
-/// wait on those reads in turn; reading a whole run of later devices'
-/// inputs back to back lets the waits overlap (out-of-order execution
-/// keeps many independent reads in flight; the program cannot ask for a
-/// prefetch without `unsafe`).
+/// list's first entry, so spilled lists are reached too). Devices are
+/// planned in order, and each one's first steps used to wait on those
+/// reads in turn; reading a whole run of later devices' inputs back to
+/// back lets the waits overlap (out-of-order execution keeps many
+/// independent reads in flight; the program cannot ask for a prefetch
+/// without `unsafe`).
 fn touch_inputs(t: &Tenant, idx: &Index, user_part: &[Targets], d: usize) {
     let Some(device) = t.devices.get(d) else {
         return;
