@@ -190,6 +190,31 @@ pub(crate) trait Docs {
         }
         Ok(out)
     }
+    /// [`Docs::get_many`], each document with where the backend keeps it
+    /// (SQLite: the row's rowid; `None` elsewhere), for
+    /// [`Docs::put_many_at`] to write it back without finding the key again.
+    fn get_many_at(
+        &mut self,
+        table: Table,
+        keys: &[String],
+    ) -> R<std::collections::HashMap<String, (Option<i64>, String)>> {
+        Ok(self
+            .get_many(table, keys)?
+            .into_iter()
+            .map(|(k, v)| (k, (None, v)))
+            .collect())
+    }
+    /// [`Docs::put_many`] for rows read by [`Docs::get_many_at`] in this
+    /// transaction: `(where, key, doc)`. A row no longer where it was read
+    /// (or with no place) is written by its key, so the result is always
+    /// that of `put_many`.
+    fn put_many_at(&mut self, table: Table, rows: &[(Option<i64>, String, String)]) -> R<()> {
+        let rows: Vec<(String, String)> = rows
+            .iter()
+            .map(|(_, k, v)| (k.clone(), v.clone()))
+            .collect();
+        self.put_many(table, &rows)
+    }
     /// Deletes every key of `keys` (absent ones are fine).
     fn delete_many(&mut self, table: Table, keys: &[String]) -> R<()> {
         for k in keys {

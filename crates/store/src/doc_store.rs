@@ -1151,13 +1151,13 @@ impl<D: Docs> DocStore<D> {
         if let Some(ids) = which {
             // The commands' keys as asked (an exact key first, then its
             // upper-case form); an unknown one and nothing is written.
-            let mut docs = d.get_many(Table::Outbox, ids)?;
+            let mut docs = d.get_many_at(Table::Outbox, ids)?;
             let missing: Vec<String> = ids
                 .iter()
                 .filter(|id| !docs.contains_key(*id))
                 .map(|id| ukey(id))
                 .collect();
-            docs.extend(d.get_many(Table::Outbox, &missing)?);
+            docs.extend(d.get_many_at(Table::Outbox, &missing)?);
             let (mut keys, mut unknown, mut seen) = (Vec::new(), Vec::new(), HashSet::new());
             for id in ids {
                 let key = if docs.contains_key(id) {
@@ -1203,7 +1203,7 @@ impl<D: Docs> DocStore<D> {
                 }
                 let mut seen = HashSet::new();
                 keys.retain(|id| seen.insert(id.clone()));
-                let docs = d.get_many(Table::Outbox, &keys)?;
+                let docs = d.get_many_at(Table::Outbox, &keys)?;
                 Self::acknowledge_keys(d, &keys, &docs, at, &mut done)?;
                 last = Some(tail);
             }
@@ -1221,38 +1221,40 @@ impl<D: Docs> DocStore<D> {
     fn acknowledge_keys(
         d: &mut D,
         keys: &[String],
-        docs: &std::collections::HashMap<String, String>,
+        docs: &std::collections::HashMap<String, (Option<i64>, String)>,
         at: DateTime<Utc>,
         done: &mut AckProgress,
     ) -> R<()> {
         use std::collections::{HashMap, HashSet};
         let mut entries = Vec::with_capacity(keys.len());
         for k in keys {
-            let Some(doc) = docs.get(k) else { continue };
+            let Some((row, doc)) = docs.get(k) else {
+                continue;
+            };
             let e: OutboxEntry = from_json(doc)?;
             if matches!(
                 e.status,
                 CommandStatus::Planned | CommandStatus::Sent | CommandStatus::NotNow
             ) {
-                entries.push(e);
+                entries.push((*row, e));
             }
         }
         // Devices in key order: neighbours on disk are read and written
         // together (in hash order, a large batch touched its pages at
         // random, 38 µs a command instead of 26 for a million).
-        let mut udids: Vec<String> = entries.iter().map(|e| e.udid.clone()).collect();
+        let mut udids: Vec<String> = entries.iter().map(|(_, e)| e.udid.clone()).collect();
         udids.sort_unstable();
         udids.dedup();
-        let mut devices: HashMap<String, crate::records::DeviceRecord> =
+        let mut devices: HashMap<String, (Option<i64>, crate::records::DeviceRecord)> =
             HashMap::with_capacity(udids.len());
-        for (udid, doc) in d.get_many(Table::Devices, &udids)? {
-            devices.insert(udid, from_json(&doc)?);
+        for (udid, (row, doc)) in d.get_many_at(Table::Devices, &udids)? {
+            devices.insert(udid, (row, from_json(&doc)?));
         }
         let mut changed = HashSet::with_capacity(udids.len());
         let mut rows = Vec::with_capacity(entries.len());
         let mut acked = Vec::with_capacity(entries.len());
-        for mut e in entries {
-            let Some(dev) = devices.get_mut(&e.udid) else {
+        for (row, mut e) in entries {
+            let Some((_, dev)) = devices.get_mut(&e.udid) else {
                 continue;
             };
             let uuid = ukey(&e.profile_uuid);
@@ -1270,19 +1272,24 @@ impl<D: Docs> DocStore<D> {
             e.status = CommandStatus::Acknowledged;
             e.error_chain = None;
             e.updated_at = at;
-            rows.push((e.command_uuid.clone(), to_json(&e)));
+            rows.push((row, e.command_uuid.clone(), to_json(&e)));
             acked.push(e);
         }
         Self::settle_all(d, &acked)?;
-        d.put_many(Table::Outbox, &rows)?;
-        let device_rows: Vec<(String, String)> = udids
+        d.put_many_at(Table::Outbox, &rows)?;
+        let device_rows: Vec<(Option<i64>, String, String)> = udids
             .into_iter()
             .filter(|u| changed.contains(u))
-            .filter_map(|u| devices.get(&u).map(|dev| (u.clone(), to_json(dev))))
+            .filter_map(|u| {
+                devices
+                    .get(&u)
+                    .map(|(row, dev)| (*row, u.clone(), to_json(dev)))
+            })
             .collect();
-        d.put_many(Table::Devices, &device_rows)?;
+        d.put_many_at(Table::Devices, &device_rows)?;
         done.commands += rows.len();
-        done.devices.extend(device_rows.into_iter().map(|(u, _)| u));
+        done.devices
+            .extend(device_rows.into_iter().map(|(_, u, _)| u));
         Ok(())
     }
 

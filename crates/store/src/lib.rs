@@ -31,6 +31,7 @@ mod data;
 mod doc_store;
 mod error;
 mod export;
+mod instant;
 mod mdm;
 mod notify;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -127,7 +127,10 @@ pub struct ReportedProfile {
     /// UUID.
     pub uuid: String,
     /// ExpiryDate (RFC 3339; a date alone is midnight UTC).
-    #[serde(deserialize_with = "lenient_instant")]
+    #[serde(
+        serialize_with = "crate::instant::serialize",
+        deserialize_with = "crate::instant::deserialize_lenient"
+    )]
     pub expires: DateTime<Utc>,
     /// Installed by the MDM.
     #[serde(default = "yes")]
@@ -136,16 +139,6 @@ pub struct ReportedProfile {
 
 fn yes() -> bool {
     true
-}
-
-/// An instant as RFC 3339, or a date alone (`2027-01-01`) as midnight UTC.
-fn lenient_instant<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_instant(&s).ok_or_else(|| {
-        serde::de::Error::custom(format!(
-            "{s:?} is not an RFC 3339 instant (2027-01-01T00:00:00Z) or a date (2027-01-01)"
-        ))
-    })
 }
 
 /// RFC 3339, or a date alone as midnight UTC.
@@ -341,8 +334,10 @@ pub struct OutboxEntry {
     /// How many times it was sent again.
     pub retries: i64,
     /// Created.
+    #[serde(with = "crate::instant")]
     pub created_at: DateTime<Utc>,
     /// Last change.
+    #[serde(with = "crate::instant")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -366,6 +361,7 @@ pub struct CommandRow<'a> {
     #[serde(borrow, default)]
     pub error_chain: Option<Cow<'a, str>>,
     /// Last change.
+    #[serde(deserialize_with = "crate::instant::deserialize")]
     pub updated_at: DateTime<Utc>,
 }
 

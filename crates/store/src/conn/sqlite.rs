@@ -140,6 +140,57 @@ impl Docs for SqliteDocs {
         }
         Ok(out)
     }
+    fn get_many_at(
+        &mut self,
+        table: Table,
+        keys: &[String],
+    ) -> R<std::collections::HashMap<String, (Option<i64>, String)>> {
+        // A table clustered on its keys has no rowid: read it by key.
+        let sql = format!("SELECT rowid, doc FROM {} WHERE k = ?1", table.name());
+        if self.conn.prepare_cached(&sql).is_err() {
+            return Ok(self
+                .get_many(table, keys)?
+                .into_iter()
+                .map(|(k, v)| (k, (None, v)))
+                .collect());
+        }
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let mut out = std::collections::HashMap::with_capacity(keys.len());
+        for k in keys {
+            let mut rows = st.query([k])?;
+            if let Some(r) = rows.next()? {
+                out.insert(k.clone(), (Some(r.get(0)?), r.get(1)?));
+            }
+        }
+        Ok(out)
+    }
+    fn put_many_at(&mut self, table: Table, rows: &[(Option<i64>, String, String)]) -> R<()> {
+        // By rowid, one B-tree search instead of the key index's and then
+        // the row's; the key is compared too, so a row that is not where it
+        // was read is written by its key instead.
+        let mut by_key = Vec::new();
+        if rows.iter().any(|(at, _, _)| at.is_some()) {
+            let mut st = self.conn.prepare_cached(&format!(
+                "UPDATE {} SET doc = ?3 WHERE rowid = ?1 AND k = ?2",
+                table.name()
+            ))?;
+            for (at, k, v) in rows {
+                let updated = match at {
+                    Some(at) => st.execute(rusqlite::params![at, k, v])? == 1,
+                    None => false,
+                };
+                if !updated {
+                    by_key.push((k.clone(), v.clone()));
+                }
+            }
+        } else {
+            by_key = rows
+                .iter()
+                .map(|(_, k, v)| (k.clone(), v.clone()))
+                .collect();
+        }
+        self.put_many(table, &by_key)
+    }
     fn delete_many(&mut self, table: Table, keys: &[String]) -> R<()> {
         let mut st = self
             .conn
@@ -245,5 +296,69 @@ impl Docs for SqliteDocs {
             rusqlite::params![key, bytes],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docs() -> SqliteDocs {
+        let mut d = SqliteDocs {
+            conn: rusqlite::Connection::open_in_memory().expect("open"),
+            scope: String::new(),
+        };
+        d.create_tables().expect("tables");
+        d
+    }
+
+    fn row(at: Option<i64>, k: &str, v: &str) -> (Option<i64>, String, String) {
+        (at, k.to_owned(), v.to_owned())
+    }
+
+    /// Writing back by rowid must never write a row other than the key's:
+    /// a place that now holds another key, or none, falls back to the key.
+    #[test]
+    fn rows_written_back_at_a_stale_place_go_to_their_key() {
+        let mut d = docs();
+        let t = Table::Devices;
+        d.put_many(t, &[("a".into(), "1".into()), ("b".into(), "2".into())])
+            .expect("put");
+        let read = d.get_many_at(t, &["a".into(), "b".into()]).expect("read");
+        let (at_a, at_b) = (read["a"].0, read["b"].0);
+        assert!(at_a.is_some() && at_b.is_some() && at_a != at_b);
+        // `a` at `b`'s place, `b` at a place no row holds, `c` new.
+        d.put_many_at(
+            t,
+            &[
+                row(at_b, "a", "1'"),
+                row(Some(1_000), "b", "2'"),
+                row(None, "c", "3"),
+            ],
+        )
+        .expect("write");
+        let now = d
+            .get_many(t, &["a".into(), "b".into(), "c".into()])
+            .expect("read");
+        assert_eq!(now["a"], "1'");
+        assert_eq!(now["b"], "2'");
+        assert_eq!(now["c"], "3");
+        // And at the right places, written in place.
+        d.put_many_at(t, &[row(at_a, "a", "1''")]).expect("write");
+        assert_eq!(d.get(t, "a").expect("get").as_deref(), Some("1''"));
+        assert_eq!(d.get(t, "b").expect("get").as_deref(), Some("2'"));
+    }
+
+    /// A table clustered on its keys has no rowid: read and written by key.
+    #[test]
+    fn tables_without_rowids_are_read_and_written_by_key() {
+        let mut d = docs();
+        let t = Table::Pending;
+        d.put(t, "k", "v").expect("put");
+        let read = d.get_many_at(t, &["k".into(), "x".into()]).expect("read");
+        assert_eq!(read.len(), 1);
+        assert_eq!(read["k"], (None, "v".to_owned()));
+        d.put_many_at(t, &[row(None, "k", "w")]).expect("write");
+        assert_eq!(d.get(t, "k").expect("get").as_deref(), Some("w"));
     }
 }
