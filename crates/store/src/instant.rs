@@ -23,8 +23,10 @@ const MAX_LEN: usize = 30;
 /// `t` as chrono writes it, in `buf`; `None` when chrono's form is not the
 /// fixed one (a year outside 0-9999 or a leap second).
 fn write(t: &DateTime<Utc>, buf: &mut [u8; MAX_LEN]) -> Option<usize> {
-    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
-    let nanos = t.nanosecond();
+    // Read once: each of `DateTime`'s own field accessors converts anew.
+    let (date, time) = (t.date_naive(), t.time());
+    let year = u32::try_from(date.year()).ok().filter(|y| *y <= 9999)?;
+    let nanos = time.nanosecond();
     if nanos >= 1_000_000_000 {
         return None;
     }
@@ -37,15 +39,15 @@ fn write(t: &DateTime<Utc>, buf: &mut [u8; MAX_LEN]) -> Option<usize> {
     };
     put(buf, 0, year, 4);
     buf[4] = b'-';
-    put(buf, 5, t.month(), 2);
+    put(buf, 5, date.month(), 2);
     buf[7] = b'-';
-    put(buf, 8, t.day(), 2);
+    put(buf, 8, date.day(), 2);
     buf[10] = b'T';
-    put(buf, 11, t.hour(), 2);
+    put(buf, 11, time.hour(), 2);
     buf[13] = b':';
-    put(buf, 14, t.minute(), 2);
+    put(buf, 14, time.minute(), 2);
     buf[16] = b':';
-    put(buf, 17, t.second(), 2);
+    put(buf, 17, time.second(), 2);
     let mut len = 19;
     let (value, digits) = if nanos == 0 {
         (0, 0)
