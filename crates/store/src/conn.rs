@@ -208,11 +208,8 @@ pub(crate) trait Docs {
     /// transaction: `(where, key, doc)`. A row no longer where it was read
     /// (or with no place) is written by its key, so the result is always
     /// that of `put_many`.
-    fn put_many_at(&mut self, table: Table, rows: &[(Option<i64>, String, String)]) -> R<()> {
-        let rows: Vec<(String, String)> = rows
-            .iter()
-            .map(|(_, k, v)| (k.clone(), v.clone()))
-            .collect();
+    fn put_many_at(&mut self, table: Table, rows: Vec<(Option<i64>, String, String)>) -> R<()> {
+        let rows: Vec<(String, String)> = rows.into_iter().map(|(_, k, v)| (k, v)).collect();
         self.put_many(table, &rows)
     }
     /// Deletes every key of `keys` (absent ones are fine).

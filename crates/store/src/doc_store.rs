@@ -1276,20 +1276,19 @@ impl<D: Docs> DocStore<D> {
             acked.push(e);
         }
         Self::settle_all(d, &acked)?;
-        d.put_many_at(Table::Outbox, &rows)?;
+        done.commands += rows.len();
+        d.put_many_at(Table::Outbox, rows)?;
         let device_rows: Vec<(Option<i64>, String, String)> = udids
             .into_iter()
             .filter(|u| changed.contains(u))
             .filter_map(|u| {
-                devices
-                    .get(&u)
-                    .map(|(row, dev)| (*row, u.clone(), to_json(dev)))
+                let (row, dev) = devices.get(&u)?;
+                Some((*row, u, to_json(dev)))
             })
             .collect();
-        d.put_many_at(Table::Devices, &device_rows)?;
-        done.commands += rows.len();
-        done.devices
-            .extend(device_rows.into_iter().map(|(_, u, _)| u));
+        d.put_many_at(Table::Devices, device_rows)?;
+        // Only devices that were read are marked changed.
+        done.devices.extend(changed);
         Ok(())
     }
 

@@ -164,31 +164,30 @@ impl Docs for SqliteDocs {
         }
         Ok(out)
     }
-    fn put_many_at(&mut self, table: Table, rows: &[(Option<i64>, String, String)]) -> R<()> {
+    fn put_many_at(&mut self, table: Table, rows: Vec<(Option<i64>, String, String)>) -> R<()> {
         // By rowid, one B-tree search instead of the key index's and then
         // the row's; the key is compared too, so a row that is not where it
-        // was read is written by its key instead.
+        // was read is written by its key instead. (Rows with no rowid, as
+        // from a table clustered on its keys, never prepare the update,
+        // which such a table would refuse.)
         let mut by_key = Vec::new();
-        if rows.iter().any(|(at, _, _)| at.is_some()) {
-            let mut st = self.conn.prepare_cached(&format!(
-                "UPDATE {} SET doc = ?3 WHERE rowid = ?1 AND k = ?2",
-                table.name()
-            ))?;
-            for (at, k, v) in rows {
-                let updated = match at {
-                    Some(at) => st.execute(rusqlite::params![at, k, v])? == 1,
-                    None => false,
+        let mut update = None;
+        for (at, k, v) in rows {
+            if let Some(at) = at {
+                let st = match &mut update {
+                    Some(st) => st,
+                    None => update.insert(self.conn.prepare_cached(&format!(
+                        "UPDATE {} SET doc = ?3 WHERE rowid = ?1 AND k = ?2",
+                        table.name()
+                    ))?),
                 };
-                if !updated {
-                    by_key.push((k.clone(), v.clone()));
+                if st.execute(rusqlite::params![at, k, v])? == 1 {
+                    continue;
                 }
             }
-        } else {
-            by_key = rows
-                .iter()
-                .map(|(_, k, v)| (k.clone(), v.clone()))
-                .collect();
+            by_key.push((k, v));
         }
+        drop(update);
         self.put_many(table, &by_key)
     }
     fn delete_many(&mut self, table: Table, keys: &[String]) -> R<()> {
@@ -330,7 +329,7 @@ mod tests {
         // `a` at `b`'s place, `b` at a place no row holds, `c` new.
         d.put_many_at(
             t,
-            &[
+            vec![
                 row(at_b, "a", "1'"),
                 row(Some(1_000), "b", "2'"),
                 row(None, "c", "3"),
@@ -344,7 +343,8 @@ mod tests {
         assert_eq!(now["b"], "2'");
         assert_eq!(now["c"], "3");
         // And at the right places, written in place.
-        d.put_many_at(t, &[row(at_a, "a", "1''")]).expect("write");
+        d.put_many_at(t, vec![row(at_a, "a", "1''")])
+            .expect("write");
         assert_eq!(d.get(t, "a").expect("get").as_deref(), Some("1''"));
         assert_eq!(d.get(t, "b").expect("get").as_deref(), Some("2'"));
     }
@@ -358,7 +358,7 @@ mod tests {
         let read = d.get_many_at(t, &["k".into(), "x".into()]).expect("read");
         assert_eq!(read.len(), 1);
         assert_eq!(read["k"], (None, "v".to_owned()));
-        d.put_many_at(t, &[row(None, "k", "w")]).expect("write");
+        d.put_many_at(t, vec![row(None, "k", "w")]).expect("write");
         assert_eq!(d.get(t, "k").expect("get").as_deref(), Some("w"));
     }
 }
