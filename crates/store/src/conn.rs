@@ -176,6 +176,14 @@ pub(crate) trait Docs {
         }
         Ok(())
     }
+    /// [`Docs::delete_many_if`] for rows whose keys lie close together in
+    /// `table` (a run: few other keys between the lowest and the highest),
+    /// with the same result. SQLite reads the run's stretch of the table
+    /// once and, when it holds only rows given, deletes it in one statement;
+    /// here, and when the stretch holds other rows, row by row.
+    fn delete_run_if(&mut self, table: Table, rows: &[(String, &str)]) -> R<()> {
+        self.delete_many_if(table, rows)
+    }
     /// The documents of `keys` that exist, locked as [`Docs::get`] locks.
     fn get_many(
         &mut self,

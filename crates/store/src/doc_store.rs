@@ -1178,7 +1178,7 @@ impl<D: Docs> DocStore<D> {
                     ..Default::default()
                 });
             }
-            Self::acknowledge_keys(d, &keys, &docs, at, &mut done)?;
+            Self::acknowledge_keys(d, &keys, &docs, at, &mut done, false)?;
         } else {
             let end = crate::conn::prefix_end("");
             let mut last: Option<String> = None;
@@ -1204,7 +1204,7 @@ impl<D: Docs> DocStore<D> {
                 let mut seen = HashSet::new();
                 keys.retain(|id| seen.insert(id.clone()));
                 let docs = d.get_many_at(Table::Outbox, &keys)?;
-                Self::acknowledge_keys(d, &keys, &docs, at, &mut done)?;
+                Self::acknowledge_keys(d, &keys, &docs, at, &mut done, true)?;
                 last = Some(tail);
             }
         }
@@ -1217,13 +1217,16 @@ impl<D: Docs> DocStore<D> {
 
     /// Acknowledges the commands among `keys` (their rows in `docs`) that
     /// are still pending: each row marked acknowledged, its pending keys
-    /// settled, and its device's reported profiles updated.
+    /// settled, and its device's reported profiles updated. `runs`: the
+    /// commands are every pending one of a stretch of devices, so their
+    /// keys lie close together in each index ([`Self::settle_all_runs`]).
     fn acknowledge_keys(
         d: &mut D,
         keys: &[String],
         docs: &std::collections::HashMap<String, (Option<i64>, String)>,
         at: DateTime<Utc>,
         done: &mut AckProgress,
+        runs: bool,
     ) -> R<()> {
         use std::collections::{HashMap, HashSet};
         let mut entries = Vec::with_capacity(keys.len());
@@ -1275,7 +1278,7 @@ impl<D: Docs> DocStore<D> {
             rows.push((row, e.command_uuid.clone(), to_json(&e)));
             acked.push(e);
         }
-        Self::settle_all(d, &acked)?;
+        Self::settle_all_runs(d, &acked, runs)?;
         done.commands += rows.len();
         d.put_many_at(Table::Outbox, rows)?;
         let device_rows: Vec<(Option<i64>, String, String)> = udids
@@ -1302,6 +1305,15 @@ impl<D: Docs> DocStore<D> {
 
     /// [`Self::settle_in`] for many rows, each table written in one batch.
     fn settle_all(d: &mut D, rows: &[OutboxEntry]) -> R<()> {
+        Self::settle_all_runs(d, rows, false)
+    }
+
+    /// [`Self::settle_all`]; with `runs`, the rows are every pending command
+    /// of a stretch of devices, so their pending keys are one run of that
+    /// index and their undispatched keys one run per request and profile,
+    /// each deleted by [`Docs::delete_run_if`] (the same result, fewer
+    /// searches).
+    fn settle_all_runs(d: &mut D, rows: &[OutboxEntry], runs: bool) -> R<()> {
         delivery::note_failures(d, rows)?;
         delivery::note_sent(d, rows)?;
         let settled = || {
@@ -1311,11 +1323,22 @@ impl<D: Docs> DocStore<D> {
         let pending: Vec<(String, &str)> = settled()
             .map(|e| (pending_key(e), e.command_uuid.as_str()))
             .collect();
-        d.delete_many_if(Table::Pending, &pending)?;
-        let undispatched: Vec<(String, &str)> = settled()
+        let mut undispatched: Vec<(String, &str)> = settled()
             .map(|e| (delivery::undispatched_key(e), e.command_uuid.as_str()))
             .collect();
-        d.delete_many_if(Table::Undispatched, &undispatched)
+        if !runs {
+            d.delete_many_if(Table::Pending, &pending)?;
+            return d.delete_many_if(Table::Undispatched, &undispatched);
+        }
+        d.delete_run_if(Table::Pending, &pending)?;
+        // Undispatched keys lead with the request and profile: sorted, one
+        // run each.
+        undispatched.sort_unstable();
+        let group = |k: &str| k.rsplit_once('\u{1}').map_or(k.len(), |(g, _)| g.len());
+        for run in undispatched.chunk_by(|a, b| a.0[..group(&a.0)] == b.0[..group(&b.0)]) {
+            d.delete_run_if(Table::Undispatched, run)?;
+        }
+        Ok(())
     }
 
     /// The whole tenant as one snapshot: the tables are read in one read

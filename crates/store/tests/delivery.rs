@@ -1039,6 +1039,66 @@ fn sent_before_the_index_existed() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Acknowledging every pending command deletes a chunk's index keys as
+/// runs, a stretch of the index in one statement when it holds only keys
+/// settled. A key not settled must stay and the keys around it still go:
+/// one whose command is no longer pending, or one naming a command that is
+/// pending under another key (both left behind by hand; the one-by-one
+/// deletion before kept them).
+#[test]
+fn acknowledging_all_takes_no_pending_key_it_did_not_settle() {
+    let dir = std::env::temp_dir().join(format!("provkit-store-range-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let key = |udid: &str| format!("{udid}\u{1}InstallProvisioningProfile\u{1}{UUID}");
+    // (file, SQL leaving a key behind, the key, commands then acknowledged)
+    let cases = [
+        (
+            "acknowledged.db",
+            "INSERT INTO outbox_pending (k, doc) VALUES (?1, 'ROW-00002')",
+            key("D00002"),
+            4,
+        ),
+        (
+            "elsewhere.db",
+            "UPDATE outbox_pending SET k = ?1 WHERE doc = 'ROW-00003'",
+            key("D00002"),
+            4,
+        ),
+    ];
+    for (file, sql, left, acked) in cases {
+        let path = dir.join(file);
+        {
+            let mut store = SqliteStore::open(&path).expect("open");
+            tenant(&mut store, 5);
+            store
+                .acknowledge_commands(Some(&["ROW-00002".to_owned()]), at())
+                .expect("one");
+        }
+        let raw = rusqlite::Connection::open(&path).expect("raw");
+        assert_eq!(raw.execute(sql, [&left]).expect("left behind"), 1, "{file}");
+        let mut store = SqliteStore::open(&path).expect("reopen");
+        let done = store.acknowledge_commands(None, at()).expect("all");
+        assert_eq!(done.commands, acked, "{file}");
+        let keys: Vec<String> = raw
+            .prepare("SELECT k FROM outbox_pending ORDER BY k")
+            .expect("keys")
+            .query_map([], |r| r.get(0))
+            .expect("keys")
+            .collect::<Result<_, _>>()
+            .expect("keys");
+        assert_eq!(keys, std::slice::from_ref(&left), "{file}");
+        // The keys that went were settled: the same install queues again.
+        let again = install("ROW-AGAIN".into(), "D00001".into());
+        assert_eq!(
+            store.enqueue_plan(&[again], &[], at()).expect("queue"),
+            (1, 0),
+            "{file}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn memory_delivery() {
     let mut s = MemoryStore::default();

@@ -209,6 +209,74 @@ impl Docs for SqliteDocs {
         }
         Ok(())
     }
+    fn delete_run_if(&mut self, table: Table, rows: &[(String, &str)]) -> R<()> {
+        let mut given: Vec<(&str, &str)> = rows.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        given.sort_unstable();
+        let (Some(&(first, _)), Some(&(last, _))) = (given.first(), given.last()) else {
+            return Ok(());
+        };
+        // The stretch from the first key to the last, read up to one row
+        // more than given (more, and some rows there are not given) and
+        // matched against the rows given as it is read (both in key
+        // order), nothing copied: which given rows it holds, and how many
+        // rows it holds in all.
+        let (mut held, mut matched) = (0usize, Vec::new());
+        {
+            let mut st = self.conn.prepare_cached(&format!(
+                "SELECT k, doc FROM {} WHERE k >= ?1 AND k <= ?2 ORDER BY k LIMIT ?3",
+                table.name()
+            ))?;
+            let limit = i64::try_from(given.len().saturating_add(1)).unwrap_or(i64::MAX);
+            let mut read = st.query(rusqlite::params![first, last, limit])?;
+            let mut at = 0;
+            while let Some(r) = read.next()? {
+                held += 1;
+                let k = r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+                let doc = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+                while given.get(at).is_some_and(|g| g.0 < k) {
+                    at += 1;
+                }
+                let same = given.get(at..).unwrap_or_default();
+                if let Some(i) = same
+                    .iter()
+                    .take_while(|g| g.0 == k)
+                    .position(|g| g.1 == doc)
+                {
+                    matched.push(at + i);
+                }
+            }
+        }
+        if held > given.len() {
+            return self.delete_many_if(table, rows);
+        }
+        if held == 0 {
+            return Ok(());
+        }
+        if matched.len() < held {
+            let matched: Vec<(String, &str)> = matched
+                .into_iter()
+                .map(|i| (given[i].0.to_owned(), given[i].1))
+                .collect();
+            return self.delete_many_if(table, &matched);
+        }
+        // Every row of the stretch goes: one statement. This transaction
+        // holds the write lock (BEGIN IMMEDIATE) and read the stretch just
+        // now, so it holds the same rows.
+        let deleted = self
+            .conn
+            .prepare_cached(&format!(
+                "DELETE FROM {} WHERE k >= ?1 AND k <= ?2",
+                table.name()
+            ))?
+            .execute([first, last])?;
+        if deleted != held {
+            return Err(crate::StoreError::Corrupt(format!(
+                "{}: {deleted} rows from {first:?} to {last:?}, {held} read",
+                table.name(),
+            )));
+        }
+        Ok(())
+    }
     fn insert_new(&mut self, table: Table, key: &str, doc: &str) -> R<bool> {
         let mut st = self.conn.prepare_cached(&format!(
             "INSERT INTO {} (k, doc) VALUES (?1, ?2) ON CONFLICT (k) DO NOTHING",
@@ -360,5 +428,54 @@ mod tests {
         assert_eq!(read["k"], (None, "v".to_owned()));
         d.put_many_at(t, vec![row(None, "k", "w")]).expect("write");
         assert_eq!(d.get(t, "k").expect("get").as_deref(), Some("w"));
+    }
+
+    /// A run deleted in one statement must take nothing else: a stretch
+    /// holding a row not given, or given with another document, is deleted
+    /// row by row, only what matches going, whatever the order given.
+    #[test]
+    fn a_run_holding_other_rows_deletes_only_the_rows_given() {
+        let mut d = docs();
+        let t = Table::Pending;
+        let keys = |d: &mut SqliteDocs| -> Vec<String> {
+            let all = d
+                .range(t, "", &crate::conn::prefix_end(""), 100)
+                .expect("range");
+            all.into_iter().map(|(k, _)| k).collect()
+        };
+        let all = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]
+            .map(|k| (k.to_owned(), format!("{k}1")));
+        d.put_many(t, &all).expect("put");
+        d.begin().expect("begin");
+        // a and j, out of order, with eight rows between: row by row.
+        d.delete_run_if(t, &[("j".into(), "j1"), ("a".into(), "a1")])
+            .expect("run");
+        assert_eq!(keys(&mut d), ["b", "c", "d", "e", "f", "g", "h", "i"]);
+        // Exactly the stretch b..=c: both go.
+        d.delete_run_if(t, &[("c".into(), "c1"), ("b".into(), "b1")])
+            .expect("run");
+        assert_eq!(keys(&mut d), ["d", "e", "f", "g", "h", "i"]);
+        // d..=f without e (one row more than given): d and f go.
+        d.delete_run_if(t, &[("d".into(), "d1"), ("f".into(), "f1")])
+            .expect("run");
+        assert_eq!(keys(&mut d), ["e", "g", "h", "i"]);
+        // e..=i with a key not held and i given another document: e, g and
+        // h go.
+        d.delete_run_if(
+            t,
+            &[
+                ("e".into(), "e1"),
+                ("ee".into(), "e1"),
+                ("g".into(), "g1"),
+                ("h".into(), "h1"),
+                ("i".into(), "stale"),
+            ],
+        )
+        .expect("run");
+        d.commit().expect("commit");
+        assert_eq!(keys(&mut d), ["i"]);
+        // Nothing given, nothing deleted.
+        d.delete_run_if(t, &[]).expect("empty");
+        assert_eq!(keys(&mut d), ["i"]);
     }
 }
