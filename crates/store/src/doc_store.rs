@@ -101,12 +101,26 @@ fn new_version(
 
 /// The pending key of a command: device, request and profile.
 fn pending_key(e: &OutboxEntry) -> String {
-    format!(
-        "{}\u{1}{}\u{1}{}",
-        e.udid,
-        e.request_type,
-        ukey(&e.profile_uuid)
-    )
+    index_key([&e.udid, &e.request_type, &e.profile_uuid], 2)
+}
+
+/// The three parts joined by U+0001, the one at `upper` (a profile UUID) in
+/// ASCII upper case, as `format!` and [`ukey`] would make it, in one
+/// allocation: every command queued or settled makes two of these keys,
+/// and formatting them cost more than a B-tree search.
+fn index_key(parts: [&str; 3], upper: usize) -> String {
+    let mut key = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, part) in parts.into_iter().enumerate() {
+        if i > 0 {
+            key.push('\u{1}');
+        }
+        if i == upper {
+            key.extend(part.chars().map(|c| c.to_ascii_uppercase()));
+        } else {
+            key.push_str(part);
+        }
+    }
+    key
 }
 
 /// Pending keys read at a time when every pending command is acknowledged.
@@ -2888,5 +2902,24 @@ impl<D: Docs> Store for DocStore<D> {
 
     fn load_tenant(&mut self) -> R<provkit_policy::Tenant> {
         Ok(self.load()?.to_tenant())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The index keys are the text `format!` and [`ukey`] made before,
+        /// for any parts (non-ASCII and U+0001 included).
+        #[test]
+        fn index_keys_are_the_formatted_text(
+            a in "\\PC{0,40}", b in "[\\x01a-zA-Zé]{0,40}", c in "\\PC{0,40}", upper in 0usize..3,
+        ) {
+            let u = |i: usize, p: &str| if i == upper { ukey(p) } else { p.to_owned() };
+            let want = format!("{}\u{1}{}\u{1}{}", u(0, &a), u(1, &b), u(2, &c));
+            prop_assert_eq!(index_key([&a, &b, &c], upper), want);
+        }
     }
 }

@@ -153,12 +153,7 @@ const MDM_PREFIX: &str = "mdm\u{1}";
 /// The undispatched key of a command: request, profile, device (so one
 /// scan meets identical commands side by side).
 pub(super) fn undispatched_key(e: &OutboxEntry) -> String {
-    format!(
-        "{}\u{1}{}\u{1}{}",
-        e.request_type,
-        ukey(&e.profile_uuid),
-        e.udid
-    )
+    super::index_key([&e.request_type, &e.profile_uuid, &e.udid], 1)
 }
 
 /// A due key: the instant in milliseconds, zero-padded so keys sort by
