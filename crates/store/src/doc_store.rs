@@ -114,10 +114,12 @@ fn index_key(parts: [&str; 3], upper: usize) -> String {
         if i > 0 {
             key.push('\u{1}');
         }
-        if i == upper {
-            key.extend(part.chars().map(|c| c.to_ascii_uppercase()));
-        } else {
-            key.push_str(part);
+        let start = key.len();
+        key.push_str(part);
+        if i == upper
+            && let Some(added) = key.get_mut(start..)
+        {
+            added.make_ascii_uppercase();
         }
     }
     key
