@@ -1350,8 +1350,10 @@ impl<D: Docs> DocStore<D> {
         // Undispatched keys lead with the request and profile: sorted, one
         // run each.
         undispatched.sort_unstable();
-        let group = |k: &str| k.rsplit_once('\u{1}').map_or(k.len(), |(g, _)| g.len());
-        for run in undispatched.chunk_by(|a, b| a.0[..group(&a.0)] == b.0[..group(&b.0)]) {
+        fn group(k: &str) -> Option<&str> {
+            k.rsplit_once('\u{1}').map(|(g, _)| g)
+        }
+        for run in undispatched.chunk_by(|a, b| group(&a.0) == group(&b.0)) {
             d.delete_run_if(Table::Undispatched, run)?;
         }
         Ok(())
