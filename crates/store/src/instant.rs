@@ -158,7 +158,8 @@ pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Ut
 }
 
 /// Deserializes an instant as RFC 3339, or a date alone
-/// (`2027-01-01`) as midnight UTC.
+/// (`2027-01-01`) as midnight UTC, or as chrono writes it (what
+/// [`serialize`] wrote: years before 0 or after 9999 are not RFC 3339).
 pub(crate) fn deserialize_lenient<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<DateTime<Utc>, D::Error> {
@@ -166,6 +167,7 @@ pub(crate) fn deserialize_lenient<'de, D: Deserializer<'de>>(
         |s: &str| {
             read_fixed(s)
                 .or_else(|| crate::records::parse_instant(s))
+                .or_else(|| read_as_chrono(s).ok())
                 .ok_or_else(|| {
                     format!(
                         "{s:?} is not an RFC 3339 instant (2027-01-01T00:00:00Z) or a date (2027-01-01)"
@@ -185,6 +187,12 @@ mod tests {
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
     struct Fast {
         #[serde(serialize_with = "serialize", deserialize_with = "deserialize")]
+        t: DateTime<Utc>,
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Lenient {
+        #[serde(serialize_with = "serialize", deserialize_with = "deserialize_lenient")]
         t: DateTime<Utc>,
     }
 
@@ -221,6 +229,13 @@ mod tests {
             let back: Fast = serde_json::from_str(&chrono).unwrap();
             let theirs: Chrono = serde_json::from_str(&chrono).unwrap();
             prop_assert_eq!(back.t, theirs.t);
+        }
+
+        #[test]
+        fn every_instant_written_is_read_back_leniently(t in instant()) {
+            let text = serde_json::to_string(&Lenient { t }).unwrap();
+            let back: Lenient = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(back.t, t);
         }
 
         #[test]

@@ -1480,6 +1480,7 @@ fn memory_backend() {
     a_stale_assignment_form_undid_an_edit(&mut MemoryStore::default(), "memory");
     acknowledging_every_pending_command_across_chunks(&mut MemoryStore::default(), "memory");
     removals_find_escaped_names_in_groups(&mut MemoryStore::default(), "memory");
+    a_reported_expiry_before_year_zero_broke_the_tenant(&mut MemoryStore::default(), "memory");
 }
 
 fn temp_db(name: &str) -> std::path::PathBuf {
@@ -1534,6 +1535,8 @@ fn sqlite_backend() {
     acknowledging_every_pending_command_across_chunks(&mut own, "sqlite");
     let mut own = SqliteStore::open(temp_db("escaped-removals")).expect("open");
     removals_find_escaped_names_in_groups(&mut own, "sqlite");
+    let mut own = SqliteStore::open(temp_db("odd-years")).expect("open");
+    a_reported_expiry_before_year_zero_broke_the_tenant(&mut own, "sqlite");
 }
 
 #[test]
@@ -1559,6 +1562,7 @@ fn postgres_backend() {
     inventory_desired_changes_are_the_plans_difference(&mut store, "postgres");
     a_stale_assignment_form_undid_an_edit(&mut store, "postgres");
     removals_find_escaped_names_in_groups(&mut store, "postgres");
+    a_reported_expiry_before_year_zero_broke_the_tenant(&mut store, "postgres");
     assert_eq!(store.schema_version().expect("version"), SCHEMA_VERSION);
     drop(store);
     PostgresStore::reset(&url).expect("reset");
@@ -1654,4 +1658,50 @@ fn open_existing_refuses_missing_and_foreign_files() {
             .is_err(),
         "a read-only store refuses writes"
     );
+}
+
+/// A device may report any ExpiryDate its plist can hold (a binary plist's
+/// date reaches years -9999 to 9999), and the store wrote such an instant
+/// as chrono does ("-0001-12-31T00:00:00Z") but read reported dates only
+/// as RFC 3339 or a date alone: the device's document no longer read, and
+/// every read of the tenant failed on it.
+fn a_reported_expiry_before_year_zero_broke_the_tenant(store: &mut dyn Store, backend: &str) {
+    let mut inv = Inventory::default();
+    inv.devices.push(bare_device("YEARS-1".into()));
+    store.import_inventory(&inv, &actor()).expect("import");
+    let odd = [
+        Utc.with_ymd_and_hms(-1, 12, 31, 0, 0, 0)
+            .single()
+            .expect("year -1"),
+        Utc.with_ymd_and_hms(-9999, 1, 1, 0, 0, 0)
+            .single()
+            .expect("year -9999"),
+        Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0)
+            .single()
+            .expect("year 10000"),
+        Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0)
+            .single()
+            .expect("year 0"),
+    ];
+    let reported: Vec<ReportedProfile> = odd
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ReportedProfile {
+            uuid: format!("00000000-0000-4000-8000-00000000000{i}"),
+            expires: *t,
+            managed: true,
+        })
+        .collect();
+    store
+        .record_device_report("YEARS-1", &reported)
+        .expect("report");
+    let back = store
+        .inventory()
+        .unwrap_or_else(|e| panic!("{backend}: {e}"));
+    let dev = back
+        .devices
+        .iter()
+        .find(|d| d.udid == "YEARS-1")
+        .expect("device");
+    assert_eq!(dev.reported, reported, "{backend}");
 }
