@@ -806,7 +806,11 @@ impl<D: Docs> DocStore<D> {
                     d.put(Table::UserEmails, u, address)?;
                 }
             }
-            d.put_many(Table::Devices, &keyed(&devices, |x| &x.udid))?;
+            let device_docs: Vec<(String, String)> = devices
+                .iter()
+                .map(|x| (x.udid.clone(), crate::json::device_record(x)))
+                .collect();
+            d.put_many(Table::Devices, &device_docs)?;
             d.put_many(Table::Groups, &keyed(&groups, |g| &g.name))?;
             Self::audit(
                 d,
@@ -882,7 +886,8 @@ impl<D: Docs> DocStore<D> {
         data.users.extend(inv.users.iter().cloned());
         let udids: Vec<String> = inv.devices.iter().map(|x| x.udid.clone()).collect();
         for (k, doc) in d.get_many(Table::Devices, &udids)? {
-            data.devices.insert(k, from_json(&doc)?);
+            data.devices
+                .insert(k, crate::json::read_device_record(&doc)?);
         }
         let names: Vec<String> = inv.groups.iter().map(|g| g.name.clone()).collect();
         for (k, doc) in d.get_many(Table::Groups, &names)? {
@@ -1104,7 +1109,7 @@ impl<D: Docs> DocStore<D> {
                 held.push((key, e.command_uuid.clone()));
                 waiting.push((delivery::undispatched_key(e), e.command_uuid.clone()));
             }
-            rows.push((e.command_uuid.clone(), to_json(e)));
+            rows.push((e.command_uuid.clone(), crate::json::outbox_entry(e)));
             if e.status == CommandStatus::Sent {
                 sent.push(e);
             }
@@ -1128,7 +1133,7 @@ impl<D: Docs> DocStore<D> {
         udids.dedup();
         let mut devices = std::collections::HashMap::new();
         for (k, doc) in d.get_many(Table::Devices, &udids)? {
-            devices.insert(k, from_json::<DeviceRecord>(&doc)?);
+            devices.insert(k, crate::json::read_device_record(&doc)?);
         }
         let mut out = std::collections::HashSet::new();
         for e in entries {
@@ -1250,7 +1255,7 @@ impl<D: Docs> DocStore<D> {
             let Some((row, doc)) = docs.get(k) else {
                 continue;
             };
-            let e: OutboxEntry = from_json(doc)?;
+            let e = crate::json::read_outbox_entry(doc)?;
             if matches!(
                 e.status,
                 CommandStatus::Planned | CommandStatus::Sent | CommandStatus::NotNow
@@ -1267,7 +1272,7 @@ impl<D: Docs> DocStore<D> {
         let mut devices: HashMap<String, (Option<i64>, crate::records::DeviceRecord)> =
             HashMap::with_capacity(udids.len());
         for (udid, (row, doc)) in d.get_many_at(Table::Devices, &udids)? {
-            devices.insert(udid, (row, from_json(&doc)?));
+            devices.insert(udid, (row, crate::json::read_device_record(&doc)?));
         }
         let mut changed = HashSet::with_capacity(udids.len());
         let mut rows = Vec::with_capacity(entries.len());
@@ -1291,7 +1296,7 @@ impl<D: Docs> DocStore<D> {
             e.status = CommandStatus::Acknowledged;
             e.error_chain = None;
             e.updated_at = at;
-            rows.push((row, e.command_uuid.clone(), to_json(&e)));
+            rows.push((row, e.command_uuid.clone(), crate::json::outbox_entry(&e)));
             acked.push(e);
         }
         Self::settle_all_runs(d, &acked, runs)?;
@@ -1302,7 +1307,7 @@ impl<D: Docs> DocStore<D> {
             .filter(|u| changed.contains(u))
             .filter_map(|u| {
                 let (row, dev) = devices.get(&u)?;
-                Some((*row, u, to_json(dev)))
+                Some((*row, u, crate::json::device_record(dev)))
             })
             .collect();
         d.put_many_at(Table::Devices, device_rows)?;
@@ -1410,7 +1415,11 @@ impl<D: Docs> DocStore<D> {
             .collect();
         // Rows come ordered by key, so the maps are built in one pass.
         let rows = d.scan(Table::Devices, "")?;
-        let devices = decode(&rows)?;
+        let devices: Vec<DeviceRecord> = rows
+            .par_iter()
+            .with_min_len(1024)
+            .map(|(_, v)| crate::json::read_device_record(v))
+            .collect::<R<_>>()?;
         data.devices = rows.into_iter().map(|(k, _)| k).zip(devices).collect();
         let rows = d.scan(Table::Groups, "")?;
         let groups = decode(&rows)?;
@@ -2488,7 +2497,7 @@ impl<D: Docs> Store for DocStore<D> {
             let mut dev: crate::records::DeviceRecord =
                 Self::require(d, Table::Devices, udid, "device", "device report")?;
             dev.reported = reported.to_vec();
-            d.put(Table::Devices, udid, &to_json(&dev))
+            d.put(Table::Devices, udid, &crate::json::device_record(&dev))
         })
     }
 
@@ -2522,7 +2531,7 @@ impl<D: Docs> Store for DocStore<D> {
         let docs = self.docs.scan(Table::Outbox, "")?;
         let mut all: Vec<OutboxEntry> = docs
             .par_iter()
-            .map(|(_, v)| from_json(v))
+            .map(|(_, v)| crate::json::read_outbox_entry(v))
             .collect::<R<_>>()?;
         drop(docs);
         if self.docs.scope() != crate::org::ROOT {
@@ -2580,7 +2589,7 @@ impl<D: Docs> Store for DocStore<D> {
                         context: "record_results".into(),
                     }
                 })?;
-                let mut e: OutboxEntry = from_json(&doc)?;
+                let mut e = crate::json::read_outbox_entry(&doc)?;
                 if r.status == CommandStatus::NotNow {
                     e.retries += 1;
                 }
@@ -2588,7 +2597,7 @@ impl<D: Docs> Store for DocStore<D> {
                 e.error_chain.clone_from(&r.error_chain);
                 e.updated_at = at;
                 Self::settle_in(d, &e)?;
-                rows.push((r.command_uuid.clone(), to_json(&e)));
+                rows.push((r.command_uuid.clone(), crate::json::outbox_entry(&e)));
             }
             d.put_many(Table::Outbox, &rows)?;
             let mut devices = Vec::with_capacity(reports.len());
@@ -2596,7 +2605,7 @@ impl<D: Docs> Store for DocStore<D> {
                 let mut dev: crate::records::DeviceRecord =
                     Self::require(d, Table::Devices, udid, "device", "device report")?;
                 dev.reported.clone_from(reported);
-                devices.push((udid.clone(), to_json(&dev)));
+                devices.push((udid.clone(), crate::json::device_record(&dev)));
             }
             d.put_many(Table::Devices, &devices)
         })
@@ -2627,7 +2636,7 @@ impl<D: Docs> Store for DocStore<D> {
                     context: "record_result".into(),
                 }
             })?;
-            let mut e: OutboxEntry = from_json(&doc)?;
+            let mut e = crate::json::read_outbox_entry(&doc)?;
             if status == CommandStatus::NotNow {
                 e.retries += 1;
             }
@@ -2635,7 +2644,7 @@ impl<D: Docs> Store for DocStore<D> {
             e.error_chain = error_chain.map(str::to_owned);
             e.updated_at = at;
             Self::settle_in(d, &e)?;
-            d.put(Table::Outbox, command_uuid, &to_json(&e))
+            d.put(Table::Outbox, command_uuid, &crate::json::outbox_entry(&e))
         })
     }
 

@@ -67,6 +67,21 @@ fn write(t: &DateTime<Utc>, buf: &mut [u8; MAX_LEN]) -> Option<usize> {
     Some(len + 1)
 }
 
+/// Appends `t` as a JSON string, as [`serialize`] writes it through
+/// serde_json; false (nothing appended) when chrono's form is not the
+/// fixed one, for the caller to fall back to serde_json.
+pub(crate) fn push_json(out: &mut String, t: &DateTime<Utc>) -> bool {
+    let mut buf = [0u8; MAX_LEN];
+    let Some(text) = write(t, &mut buf).and_then(|len| std::str::from_utf8(&buf[..len]).ok())
+    else {
+        return false;
+    };
+    out.push('"');
+    out.push_str(text);
+    out.push('"');
+    true
+}
+
 /// Serializes an instant as chrono does (for `#[serde(serialize_with)]`).
 pub(crate) fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     let mut buf = [0u8; MAX_LEN];
@@ -91,7 +106,7 @@ fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
 
 /// `s` read in the form [`write`] produces (`None` for anything else,
 /// including a leap second, which chrono then reads).
-fn read_fixed(s: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn read_fixed(s: &str) -> Option<DateTime<Utc>> {
     let b = s.as_bytes();
     let frac = match b.len() {
         20 => 0,
@@ -179,7 +194,7 @@ pub(crate) fn deserialize_lenient<'de, D: Deserializer<'de>>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde::{Deserialize, Serialize};
@@ -203,7 +218,7 @@ mod tests {
 
     /// Instants across chrono's whole range, with fractions of every
     /// width chrono writes, and leap seconds.
-    fn instant() -> impl Strategy<Value = DateTime<Utc>> {
+    pub(crate) fn instant() -> impl Strategy<Value = DateTime<Utc>> {
         let min = DateTime::<Utc>::MIN_UTC.timestamp();
         let max = DateTime::<Utc>::MAX_UTC.timestamp();
         (

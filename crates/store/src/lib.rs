@@ -32,6 +32,7 @@ mod doc_store;
 mod error;
 mod export;
 mod instant;
+mod json;
 mod mdm;
 mod notify;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -427,7 +427,7 @@ impl<D: Docs> DocStore<D> {
         udids.dedup();
         let mut served: HashMap<String, (String, String)> = HashMap::new();
         for (udid, doc) in d.get_many(Table::Devices, &udids)? {
-            let dev: DeviceRecord = from_json(&doc)?;
+            let dev = crate::json::read_device_record(&doc)?;
             if let Some(c) = serving(&conns, crate::org::of(dev.org_group.as_ref())) {
                 served.insert(udid, (c.name.clone(), dev.enrollment().to_owned()));
             }
@@ -586,7 +586,7 @@ impl<D: Docs> DocStore<D> {
     fn load_rows(d: &mut D, keys: Vec<String>, rows: &mut HashMap<String, OutboxEntry>) -> R<()> {
         let missing: Vec<String> = keys.into_iter().filter(|k| !rows.contains_key(k)).collect();
         for (k, doc) in d.get_many(Table::Outbox, &missing)? {
-            rows.insert(k, from_json(&doc)?);
+            rows.insert(k, crate::json::read_outbox_entry(&doc)?);
         }
         Ok(())
     }
@@ -603,7 +603,7 @@ impl<D: Docs> DocStore<D> {
         let (mut pending, mut undispatched) = (Vec::new(), Vec::new());
         for k in changed {
             let e = &rows[k];
-            docs.push((k.clone(), to_json(e)));
+            docs.push((k.clone(), crate::json::outbox_entry(e)));
             if final_status(e.status) {
                 pending.push((super::pending_key(e), k.clone()));
                 undispatched.push((undispatched_key(e), k.clone()));
@@ -913,7 +913,7 @@ impl<D: Docs> DocStore<D> {
         udids.dedup();
         let mut devices: HashMap<String, DeviceRecord> = HashMap::new();
         for (k, doc) in d.get_many(Table::Devices, &udids)? {
-            devices.insert(k, from_json(&doc)?);
+            devices.insert(k, crate::json::read_device_record(&doc)?);
         }
         let mut expiries: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
         // Devices that acknowledged installing each profile, this batch.
@@ -1032,7 +1032,7 @@ impl<D: Docs> DocStore<D> {
         Self::validate_after_renewal(d, &installed, at)?;
         let docs: Vec<(String, String)> = changed_devices
             .iter()
-            .map(|k| (k.clone(), to_json(&devices[k])))
+            .map(|k| (k.clone(), crate::json::device_record(&devices[k])))
             .collect();
         d.put_many(Table::Devices, &docs)?;
         // The events are processed: out of the due list (kept, so the
