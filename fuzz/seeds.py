@@ -2,7 +2,8 @@
 """Writes the fuzzers' hand-made seeds: the deep nestings and escapes that a
 fuzzer starting from 4 KB inputs never reaches (a 2,000-level binary plist,
 deep XML and DER plists, nested BER octet strings, a symlink leaving the
-bundle through the archive root, an app whose Info.plist is deep).
+bundle through the archive root, an app whose Info.plist is deep), and
+the store's outbox rows and device documents as it writes them.
 
 With the shared corpus named, it also copies real inputs, each cut to the
 fuzzers' 64 KiB input size: profiles, certificates, small IPAs, and from
@@ -186,6 +187,17 @@ def main():
                                      b"<string>MCProvisioningProfileErrorDomain</string></dict></array></dict></plist>"),
             "deep-payload": mdm_event(xml_nested(3000)),
             "nanomdm-207": b'{"status": {"A": {}, "B": {"command_error": "x"}}, "push_error": "p"}',
+        },
+        "read_store_documents": {
+            "outbox-row": b'{"command_uuid":"019AA8D0-1C00-7E2B-8F3A-5D1C9B0E4A77","udid":"DEV-0000001",'
+                          b'"request_type":"InstallProvisioningProfile","profile_uuid":"ACAC0000-0000-4000-8000-000000000001",'
+                          b'"status":"not-now","error_chain":"MCMDMErrorDomain 12021","retries":-3,'
+                          b'"created_at":"2026-11-22T00:00:00Z","updated_at":"2026-11-23T01:02:03.120Z"}',
+            "device": b'{"udid":"DEV-0000001","platform":"iOS","user":"alice",'
+                      b'"apps":[{"bundle_id":"com.example.app","version":"1.2"}],'
+                      b'"reported":[{"uuid":"ACAC0000-0000-4000-8000-000000000001",'
+                      b'"expires":"2027-01-15T00:00:00.000000120Z","managed":false}],'
+                      b'"org_group":"Global/EMEA","enrollment_id":"ENR-1"}',
         },
         "read_ipa": {
             "deep-info-plist": ipa(

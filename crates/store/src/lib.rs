@@ -31,6 +31,9 @@ mod data;
 mod doc_store;
 mod error;
 mod export;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod instant;
 mod json;
 mod mdm;
