@@ -27,7 +27,8 @@ use crate::records::{CommandStatus, DeviceRecord, InstalledApp, OutboxEntry, Rep
 /// Appends `s` as a JSON string escaped as serde_json escapes it: the
 /// quote, the backslash and the control characters below U+0020, nothing
 /// else. Text holding none of them (every UUID, UDID and request type) is
-/// copied as it is; the scan has no early exit, so it is vectorized.
+/// copied as it is; the scan has no early exit, so the compiler can
+/// vectorize it.
 pub(crate) fn push_str(out: &mut String, s: &str) {
     let escaped = s.bytes().fold(false, |any, b| {
         any | (b < 0x20) | (b == b'"') | (b == b'\\')
@@ -76,7 +77,7 @@ pub(crate) fn outbox_entry(e: &OutboxEntry) -> String {
         + e.request_type.len()
         + e.profile_uuid.len()
         + e.error_chain.as_ref().map_or(0, String::len);
-    // Field names, punctuation, status, retries and two instants: under 200.
+    // Field names, punctuation, status, retries and two instants: about 200.
     let mut out = String::with_capacity(200 + strings);
     field(&mut out, "{\"command_uuid\":", &e.command_uuid);
     field(&mut out, ",\"udid\":", &e.udid);
@@ -179,8 +180,8 @@ impl<'a> Reader<'a> {
         Some(())
     }
 
-    /// A string with nothing escaped in it (a backslash or a control
-    /// character, which serde_json refuses, ends the exact form).
+    /// A string with nothing escaped in it: a backslash (an escape) or a
+    /// control character (which serde_json refuses) ends the exact form.
     fn string(&mut self) -> Option<&'a str> {
         let body = self.rest.strip_prefix('"')?;
         let end = body
