@@ -22,8 +22,6 @@
 //! refer to a group listed earlier. A header row starting with `record` is
 //! skipped. Fields may be quoted (`"a, b"`, `""` for a quote).
 
-use chrono::{DateTime, Utc};
-
 use crate::records::{DeviceRecord, GroupRecord, InstalledApp, Inventory, ReportedProfile};
 
 /// Splits one CSV line into fields (RFC 4180 quoting).
@@ -114,7 +112,10 @@ impl Inventory {
                         d.udid, r.uuid
                     ));
                 }
-                let expires = r.expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                // Every digit of the fraction a device reported is kept.
+                let expires = r
+                    .expires
+                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
                 row(["reported", &d.udid, &r.uuid, &expires])?;
             }
         }
@@ -207,10 +208,12 @@ impl Inventory {
                 }
                 "reported" => {
                     let i = device(&mut inv, &need(1, "a UDID")?)?;
-                    let expires: DateTime<Utc> =
-                        DateTime::parse_from_rfc3339(&need(3, "an expiry")?)
-                            .map_err(|e| format!("line {line_no}: expiry: {e}"))?
-                            .to_utc();
+                    let text = need(3, "an expiry")?;
+                    let expires = crate::instant::parse_lenient(&text).ok_or_else(|| {
+                        format!(
+                            "line {line_no}: expiry {text:?} is not an RFC 3339 instant or a date"
+                        )
+                    })?;
                     inv.devices[i].reported.push(ReportedProfile {
                         uuid: need(2, "a profile UUID")?,
                         expires,
@@ -271,6 +274,35 @@ mod tests {
         assert_eq!(inv.devices[0].reported[0].uuid, "P1");
         assert_eq!(inv.groups[0].members, ["alice"]);
         assert_eq!(inv.groups[0].subgroups, ["Sales EU"]);
+    }
+
+    /// The CSV export wrote a reported expiry whole seconds only, and as
+    /// chrono writes years before 0 or after 9999 (a device's binary plist
+    /// can report them), which the import refused as not RFC 3339: an
+    /// exported inventory did not import again, or lost the fraction.
+    #[test]
+    fn an_exported_reported_expiry_did_not_import_again() {
+        let mut inv = Inventory::default();
+        let mut dev: DeviceRecord =
+            serde_json::from_str(r#"{"udid":"U1","platform":"iOS"}"#).unwrap();
+        for (i, t) in [
+            "-0001-12-31T00:00:00Z",
+            "+10000-01-01T00:00:00Z",
+            "2027-01-15T10:20:30.123456789Z",
+            "2027-01-15T00:00:00Z",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            dev.reported.push(ReportedProfile {
+                uuid: format!("P{i}"),
+                expires: t.parse().unwrap(),
+                managed: true,
+            });
+        }
+        inv.devices.push(dev);
+        let back = Inventory::from_csv(&inv.to_csv().unwrap()).unwrap();
+        assert_eq!(back.devices[0].reported, inv.devices[0].reported);
     }
 
     #[test]

@@ -172,22 +172,26 @@ pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Ut
     ))
 }
 
-/// Deserializes an instant as RFC 3339, or a date alone
-/// (`2027-01-01`) as midnight UTC, or as chrono writes it (what
-/// [`serialize`] wrote: years before 0 or after 9999 are not RFC 3339).
+/// `s` as RFC 3339, or a date alone (`2027-01-01`) as midnight UTC, or as
+/// chrono writes it (what [`serialize`] and chrono's RFC 3339 writer make
+/// of years before 0 or after 9999, which RFC 3339 cannot hold).
+pub(crate) fn parse_lenient(s: &str) -> Option<DateTime<Utc>> {
+    read_fixed(s)
+        .or_else(|| crate::records::parse_instant(s))
+        .or_else(|| read_as_chrono(s).ok())
+}
+
+/// Deserializes an instant as [`parse_lenient`] reads it.
 pub(crate) fn deserialize_lenient<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<DateTime<Utc>, D::Error> {
     d.deserialize_str(Text(
         |s: &str| {
-            read_fixed(s)
-                .or_else(|| crate::records::parse_instant(s))
-                .or_else(|| read_as_chrono(s).ok())
-                .ok_or_else(|| {
-                    format!(
-                        "{s:?} is not an RFC 3339 instant (2027-01-01T00:00:00Z) or a date (2027-01-01)"
-                    )
-                })
+            parse_lenient(s).ok_or_else(|| {
+                format!(
+                    "{s:?} is not an RFC 3339 instant (2027-01-01T00:00:00Z) or a date (2027-01-01)"
+                )
+            })
         },
         "an RFC 3339 instant or a date",
     ))
