@@ -1393,18 +1393,21 @@ impl<D: Docs> DocStore<D> {
 
     fn load_docs(d: &mut D) -> R<Data> {
         use rayon::prelude::*;
-        /// Decodes documents on both cores.
-        fn decode<T: DeserializeOwned + Send>(rows: &[(String, String)]) -> R<Vec<T>> {
+        /// Decodes documents on both cores, each with `read`.
+        fn decode<T: Send>(
+            rows: &[(String, String)],
+            read: impl Fn(&str) -> R<T> + Sync,
+        ) -> R<Vec<T>> {
             rows.par_iter()
                 .with_min_len(1024)
-                .map(|(_, v)| from_json(v))
+                .map(|(_, v)| read(v))
                 .collect()
         }
         let mut data = Data {
             profiles: Self::profile_versions_all(d)?,
             ..Data::default()
         };
-        data.apps = decode::<AppRecord>(&d.scan(Table::Apps, "")?)?
+        data.apps = decode(&d.scan(Table::Apps, "")?, from_json::<AppRecord>)?
             .into_iter()
             .map(|a| ((a.bundle_id.clone(), a.version.clone()), a))
             .collect();
@@ -1415,18 +1418,17 @@ impl<D: Docs> DocStore<D> {
             .collect();
         // Rows come ordered by key, so the maps are built in one pass.
         let rows = d.scan(Table::Devices, "")?;
-        let devices: Vec<DeviceRecord> = rows
-            .par_iter()
-            .with_min_len(1024)
-            .map(|(_, v)| crate::json::read_device_record(v))
-            .collect::<R<_>>()?;
+        let devices = decode(&rows, crate::json::read_device_record)?;
         data.devices = rows.into_iter().map(|(k, _)| k).zip(devices).collect();
         let rows = d.scan(Table::Groups, "")?;
-        let groups = decode(&rows)?;
+        let groups = decode(&rows, from_json::<GroupRecord>)?;
         data.groups = rows.into_iter().map(|(k, _)| k).zip(groups).collect();
-        data.assignments = decode::<AssignmentRecord>(&d.scan(Table::Assignments, "")?)?
-            .into_iter()
-            .collect();
+        data.assignments = decode(
+            &d.scan(Table::Assignments, "")?,
+            from_json::<AssignmentRecord>,
+        )?
+        .into_iter()
+        .collect();
         data.config = d
             .get(Table::Meta, STAGES_KEY)?
             .map(|v| from_json(&v))

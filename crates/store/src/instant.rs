@@ -72,8 +72,7 @@ fn write(t: &DateTime<Utc>, buf: &mut [u8; MAX_LEN]) -> Option<usize> {
 /// fixed one, for the caller to fall back to serde_json.
 pub(crate) fn push_json(out: &mut String, t: &DateTime<Utc>) -> bool {
     let mut buf = [0u8; MAX_LEN];
-    let Some(text) = write(t, &mut buf).and_then(|len| std::str::from_utf8(&buf[..len]).ok())
-    else {
+    let Some(text) = fixed_text(t, &mut buf) else {
         return false;
     };
     out.push('"');
@@ -82,12 +81,17 @@ pub(crate) fn push_json(out: &mut String, t: &DateTime<Utc>) -> bool {
     true
 }
 
+/// [`write`]'s text in `buf` (only ASCII digits and separators).
+fn fixed_text<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; MAX_LEN]) -> Option<&'b str> {
+    let len = write(t, buf)?;
+    std::str::from_utf8(buf.get(..len)?).ok()
+}
+
 /// Serializes an instant as chrono does (for `#[serde(serialize_with)]`).
 pub(crate) fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     let mut buf = [0u8; MAX_LEN];
-    match write(t, &mut buf) {
-        // Only ASCII digits and separators were written.
-        Some(len) => s.serialize_str(std::str::from_utf8(&buf[..len]).unwrap_or_default()),
+    match fixed_text(t, &mut buf) {
+        Some(text) => s.serialize_str(text),
         None => serde::Serialize::serialize(t, s),
     }
 }
